@@ -1,0 +1,70 @@
+//! The host's HTTP face: webhook intake for sources (acknowledged only once durable), a health check
+//! and a JSON summary for operators.
+
+use crate::pipeline::{Pipeline, PushError};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use std::sync::Arc;
+
+/// Largest webhook body accepted.
+const MAX_WEBHOOK_BYTES: usize = 32 << 20;
+
+pub fn router(pipeline: Arc<Pipeline>) -> Router {
+    Router::new()
+        .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/api/summary", get(summary))
+        .route("/webhooks/{source}", post(webhook))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_WEBHOOK_BYTES))
+        .with_state(pipeline)
+}
+
+async fn summary(State(pipeline): State<Arc<Pipeline>>) -> Response {
+    match pipeline.store.summary().await {
+        Ok(summary) => Json(summary).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
+async fn webhook(
+    State(pipeline): State<Arc<Pipeline>>,
+    Path(source): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let headers = headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    match pipeline.receive_push(&source, headers, body.to_vec()).await {
+        Ok(report) => Json(json!({
+            "accepted": report.accepted,
+            "duplicates": report.duplicates,
+            "rejected": report.rejected,
+        }))
+        .into_response(),
+        Err(e) => {
+            let status = match &e {
+                PushError::UnknownSource(_) => StatusCode::NOT_FOUND,
+                PushError::Auth(_) => StatusCode::UNAUTHORIZED,
+                PushError::Invalid(_) => StatusCode::BAD_REQUEST,
+                PushError::Unavailable(_) | PushError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            tracing::warn!(source = %source, error = %e, "webhook refused");
+            error(status, e.to_string())
+        }
+    }
+}
+
+fn error(status: StatusCode, message: String) -> Response {
+    (status, Json(json!({ "error": message }))).into_response()
+}

@@ -1,0 +1,157 @@
+//! Outgoing HTTP for plugins: one pooled client for the whole host, requests checked against the
+//! plugin's egress policy before any connection is made, bodies capped in both directions.
+
+use super::egress::EgressPolicy;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Method, Url};
+use std::time::Duration;
+
+/// Caps applied to every plugin request.
+#[derive(Debug, Clone)]
+pub struct HttpLimits {
+    pub connect_timeout: Duration,
+    pub total_timeout: Duration,
+    pub max_request_bytes: usize,
+    pub max_response_bytes: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            connect_timeout: Duration::from_secs(5),
+            total_timeout: Duration::from_secs(30),
+            max_request_bytes: 8 << 20,
+            max_response_bytes: 16 << 20,
+        }
+    }
+}
+
+/// A request as a plugin asked for it.
+#[derive(Debug, Clone)]
+pub struct OutgoingRequest {
+    pub method: Method,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// The vendor's answer.
+#[derive(Debug, Clone)]
+pub struct IncomingResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// Why no response came back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    #[error("denied: {0}")]
+    Denied(String),
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    #[error("connection failed: {0}")]
+    Connect(String),
+    #[error("timed out")]
+    Timeout,
+    #[error("too large: {0}")]
+    TooLarge(String),
+}
+
+/// The host's one HTTP client.
+#[derive(Debug, Clone)]
+pub struct HttpEgress {
+    client: reqwest::Client,
+    limits: HttpLimits,
+}
+
+impl HttpEgress {
+    pub fn new(limits: HttpLimits) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(limits.connect_timeout)
+            .timeout(limits.total_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(16)
+            .build()?;
+        Ok(HttpEgress { client, limits })
+    }
+
+    /// Checks `request` against `policy`, then sends it.
+    pub async fn send(
+        &self,
+        policy: &EgressPolicy,
+        request: OutgoingRequest,
+    ) -> Result<IncomingResponse, SendError> {
+        let url = Url::parse(&request.url)
+            .map_err(|e| SendError::InvalidRequest(format!("url {:?}: {e}", request.url)))?;
+        policy.check(&url).map_err(SendError::Denied)?;
+        if request.body.len() > self.limits.max_request_bytes {
+            return Err(SendError::TooLarge(format!(
+                "request body of {} bytes exceeds the cap of {} bytes",
+                request.body.len(),
+                self.limits.max_request_bytes
+            )));
+        }
+        let headers = header_map(&request.headers)?;
+        let mut response = self
+            .client
+            .request(request.method, url)
+            .headers(headers)
+            .body(request.body)
+            .send()
+            .await
+            .map_err(classify)?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(classify)? {
+            if body.len() + chunk.len() > self.limits.max_response_bytes {
+                return Err(SendError::TooLarge(format!(
+                    "response body exceeds the cap of {} bytes",
+                    self.limits.max_response_bytes
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(IncomingResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+fn header_map(headers: &[(String, String)]) -> Result<HeaderMap, SendError> {
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        if name.contains(['\r', '\n']) || value.contains(['\r', '\n']) {
+            return Err(SendError::Denied(format!(
+                "header {name:?} contains CR or LF"
+            )));
+        }
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| SendError::InvalidRequest(format!("header name {name:?} is not valid")))?;
+        let value = HeaderValue::from_str(value).map_err(|_| {
+            SendError::InvalidRequest(format!("value of header {name} is not valid"))
+        })?;
+        map.append(name, value);
+    }
+    Ok(map)
+}
+
+fn classify(e: reqwest::Error) -> SendError {
+    if e.is_timeout() {
+        SendError::Timeout
+    } else {
+        SendError::Connect(e.to_string())
+    }
+}

@@ -1,0 +1,264 @@
+//! The operator's configuration file (`rapport.toml`): where the database is, which sources and sinks
+//! run with which plugin and settings, and the limits the host enforces. Errors name the file, the
+//! field and, for syntax errors, the line.
+
+use crate::packages::instance::RawSettings;
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub runtime: RuntimeConfig,
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub delivery: DeliveryConfig,
+    #[serde(default, rename = "source")]
+    pub sources: Vec<ConnectorConfig>,
+    #[serde(default, rename = "sink")]
+    pub sinks: Vec<ConnectorConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `sqlite://PATH` (relative to the config file) or `postgres://…`; `DATABASE_URL` overrides it.
+    #[serde(default = "default_database_url")]
+    pub database_url: String,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            database_url: default_database_url(),
+        }
+    }
+}
+
+fn default_database_url() -> String {
+    "sqlite://rapport.db".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeConfig {
+    pub memory_limit_mib: u64,
+    pub call_timeout_ms: u64,
+    /// Where compiled plugins are cached (relative to the config file); none: memory only.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            memory_limit_mib: 64,
+            call_timeout_ms: 10_000,
+            cache_dir: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address of the webhook and admin HTTP server.
+    pub listen: String,
+    /// Total timeout of a plugin's outgoing request.
+    pub http_timeout_ms: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8940".into(),
+            http_timeout_ms: 30_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// Attempts before a work item is dead-lettered.
+    pub max_attempts: i64,
+    pub backoff_base_ms: u64,
+    pub backoff_max_ms: u64,
+    /// How long a claimed work item stays leased to one worker.
+    pub lease_ms: i64,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            max_attempts: 20,
+            backoff_base_ms: 500,
+            backoff_max_ms: 300_000,
+            lease_ms: 60_000,
+        }
+    }
+}
+
+/// One configured source or sink.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorConfig {
+    pub id: String,
+    /// Directory holding `plugin.wasm` and `rapport.toml` (relative to the config file).
+    pub plugin: PathBuf,
+    /// How often a source is polled.
+    #[serde(default = "default_poll_interval")]
+    pub poll_interval_secs: u64,
+    /// The plugin's settings, checked against its manifest.
+    #[serde(default)]
+    pub config: RawSettings,
+}
+
+fn default_poll_interval() -> u64 {
+    60
+}
+
+impl ConnectorConfig {
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_secs(self.poll_interval_secs)
+    }
+}
+
+/// Why the configuration was refused.
+#[derive(Debug, thiserror::Error)]
+#[error("config {path}: {message}")]
+pub struct ConfigError {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+impl Config {
+    /// Reads and validates a config file; relative paths are resolved against its directory.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let error = |message: String| ConfigError {
+            path: path.to_path_buf(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| error(format!("cannot read: {e}")))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Config::parse(&text, base).map_err(error)
+    }
+
+    /// Parses config text; `base` anchors relative paths.
+    pub fn parse(text: &str, base: &Path) -> Result<Config, String> {
+        let mut config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        if let Ok(url) = std::env::var("DATABASE_URL") {
+            config.store.database_url = url;
+        }
+        config.validate()?;
+        config.anchor(base);
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let mut seen = HashSet::new();
+        for (section, connector) in self
+            .sources
+            .iter()
+            .map(|c| ("source", c))
+            .chain(self.sinks.iter().map(|c| ("sink", c)))
+        {
+            let id_ok = !connector.id.is_empty()
+                && connector
+                    .id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !id_ok {
+                return Err(format!(
+                    "[[{section}]] id {:?} must be non-empty letters, digits, '-' or '_'",
+                    connector.id
+                ));
+            }
+            if !seen.insert(connector.id.as_str()) {
+                return Err(format!("[[{section}]] id {:?} is used twice", connector.id));
+            }
+            if section == "source" && connector.poll_interval_secs == 0 {
+                return Err(format!(
+                    "[[source]] {:?}: poll_interval_secs must be at least 1",
+                    connector.id
+                ));
+            }
+        }
+        if self.runtime.memory_limit_mib == 0 || self.runtime.memory_limit_mib > 4096 {
+            return Err("runtime.memory_limit_mib must be between 1 and 4096".into());
+        }
+        if self.runtime.call_timeout_ms < 10 {
+            return Err("runtime.call_timeout_ms must be at least 10".into());
+        }
+        if self.delivery.max_attempts < 1 {
+            return Err("delivery.max_attempts must be at least 1".into());
+        }
+        self.server
+            .listen
+            .parse::<std::net::SocketAddr>()
+            .map_err(|_| format!("server.listen {:?} is not host:port", self.server.listen))?;
+        Ok(())
+    }
+
+    fn anchor(&mut self, base: &Path) {
+        for connector in self.sources.iter_mut().chain(self.sinks.iter_mut()) {
+            if connector.plugin.is_relative() {
+                connector.plugin = base.join(&connector.plugin);
+            }
+        }
+        if let Some(dir) = self.runtime.cache_dir.as_mut().filter(|d| d.is_relative()) {
+            *dir = base.join(&*dir);
+        }
+        if let Some(path) = self.store.database_url.strip_prefix("sqlite://") {
+            let (file, query) = path
+                .split_once('?')
+                .map_or((path, None), |(f, q)| (f, Some(q)));
+            if Path::new(file).is_relative() && !file.starts_with(':') {
+                let anchored = base.join(file).display().to_string();
+                self.store.database_url = match query {
+                    Some(q) => format!("sqlite://{anchored}?{q}"),
+                    None => format!("sqlite://{anchored}"),
+                };
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syntax_errors_name_the_line() {
+        let err = Config::parse("[store]\ndatabase_url = \n", Path::new(".")).unwrap_err();
+        assert!(err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn duplicate_ids_are_refused() {
+        let text = "[[source]]\nid = \"a\"\nplugin = \"p\"\n[[sink]]\nid = \"a\"\nplugin = \"q\"\n";
+        let err = Config::parse(text, Path::new(".")).unwrap_err();
+        assert!(err.contains("used twice"), "{err}");
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let err = Config::parse("[runtime]\nmemory_limit = 3\n", Path::new(".")).unwrap_err();
+        assert!(err.contains("memory_limit"), "{err}");
+    }
+
+    #[test]
+    fn relative_paths_follow_the_config_file() {
+        let text = "[store]\ndatabase_url = \"sqlite://data/r.db\"\n[[sink]]\nid = \"s\"\nplugin = \"plugins/x\"\n";
+        let config = Config::parse(text, Path::new("/etc/rapport")).unwrap();
+        assert_eq!(config.sinks[0].plugin, Path::new("/etc/rapport/plugins/x"));
+        if std::env::var("DATABASE_URL").is_err() {
+            assert_eq!(config.store.database_url, "sqlite:///etc/rapport/data/r.db");
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! Delivery: one worker per sink drains that sink's outbox — batches up to the sink's limit, one kind
+//! of work per call, outcomes applied per item (retry after, backoff, rejected, dead-lettered). A slow
+//! or failing sink only ever holds up its own worker.
+
+pub mod backoff;
+pub mod render;
+
+use crate::config::DeliveryConfig;
+use crate::connectors::Connector;
+use crate::model::Payload;
+use crate::runtime::bindings::wit::{ConnectorError, Outcome};
+use crate::store::{now_ms, Completion, OutboxRow, Store, StoreError, WorkKind};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Notify};
+
+/// Longest a worker sleeps before looking at its outbox again.
+const IDLE_WAIT: Duration = Duration::from_millis(500);
+
+/// Drains one sink's outbox.
+pub struct SinkWorker {
+    store: Store,
+    sink: Arc<Connector>,
+    config: DeliveryConfig,
+    wake: Arc<Notify>,
+}
+
+/// What one step did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StepReport {
+    pub claimed: usize,
+    pub delivered: usize,
+}
+
+impl SinkWorker {
+    pub fn new(
+        store: Store,
+        sink: Arc<Connector>,
+        config: DeliveryConfig,
+        wake: Arc<Notify>,
+    ) -> Self {
+        SinkWorker {
+            store,
+            sink,
+            config,
+            wake,
+        }
+    }
+
+    pub fn sink_id(&self) -> &str {
+        &self.sink.id
+    }
+
+    /// Runs until `shutdown` turns true; the batch in flight is finished and recorded first.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let span = tracing::info_span!("sink", sink = %self.sink.id, plugin = self.sink.plugin.id(), generation = self.sink.plugin.generation());
+        let _entered = span.enter();
+        while !*shutdown.borrow() {
+            match self.step().await {
+                Ok(report) if report.claimed > 0 => continue,
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "delivery step failed"),
+            }
+            let wait = self.next_wait().await;
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    async fn next_wait(&self) -> Duration {
+        match self.store.backlog(&self.sink.id).await {
+            Ok((_, Some(next_at))) => {
+                let ms = (next_at - now_ms()).clamp(5, IDLE_WAIT.as_millis() as i64);
+                Duration::from_millis(ms as u64)
+            }
+            _ => IDLE_WAIT,
+        }
+    }
+
+    /// Claims one batch, sends it, and records each item's outcome.
+    pub async fn step(&self) -> Result<StepReport, StoreError> {
+        let limit = self.sink.descriptor.max_batch.clamp(1, 1000) as usize;
+        let rows = self
+            .store
+            .claim(&self.sink.id, limit, self.config.lease_ms)
+            .await?;
+        let Some(first) = rows.first() else {
+            return Ok(StepReport::default());
+        };
+        let kind = first.kind;
+        let (sendable, mut results) = self.render(rows).await?;
+        if !sendable.is_empty() {
+            let outcomes = self.send(kind, &sendable).await;
+            results.extend(sendable.into_iter().map(|(row, _)| row).zip(outcomes));
+        }
+        let results: Vec<_> = results
+            .into_iter()
+            .map(|(row, completion)| {
+                let completion = self.dead_letter_if_exhausted(&row, completion);
+                (row, completion)
+            })
+            .collect();
+        let report = StepReport {
+            claimed: results.len(),
+            delivered: results
+                .iter()
+                .filter(|(_, c)| *c == Completion::Delivered)
+                .count(),
+        };
+        self.store.complete(&self.sink.id, &results).await?;
+        tracing::debug!(
+            claimed = report.claimed,
+            delivered = report.delivered,
+            "batch done"
+        );
+        Ok(report)
+    }
+
+    /// Renders rows into contract records; rows that cannot be rendered are dead-lettered with why.
+    async fn render(
+        &self,
+        rows: Vec<OutboxRow>,
+    ) -> Result<(Vec<(OutboxRow, Item)>, Vec<(OutboxRow, Completion)>), StoreError> {
+        let mut snapshots = HashMap::new();
+        let mut sendable = Vec::with_capacity(rows.len());
+        let mut unrenderable = Vec::new();
+        for row in rows {
+            if let std::collections::hash_map::Entry::Vacant(e) = snapshots.entry(row.profile_id) {
+                e.insert(self.store.profile_snapshot(row.profile_id).await?);
+            }
+            let snapshot = &snapshots[&row.profile_id];
+            let item = match row.kind {
+                WorkKind::Profile => Ok(Item::Profile(render::profile(snapshot))),
+                WorkKind::Activity => self.render_activity(&row, snapshot).await?,
+            };
+            match item {
+                Ok(item) => sendable.push((row, item)),
+                Err(reason) => unrenderable.push((row, Completion::Dead(reason))),
+            }
+        }
+        Ok((sendable, unrenderable))
+    }
+
+    async fn render_activity(
+        &self,
+        row: &OutboxRow,
+        snapshot: &crate::store::ProfileSnapshot,
+    ) -> Result<Result<Item, String>, StoreError> {
+        let Some(event_id) = row.event_id else {
+            return Ok(Err("activity has no event".into()));
+        };
+        let (source_id, occurred_at, payload) = self.store.event_payload(event_id).await?;
+        let payload: Payload = match serde_json::from_str(&payload) {
+            Ok(p) => p,
+            Err(e) => return Ok(Err(format!("stored event {event_id} is unreadable: {e}"))),
+        };
+        Ok(render::activity(
+            &row.idempotency_key,
+            snapshot,
+            &source_id,
+            occurred_at,
+            &payload,
+        )
+        .map(Item::Activity)
+        .ok_or_else(|| format!("event {event_id} records no activity")))
+    }
+
+    /// Calls the plugin off the async runtime and maps its answer to one completion per item.
+    async fn send(&self, kind: WorkKind, items: &[(OutboxRow, Item)]) -> Vec<Completion> {
+        let plugin = self.sink.plugin.clone();
+        let batch: Vec<Item> = items.iter().map(|(_, item)| item.clone()).collect();
+        let count = batch.len();
+        let answer = tokio::task::spawn_blocking(move || match kind {
+            WorkKind::Profile => plugin.upsert_profiles(&profiles(batch)),
+            WorkKind::Activity => plugin.record_activities(&activities(batch)),
+        })
+        .await;
+        let now = now_ms();
+        let retry = |attempts: i64, error: String| Completion::Retry {
+            at: now + self.backoff(attempts),
+            error,
+        };
+        let whole_call = |make: &dyn Fn(&OutboxRow) -> Completion| -> Vec<Completion> {
+            items.iter().map(|(row, _)| make(row)).collect()
+        };
+        match answer {
+            Err(join) => {
+                whole_call(&|row| retry(row.attempts, format!("sink task failed: {join}")))
+            }
+            Ok(Err(fault)) => {
+                tracing::warn!(error = %fault, "plugin call failed");
+                whole_call(&|row| retry(row.attempts, fault.to_string()))
+            }
+            Ok(Ok(Err(error))) => {
+                tracing::warn!(error = ?error, "sink reported an error for the whole batch");
+                whole_call(&|row| match &error {
+                    ConnectorError::RateLimited(ms) => Completion::Retry {
+                        at: now + i64::from(*ms),
+                        error: format!("rate limited for {ms} ms"),
+                    },
+                    ConnectorError::Invalid(reason) => Completion::Rejected(reason.clone()),
+                    ConnectorError::Transient(m) => retry(row.attempts, format!("transient: {m}")),
+                    ConnectorError::Auth(m) => retry(row.attempts, format!("auth: {m}")),
+                    ConnectorError::Config(m) => retry(row.attempts, format!("config: {m}")),
+                })
+            }
+            Ok(Ok(Ok(outcomes))) if outcomes.len() != count => {
+                let error = format!(
+                    "plugin returned {} outcomes for {count} items",
+                    outcomes.len()
+                );
+                tracing::warn!("{error}");
+                whole_call(&|row| retry(row.attempts, error.clone()))
+            }
+            Ok(Ok(Ok(outcomes))) => items
+                .iter()
+                .zip(outcomes)
+                .map(|((row, _), outcome)| match outcome {
+                    Outcome::Ok => Completion::Delivered,
+                    Outcome::RetryAfter(ms) => Completion::Retry {
+                        at: now + i64::from(ms),
+                        error: format!("vendor asked to retry after {ms} ms"),
+                    },
+                    Outcome::Transient(m) => retry(row.attempts, m),
+                    Outcome::Rejected(reason) => Completion::Rejected(reason),
+                })
+                .collect(),
+        }
+    }
+
+    fn backoff(&self, attempts: i64) -> i64 {
+        backoff::delay(
+            attempts,
+            Duration::from_millis(self.config.backoff_base_ms),
+            Duration::from_millis(self.config.backoff_max_ms),
+        )
+        .as_millis() as i64
+    }
+
+    fn dead_letter_if_exhausted(&self, row: &OutboxRow, completion: Completion) -> Completion {
+        match completion {
+            Completion::Retry { error, .. } if row.attempts + 1 >= self.config.max_attempts => {
+                Completion::Dead(format!(
+                    "gave up after {} attempts; last error: {error}",
+                    row.attempts + 1
+                ))
+            }
+            other => other,
+        }
+    }
+}
+
+/// A rendered work item.
+#[derive(Debug, Clone)]
+enum Item {
+    Profile(crate::runtime::bindings::wit::Profile),
+    Activity(crate::runtime::bindings::wit::Activity),
+}
+
+fn profiles(items: Vec<Item>) -> Vec<crate::runtime::bindings::wit::Profile> {
+    items
+        .into_iter()
+        .filter_map(|i| match i {
+            Item::Profile(p) => Some(p),
+            Item::Activity(_) => None,
+        })
+        .collect()
+}
+
+fn activities(items: Vec<Item>) -> Vec<crate::runtime::bindings::wit::Activity> {
+    items
+        .into_iter()
+        .filter_map(|i| match i {
+            Item::Activity(a) => Some(a),
+            Item::Profile(_) => None,
+        })
+        .collect()
+}

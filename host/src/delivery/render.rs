@@ -1,0 +1,162 @@
+//! What a sink receives: the stored profile snapshot and event rendered into the contract's
+//! `profile` and `activity` records.
+
+use crate::ingest::{PLACED_ORDER, REFUNDED_ORDER};
+use crate::model::{self, Payload};
+use crate::runtime::bindings::wit;
+use crate::store::ProfileSnapshot;
+
+pub fn identity(i: &model::Identity) -> wit::Identity {
+    wit::Identity {
+        kind: match i.kind {
+            model::IdentityKind::Email => wit::IdentityKind::Email,
+            model::IdentityKind::Phone => wit::IdentityKind::Phone,
+            model::IdentityKind::LoyaltyId => wit::IdentityKind::LoyaltyId,
+            model::IdentityKind::VendorCustomer => wit::IdentityKind::VendorCustomer,
+        },
+        value: i.value.clone(),
+    }
+}
+
+fn money(m: &model::Money) -> wit::Money {
+    wit::Money {
+        minor: m.minor,
+        currency: m.currency.as_str().to_string(),
+    }
+}
+
+fn text(name: &str, value: impl Into<String>) -> wit::Property {
+    wit::Property {
+        name: name.into(),
+        value: wit::TraitValue::Text(value.into()),
+    }
+}
+
+fn integer(name: &str, value: i64) -> wit::Property {
+    wit::Property {
+        name: name.into(),
+        value: wit::TraitValue::Integer(value),
+    }
+}
+
+/// The profile a sink receives.
+pub fn profile(s: &ProfileSnapshot) -> wit::Profile {
+    let mut traits = vec![
+        wit::ProfileTrait {
+            name: "orders_count".into(),
+            value: wit::TraitValue::Integer(s.orders_count),
+        },
+        wit::ProfileTrait {
+            name: "refunds_count".into(),
+            value: wit::TraitValue::Integer(s.refunds_count),
+        },
+    ];
+    if let Some(spent) = &s.net_spent {
+        traits.push(wit::ProfileTrait {
+            name: "net_spent".into(),
+            value: wit::TraitValue::Money(money(spent)),
+        });
+    }
+    for (name, at) in [
+        ("first_order_at", s.first_order_at),
+        ("last_order_at", s.last_order_at),
+    ] {
+        if let Some(at) = at {
+            traits.push(wit::ProfileTrait {
+                name: name.into(),
+                value: wit::TraitValue::Time(at),
+            });
+        }
+    }
+    wit::Profile {
+        key: s.key.clone(),
+        identities: s.identities.iter().map(identity).collect(),
+        given_name: s.given_name.clone(),
+        family_name: s.family_name.clone(),
+        consents: s
+            .consents
+            .iter()
+            .map(|c| wit::Consent {
+                channel: match c.channel {
+                    model::Channel::Email => wit::Channel::Email,
+                    model::Channel::Sms => wit::Channel::Sms,
+                    model::Channel::Push => wit::Channel::Push,
+                    model::Channel::Postal => wit::Channel::Postal,
+                },
+                purpose: match c.purpose {
+                    model::Purpose::Marketing => wit::Purpose::Marketing,
+                    model::Purpose::Transactional => wit::Purpose::Transactional,
+                },
+                state: match c.state {
+                    model::ConsentState::Granted => wit::ConsentState::Granted,
+                    model::ConsentState::Revoked => wit::ConsentState::Revoked,
+                },
+                at: c.at,
+                source: c.source.clone(),
+            })
+            .collect(),
+        traits,
+    }
+}
+
+/// The activity a sink receives for a stored order or refund event.
+pub fn activity(
+    key: &str,
+    snapshot: &ProfileSnapshot,
+    source_id: &str,
+    occurred_at: i64,
+    payload: &Payload,
+) -> Option<wit::Activity> {
+    let (name, value, properties) = match payload {
+        Payload::Order(o) => (
+            PLACED_ORDER,
+            &o.total,
+            vec![
+                text("order_id", o.id.clone()),
+                text("source", source_id),
+                text(
+                    "channel",
+                    match o.channel {
+                        model::SalesChannel::InStore => "in-store",
+                        model::SalesChannel::Online => "online",
+                        model::SalesChannel::Other => "other",
+                    },
+                ),
+                integer("line_count", o.lines.len() as i64),
+                text(
+                    "products",
+                    o.lines
+                        .iter()
+                        .map(|l| l.product.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
+            ]
+            .into_iter()
+            .chain(o.location.as_ref().map(|l| text("location", l.clone())))
+            .collect::<Vec<_>>(),
+        ),
+        Payload::Refund(r) => (
+            REFUNDED_ORDER,
+            &r.amount,
+            vec![
+                text("refund_id", r.id.clone()),
+                text("order_id", r.order_id.clone()),
+                text("source", source_id),
+            ]
+            .into_iter()
+            .chain(r.reason.as_ref().map(|why| text("reason", why.clone())))
+            .collect(),
+        ),
+        Payload::Customer(_) => return None,
+    };
+    Some(wit::Activity {
+        idempotency_key: key.to_string(),
+        profile_key: snapshot.key.clone(),
+        identities: snapshot.identities.iter().map(identity).collect(),
+        name: name.to_string(),
+        occurred_at,
+        value: Some(money(value)),
+        properties,
+    })
+}

@@ -1,0 +1,94 @@
+//! Ingest: turns what a source returned (a poll step or a webhook) into stored events, work for the
+//! sinks and rejected-input records, in one transaction with the source's cursor.
+
+pub mod poll;
+pub mod validate;
+
+use crate::identity;
+use crate::model::{Event, Payload, RejectedInput};
+use crate::runtime::bindings::wit;
+use crate::store::{IngestBatch, IngestReport, PreparedEvent, Store, StoreError};
+
+/// Activity names recorded at sinks.
+pub const PLACED_ORDER: &str = "Placed Order";
+pub const REFUNDED_ORDER: &str = "Refunded Order";
+
+/// What a source handed over in one call, before validation.
+pub struct Delivery {
+    pub events: Vec<wit::PosEvent>,
+    pub rejected: Vec<wit::RejectedInput>,
+}
+
+/// Validates, prepares and stores one delivery from `source_id`.
+pub async fn ingest(
+    store: &Store,
+    source_id: &str,
+    sinks: &[String],
+    origin: &str,
+    cursor: Option<(&str, &str)>,
+    delivery: Delivery,
+) -> Result<IngestReport, StoreError> {
+    let mut rejected: Vec<RejectedInput> = delivery
+        .rejected
+        .into_iter()
+        .map(|r| RejectedInput {
+            locator: r.locator,
+            reason: r.reason,
+        })
+        .collect();
+    let mut events = Vec::with_capacity(delivery.events.len());
+    for raw in delivery.events {
+        match validate::event(raw) {
+            Ok(event) => events.push(prepare(source_id, event)),
+            Err(reason) => rejected.push(reason),
+        }
+    }
+    for r in &rejected {
+        tracing::warn!(source = source_id, locator = %r.locator, reason = %r.reason, "input rejected");
+    }
+    store
+        .ingest(IngestBatch {
+            source_id,
+            origin,
+            cursor,
+            events: &events,
+            rejected: &rejected,
+            sinks,
+        })
+        .await
+}
+
+fn prepare(source_id: &str, event: Event) -> PreparedEvent {
+    let identities = event
+        .payload
+        .customer()
+        .map(|c| {
+            let mut ids: Vec<_> = c
+                .identities
+                .iter()
+                .filter_map(|i| identity::normalize(source_id, i.kind, &i.value))
+                .collect();
+            ids.dedup();
+            ids
+        })
+        .unwrap_or_default();
+    let (object_id, amount, activity) = match &event.payload {
+        Payload::Order(o) => (o.id.clone(), Some(o.total.clone()), Some(PLACED_ORDER)),
+        Payload::Refund(r) => (r.id.clone(), Some(r.amount.clone()), Some(REFUNDED_ORDER)),
+        Payload::Customer(_) => (
+            identities
+                .first()
+                .map(|i| format!("{}:{}", i.kind.as_str(), i.value))
+                .unwrap_or_else(|| event.source_event_id.clone()),
+            None,
+            None,
+        ),
+    };
+    PreparedEvent {
+        event,
+        object_id,
+        identities,
+        amount,
+        activity,
+    }
+}

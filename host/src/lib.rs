@@ -1,0 +1,16 @@
+//! rapport's host: runs POS-source and CRM-sink connectors as sandboxed WebAssembly components and
+//! owns every decision about people — identity, consent, what is sent, when and how often.
+
+pub mod admin;
+pub mod capabilities;
+pub mod config;
+pub mod connectors;
+pub mod delivery;
+pub mod demo;
+pub mod identity;
+pub mod ingest;
+pub mod model;
+pub mod packages;
+pub mod pipeline;
+pub mod runtime;
+pub mod store;

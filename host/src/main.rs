@@ -1,0 +1,219 @@
+//! The `rapport` command line: the daemon, one-shot sync, file import, status and the demo.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use rapport_host::config::Config;
+use rapport_host::demo::{self, DemoOptions};
+use rapport_host::pipeline::Pipeline;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+#[derive(Parser)]
+#[command(
+    name = "rapport",
+    version,
+    about = "POS transactions into customer relationships"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon: poll sources, receive webhooks, deliver to sinks until SIGTERM or Ctrl-C.
+    Run {
+        #[arg(long, default_value = "rapport.toml")]
+        config: PathBuf,
+    },
+    /// Poll every source once and deliver everything due, then exit.
+    Sync {
+        #[arg(long, default_value = "rapport.toml")]
+        config: PathBuf,
+        /// Give up waiting for retries after this many seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout_secs: u64,
+    },
+    /// Push an exported file (CSV, JSONL) through a source, as an upload.
+    Import {
+        #[arg(long, default_value = "rapport.toml")]
+        config: PathBuf,
+        /// The configured source to read the file.
+        #[arg(long)]
+        source: String,
+        file: PathBuf,
+    },
+    /// Print what the store holds.
+    Status {
+        #[arg(long, default_value = "rapport.toml")]
+        config: PathBuf,
+    },
+    /// Run a sample shop end to end on SQLite and print a summary.
+    Demo {
+        /// Directory of plugin packages (built by scripts/build-plugins).
+        #[arg(long, default_value = "target/plugins")]
+        plugins: PathBuf,
+        /// Working directory for the demo's config and database (recreated).
+        #[arg(long, default_value = "rapport-demo")]
+        dir: PathBuf,
+        /// Number of sales in the sample export.
+        #[arg(long, default_value_t = 300)]
+        sales: usize,
+    },
+}
+
+fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RAPPORT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run { config } => {
+            init_logging("info");
+            let pipeline = Arc::new(start(&config).await?);
+            let (stop, shutdown) = watch::channel(false);
+            tokio::spawn(async move {
+                wait_for_signal().await;
+                tracing::info!("stopping: finishing work in flight");
+                let _ = stop.send(true);
+            });
+            pipeline.run(shutdown).await
+        }
+        Command::Sync {
+            config,
+            timeout_secs,
+        } => {
+            init_logging("warn");
+            let pipeline = start(&config).await?;
+            let report = pipeline
+                .sync_once(
+                    Duration::from_secs(timeout_secs),
+                    Duration::from_secs(timeout_secs),
+                )
+                .await?;
+            println!(
+                "accepted {} events ({} duplicates, {} rejected); {} work items still waiting",
+                report.ingested.accepted,
+                report.ingested.duplicates,
+                report.ingested.rejected,
+                report.still_waiting
+            );
+            for e in &report.poll_errors {
+                println!("poll error: {e}");
+            }
+            print_status(&pipeline).await?;
+            pipeline.store.close().await;
+            anyhow::ensure!(
+                report.poll_errors.is_empty(),
+                "some sources could not be polled"
+            );
+            Ok(())
+        }
+        Command::Import {
+            config,
+            source,
+            file,
+        } => {
+            init_logging("warn");
+            let body =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let pipeline = start(&config).await?;
+            let report = pipeline
+                .receive_push(
+                    &source,
+                    vec![("content-type".into(), "text/csv".into())],
+                    body,
+                )
+                .await?;
+            println!(
+                "{}: accepted {} events, {} duplicates, {} rejected",
+                file.display(),
+                report.accepted,
+                report.duplicates,
+                report.rejected
+            );
+            for r in pipeline
+                .store
+                .rejected_inputs(&source)
+                .await?
+                .iter()
+                .rev()
+                .take(report.rejected)
+                .rev()
+            {
+                println!("  {}: {}", r.locator, r.reason);
+            }
+            pipeline.store.close().await;
+            Ok(())
+        }
+        Command::Status { config } => {
+            init_logging("warn");
+            let pipeline = start(&config).await?;
+            print_status(&pipeline).await?;
+            pipeline.store.close().await;
+            Ok(())
+        }
+        Command::Demo {
+            plugins,
+            dir,
+            sales,
+        } => {
+            init_logging("warn");
+            demo::run(DemoOptions {
+                plugins,
+                dir,
+                sales,
+            })
+            .await
+        }
+    }
+}
+
+async fn start(config: &std::path::Path) -> anyhow::Result<Pipeline> {
+    let config = Config::load(config)?;
+    Pipeline::start(config).await
+}
+
+async fn print_status(pipeline: &Pipeline) -> anyhow::Result<()> {
+    let s = pipeline.store.summary().await?;
+    println!(
+        "store: {} orders, {} refunds, {} customer updates, {} rejected inputs, {} profiles",
+        s.orders, s.refunds, s.customer_updates, s.rejected_inputs, s.profiles
+    );
+    for sink in &s.sinks {
+        println!(
+            "sink {}: {} profiles and {} activities delivered, {} rejected, {} dead, {} waiting",
+            sink.sink,
+            sink.profiles_delivered,
+            sink.activities_delivered,
+            sink.rejected,
+            sink.dead,
+            sink.waiting
+        );
+    }
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("install SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

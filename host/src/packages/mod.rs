@@ -1,0 +1,47 @@
+//! Plugin packages: the manifest beside each `plugin.wasm`, and locating a plugin on disk.
+
+pub mod instance;
+pub mod manifest;
+
+pub use manifest::{ConfigKey, ConfigType, EgressRule, Manifest, ManifestError, PluginKind};
+
+use std::path::{Path, PathBuf};
+
+/// A plugin on disk: `plugin.wasm` and its `rapport.toml` manifest in one directory.
+#[derive(Debug, Clone)]
+pub struct PluginPackage {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+    pub wasm: Vec<u8>,
+}
+
+/// Why a plugin package could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum PackageError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+}
+
+impl PluginPackage {
+    /// Reads `dir/rapport.toml` and `dir/plugin.wasm`.
+    pub fn open(dir: &Path) -> Result<Self, PackageError> {
+        let read = |name: &str| {
+            let path = dir.join(name);
+            std::fs::read(&path).map_err(|source| PackageError::Read { path, source })
+        };
+        let manifest_path = dir.join("rapport.toml");
+        let manifest_text = String::from_utf8_lossy(&read("rapport.toml")?).into_owned();
+        let manifest = Manifest::parse(&manifest_text, &manifest_path)?;
+        let wasm = read("plugin.wasm")?;
+        Ok(PluginPackage {
+            dir: dir.to_path_buf(),
+            manifest,
+            wasm,
+        })
+    }
+}

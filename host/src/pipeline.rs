@@ -1,0 +1,251 @@
+//! The pipeline: store, runtime and connectors wired together — pollers and the webhook server feed
+//! ingest, one delivery worker per sink drains the outbox. `run` is the daemon; `sync_once` polls
+//! every source once and delivers everything due, for one-shot jobs and the demo.
+
+use crate::capabilities::http::{HttpEgress, HttpLimits};
+use crate::config::Config;
+use crate::connectors::Connectors;
+use crate::delivery::SinkWorker;
+use crate::ingest::poll::{poll_source, PollError};
+use crate::ingest::{ingest, Delivery};
+use crate::runtime::bindings::wit::ConnectorError;
+use crate::runtime::Runtime;
+use crate::store::{IngestReport, Store, StoreError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{watch, Notify};
+
+/// A running host.
+pub struct Pipeline {
+    pub store: Store,
+    pub connectors: Arc<Connectors>,
+    pub config: Config,
+    wakers: Vec<Arc<Notify>>,
+}
+
+/// Why a pushed payload (webhook or uploaded file) was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error("no source named {0:?} is configured")]
+    UnknownSource(String),
+    #[error("signature or credentials refused: {0}")]
+    Auth(String),
+    #[error("payload refused: {0}")]
+    Invalid(String),
+    #[error("source is unavailable: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a one-shot sync did.
+#[derive(Debug, Clone, Default)]
+pub struct SyncReport {
+    pub ingested: IngestReport,
+    pub poll_errors: Vec<String>,
+    /// Work items still owed when the drain stopped (waiting for a later retry).
+    pub still_waiting: i64,
+}
+
+impl Pipeline {
+    /// Opens the store, builds the runtime and loads every configured connector.
+    pub async fn start(config: Config) -> anyhow::Result<Pipeline> {
+        let store = Store::open(&config.store.database_url).await?;
+        let runtime = Arc::new(Runtime::new(config.runtime.cache_dir.clone())?);
+        let http = HttpEgress::new(HttpLimits {
+            total_timeout: Duration::from_millis(config.server.http_timeout_ms),
+            ..HttpLimits::default()
+        })?;
+        let connectors = Connectors::load(&config, &runtime, &http, &store).await?;
+        let wakers = connectors
+            .sinks
+            .iter()
+            .map(|_| Arc::new(Notify::new()))
+            .collect();
+        Ok(Pipeline {
+            store,
+            connectors: Arc::new(connectors),
+            config,
+            wakers,
+        })
+    }
+
+    /// Tells every delivery worker new work may be waiting.
+    pub fn wake_sinks(&self) {
+        for waker in &self.wakers {
+            waker.notify_one();
+        }
+    }
+
+    fn workers(&self) -> Vec<SinkWorker> {
+        self.connectors
+            .sinks
+            .iter()
+            .zip(&self.wakers)
+            .map(|(sink, wake)| {
+                SinkWorker::new(
+                    self.store.clone(),
+                    sink.clone(),
+                    self.config.delivery.clone(),
+                    wake.clone(),
+                )
+            })
+            .collect()
+    }
+
+    /// Runs a webhook payload or an uploaded file through `source_id`'s plugin and stores the result;
+    /// returns once it is durable.
+    pub async fn receive_push(
+        &self,
+        source_id: &str,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    ) -> Result<IngestReport, PushError> {
+        let source = self
+            .connectors
+            .source(source_id)
+            .ok_or_else(|| PushError::UnknownSource(source_id.to_string()))?
+            .clone();
+        let plugin = source.plugin.clone();
+        let answer = tokio::task::spawn_blocking(move || plugin.webhook(&headers, &body))
+            .await
+            .map_err(|e| PushError::Unavailable(e.to_string()))?
+            .map_err(|fault| PushError::Unavailable(fault.to_string()))?;
+        let push = answer.map_err(|e| match e {
+            ConnectorError::Auth(m) => PushError::Auth(m),
+            ConnectorError::Invalid(m) | ConnectorError::Config(m) => PushError::Invalid(m),
+            ConnectorError::Transient(m) => PushError::Unavailable(m),
+            ConnectorError::RateLimited(ms) => {
+                PushError::Unavailable(format!("rate limited for {ms} ms"))
+            }
+        })?;
+        let report = ingest(
+            &self.store,
+            source_id,
+            &self.connectors.sink_ids(),
+            "webhook",
+            None,
+            Delivery {
+                events: push.events,
+                rejected: push.rejected,
+            },
+        )
+        .await?;
+        self.wake_sinks();
+        Ok(report)
+    }
+
+    /// Polls every source once (each until caught up).
+    pub async fn poll_all_once(&self) -> (IngestReport, Vec<PollError>) {
+        let sinks = self.connectors.sink_ids();
+        let mut total = IngestReport::default();
+        let mut errors = Vec::new();
+        for source in &self.connectors.sources {
+            match poll_source(&self.store, source, &sinks, &|| self.wake_sinks()).await {
+                Ok(report) => total += report,
+                Err(e) => {
+                    tracing::error!(source = %source.id, error = %e, "poll failed");
+                    errors.push(e);
+                }
+            }
+        }
+        (total, errors)
+    }
+
+    /// Delivers until no work is due within `horizon`, or `timeout` passes. Returns what is still owed.
+    pub async fn drain(&self, horizon: Duration, timeout: Duration) -> Result<i64, StoreError> {
+        let started = Instant::now();
+        let workers = self.workers();
+        loop {
+            let mut claimed = 0;
+            let mut owed = 0;
+            let mut next_due: Option<i64> = None;
+            for worker in &workers {
+                claimed += worker.step().await?.claimed;
+                let (waiting, next_at) = self.store.backlog(worker.sink_id()).await?;
+                owed += waiting;
+                next_due = match (next_due, next_at) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+            if claimed > 0 {
+                continue;
+            }
+            let now = crate::store::now_ms();
+            let due_soon = next_due.is_some_and(|at| at <= now + horizon.as_millis() as i64);
+            if owed == 0 || !due_soon || started.elapsed() >= timeout {
+                return Ok(owed);
+            }
+            let wait = (next_due.unwrap_or(now) - now).clamp(5, 500);
+            tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+        }
+    }
+
+    /// Polls every source once, then delivers what is due.
+    pub async fn sync_once(
+        &self,
+        horizon: Duration,
+        timeout: Duration,
+    ) -> Result<SyncReport, StoreError> {
+        let (ingested, errors) = self.poll_all_once().await;
+        let still_waiting = self.drain(horizon, timeout).await?;
+        Ok(SyncReport {
+            ingested,
+            poll_errors: errors.iter().map(ToString::to_string).collect(),
+            still_waiting,
+        })
+    }
+
+    /// The daemon: pollers, delivery workers and the HTTP server until `shutdown` turns true. Work in
+    /// flight is finished and recorded before it returns.
+    pub async fn run(self: Arc<Self>, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+        let listener = tokio::net::TcpListener::bind(&self.config.server.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", self.config.server.listen))?;
+        tracing::info!(listen = %self.config.server.listen, sources = self.connectors.sources.len(),
+            sinks = self.connectors.sinks.len(), "rapport running");
+        let mut tasks = tokio::task::JoinSet::new();
+        for worker in self.workers() {
+            tasks.spawn(worker.run(shutdown.clone()));
+        }
+        for source in self.connectors.sources.clone() {
+            let pipeline = self.clone();
+            let mut shutdown = shutdown.clone();
+            tasks.spawn(async move {
+                let sinks = pipeline.connectors.sink_ids();
+                while !*shutdown.borrow() {
+                    let wait = match poll_source(&pipeline.store, &source, &sinks, &|| {
+                        pipeline.wake_sinks()
+                    })
+                    .await
+                    {
+                        Ok(_) => source.poll_interval,
+                        Err(e) => {
+                            tracing::error!(source = %source.id, error = %e, "poll failed");
+                            e.retry_after().unwrap_or(source.poll_interval)
+                        }
+                    };
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                }
+            });
+        }
+        let app = crate::admin::router(self.clone());
+        let mut server_shutdown = shutdown.clone();
+        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+            while !*server_shutdown.borrow() {
+                if server_shutdown.changed().await.is_err() {
+                    break;
+                }
+            }
+        });
+        server.await?;
+        while tasks.join_next().await.is_some() {}
+        self.store.close().await;
+        tracing::info!("rapport stopped");
+        Ok(())
+    }
+}

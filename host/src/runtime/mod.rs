@@ -1,0 +1,165 @@
+//! The WebAssembly runtime: one wasmtime `Engine` with epoch interruption and a single ticker thread,
+//! compiled components cached by sha256, one `InstancePre` per loaded plugin, and a fresh `Store` with
+//! memory and time limits for every call batch.
+
+pub mod bindings;
+pub mod cache;
+pub mod plugin;
+pub mod state;
+
+use crate::capabilities::PluginContext;
+use crate::packages::{PluginKind, PluginPackage};
+use cache::ComponentCache;
+use plugin::{Plugin, PluginPre};
+use state::PluginState;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::component::Linker;
+use wasmtime::{Config, Engine};
+
+/// How often the engine's epoch advances; call deadlines are counted in these ticks.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Limits applied to every plugin call.
+#[derive(Debug, Clone)]
+pub struct CallLimits {
+    /// Largest linear memory a plugin may grow to, in bytes.
+    pub memory_bytes: usize,
+    /// Longest a call batch may run.
+    pub deadline: Duration,
+}
+
+impl Default for CallLimits {
+    fn default() -> Self {
+        CallLimits {
+            memory_bytes: 64 << 20,
+            deadline: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Why a plugin could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("plugin {plugin}: could not compile plugin.wasm: {cause:#}")]
+    Compile {
+        plugin: String,
+        cause: wasmtime::Error,
+    },
+    #[error("plugin {plugin}: does not implement the {kind} world of rapport:connector@0.1.0: {cause:#}")]
+    World {
+        plugin: String,
+        kind: PluginKind,
+        cause: wasmtime::Error,
+    },
+}
+
+/// The engine, linkers and compile cache shared by every plugin.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<PluginState>,
+    cache: ComponentCache,
+}
+
+impl Runtime {
+    /// Builds the engine (pooling allocator where the machine allows it) and starts the epoch ticker.
+    pub fn new(cache_dir: Option<PathBuf>) -> anyhow::Result<Self> {
+        let engine = build_engine()?;
+        start_epoch_ticker(&engine);
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        // Both worlds import the same `host` interface: registering it once serves sources and sinks.
+        bindings::source::PosSource::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
+            &mut linker,
+            |s| s,
+        )?;
+        Ok(Runtime {
+            engine,
+            linker,
+            cache: ComponentCache::new(cache_dir),
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Compiles (or finds in the cache) and type-checks a plugin against the world its manifest
+    /// names, ready to instantiate.
+    pub fn load(
+        &self,
+        package: &PluginPackage,
+        context: PluginContext,
+        limits: CallLimits,
+    ) -> Result<Plugin, LoadError> {
+        let plugin = package.manifest.id.clone();
+        let kind = package.manifest.kind;
+        let component = self
+            .cache
+            .get_or_compile(&self.engine, &package.wasm)
+            .map_err(|cause| LoadError::Compile {
+                plugin: plugin.clone(),
+                cause,
+            })?;
+        let world_error = |cause| LoadError::World {
+            plugin: plugin.clone(),
+            kind,
+            cause,
+        };
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(world_error)?;
+        let pre = match kind {
+            PluginKind::PosSource => PluginPre::Source(
+                bindings::source::PosSourcePre::new(instance_pre).map_err(world_error)?,
+            ),
+            PluginKind::CrmSink => {
+                PluginPre::Sink(bindings::sink::CrmSinkPre::new(instance_pre).map_err(world_error)?)
+            }
+        };
+        Ok(Plugin::new(
+            Arc::new(context),
+            pre,
+            limits,
+            cache::digest(&package.wasm),
+        ))
+    }
+}
+
+fn build_engine() -> anyhow::Result<Engine> {
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    config.wasm_component_model(true);
+    config.max_wasm_stack(1 << 20);
+    let mut pooled = config.clone();
+    let mut pool = wasmtime::PoolingAllocationConfig::default();
+    pool.total_component_instances(256)
+        .total_memories(256)
+        .total_tables(256)
+        .max_memory_size(256 << 20);
+    pooled.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+    match Engine::new(&pooled) {
+        Ok(engine) => Ok(engine),
+        Err(e) => {
+            tracing::info!(error = %e, "pooling allocator unavailable, allocating on demand");
+            Ok(Engine::new(&config)?)
+        }
+    }
+}
+
+/// One thread for the whole engine advances the epoch; it stops when the engine is dropped.
+fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("rapport-epoch".into())
+        .spawn(move || loop {
+            std::thread::sleep(EPOCH_TICK);
+            match weak.upgrade() {
+                Some(engine) => engine.increment_epoch(),
+                None => break,
+            }
+        })
+        .expect("spawn epoch ticker thread");
+}

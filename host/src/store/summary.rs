@@ -1,0 +1,97 @@
+//! Read-only figures about what the store holds, for the CLI summary, the admin API and tests.
+
+use super::{Store, StoreError};
+use crate::model::RejectedInput;
+use sqlx::Row;
+
+/// Per-sink delivery figures.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SinkFigures {
+    pub sink: String,
+    pub profiles_delivered: i64,
+    pub activities_delivered: i64,
+    pub rejected: i64,
+    pub dead: i64,
+    pub waiting: i64,
+}
+
+/// What the store holds, in numbers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Summary {
+    pub orders: i64,
+    pub refunds: i64,
+    pub customer_updates: i64,
+    pub anonymous_events: i64,
+    pub rejected_inputs: i64,
+    pub profiles: i64,
+    pub sinks: Vec<SinkFigures>,
+}
+
+impl Store {
+    pub async fn summary(&self) -> Result<Summary, StoreError> {
+        let mut summary = Summary::default();
+        for row in sqlx::query(
+            "SELECT kind, COUNT(*) AS n, SUM(CASE WHEN profile_id IS NULL THEN 1 ELSE 0 END) AS anon
+             FROM events GROUP BY kind",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        {
+            let n: i64 = row.try_get("n")?;
+            summary.anonymous_events += row.try_get::<i64, _>("anon")?;
+            match row.try_get::<String, _>("kind")?.as_str() {
+                "order" => summary.orders = n,
+                "refund" => summary.refunds = n,
+                _ => summary.customer_updates = n,
+            }
+        }
+        summary.rejected_inputs = sqlx::query_scalar("SELECT COUNT(*) FROM rejected_inputs")
+            .fetch_one(&self.pool)
+            .await?;
+        summary.profiles = sqlx::query_scalar("SELECT COUNT(*) FROM profiles")
+            .fetch_one(&self.pool)
+            .await?;
+        let rows = sqlx::query(
+            "SELECT sink_id, kind, status, COUNT(*) AS n FROM outbox GROUP BY sink_id, kind, status ORDER BY sink_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for row in rows {
+            let sink: String = row.try_get("sink_id")?;
+            let kind: String = row.try_get("kind")?;
+            let status: String = row.try_get("status")?;
+            let n: i64 = row.try_get("n")?;
+            if summary.sinks.last().is_none_or(|s| s.sink != sink) {
+                summary.sinks.push(SinkFigures {
+                    sink: sink.clone(),
+                    ..SinkFigures::default()
+                });
+            }
+            let figures = summary.sinks.last_mut().expect("pushed above");
+            match (status.as_str(), kind.as_str()) {
+                ("delivered", "profile") => figures.profiles_delivered += n,
+                ("delivered", _) => figures.activities_delivered += n,
+                ("rejected", _) => figures.rejected += n,
+                ("dead", _) => figures.dead += n,
+                _ => figures.waiting += n,
+            }
+        }
+        Ok(summary)
+    }
+
+    /// Input a source could not use, oldest first.
+    pub async fn rejected_inputs(&self, source: &str) -> Result<Vec<RejectedInput>, StoreError> {
+        sqlx::query("SELECT locator, reason FROM rejected_inputs WHERE source_id = $1 ORDER BY id")
+            .bind(source)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|r| {
+                Ok(RejectedInput {
+                    locator: r.try_get("locator")?,
+                    reason: r.try_get("reason")?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,163 @@
+//! A catch-hook: the generic HTTP endpoint rapport's http-sink posts to. It keeps every profile and
+//! activity it accepted, counts how often each activity arrived, and can be made slow or failing.
+
+use crate::server::{serve, Running};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What the catch-hook holds.
+#[derive(Debug, Clone, Default)]
+pub struct Captured {
+    /// Latest version of each profile, by profile key.
+    pub profiles: BTreeMap<String, Value>,
+    /// How many profile items arrived in all (updates included).
+    pub profile_items: usize,
+    /// Every activity item accepted, in arrival order (repeats included).
+    pub activities: Vec<Value>,
+    /// How many times each activity idempotency key arrived.
+    pub activity_arrivals: HashMap<String, usize>,
+    /// Forget requests, as received.
+    pub forgets: Vec<Value>,
+    /// Requests answered (accepted or failed).
+    pub requests: usize,
+}
+
+#[derive(Default)]
+struct Faults {
+    delay: Duration,
+    fail_next: usize,
+    fail_status: u16,
+}
+
+#[derive(Default)]
+struct Shared {
+    captured: Mutex<Captured>,
+    faults: Mutex<Faults>,
+}
+
+/// The catch-hook server: `POST /hook`.
+pub struct CaptureServer {
+    running: Running,
+    shared: Arc<Shared>,
+}
+
+impl CaptureServer {
+    pub async fn start() -> std::io::Result<CaptureServer> {
+        let shared = Arc::new(Shared::default());
+        let app = Router::new()
+            .route("/hook", post(receive))
+            .with_state(shared.clone());
+        Ok(CaptureServer {
+            running: serve(app, 0).await?,
+            shared,
+        })
+    }
+
+    /// The URL to configure as the http-sink's `url`.
+    pub fn url(&self) -> String {
+        format!("{}/hook", self.running.base_url())
+    }
+
+    pub fn captured(&self) -> Captured {
+        self.shared.captured.lock().expect("capture lock").clone()
+    }
+
+    /// Makes every answer wait this long.
+    pub fn set_delay(&self, delay: Duration) {
+        self.shared.faults.lock().expect("faults lock").delay = delay;
+    }
+
+    /// Answers the next `count` requests with `status` (and stores nothing from them).
+    pub fn fail_next(&self, count: usize, status: u16) {
+        let mut faults = self.shared.faults.lock().expect("faults lock");
+        faults.fail_next = count;
+        faults.fail_status = status;
+    }
+}
+
+async fn receive(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> (StatusCode, Json<Value>) {
+    let (delay, failure) = {
+        let mut faults = shared.faults.lock().expect("faults lock");
+        let failure = (faults.fail_next > 0).then(|| {
+            faults.fail_next -= 1;
+            faults.fail_status
+        });
+        (faults.delay, failure)
+    };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    shared.captured.lock().expect("capture lock").requests += 1;
+    if let Some(status) = failure {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return (
+            status,
+            Json(serde_json::json!({"error": "injected failure"})),
+        );
+    }
+    if !headers
+        .get("content-type")
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"))
+    {
+        return bad_request("content-type must be application/json");
+    }
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return bad_request("body is not JSON");
+    };
+    let kind = body.get("type").and_then(Value::as_str).unwrap_or_default();
+    let mut captured = shared.captured.lock().expect("capture lock");
+    match kind {
+        "profiles" | "activities" => {
+            let Some(items) = body.get("items").and_then(Value::as_array) else {
+                return bad_request("`items` must be an array");
+            };
+            let key_field = if kind == "profiles" {
+                "key"
+            } else {
+                "idempotency_key"
+            };
+            if let Some(bad) = items
+                .iter()
+                .position(|i| i.get(key_field).and_then(Value::as_str).is_none())
+            {
+                return bad_request(&format!("items[{bad}] has no `{key_field}`"));
+            }
+            for item in items {
+                let key = item[key_field].as_str().expect("checked above").to_string();
+                if kind == "profiles" {
+                    captured.profile_items += 1;
+                    captured.profiles.insert(key, item.clone());
+                } else {
+                    *captured.activity_arrivals.entry(key).or_default() += 1;
+                    captured.activities.push(item.clone());
+                }
+            }
+            (
+                StatusCode::OK,
+                Json(serde_json::json!({"accepted": items.len()})),
+            )
+        }
+        "forget" => {
+            captured.forgets.push(body.clone());
+            (StatusCode::OK, Json(serde_json::json!({"forgotten": true})))
+        }
+        other => bad_request(&format!("unknown type {other:?}")),
+    }
+}
+
+fn bad_request(message: &str) -> (StatusCode, Json<Value>) {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(serde_json::json!({"error": message})),
+    )
+}

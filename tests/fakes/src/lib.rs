@@ -1,0 +1,7 @@
+//! Vendor simulators on loopback for rapport's tests and demo: they keep state so a test can assert
+//! what a CRM now holds, and switch faults on and off.
+
+pub mod capture;
+pub mod exports;
+pub mod server;
+pub mod shop;

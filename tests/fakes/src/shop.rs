@@ -1,0 +1,330 @@
+//! A sample shop: customers, a catalogue and a few weeks of sales and refunds, generated from a seed and
+//! written as a POS export (the csv-source's CSV format). The generator keeps what it wrote, so tests
+//! derive their expectations from it instead of hard-coding them.
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::fmt::Write;
+
+/// A customer of the sample shop.
+#[derive(Debug, Clone)]
+pub struct Customer {
+    pub id: String,
+    pub email: String,
+    pub phone: Option<String>,
+    pub name: String,
+    pub marketing_opt_in: Option<bool>,
+}
+
+/// One line of a receipt; prices in cents.
+#[derive(Debug, Clone)]
+pub struct Line {
+    pub sku: String,
+    pub product: String,
+    pub category: String,
+    pub quantity: u32,
+    pub unit_cents: i64,
+}
+
+/// A receipt in the export: a sale, or a refund of an earlier sale.
+#[derive(Debug, Clone)]
+pub struct Receipt {
+    pub id: String,
+    pub refund_of: Option<String>,
+    /// RFC 3339, UTC.
+    pub date: String,
+    pub location: String,
+    pub online: bool,
+    /// Index into `SampleShop::customers`; `None` for anonymous walk-in sales.
+    pub customer: Option<usize>,
+    pub lines: Vec<Line>,
+    pub tax_cents: i64,
+    pub discount_cents: i64,
+    pub total_cents: i64,
+    /// Physical lines of the export this receipt occupies (the header is line 1).
+    pub file_lines: Vec<usize>,
+    /// Why the receipt was deliberately broken, if it was.
+    pub malformed: Option<&'static str>,
+}
+
+/// The generated shop and its export.
+#[derive(Debug, Clone)]
+pub struct SampleShop {
+    pub customers: Vec<Customer>,
+    pub receipts: Vec<Receipt>,
+    pub currency: &'static str,
+}
+
+const CATALOGUE: &[(&str, &str, &str, i64)] = &[
+    ("BEAN-ETH-250", "Ethiopia Yirgacheffe 250g", "coffee", 1450),
+    ("BEAN-COL-250", "Colombia Huila 250g", "coffee", 1290),
+    ("BEAN-DEC-250", "Swiss Water Decaf 250g", "coffee", 1350),
+    ("TEA-SEN-100", "Sencha 100g", "tea", 990),
+    ("MUG-STONE", "Stoneware mug", "homeware", 1800),
+    ("FILTER-V60", "V60 paper filters x100", "brewing", 650),
+    ("GRINDER-HND", "Hand grinder", "brewing", 4900),
+    ("CAKE-BANANA", "Banana bread slice", "bakery", 375),
+];
+const LOCATIONS: &[&str] = &["High Street", "Market Hall"];
+const FIRST: &[&str] = &[
+    "Ana", "Ben", "Chloé", "Dev", "Emeka", "Fatima", "Goran", "Hana", "Ines", "Jon",
+];
+const LAST: &[&str] = &[
+    "Silva", "Okafor", "Nguyen", "Müller", "Kowalski", "Haddad", "Berg", "Rossi",
+];
+const BROKEN: &[&str] = &["quantity", "unit_price", "product", "date"];
+const HEADER: &str = "receipt_id,kind,refund_of,date,location,channel,customer_id,customer_email,customer_phone,customer_name,marketing_opt_in,sku,product,category,quantity,unit_price,line_total,currency,tax,discount,total";
+
+/// Formats cents as a decimal string in major units ("12.50", "-3.05").
+pub fn decimal(cents: i64) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    format!("{sign}{}.{:02}", cents.abs() / 100, cents.abs() % 100)
+}
+
+impl SampleShop {
+    /// `sales` sales over four weeks from 2026-10-01, about one refund per 15 sales, a fifth of sales
+    /// anonymous, and every `malformed_every`-th receipt broken in one field (0: none).
+    pub fn generate(seed: u64, sales: usize, malformed_every: usize) -> SampleShop {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let customer_count = (sales / 3).max(1);
+        let customers = (0..customer_count)
+            .map(|i| {
+                let first = FIRST[rng.gen_range(0..FIRST.len())];
+                let last = LAST[rng.gen_range(0..LAST.len())];
+                Customer {
+                    id: format!("C{i:05}"),
+                    email: format!(
+                        "{}.{}{i}@example.com",
+                        first.to_lowercase(),
+                        last.to_lowercase()
+                    ),
+                    phone: rng
+                        .gen_bool(0.6)
+                        .then(|| format!("+44 7700 {:06}", 900_000 + i)),
+                    name: format!("{first} {last}"),
+                    marketing_opt_in: match rng.gen_range(0..3) {
+                        0 => Some(true),
+                        1 => Some(false),
+                        _ => None,
+                    },
+                }
+            })
+            .collect::<Vec<_>>();
+        let start = 1_790_845_200_i64; // 2026-10-01T09:00:00Z
+        let span = 28 * 24 * 3600;
+        let mut receipts: Vec<Receipt> = Vec::new();
+        let mut next_line = 2;
+        for i in 0..sales {
+            let at = start + (span * i as i64) / sales as i64;
+            let lines = (0..rng.gen_range(1..=3))
+                .map(|_| {
+                    let (sku, product, category, price) =
+                        CATALOGUE[rng.gen_range(0..CATALOGUE.len())];
+                    Line {
+                        sku: sku.into(),
+                        product: product.into(),
+                        category: category.into(),
+                        quantity: rng.gen_range(1..=3),
+                        unit_cents: price,
+                    }
+                })
+                .collect::<Vec<_>>();
+            let subtotal: i64 = lines
+                .iter()
+                .map(|l| l.unit_cents * i64::from(l.quantity))
+                .sum();
+            let tax = (subtotal * 8 + 50) / 100;
+            let discount = if rng.gen_bool(0.1) {
+                200.min(subtotal)
+            } else {
+                0
+            };
+            let malformed = (malformed_every > 0 && i % malformed_every == malformed_every - 1)
+                .then(|| BROKEN[(i / malformed_every) % BROKEN.len()]);
+            let receipt = Receipt {
+                id: format!("R{i:06}"),
+                refund_of: None,
+                date: rfc3339(at),
+                location: LOCATIONS[i % LOCATIONS.len()].into(),
+                online: rng.gen_bool(0.25),
+                customer: (!rng.gen_bool(0.2)).then(|| rng.gen_range(0..customers.len())),
+                file_lines: (next_line..next_line + lines.len()).collect(),
+                lines,
+                tax_cents: tax,
+                discount_cents: discount,
+                total_cents: subtotal + tax - discount,
+                malformed,
+            };
+            next_line += receipt.lines.len();
+            let refundable = receipt.customer.is_some() && receipt.malformed.is_none();
+            receipts.push(receipt);
+            if refundable && rng.gen_range(0..15) == 0 {
+                let sale = receipts.last().expect("just pushed").clone();
+                let line = sale.lines[0].clone();
+                let amount = line.unit_cents * i64::from(line.quantity);
+                receipts.push(Receipt {
+                    id: format!("F{i:06}"),
+                    refund_of: Some(sale.id.clone()),
+                    date: rfc3339(at + 3 * 24 * 3600),
+                    file_lines: vec![next_line],
+                    lines: vec![line],
+                    tax_cents: 0,
+                    discount_cents: 0,
+                    total_cents: amount,
+                    malformed: None,
+                    ..sale
+                });
+                next_line += 1;
+            }
+        }
+        SampleShop {
+            customers,
+            receipts,
+            currency: "GBP",
+        }
+    }
+
+    /// The export as CSV, one row per receipt line.
+    pub fn to_csv(&self) -> String {
+        let mut out = String::from(HEADER);
+        out.push('\n');
+        for r in &self.receipts {
+            let customer = r.customer.map(|c| &self.customers[c]);
+            for (n, line) in r.lines.iter().enumerate() {
+                let broken = |field: &str| r.malformed == Some(field) && n == 0;
+                let field = |s: &str| csv_field(s);
+                let _ = writeln!(
+                    out,
+                    "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                    r.id,
+                    if r.refund_of.is_some() {
+                        "refund"
+                    } else {
+                        "sale"
+                    },
+                    r.refund_of.as_deref().unwrap_or(""),
+                    if broken("date") {
+                        "31/02/2026"
+                    } else {
+                        &r.date
+                    },
+                    field(&r.location),
+                    if r.online { "online" } else { "in-store" },
+                    customer.map_or("", |c| &c.id),
+                    customer.map_or("", |c| &c.email),
+                    customer.and_then(|c| c.phone.as_deref()).unwrap_or(""),
+                    field(customer.map_or("", |c| &c.name)),
+                    customer
+                        .and_then(|c| c.marketing_opt_in)
+                        .map_or("", |b| if b { "yes" } else { "no" }),
+                    line.sku,
+                    if broken("product") { "" } else { &line.product },
+                    line.category,
+                    if broken("quantity") {
+                        "abc".to_string()
+                    } else {
+                        line.quantity.to_string()
+                    },
+                    if broken("unit_price") {
+                        "\"12,50\"".to_string()
+                    } else {
+                        decimal(line.unit_cents)
+                    },
+                    decimal(line.unit_cents * i64::from(line.quantity)),
+                    self.currency,
+                    decimal(r.tax_cents),
+                    decimal(r.discount_cents),
+                    decimal(r.total_cents),
+                );
+            }
+        }
+        out
+    }
+
+    /// Receipts the export carries intact.
+    pub fn valid_receipts(&self) -> impl Iterator<Item = &Receipt> {
+        self.receipts.iter().filter(|r| r.malformed.is_none())
+    }
+
+    /// Intact sales with a known customer: each becomes one "Placed Order" activity.
+    pub fn attributed_sales(&self) -> impl Iterator<Item = &Receipt> {
+        self.valid_receipts()
+            .filter(|r| r.refund_of.is_none() && r.customer.is_some())
+    }
+
+    /// Physical lines of the broken receipts, in file order.
+    pub fn malformed_lines(&self) -> Vec<usize> {
+        self.receipts
+            .iter()
+            .filter(|r| r.malformed.is_some())
+            .flat_map(|r| r.file_lines.iter().copied())
+            .collect()
+    }
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn rfc3339(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+/// Howard Hinnant's days-to-civil conversion.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_rfc3339() {
+        assert_eq!(rfc3339(1_790_845_200), "2026-10-01T09:00:00Z");
+    }
+
+    #[test]
+    fn export_lines_match_recorded_positions() {
+        let shop = SampleShop::generate(7, 50, 10);
+        let csv = shop.to_csv();
+        let lines: Vec<&str> = csv.lines().collect();
+        for r in &shop.receipts {
+            for &n in &r.file_lines {
+                assert!(
+                    lines[n - 1].starts_with(&r.id),
+                    "line {n} should hold {}",
+                    r.id
+                );
+            }
+        }
+        assert_eq!(
+            shop.malformed_lines().len(),
+            shop.receipts
+                .iter()
+                .filter(|r| r.malformed.is_some())
+                .map(|r| r.lines.len())
+                .sum::<usize>()
+        );
+    }
+}

@@ -1,0 +1,126 @@
+//! Shared harness for the end-to-end tests: where the built plugins and the `rapport` binary are, and
+//! a scratch shop directory with a config file.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The cargo target directory this test binary was built into.
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test-binary>
+    exe.ancestors()
+        .nth(3)
+        .expect("target directory")
+        .to_path_buf()
+}
+
+/// `target/plugins/<name>`, built by scripts/build-plugins.
+pub fn plugin(name: &str) -> PathBuf {
+    let dir = target_dir().join("plugins").join(name);
+    assert!(
+        dir.join("plugin.wasm").exists(),
+        "plugin {name} is not built at {}: run scripts/build-plugins (scripts/test does)",
+        dir.display()
+    );
+    dir
+}
+
+/// The `rapport` binary of this build profile.
+pub fn rapport_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let bin = exe
+        .ancestors()
+        .nth(2)
+        .expect("profile directory")
+        .join("rapport");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build -p rapport-host --bin rapport` (scripts/test does)",
+        bin.display()
+    );
+    bin
+}
+
+/// A scratch directory with a `rapport.toml`.
+pub struct ShopDir {
+    pub dir: tempfile::TempDir,
+}
+
+impl ShopDir {
+    pub fn new(config: &str) -> ShopDir {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("rapport.toml"), config).expect("write config");
+        ShopDir { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("rapport.toml")
+    }
+
+    pub fn database_url(&self) -> String {
+        format!("sqlite://{}", self.dir.path().join("rapport.db").display())
+    }
+
+    /// Runs `rapport <args> --config <this config>` to completion (off the async runtime, so
+    /// loopback fakes in this process keep serving).
+    pub async fn rapport(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(rapport_bin());
+        cmd.args(args)
+            .arg("--config")
+            .arg(self.config())
+            .env_remove("DATABASE_URL");
+        tokio::task::spawn_blocking(move || cmd.output().expect("run rapport"))
+            .await
+            .expect("rapport task")
+    }
+
+    /// Starts `rapport run` in the background.
+    pub fn spawn_daemon(&self) -> Child {
+        Command::new(rapport_bin())
+            .args(["run", "--config"])
+            .arg(self.config())
+            .env_remove("DATABASE_URL")
+            .env("RAPPORT_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start rapport run")
+    }
+}
+
+/// Sends SIGTERM and waits for the process to exit; returns whether it exited cleanly.
+pub fn stop_gracefully(child: &mut Child) -> bool {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(status.success(), "could not signal rapport");
+    child.wait().expect("wait for rapport").success()
+}
+
+/// Polls `done` every 20 ms until it holds or `limit` passes; returns whether it held.
+pub async fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    done()
+}
+
+/// Text of a process's stdout and stderr, for assertion messages.
+pub fn output_text(output: &Output) -> String {
+    format!(
+        "status {}\n--- stdout\n{}\n--- stderr\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
