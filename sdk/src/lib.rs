@@ -1,0 +1,47 @@
+//! Everything a rapport connector author needs: the guest bindings of the `rapport:connector`
+//! contract, the `export_source!`/`export_sink!` entry points, and small helpers for the jobs every
+//! connector repeats (HTTP through the host, status mapping, money, time, config, logging).
+//!
+//! ```ignore
+//! use rapport_sdk::prelude::*;
+//!
+//! struct MySink;
+//! impl Sink for MySink { /* ... */ }
+//! rapport_sdk::export_sink!(MySink);
+//! ```
+
+pub mod bindings;
+pub mod config;
+pub mod http;
+pub mod log;
+pub mod money;
+pub mod outcome;
+pub mod time;
+
+pub use bindings::sink::exports::rapport::connector::sink::Guest as Sink;
+pub use bindings::source::exports::rapport::connector::source::Guest as Source;
+pub use bindings::source::rapport::connector::{host, types};
+
+/// The types most connectors use, in one import.
+pub mod prelude {
+    pub use crate::bindings::source::exports::rapport::connector::source::{Batch, Push};
+    pub use crate::host::Header;
+    pub use crate::types::*;
+    pub use crate::{Sink, Source};
+}
+
+/// Exports `$ty` (which implements [`Source`]) as the `pos-source` world's component exports.
+#[macro_export]
+macro_rules! export_source {
+    ($ty:ident) => {
+        $crate::bindings::source::__export_pos_source!($ty with_types_in $crate::bindings::source);
+    };
+}
+
+/// Exports `$ty` (which implements [`Sink`]) as the `crm-sink` world's component exports.
+#[macro_export]
+macro_rules! export_sink {
+    ($ty:ident) => {
+        $crate::bindings::sink::__export_crm_sink!($ty with_types_in $crate::bindings::sink);
+    };
+}
