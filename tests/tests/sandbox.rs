@@ -67,16 +67,29 @@ async fn healthy_sink_still_delivers(runtime: &Arc<Runtime>, crm: &CaptureServer
 async fn each_fault_fails_only_its_call_with_a_named_cause() {
     let runtime = Arc::new(Runtime::new(None).unwrap());
     let crm = CaptureServer::start().await.unwrap();
-    let cases: [(&str, fn(&Fault) -> bool, &str); 4] = [
-        ("trap", |f| matches!(f, Fault::Trap(_)), "trapped"),
-        ("loop", |f| matches!(f, Fault::Deadline(_)), "exceeded its time limit of 500 ms"),
-        ("grow-memory", |f| matches!(f, Fault::Memory(_)), "exceeded its memory limit of 32 MiB"),
-        ("recurse", |f| matches!(f, Fault::StackOverflow), "overflowed its stack"),
+    let cases = [
+        ("trap", Fault::Trap(String::new()), "trapped"),
+        (
+            "loop",
+            Fault::Deadline(LIMITS.deadline),
+            "exceeded its time limit of 500 ms",
+        ),
+        (
+            "grow-memory",
+            Fault::Memory(LIMITS.memory_bytes),
+            "exceeded its memory limit of 32 MiB",
+        ),
+        ("recurse", Fault::StackOverflow, "overflowed its stack"),
     ];
-    for (behaviour, is_expected, message) in cases {
+    for (behaviour, expected, message) in cases {
         let sink = load_sink(&runtime, "hostile-sink", &[("behaviour", behaviour)]).await;
         let error = record(&sink).await.expect_err(behaviour);
-        assert!(is_expected(&error.fault), "{behaviour}: got {:?}", error.fault);
+        assert_eq!(
+            std::mem::discriminant(&error.fault),
+            std::mem::discriminant(&expected),
+            "{behaviour}: got {:?}",
+            error.fault
+        );
         let text = error.to_string();
         assert!(text.contains("plugin hostile-sink"), "{text}");
         assert!(text.contains("record-activities"), "{text}");
@@ -92,15 +105,27 @@ async fn each_fault_fails_only_its_call_with_a_named_cause() {
 async fn send_outside_the_egress_allowlist_is_denied_before_connecting() {
     let runtime = Arc::new(Runtime::new(None).unwrap());
     let crm = CaptureServer::start().await.unwrap();
-    let sink = load_sink(&runtime, "hostile-sink", &[("behaviour", "send"), ("target_url", &crm.url())]).await;
+    let sink = load_sink(
+        &runtime,
+        "hostile-sink",
+        &[("behaviour", "send"), ("target_url", &crm.url())],
+    )
+    .await;
     let outcomes = record(&sink).await.unwrap();
     let [Outcome::Rejected(report)] = outcomes.as_slice() else {
         panic!("expected one rejected outcome carrying the send result, got {outcomes:?}");
     };
     assert!(report.contains("Denied"), "{report}");
-    assert!(report.contains("not in the plugin's egress allowlist"), "{report}");
+    assert!(
+        report.contains("not in the plugin's egress allowlist"),
+        "{report}"
+    );
     assert!(report.contains("allowed: http://127.0.0.1:9"), "{report}");
-    assert_eq!(crm.captured().requests, 0, "a denied request reached the server");
+    assert_eq!(
+        crm.captured().requests,
+        0,
+        "a denied request reached the server"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -125,4 +150,74 @@ async fn profiles_reach_only_the_sink_that_was_called() {
     assert_eq!(outcomes, vec![Outcome::Ok]);
     let captured = crm.captured();
     assert_eq!(captured.profiles["p-42"]["given_name"], "Ana");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_faulty_sink_keeps_its_work_and_does_not_hold_up_the_others() {
+    use rapport_fakes::shop::SampleShop;
+    use rapport_host::config::Config;
+    use rapport_host::pipeline::Pipeline;
+
+    let crm = CaptureServer::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        r#"
+[store]
+database_url = "sqlite://rapport.db"
+[runtime]
+call_timeout_ms = 300
+[[source]]
+id = "shop"
+plugin = "{csv}"
+[[sink]]
+id = "broken"
+plugin = "{hostile}"
+[sink.config]
+behaviour = "trap"
+[[sink]]
+id = "hook"
+plugin = "{sink}"
+[sink.config]
+url = "{hook}"
+"#,
+        csv = plugin("csv-source").display(),
+        hostile = plugin("hostile-sink").display(),
+        sink = plugin("http-sink").display(),
+        hook = crm.url(),
+    );
+    let config = Config::parse(&text, dir.path()).unwrap();
+    let pipeline = Pipeline::start(config).await.unwrap();
+    let shop = SampleShop::generate(3, 60, 0);
+    pipeline
+        .receive_push("shop", vec![], shop.to_csv().into_bytes())
+        .await
+        .unwrap();
+    let owed = pipeline
+        .drain(Duration::ZERO, Duration::from_secs(60))
+        .await
+        .unwrap();
+
+    let summary = pipeline.store.summary().await.unwrap();
+    let hook = summary.sinks.iter().find(|s| s.sink == "hook").unwrap();
+    let broken = summary.sinks.iter().find(|s| s.sink == "broken").unwrap();
+    let expected = shop.attributed_sales().count()
+        + shop
+            .valid_receipts()
+            .filter(|r| r.refund_of.is_some())
+            .count();
+    assert_eq!(hook.activities_delivered as usize, expected);
+    assert_eq!(hook.waiting, 0);
+    assert_eq!(crm.captured().activities.len(), expected);
+    assert_eq!(broken.profiles_delivered + broken.activities_delivered, 0);
+    assert!(
+        broken.waiting > 0 && owed == broken.waiting,
+        "the broken sink's work must be kept"
+    );
+    let errors = pipeline.store.recent_errors("broken", 5).await.unwrap();
+    assert!(
+        errors
+            .iter()
+            .all(|e| e.contains("plugin hostile-sink") && e.contains("trapped")),
+        "{errors:?}"
+    );
 }

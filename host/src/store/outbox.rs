@@ -5,6 +5,11 @@
 use super::{now_ms, Store, StoreError};
 use sqlx::{Any, Row, Transaction};
 
+/// SQL condition: outbox row `o` is the oldest unfinished item of its person for its sink.
+const HEAD_OF_LINE: &str = "NOT EXISTS (SELECT 1 FROM outbox e
+    WHERE e.sink_id = o.sink_id AND e.profile_id = o.profile_id
+      AND e.status IN ('pending', 'inflight') AND e.id < o.id)";
+
 /// What a work item asks of the sink.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WorkKind {
@@ -115,18 +120,16 @@ impl Store {
     ) -> Result<Vec<OutboxRow>, StoreError> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
-        let rows = sqlx::query(
+        let rows = sqlx::query(&format!(
             "SELECT o.id, o.kind, o.profile_id, o.event_id, o.idempotency_key, o.attempts
              FROM outbox o
              WHERE o.sink_id = $1
                AND ((o.status = 'pending' AND o.next_attempt_at <= $2)
                     OR (o.status = 'inflight' AND o.lease_until <= $2))
-               AND NOT EXISTS (SELECT 1 FROM outbox e
-                               WHERE e.sink_id = o.sink_id AND e.profile_id = o.profile_id
-                                 AND e.status IN ('pending', 'inflight') AND e.id < o.id)
+               AND {HEAD_OF_LINE}
              ORDER BY o.id
-             LIMIT $3",
-        )
+             LIMIT $3"
+        ))
         .bind(sink)
         .bind(now)
         .bind(limit as i64)
@@ -212,17 +215,24 @@ impl Store {
     }
 
     /// Work items of `sink` not yet finished (pending or in flight), and the earliest time one of them
-    /// becomes claimable.
+    /// becomes claimable. Items queued behind an earlier unfinished item of the same person do not
+    /// count towards that time: they wait for the item ahead of them.
     pub async fn backlog(&self, sink: &str) -> Result<(i64, Option<i64>), StoreError> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n,
-                    MIN(CASE WHEN status = 'pending' THEN next_attempt_at ELSE lease_until END) AS next_at
-             FROM outbox WHERE sink_id = $1 AND status IN ('pending', 'inflight')",
+        let owed: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE sink_id = $1 AND status IN ('pending', 'inflight')",
         )
         .bind(sink)
         .fetch_one(&self.pool)
         .await?;
-        Ok((row.try_get("n")?, row.try_get("next_at")?))
+        let next_at: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT MIN(CASE WHEN o.status = 'pending' THEN o.next_attempt_at ELSE o.lease_until END)
+             FROM outbox o
+             WHERE o.sink_id = $1 AND o.status IN ('pending', 'inflight') AND {HEAD_OF_LINE}"
+        ))
+        .bind(sink)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((owed, next_at))
     }
 
     /// The stored JSON payload of an event.

@@ -95,3 +95,17 @@ impl Store {
             .collect()
     }
 }
+
+impl Store {
+    /// The latest errors of `sink`'s unfinished or failed work items, newest first.
+    pub async fn recent_errors(&self, sink: &str, limit: i64) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT last_error FROM outbox WHERE sink_id = $1 AND last_error IS NOT NULL
+             ORDER BY id DESC LIMIT $2",
+        )
+        .bind(sink)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
