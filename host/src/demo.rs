@@ -63,8 +63,10 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     std::fs::create_dir_all(&options.dir)?;
 
     let shop = SampleShop::generate(2026, options.sales, 37);
+    let export = shop.to_csv();
+    let export_rows = export.lines().count() - 1;
     let exports = ExportServer::start().await?;
-    let export_url = exports.publish("sales.csv", shop.to_csv());
+    let export_url = exports.publish("sales.csv", export);
     let crm = CaptureServer::start().await?;
 
     let config_path = options.dir.join("rapport.toml");
@@ -90,10 +92,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     let captured = crm.captured();
 
     println!("First sync");
-    println!(
-        "  receipts read:       {}",
-        first.ingested.accepted + first.ingested.duplicates
-    );
+    println!("  export rows read:    {export_rows}");
     println!(
         "  events stored:       {} ({} sales, {} refunds; {} anonymous)",
         summary.orders + summary.refunds + summary.customer_updates,

@@ -167,7 +167,7 @@ async fn main() -> anyhow::Result<()> {
             dir,
             sales,
         } => {
-            init_logging("warn");
+            init_logging("error");
             demo::run(DemoOptions {
                 plugins,
                 dir,
