@@ -19,6 +19,10 @@ pub struct Config {
     pub server: ServerConfig,
     #[serde(default)]
     pub delivery: DeliveryConfig,
+    #[serde(default)]
+    pub network: NetworkConfig,
+    #[serde(default)]
+    pub secrets: SecretsConfig,
     #[serde(default, rename = "source")]
     pub sources: Vec<ConnectorConfig>,
     #[serde(default, rename = "sink")]
@@ -48,10 +52,24 @@ fn default_database_url() -> String {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RuntimeConfig {
+    /// Largest memory a plugin call may use; a manifest may ask for less, never more.
     pub memory_limit_mib: u64,
+    /// Longest a plugin call may run; a manifest may ask for less, never more.
     pub call_timeout_ms: u64,
+    /// Fuel (roughly, wasm instructions) per call, if set: a second, deterministic bound.
+    pub fuel_per_call: Option<u64>,
+    /// Most `send` calls per plugin call; a manifest may ask for fewer.
+    pub max_requests_per_call: u32,
+    /// Most requests in flight per plugin; a manifest may ask for fewer.
+    pub max_concurrent_requests: u32,
     /// Where compiled plugins are cached (relative to the config file); none: memory only.
     pub cache_dir: Option<PathBuf>,
+    /// Consecutive faulty calls after which a plugin is degraded.
+    pub degrade_after: u32,
+    /// Consecutive faulty calls after which a plugin is quarantined (not called until a probe passes).
+    pub quarantine_after: u32,
+    /// How long a quarantined plugin rests before it is probed with `check`.
+    pub probe_interval_ms: u64,
 }
 
 impl Default for RuntimeConfig {
@@ -59,9 +77,62 @@ impl Default for RuntimeConfig {
         RuntimeConfig {
             memory_limit_mib: 64,
             call_timeout_ms: 10_000,
+            fuel_per_call: None,
+            max_requests_per_call: 500,
+            max_concurrent_requests: 8,
             cache_dir: None,
+            degrade_after: 3,
+            quarantine_after: 6,
+            probe_interval_ms: 30_000,
         }
     }
+}
+
+/// Where plugin egress may connect.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkConfig {
+    /// Non-public address ranges plugins may reach anyway, e.g. `["127.0.0.1/32"]`.
+    pub allow_private: Vec<String>,
+    /// Static name → address overrides, consulted before DNS.
+    pub hosts: std::collections::BTreeMap<String, String>,
+}
+
+impl NetworkConfig {
+    /// The address policy these settings describe.
+    pub fn policy(&self) -> Result<crate::capabilities::network::AddressPolicy, String> {
+        let allowed = self
+            .allow_private
+            .iter()
+            .map(|range| {
+                range
+                    .parse()
+                    .or_else(|_| range.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| format!("network.allow_private: {range:?} is not an address range like 127.0.0.1/32"))
+            })
+            .collect::<Result<_, _>>()?;
+        let hosts = self
+            .hosts
+            .iter()
+            .map(|(name, address)| {
+                address
+                    .parse()
+                    .map(|ip| (name.to_ascii_lowercase(), ip))
+                    .map_err(|_| format!("network.hosts.{name}: {address:?} is not an IP address"))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(crate::capabilities::network::AddressPolicy::new(
+            allowed, hosts,
+        ))
+    }
+}
+
+/// Where the operator keeps secret values besides `RAPPORT_SECRET_<NAME>` variables.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretsConfig {
+    /// A TOML file of `name = "value"`, readable only by its owner (relative to the config file).
+    pub file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -195,6 +266,15 @@ impl Config {
         if self.runtime.call_timeout_ms < 10 {
             return Err("runtime.call_timeout_ms must be at least 10".into());
         }
+        if self.runtime.max_requests_per_call == 0 || self.runtime.max_concurrent_requests == 0 {
+            return Err("runtime.max_requests_per_call and runtime.max_concurrent_requests must be at least 1".into());
+        }
+        if self.runtime.degrade_after == 0
+            || self.runtime.quarantine_after < self.runtime.degrade_after
+        {
+            return Err("runtime.degrade_after must be at least 1 and quarantine_after at least degrade_after".into());
+        }
+        self.network.policy()?;
         if self.delivery.max_attempts < 1 {
             return Err("delivery.max_attempts must be at least 1".into());
         }
@@ -211,8 +291,12 @@ impl Config {
                 connector.plugin = base.join(&connector.plugin);
             }
         }
-        if let Some(dir) = self.runtime.cache_dir.as_mut().filter(|d| d.is_relative()) {
-            *dir = base.join(&*dir);
+        for path in [self.runtime.cache_dir.as_mut(), self.secrets.file.as_mut()]
+            .into_iter()
+            .flatten()
+            .filter(|p| p.is_relative())
+        {
+            *path = base.join(&*path);
         }
         if let Some(path) = self.store.database_url.strip_prefix("sqlite://") {
             let (file, query) = path

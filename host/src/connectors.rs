@@ -1,13 +1,15 @@
 //! The running connectors: every configured source and sink bound to its loaded, type-checked plugin
 //! and to the settings, egress policy and secrets that instance may use.
 
-use crate::capabilities::http::HttpEgress;
-use crate::capabilities::secrets::Secrets;
+use crate::capabilities::accounting::{RequestLimits, RequestStats};
+use crate::capabilities::http::{HttpEgress, HttpLimits};
+use crate::capabilities::secrets::SecretStore;
 use crate::capabilities::PluginContext;
-use crate::config::{Config, ConnectorConfig};
+use crate::config::{Config, ConnectorConfig, RuntimeConfig};
 use crate::packages::instance::{resolve_egress, resolve_settings};
 use crate::packages::{PluginKind, PluginPackage};
 use crate::runtime::bindings::wit::Descriptor;
+use crate::runtime::health::HealthPolicy;
 use crate::runtime::plugin::Plugin;
 use crate::runtime::{CallLimits, Runtime};
 use crate::store::{ConnectorRole, Store};
@@ -28,6 +30,41 @@ pub struct Connectors {
     pub sinks: Vec<Arc<Connector>>,
 }
 
+/// What loading connectors needs from the host: the runtime, the one HTTP client, the operator's
+/// secrets and limits.
+pub struct HostServices {
+    pub runtime: Arc<Runtime>,
+    pub http: HttpEgress,
+    pub secrets: SecretStore,
+    pub limits: RuntimeConfig,
+}
+
+impl HostServices {
+    /// Builds the runtime, HTTP client and secret store that `config` describes.
+    pub fn from_config(config: &Config) -> anyhow::Result<HostServices> {
+        let limits = config.runtime.clone();
+        let runtime = Arc::new(Runtime::with_fuel(
+            limits.cache_dir.clone(),
+            limits.fuel_per_call.is_some(),
+        )?);
+        let http = HttpEgress::new(
+            HttpLimits {
+                total_timeout: Duration::from_millis(config.server.http_timeout_ms),
+                ..HttpLimits::default()
+            },
+            config.network.policy().map_err(anyhow::Error::msg)?,
+        )?;
+        let secrets =
+            SecretStore::load(config.secrets.file.as_deref()).map_err(anyhow::Error::msg)?;
+        Ok(HostServices {
+            runtime,
+            http,
+            secrets,
+            limits,
+        })
+    }
+}
+
 /// Why a configured connector could not start.
 #[derive(Debug, thiserror::Error)]
 #[error("{role} `{id}`: {message}")]
@@ -41,14 +78,9 @@ impl Connectors {
     /// Loads every source and sink of `config`, refusing the configuration as a whole if one fails.
     pub async fn load(
         config: &Config,
-        runtime: &Arc<Runtime>,
-        http: &HttpEgress,
+        host: &HostServices,
         store: &Store,
     ) -> Result<Connectors, ConnectorLoadError> {
-        let limits = CallLimits {
-            memory_bytes: (config.runtime.memory_limit_mib as usize) << 20,
-            deadline: Duration::from_millis(config.runtime.call_timeout_ms),
-        };
         let mut connectors = Connectors {
             sources: Vec::new(),
             sinks: Vec::new(),
@@ -62,7 +94,7 @@ impl Connectors {
             (ConnectorRole::Sink, &config.sinks, PluginKind::CrmSink),
         ] {
             for c in list {
-                let connector = Connector::load(c, kind, runtime, http, limits.clone()).await?;
+                let connector = Connector::load(c, kind, host).await?;
                 store
                     .register_connector(
                         role,
@@ -103,13 +135,11 @@ fn load_error(kind: PluginKind, id: &str, message: String) -> ConnectorLoadError
 
 impl Connector {
     /// Opens the plugin package of one configured connector, checks its settings against the manifest,
-    /// compiles and type-checks it, and asks it to describe itself.
+    /// resolves its egress and secrets, compiles and type-checks it, and asks it to describe itself.
     pub async fn load(
         c: &ConnectorConfig,
         kind: PluginKind,
-        runtime: &Arc<Runtime>,
-        http: &HttpEgress,
-        limits: CallLimits,
+        host: &HostServices,
     ) -> Result<Connector, ConnectorLoadError> {
         let error = |message: String| load_error(kind, &c.id, message);
         let package = PluginPackage::open(&c.plugin).map_err(|e| error(e.to_string()))?;
@@ -119,22 +149,57 @@ impl Connector {
                 package.manifest.id, package.manifest.kind
             )));
         }
-        let settings = resolve_settings(&package.manifest, &c.config).map_err(&error)?;
-        let egress = resolve_egress(&package.manifest, &settings).map_err(&error)?;
+        let manifest = &package.manifest;
+        let settings = resolve_settings(manifest, &c.config).map_err(&error)?;
+        let secrets = host.secrets.for_plugin(&manifest.secrets);
+        let egress = resolve_egress(manifest, &settings, &secrets).map_err(&error)?;
+        let operator = &host.limits;
+        let wanted = &manifest.resources;
+        let limits = CallLimits {
+            memory_bytes: (wanted
+                .memory_mib
+                .unwrap_or(operator.memory_limit_mib)
+                .min(operator.memory_limit_mib) as usize)
+                << 20,
+            deadline: Duration::from_millis(
+                wanted
+                    .timeout_ms
+                    .unwrap_or(operator.call_timeout_ms)
+                    .min(operator.call_timeout_ms),
+            ),
+            fuel: operator.fuel_per_call,
+        };
+        let requests = RequestLimits::new(
+            wanted
+                .max_requests_per_call
+                .unwrap_or(operator.max_requests_per_call)
+                .min(operator.max_requests_per_call),
+            wanted
+                .max_concurrent_requests
+                .unwrap_or(operator.max_concurrent_requests)
+                .min(operator.max_concurrent_requests),
+        );
+        let health = HealthPolicy {
+            degrade_after: operator.degrade_after,
+            quarantine_after: operator.quarantine_after,
+            probe_interval: Duration::from_millis(operator.probe_interval_ms),
+        };
         let context = PluginContext {
-            plugin_id: package.manifest.id.clone(),
+            plugin_id: manifest.id.clone(),
             generation: 1,
             config: settings,
             egress,
-            secrets: Secrets::from_env(&package.manifest.secrets),
-            http: http.clone(),
+            secrets,
+            http: host.http.clone(),
+            requests,
+            stats: Arc::new(RequestStats::default()),
             runtime: tokio::runtime::Handle::current(),
         };
-        let runtime = runtime.clone();
+        let runtime = host.runtime.clone();
         let plugin =
             tokio::task::spawn_blocking(move || -> Result<(Plugin, Descriptor), String> {
                 let plugin = runtime
-                    .load(&package, context, limits)
+                    .load(&package, context, limits, health)
                     .map_err(|e| e.to_string())?;
                 let descriptor = plugin.describe().map_err(|e| e.to_string())?;
                 Ok((plugin, descriptor))

@@ -166,6 +166,10 @@ cache_dir = "cache"
 [server]
 listen = "127.0.0.1:0"
 
+# The demo's vendors run on this machine: allow loopback, and nothing else private.
+[network]
+allow_private = ["127.0.0.1/32"]
+
 [[source]]
 id = "pos-export"
 plugin = "{csv}"

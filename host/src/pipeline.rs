@@ -2,14 +2,12 @@
 //! ingest, one delivery worker per sink drains the outbox. `run` is the daemon; `sync_once` polls
 //! every source once and delivers everything due, for one-shot jobs and the demo.
 
-use crate::capabilities::http::{HttpEgress, HttpLimits};
 use crate::config::Config;
-use crate::connectors::Connectors;
+use crate::connectors::{Connectors, HostServices};
 use crate::delivery::SinkWorker;
 use crate::ingest::poll::{poll_source, PollError};
 use crate::ingest::{ingest, Delivery};
 use crate::runtime::bindings::wit::ConnectorError;
-use crate::runtime::Runtime;
 use crate::store::{IngestReport, Store, StoreError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -51,12 +49,8 @@ impl Pipeline {
     /// Opens the store, builds the runtime and loads every configured connector.
     pub async fn start(config: Config) -> anyhow::Result<Pipeline> {
         let store = Store::open(&config.store.database_url).await?;
-        let runtime = Arc::new(Runtime::new(config.runtime.cache_dir.clone())?);
-        let http = HttpEgress::new(HttpLimits {
-            total_timeout: Duration::from_millis(config.server.http_timeout_ms),
-            ..HttpLimits::default()
-        })?;
-        let connectors = Connectors::load(&config, &runtime, &http, &store).await?;
+        let host = HostServices::from_config(&config)?;
+        let connectors = Connectors::load(&config, &host, &store).await?;
         let wakers = connectors
             .sinks
             .iter()

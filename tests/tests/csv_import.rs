@@ -12,6 +12,8 @@ fn config(hook: &str) -> String {
         r#"
 [store]
 database_url = "sqlite://rapport.db"
+[network]
+allow_private = ["127.0.0.1/32"]
 
 [[source]]
 id = "shop"

@@ -19,6 +19,8 @@ async fn a_restart_mid_sync_loses_nothing_and_repeats_nothing() {
         r#"
 [store]
 database_url = "sqlite://rapport.db"
+[network]
+allow_private = ["127.0.0.1/32"]
 [server]
 listen = "127.0.0.1:0"
 

@@ -1,6 +1,7 @@
 //! Egress policy: the destinations a plugin may reach, deny by default. A destination is a scheme, a
 //! host (exact, or `*.suffix` for any subdomain) and a port.
 
+use reqwest::header::{HeaderName, HeaderValue};
 use reqwest::Url;
 use std::fmt;
 
@@ -104,28 +105,43 @@ impl fmt::Display for Origin {
     }
 }
 
+/// A header the host adds to requests for one destination; its value is marked sensitive so it is
+/// never printed.
+#[derive(Debug, Clone)]
+pub struct InjectedHeader {
+    pub name: HeaderName,
+    pub value: HeaderValue,
+}
+
+/// One allowed destination and the credentials injected there.
+#[derive(Debug, Clone)]
+pub struct Destination {
+    pub origin: Origin,
+    pub inject: Vec<InjectedHeader>,
+}
+
 /// The destinations one plugin instance may reach.
 #[derive(Debug, Clone, Default)]
 pub struct EgressPolicy {
-    allowed: Vec<Origin>,
+    allowed: Vec<Destination>,
 }
 
 impl EgressPolicy {
-    pub fn new(allowed: Vec<Origin>) -> Self {
+    pub fn new(allowed: Vec<Destination>) -> Self {
         EgressPolicy { allowed }
     }
 
-    /// `Ok` if `url` matches an allowed origin, else the reason for the denial.
-    pub fn check(&self, url: &Url) -> Result<(), String> {
-        if self.allowed.iter().any(|o| o.allows(url)) {
-            return Ok(());
+    /// The headers to inject if `url` matches an allowed destination, else the reason for the denial.
+    pub fn check(&self, url: &Url) -> Result<&[InjectedHeader], String> {
+        if let Some(destination) = self.allowed.iter().find(|d| d.origin.allows(url)) {
+            return Ok(&destination.inject);
         }
         let allowed = if self.allowed.is_empty() {
             "none".to_string()
         } else {
             self.allowed
                 .iter()
-                .map(Origin::to_string)
+                .map(|d| d.origin.to_string())
                 .collect::<Vec<_>>()
                 .join(", ")
         };
@@ -146,7 +162,10 @@ mod tests {
         EgressPolicy::new(
             patterns
                 .iter()
-                .map(|p| Origin::parse_pattern(p).unwrap())
+                .map(|p| Destination {
+                    origin: Origin::parse_pattern(p).unwrap(),
+                    inject: Vec::new(),
+                })
                 .collect(),
         )
     }

@@ -1,9 +1,12 @@
 //! Outgoing HTTP for plugins: one pooled client for the whole host, requests checked against the
-//! plugin's egress policy before any connection is made, bodies capped in both directions.
+//! plugin's egress policy and the operator's address policy before any connection is made,
+//! credentials injected by the host, bodies capped in both directions.
 
-use super::egress::EgressPolicy;
+use super::egress::{EgressPolicy, InjectedHeader};
+use super::network::{AddressDenied, AddressPolicy, PolicyResolver};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, Url};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Caps applied to every plugin request.
@@ -59,24 +62,47 @@ pub enum SendError {
 }
 
 /// The host's one HTTP client.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HttpEgress {
     client: reqwest::Client,
     limits: HttpLimits,
+    addresses: Arc<AddressPolicy>,
+}
+
+impl std::fmt::Debug for HttpEgress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpEgress")
+            .field("limits", &self.limits)
+            .field("addresses", &self.addresses)
+            .finish()
+    }
 }
 
 impl HttpEgress {
-    pub fn new(limits: HttpLimits) -> Result<Self, reqwest::Error> {
+    pub fn new(limits: HttpLimits, addresses: AddressPolicy) -> Result<Self, reqwest::Error> {
+        let addresses = Arc::new(addresses);
         let client = reqwest::Client::builder()
+            .dns_resolver(Arc::new(PolicyResolver(addresses.clone())))
+            .no_proxy()
             .connect_timeout(limits.connect_timeout)
             .timeout(limits.total_timeout)
             .redirect(reqwest::redirect::Policy::none())
             .pool_max_idle_per_host(16)
             .build()?;
-        Ok(HttpEgress { client, limits })
+        Ok(HttpEgress {
+            client,
+            limits,
+            addresses,
+        })
     }
 
-    /// Checks `request` against `policy`, then sends it.
+    /// Longest a request may take, end to end.
+    pub fn total_timeout(&self) -> Duration {
+        self.limits.total_timeout
+    }
+
+    /// Checks `request` against the plugin's egress `policy` and the operator's address policy, adds
+    /// the credentials the policy injects for its destination, then sends it.
     pub async fn send(
         &self,
         policy: &EgressPolicy,
@@ -84,7 +110,15 @@ impl HttpEgress {
     ) -> Result<IncomingResponse, SendError> {
         let url = Url::parse(&request.url)
             .map_err(|e| SendError::InvalidRequest(format!("url {:?}: {e}", request.url)))?;
-        policy.check(&url).map_err(SendError::Denied)?;
+        let inject = policy.check(&url).map_err(SendError::Denied)?;
+        if let Some(host) = url.host_str() {
+            let literal = host.trim_start_matches('[').trim_end_matches(']');
+            if let Ok(address) = literal.parse::<std::net::IpAddr>() {
+                self.addresses
+                    .check(literal, address)
+                    .map_err(|denied| SendError::Denied(denied.to_string()))?;
+            }
+        }
         if request.body.len() > self.limits.max_request_bytes {
             return Err(SendError::TooLarge(format!(
                 "request body of {} bytes exceeds the cap of {} bytes",
@@ -92,7 +126,7 @@ impl HttpEgress {
                 self.limits.max_request_bytes
             )));
         }
-        let headers = header_map(&request.headers)?;
+        let headers = header_map(&request.headers, inject)?;
         let mut response = self
             .client
             .request(request.method, url)
@@ -130,7 +164,11 @@ impl HttpEgress {
     }
 }
 
-fn header_map(headers: &[(String, String)]) -> Result<HeaderMap, SendError> {
+/// The plugin's headers, minus any it set under a name the host injects, plus the injected ones.
+fn header_map(
+    headers: &[(String, String)],
+    inject: &[InjectedHeader],
+) -> Result<HeaderMap, SendError> {
     let mut map = HeaderMap::new();
     for (name, value) in headers {
         if name.contains(['\r', '\n']) || value.contains(['\r', '\n']) {
@@ -143,15 +181,42 @@ fn header_map(headers: &[(String, String)]) -> Result<HeaderMap, SendError> {
         let value = HeaderValue::from_str(value).map_err(|_| {
             SendError::InvalidRequest(format!("value of header {name} is not valid"))
         })?;
-        map.append(name, value);
+        if !inject.iter().any(|i| i.name == name) {
+            map.append(name, value);
+        }
+    }
+    for injected in inject {
+        map.insert(injected.name.clone(), injected.value.clone());
     }
     Ok(map)
 }
 
 fn classify(e: reqwest::Error) -> SendError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(cause) = source {
+        if let Some(denied) = cause.downcast_ref::<AddressDenied>() {
+            return SendError::Denied(denied.to_string());
+        }
+        source = cause.source();
+    }
     if e.is_timeout() {
         SendError::Timeout
     } else {
-        SendError::Connect(e.to_string())
+        SendError::Connect(error_chain(&e))
     }
+}
+
+/// An error and its causes, joined, so "connection refused" is not hidden behind "error sending request".
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }

@@ -9,6 +9,7 @@ use crate::config::DeliveryConfig;
 use crate::connectors::Connector;
 use crate::model::Payload;
 use crate::runtime::bindings::wit::{ConnectorError, Outcome};
+use crate::runtime::plugin::{Fault, PluginError};
 use crate::store::{now_ms, Completion, OutboxRow, Store, StoreError, WorkKind};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -190,6 +191,16 @@ impl SinkWorker {
         match answer {
             Err(join) => {
                 whole_call(&|row| retry(row.attempts, format!("sink task failed: {join}")))
+            }
+            Ok(Err(PluginError {
+                fault: Fault::Quarantined { retry_in, .. },
+                ..
+            })) => {
+                let at = now + retry_in.as_millis() as i64;
+                whole_call(&|_| Completion::Deferred {
+                    at,
+                    reason: "waiting: the sink's plugin is quarantined".into(),
+                })
             }
             Ok(Err(fault)) => {
                 tracing::warn!(error = %fault, "plugin call failed");

@@ -26,9 +26,13 @@ pub enum PollError {
 }
 
 impl PollError {
-    /// How long the source asked to be left alone, if it did.
+    /// How long the source asked (or its quarantine requires) to be left alone, if so.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
+            PollError::Plugin(crate::runtime::plugin::PluginError {
+                fault: crate::runtime::plugin::Fault::Quarantined { retry_in, .. },
+                ..
+            }) => Some(*retry_in),
             PollError::Connector {
                 error: ConnectorError::RateLimited(ms),
                 ..

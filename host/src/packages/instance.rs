@@ -1,8 +1,12 @@
 //! Binding a plugin package to the operator's settings for one source or sink: settings checked
 //! against the manifest's declared keys and types, defaults applied, and egress rules resolved.
 
-use super::manifest::{config_reference, ConfigType, Manifest};
-use crate::capabilities::egress::{EgressPolicy, Origin};
+use super::manifest::{
+    config_reference, template_references, ConfigType, EgressAuth, Manifest, Reference,
+};
+use crate::capabilities::egress::{Destination, EgressPolicy, InjectedHeader, Origin};
+use crate::capabilities::secrets::Secrets;
+use reqwest::header::{HeaderName, HeaderValue};
 use reqwest::Url;
 use std::collections::BTreeMap;
 
@@ -80,12 +84,16 @@ fn check_type(key: &str, ty: ConfigType, value: &str) -> Result<(), String> {
     }
 }
 
-/// The egress policy of one instance: the manifest's rules, with `{config:KEY}` taken from settings.
+/// The egress policy of one instance: the manifest's rules with `{config:KEY}` taken from settings,
+/// and each rule's auth rendered with the operator's secrets into headers the host injects. A rule
+/// whose destination setting is absent is inactive; an active rule whose secret is missing is an
+/// error naming the secret.
 pub fn resolve_egress(
     manifest: &Manifest,
     settings: &BTreeMap<String, String>,
+    secrets: &Secrets,
 ) -> Result<EgressPolicy, String> {
-    let mut origins = Vec::new();
+    let mut destinations = Vec::new();
     for rule in &manifest.egress {
         let origin = match config_reference(&rule.url) {
             Some(key) => match settings.get(key) {
@@ -97,7 +105,70 @@ pub fn resolve_egress(
             },
             None => Origin::parse_pattern(&rule.url)?,
         };
-        origins.push(origin);
+        let inject = match &rule.auth {
+            None => Vec::new(),
+            Some(auth) => vec![injected_header(auth, settings, secrets)
+                .map_err(|e| format!("egress to {origin}: {e}"))?],
+        };
+        destinations.push(Destination { origin, inject });
     }
-    Ok(EgressPolicy::new(origins))
+    Ok(EgressPolicy::new(destinations))
+}
+
+fn injected_header(
+    auth: &EgressAuth,
+    settings: &BTreeMap<String, String>,
+    secrets: &Secrets,
+) -> Result<InjectedHeader, String> {
+    let (name, value) = match auth {
+        EgressAuth::Header { name, value } => (name.clone(), render(value, settings, secrets)?),
+        EgressAuth::Basic { username, password } => {
+            use base64::Engine;
+            let pair = format!(
+                "{}:{}",
+                render(username, settings, secrets)?,
+                render(password, settings, secrets)?
+            );
+            (
+                "authorization".to_string(),
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(pair)
+                ),
+            )
+        }
+    };
+    let name = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| format!("header name {name:?} is not valid"))?;
+    let mut value = HeaderValue::from_str(&value)
+        .map_err(|_| format!("the value injected into {name} is not a valid header value"))?;
+    value.set_sensitive(true);
+    Ok(InjectedHeader { name, value })
+}
+
+/// Substitutes `{secret:NAME}` and `{config:KEY}` in an auth template.
+fn render(
+    template: &str,
+    settings: &BTreeMap<String, String>,
+    secrets: &Secrets,
+) -> Result<String, String> {
+    let mut out = template.to_string();
+    for reference in template_references(template)? {
+        let (placeholder, value) = match reference {
+            Reference::Secret(name) => (
+                format!("{{secret:{name}}}"),
+                String::from_utf8(secrets.reveal(name)?.to_vec())
+                    .map_err(|_| format!("secret {name:?} is not UTF-8 text"))?,
+            ),
+            Reference::Config(key) => (
+                format!("{{config:{key}}}"),
+                settings
+                    .get(key)
+                    .cloned()
+                    .ok_or_else(|| format!("setting `{key}` is not set"))?,
+            ),
+        };
+        out = out.replace(&placeholder, &value);
+    }
+    Ok(out)
 }

@@ -188,7 +188,10 @@ impl Manifest {
             check(
                 is_slug(publisher.get_ref(), 64),
                 publisher.span(),
-                format!("field `publisher`: {:?} must be a key id of a-z, 0-9 and '-'", publisher.get_ref()),
+                format!(
+                    "field `publisher`: {:?} must be a key id of a-z, 0-9 and '-'",
+                    publisher.get_ref()
+                ),
             )?;
         }
         for secret in &raw.secrets {
@@ -256,7 +259,8 @@ impl Manifest {
 fn is_slug(s: &str, max: usize) -> bool {
     !s.is_empty()
         && s.len() <= max
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 fn parse_auth(
@@ -323,7 +327,11 @@ pub fn template_references(template: &str) -> Result<Vec<Reference<'_>>, String>
         references.push(match inner.split_once(':') {
             Some(("secret", name)) => Reference::Secret(name),
             Some(("config", key)) => Reference::Config(key),
-            _ => return Err(format!("unknown placeholder {{{inner}}} (use {{secret:NAME}} or {{config:KEY}})")),
+            _ => {
+                return Err(format!(
+                    "unknown placeholder {{{inner}}} (use {{secret:NAME}} or {{config:KEY}})"
+                ))
+            }
         });
         rest = &rest[start + end + 1..];
     }

@@ -4,12 +4,14 @@
 
 pub mod bindings;
 pub mod cache;
+pub mod health;
 pub mod plugin;
 pub mod state;
 
 use crate::capabilities::PluginContext;
 use crate::packages::{PluginKind, PluginPackage};
 use cache::ComponentCache;
+use health::HealthPolicy;
 use plugin::{Plugin, PluginPre};
 use state::PluginState;
 use std::path::PathBuf;
@@ -28,6 +30,8 @@ pub struct CallLimits {
     pub memory_bytes: usize,
     /// Longest a call batch may run.
     pub deadline: Duration,
+    /// Fuel per call, when the runtime meters fuel.
+    pub fuel: Option<u64>,
 }
 
 impl Default for CallLimits {
@@ -35,6 +39,7 @@ impl Default for CallLimits {
         CallLimits {
             memory_bytes: 64 << 20,
             deadline: Duration::from_secs(10),
+            fuel: None,
         }
     }
 }
@@ -65,7 +70,12 @@ pub struct Runtime {
 impl Runtime {
     /// Builds the engine (pooling allocator where the machine allows it) and starts the epoch ticker.
     pub fn new(cache_dir: Option<PathBuf>) -> anyhow::Result<Self> {
-        let engine = build_engine()?;
+        Self::with_fuel(cache_dir, false)
+    }
+
+    /// Like `new`; with `meter_fuel`, calls can also be bounded by `CallLimits::fuel`.
+    pub fn with_fuel(cache_dir: Option<PathBuf>, meter_fuel: bool) -> anyhow::Result<Self> {
+        let engine = build_engine(meter_fuel)?;
         start_epoch_ticker(&engine);
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
@@ -92,6 +102,7 @@ impl Runtime {
         package: &PluginPackage,
         context: PluginContext,
         limits: CallLimits,
+        health: HealthPolicy,
     ) -> Result<Plugin, LoadError> {
         let plugin = package.manifest.id.clone();
         let kind = package.manifest.kind;
@@ -124,13 +135,15 @@ impl Runtime {
             pre,
             limits,
             cache::digest(&package.wasm),
+            health,
         ))
     }
 }
 
-fn build_engine() -> anyhow::Result<Engine> {
+fn build_engine(meter_fuel: bool) -> anyhow::Result<Engine> {
     let mut config = Config::new();
     config.epoch_interruption(true);
+    config.consume_fuel(meter_fuel);
     config.wasm_component_model(true);
     config.max_wasm_stack(1 << 20);
     let mut pooled = config.clone();

@@ -1,16 +1,17 @@
 //! A loaded plugin generation and the calls into it. Every call batch gets a fresh `Store` and
 //! instance, so a trap poisons nothing beyond that call; faults come back as `PluginError`s that name
-//! the plugin and the cause, and the host carries on.
+//! the plugin and the cause, count against the plugin's health, and the host carries on.
 
 use super::bindings::sink::exports::rapport::connector::sink as wit_sink;
 use super::bindings::source::exports::rapport::connector::source as wit_source;
 use super::bindings::wit::{Activity, ConnectorError, Descriptor, Identity, Outcome, Profile};
 use super::bindings::{sink, source};
+use super::health::{Admission, Health, HealthPolicy, HealthReport};
 use super::state::PluginState;
 use super::{CallLimits, EPOCH_TICK};
 use crate::capabilities::PluginContext;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wasmtime::{Store, Trap};
 
@@ -20,12 +21,19 @@ pub enum PluginPre {
     Sink(sink::CrmSinkPre<PluginState>),
 }
 
+/// An instantiated plugin, by world.
+enum Instance {
+    Source(source::PosSource),
+    Sink(sink::CrmSink),
+}
+
 /// One loaded generation of a plugin: compiled, type-checked, ready to instantiate.
 pub struct Plugin {
     context: Arc<PluginContext>,
     pre: PluginPre,
     limits: CallLimits,
     digest: String,
+    health: Mutex<Health>,
 }
 
 /// What went wrong inside a plugin call.
@@ -33,6 +41,8 @@ pub struct Plugin {
 pub enum Fault {
     /// The call ran past its deadline and was interrupted.
     Deadline(Duration),
+    /// The call used up its fuel.
+    Fuel(u64),
     /// The plugin tried to grow its memory beyond the cap.
     Memory(usize),
     /// The plugin's stack overflowed (unbounded recursion).
@@ -41,16 +51,45 @@ pub enum Fault {
     Trap(String),
     /// The plugin is not of the kind this call needs.
     WrongKind(&'static str),
+    /// The plugin is quarantined after repeated faults; it is not called until a probe passes.
+    Quarantined {
+        retry_in: Duration,
+        last_fault: String,
+    },
+}
+
+impl Fault {
+    /// A short name for health counters.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Fault::Deadline(_) => "deadline",
+            Fault::Fuel(_) => "fuel",
+            Fault::Memory(_) => "memory",
+            Fault::StackOverflow => "stack-overflow",
+            Fault::Trap(_) => "trap",
+            Fault::WrongKind(_) => "wrong-kind",
+            Fault::Quarantined { .. } => "quarantined",
+        }
+    }
 }
 
 impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Fault::Deadline(d) => write!(f, "exceeded its time limit of {} ms", d.as_millis()),
+            Fault::Fuel(fuel) => write!(f, "used up its fuel of {fuel} units"),
             Fault::Memory(limit) => write!(f, "exceeded its memory limit of {} MiB", limit >> 20),
             Fault::StackOverflow => write!(f, "overflowed its stack (unbounded recursion?)"),
             Fault::Trap(cause) => write!(f, "trapped: {cause}"),
             Fault::WrongKind(needed) => write!(f, "is not a {needed} plugin"),
+            Fault::Quarantined {
+                retry_in,
+                last_fault,
+            } => write!(
+                f,
+                "is quarantined after repeated faults (last: {last_fault}); next probe in {} s",
+                retry_in.as_secs().max(1)
+            ),
         }
     }
 }
@@ -71,12 +110,14 @@ impl Plugin {
         pre: PluginPre,
         limits: CallLimits,
         digest: String,
+        health: HealthPolicy,
     ) -> Self {
         Plugin {
             context,
             pre,
             limits,
             digest,
+            health: Mutex::new(Health::new(health)),
         }
     }
 
@@ -93,17 +134,30 @@ impl Plugin {
         &self.digest
     }
 
+    pub fn context(&self) -> &PluginContext {
+        &self.context
+    }
+
+    pub fn health(&self) -> HealthReport {
+        self.health.lock().expect("health lock").report()
+    }
+
     fn new_store(&self) -> Store<PluginState> {
         let state = PluginState::new(self.context.clone(), self.limits.memory_bytes);
-        let mut store = Store::new(self.pre_engine(), state);
+        let mut store = Store::new(self.engine(), state);
         store.limiter(|s| &mut s.limiter);
         let ticks = (self.limits.deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
+        if let Some(fuel) = self.limits.fuel {
+            store
+                .set_fuel(fuel)
+                .expect("fuel is enabled on the engine when a fuel limit is set");
+        }
         store
     }
 
-    fn pre_engine(&self) -> &wasmtime::Engine {
+    fn engine(&self) -> &wasmtime::Engine {
         match &self.pre {
             PluginPre::Source(pre) => pre.engine(),
             PluginPre::Sink(pre) => pre.engine(),
@@ -119,71 +173,150 @@ impl Plugin {
         }
     }
 
-    fn classify(
-        &self,
-        call: &'static str,
-        store: &Store<PluginState>,
-        e: wasmtime::Error,
-    ) -> PluginError {
-        let fault = if store.data().limiter.hit {
-            Fault::Memory(self.limits.memory_bytes)
-        } else {
-            match e.downcast_ref::<Trap>() {
-                Some(Trap::Interrupt) => Fault::Deadline(self.limits.deadline),
-                Some(Trap::StackOverflow) => Fault::StackOverflow,
-                Some(trap) => Fault::Trap(trap.to_string()),
-                None => Fault::Trap(format!("{e:#}")),
-            }
-        };
-        self.fault(call, fault)
+    fn classify(&self, store: &Store<PluginState>, e: &wasmtime::Error) -> Fault {
+        if store.data().limiter.hit {
+            return Fault::Memory(self.limits.memory_bytes);
+        }
+        match e.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => Fault::Deadline(self.limits.deadline),
+            Some(Trap::OutOfFuel) => Fault::Fuel(self.limits.fuel.unwrap_or_default()),
+            Some(Trap::StackOverflow) => Fault::StackOverflow,
+            Some(trap) => Fault::Trap(trap.to_string()),
+            None => Fault::Trap(format!("{e:#}")),
+        }
     }
 
-    fn with_source<R>(
+    /// Runs one call in a fresh store and records its effect on health. Refused while quarantined,
+    /// except that a rested plugin is first probed with `check`.
+    fn call<R>(
+        &self,
+        call: &'static str,
+        f: impl FnOnce(&Instance, &mut Store<PluginState>) -> wasmtime::Result<R>,
+    ) -> Result<R, PluginError> {
+        let admission = self.health.lock().expect("health lock").admission();
+        match admission {
+            Admission::Go => {}
+            Admission::Wait(retry_in) => {
+                let last_fault = self.health().last_fault.unwrap_or_default();
+                return Err(self.fault(
+                    call,
+                    Fault::Quarantined {
+                        retry_in,
+                        last_fault,
+                    },
+                ));
+            }
+            Admission::Probe => {
+                let probe = self.run(call, |instance, store| match instance {
+                    Instance::Source(s) => s.rapport_connector_source().call_check(store),
+                    Instance::Sink(s) => s.rapport_connector_sink().call_check(store),
+                });
+                let (passed, detail) = match &probe {
+                    Ok(Ok(())) => (true, String::new()),
+                    Ok(Err(e)) => (false, format!("check returned {e:?}")),
+                    Err(fault) => (false, fault.to_string()),
+                };
+                self.health
+                    .lock()
+                    .expect("health lock")
+                    .record_probe(passed, detail.clone());
+                if !passed {
+                    let retry_in = match self.health.lock().expect("health lock").admission() {
+                        Admission::Wait(d) => d,
+                        _ => Duration::ZERO,
+                    };
+                    return Err(self.fault(
+                        call,
+                        Fault::Quarantined {
+                            retry_in,
+                            last_fault: detail,
+                        },
+                    ));
+                }
+            }
+        }
+        let (result, denials) = self.run_counting(call, f);
+        let mut health = self.health.lock().expect("health lock");
+        match (&result, denials) {
+            (Err(e), _) => health.record_fault(e.fault.kind(), e.to_string()),
+            (Ok(_), 0) => health.record_success(),
+            (Ok(_), n) => health.record_fault(
+                "egress-denied",
+                format!("the host refused {n} of its requests in `{call}`"),
+            ),
+        }
+        result
+    }
+
+    fn run<R>(
+        &self,
+        call: &'static str,
+        f: impl FnOnce(&Instance, &mut Store<PluginState>) -> wasmtime::Result<R>,
+    ) -> Result<R, PluginError> {
+        self.run_counting(call, f).0
+    }
+
+    /// Instantiates, calls, flushes the plugin's output to the log; returns the result and how many
+    /// of the call's requests the host refused.
+    fn run_counting<R>(
+        &self,
+        call: &'static str,
+        f: impl FnOnce(&Instance, &mut Store<PluginState>) -> wasmtime::Result<R>,
+    ) -> (Result<R, PluginError>, u32) {
+        let mut store = self.new_store();
+        let instance = match &self.pre {
+            PluginPre::Source(pre) => pre.instantiate(&mut store).map(Instance::Source),
+            PluginPre::Sink(pre) => pre.instantiate(&mut store).map(Instance::Sink),
+        };
+        let result = instance.and_then(|instance| f(&instance, &mut store));
+        store.data().flush_stdio();
+        let denials = store.data().denials_this_call;
+        let result = result.map_err(|e| self.fault(call, self.classify(&store, &e)));
+        (result, denials)
+    }
+
+    fn source_call<R>(
         &self,
         call: &'static str,
         f: impl FnOnce(&wit_source::Guest, &mut Store<PluginState>) -> wasmtime::Result<R>,
     ) -> Result<R, PluginError> {
-        let PluginPre::Source(pre) = &self.pre else {
+        if !matches!(self.pre, PluginPre::Source(_)) {
             return Err(self.fault(call, Fault::WrongKind("pos-source")));
-        };
-        let mut store = self.new_store();
-        let result = pre
-            .instantiate(&mut store)
-            .and_then(|instance| f(instance.rapport_connector_source(), &mut store));
-        store.data().flush_stdio();
-        result.map_err(|e| self.classify(call, &store, e))
+        }
+        self.call(call, |instance, store| match instance {
+            Instance::Source(s) => f(s.rapport_connector_source(), store),
+            Instance::Sink(_) => unreachable!("checked above"),
+        })
     }
 
-    fn with_sink<R>(
+    fn sink_call<R>(
         &self,
         call: &'static str,
         f: impl FnOnce(&wit_sink::Guest, &mut Store<PluginState>) -> wasmtime::Result<R>,
     ) -> Result<R, PluginError> {
-        let PluginPre::Sink(pre) = &self.pre else {
+        if !matches!(self.pre, PluginPre::Sink(_)) {
             return Err(self.fault(call, Fault::WrongKind("crm-sink")));
-        };
-        let mut store = self.new_store();
-        let result = pre
-            .instantiate(&mut store)
-            .and_then(|instance| f(instance.rapport_connector_sink(), &mut store));
-        store.data().flush_stdio();
-        result.map_err(|e| self.classify(call, &store, e))
+        }
+        self.call(call, |instance, store| match instance {
+            Instance::Sink(s) => f(s.rapport_connector_sink(), store),
+            Instance::Source(_) => unreachable!("checked above"),
+        })
     }
 
     /// The plugin's own description.
     pub fn describe(&self) -> Result<Descriptor, PluginError> {
-        match &self.pre {
-            PluginPre::Source(_) => self.with_source("describe", |g, s| g.call_describe(s)),
-            PluginPre::Sink(_) => self.with_sink("describe", |g, s| g.call_describe(s)),
-        }
+        self.call("describe", |instance, store| match instance {
+            Instance::Source(s) => s.rapport_connector_source().call_describe(store),
+            Instance::Sink(s) => s.rapport_connector_sink().call_describe(store),
+        })
     }
 
     /// The plugin's configuration and credentials check.
     pub fn check(&self) -> Result<Result<(), ConnectorError>, PluginError> {
-        match &self.pre {
-            PluginPre::Source(_) => self.with_source("check", |g, s| g.call_check(s)),
-            PluginPre::Sink(_) => self.with_sink("check", |g, s| g.call_check(s)),
-        }
+        self.call("check", |instance, store| match instance {
+            Instance::Source(s) => s.rapport_connector_source().call_check(store),
+            Instance::Sink(s) => s.rapport_connector_sink().call_check(store),
+        })
     }
 
     pub fn poll(
@@ -191,7 +324,7 @@ impl Plugin {
         stream: &str,
         cursor: Option<&str>,
     ) -> Result<Result<wit_source::Batch, ConnectorError>, PluginError> {
-        self.with_source("poll", |g, s| g.call_poll(s, stream, cursor))
+        self.source_call("poll", |g, s| g.call_poll(s, stream, cursor))
     }
 
     pub fn webhook(
@@ -206,14 +339,14 @@ impl Plugin {
                 value: value.clone(),
             })
             .collect();
-        self.with_source("webhook", |g, s| g.call_webhook(s, &headers, body))
+        self.source_call("webhook", |g, s| g.call_webhook(s, &headers, body))
     }
 
     pub fn upsert_profiles(
         &self,
         profiles: &[Profile],
     ) -> Result<Result<Vec<Outcome>, ConnectorError>, PluginError> {
-        self.with_sink("upsert-profiles", |g, s| {
+        self.sink_call("upsert-profiles", |g, s| {
             g.call_upsert_profiles(s, profiles)
         })
     }
@@ -222,7 +355,7 @@ impl Plugin {
         &self,
         activities: &[Activity],
     ) -> Result<Result<Vec<Outcome>, ConnectorError>, PluginError> {
-        self.with_sink("record-activities", |g, s| {
+        self.sink_call("record-activities", |g, s| {
             g.call_record_activities(s, activities)
         })
     }
@@ -231,6 +364,6 @@ impl Plugin {
         &self,
         identities: &[Identity],
     ) -> Result<Result<(), ConnectorError>, PluginError> {
-        self.with_sink("forget", |g, s| g.call_forget(s, identities))
+        self.sink_call("forget", |g, s| g.call_forget(s, identities))
     }
 }

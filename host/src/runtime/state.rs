@@ -13,6 +13,10 @@ const STDIO_CAPTURE_BYTES: usize = 64 << 10;
 /// Per-call store data.
 pub struct PluginState {
     pub context: Arc<PluginContext>,
+    /// `send` calls made during this call, against the per-call cap.
+    pub sends_this_call: u32,
+    /// `send` calls the host refused during this call.
+    pub denials_this_call: u32,
     wasi: WasiCtx,
     table: ResourceTable,
     pub limiter: MemoryLimiter,
@@ -34,6 +38,8 @@ impl PluginState {
             .build();
         PluginState {
             context,
+            sends_this_call: 0,
+            denials_this_call: 0,
             wasi,
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(memory_limit),

@@ -58,6 +58,8 @@ pub enum Completion {
     Rejected(String),
     /// Retries exhausted.
     Dead(String),
+    /// Not attempted (the sink's plugin is quarantined): wait until this time; uses no attempt.
+    Deferred { at: i64, reason: String },
 }
 
 pub(super) async fn enqueue_profile(
@@ -174,8 +176,12 @@ impl Store {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
         for (item, completion) in results {
-            let attempts = item.attempts + 1;
+            let attempts = match completion {
+                Completion::Deferred { .. } => item.attempts,
+                _ => item.attempts + 1,
+            };
             let (status, next_at, error) = match completion {
+                Completion::Deferred { at, reason } => ("pending", Some(*at), Some(reason.as_str())),
                 Completion::Delivered => ("delivered", None, None),
                 Completion::Retry { at, error } => ("pending", Some(*at), Some(error.as_str())),
                 Completion::Rejected(reason) => ("rejected", None, Some(reason.as_str())),

@@ -24,8 +24,28 @@ pub struct Captured {
     pub activity_arrivals: HashMap<String, usize>,
     /// Forget requests, as received.
     pub forgets: Vec<Value>,
-    /// Requests answered (accepted or failed).
+    /// Requests received, of any method and path (accepted, failed or refused).
     pub requests: usize,
+    /// Every request received, in arrival order.
+    pub seen: Vec<SeenRequest>,
+}
+
+/// One request as it arrived.
+#[derive(Debug, Clone)]
+pub struct SeenRequest {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl SeenRequest {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 #[derive(Default)]
@@ -52,6 +72,7 @@ impl CaptureServer {
         let shared = Arc::new(Shared::default());
         let app = Router::new()
             .route("/hook", post(receive))
+            .layer(axum::middleware::from_fn_with_state(shared.clone(), record))
             .with_state(shared.clone());
         Ok(CaptureServer {
             running: serve(app, 0).await?,
@@ -81,6 +102,29 @@ impl CaptureServer {
     }
 }
 
+/// Notes every request, whatever its method or path, before it is routed.
+async fn record(
+    State(shared): State<Arc<Shared>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let seen = SeenRequest {
+        method: request.method().to_string(),
+        path: request.uri().path().to_string(),
+        headers: request
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect(),
+    };
+    {
+        let mut captured = shared.captured.lock().expect("capture lock");
+        captured.requests += 1;
+        captured.seen.push(seen);
+    }
+    next.run(request).await
+}
+
 async fn receive(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -97,7 +141,6 @@ async fn receive(
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    shared.captured.lock().expect("capture lock").requests += 1;
     if let Some(status) = failure {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         return (
