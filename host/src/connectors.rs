@@ -1,7 +1,7 @@
 //! The running connectors: every configured source and sink bound to its loaded, type-checked plugin
 //! and to the settings, egress policy and secrets that instance may use.
 
-use crate::capabilities::accounting::{RequestLimits, RequestStats};
+use crate::capabilities::accounting::{RequestCounts, RequestLimits, RequestStats};
 use crate::capabilities::http::{HttpEgress, HttpLimits};
 use crate::capabilities::secrets::SecretStore;
 use crate::capabilities::PluginContext;
@@ -9,7 +9,7 @@ use crate::config::{Config, ConnectorConfig, RuntimeConfig};
 use crate::packages::instance::{resolve_egress, resolve_settings};
 use crate::packages::{PluginKind, PluginPackage};
 use crate::runtime::bindings::wit::Descriptor;
-use crate::runtime::health::HealthPolicy;
+use crate::runtime::health::{HealthPolicy, HealthReport};
 use crate::runtime::plugin::Plugin;
 use crate::runtime::{CallLimits, Runtime};
 use crate::store::{ConnectorRole, Store};
@@ -28,6 +28,32 @@ pub struct Connector {
 pub struct Connectors {
     pub sources: Vec<Arc<Connector>>,
     pub sinks: Vec<Arc<Connector>>,
+}
+
+/// A connector's plugin, health and request counters, for operators.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ConnectorReport {
+    pub connector: String,
+    pub role: &'static str,
+    pub plugin: String,
+    pub generation: u64,
+    pub digest: String,
+    pub health: HealthReport,
+    pub requests: RequestCounts,
+}
+
+impl Connector {
+    fn report(&self, role: &'static str) -> ConnectorReport {
+        ConnectorReport {
+            connector: self.id.clone(),
+            role,
+            plugin: self.plugin.id().to_string(),
+            generation: self.plugin.generation(),
+            digest: self.plugin.digest().to_string(),
+            health: self.plugin.health(),
+            requests: self.plugin.context().stats.counts(),
+        }
+    }
 }
 
 /// What loading connectors needs from the host: the runtime, the one HTTP client, the operator's
@@ -111,6 +137,16 @@ impl Connectors {
             }
         }
         Ok(connectors)
+    }
+
+    /// What every connector is running and how it is doing.
+    pub fn reports(&self) -> Vec<ConnectorReport> {
+        let role = |role: &'static str| move |c: &Arc<Connector>| c.report(role);
+        self.sources
+            .iter()
+            .map(role("source"))
+            .chain(self.sinks.iter().map(role("sink")))
+            .collect()
     }
 
     pub fn sink_ids(&self) -> Vec<String> {

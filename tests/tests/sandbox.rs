@@ -391,3 +391,15 @@ url = "{hook}"
     let errors = pipeline.store.recent_errors("broken", 50).await.unwrap();
     assert!(errors.iter().any(|e| e.contains("quarantined")), "{errors:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn optional_fuel_bounds_a_call_deterministically() {
+    // Lines before any table header extend the helper's `[runtime]` table.
+    let host = services("fuel_per_call = 5000000\n");
+    let sink = load_sink(&host, "hostile-sink", &[("behaviour", "loop")]).await;
+    let error = record(&sink).await.unwrap_err();
+    assert_eq!(error.fault, Fault::Fuel(5_000_000), "{error}");
+    assert!(error.to_string().contains("used up its fuel of 5000000 units"), "{error}");
+    let ok = load_sink(&host, "hostile-sink", &[("behaviour", "ok")]).await;
+    assert_eq!(record(&ok).await.unwrap(), vec![Outcome::Ok]);
+}

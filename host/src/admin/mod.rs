@@ -18,6 +18,12 @@ pub fn router(pipeline: Arc<Pipeline>) -> Router {
     Router::new()
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/api/summary", get(summary))
+        .route(
+            "/api/plugins",
+            get(|State(pipeline): State<Arc<Pipeline>>| async move {
+                Json(pipeline.connectors.reports())
+            }),
+        )
         .route("/webhooks/{source}", post(webhook))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_WEBHOOK_BYTES))
         .with_state(pipeline)
