@@ -124,3 +124,14 @@ pub fn output_text(output: &Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     )
 }
+
+/// A file of the official vendor specifications (`../shared/vendor-specs` beside the repository),
+/// parsed as JSON: e.g. `vendor_spec("square/api.json")`.
+pub fn vendor_spec(path: &str) -> serde_json::Value {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/vendor-specs")
+        .join(path);
+    let text = std::fs::read_to_string(&file)
+        .unwrap_or_else(|e| panic!("vendor spec {} is missing: {e}", file.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("vendor spec {}: {e}", file.display()))
+}

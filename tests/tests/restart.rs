@@ -14,7 +14,7 @@ async fn a_restart_mid_sync_loses_nothing_and_repeats_nothing() {
     let exports = ExportServer::start().await.unwrap();
     let export_url = exports.publish("sales.csv", shop.to_csv());
     let crm = CaptureServer::start().await.unwrap();
-    crm.set_delay(Duration::from_millis(15));
+    crm.faults().set_latency(Duration::from_millis(15));
     let dir = ShopDir::new(&format!(
         r#"
 [store]

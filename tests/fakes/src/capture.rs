@@ -1,6 +1,7 @@
 //! A catch-hook: the generic HTTP endpoint rapport's http-sink posts to. It keeps every profile and
 //! activity it accepted, counts how often each activity arrived, and can be made slow or failing.
 
+use crate::faults::FaultPlan;
 use crate::server::{serve, Running};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -9,7 +10,6 @@ use axum::{Json, Router};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 /// What the catch-hook holds.
 #[derive(Debug, Clone, Default)]
@@ -49,16 +49,9 @@ impl SeenRequest {
 }
 
 #[derive(Default)]
-struct Faults {
-    delay: Duration,
-    fail_next: usize,
-    fail_status: u16,
-}
-
-#[derive(Default)]
 struct Shared {
     captured: Mutex<Captured>,
-    faults: Mutex<Faults>,
+    faults: FaultPlan,
 }
 
 /// The catch-hook server: `POST /hook`.
@@ -89,16 +82,9 @@ impl CaptureServer {
         self.shared.captured.lock().expect("capture lock").clone()
     }
 
-    /// Makes every answer wait this long.
-    pub fn set_delay(&self, delay: Duration) {
-        self.shared.faults.lock().expect("faults lock").delay = delay;
-    }
-
-    /// Answers the next `count` requests with `status` (and stores nothing from them).
-    pub fn fail_next(&self, count: usize, status: u16) {
-        let mut faults = self.shared.faults.lock().expect("faults lock");
-        faults.fail_next = count;
-        faults.fail_status = status;
+    /// Faults for the next requests and the latency of every answer; a faulty answer stores nothing.
+    pub fn faults(&self) -> &FaultPlan {
+        &self.shared.faults
     }
 }
 
@@ -129,32 +115,27 @@ async fn receive(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
     body: axum::body::Bytes,
-) -> (StatusCode, Json<Value>) {
-    let (delay, failure) = {
-        let mut faults = shared.faults.lock().expect("faults lock");
-        let failure = (faults.fail_next > 0).then(|| {
-            faults.fail_next -= 1;
-            faults.fail_status
-        });
-        (faults.delay, failure)
-    };
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match shared
+        .faults
+        .intercept(|_| ("application/json", r#"{"error":"injected failure"}"#.to_string()))
+        .await
+    {
+        Some(injected) => injected,
+        None => accept(&shared, &headers, &body).into_response(),
     }
-    if let Some(status) = failure {
-        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        return (
-            status,
-            Json(serde_json::json!({"error": "injected failure"})),
-        );
-    }
+}
+
+/// Stores a well-formed batch; refuses a malformed one with 400.
+fn accept(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> (StatusCode, Json<Value>) {
     if !headers
         .get("content-type")
         .is_some_and(|v| v.as_bytes().starts_with(b"application/json"))
     {
         return bad_request("content-type must be application/json");
     }
-    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+    let Ok(body) = serde_json::from_slice::<Value>(body) else {
         return bad_request("body is not JSON");
     };
     let kind = body.get("type").and_then(Value::as_str).unwrap_or_default();

@@ -3,5 +3,6 @@
 
 pub mod capture;
 pub mod exports;
+pub mod faults;
 pub mod server;
 pub mod shop;
