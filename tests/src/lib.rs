@@ -135,3 +135,66 @@ pub fn vendor_spec(path: &str) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("vendor spec {} is missing: {e}", file.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("vendor spec {}: {e}", file.display()))
 }
+
+/// A fresh, empty PostgreSQL database on the local server, dropped when this guard is dropped.
+/// The server is `RAPPORT_TEST_POSTGRES` (default `postgres://postgres@127.0.0.1:5432`).
+pub struct PostgresDatabase {
+    server: String,
+    name: String,
+}
+
+impl PostgresDatabase {
+    pub async fn create() -> PostgresDatabase {
+        use sqlx::Connection;
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let server = std::env::var("RAPPORT_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+        let name = format!(
+            "rapport_test_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        );
+        let mut admin = sqlx::PgConnection::connect(&format!("{server}/test"))
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {server} is needed for this test: {e}"));
+        sqlx::Connection::ping(&mut admin)
+            .await
+            .expect("ping PostgreSQL");
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+            .execute(&mut admin)
+            .await
+            .expect("drop old test database");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .expect("create test database");
+        PostgresDatabase { server, name }
+    }
+
+    pub fn url(&self) -> String {
+        format!("{}/{}", self.server, self.name)
+    }
+}
+
+impl Drop for PostgresDatabase {
+    fn drop(&mut self) {
+        let admin = format!("{}/test", self.server);
+        let name = self.name.clone();
+        // Dropped from a plain thread: the test's runtime may be shutting down.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime for cleanup");
+            runtime.block_on(async {
+                use sqlx::Connection;
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}

@@ -59,7 +59,10 @@ pub enum Completion {
     /// Retries exhausted.
     Dead(String),
     /// Not attempted (the sink's plugin is quarantined): wait until this time; uses no attempt.
-    Deferred { at: i64, reason: String },
+    Deferred {
+        at: i64,
+        reason: String,
+    },
 }
 
 pub(super) async fn enqueue_profile(
@@ -122,6 +125,11 @@ impl Store {
     ) -> Result<Vec<OutboxRow>, StoreError> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
+        // On PostgreSQL several hosts claim from one outbox: rows another host is claiming are skipped.
+        let lock = match self.backend {
+            super::Backend::Postgres => "FOR UPDATE OF o SKIP LOCKED",
+            super::Backend::Sqlite => "",
+        };
         let rows = sqlx::query(&format!(
             "SELECT o.id, o.kind, o.profile_id, o.event_id, o.idempotency_key, o.attempts
              FROM outbox o
@@ -130,7 +138,7 @@ impl Store {
                     OR (o.status = 'inflight' AND o.lease_until <= $2))
                AND {HEAD_OF_LINE}
              ORDER BY o.id
-             LIMIT $3"
+             LIMIT $3 {lock}"
         ))
         .bind(sink)
         .bind(now)
@@ -181,7 +189,9 @@ impl Store {
                 _ => item.attempts + 1,
             };
             let (status, next_at, error) = match completion {
-                Completion::Deferred { at, reason } => ("pending", Some(*at), Some(reason.as_str())),
+                Completion::Deferred { at, reason } => {
+                    ("pending", Some(*at), Some(reason.as_str()))
+                }
                 Completion::Delivered => ("delivered", None, None),
                 Completion::Retry { at, error } => ("pending", Some(*at), Some(error.as_str())),
                 Completion::Rejected(reason) => ("rejected", None, Some(reason.as_str())),
