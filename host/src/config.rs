@@ -185,6 +185,8 @@ pub struct ConnectorConfig {
     /// How often a source is polled.
     #[serde(default = "default_poll_interval")]
     pub poll_interval_secs: u64,
+    /// A sink's ceiling on calls per second (it also slows down by itself when the vendor throttles).
+    pub max_requests_per_second: Option<f64>,
     /// The plugin's settings, checked against its manifest.
     #[serde(default)]
     pub config: RawSettings,

@@ -22,6 +22,8 @@ pub struct Connector {
     pub plugin: Arc<Plugin>,
     pub descriptor: Descriptor,
     pub poll_interval: Duration,
+    /// A sink's request ceiling, if the operator set one.
+    pub max_requests_per_second: Option<f64>,
 }
 
 /// Every connector of a configuration.
@@ -257,6 +259,7 @@ impl Connector {
             plugin: Arc::new(plugin),
             descriptor,
             poll_interval: c.poll_interval(),
+            max_requests_per_second: c.max_requests_per_second,
         })
     }
 }

@@ -3,6 +3,7 @@
 //! or failing sink only ever holds up its own worker.
 
 pub mod backoff;
+pub mod rate;
 pub mod render;
 
 use crate::config::DeliveryConfig;
@@ -25,6 +26,7 @@ pub struct SinkWorker {
     sink: Arc<Connector>,
     config: DeliveryConfig,
     wake: Arc<Notify>,
+    gate: std::sync::Mutex<rate::RateGate>,
 }
 
 /// What one step did.
@@ -41,11 +43,13 @@ impl SinkWorker {
         config: DeliveryConfig,
         wake: Arc<Notify>,
     ) -> Self {
+        let gate = std::sync::Mutex::new(rate::RateGate::new(sink.max_requests_per_second));
         SinkWorker {
             store,
             sink,
             config,
             wake,
+            gate,
         }
     }
 
@@ -82,8 +86,13 @@ impl SinkWorker {
         }
     }
 
-    /// Claims one batch, sends it, and records each item's outcome.
+    /// Claims one batch, sends it, and records each item's outcome; waits first if the sink's pace
+    /// requires it.
     pub async fn step(&self) -> Result<StepReport, StoreError> {
+        let wait = self.gate.lock().expect("rate gate").wait();
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
         let limit = self.sink.descriptor.max_batch.clamp(1, 1000) as usize;
         let rows = self
             .store
@@ -95,7 +104,9 @@ impl SinkWorker {
         let kind = first.kind;
         let (sendable, mut results) = self.render(rows).await?;
         if !sendable.is_empty() {
+            self.gate.lock().expect("rate gate").sent();
             let outcomes = self.send(kind, &sendable).await;
+            self.pace(&outcomes);
             results.extend(sendable.into_iter().map(|(row, _)| row).zip(outcomes));
         }
         let results: Vec<_> = results
@@ -184,6 +195,7 @@ impl SinkWorker {
         let retry = |attempts: i64, error: String| Completion::Retry {
             at: now + self.backoff(attempts),
             error,
+            throttled: false,
         };
         let whole_call = |make: &dyn Fn(&OutboxRow) -> Completion| -> Vec<Completion> {
             items.iter().map(|(row, _)| make(row)).collect()
@@ -212,6 +224,7 @@ impl SinkWorker {
                     ConnectorError::RateLimited(ms) => Completion::Retry {
                         at: now + i64::from(*ms),
                         error: format!("rate limited for {ms} ms"),
+                        throttled: true,
                     },
                     ConnectorError::Invalid(reason) => Completion::Rejected(reason.clone()),
                     ConnectorError::Transient(m) => retry(row.attempts, format!("transient: {m}")),
@@ -235,11 +248,29 @@ impl SinkWorker {
                     Outcome::RetryAfter(ms) => Completion::Retry {
                         at: now + i64::from(ms),
                         error: format!("vendor asked to retry after {ms} ms"),
+                        throttled: true,
                     },
                     Outcome::Transient(m) => retry(row.attempts, m),
                     Outcome::Rejected(reason) => Completion::Rejected(reason),
                 })
                 .collect(),
+        }
+    }
+
+    /// Slows the sink when the vendor throttled any item of the batch, speeds it up when it took them.
+    fn pace(&self, outcomes: &[Completion]) {
+        let mut gate = self.gate.lock().expect("rate gate");
+        let throttled = outcomes
+            .iter()
+            .filter_map(|c| match c {
+                Completion::Retry { throttled: true, at, .. } => Some(*at),
+                _ => None,
+            })
+            .max();
+        match throttled {
+            Some(at) => gate.throttled(Some(Duration::from_millis((at - now_ms()).max(0) as u64))),
+            None if outcomes.contains(&Completion::Delivered) => gate.accepted(),
+            None => {}
         }
     }
 

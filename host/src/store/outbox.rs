@@ -53,6 +53,8 @@ pub enum Completion {
     Retry {
         at: i64,
         error: String,
+        /// The vendor asked the sink to slow down.
+        throttled: bool,
     },
     /// The vendor refused it for good.
     Rejected(String),
@@ -193,7 +195,7 @@ impl Store {
                     ("pending", Some(*at), Some(reason.as_str()))
                 }
                 Completion::Delivered => ("delivered", None, None),
-                Completion::Retry { at, error } => ("pending", Some(*at), Some(error.as_str())),
+                Completion::Retry { at, error, .. } => ("pending", Some(*at), Some(error.as_str())),
                 Completion::Rejected(reason) => ("rejected", None, Some(reason.as_str())),
                 Completion::Dead(reason) => ("dead", None, Some(reason.as_str())),
             };

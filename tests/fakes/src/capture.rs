@@ -36,6 +36,10 @@ pub struct SeenRequest {
     pub method: String,
     pub path: String,
     pub headers: Vec<(String, String)>,
+    /// When the request arrived and when it was answered, with which status.
+    pub arrived: std::time::Instant,
+    pub answered: std::time::Instant,
+    pub status: u16,
 }
 
 impl SeenRequest {
@@ -88,27 +92,32 @@ impl CaptureServer {
     }
 }
 
-/// Notes every request, whatever its method or path, before it is routed.
+/// Notes every request, whatever its method or path, and how it was answered.
 async fn record(
     State(shared): State<Arc<Shared>>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let seen = SeenRequest {
-        method: request.method().to_string(),
-        path: request.uri().path().to_string(),
-        headers: request
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
-            .collect(),
-    };
-    {
-        let mut captured = shared.captured.lock().expect("capture lock");
-        captured.requests += 1;
-        captured.seen.push(seen);
-    }
-    next.run(request).await
+    let arrived = std::time::Instant::now();
+    let method = request.method().to_string();
+    let path = request.uri().path().to_string();
+    let headers = request
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect();
+    let response = next.run(request).await;
+    let mut captured = shared.captured.lock().expect("capture lock");
+    captured.requests += 1;
+    captured.seen.push(SeenRequest {
+        method,
+        path,
+        headers,
+        arrived,
+        answered: std::time::Instant::now(),
+        status: response.status().as_u16(),
+    });
+    response
 }
 
 async fn receive(

@@ -4,6 +4,8 @@
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -19,10 +21,12 @@ pub enum Fault {
     Hang,
 }
 
-/// The faults waiting for the next requests, and the latency of every answer.
+/// The faults waiting for the next requests, a fault striking requests at random, and the latency of
+/// every answer.
 #[derive(Debug, Default)]
 pub struct FaultPlan {
     queue: Mutex<VecDeque<Fault>>,
+    random: Mutex<Option<(f64, Fault, StdRng)>>,
     latency: Mutex<Duration>,
 }
 
@@ -31,6 +35,13 @@ impl FaultPlan {
     pub fn fail_next(&self, count: usize, fault: Fault) {
         let mut queue = self.queue.lock().expect("fault queue");
         queue.extend(std::iter::repeat_n(fault, count));
+    }
+
+    /// Injects `fault` into each request with `probability` (reproducibly, from `seed`), after queued
+    /// faults; a probability of 0 turns it off.
+    pub fn fail_randomly(&self, probability: f64, fault: Fault, seed: u64) {
+        *self.random.lock().expect("random fault") =
+            (probability > 0.0).then(|| (probability, fault, StdRng::seed_from_u64(seed)));
     }
 
     /// Delays every answer by `latency`.
@@ -50,7 +61,12 @@ impl FaultPlan {
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
         }
-        let fault = self.queue.lock().expect("fault queue").pop_front()?;
+        let queued = self.queue.lock().expect("fault queue").pop_front();
+        let fault = queued.or_else(|| {
+            let mut random = self.random.lock().expect("random fault");
+            let (probability, fault, rng) = random.as_mut()?;
+            rng.gen_bool(*probability).then(|| fault.clone())
+        })?;
         Some(match fault {
             Fault::Status {
                 status,

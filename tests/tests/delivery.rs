@@ -1,0 +1,190 @@
+//! Durable delivery under vendor trouble: a storm of 5xx and 429 bursts still delivers everything once
+//! and honours Retry-After; a sink whose vendor hangs does not hold up the others.
+
+use rapport_e2e::{plugin, stop_gracefully, wait_until, ShopDir};
+use rapport_fakes::capture::CaptureServer;
+use rapport_fakes::faults::Fault;
+use rapport_fakes::shop::SampleShop;
+use rapport_host::config::Config;
+use rapport_host::pipeline::Pipeline;
+use std::time::Duration;
+
+fn expected_activities(shop: &SampleShop) -> usize {
+    shop.attributed_sales().count()
+        + shop
+            .valid_receipts()
+            .filter(|r| r.refund_of.is_some())
+            .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_vendor_storm_still_delivers_everything_once_and_honours_retry_after() {
+    let crm = CaptureServer::start().await.unwrap();
+    crm.faults().fail_randomly(
+        0.3,
+        Fault::Status {
+            status: 503,
+            retry_after: None,
+        },
+        7,
+    );
+    crm.faults().fail_next(
+        3,
+        Fault::Status {
+            status: 429,
+            retry_after: Some(1),
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        r#"
+[store]
+database_url = "sqlite://rapport.db"
+[network]
+allow_private = ["127.0.0.1/32"]
+[delivery]
+backoff_base_ms = 10
+backoff_max_ms = 200
+[[source]]
+id = "shop"
+plugin = "{csv}"
+[[sink]]
+id = "hook"
+plugin = "{sink}"
+[sink.config]
+url = "{hook}"
+batch_size = 10
+"#,
+        csv = plugin("csv-source").display(),
+        sink = plugin("http-sink").display(),
+        hook = crm.url(),
+    );
+    let pipeline = Pipeline::start(Config::parse(&text, dir.path()).unwrap())
+        .await
+        .unwrap();
+    let shop = SampleShop::generate(9, 200, 0);
+    pipeline
+        .receive_push("shop", vec![], shop.to_csv().into_bytes())
+        .await
+        .unwrap();
+    let crm = std::sync::Arc::new(crm);
+    let second_burst = tokio::spawn({
+        let crm = crm.clone();
+        async move {
+            // A second burst of 429s in the middle of the work.
+            wait_until(Duration::from_secs(60), || crm.captured().requests >= 20).await;
+            crm.faults().fail_next(
+                2,
+                Fault::Status {
+                    status: 429,
+                    retry_after: Some(1),
+                },
+            );
+        }
+    });
+    let owed = pipeline
+        .drain(Duration::from_secs(5), Duration::from_secs(120))
+        .await
+        .unwrap();
+    second_burst.await.unwrap();
+
+    assert_eq!(owed, 0);
+    let captured = crm.captured();
+    assert_eq!(captured.activities.len(), expected_activities(&shop));
+    assert!(
+        captured.activity_arrivals.values().all(|&n| n == 1),
+        "an activity arrived twice"
+    );
+    let failures = captured.seen.iter().filter(|r| r.status >= 500).count();
+    assert!(
+        failures > 10,
+        "the storm should have failed many requests, failed {failures}"
+    );
+    let throttles: Vec<_> = captured.seen.iter().filter(|r| r.status == 429).collect();
+    assert_eq!(throttles.len(), 5);
+    for throttle in throttles {
+        let next = captured.seen.iter().find(|r| r.arrived > throttle.answered);
+        if let Some(next) = next {
+            let gap = next.arrived - throttle.answered;
+            assert!(
+                gap >= Duration::from_millis(950),
+                "a request came {gap:?} after a 429 with Retry-After: 1"
+            );
+        }
+    }
+    let summary = pipeline.store.summary().await.unwrap();
+    assert_eq!(
+        (
+            summary.sinks[0].dead,
+            summary.sinks[0].rejected,
+            summary.sinks[0].waiting
+        ),
+        (0, 0, 0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sink_whose_vendor_hangs_does_not_hold_up_the_others() {
+    let healthy = CaptureServer::start().await.unwrap();
+    let hung = CaptureServer::start().await.unwrap();
+    hung.faults().fail_randomly(1.0, Fault::Hang, 1);
+    let shop = SampleShop::generate(4, 300, 0);
+    let dir = ShopDir::new(&format!(
+        r#"
+[store]
+database_url = "sqlite://rapport.db"
+[network]
+allow_private = ["127.0.0.1/32"]
+[server]
+listen = "127.0.0.1:0"
+http_timeout_ms = 2000
+[[source]]
+id = "shop"
+plugin = "{csv}"
+[[sink]]
+id = "down"
+plugin = "{sink}"
+[sink.config]
+url = "{down}"
+[[sink]]
+id = "up"
+plugin = "{sink}"
+[sink.config]
+url = "{up}"
+batch_size = 20
+"#,
+        csv = plugin("csv-source").display(),
+        sink = plugin("http-sink").display(),
+        down = hung.url(),
+        up = healthy.url(),
+    ));
+    let export = dir.path().join("export.csv");
+    std::fs::write(&export, shop.to_csv()).unwrap();
+    let import = dir
+        .rapport(&["import", "--source", "shop", export.to_str().unwrap()])
+        .await;
+    assert!(
+        import.status.success(),
+        "{}",
+        rapport_e2e::output_text(&import)
+    );
+
+    let mut daemon = dir.spawn_daemon();
+    let expected = expected_activities(&shop);
+    let delivered = wait_until(Duration::from_secs(90), || {
+        healthy.captured().activities.len() >= expected
+    })
+    .await;
+    assert!(stop_gracefully(&mut daemon), "rapport did not stop cleanly");
+    assert!(
+        delivered,
+        "the healthy sink got {} of {expected}",
+        healthy.captured().activities.len()
+    );
+    assert!(hung.captured().seen.is_empty() || hung.captured().activities.is_empty());
+    assert!(healthy
+        .captured()
+        .activity_arrivals
+        .values()
+        .all(|&n| n == 1));
+}
