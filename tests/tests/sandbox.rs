@@ -46,6 +46,7 @@ async fn load_sink(host: &HostServices, name: &str, settings: &[(&str, &str)]) -
         id: format!("{name}-under-test"),
         plugin: plugin(name),
         poll_interval_secs: 60,
+        max_requests_per_second: None,
         config: settings
             .iter()
             .map(|(k, v)| (k.to_string(), toml::Value::String(v.to_string())))
