@@ -188,3 +188,117 @@ batch_size = 20
         .values()
         .all(|&n| n == 1));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_and_exhausted_work_waits_in_the_dead_letter_queue_until_replayed() {
+    use rapport_host::store::LetterStatus;
+    let crm = CaptureServer::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        r#"
+[store]
+database_url = "sqlite://rapport.db"
+[network]
+allow_private = ["127.0.0.1/32"]
+[delivery]
+max_attempts = 2
+backoff_base_ms = 1
+backoff_max_ms = 5
+[[source]]
+id = "shop"
+plugin = "{csv}"
+[[sink]]
+id = "hook"
+plugin = "{sink}"
+[sink.config]
+url = "{hook}"
+"#,
+        csv = plugin("csv-source").display(),
+        sink = plugin("http-sink").display(),
+        hook = crm.url(),
+    );
+    let pipeline = Pipeline::start(Config::parse(&text, dir.path()).unwrap())
+        .await
+        .unwrap();
+    let shop = SampleShop::generate(2, 20, 0);
+    // The vendor refuses the first batch outright and fails everything after it twice.
+    crm.faults().fail_next(
+        1,
+        Fault::Status {
+            status: 422,
+            retry_after: None,
+        },
+    );
+    crm.faults().fail_randomly(
+        1.0,
+        Fault::Status {
+            status: 502,
+            retry_after: None,
+        },
+        3,
+    );
+    pipeline
+        .receive_push("shop", vec![], shop.to_csv().into_bytes())
+        .await
+        .unwrap();
+    let owed = pipeline
+        .drain(Duration::from_secs(1), Duration::from_secs(60))
+        .await
+        .unwrap();
+    let store = &pipeline.store;
+    let rejected = store
+        .dead_letters(Some("hook"), LetterStatus::Rejected, 100)
+        .await
+        .unwrap();
+    let dead = store
+        .dead_letters(Some("hook"), LetterStatus::Dead, 1000)
+        .await
+        .unwrap();
+    assert!(
+        !rejected.is_empty() && !dead.is_empty(),
+        "rejected {rejected:?}, dead {dead:?}"
+    );
+    assert!(
+        rejected
+            .iter()
+            .all(|l| l.error.as_deref().unwrap_or("").contains("422")),
+        "{rejected:?}"
+    );
+    assert!(dead.iter().all(|l| l.attempts == 2
+        && l.error
+            .as_deref()
+            .unwrap_or("")
+            .contains("gave up after 2 attempts")));
+    // Nothing got through, and what could not be attempted yet is still owed, not lost.
+    assert!(crm.captured().activities.is_empty());
+    let total = store.summary().await.unwrap().sinks[0].clone();
+    assert_eq!(total.waiting, owed);
+    assert!(total.waiting + total.rejected + total.dead > 0);
+
+    // The vendor recovers; the operator replays everything.
+    crm.faults().fail_randomly(0.0, Fault::Malformed, 0);
+    let mut ids = store
+        .dead_letter_ids(Some("hook"), LetterStatus::Rejected)
+        .await
+        .unwrap();
+    ids.extend(
+        store
+            .dead_letter_ids(Some("hook"), LetterStatus::Dead)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        store.replay_dead_letters(&ids).await.unwrap() as usize,
+        ids.len()
+    );
+    let owed = pipeline
+        .drain(Duration::from_secs(1), Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(owed, 0);
+    let captured = crm.captured();
+    assert_eq!(captured.activities.len(), expected_activities(&shop));
+    assert!(captured.activity_arrivals.values().all(|&n| n == 1));
+    let summary = store.summary().await.unwrap();
+    assert_eq!((summary.sinks[0].dead, summary.sinks[0].rejected), (0, 0));
+}

@@ -1,11 +1,13 @@
 //! Durable state: sqlx over SQLite (the embedded default, WAL) or PostgreSQL (`postgres://…`), with
 //! one migration set per backend. Every SQL statement of the host lives under this module.
 
+mod dead_letters;
 mod ingest;
 mod outbox;
 mod profiles;
 mod summary;
 
+pub use dead_letters::{DeadLetter, LetterStatus};
 pub use ingest::{activity_key, IngestBatch, IngestReport, PreparedEvent};
 pub use outbox::{Completion, OutboxRow, WorkKind};
 pub use profiles::ProfileSnapshot;
