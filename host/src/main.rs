@@ -1,4 +1,7 @@
-//! The `rapport` command line: the daemon, one-shot sync, file import, status and the demo.
+//! The `rapport` command line: the daemon, one-shot sync, file import, status, the demo, and plugin
+//! packages (`rapport plugin …`).
+
+mod cli;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -21,25 +24,35 @@ struct Cli {
     command: Command,
 }
 
+/// How to start the host.
+#[derive(clap::Args)]
+struct HostArgs {
+    #[arg(long, default_value = "rapport.toml")]
+    config: PathBuf,
+    /// Development mode: load unsigned local plugins too (they are marked DEV-UNSIGNED everywhere).
+    #[arg(long)]
+    dev: bool,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the daemon: poll sources, receive webhooks, deliver to sinks until SIGTERM or Ctrl-C.
     Run {
-        #[arg(long, default_value = "rapport.toml")]
-        config: PathBuf,
+        #[command(flatten)]
+        host: HostArgs,
     },
     /// Poll every source once and deliver everything due, then exit.
     Sync {
-        #[arg(long, default_value = "rapport.toml")]
-        config: PathBuf,
+        #[command(flatten)]
+        host: HostArgs,
         /// Give up waiting for retries after this many seconds.
         #[arg(long, default_value_t = 300)]
         timeout_secs: u64,
     },
     /// Push an exported file (CSV, JSONL) through a source, as an upload.
     Import {
-        #[arg(long, default_value = "rapport.toml")]
-        config: PathBuf,
+        #[command(flatten)]
+        host: HostArgs,
         /// The configured source to read the file.
         #[arg(long)]
         source: String,
@@ -47,8 +60,8 @@ enum Command {
     },
     /// Print what the store holds.
     Status {
-        #[arg(long, default_value = "rapport.toml")]
-        config: PathBuf,
+        #[command(flatten)]
+        host: HostArgs,
     },
     /// Run a sample shop end to end on SQLite and print a summary.
     Demo {
@@ -61,6 +74,11 @@ enum Command {
         /// Number of sales in the sample export.
         #[arg(long, default_value_t = 300)]
         sales: usize,
+    },
+    /// Publisher keys and plugin packages: keygen, pack, sign, verify, install.
+    Plugin {
+        #[command(subcommand)]
+        command: cli::plugin::PluginCommand,
     },
 }
 
@@ -77,9 +95,9 @@ fn init_logging(default: &str) {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { config } => {
+        Command::Run { host } => {
             init_logging("info");
-            let pipeline = Arc::new(start(&config).await?);
+            let pipeline = Arc::new(start(&host).await?);
             let (stop, shutdown) = watch::channel(false);
             tokio::spawn(async move {
                 wait_for_signal().await;
@@ -88,12 +106,9 @@ async fn main() -> anyhow::Result<()> {
             });
             pipeline.run(shutdown).await
         }
-        Command::Sync {
-            config,
-            timeout_secs,
-        } => {
+        Command::Sync { host, timeout_secs } => {
             init_logging("warn");
-            let pipeline = start(&config).await?;
+            let pipeline = start(&host).await?;
             let report = pipeline
                 .sync_once(
                     Duration::from_secs(timeout_secs),
@@ -118,15 +133,11 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Import {
-            config,
-            source,
-            file,
-        } => {
+        Command::Import { host, source, file } => {
             init_logging("warn");
             let body =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-            let pipeline = start(&config).await?;
+            let pipeline = start(&host).await?;
             let report = pipeline
                 .receive_push(
                     &source,
@@ -155,9 +166,9 @@ async fn main() -> anyhow::Result<()> {
             pipeline.store.close().await;
             Ok(())
         }
-        Command::Status { config } => {
+        Command::Status { host } => {
             init_logging("warn");
-            let pipeline = start(&config).await?;
+            let pipeline = start(&host).await?;
             print_status(&pipeline).await?;
             pipeline.store.close().await;
             Ok(())
@@ -175,11 +186,20 @@ async fn main() -> anyhow::Result<()> {
             })
             .await
         }
+        Command::Plugin { command } => {
+            init_logging("warn");
+            if let Err(failure) = cli::plugin::run(command) {
+                eprintln!("{failure}");
+                std::process::exit(1);
+            }
+            Ok(())
+        }
     }
 }
 
-async fn start(config: &std::path::Path) -> anyhow::Result<Pipeline> {
-    let config = Config::load(config)?;
+async fn start(host: &HostArgs) -> anyhow::Result<Pipeline> {
+    let mut config = Config::load(&host.config)?;
+    config.trust.dev |= host.dev;
     Pipeline::start(config).await
 }
 

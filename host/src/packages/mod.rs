@@ -1,9 +1,17 @@
-//! Plugin packages: the manifest beside each `plugin.wasm`, and locating a plugin on disk.
+//! Plugin packages: the manifest beside each `plugin.wasm`, locating a plugin on disk, and the
+//! signed `.rpk` packages publishers ship and operators install (`rapport plugin …`).
 
+pub mod archive;
+pub mod install;
 pub mod instance;
 pub mod manifest;
+pub mod signing;
+pub mod trust;
+pub mod verify;
 
 pub use manifest::{ConfigKey, ConfigType, EgressRule, Manifest, ManifestError, PluginKind};
+pub use trust::{TrustStore, TrustStoreError};
+pub use verify::{open_installed, verify_installed, PackageRefusal, Provenance};
 
 use std::path::{Path, PathBuf};
 

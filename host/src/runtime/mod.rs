@@ -104,6 +104,24 @@ impl Runtime {
         limits: CallLimits,
         health: HealthPolicy,
     ) -> Result<Plugin, LoadError> {
+        let pre = self.prepare(package)?;
+        Ok(Plugin::new(
+            Arc::new(context),
+            pre,
+            limits,
+            cache::digest(&package.wasm),
+            health,
+        ))
+    }
+
+    /// Compiles (or finds in the cache) the component and checks that it implements the world its
+    /// manifest names, without instantiating it: how a `crm-sink` manifest over a `pos-source`
+    /// component (or the reverse) is caught before install.
+    pub fn check_world(&self, package: &PluginPackage) -> Result<(), LoadError> {
+        self.prepare(package).map(drop)
+    }
+
+    fn prepare(&self, package: &PluginPackage) -> Result<PluginPre, LoadError> {
         let plugin = package.manifest.id.clone();
         let kind = package.manifest.kind;
         let component = self
@@ -122,21 +140,14 @@ impl Runtime {
             .linker
             .instantiate_pre(&component)
             .map_err(world_error)?;
-        let pre = match kind {
+        Ok(match kind {
             PluginKind::PosSource => PluginPre::Source(
                 bindings::source::PosSourcePre::new(instance_pre).map_err(world_error)?,
             ),
             PluginKind::CrmSink => {
                 PluginPre::Sink(bindings::sink::CrmSinkPre::new(instance_pre).map_err(world_error)?)
             }
-        };
-        Ok(Plugin::new(
-            Arc::new(context),
-            pre,
-            limits,
-            cache::digest(&package.wasm),
-            health,
-        ))
+        })
     }
 }
 

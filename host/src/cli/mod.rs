@@ -1,0 +1,3 @@
+//! Subcommands of the `rapport` command line that are large enough to live outside `main.rs`.
+
+pub mod plugin;

@@ -1,0 +1,257 @@
+//! `rapport plugin …`: publisher keys, packing and signing `.rpk` packages, and verifying and
+//! installing them against the operator's trust store.
+
+use anyhow::Context as _;
+use clap::Subcommand;
+use rapport_host::packages::archive::{self, PackageFiles};
+use rapport_host::packages::install::{install, InstallError};
+use rapport_host::packages::signing::{fingerprint, PublisherKey};
+use rapport_host::packages::verify::{check_world, verify_archive};
+use rapport_host::packages::{
+    Manifest, PackageRefusal, PluginPackage, TrustStore, TrustStoreError,
+};
+use rapport_host::runtime::Runtime;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+#[derive(Subcommand)]
+pub enum PluginCommand {
+    /// Generate a publisher signing key: KEY_ID.key (secret, mode 600) and KEY_ID.pub (the entry
+    /// operators add to their trust store).
+    Keygen {
+        /// The key id; manifests signed with this key name it as `publisher`.
+        #[arg(long)]
+        key_id: String,
+        /// Directory to write both files into (never overwrites).
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
+    /// Pack a manifest and its component into an unsigned package, ID-VERSION.rpk.
+    Pack {
+        /// The plugin's rapport.toml.
+        #[arg(long)]
+        manifest: PathBuf,
+        /// The component built for wasm32-wasip2.
+        #[arg(long)]
+        wasm: PathBuf,
+        /// Package file to write (default: ID-VERSION.rpk in the current directory).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Sign a package with a publisher key (adds or replaces its signature).
+    Sign {
+        /// The publisher's secret key file, from `rapport plugin keygen`.
+        #[arg(long)]
+        key: PathBuf,
+        package: PathBuf,
+    },
+    /// Check a package against a trust store, as install would, without installing it.
+    Verify {
+        /// The operator's trust store.
+        #[arg(long)]
+        trust: PathBuf,
+        package: PathBuf,
+    },
+    /// Verify a package and install it as PLUGINS/ID/, replacing an earlier install atomically.
+    Install {
+        /// The operator's trust store (needed unless --dev installs an unsigned package).
+        #[arg(long, required_unless_present = "dev")]
+        trust: Option<PathBuf>,
+        /// The plugins directory.
+        #[arg(long)]
+        plugins: PathBuf,
+        /// Accept an unsigned package, marked DEV-UNSIGNED, for local development. A signed package
+        /// is still verified.
+        #[arg(long)]
+        dev: bool,
+        package: PathBuf,
+    },
+}
+
+/// Why a `rapport plugin` command failed: a package refused by a check, or anything else. Both
+/// display as one line.
+pub enum Failure {
+    Refused(PackageRefusal),
+    Error(anyhow::Error),
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Refused(refusal) => write!(f, "refused: {refusal}"),
+            Failure::Error(error) => write!(f, "error: {error:#}"),
+        }
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Self {
+        Failure::Error(error)
+    }
+}
+
+impl From<PackageRefusal> for Failure {
+    fn from(refusal: PackageRefusal) -> Self {
+        Failure::Refused(refusal)
+    }
+}
+
+impl From<InstallError> for Failure {
+    fn from(error: InstallError) -> Self {
+        match error {
+            InstallError::Refused(refusal) => Failure::Refused(refusal),
+            other => Failure::Error(other.into()),
+        }
+    }
+}
+
+impl From<TrustStoreError> for Failure {
+    fn from(error: TrustStoreError) -> Self {
+        Failure::Error(error.into())
+    }
+}
+
+/// Runs one `rapport plugin` subcommand, printing what it did on stdout.
+pub fn run(command: PluginCommand) -> Result<(), Failure> {
+    match command {
+        PluginCommand::Keygen { key_id, out } => keygen(&key_id, &out),
+        PluginCommand::Pack {
+            manifest,
+            wasm,
+            out,
+        } => pack(&manifest, &wasm, out),
+        PluginCommand::Sign { key, package } => sign(&key, &package),
+        PluginCommand::Verify { trust, package } => {
+            let trust = TrustStore::load(&trust)?;
+            let runtime = Runtime::new(None)?;
+            let verified = verify_archive(&package, Some(&trust), false, &runtime)?;
+            let manifest = &verified.package.manifest;
+            println!(
+                "ok: {} {} ({}) {}",
+                manifest.id, manifest.version, manifest.kind, verified.provenance
+            );
+            Ok(())
+        }
+        PluginCommand::Install {
+            trust,
+            plugins,
+            dev,
+            package,
+        } => {
+            let trust = trust.as_deref().map(TrustStore::load).transpose()?;
+            let runtime = Runtime::new(None)?;
+            let installed = install(&package, &plugins, trust.as_ref(), dev, &runtime)?;
+            let manifest = &installed.manifest;
+            println!(
+                "installed {} {} ({}) into {}, {}",
+                manifest.id,
+                manifest.version,
+                manifest.kind,
+                installed.dir.display(),
+                installed.provenance
+            );
+            Ok(())
+        }
+    }
+}
+
+fn keygen(key_id: &str, out: &Path) -> Result<(), Failure> {
+    let key = PublisherKey::generate(key_id).map_err(anyhow::Error::from)?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let (secret, public) = key.write_new(out).map_err(anyhow::Error::from)?;
+    println!(
+        "wrote {} (the secret signing key: keep it private, never commit it)",
+        secret.display()
+    );
+    println!(
+        "wrote {} (public key, fingerprint {}: give it to operators to add to their trust.toml)",
+        public.display(),
+        fingerprint(&key.public_key())
+    );
+    println!("set `publisher = \"{key_id}\"` in your plugin's rapport.toml");
+    Ok(())
+}
+
+fn pack(manifest_path: &Path, wasm_path: &Path, out: Option<PathBuf>) -> Result<(), Failure> {
+    let manifest_bytes = std::fs::read(manifest_path)
+        .with_context(|| format!("reading {}", manifest_path.display()))?;
+    let manifest = Manifest::parse(&String::from_utf8_lossy(&manifest_bytes), manifest_path)
+        .map_err(anyhow::Error::from)?;
+    let wasm =
+        std::fs::read(wasm_path).with_context(|| format!("reading {}", wasm_path.display()))?;
+    let package = PluginPackage {
+        dir: wasm_path.to_path_buf(),
+        manifest,
+        wasm,
+    };
+    let runtime = Runtime::new(None)?;
+    check_world(&runtime, &package)
+        .map_err(|refusal| anyhow::anyhow!("cannot pack {}: {refusal}", wasm_path.display()))?;
+    let manifest = package.manifest;
+    let out = out.unwrap_or_else(|| PathBuf::from(archive::file_name(&manifest)));
+    PackageFiles {
+        manifest: manifest_bytes,
+        wasm: package.wasm,
+        signature: None,
+    }
+    .write_archive(&out)
+    .map_err(anyhow::Error::from)?;
+    println!(
+        "packed {} {} ({}) into {} (unsigned: sign it with `rapport plugin sign --key KEY_FILE {}`)",
+        manifest.id,
+        manifest.version,
+        manifest.kind,
+        out.display(),
+        out.display()
+    );
+    if manifest.publisher.is_none() {
+        eprintln!(
+            "note: {} names no `publisher`; set it to your key id, or the package cannot be signed",
+            manifest_path.display()
+        );
+    }
+    Ok(())
+}
+
+fn sign(key_path: &Path, package: &Path) -> Result<(), Failure> {
+    let key = PublisherKey::load(key_path).map_err(anyhow::Error::from)?;
+    let mut files = PackageFiles::read_archive(package).map_err(anyhow::Error::from)?;
+    let manifest = Manifest::parse(
+        &String::from_utf8_lossy(&files.manifest),
+        &package.join(archive::MANIFEST_FILE),
+    )
+    .map_err(anyhow::Error::from)?;
+    match &manifest.publisher {
+        Some(publisher) if *publisher == key.key_id => {}
+        Some(publisher) => {
+            return Err(anyhow::anyhow!(
+                "cannot sign {}: its manifest names publisher `{publisher}` but this key is `{}` \
+                 (sign with the `{publisher}` key, or set `publisher = \"{}\"` and pack again)",
+                package.display(),
+                key.key_id,
+                key.key_id
+            )
+            .into())
+        }
+        None => {
+            return Err(anyhow::anyhow!(
+                "cannot sign {}: its manifest names no publisher (set `publisher = \"{}\"` in rapport.toml and pack again)",
+                package.display(),
+                key.key_id
+            )
+            .into())
+        }
+    }
+    let signature = key.sign(&files.manifest, &files.wasm);
+    files.signature = Some(signature.to_toml().into_bytes());
+    files.write_archive(package).map_err(anyhow::Error::from)?;
+    println!(
+        "signed {} ({} {}) with key `{}` (fingerprint {})",
+        package.display(),
+        manifest.id,
+        manifest.version,
+        key.key_id,
+        fingerprint(&key.public_key())
+    );
+    Ok(())
+}
