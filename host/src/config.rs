@@ -23,6 +23,8 @@ pub struct Config {
     pub network: NetworkConfig,
     #[serde(default)]
     pub secrets: SecretsConfig,
+    #[serde(default)]
+    pub trust: TrustConfig,
     #[serde(default, rename = "source")]
     pub sources: Vec<ConnectorConfig>,
     #[serde(default, rename = "sink")]
@@ -125,6 +127,18 @@ impl NetworkConfig {
             allowed, hosts,
         ))
     }
+}
+
+/// Which plugin publishers the operator trusts.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrustConfig {
+    /// The trust store of publisher keys (relative to the config file); plugins must be signed by
+    /// one of them.
+    pub store: Option<PathBuf>,
+    /// Development mode: unsigned plugins load too, and are marked DEV-UNSIGNED everywhere. The
+    /// `--dev` flag of the CLI turns it on.
+    pub dev: bool,
 }
 
 /// Where the operator keeps secret values besides `RAPPORT_SECRET_<NAME>` variables.
@@ -293,10 +307,14 @@ impl Config {
                 connector.plugin = base.join(&connector.plugin);
             }
         }
-        for path in [self.runtime.cache_dir.as_mut(), self.secrets.file.as_mut()]
-            .into_iter()
-            .flatten()
-            .filter(|p| p.is_relative())
+        for path in [
+            self.runtime.cache_dir.as_mut(),
+            self.secrets.file.as_mut(),
+            self.trust.store.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|p| p.is_relative())
         {
             *path = base.join(&*path);
         }

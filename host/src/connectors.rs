@@ -7,7 +7,7 @@ use crate::capabilities::secrets::SecretStore;
 use crate::capabilities::PluginContext;
 use crate::config::{Config, ConnectorConfig, RuntimeConfig};
 use crate::packages::instance::{resolve_egress, resolve_settings};
-use crate::packages::{PluginKind, PluginPackage};
+use crate::packages::{open_installed, PluginKind, Provenance, TrustStore};
 use crate::runtime::bindings::wit::Descriptor;
 use crate::runtime::health::{HealthPolicy, HealthReport};
 use crate::runtime::plugin::Plugin;
@@ -21,6 +21,8 @@ pub struct Connector {
     pub id: String,
     pub plugin: Arc<Plugin>,
     pub descriptor: Descriptor,
+    /// Who signed the plugin, or that it is an unsigned development build.
+    pub provenance: Provenance,
     pub poll_interval: Duration,
     /// A sink's request ceiling, if the operator set one.
     pub max_requests_per_second: Option<f64>,
@@ -40,6 +42,8 @@ pub struct ConnectorReport {
     pub plugin: String,
     pub generation: u64,
     pub digest: String,
+    /// "signed by <key id>" or "DEV-UNSIGNED (…)".
+    pub provenance: String,
     pub health: HealthReport,
     pub requests: RequestCounts,
 }
@@ -52,6 +56,7 @@ impl Connector {
             plugin: self.plugin.id().to_string(),
             generation: self.plugin.generation(),
             digest: self.plugin.digest().to_string(),
+            provenance: self.provenance.to_string(),
             health: self.plugin.health(),
             requests: self.plugin.context().stats.counts(),
         }
@@ -65,6 +70,10 @@ pub struct HostServices {
     pub http: HttpEgress,
     pub secrets: SecretStore,
     pub limits: RuntimeConfig,
+    /// The publishers whose signed plugins load.
+    pub trust: Option<TrustStore>,
+    /// Development mode: unsigned plugins load too, marked as such.
+    pub dev: bool,
 }
 
 impl HostServices {
@@ -84,11 +93,19 @@ impl HostServices {
         )?;
         let secrets =
             SecretStore::load(config.secrets.file.as_deref()).map_err(anyhow::Error::msg)?;
+        let trust = config
+            .trust
+            .store
+            .as_deref()
+            .map(TrustStore::load)
+            .transpose()?;
         Ok(HostServices {
             runtime,
             http,
             secrets,
             limits,
+            trust,
+            dev: config.trust.dev,
         })
     }
 }
@@ -180,7 +197,18 @@ impl Connector {
         host: &HostServices,
     ) -> Result<Connector, ConnectorLoadError> {
         let error = |message: String| load_error(kind, &c.id, message);
-        let package = PluginPackage::open(&c.plugin).map_err(|e| error(e.to_string()))?;
+        let (package, provenance) = open_installed(&c.plugin, host.trust.as_ref(), host.dev)
+        .map_err(|refusal| {
+            error(format!(
+                "plugin at {} refused: {refusal}{}",
+                c.plugin.display(),
+                if host.trust.is_none() && !host.dev {
+                    " (no [trust] store is configured; run with --dev to load unsigned local plugins)"
+                } else {
+                    ""
+                }
+            ))
+        })?;
         if package.manifest.kind != kind {
             return Err(error(format!(
                 "plugin {} is a {} plugin, not a {kind}",
@@ -251,13 +279,18 @@ impl Connector {
             plugin = plugin.id(),
             generation = plugin.generation(),
             digest = &plugin.digest()[..12],
+            %provenance,
             "loaded {}",
             descriptor.name
         );
+        if provenance == Provenance::DevUnsigned {
+            tracing::warn!(connector = %c.id, plugin = plugin.id(), "running an UNSIGNED development plugin");
+        }
         Ok(Connector {
             id: c.id.clone(),
             plugin: Arc::new(plugin),
             descriptor,
+            provenance,
             poll_interval: c.poll_interval(),
             max_requests_per_second: c.max_requests_per_second,
         })

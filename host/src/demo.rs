@@ -169,6 +169,10 @@ listen = "127.0.0.1:0"
 # The demo's vendors run on this machine: allow loopback, and nothing else private.
 [network]
 allow_private = ["127.0.0.1/32"]
+# The demo's plugins are local builds, not signed packages: development mode loads them, marked
+# DEV-UNSIGNED. A shop configures `[trust] store` instead and installs signed packages.
+[trust]
+dev = true
 
 [[source]]
 id = "pos-export"

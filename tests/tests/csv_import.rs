@@ -14,6 +14,8 @@ fn config(hook: &str) -> String {
 database_url = "sqlite://rapport.db"
 [network]
 allow_private = ["127.0.0.1/32"]
+[trust]
+dev = true
 
 [[source]]
 id = "shop"

@@ -42,6 +42,8 @@ async fn a_vendor_storm_still_delivers_everything_once_and_honours_retry_after()
 database_url = "sqlite://rapport.db"
 [network]
 allow_private = ["127.0.0.1/32"]
+[trust]
+dev = true
 [delivery]
 backoff_base_ms = 10
 backoff_max_ms = 200
@@ -135,6 +137,8 @@ async fn a_sink_whose_vendor_hangs_does_not_hold_up_the_others() {
 database_url = "sqlite://rapport.db"
 [network]
 allow_private = ["127.0.0.1/32"]
+[trust]
+dev = true
 [server]
 listen = "127.0.0.1:0"
 http_timeout_ms = 2000
@@ -200,6 +204,8 @@ async fn refused_and_exhausted_work_waits_in_the_dead_letter_queue_until_replaye
 database_url = "sqlite://rapport.db"
 [network]
 allow_private = ["127.0.0.1/32"]
+[trust]
+dev = true
 [delivery]
 max_attempts = 2
 backoff_base_ms = 1

@@ -17,6 +17,8 @@ async fn the_pipeline_runs_on_postgres_and_delivers_each_sale_once() {
 database_url = "{url}"
 [network]
 allow_private = ["127.0.0.1/32"]
+[trust]
+dev = true
 [[source]]
 id = "shop"
 plugin = "{csv}"

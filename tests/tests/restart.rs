@@ -21,6 +21,8 @@ async fn a_restart_mid_sync_loses_nothing_and_repeats_nothing() {
 database_url = "sqlite://rapport.db"
 [network]
 allow_private = ["127.0.0.1/32"]
+[trust]
+dev = true
 [server]
 listen = "127.0.0.1:0"
 

@@ -34,7 +34,9 @@ fn services(extra: &str) -> HostServices {
     } else {
         format!("[secrets]\nfile = \"{}\"\n", secrets_file().display())
     };
-    let text = format!("[runtime]\nmemory_limit_mib = 32\ncall_timeout_ms = 500\n{extra}{secrets}");
+    let text = format!(
+        "[runtime]\nmemory_limit_mib = 32\ncall_timeout_ms = 500\n{extra}{secrets}[trust]\ndev = true\n"
+    );
     let config = Config::parse(&text, Path::new(".")).unwrap();
     HostServices::from_config(&config).unwrap()
 }
@@ -99,10 +101,22 @@ async fn each_fault_fails_only_its_call_with_a_named_cause() {
     let crm = CaptureServer::start().await.unwrap();
     let cases = [
         ("trap", Fault::Trap(String::new()), "trapped"),
-        ("loop", Fault::Deadline(Duration::ZERO), "exceeded its time limit of 500 ms"),
-        ("grow-memory", Fault::Memory(0), "exceeded its memory limit of 32 MiB"),
+        (
+            "loop",
+            Fault::Deadline(Duration::ZERO),
+            "exceeded its time limit of 500 ms",
+        ),
+        (
+            "grow-memory",
+            Fault::Memory(0),
+            "exceeded its memory limit of 32 MiB",
+        ),
         ("recurse", Fault::StackOverflow, "overflowed its stack"),
-        ("huge-result", Fault::Memory(0), "exceeded its memory limit of 32 MiB"),
+        (
+            "huge-result",
+            Fault::Memory(0),
+            "exceeded its memory limit of 32 MiB",
+        ),
     ];
     for (behaviour, expected, message) in cases {
         let sink = load_sink(&host, "hostile-sink", &[("behaviour", behaviour)]).await;
@@ -118,7 +132,11 @@ async fn each_fault_fails_only_its_call_with_a_named_cause() {
         assert!(text.contains("record-activities"), "{text}");
         assert!(text.contains(message), "{behaviour}: {text}");
         let health = sink.plugin.health();
-        assert_eq!(health.faults_by_kind[error.fault.kind()], 1, "{behaviour}: {health:?}");
+        assert_eq!(
+            health.faults_by_kind[error.fault.kind()],
+            1,
+            "{behaviour}: {health:?}"
+        );
         assert!(health.last_fault.unwrap().contains(message));
         // The host is still up: the same plugin answers its next call, and other plugins deliver.
         let ok = load_sink(&host, "hostile-sink", &[("behaviour", "ok")]).await;
@@ -139,9 +157,16 @@ async fn send_outside_the_egress_allowlist_is_denied_before_connecting() {
     .await;
     let report = send_report(&sink).await;
     assert!(report.contains("Denied"), "{report}");
-    assert!(report.contains("not in the plugin's egress allowlist"), "{report}");
+    assert!(
+        report.contains("not in the plugin's egress allowlist"),
+        "{report}"
+    );
     assert!(report.contains("allowed: http://127.0.0.1:9"), "{report}");
-    assert_eq!(crm.captured().requests, 0, "a denied request reached the server");
+    assert_eq!(
+        crm.captured().requests,
+        0,
+        "a denied request reached the server"
+    );
     let health = sink.plugin.health();
     assert_eq!(health.faults_by_kind["egress-denied"], 1, "{health:?}");
     assert_eq!(sink.plugin.context().stats.counts().denied, 1);
@@ -151,20 +176,36 @@ async fn send_outside_the_egress_allowlist_is_denied_before_connecting() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_allowed_name_that_resolves_to_a_private_address_is_refused() {
     let crm = CaptureServer::start().await.unwrap();
-    let port = crm.url().split(':').nth(2).unwrap().split('/').next().unwrap().to_string();
+    let port = crm
+        .url()
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
 
     // A name in the allowlist whose DNS answer points into the shop's network.
-    let host = services("[network]\nallow_private = [\"127.0.0.1/32\"]\nhosts = { \"crm.test\" = \"10.0.0.7\" }\n");
+    let host = services(
+        "[network]\nallow_private = [\"127.0.0.1/32\"]\nhosts = { \"crm.test\" = \"10.0.0.7\" }\n",
+    );
     let url = format!("http://crm.test:{port}/hook");
     let sink = load_sink(
         &host,
         "hostile-sink",
-        &[("behaviour", "send"), ("allowed_url", &url), ("target_url", &url)],
+        &[
+            ("behaviour", "send"),
+            ("allowed_url", &url),
+            ("target_url", &url),
+        ],
     )
     .await;
     let report = send_report(&sink).await;
     assert!(
-        report.contains("crm.test resolved to 10.0.0.7 (a private range), which the operator does not allow"),
+        report.contains(
+            "crm.test resolved to 10.0.0.7 (a private range), which the operator does not allow"
+        ),
         "{report}"
     );
 
@@ -174,21 +215,36 @@ async fn an_allowed_name_that_resolves_to_a_private_address_is_refused() {
     let sink = load_sink(
         &host,
         "hostile-sink",
-        &[("behaviour", "send"), ("allowed_url", &url), ("target_url", &url)],
+        &[
+            ("behaviour", "send"),
+            ("allowed_url", &url),
+            ("target_url", &url),
+        ],
     )
     .await;
     let report = send_report(&sink).await;
-    assert!(report.contains("Denied") && report.contains("(loopback)"), "{report}");
+    assert!(
+        report.contains("Denied") && report.contains("(loopback)"),
+        "{report}"
+    );
     let literal = url.replace("localhost", "127.0.0.1");
     let sink = load_sink(
         &host,
         "hostile-sink",
-        &[("behaviour", "send"), ("allowed_url", &literal), ("target_url", &literal)],
+        &[
+            ("behaviour", "send"),
+            ("allowed_url", &literal),
+            ("target_url", &literal),
+        ],
     )
     .await;
     let report = send_report(&sink).await;
     assert!(report.contains("address 127.0.0.1 is loopback"), "{report}");
-    assert_eq!(crm.captured().requests, 0, "a refused address was connected to");
+    assert_eq!(
+        crm.captured().requests,
+        0,
+        "a refused address was connected to"
+    );
     assert_eq!(sink.plugin.health().faults_by_kind["egress-denied"], 1);
 }
 
@@ -200,25 +256,38 @@ async fn injected_credentials_reach_the_vendor_but_never_the_plugin() {
     std::fs::write(&secrets, "hubspot_token = \"s3cr3t-token-value\"\n").unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let text = format!("{LOOPBACK_ONLY}[secrets]\nfile = \"{}\"\n", secrets.display());
+    let text = format!(
+        "{LOOPBACK_ONLY}[secrets]\nfile = \"{}\"\n[trust]\ndev = true\n",
+        secrets.display()
+    );
     let refused = HostServices::from_config(&Config::parse(&text, Path::new(".")).unwrap())
         .err()
         .expect("a secrets file others can read is refused");
     assert!(refused.to_string().contains("chmod 600"), "{refused}");
     std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let host = services(&format!("{LOOPBACK_ONLY}[secrets]\nfile = \"{}\"\n", secrets.display()));
+    let host = services(&format!(
+        "{LOOPBACK_ONLY}[secrets]\nfile = \"{}\"\n",
+        secrets.display()
+    ));
 
     let sink = load_sink(
         &host,
         "hostile-sink",
-        &[("behaviour", "send"), ("allowed_url", &crm.url()), ("target_url", &crm.url())],
+        &[
+            ("behaviour", "send"),
+            ("allowed_url", &crm.url()),
+            ("target_url", &crm.url()),
+        ],
     )
     .await;
     let report = send_report(&sink).await;
     assert!(report.contains("send result: status"), "{report}");
     let seen = crm.captured().seen;
     assert_eq!(seen.len(), 1);
-    assert_eq!(seen[0].header("authorization"), Some("Bearer s3cr3t-token-value"));
+    assert_eq!(
+        seen[0].header("authorization"),
+        Some("Bearer s3cr3t-token-value")
+    );
 
     // Every host function, asked for the token: none gives it back.
     let prober = load_sink(
@@ -228,7 +297,10 @@ async fn injected_credentials_reach_the_vendor_but_never_the_plugin() {
     )
     .await;
     let report = send_report(&prober).await;
-    assert!(!report.contains("s3cr3t"), "a secret leaked to the plugin: {report}");
+    assert!(
+        !report.contains("s3cr3t"),
+        "a secret leaked to the plugin: {report}"
+    );
     assert!(report.contains("hubspot_token=None"), "{report}");
     assert!(report.contains("hmac=Ok("), "{report}");
     assert!(report.contains("env=[]"), "{report}");
@@ -242,11 +314,18 @@ async fn header_injection_is_refused_before_sending() {
     let sink = load_sink(
         &host,
         "hostile-sink",
-        &[("behaviour", "header-injection"), ("allowed_url", &crm.url()), ("target_url", &crm.url())],
+        &[
+            ("behaviour", "header-injection"),
+            ("allowed_url", &crm.url()),
+            ("target_url", &crm.url()),
+        ],
     )
     .await;
     let report = send_report(&sink).await;
-    assert!(report.contains("Denied") && report.contains("contains CR or LF"), "{report}");
+    assert!(
+        report.contains("Denied") && report.contains("contains CR or LF"),
+        "{report}"
+    );
     assert_eq!(crm.captured().requests, 0);
     assert_eq!(sink.plugin.health().faults_by_kind["egress-denied"], 1);
 }
@@ -287,9 +366,16 @@ async fn repeated_faults_quarantine_a_plugin_and_a_passing_probe_releases_it() {
     assert_eq!(sink.plugin.health().state, HealthState::Quarantined);
     let calls = sink.plugin.health().calls;
     let refused = record(&sink).await.unwrap_err();
-    assert!(matches!(refused.fault, Fault::Quarantined { .. }), "{refused}");
+    assert!(
+        matches!(refused.fault, Fault::Quarantined { .. }),
+        "{refused}"
+    );
     assert!(refused.to_string().contains("is quarantined"), "{refused}");
-    assert_eq!(sink.plugin.health().calls, calls, "a quarantined plugin must not be called");
+    assert_eq!(
+        sink.plugin.health().calls,
+        calls,
+        "a quarantined plugin must not be called"
+    );
 
     tokio::time::sleep(Duration::from_millis(350)).await;
     // Rested: probed with `check` (which passes), released, then called (and it traps again).
@@ -336,6 +422,8 @@ async fn a_quarantined_sink_keeps_its_work_and_does_not_hold_up_the_others() {
 database_url = "sqlite://rapport.db"
 [network]
 allow_private = ["127.0.0.1/32"]
+[trust]
+dev = true
 [runtime]
 call_timeout_ms = 300
 degrade_after = 1
@@ -380,17 +468,35 @@ url = "{hook}"
     let hook = summary.sinks.iter().find(|s| s.sink == "hook").unwrap();
     let broken = summary.sinks.iter().find(|s| s.sink == "broken").unwrap();
     let expected = shop.attributed_sales().count()
-        + shop.valid_receipts().filter(|r| r.refund_of.is_some()).count();
+        + shop
+            .valid_receipts()
+            .filter(|r| r.refund_of.is_some())
+            .count();
     assert_eq!(hook.activities_delivered as usize, expected);
     assert_eq!(hook.waiting, 0);
     assert_eq!(crm.captured().activities.len(), expected);
     // Quarantine stopped the attempts before `max_attempts` could dead-letter anything.
-    assert_eq!(broken.profiles_delivered + broken.activities_delivered + broken.dead, 0);
-    assert!(broken.waiting > 0 && owed == broken.waiting, "the broken sink's work must be kept");
-    let broken_plugin = &pipeline.connectors.sinks.iter().find(|s| s.id == "broken").unwrap().plugin;
+    assert_eq!(
+        broken.profiles_delivered + broken.activities_delivered + broken.dead,
+        0
+    );
+    assert!(
+        broken.waiting > 0 && owed == broken.waiting,
+        "the broken sink's work must be kept"
+    );
+    let broken_plugin = &pipeline
+        .connectors
+        .sinks
+        .iter()
+        .find(|s| s.id == "broken")
+        .unwrap()
+        .plugin;
     assert_eq!(broken_plugin.health().state, HealthState::Quarantined);
     let errors = pipeline.store.recent_errors("broken", 50).await.unwrap();
-    assert!(errors.iter().any(|e| e.contains("quarantined")), "{errors:?}");
+    assert!(
+        errors.iter().any(|e| e.contains("quarantined")),
+        "{errors:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -400,7 +506,12 @@ async fn optional_fuel_bounds_a_call_deterministically() {
     let sink = load_sink(&host, "hostile-sink", &[("behaviour", "loop")]).await;
     let error = record(&sink).await.unwrap_err();
     assert_eq!(error.fault, Fault::Fuel(5_000_000), "{error}");
-    assert!(error.to_string().contains("used up its fuel of 5000000 units"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("used up its fuel of 5000000 units"),
+        "{error}"
+    );
     let ok = load_sink(&host, "hostile-sink", &[("behaviour", "ok")]).await;
     assert_eq!(record(&ok).await.unwrap(), vec![Outcome::Ok]);
 }
