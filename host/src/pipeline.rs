@@ -152,19 +152,21 @@ impl Pipeline {
         let workers = self.workers();
         loop {
             let mut claimed = 0;
+            for worker in &workers {
+                claimed += worker.step().await?.claimed;
+            }
+            if claimed > 0 {
+                continue;
+            }
             let mut owed = 0;
             let mut next_due: Option<i64> = None;
             for worker in &workers {
-                claimed += worker.step().await?.claimed;
                 let (waiting, next_at) = self.store.backlog(worker.sink_id()).await?;
                 owed += waiting;
                 next_due = match (next_due, next_at) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 };
-            }
-            if claimed > 0 {
-                continue;
             }
             let now = crate::store::now_ms();
             let due_soon = next_due.is_some_and(|at| at <= now + horizon.as_millis() as i64);

@@ -81,9 +81,14 @@ impl ShopDir {
 
     /// Starts `rapport run` in the background.
     pub fn spawn_daemon(&self) -> Child {
+        Self::spawn_daemon_with(&self.config())
+    }
+
+    /// Starts `rapport run --config <config>` in the background.
+    pub fn spawn_daemon_with(config: &Path) -> Child {
         Command::new(rapport_bin())
             .args(["run", "--config"])
-            .arg(self.config())
+            .arg(config)
             .env_remove("DATABASE_URL")
             .env("RAPPORT_LOG", "warn")
             .stdout(Stdio::null())

@@ -263,7 +263,11 @@ impl SinkWorker {
         let throttled = outcomes
             .iter()
             .filter_map(|c| match c {
-                Completion::Retry { throttled: true, at, .. } => Some(*at),
+                Completion::Retry {
+                    throttled: true,
+                    at,
+                    ..
+                } => Some(*at),
                 _ => None,
             })
             .max();

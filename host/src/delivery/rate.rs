@@ -70,12 +70,19 @@ mod tests {
         let mut gate = RateGate::new(Some(100.0));
         assert_eq!(gate.interval(), Duration::from_millis(10));
         gate.throttled(Some(Duration::from_millis(300)));
-        assert!(gate.wait() > Duration::from_millis(250), "Retry-After pauses the sink");
+        assert!(
+            gate.wait() > Duration::from_millis(250),
+            "Retry-After pauses the sink"
+        );
         assert_eq!(gate.interval(), Duration::from_millis(50));
         for _ in 0..100 {
             gate.accepted();
         }
-        assert_eq!(gate.interval(), Duration::from_millis(10), "back to the ceiling, never past it");
+        assert_eq!(
+            gate.interval(),
+            Duration::from_millis(10),
+            "back to the ceiling, never past it"
+        );
     }
 
     #[test]

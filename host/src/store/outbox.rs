@@ -126,6 +126,7 @@ impl Store {
         lease_ms: i64,
     ) -> Result<Vec<OutboxRow>, StoreError> {
         let now = now_ms();
+        self.release_expired_leases(sink, now).await?;
         let mut tx = self.pool.begin().await?;
         // On PostgreSQL several hosts claim from one outbox: rows another host is claiming are skipped.
         let lock = match self.backend {
@@ -135,9 +136,7 @@ impl Store {
         let rows = sqlx::query(&format!(
             "SELECT o.id, o.kind, o.profile_id, o.event_id, o.idempotency_key, o.attempts
              FROM outbox o
-             WHERE o.sink_id = $1
-               AND ((o.status = 'pending' AND o.next_attempt_at <= $2)
-                    OR (o.status = 'inflight' AND o.lease_until <= $2))
+             WHERE o.sink_id = $1 AND o.status = 'pending' AND o.next_attempt_at <= $2
                AND {HEAD_OF_LINE}
              ORDER BY o.id
              LIMIT $3 {lock}"
@@ -175,6 +174,27 @@ impl Store {
         }
         tx.commit().await?;
         Ok(claimed)
+    }
+
+    /// Puts items whose lease ran out (their worker died) back in line, keeping their attempts.
+    async fn release_expired_leases(&self, sink: &str, now: i64) -> Result<(), StoreError> {
+        let released = sqlx::query(
+            "UPDATE outbox SET status = 'pending', lease_until = NULL, next_attempt_at = $2
+             WHERE sink_id = $1 AND status = 'inflight' AND lease_until <= $2",
+        )
+        .bind(sink)
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if released > 0 {
+            tracing::warn!(
+                sink,
+                released,
+                "work items whose lease expired are back in line"
+            );
+        }
+        Ok(())
     }
 
     /// Records how each claimed item ended.

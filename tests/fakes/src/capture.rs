@@ -104,7 +104,12 @@ async fn record(
     let headers = request
         .headers()
         .iter()
-        .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     let response = next.run(request).await;
     let mut captured = shared.captured.lock().expect("capture lock");
@@ -128,7 +133,12 @@ async fn receive(
     use axum::response::IntoResponse;
     match shared
         .faults
-        .intercept(|_| ("application/json", r#"{"error":"injected failure"}"#.to_string()))
+        .intercept(|_| {
+            (
+                "application/json",
+                r#"{"error":"injected failure"}"#.to_string(),
+            )
+        })
         .await
     {
         Some(injected) => injected,

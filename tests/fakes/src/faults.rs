@@ -14,7 +14,10 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
     /// Answer with this status, in the vendor's error shape, optionally with `Retry-After` seconds.
-    Status { status: u16, retry_after: Option<u64> },
+    Status {
+        status: u16,
+        retry_after: Option<u64>,
+    },
     /// Answer 200 with a body that is not valid JSON.
     Malformed,
     /// Never answer (the client's timeout must fire).
@@ -56,7 +59,10 @@ impl FaultPlan {
 
     /// Applies latency, then the next queued fault if any: `Some(response)` replaces the normal answer.
     /// `render` gives the vendor's error body (content type, body) for a status.
-    pub async fn intercept(&self, render: impl Fn(u16) -> (&'static str, String)) -> Option<Response> {
+    pub async fn intercept(
+        &self,
+        render: impl Fn(u16) -> (&'static str, String),
+    ) -> Option<Response> {
         let latency = *self.latency.lock().expect("latency");
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;

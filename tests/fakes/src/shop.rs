@@ -184,6 +184,18 @@ impl SampleShop {
         }
     }
 
+    /// Prefixes every receipt id (and refund reference) with `prefix`, so several generated exports
+    /// can be fed to one store without their receipts colliding.
+    pub fn with_receipt_prefix(mut self, prefix: &str) -> SampleShop {
+        for r in &mut self.receipts {
+            r.id = format!("{prefix}{}", r.id);
+            if let Some(original) = r.refund_of.as_mut() {
+                *original = format!("{prefix}{original}");
+            }
+        }
+        self
+    }
+
     /// The export as CSV, one row per receipt line.
     pub fn to_csv(&self) -> String {
         let mut out = String::from(HEADER);
