@@ -10,12 +10,14 @@
 //! rapport_sdk::export_sink!(MySink);
 //! ```
 
+pub mod amount;
 pub mod bindings;
 pub mod config;
 pub mod http;
 pub mod log;
 pub mod money;
 pub mod outcome;
+pub mod per_item;
 pub mod time;
 
 pub use bindings::sink::exports::rapport::connector::sink::Guest as Sink;

@@ -4,5 +4,9 @@
 pub mod capture;
 pub mod exports;
 pub mod faults;
+pub mod klaviyo;
+pub mod mailchimp;
 pub mod server;
 pub mod shop;
+pub mod shopify;
+pub mod square;

@@ -1,0 +1,67 @@
+//! Square's HTTP API through the host: the base URL, the `Square-Version` header, and Square's
+//! error answers as connector errors. A 429 from Square carries no `Retry-After`, so the wait is a
+//! backoff of our own with jitter, so that many shops do not retry in step.
+
+use rapport_sdk::config::config_url;
+use rapport_sdk::host;
+use rapport_sdk::http::{Request, Response};
+use rapport_sdk::outcome::check_status;
+use rapport_sdk::types::ConnectorError;
+use serde_json::Value;
+
+const DEFAULT_BASE: &str = "https://connect.squareup.com";
+/// The API version this connector was written against.
+const SQUARE_VERSION: &str = "2025-01-23";
+/// Wait after a 429 without `Retry-After`: this much, plus up to `RATE_LIMIT_JITTER_MS`.
+pub const RATE_LIMIT_BACKOFF_MS: u32 = 2000;
+pub const RATE_LIMIT_JITTER_MS: u32 = 1000;
+
+/// `POST {api_base}{path}` with a JSON body; the decoded JSON answer of a 2xx.
+pub fn post(path: &str, body: &Value) -> Result<Value, ConnectorError> {
+    let request = Request::post(&url(path)?, body)?;
+    answer(request.header("square-version", SQUARE_VERSION).send()?)
+}
+
+/// `GET {api_base}{path}?{query}` (query pairs are percent-encoded here); the decoded JSON answer.
+pub fn get(path: &str, query: &[(&str, String)]) -> Result<Value, ConnectorError> {
+    let mut target = url(path)?;
+    for (i, (name, value)) in query.iter().enumerate() {
+        target.push(if i == 0 { '?' } else { '&' });
+        target.push_str(name);
+        target.push('=');
+        target.push_str(&percent_encode(value));
+    }
+    let request = Request::get(&target).header("square-version", SQUARE_VERSION);
+    answer(request.send()?)
+}
+
+fn url(path: &str) -> Result<String, ConnectorError> {
+    let base = config_url("api_base")?.unwrap_or_else(|| DEFAULT_BASE.to_owned());
+    Ok(format!("{}{path}", base.trim_end_matches('/')))
+}
+
+fn answer(response: Response) -> Result<Value, ConnectorError> {
+    if response.status == 429 && response.header("retry-after").is_none() {
+        let jitter = host::now().rem_euclid(i64::from(RATE_LIMIT_JITTER_MS)) as u32;
+        return Err(ConnectorError::RateLimited(RATE_LIMIT_BACKOFF_MS + jitter));
+    }
+    check_status(
+        response.status,
+        response.header("retry-after"),
+        &response.body,
+    )?;
+    response.json()
+}
+
+/// RFC 3986 unreserved characters stay, everything else becomes `%XX`.
+fn percent_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

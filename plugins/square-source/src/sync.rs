@@ -1,0 +1,181 @@
+//! Incremental polling of the three streams. Each stream is read by an `updated_at` watermark: a
+//! query asks for everything updated since the watermark, one page per poll; while it is paged,
+//! the cursor keeps the query's watermark and Square's page cursor (later pages resend the same
+//! query), and the newest `updated_at` seen. When the last page is read, the newest time seen
+//! becomes the next watermark. The watermark is inclusive, so a record on the boundary is read
+//! again with the same event id, which the host drops.
+
+use crate::{api, location_ids, map, page_limit};
+use rapport_sdk::prelude::*;
+use rapport_sdk::time::parse_timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// Where a stream resumes.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Cursor {
+    /// The watermark of the query being paged (or of the next query).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    since: Option<String>,
+    /// The newest `updated_at` read in the query being paged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    newest: Option<String>,
+    /// Square's cursor for the next page of that query.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    page: Option<String>,
+}
+
+/// One page of Square objects and Square's cursor for the next one.
+pub struct Page {
+    items: Vec<Value>,
+    next: Option<String>,
+}
+
+type Mapper = fn(Value) -> Result<Option<PosEvent>, String>;
+
+/// Reads the next page of `stream` after `cursor`.
+pub fn poll(stream: &str, cursor: Option<&str>) -> Result<Batch, ConnectorError> {
+    let mut cursor: Cursor = match cursor {
+        Some(text) => serde_json::from_str(text).map_err(|e| {
+            ConnectorError::Invalid(format!(
+                "stored cursor {text:?} is not a Square cursor: {e}"
+            ))
+        })?,
+        None => Cursor::default(),
+    };
+    let limit = page_limit()?;
+    let locations = location_ids()?;
+    let (since, page) = (cursor.since.as_deref(), cursor.page.as_deref());
+    let (page, mapper): (Page, Mapper) = match stream {
+        "orders" => (fetch_orders(&locations, limit, since, page)?, map::order),
+        "customers" => (fetch_customers(limit, since, page)?, map::customer),
+        "refunds" => (fetch_refunds(limit, since, page)?, map::refund),
+        other => {
+            return Err(ConnectorError::Invalid(format!(
+                "unknown stream {other:?}: Square has \"orders\", \"customers\" and \"refunds\""
+            )))
+        }
+    };
+    let mut batch = Batch {
+        events: Vec::new(),
+        rejected: Vec::new(),
+        cursor: None,
+        more: page.next.is_some(),
+    };
+    for (index, item) in page.items.into_iter().enumerate() {
+        let id = item
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .to_owned();
+        if let Some(updated) = item.get("updated_at").and_then(Value::as_str) {
+            cursor.newest = newer(cursor.newest.take(), updated);
+        }
+        let elsewhere = map::location(&item).is_some_and(|l| !locations.iter().any(|x| x == l));
+        if elsewhere {
+            continue;
+        }
+        match mapper(item) {
+            Ok(event) => batch.events.extend(event),
+            Err(reason) => batch.rejected.push(RejectedInput {
+                locator: format!("{stream} page item {index} (id {id})"),
+                reason,
+            }),
+        }
+    }
+    cursor = match page.next {
+        Some(next) => Cursor {
+            page: Some(next),
+            ..cursor
+        },
+        None => Cursor {
+            since: cursor.newest.or(cursor.since),
+            newest: None,
+            page: None,
+        },
+    };
+    batch.cursor = Some(serde_json::to_string(&cursor).expect("a cursor serializes"));
+    Ok(batch)
+}
+
+/// `POST /v2/orders/search` for orders updated since `since`, oldest first.
+pub fn fetch_orders(
+    locations: &[String],
+    limit: u32,
+    since: Option<&str>,
+    page: Option<&str>,
+) -> Result<Page, ConnectorError> {
+    let mut query = json!({"sort": {"sort_field": "UPDATED_AT", "sort_order": "ASC"}});
+    if let Some(since) = since {
+        query["filter"] = json!({"date_time_filter": {"updated_at": {"start_at": since}}});
+    }
+    let mut body = json!({"location_ids": locations, "query": query, "limit": limit.min(1000)});
+    if let Some(page) = page {
+        body["cursor"] = json!(page);
+    }
+    page_of(api::post("/v2/orders/search", &body)?, "orders")
+}
+
+/// `POST /v2/customers/search` for customers updated since `since`. Square sorts customers only by
+/// name or creation time, so the watermark moves only when the whole query has been read.
+fn fetch_customers(
+    limit: u32,
+    since: Option<&str>,
+    page: Option<&str>,
+) -> Result<Page, ConnectorError> {
+    let mut query = json!({"sort": {"field": "CREATED_AT", "order": "ASC"}});
+    if let Some(since) = since {
+        query["filter"] = json!({"updated_at": {"start_at": since}});
+    }
+    let mut body = json!({"query": query, "limit": limit.min(100)});
+    if let Some(page) = page {
+        body["cursor"] = json!(page);
+    }
+    page_of(api::post("/v2/customers/search", &body)?, "customers")
+}
+
+/// `GET /v2/refunds` for refunds updated since `since`, oldest first. The endpoint takes one
+/// location at most, so refunds of other locations are skipped by the caller.
+fn fetch_refunds(
+    limit: u32,
+    since: Option<&str>,
+    page: Option<&str>,
+) -> Result<Page, ConnectorError> {
+    let mut query = vec![
+        ("sort_field", "UPDATED_AT".to_owned()),
+        ("sort_order", "ASC".to_owned()),
+        ("limit", limit.min(100).to_string()),
+    ];
+    query.extend(since.map(|s| ("updated_at_begin_time", s.to_owned())));
+    query.extend(page.map(|p| ("cursor", p.to_owned())));
+    page_of(api::get("/v2/refunds", &query)?, "refunds")
+}
+
+fn page_of(mut answer: Value, field: &str) -> Result<Page, ConnectorError> {
+    let items = match answer.get_mut(field).map(Value::take) {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items,
+        Some(other) => {
+            return Err(ConnectorError::Invalid(format!(
+                "Square's `{field}` is not a list: {other}"
+            )))
+        }
+    };
+    let next = answer
+        .get("cursor")
+        .and_then(Value::as_str)
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned);
+    Ok(Page { items, next })
+}
+
+/// The later of a known time and a newly read one (unparsable times never move the watermark).
+fn newer(known: Option<String>, candidate: &str) -> Option<String> {
+    let Ok(candidate_ms) = parse_timestamp(candidate) else {
+        return known;
+    };
+    match known {
+        Some(k) if parse_timestamp(&k).is_ok_and(|ms| ms >= candidate_ms) => Some(k),
+        _ => Some(candidate.to_owned()),
+    }
+}
