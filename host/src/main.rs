@@ -220,6 +220,20 @@ async fn print_status(pipeline: &Pipeline) -> anyhow::Result<()> {
             sink.waiting
         );
     }
+    for c in pipeline.connectors.reports() {
+        println!(
+            "{} {}: plugin {} generation {} ({}), {:?}, {} faults, {} requests sent, {} denied",
+            c.role,
+            c.connector,
+            c.plugin,
+            c.generation,
+            c.provenance,
+            c.health.state,
+            c.health.faults,
+            c.requests.sent,
+            c.requests.denied
+        );
+    }
     Ok(())
 }
 

@@ -28,8 +28,8 @@ pub enum PushError {
     UnknownSource(String),
     #[error("signature or credentials refused: {0}")]
     Auth(String),
-    #[error("payload refused: {0}")]
-    Invalid(String),
+    #[error("payload refused: {reason} (kept for inspection as webhook inbox item {kept})")]
+    Invalid { reason: String, kept: i64 },
     #[error("source is unavailable: {0}")]
     Unavailable(String),
     #[error(transparent)]
@@ -101,18 +101,29 @@ impl Pipeline {
             .ok_or_else(|| PushError::UnknownSource(source_id.to_string()))?
             .clone();
         let plugin = source.plugin.clone();
-        let answer = tokio::task::spawn_blocking(move || plugin.webhook(&headers, &body))
-            .await
-            .map_err(|e| PushError::Unavailable(e.to_string()))?
-            .map_err(|fault| PushError::Unavailable(fault.to_string()))?;
-        let push = answer.map_err(|e| match e {
-            ConnectorError::Auth(m) => PushError::Auth(m),
-            ConnectorError::Invalid(m) | ConnectorError::Config(m) => PushError::Invalid(m),
-            ConnectorError::Transient(m) => PushError::Unavailable(m),
-            ConnectorError::RateLimited(ms) => {
-                PushError::Unavailable(format!("rate limited for {ms} ms"))
+        let (headers, body) = (Arc::new(headers), Arc::new(body));
+        let answer = tokio::task::spawn_blocking({
+            let (headers, body) = (headers.clone(), body.clone());
+            move || plugin.webhook(&headers, &body)
+        })
+        .await
+        .map_err(|e| PushError::Unavailable(e.to_string()))?
+        .map_err(|fault| PushError::Unavailable(fault.to_string()))?;
+        let push = match answer {
+            Ok(push) => push,
+            Err(ConnectorError::Auth(m)) => return Err(PushError::Auth(m)),
+            Err(ConnectorError::Invalid(reason) | ConnectorError::Config(reason)) => {
+                let kept = self
+                    .store
+                    .keep_webhook(source_id, &reason, &headers, &body)
+                    .await?;
+                return Err(PushError::Invalid { reason, kept });
             }
-        })?;
+            Err(ConnectorError::Transient(m)) => return Err(PushError::Unavailable(m)),
+            Err(ConnectorError::RateLimited(ms)) => {
+                return Err(PushError::Unavailable(format!("rate limited for {ms} ms")))
+            }
+        };
         let report = ingest(
             &self.store,
             source_id,

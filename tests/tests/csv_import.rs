@@ -136,4 +136,15 @@ async fn every_valid_sale_is_delivered_once_and_bad_rows_are_listed() {
     let sync = dir.rapport(&["sync"]).await;
     assert!(sync.status.success(), "{}", output_text(&sync));
     assert_eq!(crm.captured().requests, requests_before);
+
+    // The operator's view names each plugin's provenance and health.
+    let status = dir.rapport(&["status"]).await;
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(status.status.success(), "{}", output_text(&status));
+    assert!(
+        text.contains("source shop: plugin csv-source generation 1 (DEV-UNSIGNED"),
+        "{text}"
+    );
+    assert!(text.contains("sink hook: plugin http-sink"), "{text}");
+    assert!(text.contains("Healthy, 0 faults"), "{text}");
 }

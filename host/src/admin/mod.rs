@@ -62,7 +62,7 @@ async fn webhook(
             let status = match &e {
                 PushError::UnknownSource(_) => StatusCode::NOT_FOUND,
                 PushError::Auth(_) => StatusCode::UNAUTHORIZED,
-                PushError::Invalid(_) => StatusCode::BAD_REQUEST,
+                PushError::Invalid { .. } => StatusCode::BAD_REQUEST,
                 PushError::Unavailable(_) | PushError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             };
             tracing::warn!(source = %source, error = %e, "webhook refused");

@@ -2,12 +2,14 @@
 //! one migration set per backend. Every SQL statement of the host lives under this module.
 
 mod dead_letters;
+mod inbox;
 mod ingest;
 mod outbox;
 mod profiles;
 mod summary;
 
 pub use dead_letters::{DeadLetter, LetterStatus};
+pub use inbox::KeptWebhook;
 pub use ingest::{activity_key, IngestBatch, IngestReport, PreparedEvent};
 pub use outbox::{Completion, OutboxRow, WorkKind};
 pub use profiles::ProfileSnapshot;
