@@ -35,6 +35,11 @@ async fn signed_webhooks_are_stored_once_and_bad_ones_are_refused_or_kept() {
         .local_addr()
         .unwrap()
         .port();
+    let locations = format!(
+        "{},{}",
+        square::location_id("High Street"),
+        square::location_id("Market Hall")
+    );
     let text = format!(
         r#"
 [store]

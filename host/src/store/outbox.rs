@@ -127,7 +127,7 @@ impl Store {
     ) -> Result<Vec<OutboxRow>, StoreError> {
         let now = now_ms();
         self.release_expired_leases(sink, now).await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         // On PostgreSQL several hosts claim from one outbox: rows another host is claiming are skipped.
         let lock = match self.backend {
             super::Backend::Postgres => "FOR UPDATE OF o SKIP LOCKED",
@@ -204,7 +204,7 @@ impl Store {
         results: &[(OutboxRow, Completion)],
     ) -> Result<(), StoreError> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for (item, completion) in results {
             let attempts = match completion {
                 Completion::Deferred { .. } => item.attempts,
