@@ -69,11 +69,6 @@ url = "{hook}"
         secrets = secrets.display(),
         square_plugin = plugin("square-source").display(),
         api = square.base_url(),
-        locations = format!(
-            "{},{}",
-            square::location_id("High Street"),
-            square::location_id("Market Hall")
-        ),
         sink = plugin("http-sink").display(),
         hook = crm.url(),
     );
