@@ -1,0 +1,398 @@
+//! Shopify resources (order with its embedded refunds, refund, customer) to the contract's events.
+//! Money is a decimal string in major units, converted by the order's currency exponent; marketing
+//! consent comes from `email_marketing_consent` and `sms_marketing_consent`.
+
+use rapport_sdk::money::{parse_money, times};
+use rapport_sdk::prelude::*;
+use rapport_sdk::time::parse_timestamp;
+use serde::Deserialize;
+use serde_json::Value;
+
+#[derive(Deserialize)]
+struct ShopifyOrder {
+    id: u64,
+    currency: String,
+    created_at: String,
+    processed_at: Option<String>,
+    updated_at: String,
+    cancelled_at: Option<String>,
+    closed_at: Option<String>,
+    financial_status: Option<String>,
+    source_name: Option<String>,
+    location_id: Option<u64>,
+    email: Option<String>,
+    phone: Option<String>,
+    customer: Option<ShopifyCustomer>,
+    #[serde(default)]
+    line_items: Vec<ShopifyLine>,
+    total_line_items_price: Option<String>,
+    subtotal_price: Option<String>,
+    total_tax: Option<String>,
+    total_discounts: Option<String>,
+    total_price: String,
+    #[serde(default)]
+    refunds: Vec<ShopifyRefund>,
+}
+
+#[derive(Deserialize)]
+struct ShopifyLine {
+    sku: Option<String>,
+    title: Option<String>,
+    name: Option<String>,
+    product_type: Option<String>,
+    quantity: i64,
+    price: String,
+    total_discount: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ShopifyRefund {
+    id: u64,
+    order_id: u64,
+    created_at: String,
+    note: Option<String>,
+    #[serde(default)]
+    refund_line_items: Vec<RefundLine>,
+    #[serde(default)]
+    transactions: Vec<Transaction>,
+}
+
+#[derive(Deserialize)]
+struct RefundLine {
+    quantity: i64,
+    line_item: ShopifyLine,
+    subtotal: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Transaction {
+    kind: Option<String>,
+    status: Option<String>,
+    amount: String,
+    currency: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ShopifyCustomer {
+    id: u64,
+    email: Option<String>,
+    phone: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    created_at: Option<String>,
+    updated_at: Option<String>,
+    email_marketing_consent: Option<MarketingConsent>,
+    sms_marketing_consent: Option<MarketingConsent>,
+}
+
+#[derive(Deserialize)]
+struct MarketingConsent {
+    state: Option<String>,
+    opt_in_level: Option<String>,
+    consent_updated_at: Option<String>,
+}
+
+/// An order as an event with id `order:<id>:<updated_at>`, followed by one `refund:<id>` event for
+/// each refund embedded in it.
+pub fn order_with_refunds(value: Value) -> Result<Vec<PosEvent>, String> {
+    let o: ShopifyOrder = decode("order", value)?;
+    let mut events = Vec::with_capacity(1 + o.refunds.len());
+    events.push(order_event(&o)?);
+    for (i, r) in o.refunds.iter().enumerate() {
+        let buyer = order_customer(&o)?;
+        events.push(
+            refund_event(r, Some(&o.currency), buyer).map_err(|e| format!("refunds[{i}]: {e}"))?,
+        );
+    }
+    Ok(events)
+}
+
+/// A bare refund (a `refunds/create` webhook body) as a refund event linked to its order.
+pub fn refund(value: Value) -> Result<PosEvent, String> {
+    refund_event(&decode("refund", value)?, None, None)
+}
+
+/// A customer as an event with id `customer:<id>:<updated_at>`.
+pub fn customer_event(value: Value) -> Result<Vec<PosEvent>, String> {
+    let c: ShopifyCustomer = decode("customer", value)?;
+    let updated = c
+        .updated_at
+        .clone()
+        .ok_or("the customer has no updated_at")?;
+    let at = time(&updated, "updated_at")?;
+    Ok(vec![PosEvent {
+        id: format!("customer:{}:{updated}", c.id),
+        occurred_at: at,
+        payload: PosPayload::Customer(customer(&c, None, None, at)?),
+    }])
+}
+
+fn order_event(o: &ShopifyOrder) -> Result<PosEvent, String> {
+    let cur = o.currency.as_str();
+    let total = money(Some(&o.total_price), cur, "total_price")?;
+    let tax = money(o.total_tax.as_deref(), cur, "total_tax")?;
+    let discount = money(o.total_discounts.as_deref(), cur, "total_discounts")?;
+    let subtotal = match &o.total_line_items_price {
+        Some(gross) => money(Some(gross), cur, "total_line_items_price")?,
+        None => {
+            let net = money(o.subtotal_price.as_deref(), cur, "subtotal_price")?;
+            Money {
+                minor: net.minor + discount.minor,
+                ..net
+            }
+        }
+    };
+    let lines = o
+        .line_items
+        .iter()
+        .enumerate()
+        .map(|(i, l)| line(l, l.quantity, None, cur).map_err(|e| format!("line_items[{i}]: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let updated_at = time(&o.updated_at, "updated_at")?;
+    let placed = o.processed_at.as_deref().unwrap_or(&o.created_at);
+    Ok(PosEvent {
+        id: format!("order:{}:{}", o.id, o.updated_at),
+        occurred_at: updated_at,
+        payload: PosPayload::Order(Order {
+            id: o.id.to_string(),
+            customer: order_customer(o)?,
+            location: o.location_id.map(|l| l.to_string()),
+            channel: if o.source_name.as_deref() == Some("pos") {
+                SalesChannel::InStore
+            } else {
+                SalesChannel::Online
+            },
+            state: if o.cancelled_at.is_some() {
+                OrderState::Canceled
+            } else if o.closed_at.is_some()
+                || matches!(
+                    o.financial_status.as_deref(),
+                    Some("paid" | "partially_refunded" | "refunded")
+                )
+            {
+                OrderState::Completed
+            } else {
+                OrderState::Open
+            },
+            lines,
+            subtotal,
+            tax,
+            discount,
+            total,
+            placed_at: time(placed, "processed_at")?,
+            updated_at,
+        }),
+    })
+}
+
+/// A refund given back through successful `refund` transactions, in the transactions' currency
+/// (else the order's), with the returned lines.
+fn refund_event(
+    r: &ShopifyRefund,
+    order_currency: Option<&str>,
+    buyer: Option<Customer>,
+) -> Result<PosEvent, String> {
+    let currency = r
+        .transactions
+        .iter()
+        .find_map(|t| t.currency.as_deref())
+        .or(order_currency)
+        .ok_or("no transaction names the refund's currency")?;
+    let mut amount = money(Some("0"), currency, "amount")?;
+    for (i, t) in r.transactions.iter().enumerate() {
+        if t.kind.as_deref() == Some("refund") && t.status.as_deref() == Some("success") {
+            amount.minor += money(
+                Some(&t.amount),
+                currency,
+                &format!("transactions[{i}].amount"),
+            )?
+            .minor;
+        }
+    }
+    let lines = r
+        .refund_line_items
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            line(&l.line_item, l.quantity, l.subtotal.as_deref(), currency)
+                .map_err(|e| format!("refund_line_items[{i}]: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let created_at = time(&r.created_at, "created_at")?;
+    Ok(PosEvent {
+        id: format!("refund:{}", r.id),
+        occurred_at: created_at,
+        payload: PosPayload::Refund(Refund {
+            id: r.id.to_string(),
+            order_id: r.order_id.to_string(),
+            customer: buyer,
+            amount,
+            reason: r.note.clone().filter(|n| !n.trim().is_empty()),
+            lines,
+            created_at,
+        }),
+    })
+}
+
+/// The buyer: the order's customer, completed by the order's own email and phone; a guest
+/// checkout with only an email or phone is a customer known by those.
+fn order_customer(o: &ShopifyOrder) -> Result<Option<Customer>, String> {
+    let fallback = time(&o.updated_at, "updated_at")?;
+    match &o.customer {
+        Some(c) => customer(c, o.email.as_deref(), o.phone.as_deref(), fallback).map(Some),
+        None => {
+            let identities: Vec<Identity> = [
+                (IdentityKind::Email, &o.email),
+                (IdentityKind::Phone, &o.phone),
+            ]
+            .into_iter()
+            .filter_map(|(kind, v)| nonblank(v.as_deref()).map(|value| Identity { kind, value }))
+            .collect();
+            Ok((!identities.is_empty()).then_some(Customer {
+                identities,
+                given_name: None,
+                family_name: None,
+                consents: Vec::new(),
+                created_at: None,
+            }))
+        }
+    }
+}
+
+fn customer(
+    c: &ShopifyCustomer,
+    email: Option<&str>,
+    phone: Option<&str>,
+    fallback_at: i64,
+) -> Result<Customer, String> {
+    let mut identities = vec![Identity {
+        kind: IdentityKind::VendorCustomer,
+        value: c.id.to_string(),
+    }];
+    let email = nonblank(c.email.as_deref()).or_else(|| nonblank(email));
+    let phone = nonblank(c.phone.as_deref()).or_else(|| nonblank(phone));
+    identities.extend(email.map(|value| Identity {
+        kind: IdentityKind::Email,
+        value,
+    }));
+    identities.extend(phone.map(|value| Identity {
+        kind: IdentityKind::Phone,
+        value,
+    }));
+    let at = match &c.updated_at {
+        Some(t) => time(t, "customer.updated_at")?,
+        None => fallback_at,
+    };
+    let mut consents = Vec::new();
+    for (channel, field, given) in [
+        (
+            Channel::Email,
+            "email_marketing_consent",
+            &c.email_marketing_consent,
+        ),
+        (
+            Channel::Sms,
+            "sms_marketing_consent",
+            &c.sms_marketing_consent,
+        ),
+    ] {
+        if let Some(given) = given {
+            consents.extend(consent(channel, field, given, at)?);
+        }
+    }
+    Ok(Customer {
+        identities,
+        given_name: nonblank(c.first_name.as_deref()),
+        family_name: nonblank(c.last_name.as_deref()),
+        consents,
+        created_at: c
+            .created_at
+            .as_deref()
+            .map(|t| time(t, "customer.created_at"))
+            .transpose()?,
+    })
+}
+
+/// `subscribed` is a granted marketing consent and `unsubscribed` a revoked one. `not_subscribed`
+/// (never asked) and `pending` (double opt-in not yet confirmed) record no choice, nor do
+/// `redacted` and `invalid`, so they give no consent record and the host keeps what it knew.
+fn consent(
+    channel: Channel,
+    field: &str,
+    given: &MarketingConsent,
+    fallback_at: i64,
+) -> Result<Option<Consent>, String> {
+    let state = match given.state.as_deref() {
+        Some("subscribed") => ConsentState::Granted,
+        Some("unsubscribed") => ConsentState::Revoked,
+        _ => return Ok(None),
+    };
+    let at = match &given.consent_updated_at {
+        Some(t) => time(t, &format!("{field}.consent_updated_at"))?,
+        None => fallback_at,
+    };
+    let level = given.opt_in_level.as_deref().unwrap_or("unknown");
+    Ok(Some(Consent {
+        channel,
+        purpose: Purpose::Marketing,
+        state,
+        at,
+        source: format!("shopify-{field}:{level}"),
+    }))
+}
+
+/// A line: `quantity` units at `price`, totalling `total` when Shopify gives it (refund lines),
+/// else price × quantity less the line's discount.
+fn line(
+    l: &ShopifyLine,
+    quantity: i64,
+    total: Option<&str>,
+    currency: &str,
+) -> Result<LineItem, String> {
+    let unit_price = money(Some(&l.price), currency, "price")?;
+    let quantity = Decimal {
+        units: quantity,
+        scale: 0,
+    };
+    let total = match total {
+        Some(t) => money(Some(t), currency, "subtotal")?,
+        None => {
+            let gross = times(&unit_price, &quantity).map_err(|e| e.to_string())?;
+            let discount = money(l.total_discount.as_deref(), currency, "total_discount")?;
+            Money {
+                minor: gross.minor - discount.minor,
+                ..gross
+            }
+        }
+    };
+    Ok(LineItem {
+        sku: nonblank(l.sku.as_deref()),
+        product: nonblank(l.title.as_deref())
+            .or_else(|| nonblank(l.name.as_deref()))
+            .unwrap_or_else(|| "Custom item".into()),
+        category: nonblank(l.product_type.as_deref()),
+        quantity,
+        unit_price,
+        total,
+    })
+}
+
+/// `amount` (absent means zero) in `currency`'s minor units.
+fn money(amount: Option<&str>, currency: &str, field: &str) -> Result<Money, String> {
+    parse_money(amount.unwrap_or("0"), currency).map_err(|e| format!("{field}: {e}"))
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(what: &str, value: Value) -> Result<T, String> {
+    serde_json::from_value(value).map_err(|e| format!("not a Shopify {what}: {e}"))
+}
+
+fn time(value: &str, field: &str) -> Result<i64, String> {
+    parse_timestamp(value).map_err(|e| format!("{field}: {e}"))
+}
+
+fn nonblank(value: Option<&str>) -> Option<String> {
+    value
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
