@@ -2,7 +2,7 @@
 //! sink, rejected input and the source cursor, all committed together or not at all.
 
 use super::{now_ms, profiles, Store, StoreError};
-use crate::model::{Event, Identity, Money, RejectedInput};
+use crate::model::{Event, Identity, Money, Payload, RejectedInput};
 use sqlx::{Any, Transaction};
 
 /// An event ready to store: validated, with the person's identities already normalised.
@@ -142,13 +142,17 @@ async fn link_person_and_enqueue(
     event_id: i64,
     now: i64,
 ) -> Result<usize, StoreError> {
-    let Some(customer) = prepared.event.payload.customer() else {
-        return Ok(0);
+    let profile_id = match (prepared.event.payload.customer(), &prepared.event.payload) {
+        (Some(customer), _) if !prepared.identities.is_empty() => {
+            profiles::resolve(tx, &prepared.identities, customer, now).await?
+        }
+        // A refund that names no customer belongs to whoever placed the order it refunds.
+        (_, Payload::Refund(refund)) => match order_profile(tx, source_id, &refund.order_id).await? {
+            Some(id) => id,
+            None => return Ok(0),
+        },
+        _ => return Ok(0),
     };
-    if prepared.identities.is_empty() {
-        return Ok(0);
-    }
-    let profile_id = profiles::resolve(tx, &prepared.identities, customer, now).await?;
     sqlx::query("UPDATE events SET profile_id = $1 WHERE id = $2")
         .bind(profile_id)
         .bind(event_id)
@@ -179,6 +183,23 @@ async fn link_person_and_enqueue(
         }
     }
     Ok(queued)
+}
+
+/// The profile of the person who placed `order_id` at `source`, if known.
+async fn order_profile(
+    tx: &mut Transaction<'_, Any>,
+    source_id: &str,
+    order_id: &str,
+) -> Result<Option<i64>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT profile_id FROM events
+         WHERE source_id = $1 AND kind = 'order' AND object_id = $2 AND profile_id IS NOT NULL
+         ORDER BY id LIMIT 1",
+    )
+    .bind(source_id)
+    .bind(order_id)
+    .fetch_optional(&mut **tx)
+    .await?)
 }
 
 /// A stable, UUID-shaped idempotency key for the activity of one source event.

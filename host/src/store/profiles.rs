@@ -167,11 +167,18 @@ impl Store {
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
+        // Each vendor object counts once, as its latest version says: an order seen again after an
+        // update, or a refund seen by both webhook and poll, is not counted twice.
         let totals = sqlx::query(
-            "SELECT kind, currency, COUNT(*) AS n, CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) AS total,
-                    MIN(occurred_at) AS first_at, MAX(occurred_at) AS last_at
-             FROM events WHERE profile_id = $1 AND kind IN ('order', 'refund')
-             GROUP BY kind, currency",
+            "SELECT e.kind, e.currency, COUNT(*) AS n,
+                    CAST(COALESCE(SUM(e.amount_minor), 0) AS BIGINT) AS total,
+                    MIN(e.occurred_at) AS first_at, MAX(e.occurred_at) AS last_at
+             FROM events e
+             WHERE e.profile_id = $1 AND e.kind IN ('order', 'refund')
+               AND e.id = (SELECT MAX(l.id) FROM events l
+                           WHERE l.source_id = e.source_id AND l.kind = e.kind
+                             AND l.object_id = e.object_id)
+             GROUP BY e.kind, e.currency",
         )
         .bind(profile_id)
         .fetch_all(&self.pool)

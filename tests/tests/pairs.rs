@@ -1,0 +1,147 @@
+//! Source × sink pairs end to end through the host, against simulators: what the CRM holds afterwards
+//! must match the shop exactly — people, consent, sales, refunds and money.
+
+use rapport_e2e::plugin;
+use rapport_fakes::klaviyo::{self, KlaviyoSim};
+use rapport_fakes::shop::SampleShop;
+use rapport_fakes::square::{self, SquareServer};
+use rapport_host::config::Config;
+use rapport_host::pipeline::Pipeline;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Duration;
+
+const SQUARE_TOKEN: &str = "square-pair-token";
+
+/// A config directory with an owner-only secrets file holding `secrets`.
+fn config_dir(secrets: &[(&str, &str)]) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("secrets.toml");
+    let text: String = secrets
+        .iter()
+        .map(|(k, v)| format!("{k} = \"{v}\"\n"))
+        .collect();
+    std::fs::write(&path, text).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let common = format!(
+        "[store]\ndatabase_url = \"sqlite://rapport.db\"\n[network]\nallow_private = [\"127.0.0.1/32\"]\n[trust]\ndev = true\n[secrets]\nfile = \"{}\"\n",
+        path.display()
+    );
+    (dir, common)
+}
+
+fn square_source(square: &SquareServer) -> String {
+    format!(
+        "[[source]]\nid = \"square\"\nplugin = \"{}\"\n[source.config]\napi_base = \"{}\"\nlocation_ids = \"{},{}\"\n",
+        plugin("square-source").display(),
+        square.base_url(),
+        square::location_id("High Street"),
+        square::location_id("Market Hall"),
+    )
+}
+
+async fn sync(dir: &Path, text: &str) -> Pipeline {
+    let pipeline = Pipeline::start(Config::parse(text, dir).unwrap())
+        .await
+        .unwrap();
+    let report = pipeline
+        .sync_once(Duration::from_secs(5), Duration::from_secs(120))
+        .await
+        .unwrap();
+    assert!(report.poll_errors.is_empty(), "{:?}", report.poll_errors);
+    assert_eq!(report.still_waiting, 0);
+    pipeline
+}
+
+fn cents(value: &serde_json::Value) -> i64 {
+    (value.as_f64().expect("a number") * 100.0).round() as i64
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn square_to_klaviyo_holds_every_customer_sale_refund_and_opt_out() {
+    let shop = SampleShop::generate(31, 90, 0);
+    let square = SquareServer::start(SQUARE_TOKEN).await.unwrap();
+    square.load_shop(&shop);
+    let klaviyo = KlaviyoSim::start().await.unwrap();
+    klaviyo.add_list("LIST1");
+    let (dir, common) = config_dir(&[
+        ("square_token", SQUARE_TOKEN),
+        ("klaviyo_key", klaviyo::API_KEY),
+    ]);
+    let text = format!(
+        "{common}{}[[sink]]\nid = \"klaviyo\"\nplugin = \"{}\"\n[sink.config]\napi_base = \"{}\"\nlist_id = \"LIST1\"\n",
+        square_source(&square),
+        plugin("klaviyo-sink").display(),
+        klaviyo.base_url(),
+    );
+    sync(dir.path(), &text).await;
+
+    // One profile per customer, named as in the POS.
+    let profiles = klaviyo.profiles();
+    let by_email: BTreeMap<String, _> = profiles
+        .iter()
+        .map(|p| (p.email.clone().expect("every customer has an email"), p))
+        .collect();
+    let customers: BTreeSet<String> = shop.customers.iter().map(|c| c.email.clone()).collect();
+    assert_eq!(by_email.keys().cloned().collect::<BTreeSet<_>>(), customers);
+    for c in &shop.customers {
+        let p = by_email[&c.email];
+        let (given, family) = c.name.split_once(' ').unwrap();
+        assert_eq!(
+            (p.first_name.as_deref(), p.last_name.as_deref()),
+            (Some(given), Some(family))
+        );
+        // A customer who opted out at the POS is unsubscribed at Klaviyo; nobody is subscribed
+        // without an explicit opt-in.
+        let state = p.email_marketing.as_ref().map(|m| m.consent.as_str());
+        if c.marketing_opt_in == Some(false) {
+            assert_eq!(state, Some("UNSUBSCRIBED"), "{}", c.email);
+        } else {
+            assert_ne!(state, Some("SUBSCRIBED"), "{}", c.email);
+        }
+    }
+
+    // Every attributed sale and refund, once, with its money, on the buyer's profile.
+    let email_of: BTreeMap<&str, &str> = profiles
+        .iter()
+        .map(|p| (p.id.as_str(), p.email.as_deref().unwrap()))
+        .collect();
+    let mut sales = BTreeMap::new();
+    let mut refunds = BTreeMap::new();
+    for e in klaviyo.events() {
+        assert_eq!(e.value_currency.as_deref(), Some("GBP"));
+        let buyer = email_of[e.profile_id.as_str()].to_string();
+        let amount = cents(e.value.as_ref().unwrap());
+        let unique = e.unique_id.clone().unwrap();
+        assert_eq!(
+            klaviyo.event_posts(&unique),
+            1,
+            "event {unique} posted more than once"
+        );
+        match e.metric.as_str() {
+            "Placed Order" => {
+                let id = e.properties["order_id"].as_str().unwrap().to_string();
+                assert!(sales.insert(id, (amount, buyer)).is_none());
+            }
+            "Refunded Order" => {
+                let id = e.properties["refund_id"].as_str().unwrap().to_string();
+                assert!(refunds.insert(id, (amount, buyer)).is_none());
+            }
+            other => panic!("unexpected metric {other}"),
+        }
+    }
+    let buyer =
+        |r: &rapport_fakes::shop::Receipt| shop.customers[r.customer.unwrap()].email.clone();
+    let expected_sales: BTreeMap<String, (i64, String)> = shop
+        .attributed_sales()
+        .map(|r| (r.id.clone(), (r.total_cents, buyer(r))))
+        .collect();
+    let expected_refunds: BTreeMap<String, (i64, String)> = shop
+        .valid_receipts()
+        .filter(|r| r.refund_of.is_some())
+        .map(|r| (r.id.clone(), (r.total_cents, buyer(r))))
+        .collect();
+    assert_eq!(sales, expected_sales);
+    assert_eq!(refunds, expected_refunds);
+}
