@@ -147,7 +147,8 @@ async fn link_person_and_enqueue(
             profiles::resolve(tx, &prepared.identities, customer, now).await?
         }
         // A refund that names no customer belongs to whoever placed the order it refunds.
-        (_, Payload::Refund(refund)) => match order_profile(tx, source_id, &refund.order_id).await? {
+        (_, Payload::Refund(refund)) => match order_profile(tx, source_id, &refund.order_id).await?
+        {
             Some(id) => id,
             None => return Ok(0),
         },
