@@ -145,3 +145,85 @@ async fn square_to_klaviyo_holds_every_customer_sale_refund_and_opt_out() {
     assert_eq!(sales, expected_sales);
     assert_eq!(refunds, expected_refunds);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shopify_to_mailchimp_holds_every_member_with_the_right_status_and_every_order() {
+    use rapport_fakes::mailchimp::{self, MailchimpSim};
+    use rapport_fakes::shopify::{self, ShopifyServer};
+
+    let shop = SampleShop::generate(44, 90, 0);
+    let shopify = ShopifyServer::start("shpat_pair").await.unwrap();
+    shopify.load_shop(&shop, "USD");
+    let mailchimp = MailchimpSim::start().await.unwrap();
+    mailchimp.add_list("L1");
+    mailchimp.add_store("S1");
+    let (dir, common) = config_dir(&[
+        ("shopify_token", "shpat_pair"),
+        ("shopify_webhook_secret", "whsec"),
+        ("mailchimp_key", mailchimp::API_KEY),
+    ]);
+    let text = format!(
+        "{common}[[source]]\nid = \"shopify\"\nplugin = \"{}\"\n[source.config]\napi_base = \"{}\"\n\
+         [[sink]]\nid = \"mailchimp\"\nplugin = \"{}\"\n[sink.config]\napi_base = \"{}\"\nlist_id = \"L1\"\nstore_id = \"S1\"\n",
+        plugin("shopify-source").display(),
+        shopify.base_url(),
+        plugin("mailchimp-sink").display(),
+        mailchimp.api_base(),
+    );
+    sync(dir.path(), &text).await;
+
+    // Every customer is a member, with the status their own choice allows: never subscribed
+    // without an opt-in.
+    assert_eq!(mailchimp.member_count("L1"), shop.customers.len());
+    for c in &shop.customers {
+        let m = mailchimp
+            .member("L1", &c.email)
+            .unwrap_or_else(|| panic!("{} missing", c.email));
+        let expected = match c.marketing_opt_in {
+            Some(true) => "subscribed",
+            Some(false) => "unsubscribed",
+            None => "transactional",
+        };
+        assert_eq!(m.status, expected, "{}", c.email);
+        let (first, last) = c.name.split_once(' ').unwrap();
+        assert_eq!(m.merge_fields["FNAME"], first);
+        assert_eq!(m.merge_fields["LNAME"], last);
+    }
+
+    // Every attributed sale is an order in the store, with its total, on its buyer.
+    let orders = mailchimp.orders("S1");
+    let expected: BTreeMap<String, (i64, String)> = shop
+        .attributed_sales()
+        .map(|r| {
+            let buyer = shop.customers[r.customer.unwrap()].email.clone();
+            (
+                shopify::shopify_id(&r.id).to_string(),
+                (r.total_cents, buyer),
+            )
+        })
+        .collect();
+    let held: BTreeMap<String, (i64, String)> = orders
+        .iter()
+        .map(|(id, o)| {
+            let buyer = o["customer"]["email_address"].as_str().unwrap().to_string();
+            (id.clone(), (cents(&o["order_total"]), buyer))
+        })
+        .collect();
+    assert_eq!(held, expected);
+
+    // Every refund is an event on its buyer.
+    let mut refunds_by_buyer: BTreeMap<String, usize> = BTreeMap::new();
+    for r in shop.valid_receipts().filter(|r| r.refund_of.is_some()) {
+        *refunds_by_buyer
+            .entry(shop.customers[r.customer.unwrap()].email.clone())
+            .or_default() += 1;
+    }
+    for (email, count) in refunds_by_buyer {
+        let events = mailchimp.member("L1", &email).unwrap().events;
+        let refunds = events
+            .iter()
+            .filter(|e| e["name"].as_str().unwrap().contains("refund"))
+            .count();
+        assert_eq!(refunds, count, "{email}: {events:?}");
+    }
+}
