@@ -45,7 +45,7 @@ impl Store {
     /// and creates no work.
     pub async fn ingest(&self, batch: IngestBatch<'_>) -> Result<IngestReport, StoreError> {
         let now = now_ms();
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.pool.begin().await?;
         let mut report = IngestReport {
             rejected: batch.rejected.len(),
             ..IngestReport::default()

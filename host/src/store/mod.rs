@@ -107,16 +107,6 @@ impl Store {
         self.backend
     }
 
-    /// A transaction that will write. On SQLite it takes the write lock up front (`BEGIN IMMEDIATE`):
-    /// a deferred transaction that reads first cannot upgrade while another connection writes, and
-    /// fails at once with "database is locked" instead of waiting.
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
-        Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
-        })
-    }
-
     /// Records which plugin build serves a configured source or sink.
     pub async fn register_connector(
         &self,

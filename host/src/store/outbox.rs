@@ -119,6 +119,8 @@ pub(super) async fn enqueue_activity(
 
 impl Store {
     /// Claims up to `limit` ready work items of one kind for `sink`, leasing them for `lease_ms`.
+    /// One statement selects and leases, so concurrent claims (other workers, other hosts on
+    /// PostgreSQL) never take the same item.
     pub async fn claim(
         &self,
         sink: &str,
@@ -127,52 +129,45 @@ impl Store {
     ) -> Result<Vec<OutboxRow>, StoreError> {
         let now = now_ms();
         self.release_expired_leases(sink, now).await?;
-        let mut tx = self.begin_write().await?;
         // On PostgreSQL several hosts claim from one outbox: rows another host is claiming are skipped.
         let lock = match self.backend {
             super::Backend::Postgres => "FOR UPDATE OF o SKIP LOCKED",
             super::Backend::Sqlite => "",
         };
+        // One call carries one kind of work: the kind of the oldest ready item.
+        let ready = format!(
+            "o.sink_id = $1 AND o.status = 'pending' AND o.next_attempt_at <= $2 AND {HEAD_OF_LINE}"
+        );
         let rows = sqlx::query(&format!(
-            "SELECT o.id, o.kind, o.profile_id, o.event_id, o.idempotency_key, o.attempts
-             FROM outbox o
-             WHERE o.sink_id = $1 AND o.status = 'pending' AND o.next_attempt_at <= $2
-               AND {HEAD_OF_LINE}
-             ORDER BY o.id
-             LIMIT $3 {lock}"
+            "UPDATE outbox SET status = 'inflight', lease_until = $4
+             WHERE id IN (
+                 SELECT o.id FROM outbox o
+                 WHERE {ready}
+                   AND o.kind = (SELECT o.kind FROM outbox o WHERE {ready} ORDER BY o.id LIMIT 1)
+                 ORDER BY o.id
+                 LIMIT $3 {lock})
+             RETURNING id, kind, profile_id, event_id, idempotency_key, attempts"
         ))
         .bind(sink)
         .bind(now)
         .bind(limit as i64)
-        .fetch_all(&mut *tx)
+        .bind(now + lease_ms)
+        .fetch_all(&self.pool)
         .await?;
-        let mut claimed = Vec::with_capacity(rows.len());
-        for row in rows {
-            let item = OutboxRow {
-                id: row.try_get("id")?,
-                kind: WorkKind::parse(&row.try_get::<String, _>("kind")?)?,
-                profile_id: row.try_get("profile_id")?,
-                event_id: row.try_get("event_id")?,
-                idempotency_key: row.try_get("idempotency_key")?,
-                attempts: row.try_get("attempts")?,
-            };
-            // One call carries one kind of work: stop at the first item of another kind.
-            if claimed
-                .first()
-                .is_some_and(|first: &OutboxRow| first.kind != item.kind)
-            {
-                break;
-            }
-            claimed.push(item);
-        }
-        for item in &claimed {
-            sqlx::query("UPDATE outbox SET status = 'inflight', lease_until = $1 WHERE id = $2")
-                .bind(now + lease_ms)
-                .bind(item.id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
+        let mut claimed = rows
+            .into_iter()
+            .map(|row| {
+                Ok(OutboxRow {
+                    id: row.try_get("id")?,
+                    kind: WorkKind::parse(&row.try_get::<String, _>("kind")?)?,
+                    profile_id: row.try_get("profile_id")?,
+                    event_id: row.try_get("event_id")?,
+                    idempotency_key: row.try_get("idempotency_key")?,
+                    attempts: row.try_get("attempts")?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        claimed.sort_by_key(|item| item.id);
         Ok(claimed)
     }
 
@@ -204,7 +199,7 @@ impl Store {
         results: &[(OutboxRow, Completion)],
     ) -> Result<(), StoreError> {
         let now = now_ms();
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.pool.begin().await?;
         for (item, completion) in results {
             let attempts = match completion {
                 Completion::Deferred { .. } => item.attempts,
