@@ -70,3 +70,87 @@ batch_size = 25
     );
     pipeline.store.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_hosts_share_one_database_and_one_dying_loses_nothing() {
+    use rapport_e2e::{stop_gracefully, wait_until, ShopDir};
+    let database = PostgresDatabase::create().await;
+    let crm = CaptureServer::start().await.unwrap();
+    crm.faults().set_latency(Duration::from_millis(10));
+    let dir = ShopDir::new(&format!(
+        r#"
+[store]
+database_url = "{url}"
+[server]
+listen = "127.0.0.1:0"
+[network]
+allow_private = ["127.0.0.1/32"]
+[trust]
+dev = true
+[delivery]
+lease_ms = 1500
+[[source]]
+id = "shop"
+plugin = "{csv}"
+[[sink]]
+id = "hook"
+plugin = "{sink}"
+[sink.config]
+url = "{hook}"
+batch_size = 20
+"#,
+        url = database.url(),
+        csv = plugin("csv-source").display(),
+        sink = plugin("http-sink").display(),
+        hook = crm.url(),
+    ));
+    let shop = SampleShop::generate(77, 1500, 0);
+    let export = dir.path().join("export.csv");
+    std::fs::write(&export, shop.to_csv()).unwrap();
+    let import = dir
+        .rapport(&["import", "--source", "shop", export.to_str().unwrap()])
+        .await;
+    assert!(
+        import.status.success(),
+        "{}",
+        rapport_e2e::output_text(&import)
+    );
+    let expected = shop.attributed_sales().count()
+        + shop
+            .valid_receipts()
+            .filter(|r| r.refund_of.is_some())
+            .count();
+
+    let mut first = dir.spawn_daemon();
+    let mut second = dir.spawn_daemon();
+    let started = wait_until(Duration::from_secs(60), || {
+        crm.captured().activity_arrivals.len() >= expected / 3
+    })
+    .await;
+    assert!(started, "the hosts delivered too little to kill one midway");
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let done = wait_until(Duration::from_secs(120), || {
+        crm.captured().activity_arrivals.len() >= expected
+    })
+    .await;
+    assert!(
+        stop_gracefully(&mut second),
+        "the surviving host did not stop cleanly"
+    );
+    let captured = crm.captured();
+    assert!(
+        done,
+        "only {} of {expected} activities arrived",
+        captured.activity_arrivals.len()
+    );
+    assert_eq!(captured.activity_arrivals.len(), expected);
+
+    let store = rapport_host::store::Store::open(&database.url())
+        .await
+        .unwrap();
+    let summary = store.summary().await.unwrap();
+    assert_eq!(summary.sinks[0].activities_delivered as usize, expected);
+    assert_eq!(summary.sinks[0].waiting, 0);
+    store.close().await;
+}
