@@ -20,6 +20,8 @@ pub struct Captured {
     pub profile_items: usize,
     /// Every activity item accepted, in arrival order (repeats included).
     pub activities: Vec<Value>,
+    /// When each of `activities` arrived.
+    pub activities_at: Vec<std::time::Instant>,
     /// How many times each activity idempotency key arrived.
     pub activity_arrivals: HashMap<String, usize>,
     /// Forget requests, as received.
@@ -183,6 +185,7 @@ fn accept(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> (StatusCode, Jso
                 } else {
                     *captured.activity_arrivals.entry(key).or_default() += 1;
                     captured.activities.push(item.clone());
+                    captured.activities_at.push(std::time::Instant::now());
                 }
             }
             (

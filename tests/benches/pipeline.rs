@@ -1,0 +1,169 @@
+//! End-to-end delivery figures, printed (not asserted): `cargo bench -p rapport-e2e --bench pipeline`.
+//!
+//! - throughput: sales uploaded through the csv-source plugin, stored, resolved to people and
+//!   delivered by the http-sink plugin to a loopback CRM; events/s from the first upload to the last
+//!   CRM request, on SQLite and (when reachable) PostgreSQL;
+//! - latency: the daemon fed 1,000 events/s in small uploads; p50/p99 from upload to the CRM
+//!   receiving the sale's activity.
+//!
+//! `RAPPORT_BENCH_EVENTS` sets the throughput run's size (default 20,000).
+
+use rapport_e2e::{plugin, PostgresDatabase};
+use rapport_fakes::capture::CaptureServer;
+use rapport_fakes::shop::SampleShop;
+use rapport_host::config::Config;
+use rapport_host::pipeline::Pipeline;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn config(database_url: &str, hook: &str) -> String {
+    format!(
+        r#"
+[store]
+database_url = "{database_url}"
+[server]
+listen = "127.0.0.1:0"
+[network]
+allow_private = ["127.0.0.1/32"]
+[trust]
+dev = true
+[[source]]
+id = "shop"
+plugin = "{csv}"
+poll_interval_secs = 3600
+[[sink]]
+id = "crm"
+plugin = "{sink}"
+[sink.config]
+url = "{hook}"
+batch_size = 500
+"#,
+        csv = plugin("csv-source").display(),
+        sink = plugin("http-sink").display(),
+    )
+}
+
+async fn start(database_url: &str, dir: &std::path::Path, crm: &CaptureServer) -> Pipeline {
+    let mut config = Config::parse(&config(database_url, &crm.url()), dir).unwrap();
+    config.store.database_url = if database_url.starts_with("sqlite://") {
+        format!("sqlite://{}", dir.join("bench.db").display())
+    } else {
+        database_url.to_string()
+    };
+    Pipeline::start(config).await.unwrap()
+}
+
+fn uploads(total: usize, per_upload: usize) -> Vec<(SampleShop, Vec<u8>)> {
+    (0..total.div_ceil(per_upload))
+        .map(|i| {
+            let shop = SampleShop::generate(i as u64, per_upload, 0)
+                .with_receipt_prefix(&format!("T{i:05}-"));
+            let csv = shop.to_csv().into_bytes();
+            (shop, csv)
+        })
+        .collect()
+}
+
+async fn throughput(backend: &str, database_url: &str, events: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let crm = CaptureServer::start().await.unwrap();
+    let pipeline = start(database_url, dir.path(), &crm).await;
+    let batches = uploads(events, 1000);
+    let expected: usize = batches
+        .iter()
+        .map(|(s, _)| {
+            s.attributed_sales().count()
+                + s.valid_receipts().filter(|r| r.refund_of.is_some()).count()
+        })
+        .sum();
+    let started = Instant::now();
+    for (_, csv) in batches {
+        pipeline.receive_push("shop", vec![], csv).await.unwrap();
+    }
+    let ingested = started.elapsed();
+    let owed = pipeline
+        .drain(Duration::from_secs(5), Duration::from_secs(1800))
+        .await
+        .unwrap();
+    let elapsed = started.elapsed();
+    let delivered = crm.captured().activity_arrivals.len();
+    assert_eq!(
+        (owed, delivered),
+        (0, expected),
+        "{backend}: incomplete run"
+    );
+    println!(
+        "throughput {backend:>10}: {events} sales in {:.1} s (stored in {:.1} s) -> {delivered} activities: {:.0} sales/s end to end, {:.0} sales/s ingest",
+        elapsed.as_secs_f64(),
+        ingested.as_secs_f64(),
+        events as f64 / elapsed.as_secs_f64(),
+        events as f64 / ingested.as_secs_f64(),
+    );
+    pipeline.store.close().await;
+}
+
+async fn latency(backend: &str, database_url: &str) {
+    const RATE: usize = 1000;
+    const SECONDS: usize = 10;
+    const PER_UPLOAD: usize = 10;
+    let dir = tempfile::tempdir().unwrap();
+    let crm = CaptureServer::start().await.unwrap();
+    let pipeline = Arc::new(start(database_url, dir.path(), &crm).await);
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let daemon = tokio::spawn(pipeline.clone().run(shutdown));
+    let batches = uploads(RATE * SECONDS, PER_UPLOAD);
+    let mut submitted: HashMap<String, Instant> = HashMap::new();
+    let interval = Duration::from_secs_f64(PER_UPLOAD as f64 / RATE as f64);
+    let mut tick = tokio::time::interval(interval);
+    for (shop, csv) in batches {
+        tick.tick().await;
+        let at = Instant::now();
+        for r in shop.attributed_sales() {
+            submitted.insert(r.id.clone(), at);
+        }
+        pipeline.receive_push("shop", vec![], csv).await.unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while crm.captured().activities.len() < submitted.len() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.send(true).unwrap();
+    daemon.await.unwrap().unwrap();
+    let captured = crm.captured();
+    let mut arrivals: HashMap<String, Instant> = HashMap::new();
+    for (a, at) in captured.activities.iter().zip(&captured.activities_at) {
+        if let Some(order) = a["properties"]["order_id"].as_str() {
+            arrivals.entry(order.to_string()).or_insert(*at);
+        }
+    }
+    let mut latencies: Vec<Duration> = submitted
+        .iter()
+        .filter_map(|(id, at)| arrivals.get(id).map(|arrived| *arrived - *at))
+        .collect();
+    latencies.sort();
+    let pick = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    println!(
+        "latency    {backend:>10}: {RATE} sales/s for {SECONDS} s, {} of {} measured: p50 {:.0} ms, p99 {:.0} ms",
+        latencies.len(),
+        submitted.len(),
+        pick(0.50).as_secs_f64() * 1000.0,
+        pick(0.99).as_secs_f64() * 1000.0,
+    );
+}
+
+fn main() {
+    let events: usize = std::env::var("RAPPORT_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        throughput("sqlite", "sqlite://bench.db", events).await;
+        latency("sqlite", "sqlite://bench.db").await;
+        let postgres = PostgresDatabase::create().await;
+        throughput("postgresql", &postgres.url(), events).await;
+        let postgres = PostgresDatabase::create().await;
+        latency("postgresql", &postgres.url()).await;
+    });
+}
