@@ -80,6 +80,13 @@ enum Command {
         #[command(subcommand)]
         command: cli::plugin::PluginCommand,
     },
+    /// The dead-letter queue: work a vendor refused or that ran out of attempts.
+    Dlq {
+        #[arg(long, global = true, default_value = "rapport.toml")]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: cli::dlq::DlqCommand,
+    },
 }
 
 fn init_logging(default: &str) {
@@ -185,6 +192,14 @@ async fn main() -> anyhow::Result<()> {
                 sales,
             })
             .await
+        }
+        Command::Dlq { config, command } => {
+            init_logging("warn");
+            let config = Config::load(&config)?;
+            let store = rapport_host::store::Store::open(&config.store.database_url).await?;
+            let result = cli::dlq::run(&store, command).await;
+            store.close().await;
+            result
         }
         Command::Plugin { command } => {
             init_logging("warn");

@@ -308,3 +308,61 @@ url = "{hook}"
     let summary = store.summary().await.unwrap();
     assert_eq!((summary.sinks[0].dead, summary.sinks[0].rejected), (0, 0));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn operators_list_and_replay_the_dead_letter_queue_from_the_cli() {
+    let crm = CaptureServer::start().await.unwrap();
+    crm.faults().fail_randomly(
+        1.0,
+        Fault::Status {
+            status: 422,
+            retry_after: None,
+        },
+        5,
+    );
+    let dir = ShopDir::new(&format!(
+        "[store]\ndatabase_url = \"sqlite://rapport.db\"\n[network]\nallow_private = [\"127.0.0.1/32\"]\n[trust]\ndev = true\n\
+         [[source]]\nid = \"shop\"\nplugin = \"{}\"\n[[sink]]\nid = \"hook\"\nplugin = \"{}\"\n[sink.config]\nurl = \"{}\"\n",
+        plugin("csv-source").display(),
+        plugin("http-sink").display(),
+        crm.url()
+    ));
+    let shop = SampleShop::generate(12, 15, 0);
+    let export = dir.path().join("export.csv");
+    std::fs::write(&export, shop.to_csv()).unwrap();
+    dir.rapport(&["import", "--source", "shop", export.to_str().unwrap()])
+        .await;
+    dir.rapport(&["sync", "--timeout-secs", "5"]).await;
+
+    let list = dir.rapport(&["dlq", "list", "--status", "rejected"]).await;
+    let text = String::from_utf8_lossy(&list.stdout);
+    assert!(list.status.success(), "{}", rapport_e2e::output_text(&list));
+    let rejected: Vec<i64> = text
+        .lines()
+        .filter(|l| l.contains("rejected") && l.contains("422"))
+        .map(|l| l.split_whitespace().next().unwrap().parse().unwrap())
+        .collect();
+    assert!(!rejected.is_empty(), "{text}");
+    let show = dir
+        .rapport(&["dlq", "show", &rejected[0].to_string()])
+        .await;
+    assert!(String::from_utf8_lossy(&show.stdout).contains("idempotency key:"));
+
+    crm.faults().fail_randomly(0.0, Fault::Malformed, 0);
+    let replay = dir
+        .rapport(&["dlq", "replay", "--all", "--status", "rejected"])
+        .await;
+    let text = String::from_utf8_lossy(&replay.stdout);
+    assert!(
+        text.contains(&format!(
+            "{n} of {n} items put back in line",
+            n = rejected.len()
+        )),
+        "{text}"
+    );
+    let sync = dir.rapport(&["sync", "--timeout-secs", "30"]).await;
+    assert!(sync.status.success(), "{}", rapport_e2e::output_text(&sync));
+    assert_eq!(crm.captured().activities.len(), expected_activities(&shop));
+    let empty = dir.rapport(&["dlq", "list", "--status", "rejected"]).await;
+    assert!(String::from_utf8_lossy(&empty.stdout).contains("no Rejected items"));
+}

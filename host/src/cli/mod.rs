@@ -1,3 +1,4 @@
 //! Subcommands of the `rapport` command line that are large enough to live outside `main.rs`.
 
+pub mod dlq;
 pub mod plugin;
