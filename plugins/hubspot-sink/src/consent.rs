@@ -1,0 +1,47 @@
+//! Email marketing consent as a subscription status: `POST
+//! /communication-preferences/v4/statuses/{email}` for the configured subscription type, with
+//! the legal basis and an explanation of where and when the person chose.
+
+use rapport_sdk::prelude::*;
+use rapport_sdk::time::format_timestamp;
+use serde_json::{json, Value};
+
+/// The person's latest choice about marketing email, if they made one.
+pub fn latest_email_marketing(p: &Profile) -> Option<&Consent> {
+    p.consents
+        .iter()
+        .filter(|c| c.channel == Channel::Email && c.purpose == Purpose::Marketing)
+        .max_by_key(|c| c.at)
+}
+
+/// The path of `email`'s subscription statuses, the address percent-encoded.
+pub fn status_path(email: &str) -> String {
+    let mut path = String::from("/communication-preferences/v4/statuses/");
+    for byte in email.bytes() {
+        if byte.is_ascii_alphanumeric() || b"@.-_~".contains(&byte) {
+            path.push(char::from(byte));
+        } else {
+            path.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    path
+}
+
+/// `{"channel":"EMAIL","statusState","subscriptionId","legalBasis","legalBasisExplanation"}`.
+pub fn status(consent: &Consent, subscription_id: i64, legal_basis: &str) -> Value {
+    let (state, choice) = match consent.state {
+        ConsentState::Granted => ("SUBSCRIBED", "Opted in to"),
+        ConsentState::Revoked => ("UNSUBSCRIBED", "Opted out of"),
+    };
+    json!({
+        "channel": "EMAIL",
+        "statusState": state,
+        "subscriptionId": subscription_id,
+        "legalBasis": legal_basis,
+        "legalBasisExplanation": format!(
+            "{choice} marketing email via {} at {}",
+            consent.source,
+            format_timestamp(consent.at)
+        ),
+    })
+}
