@@ -8,7 +8,7 @@
 //!
 //! `RAPPORT_BENCH_EVENTS` sets the throughput run's size (default 20,000).
 
-use rapport_e2e::{plugin, PostgresDatabase};
+use rapport_e2e::{plugin, PostgresDatabase, LOOPBACK_DEV};
 use rapport_fakes::capture::CaptureServer;
 use rapport_fakes::shop::SampleShop;
 use rapport_host::config::Config;
@@ -24,11 +24,7 @@ fn config(database_url: &str, hook: &str) -> String {
 database_url = "{database_url}"
 [server]
 listen = "127.0.0.1:0"
-[network]
-allow_private = ["127.0.0.1/32"]
-[trust]
-dev = true
-[[source]]
+{LOOPBACK_DEV}[[source]]
 id = "shop"
 plugin = "{csv}"
 poll_interval_secs = 3600

@@ -1,6 +1,9 @@
-//! Shared harness for the end-to-end tests: where the built plugins and the `rapport` binary are, and
-//! a scratch shop directory with a config file.
+//! Shared harness for the end-to-end tests: where the built plugins and the `rapport` binary are, a
+//! scratch shop directory with a config file, and the config sections and secrets files most tests
+//! share.
 
+use rapport_host::config::Config;
+use rapport_host::connectors::HostServices;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -40,6 +43,64 @@ pub fn rapport_bin() -> PathBuf {
         bin.display()
     );
     bin
+}
+
+macro_rules! loopback_dev {
+    () => {
+        "[network]\nallow_private = [\"127.0.0.1/32\"]\n[trust]\ndev = true\n"
+    };
+}
+
+/// Config sections for tests against fakes on loopback: the operator allows `127.0.0.1/32` (a
+/// private range the host otherwise refuses) and trusts unsigned (dev) plugins.
+pub const LOOPBACK_DEV: &str = loopback_dev!();
+
+/// [`LOOPBACK_DEV`] with the store in `rapport.db`, a SQLite file beside the config.
+pub const SQLITE_LOOPBACK_DEV: &str = concat!(
+    "[store]\ndatabase_url = \"sqlite://rapport.db\"\n",
+    loopback_dev!()
+);
+
+/// Writes an owner-only (mode 0600) `secrets.toml` in `dir` holding one `name = "value"` line per
+/// entry, and returns its path.
+pub fn secrets_file(dir: &Path, entries: &[(&str, &str)]) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("secrets.toml");
+    let text: String = entries
+        .iter()
+        .map(|(name, value)| format!("{name} = \"{value}\"\n"))
+        .collect();
+    std::fs::write(&path, text).expect("write secrets file");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+        .expect("make secrets file owner-only");
+    path
+}
+
+/// [`secrets_file`] in a fresh scratch directory that is kept for the rest of the test process.
+pub fn scratch_secrets_file(entries: &[(&str, &str)]) -> PathBuf {
+    let dir = Box::leak(Box::new(tempfile::tempdir().expect("temp dir")));
+    secrets_file(dir.path(), entries)
+}
+
+/// The config section naming `path` as the secrets file.
+pub fn secrets_section(path: &Path) -> String {
+    format!("[secrets]\nfile = \"{}\"\n", path.display())
+}
+
+/// Host services as a config of [`LOOPBACK_DEV`] and the secrets file `secrets` builds them.
+pub fn loopback_services(secrets: &Path) -> HostServices {
+    let text = format!("{LOOPBACK_DEV}{}", secrets_section(secrets));
+    let config = Config::parse(&text, Path::new(".")).expect("config parses");
+    HostServices::from_config(&config).expect("host services start")
+}
+
+/// A loopback TCP port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind a loopback port")
+        .local_addr()
+        .expect("local address")
+        .port()
 }
 
 /// A scratch directory with a `rapport.toml`.

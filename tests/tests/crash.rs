@@ -4,7 +4,7 @@
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rapport_e2e::{plugin, stop_gracefully, wait_until, ShopDir};
+use rapport_e2e::{free_port, plugin, stop_gracefully, wait_until, ShopDir, SQLITE_LOOPBACK_DEV};
 use rapport_fakes::capture::CaptureServer;
 use rapport_fakes::shop::SampleShop;
 use rapport_host::store::Store;
@@ -17,27 +17,13 @@ const UPLOADS: usize = 100;
 const SALES_PER_UPLOAD: usize = 1000;
 const KILLS: usize = 6;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn killing_the_daemon_at_random_loses_nothing() {
     let crm = CaptureServer::start().await.unwrap();
     let port = free_port();
     let dir = ShopDir::new(&format!(
         r#"
-[store]
-database_url = "sqlite://rapport.db"
-[network]
-allow_private = ["127.0.0.1/32"]
-[trust]
-dev = true
-[server]
+{SQLITE_LOOPBACK_DEV}[server]
 listen = "127.0.0.1:{port}"
 [delivery]
 lease_ms = 2000

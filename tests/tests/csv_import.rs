@@ -1,7 +1,7 @@
 //! A POS export of more than a thousand sales, uploaded through the csv-source plugin and delivered by
 //! the http-sink plugin to a catch-hook on loopback, with the `rapport` binary and a SQLite file.
 
-use rapport_e2e::{output_text, plugin, ShopDir};
+use rapport_e2e::{output_text, plugin, ShopDir, SQLITE_LOOPBACK_DEV};
 use rapport_fakes::capture::CaptureServer;
 use rapport_fakes::shop::SampleShop;
 use serde_json::Value;
@@ -10,13 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 fn config(hook: &str) -> String {
     format!(
         r#"
-[store]
-database_url = "sqlite://rapport.db"
-[network]
-allow_private = ["127.0.0.1/32"]
-[trust]
-dev = true
-
+{SQLITE_LOOPBACK_DEV}
 [[source]]
 id = "shop"
 plugin = "{csv}"

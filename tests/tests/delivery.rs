@@ -1,7 +1,7 @@
 //! Durable delivery under vendor trouble: a storm of 5xx and 429 bursts still delivers everything once
 //! and honours Retry-After; a sink whose vendor hangs does not hold up the others.
 
-use rapport_e2e::{plugin, stop_gracefully, wait_until, ShopDir};
+use rapport_e2e::{plugin, stop_gracefully, wait_until, ShopDir, SQLITE_LOOPBACK_DEV};
 use rapport_fakes::capture::CaptureServer;
 use rapport_fakes::faults::Fault;
 use rapport_fakes::shop::SampleShop;
@@ -38,13 +38,7 @@ async fn a_vendor_storm_still_delivers_everything_once_and_honours_retry_after()
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
         r#"
-[store]
-database_url = "sqlite://rapport.db"
-[network]
-allow_private = ["127.0.0.1/32"]
-[trust]
-dev = true
-[delivery]
+{SQLITE_LOOPBACK_DEV}[delivery]
 backoff_base_ms = 10
 backoff_max_ms = 200
 [[source]]
@@ -133,13 +127,7 @@ async fn a_sink_whose_vendor_hangs_does_not_hold_up_the_others() {
     let shop = SampleShop::generate(4, 300, 0);
     let dir = ShopDir::new(&format!(
         r#"
-[store]
-database_url = "sqlite://rapport.db"
-[network]
-allow_private = ["127.0.0.1/32"]
-[trust]
-dev = true
-[server]
+{SQLITE_LOOPBACK_DEV}[server]
 listen = "127.0.0.1:0"
 http_timeout_ms = 2000
 [[source]]
@@ -200,13 +188,7 @@ async fn refused_and_exhausted_work_waits_in_the_dead_letter_queue_until_replaye
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
         r#"
-[store]
-database_url = "sqlite://rapport.db"
-[network]
-allow_private = ["127.0.0.1/32"]
-[trust]
-dev = true
-[delivery]
+{SQLITE_LOOPBACK_DEV}[delivery]
 max_attempts = 2
 backoff_base_ms = 1
 backoff_max_ms = 5
@@ -321,8 +303,7 @@ async fn operators_list_and_replay_the_dead_letter_queue_from_the_cli() {
         5,
     );
     let dir = ShopDir::new(&format!(
-        "[store]\ndatabase_url = \"sqlite://rapport.db\"\n[network]\nallow_private = [\"127.0.0.1/32\"]\n[trust]\ndev = true\n\
-         [[source]]\nid = \"shop\"\nplugin = \"{}\"\n[[sink]]\nid = \"hook\"\nplugin = \"{}\"\n[sink.config]\nurl = \"{}\"\n",
+        "{SQLITE_LOOPBACK_DEV}[[source]]\nid = \"shop\"\nplugin = \"{}\"\n[[sink]]\nid = \"hook\"\nplugin = \"{}\"\n[sink.config]\nurl = \"{}\"\n",
         plugin("csv-source").display(),
         plugin("http-sink").display(),
         crm.url()

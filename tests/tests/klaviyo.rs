@@ -3,18 +3,17 @@
 //! mapped to outcomes, and every request and response checked against the official OpenAPI spec
 //! (`vendor-specs/klaviyo/stable.json`).
 
-use rapport_e2e::{plugin, vendor_spec};
+use rapport_e2e::{loopback_services, plugin, scratch_secrets_file, vendor_spec};
 use rapport_fakes::faults::Fault;
 use rapport_fakes::klaviyo::{self, Exchange, KlaviyoSim};
-use rapport_host::config::{Config, ConnectorConfig};
-use rapport_host::connectors::{Connector, HostServices};
+use rapport_host::config::ConnectorConfig;
+use rapport_host::connectors::Connector;
 use rapport_host::packages::PluginKind;
 use rapport_host::runtime::bindings::wit::{
     Activity, Channel, ConnectorError, Consent, ConsentState, Identity, IdentityKind, Money,
     Outcome, Profile, ProfileTrait, Property, Purpose, TraitValue,
 };
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 const LIST: &str = "Y6nRLr";
@@ -23,22 +22,8 @@ const CONSENTED: i64 = 1_790_847_000_000;
 /// 2026-10-03T12:00:00Z
 const ORDERED: i64 = 1_791_028_800_000;
 
-/// An owner-only secrets file holding `klaviyo_key = key`.
-fn secrets_file(key: &str) -> PathBuf {
-    let dir = Box::leak(Box::new(tempfile::tempdir().unwrap()));
-    let path = dir.path().join("secrets.toml");
-    std::fs::write(&path, format!("klaviyo_key = \"{key}\"\n")).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    path
-}
-
 async fn sink(sim: &KlaviyoSim, key: &str, list: Option<&str>) -> Connector {
-    let text = format!(
-        "[network]\nallow_private = [\"127.0.0.1/32\"]\n[trust]\ndev = true\n[secrets]\nfile = \"{}\"\n",
-        secrets_file(key).display()
-    );
-    let host = HostServices::from_config(&Config::parse(&text, Path::new(".")).unwrap()).unwrap();
+    let host = loopback_services(&scratch_secrets_file(&[("klaviyo_key", key)]));
     let mut settings = toml::Table::new();
     settings.insert("api_base".into(), sim.base_url().into());
     if let Some(list) = list {

@@ -3,18 +3,17 @@
 //! VENDOR-NOTES.md, and the vendor's error statuses mapped to outcomes.
 
 use base64::Engine;
-use rapport_e2e::plugin;
+use rapport_e2e::{loopback_services, plugin, scratch_secrets_file};
 use rapport_fakes::faults::Fault;
 use rapport_fakes::mailchimp::{self, MailchimpSim};
-use rapport_host::config::{Config, ConnectorConfig};
-use rapport_host::connectors::{Connector, HostServices};
+use rapport_host::config::ConnectorConfig;
+use rapport_host::connectors::Connector;
 use rapport_host::packages::PluginKind;
 use rapport_host::runtime::bindings::wit::{
     Activity, Channel, ConnectorError, Consent, ConsentState, Identity, IdentityKind, Money,
     Outcome, Profile, ProfileTrait, Property, Purpose, TraitValue,
 };
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
 
 const LIST: &str = "a1b2c3d4e5";
 const STORE: &str = "pos-store";
@@ -24,22 +23,8 @@ const CONSENTED: i64 = 1_790_847_000_000;
 const ORDERED: i64 = 1_791_028_800_000;
 const JANE_HASH: &str = "0cba00ca3da1b283a57287bcceb17e35";
 
-/// An owner-only secrets file holding `mailchimp_key = key`.
-fn secrets_file(key: &str) -> PathBuf {
-    let dir = Box::leak(Box::new(tempfile::tempdir().unwrap()));
-    let path = dir.path().join("secrets.toml");
-    std::fs::write(&path, format!("mailchimp_key = \"{key}\"\n")).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    path
-}
-
 async fn sink_with(key: &str, settings: &[(&str, &str)]) -> Connector {
-    let text = format!(
-        "[network]\nallow_private = [\"127.0.0.1/32\"]\n[trust]\ndev = true\n[secrets]\nfile = \"{}\"\n",
-        secrets_file(key).display()
-    );
-    let host = HostServices::from_config(&Config::parse(&text, Path::new(".")).unwrap()).unwrap();
+    let host = loopback_services(&scratch_secrets_file(&[("mailchimp_key", key)]));
     let mut config = toml::Table::new();
     for (k, v) in settings {
         config.insert(k.to_string(), v.to_string().into());

@@ -1,7 +1,7 @@
 //! Source × sink pairs end to end through the host, against simulators: what the CRM holds afterwards
 //! must match the shop exactly — people, consent, sales, refunds and money.
 
-use rapport_e2e::plugin;
+use rapport_e2e::{plugin, secrets_file, secrets_section, SQLITE_LOOPBACK_DEV};
 use rapport_fakes::klaviyo::{self, KlaviyoSim};
 use rapport_fakes::shop::SampleShop;
 use rapport_fakes::square::{self, SquareServer};
@@ -16,18 +16,8 @@ const SQUARE_TOKEN: &str = "square-pair-token";
 /// A config directory with an owner-only secrets file holding `secrets`.
 fn config_dir(secrets: &[(&str, &str)]) -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("secrets.toml");
-    let text: String = secrets
-        .iter()
-        .map(|(k, v)| format!("{k} = \"{v}\"\n"))
-        .collect();
-    std::fs::write(&path, text).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let common = format!(
-        "[store]\ndatabase_url = \"sqlite://rapport.db\"\n[network]\nallow_private = [\"127.0.0.1/32\"]\n[trust]\ndev = true\n[secrets]\nfile = \"{}\"\n",
-        path.display()
-    );
+    let path = secrets_file(dir.path(), secrets);
+    let common = format!("{SQLITE_LOOPBACK_DEV}{}", secrets_section(&path));
     (dir, common)
 }
 

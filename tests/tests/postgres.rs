@@ -1,6 +1,6 @@
 //! The same pipeline on PostgreSQL: migrations, dedup, delivery and claiming behave as on SQLite.
 
-use rapport_e2e::{plugin, PostgresDatabase};
+use rapport_e2e::{plugin, PostgresDatabase, LOOPBACK_DEV};
 use rapport_fakes::capture::CaptureServer;
 use rapport_fakes::shop::SampleShop;
 use rapport_host::config::Config;
@@ -15,11 +15,7 @@ async fn the_pipeline_runs_on_postgres_and_delivers_each_sale_once() {
         r#"
 [store]
 database_url = "{url}"
-[network]
-allow_private = ["127.0.0.1/32"]
-[trust]
-dev = true
-[[source]]
+{LOOPBACK_DEV}[[source]]
 id = "shop"
 plugin = "{csv}"
 [[sink]]
@@ -83,11 +79,7 @@ async fn two_hosts_share_one_database_and_one_dying_loses_nothing() {
 database_url = "{url}"
 [server]
 listen = "127.0.0.1:0"
-[network]
-allow_private = ["127.0.0.1/32"]
-[trust]
-dev = true
-[delivery]
+{LOOPBACK_DEV}[delivery]
 lease_ms = 1500
 [[source]]
 id = "shop"

@@ -1,7 +1,7 @@
 //! Stopping the daemon in the middle of a sync and starting it again loses nothing and sends nothing
 //! twice: the source resumes from its stored cursor, the outbox from what was recorded.
 
-use rapport_e2e::{plugin, stop_gracefully, wait_until, ShopDir};
+use rapport_e2e::{plugin, stop_gracefully, wait_until, ShopDir, SQLITE_LOOPBACK_DEV};
 use rapport_fakes::capture::CaptureServer;
 use rapport_fakes::exports::ExportServer;
 use rapport_fakes::shop::SampleShop;
@@ -17,13 +17,7 @@ async fn a_restart_mid_sync_loses_nothing_and_repeats_nothing() {
     crm.faults().set_latency(Duration::from_millis(15));
     let dir = ShopDir::new(&format!(
         r#"
-[store]
-database_url = "sqlite://rapport.db"
-[network]
-allow_private = ["127.0.0.1/32"]
-[trust]
-dev = true
-[server]
+{SQLITE_LOOPBACK_DEV}[server]
 listen = "127.0.0.1:0"
 
 [[source]]

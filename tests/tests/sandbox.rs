@@ -2,7 +2,9 @@
 //! the plugin and the cause, the fault shows in the plugin's health, nothing forbidden leaves the
 //! machine, and the host and the other plugins carry on.
 
-use rapport_e2e::plugin;
+use rapport_e2e::{
+    plugin, scratch_secrets_file, secrets_file, secrets_section, LOOPBACK_DEV, SQLITE_LOOPBACK_DEV,
+};
 use rapport_fakes::capture::CaptureServer;
 use rapport_host::config::{Config, ConnectorConfig};
 use rapport_host::connectors::{Connector, HostServices};
@@ -10,21 +12,13 @@ use rapport_host::packages::PluginKind;
 use rapport_host::runtime::bindings::wit::{Activity, Outcome, Profile};
 use rapport_host::runtime::health::HealthState;
 use rapport_host::runtime::plugin::{Fault, PluginError};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// An owner-only secrets file holding the token the hostile plugin's manifest names.
-fn secrets_file() -> &'static Path {
-    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
-    let dir = DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("secrets.toml");
-        std::fs::write(&path, "hubspot_token = \"test-token\"\n").unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        dir
-    });
-    Box::leak(dir.path().join("secrets.toml").into_boxed_path())
+fn token_secrets() -> &'static Path {
+    static PATH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| scratch_secrets_file(&[("hubspot_token", "test-token")]))
 }
 
 /// Host services as a config file with these extra sections would build them.
@@ -32,7 +26,7 @@ fn services(extra: &str) -> HostServices {
     let secrets = if extra.contains("[secrets]") {
         String::new()
     } else {
-        format!("[secrets]\nfile = \"{}\"\n", secrets_file().display())
+        secrets_section(token_secrets())
     };
     let text = format!(
         "[runtime]\nmemory_limit_mib = 32\ncall_timeout_ms = 500\n{extra}{secrets}[trust]\ndev = true\n"
@@ -252,23 +246,16 @@ async fn an_allowed_name_that_resolves_to_a_private_address_is_refused() {
 async fn injected_credentials_reach_the_vendor_but_never_the_plugin() {
     let crm = CaptureServer::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let secrets = dir.path().join("secrets.toml");
-    std::fs::write(&secrets, "hubspot_token = \"s3cr3t-token-value\"\n").unwrap();
+    let secrets = secrets_file(dir.path(), &[("hubspot_token", "s3cr3t-token-value")]);
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let text = format!(
-        "{LOOPBACK_ONLY}[secrets]\nfile = \"{}\"\n[trust]\ndev = true\n",
-        secrets.display()
-    );
+    let text = format!("{LOOPBACK_DEV}{}", secrets_section(&secrets));
     let refused = HostServices::from_config(&Config::parse(&text, Path::new(".")).unwrap())
         .err()
         .expect("a secrets file others can read is refused");
     assert!(refused.to_string().contains("chmod 600"), "{refused}");
     std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let host = services(&format!(
-        "{LOOPBACK_ONLY}[secrets]\nfile = \"{}\"\n",
-        secrets.display()
-    ));
+    let host = services(&format!("{LOOPBACK_ONLY}{}", secrets_section(&secrets)));
 
     let sink = load_sink(
         &host,
@@ -418,13 +405,7 @@ async fn a_quarantined_sink_keeps_its_work_and_does_not_hold_up_the_others() {
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
         r#"
-[store]
-database_url = "sqlite://rapport.db"
-[network]
-allow_private = ["127.0.0.1/32"]
-[trust]
-dev = true
-[runtime]
+{SQLITE_LOOPBACK_DEV}[runtime]
 call_timeout_ms = 300
 degrade_after = 1
 quarantine_after = 2

@@ -2,7 +2,9 @@
 //! on loopback: simulator bodies checked against the official sample resources, money exact in
 //! minor units for 0-, 2- and 3-decimal currencies.
 
-use rapport_e2e::{plugin, vendor_spec};
+use rapport_e2e::{
+    loopback_services, plugin, scratch_secrets_file, vendor_spec, SQLITE_LOOPBACK_DEV,
+};
 use rapport_fakes::faults::Fault;
 use rapport_fakes::shop::{Receipt, SampleShop};
 use rapport_fakes::shopify::{self, ShopifyServer};
@@ -23,29 +25,18 @@ const TOKEN: &str = "shpat_test_token";
 /// The client secret of VENDOR-NOTES' test vector.
 const WEBHOOK_SECRET: &str = "test-client-secret";
 
-fn secrets_file() -> PathBuf {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    let dir = DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("secrets.toml");
-        std::fs::write(
-            &path,
-            format!("shopify_token = \"{TOKEN}\"\nshopify_webhook_secret = \"{WEBHOOK_SECRET}\"\n"),
-        )
-        .unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        dir
-    });
-    dir.path().join("secrets.toml")
+fn secrets_file() -> &'static Path {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        scratch_secrets_file(&[
+            ("shopify_token", TOKEN),
+            ("shopify_webhook_secret", WEBHOOK_SECRET),
+        ])
+    })
 }
 
 fn services() -> HostServices {
-    let text = format!(
-        "[network]\nallow_private = [\"127.0.0.1/32\"]\n[secrets]\nfile = \"{}\"\n[trust]\ndev = true\n",
-        secrets_file().display()
-    );
-    HostServices::from_config(&Config::parse(&text, Path::new(".")).unwrap()).unwrap()
+    loopback_services(secrets_file())
 }
 
 /// The shopify-source pointed at `shop`'s Admin API.
@@ -896,13 +887,7 @@ async fn the_host_ingests_orders_refunds_and_consent_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
         r#"
-[store]
-database_url = "sqlite://rapport.db"
-[network]
-allow_private = ["127.0.0.1/32"]
-[trust]
-dev = true
-[secrets]
+{SQLITE_LOOPBACK_DEV}[secrets]
 file = "{secrets}"
 [[source]]
 id = "shopify"

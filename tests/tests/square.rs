@@ -1,11 +1,11 @@
 //! The Square source through the real host and the real wasm plugin, against the Square simulator
 //! on loopback: both sides checked against Square's official OpenAPI document.
 
-use rapport_e2e::{plugin, vendor_spec};
+use rapport_e2e::{loopback_services, plugin, scratch_secrets_file, vendor_spec};
 use rapport_fakes::faults::Fault;
 use rapport_fakes::shop::SampleShop;
 use rapport_fakes::square::{self, SquareServer};
-use rapport_host::config::{Config, ConnectorConfig};
+use rapport_host::config::ConnectorConfig;
 use rapport_host::connectors::{Connector, HostServices};
 use rapport_host::packages::PluginKind;
 use rapport_host::runtime::bindings::source::exports::rapport::connector::source::{Batch, Push};
@@ -22,29 +22,18 @@ const TOKEN: &str = "sq-test-token";
 const SIGNATURE_KEY: &str = "test-signature-key";
 const NOTIFICATION_URL: &str = "https://example.com/hooks/square";
 
-fn secrets_file() -> PathBuf {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    let dir = DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("secrets.toml");
-        std::fs::write(
-            &path,
-            format!("square_token = \"{TOKEN}\"\nsquare_signature_key = \"{SIGNATURE_KEY}\"\n"),
-        )
-        .unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        dir
-    });
-    dir.path().join("secrets.toml")
+fn secrets_file() -> &'static Path {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        scratch_secrets_file(&[
+            ("square_token", TOKEN),
+            ("square_signature_key", SIGNATURE_KEY),
+        ])
+    })
 }
 
 fn services() -> HostServices {
-    let text = format!(
-        "[network]\nallow_private = [\"127.0.0.1/32\"]\n[secrets]\nfile = \"{}\"\n[trust]\ndev = true\n",
-        secrets_file().display()
-    );
-    HostServices::from_config(&Config::parse(&text, Path::new(".")).unwrap()).unwrap()
+    loopback_services(secrets_file())
 }
 
 /// The square-source, pointed at `square`, reading both sample-shop locations.

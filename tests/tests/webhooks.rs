@@ -2,7 +2,7 @@
 //! before it is acknowledged, a replay stores nothing new, a bad signature gets 401 and nothing is
 //! kept, and a malformed delivery gets 400 and is kept for inspection.
 
-use rapport_e2e::plugin;
+use rapport_e2e::{free_port, plugin, secrets_file, SQLITE_LOOPBACK_DEV};
 use rapport_fakes::capture::CaptureServer;
 use rapport_fakes::shop::SampleShop;
 use rapport_fakes::square::{self, SquareServer};
@@ -22,19 +22,14 @@ async fn signed_webhooks_are_stored_once_and_bad_ones_are_refused_or_kept() {
     square.load_shop(&shop);
     let crm = CaptureServer::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let secrets = dir.path().join("secrets.toml");
-    std::fs::write(
-        &secrets,
-        format!("square_token = \"{TOKEN}\"\nsquare_signature_key = \"{SIGNATURE_KEY}\"\n"),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let secrets = secrets_file(
+        dir.path(),
+        &[
+            ("square_token", TOKEN),
+            ("square_signature_key", SIGNATURE_KEY),
+        ],
+    );
+    let port = free_port();
     let locations = format!(
         "{},{}",
         square::location_id("High Street"),
@@ -42,14 +37,8 @@ async fn signed_webhooks_are_stored_once_and_bad_ones_are_refused_or_kept() {
     );
     let text = format!(
         r#"
-[store]
-database_url = "sqlite://rapport.db"
-[server]
+{SQLITE_LOOPBACK_DEV}[server]
 listen = "127.0.0.1:{port}"
-[network]
-allow_private = ["127.0.0.1/32"]
-[trust]
-dev = true
 [secrets]
 file = "{secrets}"
 [[source]]

@@ -8,22 +8,7 @@
 use crate::api::{self, Page};
 use crate::{map, page_limit};
 use rapport_sdk::prelude::*;
-use rapport_sdk::time::parse_timestamp;
-use serde::{Deserialize, Serialize};
-
-/// Where a stream resumes.
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Cursor {
-    /// The watermark of the query being paged (or of the next query).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    since: Option<String>,
-    /// The newest `updated_at` read in the query being paged.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    newest: Option<String>,
-    /// Shopify's `page_info` for the next page of that query.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    page: Option<String>,
-}
+use rapport_sdk::watermark::Watermark;
 
 /// Reads the next page of `stream` after `cursor`.
 pub fn poll(stream: &str, cursor: Option<&str>) -> Result<Batch, ConnectorError> {
@@ -36,18 +21,11 @@ pub fn poll(stream: &str, cursor: Option<&str>) -> Result<Batch, ConnectorError>
             )))
         }
     };
-    let mut cursor: Cursor = match cursor {
-        Some(text) => serde_json::from_str(text).map_err(|e| {
-            ConnectorError::Invalid(format!(
-                "stored cursor {text:?} is not a Shopify cursor: {e}"
-            ))
-        })?,
-        None => Cursor::default(),
-    };
+    let mut cursor = Watermark::parse(cursor, "Shopify")?;
     let limit = page_limit()?;
-    let page: Page = match &cursor.page {
+    let page: Page = match cursor.page() {
         Some(page_info) => api::next_page(stream, limit, page_info)?,
-        None => api::first_page(stream, limit, cursor.since.as_deref())?,
+        None => api::first_page(stream, limit, cursor.since())?,
     };
     let mut batch = Batch {
         events: Vec::new(),
@@ -58,7 +36,7 @@ pub fn poll(stream: &str, cursor: Option<&str>) -> Result<Batch, ConnectorError>
     for (index, item) in page.items.into_iter().enumerate() {
         let id = item.get("id").map_or("?".into(), ToString::to_string);
         if let Some(updated) = item.get("updated_at").and_then(|v| v.as_str()) {
-            cursor.newest = newer(cursor.newest.take(), updated);
+            cursor.saw(updated);
         }
         match mapper(item) {
             Ok(events) => batch.events.extend(events),
@@ -68,28 +46,6 @@ pub fn poll(stream: &str, cursor: Option<&str>) -> Result<Batch, ConnectorError>
             }),
         }
     }
-    cursor = match page.next {
-        Some(next) => Cursor {
-            page: Some(next),
-            ..cursor
-        },
-        None => Cursor {
-            since: cursor.newest.or(cursor.since),
-            newest: None,
-            page: None,
-        },
-    };
-    batch.cursor = Some(serde_json::to_string(&cursor).expect("a cursor serializes"));
+    batch.cursor = Some(cursor.advance(page.next).encode());
     Ok(batch)
-}
-
-/// The later of a known time and a newly read one (unparsable times never move the watermark).
-fn newer(known: Option<String>, candidate: &str) -> Option<String> {
-    let Ok(candidate_ms) = parse_timestamp(candidate) else {
-        return known;
-    };
-    match known {
-        Some(k) if parse_timestamp(&k).is_ok_and(|ms| ms >= candidate_ms) => Some(k),
-        _ => Some(candidate.to_owned()),
-    }
 }

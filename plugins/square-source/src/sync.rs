@@ -7,23 +7,8 @@
 
 use crate::{api, location_ids, map, page_limit};
 use rapport_sdk::prelude::*;
-use rapport_sdk::time::parse_timestamp;
-use serde::{Deserialize, Serialize};
+use rapport_sdk::watermark::Watermark;
 use serde_json::{json, Value};
-
-/// Where a stream resumes.
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Cursor {
-    /// The watermark of the query being paged (or of the next query).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    since: Option<String>,
-    /// The newest `updated_at` read in the query being paged.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    newest: Option<String>,
-    /// Square's cursor for the next page of that query.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    page: Option<String>,
-}
 
 /// One page of Square objects and Square's cursor for the next one.
 pub struct Page {
@@ -35,17 +20,10 @@ type Mapper = fn(Value) -> Result<Option<PosEvent>, String>;
 
 /// Reads the next page of `stream` after `cursor`.
 pub fn poll(stream: &str, cursor: Option<&str>) -> Result<Batch, ConnectorError> {
-    let mut cursor: Cursor = match cursor {
-        Some(text) => serde_json::from_str(text).map_err(|e| {
-            ConnectorError::Invalid(format!(
-                "stored cursor {text:?} is not a Square cursor: {e}"
-            ))
-        })?,
-        None => Cursor::default(),
-    };
+    let mut cursor = Watermark::parse(cursor, "Square")?;
     let limit = page_limit()?;
     let locations = location_ids()?;
-    let (since, page) = (cursor.since.as_deref(), cursor.page.as_deref());
+    let (since, page) = (cursor.since(), cursor.page());
     let (page, mapper): (Page, Mapper) = match stream {
         "orders" => (fetch_orders(&locations, limit, since, page)?, map::order),
         "customers" => (fetch_customers(limit, since, page)?, map::customer),
@@ -69,7 +47,7 @@ pub fn poll(stream: &str, cursor: Option<&str>) -> Result<Batch, ConnectorError>
             .unwrap_or("?")
             .to_owned();
         if let Some(updated) = item.get("updated_at").and_then(Value::as_str) {
-            cursor.newest = newer(cursor.newest.take(), updated);
+            cursor.saw(updated);
         }
         let elsewhere = map::location(&item).is_some_and(|l| !locations.iter().any(|x| x == l));
         if elsewhere {
@@ -83,18 +61,7 @@ pub fn poll(stream: &str, cursor: Option<&str>) -> Result<Batch, ConnectorError>
             }),
         }
     }
-    cursor = match page.next {
-        Some(next) => Cursor {
-            page: Some(next),
-            ..cursor
-        },
-        None => Cursor {
-            since: cursor.newest.or(cursor.since),
-            newest: None,
-            page: None,
-        },
-    };
-    batch.cursor = Some(serde_json::to_string(&cursor).expect("a cursor serializes"));
+    batch.cursor = Some(cursor.advance(page.next).encode());
     Ok(batch)
 }
 
@@ -167,15 +134,4 @@ fn page_of(mut answer: Value, field: &str) -> Result<Page, ConnectorError> {
         .filter(|c| !c.is_empty())
         .map(str::to_owned);
     Ok(Page { items, next })
-}
-
-/// The later of a known time and a newly read one (unparsable times never move the watermark).
-fn newer(known: Option<String>, candidate: &str) -> Option<String> {
-    let Ok(candidate_ms) = parse_timestamp(candidate) else {
-        return known;
-    };
-    match known {
-        Some(k) if parse_timestamp(&k).is_ok_and(|ms| ms >= candidate_ms) => Some(k),
-        _ => Some(candidate.to_owned()),
-    }
 }

@@ -4,9 +4,11 @@
 pub mod capture;
 pub mod exports;
 pub mod faults;
+pub mod hubspot;
 pub mod klaviyo;
 pub mod mailchimp;
 pub mod server;
 pub mod shop;
 pub mod shopify;
 pub mod square;
+pub mod time;

@@ -2,6 +2,7 @@
 //! written as a POS export (the csv-source's CSV format). The generator keeps what it wrote, so tests
 //! derive their expectations from it instead of hard-coding them.
 
+use crate::time::rfc3339_utc;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::fmt::Write;
@@ -144,7 +145,7 @@ impl SampleShop {
             let receipt = Receipt {
                 id: format!("R{i:06}"),
                 refund_of: None,
-                date: rfc3339(at),
+                date: rfc3339_utc(at),
                 location: LOCATIONS[i % LOCATIONS.len()].into(),
                 online: rng.gen_bool(0.25),
                 customer: (!rng.gen_bool(0.2)).then(|| rng.gen_range(0..customers.len())),
@@ -165,7 +166,7 @@ impl SampleShop {
                 receipts.push(Receipt {
                     id: format!("F{i:06}"),
                     refund_of: Some(sale.id.clone()),
-                    date: rfc3339(at + 3 * 24 * 3600),
+                    date: rfc3339_utc(at + 3 * 24 * 3600),
                     file_lines: vec![next_line],
                     lines: vec![line],
                     tax_cents: 0,
@@ -282,39 +283,9 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-fn rfc3339(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
-}
-
-/// Howard Hinnant's days-to-civil conversion.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dates_are_rfc3339() {
-        assert_eq!(rfc3339(1_790_845_200), "2026-10-01T09:00:00Z");
-    }
 
     #[test]
     fn export_lines_match_recorded_positions() {

@@ -8,6 +8,7 @@
 use crate::faults::FaultPlan;
 use crate::server::{serve, Running};
 use crate::shop::{Receipt, SampleShop};
+use crate::time::{rfc3339_at_offset, rfc3339_millis};
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -298,66 +299,16 @@ pub fn shop_time(utc: &str) -> String {
 
 /// `ms` since the epoch in the shop's zone.
 pub fn format_time(ms: i64) -> String {
-    let local = ms.div_euclid(1000) + SHOP_OFFSET_MINUTES * 60;
-    let (days, secs) = (local.div_euclid(86_400), local.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    let off = SHOP_OFFSET_MINUTES.abs();
-    let sign = if SHOP_OFFSET_MINUTES < 0 { '-' } else { '+' };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}{sign}{:02}:{:02}",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60,
-        off / 60,
-        off % 60
-    )
+    rfc3339_at_offset(ms.div_euclid(1000), SHOP_OFFSET_MINUTES)
 }
 
-/// Milliseconds of an ISO 8601 time as Shopify accepts it (`YYYY-MM-DDTHH:MM:SS[.fff](Z|±HH:MM)`).
+/// Milliseconds of an ISO 8601 time as Shopify accepts it (`YYYY-MM-DDTHH:MM:SS[.fff](Z|±HH:MM)`,
+/// `T` and `Z` in upper case only).
 pub fn millis(value: &str) -> Option<i64> {
-    let num =
-        |from: usize, len: usize| -> Option<i64> { value.get(from..from + len)?.parse().ok() };
-    let b = value.as_bytes();
-    if b.len() < 20
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || b[10] != b'T'
-        || b[13] != b':'
-        || b[16] != b':'
-    {
+    if value.as_bytes().get(10) != Some(&b'T') || value.ends_with('z') {
         return None;
     }
-    let (y, m, d) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
-    let (hh, mm, ss) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
-    let mut rest = &value[19..];
-    let mut ms = 0;
-    if let Some(fraction) = rest.strip_prefix('.') {
-        let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
-        ms = format!("{:0<3}", &fraction[..digits.min(3)]).parse().ok()?;
-        rest = &fraction[digits..];
-    }
-    let offset = match rest {
-        "Z" => 0,
-        _ if rest.len() == 6 && matches!(rest.as_bytes()[0], b'+' | b'-') => {
-            let sign = if rest.starts_with('-') { -1 } else { 1 };
-            sign * (rest[1..3].parse::<i64>().ok()? * 60 + rest[4..6].parse::<i64>().ok()?)
-        }
-        _ => return None,
-    };
-    let (yy, mp) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
-    let era = yy.div_euclid(400);
-    let yoe = yy - era * 400;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
-    Some((days * 86_400 + hh * 3600 + mm * 60 + ss - offset * 60) * 1000 + ms)
+    rfc3339_millis(value)
 }
 
 fn money_set(minor: i64, currency: &str) -> Value {
