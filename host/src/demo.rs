@@ -1,31 +1,40 @@
-//! `rapport demo`: a sample shop end to end on the embedded SQLite default — a generated POS export
-//! served on loopback, polled by the csv-source plugin, delivered by the http-sink plugin to a local
-//! catch-hook — followed by a readable summary and a second run that shows nothing is sent twice.
+//! `rapport demo`: a simulated shop end to end on the embedded SQLite default. The Square simulator
+//! holds a few weeks of sales, refunds and customers; rapport polls them, then new sales arrive as
+//! signed Square webhooks (one replayed, one forged), and everything reaches the HubSpot simulator
+//! through the real plugins. The summary says what was read, stored, refused and delivered, and
+//! checks it against what HubSpot now holds.
 
 use crate::config::Config;
 use crate::pipeline::Pipeline;
 use crate::store::Summary;
 use anyhow::{bail, Context};
-use rapport_fakes::capture::CaptureServer;
-use rapport_fakes::exports::ExportServer;
+use rapport_fakes::hubspot::{self, HubSpotSim};
 use rapport_fakes::shop::SampleShop;
+use rapport_fakes::square::{self, SquareServer};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const SQUARE_TOKEN: &str = "square-demo-token";
+const SIGNATURE_KEY: &str = "square-demo-signature-key";
+const NOTIFICATION_URL: &str = "https://coffee.example.com/hooks/square";
+const PLUGINS: [&str; 2] = ["square-source", "hubspot-sink"];
 
 /// Options of the demo.
 #[derive(Debug, Clone)]
 pub struct DemoOptions {
-    /// Directory holding `csv-source/` and `http-sink/` plugin packages.
+    /// Directory holding the `square-source/` and `hubspot-sink/` plugin packages.
     pub plugins: PathBuf,
-    /// Working directory for the config and database (recreated).
+    /// Working directory for the config, secrets and database (recreated).
     pub dir: PathBuf,
+    /// Sales in the shop's history (polled); a fifth as many more arrive by webhook.
     pub sales: usize,
 }
 
 /// Finds the plugin packages, building them with `scripts/build-plugins` when run from a checkout.
 pub fn locate_plugins(requested: &Path) -> anyhow::Result<PathBuf> {
     let ready = |dir: &Path| {
-        ["csv-source", "http-sink"]
+        PLUGINS
             .iter()
             .all(|p| dir.join(p).join("plugin.wasm").exists())
     };
@@ -54,105 +63,228 @@ pub fn locate_plugins(requested: &Path) -> anyhow::Result<PathBuf> {
 
 /// Runs the demo and prints its summary.
 pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
-    let plugins = locate_plugins(&options.plugins)?;
-    let plugins = plugins.canonicalize()?;
+    let plugins = locate_plugins(&options.plugins)?.canonicalize()?;
     if options.dir.exists() {
         std::fs::remove_dir_all(&options.dir)
             .with_context(|| format!("clearing {}", options.dir.display()))?;
     }
     std::fs::create_dir_all(&options.dir)?;
 
-    let shop = SampleShop::generate(2026, options.sales, 37);
-    let export = shop.to_csv();
-    let export_rows = export.lines().count() - 1;
-    let exports = ExportServer::start().await?;
-    let export_url = exports.publish("sales.csv", export);
-    let crm = CaptureServer::start().await?;
+    let history = SampleShop::generate(2026, options.sales, 0);
+    let fresh = SampleShop::generate(2027, (options.sales / 5).max(1), 0).with_receipt_prefix("N");
+    let square = SquareServer::start(SQUARE_TOKEN).await?;
+    square.load_shop(&history);
+    let crm = HubSpotSim::start().await?;
 
+    write_secrets(&options.dir)?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let config_path = options.dir.join("rapport.toml");
-    std::fs::write(&config_path, demo_config(&plugins, &export_url, &crm.url()))?;
-    let config = Config::load(&config_path)?;
-    let pipeline = Pipeline::start(config).await?;
+    std::fs::write(&config_path, demo_config(&plugins, &square, &crm, port))?;
+    let pipeline = Arc::new(Pipeline::start(Config::load(&config_path)?).await?);
 
-    println!("rapport demo — a coffee shop's POS export into a CRM catch-hook");
+    println!("rapport demo — a coffee shop on Square, its customers in HubSpot");
     println!(
-        "  export: {export_url} ({} receipts, {} customers)",
-        shop.receipts.len(),
-        shop.customers.len()
+        "  Square simulator:  {} ({} sales and refunds over four weeks, {} customers)",
+        square.base_url(),
+        history.valid_receipts().count(),
+        history.customers.len()
     );
-    println!("  sink:   {}", crm.url());
-    println!("  store:  {}", options.dir.join("rapport.db").display());
+    println!("  HubSpot simulator: {}", crm.base_url());
+    println!(
+        "  store:             {}",
+        options.dir.join("rapport.db").display()
+    );
     println!();
 
+    // The history, by polling.
     let first = pipeline
         .sync_once(Duration::from_secs(5), Duration::from_secs(120))
         .await?;
-    let summary = pipeline.store.summary().await?;
-    let rejected = pipeline.store.rejected_inputs("pos-export").await?;
-    let captured = crm.captured();
-
-    println!("First sync");
-    println!("  export rows read:    {export_rows}");
+    let polled = pipeline.store.summary().await?;
+    println!("Polling Square");
     println!(
-        "  events stored:       {} ({} sales, {} refunds; {} anonymous)",
-        summary.orders + summary.refunds + summary.customer_updates,
-        summary.orders,
-        summary.refunds,
-        summary.anonymous_events
+        "  events stored:     {} orders, {} refunds, {} customer records",
+        polled.orders, polled.refunds, polled.customer_updates
     );
-    println!("  rows rejected:       {}", rejected.len());
-    for r in rejected.iter().take(8) {
-        println!("    {}: {}", r.locator, r.reason);
-    }
-    if rejected.len() > 8 {
-        println!(
-            "    … and {} more (all kept in the store)",
-            rejected.len() - 8
-        );
-    }
-    println!("  profiles made:       {}", summary.profiles);
-    print_sinks(&summary);
+    println!("  profiles made:     {}", polled.profiles);
+    print_sinks(&polled);
+
+    // New sales, by webhook, while the daemon runs.
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let daemon = tokio::spawn(pipeline.clone().run(shutdown));
+    wait_for_port(port).await?;
+    let endpoint = format!("http://127.0.0.1:{port}/webhooks/square");
+    let answers = send_webhooks(&square, &history, &fresh, &endpoint).await?;
+    let drained = wait_for_drain(&pipeline, Duration::from_secs(120)).await?;
+    stop.send(true).ok();
+    daemon.await??;
+
+    let summary = pipeline.store.summary().await?;
+    println!();
+    println!("New sales arriving as Square webhooks");
     println!(
-        "  CRM now holds:       {} contacts, {} activities",
-        captured.profiles.len(),
-        captured.activities.len()
+        "  {} signed deliveries stored ({} orders), {} replay acknowledged as a duplicate, {} forged delivery refused with 401",
+        answers.stored, summary.orders - polled.orders, answers.duplicates, answers.refused
+    );
+    print_sinks(&summary);
+
+    let expected_events = history.attributed_sales().count()
+        + history
+            .valid_receipts()
+            .filter(|r| r.refund_of.is_some())
+            .count()
+        + fresh.attributed_sales().count();
+    println!();
+    println!("HubSpot now holds");
+    println!("  contacts:          {}", crm.contact_count());
+    println!(
+        "  timeline events:   {} (expected {expected_events}: every sale with a known customer, every refund)",
+        crm.event_count()
+    );
+    println!(
+        "  opt-outs recorded: {}",
+        history
+            .customers
+            .iter()
+            .filter(|c| crm
+                .subscription_status(&c.email, hubspot::SUBSCRIPTION_ID)
+                .is_some_and(|s| s.status == "UNSUBSCRIBED"))
+            .count()
     );
     for e in &first.poll_errors {
-        println!("  error: {e}");
+        println!("  poll error: {e}");
     }
-
-    let second = pipeline
-        .sync_once(Duration::from_secs(5), Duration::from_secs(60))
-        .await?;
-    let after = crm.captured();
     println!();
-    println!("Second sync of the same export");
-    println!("  new events:          {}", second.ingested.accepted);
     println!(
-        "  new CRM activities:  {}",
-        after.activities.len() - captured.activities.len()
+        "Config, secrets and database kept in {}",
+        options.dir.display()
     );
-    let repeated = after.activity_arrivals.values().filter(|&&n| n > 1).count();
-    println!("  activities received twice: {repeated}");
-    println!();
-    println!("Config and database kept in {}", options.dir.display());
     pipeline.store.close().await;
-    if !first.poll_errors.is_empty() || repeated > 0 || first.still_waiting > 0 {
+    if !first.poll_errors.is_empty()
+        || !drained
+        || crm.contact_count() != history.customers.len()
+        || crm.event_count() != expected_events
+        || answers.refused != 1
+        || answers.duplicates != 1
+    {
         bail!("the demo did not complete cleanly (see above)");
     }
     Ok(())
 }
 
+/// How the host answered the demo's webhooks.
+#[derive(Debug, Default)]
+struct WebhookAnswers {
+    stored: usize,
+    duplicates: usize,
+    refused: usize,
+}
+
+/// Adds the fresh sales to Square and announces each with a signed `order.created`; replays the
+/// first and forges one more.
+async fn send_webhooks(
+    square: &SquareServer,
+    history: &SampleShop,
+    fresh: &SampleShop,
+    endpoint: &str,
+) -> anyhow::Result<WebhookAnswers> {
+    let mut answers = WebhookAnswers::default();
+    let mut first = None;
+    for (n, sale) in fresh.attributed_sales().enumerate() {
+        // Fresh sales are made by the shop's existing customers.
+        let mut sale = sale.clone();
+        sale.customer = sale.customer.map(|c| c % history.customers.len());
+        square.put_order(square::square_order(fresh, &sale));
+        let note = square.order_notification("order.created", &sale.id, &format!("demo-evt-{n}"));
+        let (headers, body) = square::signed_delivery(SIGNATURE_KEY, NOTIFICATION_URL, &note);
+        let (status, answer) = square::deliver(endpoint, &headers, &body).await?;
+        if status != 200 {
+            bail!("webhook for {} answered {status}: {answer}", sale.id);
+        }
+        answers.stored += 1;
+        first.get_or_insert((headers, body));
+    }
+    if let Some((headers, body)) = first {
+        let (status, answer) = square::deliver(endpoint, &headers, &body).await?;
+        if status == 200 && answer.contains("\"duplicates\":1") {
+            answers.duplicates += 1;
+        }
+        let mut forged = headers.clone();
+        for (name, value) in &mut forged {
+            if name == square::SIGNATURE_HEADER {
+                *value = square::sign("not-the-key", NOTIFICATION_URL, &body);
+            }
+        }
+        if square::deliver(endpoint, &forged, &body).await?.0 == 401 {
+            answers.refused += 1;
+        }
+    }
+    Ok(answers)
+}
+
+async fn wait_for_port(port: u16) -> anyhow::Result<()> {
+    let started = Instant::now();
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        if started.elapsed() > Duration::from_secs(10) {
+            bail!("the webhook server did not start on port {port}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+/// Waits until no sink owes anything; false if `limit` passed first.
+async fn wait_for_drain(pipeline: &Pipeline, limit: Duration) -> anyhow::Result<bool> {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if pipeline
+            .store
+            .summary()
+            .await?
+            .sinks
+            .iter()
+            .all(|s| s.waiting == 0)
+        {
+            return Ok(true);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(false)
+}
+
 fn print_sinks(summary: &Summary) {
     for s in &summary.sinks {
         println!(
-            "  deliveries to {}: {} profiles, {} activities, {} rejected, {} dead, {} waiting",
+            "  delivered to {}:    {} contact updates, {} timeline events ({} rejected, {} dead, {} waiting)",
             s.sink, s.profiles_delivered, s.activities_delivered, s.rejected, s.dead, s.waiting
         );
     }
 }
 
-fn demo_config(plugins: &Path, export_url: &str, hook_url: &str) -> String {
+/// The demo's vendor credentials, in an owner-only secrets file as an operator would keep them.
+fn write_secrets(dir: &Path) -> anyhow::Result<()> {
+    let path = dir.join("secrets.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "square_token = \"{SQUARE_TOKEN}\"\nsquare_signature_key = \"{SIGNATURE_KEY}\"\nhubspot_token = \"{}\"\n",
+            hubspot::TOKEN
+        ),
+    )?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
+fn demo_config(plugins: &Path, square: &SquareServer, crm: &HubSpotSim, port: u16) -> String {
     format!(
         r#"# Written by `rapport demo`.
 [store]
@@ -164,32 +296,43 @@ call_timeout_ms = 10000
 cache_dir = "cache"
 
 [server]
-listen = "127.0.0.1:0"
+listen = "127.0.0.1:{port}"
 
-# The demo's vendors run on this machine: allow loopback, and nothing else private.
+# The demo's vendors are simulators on this machine: allow loopback, and nothing else private.
 [network]
 allow_private = ["127.0.0.1/32"]
+
+# Vendor credentials live in an owner-only file, never in this config.
+[secrets]
+file = "secrets.toml"
+
 # The demo's plugins are local builds, not signed packages: development mode loads them, marked
 # DEV-UNSIGNED. A shop configures `[trust] store` instead and installs signed packages.
 [trust]
 dev = true
 
 [[source]]
-id = "pos-export"
-plugin = "{csv}"
-poll_interval_secs = 60
+id = "square"
+plugin = "{source}"
+poll_interval_secs = 3600
 [source.config]
-export_url = "{export_url}"
-batch_size = 100
+api_base = "{square_api}"
+location_ids = "{high_street},{market_hall}"
+notification_url = "{NOTIFICATION_URL}"
 
 [[sink]]
-id = "crm-hook"
+id = "hubspot"
 plugin = "{sink}"
 [sink.config]
-url = "{hook_url}"
-batch_size = 50
+api_base = "{hubspot_api}"
+subscription_id = {subscription}
 "#,
-        csv = plugins.join("csv-source").display(),
-        sink = plugins.join("http-sink").display(),
+        source = plugins.join("square-source").display(),
+        sink = plugins.join("hubspot-sink").display(),
+        square_api = square.base_url(),
+        hubspot_api = crm.base_url(),
+        high_street = square::location_id("High Street"),
+        market_hall = square::location_id("Market Hall"),
+        subscription = hubspot::SUBSCRIPTION_ID,
     )
 }

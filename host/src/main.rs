@@ -111,7 +111,9 @@ async fn main() -> anyhow::Result<()> {
                 tracing::info!("stopping: finishing work in flight");
                 let _ = stop.send(true);
             });
-            pipeline.run(shutdown).await
+            let result = pipeline.clone().run(shutdown).await;
+            pipeline.store.close().await;
+            result
         }
         Command::Sync { host, timeout_secs } => {
             init_logging("warn");

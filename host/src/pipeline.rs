@@ -251,7 +251,6 @@ impl Pipeline {
         });
         server.await?;
         while tasks.join_next().await.is_some() {}
-        self.store.close().await;
         tracing::info!("rapport stopped");
         Ok(())
     }
