@@ -217,3 +217,100 @@ async fn shopify_to_mailchimp_holds_every_member_with_the_right_status_and_every
         assert_eq!(refunds, count, "{email}: {events:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn square_to_hubspot_holds_every_contact_opt_out_sale_and_refund() {
+    use rapport_fakes::hubspot::{self, HubSpotSim};
+
+    let shop = SampleShop::generate(52, 90, 0);
+    let square = SquareServer::start(SQUARE_TOKEN).await.unwrap();
+    square.load_shop(&shop);
+    let crm = HubSpotSim::start().await.unwrap();
+    let (dir, common) = config_dir(&[
+        ("square_token", SQUARE_TOKEN),
+        ("hubspot_token", hubspot::TOKEN),
+    ]);
+    let text = format!(
+        "{common}{}[[sink]]\nid = \"hubspot\"\nplugin = \"{}\"\n[sink.config]\napi_base = \"{}\"\nsubscription_id = {}\n",
+        square_source(&square),
+        plugin("hubspot-sink").display(),
+        crm.base_url(),
+        hubspot::SUBSCRIPTION_ID,
+    );
+    sync(dir.path(), &text).await;
+
+    // A contact per customer, with the POS's names; opt-outs recorded as unsubscribed.
+    assert_eq!(crm.contact_count(), shop.customers.len());
+    for c in &shop.customers {
+        let contact = crm
+            .contact(&c.email)
+            .unwrap_or_else(|| panic!("{} missing", c.email));
+        let (first, last) = c.name.split_once(' ').unwrap();
+        assert_eq!(
+            contact.properties.get("firstname").map(String::as_str),
+            Some(first)
+        );
+        assert_eq!(
+            contact.properties.get("lastname").map(String::as_str),
+            Some(last)
+        );
+        let status = crm.subscription_status(&c.email, hubspot::SUBSCRIPTION_ID);
+        if c.marketing_opt_in == Some(false) {
+            assert_eq!(
+                status.map(|s| s.status),
+                Some("UNSUBSCRIBED".to_string()),
+                "{}",
+                c.email
+            );
+        } else {
+            assert!(
+                status.is_none_or(|s| s.status != "SUBSCRIBED"),
+                "{} subscribed without opt-in",
+                c.email
+            );
+        }
+    }
+
+    // Every attributed sale and refund as a timeline event on its buyer, with its amount.
+    let mut held = BTreeMap::new();
+    for e in crm.events() {
+        let id = e["properties"]
+            .get("refund_id")
+            .or_else(|| e["properties"].get("order_id"))
+            .and_then(|v| v.as_str())
+            .unwrap()
+            .to_string();
+        let amount: f64 = e["properties"]["amount"].as_str().map_or_else(
+            || e["properties"]["amount"].as_f64().unwrap(),
+            |s| s.parse().unwrap(),
+        );
+        let uuid = e["uuid"].as_str().unwrap();
+        assert_eq!(
+            crm.event_arrivals(uuid),
+            1,
+            "event {uuid} arrived more than once"
+        );
+        let entry = (
+            e["eventName"].as_str().unwrap().to_string(),
+            (amount * 100.0).round() as i64,
+            e["email"].as_str().unwrap().to_string(),
+        );
+        assert!(held.insert(id, entry).is_none());
+    }
+    let buyer =
+        |r: &rapport_fakes::shop::Receipt| shop.customers[r.customer.unwrap()].email.clone();
+    let mut expected = BTreeMap::new();
+    for r in shop.attributed_sales() {
+        expected.insert(
+            r.id.clone(),
+            ("pe_placed_order".to_string(), r.total_cents, buyer(r)),
+        );
+    }
+    for r in shop.valid_receipts().filter(|r| r.refund_of.is_some()) {
+        expected.insert(
+            r.id.clone(),
+            ("pe_refunded_order".to_string(), r.total_cents, buyer(r)),
+        );
+    }
+    assert_eq!(held, expected);
+}

@@ -172,6 +172,11 @@ impl HubSpotSim {
         self.shared.data().events.get(uuid).cloned()
     }
 
+    /// Every accepted event, as sent.
+    pub fn events(&self) -> Vec<Value> {
+        self.shared.data().events.values().cloned().collect()
+    }
+
     /// How many event occurrences were accepted.
     pub fn event_count(&self) -> usize {
         self.shared.data().events.len()
