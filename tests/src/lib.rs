@@ -264,3 +264,42 @@ impl Drop for PostgresDatabase {
         .join();
     }
 }
+
+/// Calls into a loaded sink plugin off the async runtime, as the delivery workers do; the plugin
+/// call itself must complete (a fault fails the test).
+pub mod sink_calls {
+    use rapport_host::connectors::Connector;
+    use rapport_host::runtime::bindings::wit::{
+        Activity, ConnectorError, Identity, Outcome, Profile,
+    };
+
+    pub async fn upsert(
+        sink: &Connector,
+        profiles: Vec<Profile>,
+    ) -> Result<Vec<Outcome>, ConnectorError> {
+        let plugin = sink.plugin.clone();
+        tokio::task::spawn_blocking(move || plugin.upsert_profiles(&profiles))
+            .await
+            .unwrap()
+            .expect("the plugin call completes")
+    }
+
+    pub async fn record(
+        sink: &Connector,
+        activities: Vec<Activity>,
+    ) -> Result<Vec<Outcome>, ConnectorError> {
+        let plugin = sink.plugin.clone();
+        tokio::task::spawn_blocking(move || plugin.record_activities(&activities))
+            .await
+            .unwrap()
+            .expect("the plugin call completes")
+    }
+
+    pub async fn forget(sink: &Connector, identities: Vec<Identity>) -> Result<(), ConnectorError> {
+        let plugin = sink.plugin.clone();
+        tokio::task::spawn_blocking(move || plugin.forget(&identities))
+            .await
+            .unwrap()
+            .expect("the plugin call completes")
+    }
+}

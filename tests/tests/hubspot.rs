@@ -5,6 +5,7 @@
 //! VENDOR-NOTES.md (HubSpot's spec files are not licensed for copying).
 
 use rapport_e2e::plugin;
+use rapport_e2e::sink_calls::{forget, record, upsert};
 use rapport_fakes::faults::Fault;
 use rapport_fakes::hubspot::{self, Exchange, HubSpotSim, RateLimitPolicy};
 use rapport_host::config::{Config, ConnectorConfig};
@@ -67,33 +68,6 @@ async fn sink(sim: &HubSpotSim) -> Connector {
         &[("subscription_id", hubspot::SUBSCRIPTION_ID.into())],
     )
     .await
-}
-
-async fn upsert(sink: &Connector, profiles: Vec<Profile>) -> Result<Vec<Outcome>, ConnectorError> {
-    let plugin = sink.plugin.clone();
-    tokio::task::spawn_blocking(move || plugin.upsert_profiles(&profiles))
-        .await
-        .unwrap()
-        .expect("the plugin call completes")
-}
-
-async fn record(
-    sink: &Connector,
-    activities: Vec<Activity>,
-) -> Result<Vec<Outcome>, ConnectorError> {
-    let plugin = sink.plugin.clone();
-    tokio::task::spawn_blocking(move || plugin.record_activities(&activities))
-        .await
-        .unwrap()
-        .expect("the plugin call completes")
-}
-
-async fn forget(sink: &Connector, identities: Vec<Identity>) -> Result<(), ConnectorError> {
-    let plugin = sink.plugin.clone();
-    tokio::task::spawn_blocking(move || plugin.forget(&identities))
-        .await
-        .unwrap()
-        .expect("the plugin call completes")
 }
 
 fn identity(kind: IdentityKind, value: &str) -> Identity {

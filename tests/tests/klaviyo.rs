@@ -3,6 +3,7 @@
 //! mapped to outcomes, and every request and response checked against the official OpenAPI spec
 //! (`vendor-specs/klaviyo/stable.json`).
 
+use rapport_e2e::sink_calls::{forget, record, upsert};
 use rapport_e2e::{loopback_services, plugin, scratch_secrets_file, vendor_spec};
 use rapport_fakes::faults::Fault;
 use rapport_fakes::klaviyo::{self, Exchange, KlaviyoSim};
@@ -40,33 +41,6 @@ async fn sink(sim: &KlaviyoSim, key: &str, list: Option<&str>) -> Connector {
     Connector::load(&config, PluginKind::CrmSink, &host)
         .await
         .unwrap_or_else(|e| panic!("loading klaviyo-sink: {e}"))
-}
-
-async fn upsert(sink: &Connector, profiles: Vec<Profile>) -> Result<Vec<Outcome>, ConnectorError> {
-    let plugin = sink.plugin.clone();
-    tokio::task::spawn_blocking(move || plugin.upsert_profiles(&profiles))
-        .await
-        .unwrap()
-        .expect("the plugin call completes")
-}
-
-async fn record(
-    sink: &Connector,
-    activities: Vec<Activity>,
-) -> Result<Vec<Outcome>, ConnectorError> {
-    let plugin = sink.plugin.clone();
-    tokio::task::spawn_blocking(move || plugin.record_activities(&activities))
-        .await
-        .unwrap()
-        .expect("the plugin call completes")
-}
-
-async fn forget(sink: &Connector, identities: Vec<Identity>) -> Result<(), ConnectorError> {
-    let plugin = sink.plugin.clone();
-    tokio::task::spawn_blocking(move || plugin.forget(&identities))
-        .await
-        .unwrap()
-        .expect("the plugin call completes")
 }
 
 fn identity(kind: IdentityKind, value: &str) -> Identity {

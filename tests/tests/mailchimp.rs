@@ -3,6 +3,7 @@
 //! VENDOR-NOTES.md, and the vendor's error statuses mapped to outcomes.
 
 use base64::Engine;
+use rapport_e2e::sink_calls::{forget, record, upsert};
 use rapport_e2e::{loopback_services, plugin, scratch_secrets_file};
 use rapport_fakes::faults::Fault;
 use rapport_fakes::mailchimp::{self, MailchimpSim};
@@ -47,33 +48,6 @@ async fn sink(sim: &MailchimpSim, store: Option<&str>) -> Connector {
     let mut settings = vec![("api_base", base.as_str()), ("list_id", LIST)];
     settings.extend(store.map(|s| ("store_id", s)));
     sink_with(mailchimp::API_KEY, &settings).await
-}
-
-async fn upsert(sink: &Connector, profiles: Vec<Profile>) -> Result<Vec<Outcome>, ConnectorError> {
-    let plugin = sink.plugin.clone();
-    tokio::task::spawn_blocking(move || plugin.upsert_profiles(&profiles))
-        .await
-        .unwrap()
-        .expect("the plugin call completes")
-}
-
-async fn record(
-    sink: &Connector,
-    activities: Vec<Activity>,
-) -> Result<Vec<Outcome>, ConnectorError> {
-    let plugin = sink.plugin.clone();
-    tokio::task::spawn_blocking(move || plugin.record_activities(&activities))
-        .await
-        .unwrap()
-        .expect("the plugin call completes")
-}
-
-async fn forget(sink: &Connector, identities: Vec<Identity>) -> Result<(), ConnectorError> {
-    let plugin = sink.plugin.clone();
-    tokio::task::spawn_blocking(move || plugin.forget(&identities))
-        .await
-        .unwrap()
-        .expect("the plugin call completes")
 }
 
 fn identity(kind: IdentityKind, value: &str) -> Identity {
