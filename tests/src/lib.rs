@@ -303,3 +303,37 @@ pub mod sink_calls {
             .expect("the plugin call completes")
     }
 }
+
+/// Calls into a loaded source plugin off the async runtime, as the pollers and the webhook server
+/// do; the plugin call itself must complete (a fault fails the test).
+pub mod source_calls {
+    use rapport_host::connectors::Connector;
+    use rapport_host::runtime::bindings::source::exports::rapport::connector::source::{
+        Batch, Push,
+    };
+    use rapport_host::runtime::bindings::wit::ConnectorError;
+
+    pub async fn poll(
+        c: &Connector,
+        stream: &str,
+        cursor: Option<String>,
+    ) -> Result<Batch, ConnectorError> {
+        let (plugin, stream) = (c.plugin.clone(), stream.to_owned());
+        tokio::task::spawn_blocking(move || plugin.poll(&stream, cursor.as_deref()))
+            .await
+            .unwrap()
+            .expect("the plugin answers")
+    }
+
+    pub async fn webhook(
+        c: &Connector,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    ) -> Result<Push, ConnectorError> {
+        let plugin = c.plugin.clone();
+        tokio::task::spawn_blocking(move || plugin.webhook(&headers, &body))
+            .await
+            .unwrap()
+            .expect("the plugin answers")
+    }
+}

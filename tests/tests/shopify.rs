@@ -2,6 +2,7 @@
 //! on loopback: simulator bodies checked against the official sample resources, money exact in
 //! minor units for 0-, 2- and 3-decimal currencies.
 
+use rapport_e2e::source_calls::{poll, webhook};
 use rapport_e2e::{
     loopback_services, plugin, scratch_secrets_file, vendor_spec, SQLITE_LOOPBACK_DEV,
 };
@@ -11,7 +12,6 @@ use rapport_fakes::shopify::{self, ShopifyServer};
 use rapport_host::config::{Config, ConnectorConfig};
 use rapport_host::connectors::{Connector, HostServices};
 use rapport_host::packages::PluginKind;
-use rapport_host::runtime::bindings::source::exports::rapport::connector::source::{Batch, Push};
 use rapport_host::runtime::bindings::wit::{
     Channel, ConnectorError, ConsentState, Decimal, IdentityKind, OrderState, PosEvent, PosPayload,
     Purpose, SalesChannel,
@@ -52,18 +52,6 @@ async fn source(host: &HostServices, shop: &ShopifyServer, page_limit: u32) -> C
         .unwrap_or_else(|e| panic!("loading shopify-source: {e}"))
 }
 
-async fn poll(
-    c: &Connector,
-    stream: &str,
-    cursor: Option<String>,
-) -> Result<Batch, ConnectorError> {
-    let (plugin, stream) = (c.plugin.clone(), stream.to_owned());
-    tokio::task::spawn_blocking(move || plugin.poll(&stream, cursor.as_deref()))
-        .await
-        .unwrap()
-        .expect("the plugin answers")
-}
-
 /// Polls `stream` until Shopify has no more; returns the events, the final cursor and the pages.
 async fn poll_all(
     c: &Connector,
@@ -81,18 +69,6 @@ async fn poll_all(
             return (events, cursor, pages);
         }
     }
-}
-
-async fn webhook(
-    c: &Connector,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-) -> Result<Push, ConnectorError> {
-    let plugin = c.plugin.clone();
-    tokio::task::spawn_blocking(move || plugin.webhook(&headers, &body))
-        .await
-        .unwrap()
-        .expect("the plugin answers")
 }
 
 fn sample() -> SampleShop {

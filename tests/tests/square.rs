@@ -1,6 +1,7 @@
 //! The Square source through the real host and the real wasm plugin, against the Square simulator
 //! on loopback: both sides checked against Square's official OpenAPI document.
 
+use rapport_e2e::source_calls::{poll, webhook};
 use rapport_e2e::{loopback_services, plugin, scratch_secrets_file, vendor_spec};
 use rapport_fakes::faults::Fault;
 use rapport_fakes::shop::SampleShop;
@@ -8,7 +9,6 @@ use rapport_fakes::square::{self, SquareServer};
 use rapport_host::config::ConnectorConfig;
 use rapport_host::connectors::{Connector, HostServices};
 use rapport_host::packages::PluginKind;
-use rapport_host::runtime::bindings::source::exports::rapport::connector::source::{Batch, Push};
 use rapport_host::runtime::bindings::wit::{
     ConnectorError, ConsentState, Decimal, IdentityKind, PosEvent, PosPayload, SalesChannel,
 };
@@ -54,18 +54,6 @@ async fn source(host: &HostServices, square: &SquareServer, page_limit: u32) -> 
         .unwrap_or_else(|e| panic!("loading square-source: {e}"))
 }
 
-async fn poll(
-    c: &Connector,
-    stream: &str,
-    cursor: Option<String>,
-) -> Result<Batch, ConnectorError> {
-    let (plugin, stream) = (c.plugin.clone(), stream.to_owned());
-    tokio::task::spawn_blocking(move || plugin.poll(&stream, cursor.as_deref()))
-        .await
-        .unwrap()
-        .expect("the plugin answers")
-}
-
 /// Polls `stream` until Square has no more; returns the events, the final cursor and the pages.
 async fn poll_all(
     c: &Connector,
@@ -83,18 +71,6 @@ async fn poll_all(
             return (events, cursor, pages);
         }
     }
-}
-
-async fn webhook(
-    c: &Connector,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-) -> Result<Push, ConnectorError> {
-    let plugin = c.plugin.clone();
-    tokio::task::spawn_blocking(move || plugin.webhook(&headers, &body))
-        .await
-        .unwrap()
-        .expect("the plugin answers")
 }
 
 /// Checks `instance` against `#/components/schemas/<name>` of Square's spec.
