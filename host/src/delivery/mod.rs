@@ -105,9 +105,10 @@ impl SinkWorker {
         let (sendable, mut results) = self.render(rows).await?;
         if !sendable.is_empty() {
             self.gate.lock().expect("rate gate").sent();
-            let outcomes = self.send(kind, &sendable).await;
+            let (rows, items): (Vec<OutboxRow>, Vec<Item>) = sendable.into_iter().unzip();
+            let outcomes = self.send(kind, &rows, items).await;
             self.pace(&outcomes);
-            results.extend(sendable.into_iter().map(|(row, _)| row).zip(outcomes));
+            results.extend(rows.into_iter().zip(outcomes));
         }
         let results: Vec<_> = results
             .into_iter()
@@ -182,9 +183,8 @@ impl SinkWorker {
     }
 
     /// Calls the plugin off the async runtime and maps its answer to one completion per item.
-    async fn send(&self, kind: WorkKind, items: &[(OutboxRow, Item)]) -> Vec<Completion> {
+    async fn send(&self, kind: WorkKind, rows: &[OutboxRow], batch: Vec<Item>) -> Vec<Completion> {
         let plugin = self.sink.plugin.clone();
-        let batch: Vec<Item> = items.iter().map(|(_, item)| item.clone()).collect();
         let count = batch.len();
         let answer = tokio::task::spawn_blocking(move || match kind {
             WorkKind::Profile => plugin.upsert_profiles(&profiles(batch)),
@@ -198,7 +198,7 @@ impl SinkWorker {
             throttled: false,
         };
         let whole_call = |make: &dyn Fn(&OutboxRow) -> Completion| -> Vec<Completion> {
-            items.iter().map(|(row, _)| make(row)).collect()
+            rows.iter().map(make).collect()
         };
         match answer {
             Err(join) => {
@@ -240,10 +240,10 @@ impl SinkWorker {
                 tracing::warn!("{error}");
                 whole_call(&|row| retry(row.attempts, error.clone()))
             }
-            Ok(Ok(Ok(outcomes))) => items
+            Ok(Ok(Ok(outcomes))) => rows
                 .iter()
                 .zip(outcomes)
-                .map(|((row, _), outcome)| match outcome {
+                .map(|(row, outcome)| match outcome {
                     Outcome::Ok => Completion::Delivered,
                     Outcome::RetryAfter(ms) => Completion::Retry {
                         at: now + i64::from(ms),
@@ -301,7 +301,7 @@ impl SinkWorker {
 }
 
 /// A rendered work item.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 enum Item {
     Profile(crate::runtime::bindings::wit::Profile),
     Activity(crate::runtime::bindings::wit::Activity),
