@@ -2,8 +2,9 @@
 //! run with which plugin and settings, and the limits the host enforces. Errors name the file, the
 //! field and, for syntax errors, the line.
 
+use crate::identity::{IdentityRules, Region};
 use crate::packages::instance::RawSettings;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -13,6 +14,11 @@ use std::time::Duration;
 pub struct Config {
     #[serde(default)]
     pub store: StoreConfig,
+    #[serde(default)]
+    pub shop: ShopConfig,
+    /// Opt-in identity rules beyond the standards.
+    #[serde(default)]
+    pub identity: IdentityRules,
     #[serde(default)]
     pub runtime: RuntimeConfig,
     #[serde(default)]
@@ -49,6 +55,43 @@ impl Default for StoreConfig {
 
 fn default_database_url() -> String {
     "sqlite://rapport.db".into()
+}
+
+/// Where the shop is.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShopConfig {
+    /// ISO 3166 alpha-2 code, e.g. "US" or "GB": phone numbers written without a country code are
+    /// read as dialled there.
+    #[serde(deserialize_with = "shop_region")]
+    pub region: Region,
+    /// IANA time zone name, e.g. "America/New_York": the shop's local time.
+    #[serde(deserialize_with = "shop_time_zone")]
+    pub time_zone: chrono_tz::Tz,
+}
+
+impl Default for ShopConfig {
+    fn default() -> Self {
+        ShopConfig {
+            region: Region::US,
+            time_zone: chrono_tz::UTC,
+        }
+    }
+}
+
+fn shop_region<'de, D: Deserializer<'de>>(d: D) -> Result<Region, D::Error> {
+    let code = String::deserialize(d)?;
+    code.parse()
+        .map_err(|e| serde::de::Error::custom(format!("shop.region: {e}")))
+}
+
+fn shop_time_zone<'de, D: Deserializer<'de>>(d: D) -> Result<chrono_tz::Tz, D::Error> {
+    let name = String::deserialize(d)?;
+    name.parse().map_err(|_| {
+        serde::de::Error::custom(format!(
+            "shop.time_zone: {name:?} is not an IANA time zone name (like \"America/New_York\" or \"UTC\")"
+        ))
+    })
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -354,6 +397,40 @@ mod tests {
     fn unknown_fields_are_refused() {
         let err = Config::parse("[runtime]\nmemory_limit = 3\n", Path::new(".")).unwrap_err();
         assert!(err.contains("memory_limit"), "{err}");
+    }
+
+    #[test]
+    fn shop_and_identity_default_to_us_utc_and_standard_rules() {
+        let config = Config::parse("", Path::new(".")).unwrap();
+        assert_eq!(config.shop.region, Region::US);
+        assert_eq!(config.shop.time_zone, chrono_tz::UTC);
+        assert!(!config.identity.gmail_canonical);
+    }
+
+    #[test]
+    fn shop_and_identity_are_read() {
+        let text = "[shop]\nregion = \"GB\"\ntime_zone = \"Europe/London\"\n[identity]\ngmail_canonical = true\n";
+        let config = Config::parse(text, Path::new(".")).unwrap();
+        assert_eq!(config.shop.region.to_string(), "GB");
+        assert_eq!(config.shop.time_zone, chrono_tz::Europe::London);
+        assert!(config.identity.gmail_canonical);
+    }
+
+    #[test]
+    fn bad_shop_values_name_the_field_and_value() {
+        for (text, field, value) in [
+            ("[shop]\nregion = \"XX\"\n", "shop.region", "\"XX\""),
+            ("[shop]\nregion = \"USA\"\n", "shop.region", "\"USA\""),
+            (
+                "[shop]\ntime_zone = \"Mars/Olympus\"\n",
+                "shop.time_zone",
+                "\"Mars/Olympus\"",
+            ),
+            ("[identity]\ngmail = true\n", "unknown field", "gmail"),
+        ] {
+            let err = Config::parse(text, Path::new(".")).unwrap_err();
+            assert!(err.contains(field) && err.contains(value), "{err}");
+        }
     }
 
     #[test]

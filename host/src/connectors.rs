@@ -6,6 +6,7 @@ use crate::capabilities::http::{HttpEgress, HttpLimits};
 use crate::capabilities::secrets::SecretStore;
 use crate::capabilities::PluginContext;
 use crate::config::{Config, ConnectorConfig, RuntimeConfig};
+use crate::identity::Normalizer;
 use crate::packages::instance::{resolve_egress, resolve_settings};
 use crate::packages::{open_installed, PluginKind, Provenance, TrustStore};
 use crate::runtime::bindings::wit::Descriptor;
@@ -26,6 +27,8 @@ pub struct Connector {
     pub poll_interval: Duration,
     /// A sink's request ceiling, if the operator set one.
     pub max_requests_per_second: Option<f64>,
+    /// How a source's customer identifiers are normalised (the shop's region and rules).
+    pub normalizer: Normalizer,
 }
 
 /// Every connector of a configuration.
@@ -74,6 +77,8 @@ pub struct HostServices {
     pub trust: Option<TrustStore>,
     /// Development mode: unsigned plugins load too, marked as such.
     pub dev: bool,
+    /// The shop's identity normalisation, handed to every connector.
+    pub normalizer: Normalizer,
 }
 
 impl HostServices {
@@ -106,6 +111,7 @@ impl HostServices {
             limits,
             trust,
             dev: config.trust.dev,
+            normalizer: Normalizer::new(config.shop.region, config.identity),
         })
     }
 }
@@ -293,6 +299,7 @@ impl Connector {
             provenance,
             poll_interval: c.poll_interval(),
             max_requests_per_second: c.max_requests_per_second,
+            normalizer: host.normalizer,
         })
     }
 }

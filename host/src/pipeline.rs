@@ -126,6 +126,7 @@ impl Pipeline {
         };
         let report = ingest(
             &self.store,
+            &source.normalizer,
             source_id,
             &self.connectors.sink_ids(),
             "webhook",

@@ -4,7 +4,7 @@
 pub mod poll;
 pub mod validate;
 
-use crate::identity;
+use crate::identity::Normalizer;
 use crate::model::{Event, Payload, RejectedInput};
 use crate::runtime::bindings::wit;
 use crate::store::{IngestBatch, IngestReport, PreparedEvent, Store, StoreError};
@@ -19,9 +19,11 @@ pub struct Delivery {
     pub rejected: Vec<wit::RejectedInput>,
 }
 
-/// Validates, prepares and stores one delivery from `source_id`.
+/// Validates, prepares and stores one delivery from `source_id`, whose customer identifiers
+/// `normalizer` makes canonical.
 pub async fn ingest(
     store: &Store,
+    normalizer: &Normalizer,
     source_id: &str,
     sinks: &[String],
     origin: &str,
@@ -39,7 +41,7 @@ pub async fn ingest(
     let mut events = Vec::with_capacity(delivery.events.len());
     for raw in delivery.events {
         match validate::event(raw) {
-            Ok(event) => events.push(prepare(source_id, event)),
+            Ok(event) => events.push(prepare(normalizer, source_id, event)),
             Err(reason) => rejected.push(reason),
         }
     }
@@ -58,7 +60,7 @@ pub async fn ingest(
         .await
 }
 
-fn prepare(source_id: &str, event: Event) -> PreparedEvent {
+fn prepare(normalizer: &Normalizer, source_id: &str, event: Event) -> PreparedEvent {
     let identities = event
         .payload
         .customer()
@@ -66,7 +68,7 @@ fn prepare(source_id: &str, event: Event) -> PreparedEvent {
             let mut ids: Vec<_> = c
                 .identities
                 .iter()
-                .filter_map(|i| identity::normalize(source_id, i.kind, &i.value))
+                .filter_map(|i| normalizer.normalize(source_id, i.kind, &i.value))
                 .collect();
             ids.dedup();
             ids

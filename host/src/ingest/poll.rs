@@ -67,6 +67,7 @@ pub async fn poll_source(
             })?;
             let report = ingest(
                 store,
+                &source.normalizer,
                 &source.id,
                 sinks,
                 &origin,
