@@ -73,6 +73,9 @@ const FIRST: &[&str] = &[
 const LAST: &[&str] = &[
     "Silva", "Okafor", "Nguyen", "Müller", "Kowalski", "Haddad", "Berg", "Rossi",
 ];
+/// Ofcom's ranges for drama (never assigned to anyone) that the host's numbering metadata accepts as
+/// valid — 07700 900xxx is not among them. A thousand numbers each: London, Belfast, Cardiff.
+const DRAMA_PHONES: &[&str] = &["+44 20 7946 ", "+44 28 9018 ", "+44 29 2018 "];
 const BROKEN: &[&str] = &["quantity", "unit_price", "product", "date"];
 const HEADER: &str = "receipt_id,kind,refund_of,date,location,channel,customer_id,customer_email,customer_phone,customer_name,marketing_opt_in,sku,product,category,quantity,unit_price,line_total,currency,tax,discount,total";
 
@@ -80,6 +83,12 @@ const HEADER: &str = "receipt_id,kind,refund_of,date,location,channel,customer_i
 pub fn decimal(cents: i64) -> String {
     let sign = if cents < 0 { "-" } else { "" };
     format!("{sign}{}.{:02}", cents.abs() / 100, cents.abs() % 100)
+}
+
+/// Customer `i`'s phone: distinct for the first 3,000 customers.
+fn drama_phone(i: usize) -> String {
+    let range = DRAMA_PHONES[(i / 1000) % DRAMA_PHONES.len()];
+    format!("{range}{:04}", i % 1000)
 }
 
 impl SampleShop {
@@ -99,9 +108,7 @@ impl SampleShop {
                         first.to_lowercase(),
                         last.to_lowercase()
                     ),
-                    phone: rng
-                        .gen_bool(0.6)
-                        .then(|| format!("+44 7700 {:06}", 900_000 + i)),
+                    phone: rng.gen_bool(0.6).then(|| drama_phone(i)),
                     name: format!("{first} {last}"),
                     marketing_opt_in: match rng.gen_range(0..3) {
                         0 => Some(true),
