@@ -219,6 +219,9 @@ pub struct DeliveryConfig {
     pub backoff_max_ms: u64,
     /// How long a claimed work item stays leased to one worker.
     pub lease_ms: i64,
+    /// Batches each sink may have in flight at once. A person's items still go in order: a batch
+    /// never takes one while an earlier one of theirs is in flight.
+    pub concurrency: usize,
 }
 
 impl Default for DeliveryConfig {
@@ -228,6 +231,7 @@ impl Default for DeliveryConfig {
             backoff_base_ms: 500,
             backoff_max_ms: 300_000,
             lease_ms: 60_000,
+            concurrency: 4,
         }
     }
 }
@@ -336,6 +340,12 @@ impl Config {
         self.network.policy()?;
         if self.delivery.max_attempts < 1 {
             return Err("delivery.max_attempts must be at least 1".into());
+        }
+        if !(1..=64).contains(&self.delivery.concurrency) {
+            return Err(format!(
+                "delivery.concurrency must be between 1 and 64, not {}",
+                self.delivery.concurrency
+            ));
         }
         self.server
             .listen

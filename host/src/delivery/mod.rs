@@ -11,11 +11,12 @@ use crate::connectors::Connector;
 use crate::model::Payload;
 use crate::runtime::bindings::wit::{ConnectorError, Outcome};
 use crate::runtime::plugin::{Fault, PluginError};
-use crate::store::{now_ms, Completion, OutboxRow, Store, StoreError, WorkKind};
-use std::collections::HashMap;
+use crate::store::{now_ms, Completion, OutboxRow, SnapshotDepth, Store, StoreError, WorkKind};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
+use tracing::Instrument;
 
 /// Longest a worker sleeps before looking at its outbox again.
 const IDLE_WAIT: Duration = Duration::from_millis(500);
@@ -57,13 +58,27 @@ impl SinkWorker {
         &self.sink.id
     }
 
-    /// Runs until `shutdown` turns true; the batch in flight is finished and recorded first.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    /// Runs the sink's delivery lanes (`delivery.concurrency` batches in flight) until `shutdown`
+    /// turns true; each lane finishes and records its batch in flight first.
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
         let span = tracing::info_span!("sink", sink = %self.sink.id, plugin = self.sink.plugin.id(), generation = self.sink.plugin.generation());
-        let _entered = span.enter();
+        let worker = Arc::new(self);
+        let mut lanes = tokio::task::JoinSet::new();
+        for _ in 0..worker.config.concurrency {
+            let (worker, shutdown) = (worker.clone(), shutdown.clone());
+            lanes.spawn(async move { worker.lane(shutdown).await }.instrument(span.clone()));
+        }
+        while lanes.join_next().await.is_some() {}
+    }
+
+    async fn lane(&self, mut shutdown: watch::Receiver<bool>) {
         while !*shutdown.borrow() {
             match self.step().await {
-                Ok(report) if report.claimed > 0 => continue,
+                // More may be waiting: let another lane look while this one goes again.
+                Ok(report) if report.claimed > 0 => {
+                    self.wake.notify_one();
+                    continue;
+                }
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "delivery step failed"),
             }
@@ -87,7 +102,8 @@ impl SinkWorker {
     }
 
     /// Claims one batch, sends it, and records each item's outcome; waits first if the sink's pace
-    /// requires it.
+    /// requires it. The batch's profile updates go first, in one call, then its activities in
+    /// another; an activity whose person's update must be retried waits behind it, unattempted.
     pub async fn step(&self) -> Result<StepReport, StoreError> {
         let wait = self.gate.lock().expect("rate gate").wait();
         if !wait.is_zero() {
@@ -98,17 +114,38 @@ impl SinkWorker {
             .store
             .claim(&self.sink.id, limit, self.config.lease_ms)
             .await?;
-        let Some(first) = rows.first() else {
+        if rows.is_empty() {
             return Ok(StepReport::default());
-        };
-        let kind = first.kind;
+        }
         let (sendable, mut results) = self.render(rows).await?;
-        if !sendable.is_empty() {
-            self.gate.lock().expect("rate gate").sent();
-            let (rows, items): (Vec<OutboxRow>, Vec<Item>) = sendable.into_iter().unzip();
-            let outcomes = self.send(kind, &rows, items).await;
-            self.pace(&outcomes);
-            results.extend(rows.into_iter().zip(outcomes));
+        let (profiles, activities): (Vec<_>, Vec<_>) = sendable
+            .into_iter()
+            .partition(|(row, _)| row.kind == WorkKind::Profile);
+        let mut still_pending = HashSet::new();
+        if !profiles.is_empty() {
+            for (row, completion) in self.call(WorkKind::Profile, profiles).await {
+                if matches!(
+                    completion,
+                    Completion::Retry { .. } | Completion::Deferred { .. }
+                ) {
+                    still_pending.insert(row.profile_id);
+                }
+                results.push((row, completion));
+            }
+        }
+        let (activities, held): (Vec<_>, Vec<_>) = activities
+            .into_iter()
+            .partition(|(row, _)| !still_pending.contains(&row.profile_id));
+        let now = now_ms();
+        results.extend(held.into_iter().map(|(row, _)| {
+            let waiting = Completion::Deferred {
+                at: now,
+                reason: "waiting for this person's profile update".into(),
+            };
+            (row, waiting)
+        }));
+        if !activities.is_empty() {
+            results.extend(self.call(WorkKind::Activity, activities).await);
         }
         let results: Vec<_> = results
             .into_iter()
@@ -133,22 +170,64 @@ impl SinkWorker {
         Ok(report)
     }
 
-    /// Renders rows into contract records; rows that cannot be rendered are dead-lettered with why.
+    /// One plugin call for items of one kind, paced by the sink's rate gate; returns each item's
+    /// completion.
+    async fn call(
+        &self,
+        kind: WorkKind,
+        items: Vec<(OutboxRow, Item)>,
+    ) -> Vec<(OutboxRow, Completion)> {
+        self.gate.lock().expect("rate gate").sent();
+        let (rows, items): (Vec<OutboxRow>, Vec<Item>) = items.into_iter().unzip();
+        let outcomes = self.send(kind, &rows, items).await;
+        self.pace(&outcomes);
+        rows.into_iter().zip(outcomes).collect()
+    }
+
+    /// Renders rows into contract records, reading every person and event of the batch at once
+    /// (totals only for people whose profile is sent); rows that cannot be rendered are
+    /// dead-lettered with why.
     async fn render(
         &self,
         rows: Vec<OutboxRow>,
     ) -> Result<(Vec<(OutboxRow, Item)>, Vec<(OutboxRow, Completion)>), StoreError> {
-        let mut snapshots = HashMap::new();
+        let people = |kind: WorkKind| {
+            let mut ids: Vec<i64> = rows
+                .iter()
+                .filter(|r| r.kind == kind)
+                .map(|r| r.profile_id)
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            ids
+        };
+        let (full, named) = (people(WorkKind::Profile), people(WorkKind::Activity));
+        let named: Vec<i64> = named
+            .into_iter()
+            .filter(|id| full.binary_search(id).is_err())
+            .collect();
+        let mut snapshots = self
+            .store
+            .profile_snapshots(&full, SnapshotDepth::Full)
+            .await?;
+        snapshots.extend(
+            self.store
+                .profile_snapshots(&named, SnapshotDepth::KeyAndIdentities)
+                .await?,
+        );
+        let event_ids: Vec<i64> = rows
+            .iter()
+            .filter(|r| r.kind == WorkKind::Activity)
+            .filter_map(|r| r.event_id)
+            .collect();
+        let events = self.store.event_payloads(&event_ids).await?;
         let mut sendable = Vec::with_capacity(rows.len());
         let mut unrenderable = Vec::new();
         for row in rows {
-            if let std::collections::hash_map::Entry::Vacant(e) = snapshots.entry(row.profile_id) {
-                e.insert(self.store.profile_snapshot(row.profile_id).await?);
-            }
             let snapshot = &snapshots[&row.profile_id];
             let item = match row.kind {
                 WorkKind::Profile => Ok(Item::Profile(render::profile(snapshot))),
-                WorkKind::Activity => self.render_activity(&row, snapshot).await?,
+                WorkKind::Activity => render_activity(&row, snapshot, &events),
             };
             match item {
                 Ok(item) => sendable.push((row, item)),
@@ -156,30 +235,6 @@ impl SinkWorker {
             }
         }
         Ok((sendable, unrenderable))
-    }
-
-    async fn render_activity(
-        &self,
-        row: &OutboxRow,
-        snapshot: &crate::store::ProfileSnapshot,
-    ) -> Result<Result<Item, String>, StoreError> {
-        let Some(event_id) = row.event_id else {
-            return Ok(Err("activity has no event".into()));
-        };
-        let (source_id, occurred_at, payload) = self.store.event_payload(event_id).await?;
-        let payload: Payload = match serde_json::from_str(&payload) {
-            Ok(p) => p,
-            Err(e) => return Ok(Err(format!("stored event {event_id} is unreadable: {e}"))),
-        };
-        Ok(render::activity(
-            &row.idempotency_key,
-            snapshot,
-            &source_id,
-            occurred_at,
-            &payload,
-        )
-        .map(Item::Activity)
-        .ok_or_else(|| format!("event {event_id} records no activity")))
     }
 
     /// Calls the plugin off the async runtime and maps its answer to one completion per item.
@@ -298,6 +353,29 @@ impl SinkWorker {
             other => other,
         }
     }
+}
+
+/// Renders one activity from its stored event.
+fn render_activity(
+    row: &OutboxRow,
+    snapshot: &crate::store::ProfileSnapshot,
+    events: &HashMap<i64, (String, i64, String)>,
+) -> Result<Item, String> {
+    let event_id = row.event_id.ok_or("activity has no event")?;
+    let (source_id, occurred_at, payload) = events
+        .get(&event_id)
+        .ok_or_else(|| format!("event {event_id} is no longer stored"))?;
+    let payload: Payload = serde_json::from_str(payload)
+        .map_err(|e| format!("stored event {event_id} is unreadable: {e}"))?;
+    render::activity(
+        &row.idempotency_key,
+        snapshot,
+        source_id,
+        *occurred_at,
+        &payload,
+    )
+    .map(Item::Activity)
+    .ok_or_else(|| format!("event {event_id} records no activity"))
 }
 
 /// A rendered work item.

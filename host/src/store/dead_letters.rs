@@ -115,7 +115,7 @@ impl Store {
 
     async fn move_letters(&self, ids: &[i64], sql: &str) -> Result<u64, StoreError> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut moved = 0;
         for id in ids {
             moved += sqlx::query(sql)

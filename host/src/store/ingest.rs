@@ -1,9 +1,12 @@
 //! The ingest transaction: events (deduplicated), the people they name, the work they create for each
 //! sink, rejected input and the source cursor, all committed together or not at all.
 
+use super::outbox::{self, NewWork};
+use super::rows::{self, Value};
 use super::{now_ms, profiles, Store, StoreError};
-use crate::model::{Event, Identity, Money, Payload, RejectedInput};
-use sqlx::{Any, Transaction};
+use crate::model::{Customer, Event, Identity, Money, Payload, RejectedInput};
+use sqlx::{Any, Row, Transaction};
+use std::collections::{HashMap, HashSet};
 
 /// An event ready to store: validated, with the person's identities already normalised.
 #[derive(Debug, Clone)]
@@ -42,44 +45,55 @@ pub struct IngestReport {
 
 impl Store {
     /// Stores a batch atomically; an event already stored for this source is counted as a duplicate
-    /// and creates no work.
+    /// and creates no work. The whole batch costs a fixed handful of statements, whatever its size.
     pub async fn ingest(&self, batch: IngestBatch<'_>) -> Result<IngestReport, StoreError> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
-        let mut report = IngestReport {
-            rejected: batch.rejected.len(),
-            ..IngestReport::default()
-        };
-        for prepared in batch.events {
-            match insert_event(&mut tx, batch.source_id, prepared, now).await? {
-                None => report.duplicates += 1,
-                Some(event_id) => {
-                    report.accepted += 1;
-                    report.work_items += link_person_and_enqueue(
-                        &mut tx,
-                        batch.source_id,
-                        batch.sinks,
-                        prepared,
-                        event_id,
-                        now,
-                    )
-                    .await?;
-                }
+        let mut tx = self.begin_write().await?;
+        let fresh = unseen_events(&mut tx, batch.source_id, batch.events).await?;
+        let people = people_of(&mut tx, batch.source_id, &fresh, now).await?;
+        let first_sightings = first_sightings(&mut tx, batch.source_id, &fresh).await?;
+        let stored = insert_events(&mut tx, batch.source_id, &fresh, &people, now).await?;
+        let mut work = Vec::new();
+        for (((prepared, person), first), event_id) in
+            fresh.iter().zip(&people).zip(&first_sightings).zip(&stored)
+        {
+            if let (Some(profile_id), Some(event_id)) = (person, event_id) {
+                work.push(NewWork {
+                    profile_id: *profile_id,
+                    event_id: *event_id,
+                    activity_key: first
+                        .then(|| activity_key(batch.source_id, &prepared.event.source_event_id)),
+                });
             }
         }
-        for rejected in batch.rejected {
-            sqlx::query(
-                "INSERT INTO rejected_inputs (source_id, origin, locator, reason, received_at)
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(batch.source_id)
-            .bind(batch.origin)
-            .bind(&rejected.locator)
-            .bind(&rejected.reason)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
+        let accepted = stored.iter().flatten().count();
+        let report = IngestReport {
+            accepted,
+            duplicates: batch.events.len() - accepted,
+            rejected: batch.rejected.len(),
+            work_items: outbox::enqueue(&mut tx, batch.sinks, &work, now).await?,
+        };
+        let rejected: Vec<Vec<Value>> = batch
+            .rejected
+            .iter()
+            .map(|r| {
+                vec![
+                    batch.source_id.into(),
+                    batch.origin.into(),
+                    (&r.locator).into(),
+                    (&r.reason).into(),
+                    now.into(),
+                ]
+            })
+            .collect();
+        rows::insert_values(
+            &mut tx,
+            "INSERT INTO rejected_inputs (source_id, origin, locator, reason, received_at)",
+            "",
+            &[],
+            &rejected,
+        )
+        .await?;
         if let Some((stream, cursor)) = batch.cursor {
             sqlx::query(
                 "INSERT INTO cursors (source_id, stream, cursor, updated_at) VALUES ($1, $2, $3, $4)
@@ -97,110 +111,176 @@ impl Store {
     }
 }
 
-/// Inserts the event unless this source already delivered it; returns its row id if new.
-async fn insert_event(
+/// The events of the batch this source has not delivered before, each once, in batch order.
+async fn unseen_events<'e>(
     tx: &mut Transaction<'_, Any>,
     source_id: &str,
-    prepared: &PreparedEvent,
-    now: i64,
-) -> Result<Option<i64>, StoreError> {
-    let event = &prepared.event;
-    let payload = serde_json::to_string(&event.payload)
-        .map_err(|e| StoreError::Corrupt(format!("cannot serialise event payload: {e}")))?;
-    Ok(sqlx::query_scalar(
-        "INSERT INTO events (source_id, source_event_id, kind, object_id, amount_minor, currency,
-                             occurred_at, ingested_at, payload)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-         ON CONFLICT (source_id, source_event_id) DO NOTHING
-         RETURNING id",
+    events: &'e [PreparedEvent],
+) -> Result<Vec<&'e PreparedEvent>, StoreError> {
+    let ids: Vec<Vec<Value>> = events
+        .iter()
+        .map(|p| vec![(&p.event.source_event_id).into()])
+        .collect();
+    let stored: HashSet<String> = rows::select_in(
+        tx,
+        "SELECT source_event_id FROM events WHERE source_id = $1 AND source_event_id IN {list}",
+        &[source_id.into()],
+        &ids,
     )
-    .bind(source_id)
-    .bind(&event.source_event_id)
-    .bind(event.payload.kind())
-    .bind(&prepared.object_id)
-    .bind(prepared.amount.as_ref().map(|m| m.minor))
-    .bind(
-        prepared
-            .amount
-            .as_ref()
-            .map(|m| m.currency.as_str().to_string()),
-    )
-    .bind(event.occurred_at.timestamp_millis())
-    .bind(now)
-    .bind(payload)
-    .fetch_optional(&mut **tx)
-    .await?)
+    .await?
+    .iter()
+    .map(|r| r.try_get("source_event_id"))
+    .collect::<Result<_, _>>()?;
+    let mut seen = HashSet::new();
+    Ok(events
+        .iter()
+        .filter(|p| {
+            !stored.contains(&p.event.source_event_id) && seen.insert(&p.event.source_event_id)
+        })
+        .collect())
 }
 
-/// Resolves the event's person to a profile and queues their profile update and activity for every
-/// sink. Returns the number of work items queued.
-async fn link_person_and_enqueue(
+/// The profile each event belongs to: the person it names, or, for a refund that names nobody,
+/// whoever placed the order it refunds (stored earlier or in this batch).
+async fn people_of(
     tx: &mut Transaction<'_, Any>,
     source_id: &str,
-    sinks: &[String],
-    prepared: &PreparedEvent,
-    event_id: i64,
+    events: &[&PreparedEvent],
     now: i64,
-) -> Result<usize, StoreError> {
-    let profile_id = match (prepared.event.payload.customer(), &prepared.event.payload) {
-        (Some(customer), _) if !prepared.identities.is_empty() => {
-            profiles::resolve(tx, &prepared.identities, customer, now).await?
-        }
-        // A refund that names no customer belongs to whoever placed the order it refunds.
-        (_, Payload::Refund(refund)) => match order_profile(tx, source_id, &refund.order_id).await?
-        {
-            Some(id) => id,
-            None => return Ok(0),
-        },
-        _ => return Ok(0),
-    };
-    sqlx::query("UPDATE events SET profile_id = $1 WHERE id = $2")
-        .bind(profile_id)
-        .bind(event_id)
-        .execute(&mut **tx)
-        .await?;
-    let first_sighting = match prepared.activity {
-        Some(_) => {
-            let earlier: Option<i64> = sqlx::query_scalar(
-                "SELECT id FROM events WHERE source_id = $1 AND kind = $2 AND object_id = $3 AND id < $4 LIMIT 1",
-            )
-            .bind(source_id)
-            .bind(prepared.event.payload.kind())
-            .bind(&prepared.object_id)
-            .bind(event_id)
-            .fetch_optional(&mut **tx)
-            .await?;
-            earlier.is_none()
-        }
-        None => false,
-    };
-    let mut queued = 0;
-    for sink in sinks {
-        queued += super::outbox::enqueue_profile(tx, sink, profile_id, event_id, now).await?;
-        if first_sighting {
-            let key = activity_key(source_id, &prepared.event.source_event_id);
-            queued +=
-                super::outbox::enqueue_activity(tx, sink, profile_id, event_id, &key, now).await?;
+) -> Result<Vec<Option<i64>>, StoreError> {
+    let named: Vec<Option<(&[Identity], &Customer)>> = events
+        .iter()
+        .map(|p| match p.event.payload.customer() {
+            Some(customer) if !p.identities.is_empty() => Some((p.identities.as_slice(), customer)),
+            _ => None,
+        })
+        .collect();
+    let mut people = profiles::resolve(tx, &named, now).await?;
+    let mut placed_by: HashMap<&str, i64> = HashMap::new();
+    for (p, person) in events.iter().zip(&people) {
+        if let (Payload::Order(order), Some(profile_id)) = (&p.event.payload, person) {
+            placed_by.entry(order.id.as_str()).or_insert(*profile_id);
         }
     }
-    Ok(queued)
+    let orphan_refunds: Vec<Vec<Value>> = events
+        .iter()
+        .zip(&people)
+        .filter_map(|(p, person)| match (&p.event.payload, person) {
+            (Payload::Refund(r), None) if !placed_by.contains_key(r.order_id.as_str()) => {
+                Some(vec![r.order_id.as_str().into()])
+            }
+            _ => None,
+        })
+        .collect();
+    let stored_orders = rows::select_in(
+        tx,
+        "SELECT object_id, profile_id FROM events
+         WHERE source_id = $1 AND kind = 'order' AND profile_id IS NOT NULL AND object_id IN {list}
+         ORDER BY id",
+        &[source_id.into()],
+        &orphan_refunds,
+    )
+    .await?;
+    let mut stored_placed_by: HashMap<String, i64> = HashMap::new();
+    for row in stored_orders {
+        stored_placed_by
+            .entry(row.try_get("object_id")?)
+            .or_insert(row.try_get("profile_id")?);
+    }
+    for (p, person) in events.iter().zip(people.iter_mut()) {
+        if let (Payload::Refund(r), None) = (&p.event.payload, &person) {
+            *person = placed_by
+                .get(r.order_id.as_str())
+                .or_else(|| stored_placed_by.get(&r.order_id))
+                .copied();
+        }
+    }
+    Ok(people)
 }
 
-/// The profile of the person who placed `order_id` at `source`, if known.
-async fn order_profile(
+/// For each event, whether it is the first of its vendor object (so it records an activity): no
+/// stored event and no earlier event of the batch has the same kind and object.
+async fn first_sightings(
     tx: &mut Transaction<'_, Any>,
     source_id: &str,
-    order_id: &str,
-) -> Result<Option<i64>, StoreError> {
-    Ok(sqlx::query_scalar(
-        "SELECT profile_id FROM events
-         WHERE source_id = $1 AND kind = 'order' AND object_id = $2 AND profile_id IS NOT NULL
-         ORDER BY id LIMIT 1",
+    events: &[&PreparedEvent],
+) -> Result<Vec<bool>, StoreError> {
+    let objects: Vec<Vec<Value>> = events
+        .iter()
+        .filter(|p| p.activity.is_some())
+        .map(|p| vec![p.event.payload.kind().into(), (&p.object_id).into()])
+        .collect();
+    let mut seen: HashSet<(String, String)> = rows::select_in(
+        tx,
+        "SELECT DISTINCT kind, object_id FROM events
+         WHERE source_id = $1 AND (kind, object_id) IN {list}",
+        &[source_id.into()],
+        &objects,
     )
-    .bind(source_id)
-    .bind(order_id)
-    .fetch_optional(&mut **tx)
-    .await?)
+    .await?
+    .iter()
+    .map(|r| Ok((r.try_get("kind")?, r.try_get("object_id")?)))
+    .collect::<Result<_, sqlx::Error>>()?;
+    Ok(events
+        .iter()
+        .map(|p| {
+            p.activity.is_some()
+                && seen.insert((p.event.payload.kind().to_string(), p.object_id.clone()))
+        })
+        .collect())
+}
+
+/// Inserts the events with their profiles; returns each one's row id, or `None` where a concurrent
+/// ingest stored the same event first.
+async fn insert_events(
+    tx: &mut Transaction<'_, Any>,
+    source_id: &str,
+    events: &[&PreparedEvent],
+    people: &[Option<i64>],
+    now: i64,
+) -> Result<Vec<Option<i64>>, StoreError> {
+    let payloads = events
+        .iter()
+        .map(|p| {
+            serde_json::to_string(&p.event.payload)
+                .map_err(|e| StoreError::Corrupt(format!("cannot serialise event payload: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let values: Vec<Vec<Value>> = events
+        .iter()
+        .zip(people)
+        .zip(&payloads)
+        .map(|((p, person), payload)| {
+            vec![
+                source_id.into(),
+                (&p.event.source_event_id).into(),
+                p.event.payload.kind().into(),
+                (&p.object_id).into(),
+                (*person).into(),
+                p.amount.as_ref().map(|m| m.minor).into(),
+                p.amount.as_ref().map(|m| m.currency.as_str()).into(),
+                p.event.occurred_at.timestamp_millis().into(),
+                now.into(),
+                payload.into(),
+            ]
+        })
+        .collect();
+    let inserted: HashMap<String, i64> = rows::insert_values(
+        tx,
+        "INSERT INTO events (source_id, source_event_id, kind, object_id, profile_id, amount_minor,
+                             currency, occurred_at, ingested_at, payload)",
+        "ON CONFLICT (source_id, source_event_id) DO NOTHING RETURNING id, source_event_id",
+        &[],
+        &values,
+    )
+    .await?
+    .iter()
+    .map(|r| Ok((r.try_get("source_event_id")?, r.try_get("id")?)))
+    .collect::<Result<_, sqlx::Error>>()?;
+    Ok(events
+        .iter()
+        .map(|p| inserted.get(&p.event.source_event_id).copied())
+        .collect())
 }
 
 /// A stable, UUID-shaped idempotency key for the activity of one source event.

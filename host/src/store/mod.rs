@@ -6,13 +6,14 @@ mod inbox;
 mod ingest;
 mod outbox;
 mod profiles;
+mod rows;
 mod summary;
 
 pub use dead_letters::{DeadLetter, LetterStatus};
 pub use inbox::KeptWebhook;
 pub use ingest::{activity_key, IngestBatch, IngestReport, PreparedEvent};
 pub use outbox::{Completion, OutboxRow, WorkKind};
-pub use profiles::ProfileSnapshot;
+pub use profiles::{ProfileSnapshot, SnapshotDepth};
 pub use summary::Summary;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -78,7 +79,7 @@ impl Store {
         let options = AnyConnectOptions::from_str(&url).map_err(connect_error)?;
         let pool = AnyPoolOptions::new()
             .max_connections(match backend {
-                Backend::Sqlite => 4,
+                Backend::Sqlite => 8,
                 Backend::Postgres => 8,
             })
             .acquire_timeout(Duration::from_secs(10))
@@ -101,6 +102,18 @@ impl Store {
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
         Ok(Store { pool, backend })
+    }
+
+    /// Begins a transaction that writes. On SQLite it takes the write lock at once (`BEGIN
+    /// IMMEDIATE`): a transaction that read first and wrote later could not upgrade once another
+    /// connection had committed, and would fail instead of waiting its turn.
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
     }
 
     pub fn backend(&self) -> Backend {

@@ -1,9 +1,12 @@
 //! The outbox: work owed to each sink. Rows move pending → inflight (leased) → delivered, rejected or
-//! dead; a lease that expires (the process died) makes the row claimable again. Only the oldest
-//! unfinished row of each person is claimable, so a person's updates reach a sink in order.
+//! dead; a lease that expires (the process died) makes the row claimable again. A person's rows are
+//! claimed in order, and none while an earlier one is in flight or waiting for a retry, so a
+//! person's updates reach a sink in order.
 
+use super::rows::{self, Value};
 use super::{now_ms, Store, StoreError};
 use sqlx::{Any, Row, Transaction};
+use std::collections::{HashMap, HashSet};
 
 /// SQL condition: outbox row `o` is the oldest unfinished item of its person for its sink.
 const HEAD_OF_LINE: &str = "NOT EXISTS (SELECT 1 FROM outbox e
@@ -67,54 +70,90 @@ pub enum Completion {
     },
 }
 
-pub(super) async fn enqueue_profile(
-    tx: &mut Transaction<'_, Any>,
-    sink: &str,
-    profile_id: i64,
-    event_id: i64,
-    now: i64,
-) -> Result<usize, StoreError> {
-    // A profile update still waiting (not yet attempted) will render the latest snapshot when it is
-    // sent, so a second one would say nothing new.
-    let result = sqlx::query(
-        "INSERT INTO outbox (sink_id, kind, profile_id, event_id, idempotency_key, status, attempts,
-                             next_attempt_at, created_at)
-         SELECT $1, 'profile', $2, $3, $4, 'pending', 0, $5, $5
-         WHERE NOT EXISTS (SELECT 1 FROM outbox WHERE sink_id = $1 AND profile_id = $2
-                           AND kind = 'profile' AND status = 'pending' AND attempts = 0)",
-    )
-    .bind(sink)
-    .bind(profile_id)
-    .bind(event_id)
-    .bind(format!("profile:{profile_id}:{event_id}"))
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    Ok(result.rows_affected() as usize)
+/// Work one new event creates for every sink: an update of its person's profile, and the activity
+/// it records if it is the first sighting of its vendor object.
+#[derive(Debug, Clone)]
+pub(super) struct NewWork {
+    pub profile_id: i64,
+    pub event_id: i64,
+    pub activity_key: Option<String>,
 }
 
-pub(super) async fn enqueue_activity(
+/// Queues the work of a batch of new events for every sink; returns the number of items queued.
+/// Each person gets one profile update per sink ahead of their activities, unless one is already
+/// waiting unattempted: that one renders the latest snapshot when it is sent, so a second would
+/// say nothing new.
+pub(super) async fn enqueue(
     tx: &mut Transaction<'_, Any>,
-    sink: &str,
-    profile_id: i64,
-    event_id: i64,
-    key: &str,
+    sinks: &[String],
+    work: &[NewWork],
     now: i64,
 ) -> Result<usize, StoreError> {
-    let result = sqlx::query(
-        "INSERT INTO outbox (sink_id, kind, profile_id, event_id, idempotency_key, status, attempts,
-                             next_attempt_at, created_at)
-         VALUES ($1, 'activity', $2, $3, $4, 'pending', 0, $5, $5)
-         ON CONFLICT (sink_id, idempotency_key) DO NOTHING",
-    )
-    .bind(sink)
-    .bind(profile_id)
-    .bind(event_id)
-    .bind(key)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    Ok(result.rows_affected() as usize)
+    let mut people: Vec<(i64, i64)> = Vec::new();
+    let mut seen = HashSet::new();
+    for w in work {
+        if seen.insert(w.profile_id) {
+            people.push((w.profile_id, w.event_id));
+        }
+    }
+    let profile_ids: Vec<i64> = people.iter().map(|(p, _)| *p).collect();
+    let mut queued = 0;
+    for sink in sinks {
+        let waiting: HashSet<i64> = rows::select_ids(
+            tx,
+            "SELECT profile_id FROM outbox
+             WHERE sink_id = $1 AND kind = 'profile' AND status = 'pending' AND attempts = 0
+               AND profile_id IN {list}",
+            &[sink.into()],
+            &profile_ids,
+        )
+        .await?
+        .iter()
+        .map(|r| r.try_get("profile_id"))
+        .collect::<Result<_, _>>()?;
+        let profile_keys: Vec<String> = people
+            .iter()
+            .map(|(profile, event)| format!("profile:{profile}:{event}"))
+            .collect();
+        let row = |kind, profile: i64, event: i64, key| -> Vec<Value> {
+            vec![
+                sink.into(),
+                Value::Text(kind),
+                profile.into(),
+                event.into(),
+                Value::Text(key),
+                "pending".into(),
+                0i64.into(),
+                now.into(),
+                now.into(),
+            ]
+        };
+        let mut items: Vec<Vec<Value>> = people
+            .iter()
+            .zip(&profile_keys)
+            .filter(|((profile, _), _)| !waiting.contains(profile))
+            .map(|((profile, event), key)| row("profile", *profile, *event, key))
+            .collect();
+        items.extend(work.iter().filter_map(|w| {
+            Some(row(
+                "activity",
+                w.profile_id,
+                w.event_id,
+                w.activity_key.as_ref()?,
+            ))
+        }));
+        queued += rows::insert_values(
+            tx,
+            "INSERT INTO outbox (sink_id, kind, profile_id, event_id, idempotency_key, status,
+                                 attempts, next_attempt_at, created_at)",
+            "ON CONFLICT (sink_id, idempotency_key) DO NOTHING RETURNING id",
+            &[],
+            &items,
+        )
+        .await?
+        .len();
+    }
+    Ok(queued)
 }
 
 impl Store {
@@ -129,21 +168,31 @@ impl Store {
     ) -> Result<Vec<OutboxRow>, StoreError> {
         let now = now_ms();
         self.release_expired_leases(sink, now).await?;
-        // On PostgreSQL several hosts claim from one outbox: rows another host is claiming are skipped.
+        let mut tx = self.begin_write().await?;
+        // On PostgreSQL several hosts claim from one outbox. Their claims of one sink take turns, so
+        // a claim sees what earlier claims took as in flight and never takes a person's later item
+        // while another host sends an earlier one; rows locked by other writers are skipped.
         let lock = match self.backend {
-            super::Backend::Postgres => "FOR UPDATE OF o SKIP LOCKED",
+            super::Backend::Postgres => {
+                sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock(hashtext($1))) AS turn")
+                    .bind(sink)
+                    .execute(&mut *tx)
+                    .await?;
+                "FOR UPDATE OF o SKIP LOCKED"
+            }
             super::Backend::Sqlite => "",
         };
-        // One call carries one kind of work: the kind of the oldest ready item.
-        let ready = format!(
-            "o.sink_id = $1 AND o.status = 'pending' AND o.next_attempt_at <= $2 AND {HEAD_OF_LINE}"
-        );
+        // A person's items are taken in order, several in one batch when they are all ready, but
+        // none while an earlier one of theirs is in flight or waiting to be retried.
         let rows = sqlx::query(&format!(
             "UPDATE outbox SET status = 'inflight', lease_until = $4
              WHERE id IN (
                  SELECT o.id FROM outbox o
-                 WHERE {ready}
-                   AND o.kind = (SELECT o.kind FROM outbox o WHERE {ready} ORDER BY o.id LIMIT 1)
+                 WHERE o.sink_id = $1 AND o.status = 'pending' AND o.next_attempt_at <= $2
+                   AND NOT EXISTS (SELECT 1 FROM outbox e
+                       WHERE e.sink_id = o.sink_id AND e.profile_id = o.profile_id AND e.id < o.id
+                         AND (e.status = 'inflight'
+                              OR (e.status = 'pending' AND e.next_attempt_at > $2)))
                  ORDER BY o.id
                  LIMIT $3 {lock})
              RETURNING id, kind, profile_id, event_id, idempotency_key, attempts"
@@ -152,8 +201,9 @@ impl Store {
         .bind(now)
         .bind(limit as i64)
         .bind(now + lease_ms)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
+        tx.commit().await?;
         let mut claimed = rows
             .into_iter()
             .map(|row| {
@@ -192,27 +242,51 @@ impl Store {
         Ok(())
     }
 
-    /// Records how each claimed item ended.
+    /// Records how each claimed item ended. Delivered items (the common case) are recorded for the
+    /// whole batch at once.
     pub async fn complete(
         &self,
         sink: &str,
         results: &[(OutboxRow, Completion)],
     ) -> Result<(), StoreError> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
+        let delivered: Vec<i64> = results
+            .iter()
+            .filter(|(_, c)| *c == Completion::Delivered)
+            .map(|(item, _)| item.id)
+            .collect();
+        rows::select_ids(
+            &mut tx,
+            "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, lease_until = NULL
+             WHERE id IN {list}",
+            &[],
+            &delivered,
+        )
+        .await?;
+        rows::select_ids(
+            &mut tx,
+            "INSERT INTO deliveries (outbox_id, sink_id, kind, idempotency_key, outcome, detail,
+                                     attempts, at)
+             SELECT id, sink_id, kind, idempotency_key, 'ok', NULL, attempts, $1
+             FROM outbox WHERE id IN {list}",
+            &[now.into()],
+            &delivered,
+        )
+        .await?;
         for (item, completion) in results {
-            let attempts = match completion {
-                Completion::Deferred { .. } => item.attempts,
-                _ => item.attempts + 1,
-            };
             let (status, next_at, error) = match completion {
+                Completion::Delivered => continue,
                 Completion::Deferred { at, reason } => {
                     ("pending", Some(*at), Some(reason.as_str()))
                 }
-                Completion::Delivered => ("delivered", None, None),
                 Completion::Retry { at, error, .. } => ("pending", Some(*at), Some(error.as_str())),
                 Completion::Rejected(reason) => ("rejected", None, Some(reason.as_str())),
                 Completion::Dead(reason) => ("dead", None, Some(reason.as_str())),
+            };
+            let attempts = match completion {
+                Completion::Deferred { .. } => item.attempts,
+                _ => item.attempts + 1,
             };
             sqlx::query(
                 "UPDATE outbox SET status = $1, attempts = $2, next_attempt_at = COALESCE($3, next_attempt_at),
@@ -235,7 +309,7 @@ impl Store {
                 .bind(sink)
                 .bind(item.kind.as_str())
                 .bind(&item.idempotency_key)
-                .bind(if status == "delivered" { "ok" } else { status })
+                .bind(status)
                 .bind(error)
                 .bind(attempts)
                 .bind(now)
@@ -268,16 +342,30 @@ impl Store {
         Ok((owed, next_at))
     }
 
-    /// The stored JSON payload of an event.
-    pub async fn event_payload(&self, event_id: i64) -> Result<(String, i64, String), StoreError> {
-        let row = sqlx::query("SELECT source_id, occurred_at, payload FROM events WHERE id = $1")
-            .bind(event_id)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok((
-            row.try_get("source_id")?,
-            row.try_get("occurred_at")?,
-            row.try_get("payload")?,
-        ))
+    /// The stored source, time and JSON payload of each of the given events.
+    pub async fn event_payloads(
+        &self,
+        event_ids: &[i64],
+    ) -> Result<HashMap<i64, (String, i64, String)>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        rows::select_ids(
+            &mut conn,
+            "SELECT id, source_id, occurred_at, payload FROM events WHERE id IN {list}",
+            &[],
+            event_ids,
+        )
+        .await?
+        .iter()
+        .map(|row| {
+            Ok((
+                row.try_get("id")?,
+                (
+                    row.try_get("source_id")?,
+                    row.try_get("occurred_at")?,
+                    row.try_get("payload")?,
+                ),
+            ))
+        })
+        .collect()
     }
 }

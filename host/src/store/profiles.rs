@@ -1,89 +1,249 @@
 //! Profiles: linking identities to people, keeping their latest consents, and reading the snapshot a
 //! sink receives.
 
+use super::rows::{self, Value};
 use super::{Store, StoreError};
-use crate::model::{Channel, ConsentState, Customer, Identity, IdentityKind, Money, Purpose};
+use crate::model::{
+    Channel, Consent, ConsentState, Customer, Identity, IdentityKind, Money, Purpose,
+};
+use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
+use std::collections::{HashMap, HashSet};
 
-/// Finds the profile one of `identities` already belongs to, or creates one; records the identities
-/// not yet linked, the names given, and consents newer than what is stored. Returns the profile id.
+/// Where a person of the batch lives: a stored profile, or the n-th profile the batch creates.
+/// Stored profiles order before new ones, so the oldest profile wins when identities disagree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Slot {
+    Stored(i64),
+    New(usize),
+}
+
+/// Names and consents a batch gives one profile: the latest name given wins, and of consents for
+/// the same channel and purpose the latest choice.
+#[derive(Default)]
+struct Given<'a> {
+    given_name: Option<&'a str>,
+    family_name: Option<&'a str>,
+    consents: HashMap<(Channel, Purpose), &'a Consent>,
+}
+
+/// Resolves the people of a batch, in order: each finds the profile one of its identities already
+/// belongs to (stored, or linked earlier in the batch), or gets a new one. Records the identities not
+/// yet linked, the names given, and consents newer than what is stored. Returns the profile id of
+/// each entry (`None` for entries that name nobody).
 pub(super) async fn resolve(
     tx: &mut Transaction<'_, Any>,
-    identities: &[Identity],
-    customer: &Customer,
+    people: &[Option<(&[Identity], &Customer)>],
     now: i64,
-) -> Result<i64, StoreError> {
-    let mut existing: Option<i64> = None;
-    for identity in identities {
-        let found: Option<i64> =
-            sqlx::query_scalar("SELECT profile_id FROM identities WHERE kind = $1 AND value = $2")
-                .bind(identity.kind.as_str())
-                .bind(&identity.value)
-                .fetch_optional(&mut **tx)
-                .await?;
-        existing = match (existing, found) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+) -> Result<Vec<Option<i64>>, StoreError> {
+    let wanted: Vec<Vec<Value>> = people
+        .iter()
+        .flatten()
+        .flat_map(|(ids, _)| ids.iter())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .map(|i| vec![i.kind.as_str().into(), (&i.value).into()])
+        .collect();
+    let mut linked: HashMap<(IdentityKind, String), Slot> = HashMap::new();
+    for row in rows::select_in(
+        tx,
+        "SELECT kind, value, profile_id FROM identities WHERE (kind, value) IN {list}",
+        &[],
+        &wanted,
+    )
+    .await?
+    {
+        linked.insert(
+            (
+                identity_kind(&row.try_get::<String, _>("kind")?)?,
+                row.try_get("value")?,
+            ),
+            Slot::Stored(row.try_get("profile_id")?),
+        );
     }
-    let profile_id = match existing {
-        Some(id) => {
-            sqlx::query(
-                "UPDATE profiles SET given_name = COALESCE($1, given_name),
-                                     family_name = COALESCE($2, family_name), updated_at = $3
-                 WHERE id = $4",
-            )
-            .bind(customer.given_name.as_deref())
-            .bind(customer.family_name.as_deref())
-            .bind(now)
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
-            id
-        }
-        None => {
-            sqlx::query_scalar(
-                "INSERT INTO profiles (key, given_name, family_name, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $4) RETURNING id",
-            )
-            .bind(new_profile_key())
-            .bind(customer.given_name.as_deref())
-            .bind(customer.family_name.as_deref())
-            .bind(now)
-            .fetch_one(&mut **tx)
-            .await?
-        }
+    let mut new_links: Vec<(&Identity, Slot)> = Vec::new();
+    let mut given: HashMap<Slot, Given> = HashMap::new();
+    let mut created = 0;
+    let slots: Vec<Option<Slot>> = people
+        .iter()
+        .map(|person| {
+            let (identities, customer) = (*person)?;
+            let slot = identities
+                .iter()
+                .filter_map(|i| linked.get(&(i.kind, i.value.clone())).copied())
+                .min()
+                .unwrap_or_else(|| {
+                    created += 1;
+                    Slot::New(created - 1)
+                });
+            for identity in identities {
+                linked
+                    .entry((identity.kind, identity.value.clone()))
+                    .or_insert_with(|| {
+                        new_links.push((identity, slot));
+                        slot
+                    });
+            }
+            let entry = given.entry(slot).or_default();
+            entry.given_name = customer.given_name.as_deref().or(entry.given_name);
+            entry.family_name = customer.family_name.as_deref().or(entry.family_name);
+            for consent in &customer.consents {
+                let latest = entry
+                    .consents
+                    .entry((consent.channel, consent.purpose))
+                    .or_insert(consent);
+                if consent.at >= latest.at {
+                    *latest = consent;
+                }
+            }
+            Some(slot)
+        })
+        .collect();
+    let ids = create_profiles(tx, created, &given, now).await?;
+    let id_of = |slot: Slot| match slot {
+        Slot::Stored(id) => id,
+        Slot::New(n) => ids[n],
     };
-    for identity in identities {
+    rename_stored(tx, &given, now).await?;
+    let links: Vec<Vec<Value>> = new_links
+        .iter()
+        .map(|(identity, slot)| {
+            vec![
+                identity.kind.as_str().into(),
+                (&identity.value).into(),
+                id_of(*slot).into(),
+                now.into(),
+            ]
+        })
+        .collect();
+    rows::insert_values(
+        tx,
+        "INSERT INTO identities (kind, value, profile_id, created_at)",
+        "ON CONFLICT (kind, value) DO NOTHING",
+        &[],
+        &links,
+    )
+    .await?;
+    let consents: Vec<(i64, [String; 3], &Consent)> = given
+        .iter()
+        .flat_map(|(slot, g)| g.consents.values().map(move |c| (*slot, *c)))
+        .map(|(slot, c)| {
+            let labels = [
+                enum_str(&c.channel),
+                enum_str(&c.purpose),
+                enum_str(&c.state),
+            ];
+            (id_of(slot), labels, c)
+        })
+        .collect();
+    let consents: Vec<Vec<Value>> = consents
+        .iter()
+        .map(|(profile_id, [channel, purpose, state], c)| {
+            vec![
+                (*profile_id).into(),
+                channel.into(),
+                purpose.into(),
+                state.into(),
+                c.at.timestamp_millis().into(),
+                (&c.source).into(),
+            ]
+        })
+        .collect();
+    rows::insert_values(
+        tx,
+        "INSERT INTO consents (profile_id, channel, purpose, state, at, source)",
+        "ON CONFLICT (profile_id, channel, purpose) DO UPDATE
+         SET state = excluded.state, at = excluded.at, source = excluded.source
+         WHERE excluded.at >= consents.at",
+        &[],
+        &consents,
+    )
+    .await?;
+    Ok(slots.into_iter().map(|s| s.map(id_of)).collect())
+}
+
+/// Creates the batch's new profiles with the names they were given; returns their ids in order.
+async fn create_profiles(
+    tx: &mut Transaction<'_, Any>,
+    count: usize,
+    given: &HashMap<Slot, Given<'_>>,
+    now: i64,
+) -> Result<Vec<i64>, StoreError> {
+    let keys: Vec<String> = (0..count).map(|_| new_profile_key()).collect();
+    let values: Vec<Vec<Value>> = keys
+        .iter()
+        .enumerate()
+        .map(|(n, key)| {
+            let names = &given[&Slot::New(n)];
+            vec![
+                key.into(),
+                names.given_name.into(),
+                names.family_name.into(),
+                now.into(),
+                now.into(),
+            ]
+        })
+        .collect();
+    let ids: HashMap<String, i64> = rows::insert_values(
+        tx,
+        "INSERT INTO profiles (key, given_name, family_name, created_at, updated_at)",
+        "RETURNING id, key",
+        &[],
+        &values,
+    )
+    .await?
+    .iter()
+    .map(|r| Ok((r.try_get("key")?, r.try_get("id")?)))
+    .collect::<Result<_, sqlx::Error>>()?;
+    Ok(keys.iter().map(|k| ids[k]).collect())
+}
+
+/// Gives stored profiles the names the batch gave them, where those differ from what is stored.
+async fn rename_stored(
+    tx: &mut Transaction<'_, Any>,
+    given: &HashMap<Slot, Given<'_>>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let named: Vec<i64> = given
+        .iter()
+        .filter(|(_, g)| g.given_name.is_some() || g.family_name.is_some())
+        .filter_map(|(slot, _)| match slot {
+            Slot::Stored(id) => Some(*id),
+            Slot::New(_) => None,
+        })
+        .collect();
+    let stored = rows::select_ids(
+        tx,
+        "SELECT id, given_name, family_name FROM profiles WHERE id IN {list}",
+        &[],
+        &named,
+    )
+    .await?;
+    for row in stored {
+        let id: i64 = row.try_get("id")?;
+        let names = &given[&Slot::Stored(id)];
+        let stored: (Option<String>, Option<String>) =
+            (row.try_get("given_name")?, row.try_get("family_name")?);
+        let given_name = names.given_name.map(str::to_string).or(stored.0.clone());
+        let family_name = names.family_name.map(str::to_string).or(stored.1.clone());
+        if (&given_name, &family_name) == (&stored.0, &stored.1) {
+            continue;
+        }
         sqlx::query(
-            "INSERT INTO identities (kind, value, profile_id, created_at) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (kind, value) DO NOTHING",
+            "UPDATE profiles SET given_name = $1, family_name = $2, updated_at = $3 WHERE id = $4",
         )
-        .bind(identity.kind.as_str())
-        .bind(&identity.value)
-        .bind(profile_id)
+        .bind(given_name)
+        .bind(family_name)
         .bind(now)
+        .bind(id)
         .execute(&mut **tx)
         .await?;
     }
-    for consent in &customer.consents {
-        sqlx::query(
-            "INSERT INTO consents (profile_id, channel, purpose, state, at, source)
-             VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (profile_id, channel, purpose) DO UPDATE
-             SET state = excluded.state, at = excluded.at, source = excluded.source
-             WHERE excluded.at >= consents.at",
-        )
-        .bind(profile_id)
-        .bind(enum_str(&consent.channel))
-        .bind(enum_str(&consent.purpose))
-        .bind(enum_str(&consent.state))
-        .bind(consent.at.timestamp_millis())
-        .bind(&consent.source)
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(profile_id)
+    Ok(())
+}
+
+fn identity_kind(text: &str) -> Result<IdentityKind, StoreError> {
+    IdentityKind::parse(text).ok_or_else(|| StoreError::Corrupt(format!("identity kind {text:?}")))
 }
 
 fn new_profile_key() -> String {
@@ -130,74 +290,110 @@ pub struct ProfileSnapshot {
     pub last_order_at: Option<i64>,
 }
 
+/// What a snapshot holds: everything, or only what an activity names (its person's key and
+/// identities), which spares the totals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotDepth {
+    Full,
+    KeyAndIdentities,
+}
+
 impl Store {
-    /// The current snapshot of a profile.
-    pub async fn profile_snapshot(&self, profile_id: i64) -> Result<ProfileSnapshot, StoreError> {
-        let row = sqlx::query("SELECT key, given_name, family_name FROM profiles WHERE id = $1")
-            .bind(profile_id)
-            .fetch_one(&self.pool)
-            .await?;
-        let identities = sqlx::query("SELECT kind, value FROM identities WHERE profile_id = $1 ORDER BY created_at, kind, value")
-            .bind(profile_id)
-            .fetch_all(&self.pool)
-            .await?
-            .into_iter()
-            .map(|r| {
-                let kind: String = r.try_get("kind")?;
-                let kind = IdentityKind::parse(&kind)
-                    .ok_or_else(|| StoreError::Corrupt(format!("identity kind {kind:?}")))?;
-                Ok(Identity {
-                    kind,
-                    value: r.try_get("value")?,
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        let consents = sqlx::query("SELECT channel, purpose, state, at, source FROM consents WHERE profile_id = $1 ORDER BY channel, purpose")
-            .bind(profile_id)
-            .fetch_all(&self.pool)
-            .await?
-            .into_iter()
-            .map(|r| {
-                Ok(StoredConsent {
-                    channel: parse_enum("consents.channel", &r.try_get::<String, _>("channel")?)?,
-                    purpose: parse_enum("consents.purpose", &r.try_get::<String, _>("purpose")?)?,
-                    state: parse_enum("consents.state", &r.try_get::<String, _>("state")?)?,
-                    at: r.try_get("at")?,
-                    source: r.try_get("source")?,
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
+    /// The current snapshots of the given profiles, read in a few statements for the whole set.
+    pub async fn profile_snapshots(
+        &self,
+        profile_ids: &[i64],
+        depth: SnapshotDepth,
+    ) -> Result<HashMap<i64, ProfileSnapshot>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let mut snapshots = HashMap::with_capacity(profile_ids.len());
+        for row in rows::select_ids(
+            &mut conn,
+            "SELECT id, key, given_name, family_name FROM profiles WHERE id IN {list}",
+            &[],
+            profile_ids,
+        )
+        .await?
+        {
+            let id: i64 = row.try_get("id")?;
+            snapshots.insert(
+                id,
+                ProfileSnapshot {
+                    id,
+                    key: row.try_get("key")?,
+                    identities: Vec::new(),
+                    given_name: row.try_get("given_name")?,
+                    family_name: row.try_get("family_name")?,
+                    consents: Vec::new(),
+                    orders_count: 0,
+                    refunds_count: 0,
+                    net_spent: None,
+                    first_order_at: None,
+                    last_order_at: None,
+                },
+            );
+        }
+        if let Some(missing) = profile_ids.iter().find(|id| !snapshots.contains_key(id)) {
+            return Err(StoreError::Corrupt(format!(
+                "work refers to profile {missing}, which does not exist"
+            )));
+        }
+        for row in rows::select_ids(
+            &mut conn,
+            "SELECT profile_id, kind, value FROM identities WHERE profile_id IN {list}
+             ORDER BY created_at, kind, value",
+            &[],
+            profile_ids,
+        )
+        .await?
+        {
+            let snapshot = snapshot_of(&mut snapshots, &row)?;
+            snapshot.identities.push(Identity {
+                kind: identity_kind(&row.try_get::<String, _>("kind")?)?,
+                value: row.try_get("value")?,
+            });
+        }
+        if depth == SnapshotDepth::KeyAndIdentities {
+            return Ok(snapshots);
+        }
+        for row in rows::select_ids(
+            &mut conn,
+            "SELECT profile_id, channel, purpose, state, at, source FROM consents
+             WHERE profile_id IN {list} ORDER BY channel, purpose",
+            &[],
+            profile_ids,
+        )
+        .await?
+        {
+            let consent = StoredConsent {
+                channel: parse_enum("consents.channel", &row.try_get::<String, _>("channel")?)?,
+                purpose: parse_enum("consents.purpose", &row.try_get::<String, _>("purpose")?)?,
+                state: parse_enum("consents.state", &row.try_get::<String, _>("state")?)?,
+                at: row.try_get("at")?,
+                source: row.try_get("source")?,
+            };
+            snapshot_of(&mut snapshots, &row)?.consents.push(consent);
+        }
         // Each vendor object counts once, as its latest version says: an order seen again after an
         // update, or a refund seen by both webhook and poll, is not counted twice.
-        let totals = sqlx::query(
-            "SELECT e.kind, e.currency, COUNT(*) AS n,
+        let totals = rows::select_ids(
+            &mut conn,
+            "SELECT e.profile_id, e.kind, e.currency, COUNT(*) AS n,
                     CAST(COALESCE(SUM(e.amount_minor), 0) AS BIGINT) AS total,
                     MIN(e.occurred_at) AS first_at, MAX(e.occurred_at) AS last_at
              FROM events e
-             WHERE e.profile_id = $1 AND e.kind IN ('order', 'refund')
+             WHERE e.profile_id IN {list} AND e.kind IN ('order', 'refund')
                AND e.id = (SELECT MAX(l.id) FROM events l
                            WHERE l.source_id = e.source_id AND l.kind = e.kind
                              AND l.object_id = e.object_id)
-             GROUP BY e.kind, e.currency",
+             GROUP BY e.profile_id, e.kind, e.currency",
+            &[],
+            profile_ids,
         )
-        .bind(profile_id)
-        .fetch_all(&self.pool)
         .await?;
-        let mut snapshot = ProfileSnapshot {
-            id: profile_id,
-            key: row.try_get("key")?,
-            identities,
-            given_name: row.try_get("given_name")?,
-            family_name: row.try_get("family_name")?,
-            consents,
-            orders_count: 0,
-            refunds_count: 0,
-            net_spent: None,
-            first_order_at: None,
-            last_order_at: None,
-        };
-        let mut spend: Vec<(String, i64)> = Vec::new();
+        let mut spend: HashMap<i64, Vec<(String, i64)>> = HashMap::new();
         for r in totals {
+            let snapshot = snapshot_of(&mut snapshots, &r)?;
             let kind: String = r.try_get("kind")?;
             let currency: Option<String> = r.try_get("currency")?;
             let n: i64 = r.try_get("n")?;
@@ -214,14 +410,15 @@ impl Store {
                 snapshot.refunds_count += n;
             }
             if let Some(currency) = currency {
+                let spend = spend.entry(snapshot.id).or_default();
                 match spend.iter_mut().find(|(c, _)| *c == currency) {
                     Some((_, sum)) => *sum += sign * total,
                     None => spend.push((currency, sign * total)),
                 }
             }
         }
-        snapshot.net_spent =
-            spend
+        for (id, spend) in spend {
+            snapshots.get_mut(&id).expect("selected by id").net_spent = spend
                 .into_iter()
                 .max_by_key(|(_, sum)| *sum)
                 .and_then(|(currency, minor)| {
@@ -230,6 +427,18 @@ impl Store {
                         currency: currency.try_into().ok()?,
                     })
                 });
-        Ok(snapshot)
+        }
+        Ok(snapshots)
     }
+}
+
+/// The snapshot a row's `profile_id` names.
+fn snapshot_of<'s>(
+    snapshots: &'s mut HashMap<i64, ProfileSnapshot>,
+    row: &AnyRow,
+) -> Result<&'s mut ProfileSnapshot, StoreError> {
+    let id: i64 = row.try_get("profile_id")?;
+    snapshots
+        .get_mut(&id)
+        .ok_or_else(|| StoreError::Corrupt(format!("row for unrequested profile {id}")))
 }

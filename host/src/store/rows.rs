@@ -1,0 +1,228 @@
+//! Set-at-a-time SQL: statements that write or read many rows at once (`VALUES (…), (…)` and
+//! `IN (…)` lists), chunked to stay inside both databases' parameter limits. The ingest and delivery
+//! hot paths cost a handful of statements per batch this way, instead of several per row.
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Executor};
+
+/// Rows (or list entries) per statement: far below SQLite's 32,766 and PostgreSQL's 65,535
+/// parameters for the widest statement here, and large enough that a batch takes few statements.
+const ROWS_PER_STATEMENT: usize = 400;
+
+/// A value bound to a statement parameter.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Value<'a> {
+    Text(&'a str),
+    Int(i64),
+    MaybeText(Option<&'a str>),
+    MaybeInt(Option<i64>),
+}
+
+impl<'a> From<&'a str> for Value<'a> {
+    fn from(v: &'a str) -> Self {
+        Value::Text(v)
+    }
+}
+
+impl<'a> From<&'a String> for Value<'a> {
+    fn from(v: &'a String) -> Self {
+        Value::Text(v)
+    }
+}
+
+impl From<i64> for Value<'_> {
+    fn from(v: i64) -> Self {
+        Value::Int(v)
+    }
+}
+
+impl<'a> From<Option<&'a str>> for Value<'a> {
+    fn from(v: Option<&'a str>) -> Self {
+        Value::MaybeText(v)
+    }
+}
+
+impl From<Option<i64>> for Value<'_> {
+    fn from(v: Option<i64>) -> Self {
+        Value::MaybeInt(v)
+    }
+}
+
+type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+fn bind<'q>(query: Query<'q>, value: Value<'q>) -> Query<'q> {
+    match value {
+        Value::Text(v) => query.bind(v),
+        Value::Int(v) => query.bind(v),
+        Value::MaybeText(v) => query.bind(v),
+        Value::MaybeInt(v) => query.bind(v),
+    }
+}
+
+/// How a statement numbers its parameters. SQLite gets anonymous `?`: sqlx looks up the name of
+/// every named parameter it binds, which SQLite finds by a linear scan, so `$N` costs time
+/// quadratic in the parameters of a statement; PostgreSQL requires `$N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Placeholders {
+    Anonymous,
+    Numbered,
+}
+
+impl Placeholders {
+    fn of(conn: &AnyConnection) -> Self {
+        if conn.backend_name() == "SQLite" {
+            Placeholders::Anonymous
+        } else {
+            Placeholders::Numbered
+        }
+    }
+
+    fn push(self, sql: &mut String, n: usize) {
+        match self {
+            Placeholders::Anonymous => sql.push('?'),
+            Placeholders::Numbered => {
+                sql.push('$');
+                sql.push_str(&n.to_string());
+            }
+        }
+    }
+
+    /// `sql` with its `$1…$k` (each used once, in order) written in this style.
+    fn rewrite(self, sql: &str) -> String {
+        if self == Placeholders::Numbered {
+            return sql.to_string();
+        }
+        let mut out = String::with_capacity(sql.len());
+        let mut rest = sql;
+        let mut expected = 1;
+        while let Some(at) = rest.find('$') {
+            out.push_str(&rest[..at]);
+            let digits = rest[at + 1..]
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len() - at - 1);
+            debug_assert_eq!(
+                rest[at + 1..at + 1 + digits].parse::<usize>().ok(),
+                Some(expected),
+                "parameters must be used once each, in order: {sql}"
+            );
+            expected += 1;
+            out.push('?');
+            rest = &rest[at + 1 + digits..];
+        }
+        out.push_str(rest);
+        out
+    }
+}
+
+/// `($first, …), (…)`: placeholders for `rows` rows of `columns` values each.
+fn value_rows(style: Placeholders, rows: usize, columns: usize, first: usize) -> String {
+    let mut sql = String::with_capacity(rows * columns * 5);
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for c in 0..columns {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            style.push(&mut sql, first + r * columns + c);
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// Runs `{head} VALUES (…), (…) {tail}` for every row of `rows` (each of the same width), in
+/// chunks; `params` are bound first, as `$1…`, in every chunk. Returns what the statements returned
+/// (add `RETURNING …` to the tail to learn which rows were written).
+pub(super) async fn insert_values(
+    conn: &mut AnyConnection,
+    head: &str,
+    tail: &str,
+    params: &[Value<'_>],
+    rows: &[Vec<Value<'_>>],
+) -> Result<Vec<AnyRow>, sqlx::Error> {
+    let mut returned = Vec::new();
+    let Some(columns) = rows.first().map(Vec::len) else {
+        return Ok(returned);
+    };
+    let style = Placeholders::of(conn);
+    let (head, tail) = (style.rewrite(head), style.rewrite(tail));
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "{head} VALUES {} {tail}",
+            value_rows(style, chunk.len(), columns, params.len() + 1)
+        );
+        let mut query = sqlx::query(&sql);
+        for value in params.iter().chain(chunk.iter().flatten()) {
+            query = bind(query, *value);
+        }
+        returned.extend(conn.fetch_all(query).await?);
+    }
+    Ok(returned)
+}
+
+/// Runs `sql`, whose `{list}` stands for a parenthesised list of placeholders, once per chunk of
+/// `list` (each entry a tuple of the same width: one value, or several for a row-value `IN`);
+/// `params` are bound first, as `$1…`. Returns every row found.
+pub(super) async fn select_in(
+    conn: &mut AnyConnection,
+    sql: &str,
+    params: &[Value<'_>],
+    list: &[Vec<Value<'_>>],
+) -> Result<Vec<AnyRow>, sqlx::Error> {
+    let mut found = Vec::new();
+    let Some(width) = list.first().map(Vec::len) else {
+        return Ok(found);
+    };
+    let style = Placeholders::of(conn);
+    let sql = style.rewrite(sql);
+    for chunk in list.chunks(ROWS_PER_STATEMENT) {
+        let entries = value_rows(style, chunk.len(), width, params.len() + 1);
+        let entries = if width == 1 {
+            entries.replace(['(', ')'], "")
+        } else {
+            format!("VALUES {entries}")
+        };
+        let sql = sql.replace("{list}", &format!("({entries})"));
+        let mut query = sqlx::query(&sql);
+        for value in params.iter().chain(chunk.iter().flatten()) {
+            query = bind(query, *value);
+        }
+        found.extend(conn.fetch_all(query).await?);
+    }
+    Ok(found)
+}
+
+/// [`select_in`] for a list of single ids.
+pub(super) async fn select_ids(
+    conn: &mut AnyConnection,
+    sql: &str,
+    params: &[Value<'_>],
+    ids: &[i64],
+) -> Result<Vec<AnyRow>, sqlx::Error> {
+    let list: Vec<Vec<Value>> = ids.iter().map(|id| vec![Value::Int(*id)]).collect();
+    select_in(conn, sql, params, &list).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Placeholders::{Anonymous, Numbered};
+    use super::*;
+
+    #[test]
+    fn placeholders_number_rows_after_the_leading_parameters() {
+        assert_eq!(value_rows(Numbered, 2, 3, 2), "($2, $3, $4), ($5, $6, $7)");
+        assert_eq!(value_rows(Anonymous, 1, 2, 2), "(?, ?)");
+    }
+
+    #[test]
+    fn numbered_parameters_become_anonymous_for_sqlite() {
+        assert_eq!(
+            Anonymous.rewrite("a = $1 AND b IN {list} AND c = $2"),
+            "a = ? AND b IN {list} AND c = ?"
+        );
+        assert_eq!(Numbered.rewrite("a = $1"), "a = $1");
+    }
+}
