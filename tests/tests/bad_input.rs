@@ -101,7 +101,7 @@ async fn a_full_disk_refuses_new_input_clearly_and_keeps_what_was_accepted() {
     let mut accepted = 0;
     let mut refused = None;
     for i in 0..200 {
-        let shop = SampleShop::generate(i, 40, 0).with_receipt_prefix(&format!("B{i:03}-"));
+        let shop = SampleShop::generate(i, 40, 0).as_export(i as usize, &format!("B{i:03}-"));
         match pipeline
             .receive_push("shop", vec![], shop.to_csv().into_bytes())
             .await

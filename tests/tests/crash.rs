@@ -44,7 +44,7 @@ batch_size = 200
     let shops: Vec<SampleShop> = (0..UPLOADS)
         .map(|i| {
             SampleShop::generate(1000 + i as u64, SALES_PER_UPLOAD, 0)
-                .with_receipt_prefix(&format!("U{i:03}-"))
+                .as_export(i, &format!("U{i:03}-"))
         })
         .collect();
     let expected: usize = shops

@@ -7,6 +7,7 @@ use rapport_fakes::faults::Fault;
 use rapport_fakes::shop::SampleShop;
 use rapport_host::config::Config;
 use rapport_host::pipeline::Pipeline;
+use std::collections::HashMap;
 use std::time::Duration;
 
 fn expected_activities(shop: &SampleShop) -> usize {
@@ -39,8 +40,8 @@ async fn a_vendor_storm_still_delivers_everything_once_and_honours_retry_after()
     let text = format!(
         r#"
 {SQLITE_LOOPBACK_DEV}[delivery]
-backoff_base_ms = 10
-backoff_max_ms = 200
+backoff_base_ms = 100
+backoff_max_ms = 400
 [[source]]
 id = "shop"
 plugin = "{csv}"
@@ -90,6 +91,33 @@ batch_size = 10
     assert!(
         captured.activity_arrivals.values().all(|&n| n == 1),
         "an activity arrived twice"
+    );
+    // A person's activities reach the CRM in the order they happened at the till, whatever failed
+    // in between: a later one never overtakes an earlier one that was being retried.
+    let position: HashMap<&str, usize> = shop
+        .valid_receipts()
+        .enumerate()
+        .map(|(i, r)| (r.id.as_str(), i))
+        .collect();
+    let mut latest: HashMap<&str, usize> = HashMap::new();
+    for activity in &captured.activities {
+        let properties = &activity["properties"];
+        let receipt = properties["refund_id"]
+            .as_str()
+            .or(properties["order_id"].as_str())
+            .expect("activity names its receipt");
+        let at = *position.get(receipt).expect("activity of a known receipt");
+        let person = activity["profile_key"].as_str().expect("profile key");
+        if let Some(before) = latest.insert(person, at) {
+            assert!(
+                before < at,
+                "{person}: receipt {receipt} arrived after a later receipt of theirs"
+            );
+        }
+    }
+    assert!(
+        latest.len() < captured.activities.len(),
+        "the sample should give people several receipts"
     );
     let failures = captured.seen.iter().filter(|r| r.status >= 500).count();
     assert!(

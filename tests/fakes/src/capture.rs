@@ -88,6 +88,12 @@ impl CaptureServer {
         self.shared.captured.lock().expect("capture lock").clone()
     }
 
+    /// How many distinct activities arrived, without copying what was captured.
+    pub fn distinct_activities(&self) -> usize {
+        let captured = self.shared.captured.lock().expect("capture lock");
+        captured.activity_arrivals.len()
+    }
+
     /// Faults for the next requests and the latency of every answer; a faulty answer stores nothing.
     pub fn faults(&self) -> &FaultPlan {
         &self.shared.faults

@@ -192,8 +192,25 @@ impl SampleShop {
         }
     }
 
+    /// Makes this the `n`-th of several exports fed to one store: every receipt id, refund
+    /// reference, customer id and email is prefixed with `prefix`, and customers get phone numbers
+    /// after those of the earlier exports, so exports share neither receipts nor people (beyond a
+    /// phone number reused once the fictional ranges run out, as a household might share one).
+    pub fn as_export(self, n: usize, prefix: &str) -> SampleShop {
+        let mut shop = self.with_receipt_prefix(prefix);
+        let first_phone = n * shop.customers.len();
+        for (i, c) in shop.customers.iter_mut().enumerate() {
+            c.id = format!("{prefix}{}", c.id);
+            c.email = format!("{}{}", prefix.to_lowercase(), c.email);
+            if c.phone.is_some() {
+                c.phone = Some(drama_phone(first_phone + i));
+            }
+        }
+        shop
+    }
+
     /// Prefixes every receipt id (and refund reference) with `prefix`, so several generated exports
-    /// can be fed to one store without their receipts colliding.
+    /// of the same customers can be fed to one store without their receipts colliding.
     pub fn with_receipt_prefix(mut self, prefix: &str) -> SampleShop {
         for r in &mut self.receipts {
             r.id = format!("{prefix}{}", r.id);
