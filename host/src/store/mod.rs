@@ -104,16 +104,21 @@ impl Store {
         Ok(Store { pool, backend })
     }
 
-    /// Begins a transaction that writes. On SQLite it takes the write lock at once (`BEGIN
-    /// IMMEDIATE`): a transaction that read first and wrote later could not upgrade once another
-    /// connection had committed, and would fail instead of waiting its turn.
+    /// Begins a transaction that writes. On SQLite its first statement is a write, which takes the
+    /// write lock at once (waiting its turn): a transaction that read first and wrote later could
+    /// not upgrade once another connection had committed, and would fail instead of waiting.
+    /// (`BEGIN IMMEDIATE` would do the same, but sqlx refuses it on a connection whose earlier
+    /// transaction SQLite rolled back by itself, as it does when the disk is full.)
     pub(crate) async fn begin_write(
         &self,
     ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
-        Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
-        })
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Sqlite {
+            sqlx::query("UPDATE sources SET updated_at = updated_at WHERE 0 = 1")
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(tx)
     }
 
     pub fn backend(&self) -> Backend {
