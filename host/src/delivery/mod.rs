@@ -12,7 +12,7 @@ use crate::model::Payload;
 use crate::runtime::bindings::wit::{ConnectorError, Outcome};
 use crate::runtime::plugin::{Fault, PluginError};
 use crate::store::{now_ms, Completion, OutboxRow, SnapshotDepth, Store, StoreError, WorkKind};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
@@ -121,26 +121,30 @@ impl SinkWorker {
         let (profiles, activities): (Vec<_>, Vec<_>) = sendable
             .into_iter()
             .partition(|(row, _)| row.kind == WorkKind::Profile);
-        let mut still_pending = HashSet::new();
+        // Why each person's profile update is still pending, and until when.
+        let mut still_pending: HashMap<i64, (i64, String)> = HashMap::new();
         if !profiles.is_empty() {
             for (row, completion) in self.call(WorkKind::Profile, profiles).await {
-                if matches!(
-                    completion,
-                    Completion::Retry { .. } | Completion::Deferred { .. }
-                ) {
-                    still_pending.insert(row.profile_id);
+                match &completion {
+                    Completion::Retry { at, error, .. } => {
+                        still_pending.insert(row.profile_id, (*at, error.clone()));
+                    }
+                    Completion::Deferred { at, reason } => {
+                        still_pending.insert(row.profile_id, (*at, reason.clone()));
+                    }
+                    _ => {}
                 }
                 results.push((row, completion));
             }
         }
         let (activities, held): (Vec<_>, Vec<_>) = activities
             .into_iter()
-            .partition(|(row, _)| !still_pending.contains(&row.profile_id));
-        let now = now_ms();
+            .partition(|(row, _)| !still_pending.contains_key(&row.profile_id));
         results.extend(held.into_iter().map(|(row, _)| {
+            let (at, why) = &still_pending[&row.profile_id];
             let waiting = Completion::Deferred {
-                at: now,
-                reason: "waiting for this person's profile update".into(),
+                at: *at,
+                reason: format!("waiting for this person's profile update ({why})"),
             };
             (row, waiting)
         }));
