@@ -248,6 +248,9 @@ pub struct ConnectorConfig {
     pub poll_interval_secs: u64,
     /// A sink's ceiling on calls per second (it also slows down by itself when the vendor throttles).
     pub max_requests_per_second: Option<f64>,
+    /// The person fields a sink receives (`email`, `phone`, `given_name`, `orders_count`, …);
+    /// all of them when unset. Consents always go.
+    pub fields: Option<Vec<crate::governance::fields::Field>>,
     /// The plugin's settings, checked against its manifest.
     #[serde(default)]
     pub config: RawSettings,
@@ -315,6 +318,12 @@ impl Config {
             }
             if !seen.insert(connector.id.as_str()) {
                 return Err(format!("[[{section}]] id {:?} is used twice", connector.id));
+            }
+            if section == "source" && connector.fields.is_some() {
+                return Err(format!(
+                    "[[source]] {:?}: fields applies to sinks only (it names what a sink receives)",
+                    connector.id
+                ));
             }
             if section == "source" && connector.poll_interval_secs == 0 {
                 return Err(format!(

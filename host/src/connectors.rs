@@ -6,6 +6,7 @@ use crate::capabilities::http::{HttpEgress, HttpLimits};
 use crate::capabilities::secrets::SecretStore;
 use crate::capabilities::PluginContext;
 use crate::config::{Config, ConnectorConfig, RuntimeConfig};
+use crate::governance::fields::Allowlist;
 use crate::identity::Normalizer;
 use crate::packages::instance::{resolve_egress, resolve_settings};
 use crate::packages::{open_installed, PluginKind, Provenance, TrustStore};
@@ -29,6 +30,8 @@ pub struct Connector {
     pub max_requests_per_second: Option<f64>,
     /// How a source's customer identifiers are normalised (the shop's region and rules).
     pub normalizer: Normalizer,
+    /// The person fields a sink may receive.
+    pub fields: Allowlist,
 }
 
 /// Every connector of a configuration.
@@ -299,6 +302,7 @@ impl Connector {
             provenance,
             poll_interval: c.poll_interval(),
             max_requests_per_second: c.max_requests_per_second,
+            fields: Allowlist::new(c.fields.as_deref()),
             normalizer: host.normalizer,
         })
     }

@@ -7,6 +7,7 @@ pub mod config;
 pub mod connectors;
 pub mod delivery;
 pub mod demo;
+pub mod governance;
 pub mod identity;
 pub mod ingest;
 pub mod model;

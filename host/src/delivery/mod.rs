@@ -230,8 +230,17 @@ impl SinkWorker {
         for row in rows {
             let snapshot = &snapshots[&row.profile_id];
             let item = match row.kind {
-                WorkKind::Profile => Ok(Item::Profile(render::profile(snapshot))),
-                WorkKind::Activity => render_activity(&row, snapshot, &events),
+                WorkKind::Profile => {
+                    let mut profile = render::profile(snapshot);
+                    self.sink.fields.minimise_profile(&mut profile);
+                    Ok(Item::Profile(profile))
+                }
+                WorkKind::Activity => {
+                    render_activity(&row, snapshot, &events).map(|mut activity| {
+                        self.sink.fields.minimise_activity(&mut activity);
+                        Item::Activity(activity)
+                    })
+                }
             };
             match item {
                 Ok(item) => sendable.push((row, item)),
@@ -364,7 +373,7 @@ fn render_activity(
     row: &OutboxRow,
     snapshot: &crate::store::ProfileSnapshot,
     events: &HashMap<i64, (String, i64, String)>,
-) -> Result<Item, String> {
+) -> Result<crate::runtime::bindings::wit::Activity, String> {
     let event_id = row.event_id.ok_or("activity has no event")?;
     let (source_id, occurred_at, payload) = events
         .get(&event_id)
@@ -378,7 +387,6 @@ fn render_activity(
         *occurred_at,
         &payload,
     )
-    .map(Item::Activity)
     .ok_or_else(|| format!("event {event_id} records no activity"))
 }
 
