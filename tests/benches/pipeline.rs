@@ -62,18 +62,23 @@ fn uploads(total: usize, per_upload: usize) -> Vec<(SampleShop, Vec<u8>)> {
         .collect()
 }
 
-async fn throughput(backend: &str, database_url: &str, events: usize) {
-    let dir = tempfile::tempdir().unwrap();
-    let crm = CaptureServer::start().await.unwrap();
-    let pipeline = Arc::new(start(database_url, dir.path(), &crm).await);
-    let batches = uploads(events, 1000);
-    let expected: usize = batches
+/// The activities the CRM should receive: one per sale with a known customer, and one per refund.
+fn expected_activities(batches: &[(SampleShop, Vec<u8>)]) -> usize {
+    batches
         .iter()
         .map(|(s, _)| {
             s.attributed_sales().count()
                 + s.valid_receipts().filter(|r| r.refund_of.is_some()).count()
         })
-        .sum();
+        .sum()
+}
+
+async fn throughput(backend: &str, database_url: &str, events: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let crm = CaptureServer::start().await.unwrap();
+    let pipeline = Arc::new(start(database_url, dir.path(), &crm).await);
+    let batches = uploads(events, 1000);
+    let expected = expected_activities(&batches);
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let daemon = tokio::spawn(pipeline.clone().run(shutdown));
     let started = Instant::now();
@@ -110,6 +115,7 @@ async fn latency(backend: &str, database_url: &str) {
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let daemon = tokio::spawn(pipeline.clone().run(shutdown));
     let batches = uploads(RATE * SECONDS, PER_UPLOAD);
+    let expected = expected_activities(&batches);
     let mut submitted: HashMap<String, Instant> = HashMap::new();
     let interval = Duration::from_secs_f64(PER_UPLOAD as f64 / RATE as f64);
     let mut tick = tokio::time::interval(interval);
@@ -122,7 +128,7 @@ async fn latency(backend: &str, database_url: &str) {
         pipeline.receive_push("shop", vec![], csv).await.unwrap();
     }
     let deadline = Instant::now() + Duration::from_secs(120);
-    while crm.distinct_activities() < submitted.len() && Instant::now() < deadline {
+    while crm.distinct_activities() < expected && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     stop.send(true).unwrap();

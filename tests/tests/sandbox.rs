@@ -43,6 +43,7 @@ async fn load_sink(host: &HostServices, name: &str, settings: &[(&str, &str)]) -
         plugin: plugin(name),
         poll_interval_secs: 60,
         max_requests_per_second: None,
+        fields: None,
         config: settings
             .iter()
             .map(|(k, v)| (k.to_string(), toml::Value::String(v.to_string())))

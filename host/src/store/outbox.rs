@@ -8,11 +8,6 @@ use super::{now_ms, Store, StoreError};
 use sqlx::{Any, Row, Transaction};
 use std::collections::{HashMap, HashSet};
 
-/// SQL condition: outbox row `o` is the oldest unfinished item of its person for its sink.
-const HEAD_OF_LINE: &str = "NOT EXISTS (SELECT 1 FROM outbox e
-    WHERE e.sink_id = o.sink_id AND e.profile_id = o.profile_id
-      AND e.status IN ('pending', 'inflight') AND e.id < o.id)";
-
 /// What a work item asks of the sink.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WorkKind {
@@ -183,16 +178,18 @@ impl Store {
             super::Backend::Sqlite => "",
         };
         // A person's items are taken in order, several in one batch when they are all ready, but
-        // none while an earlier one of theirs is in flight or waiting to be retried.
+        // none at or after their first item that is in flight or waiting to be retried.
         let rows = sqlx::query(&format!(
             "UPDATE outbox SET status = 'inflight', lease_until = $4
              WHERE id IN (
-                 SELECT o.id FROM outbox o
+                 WITH blocked AS (
+                     SELECT profile_id, MIN(id) AS from_id FROM outbox
+                     WHERE sink_id = $1
+                       AND (status = 'inflight' OR (status = 'pending' AND next_attempt_at > $2))
+                     GROUP BY profile_id)
+                 SELECT o.id FROM outbox o LEFT JOIN blocked b ON b.profile_id = o.profile_id
                  WHERE o.sink_id = $1 AND o.status = 'pending' AND o.next_attempt_at <= $2
-                   AND NOT EXISTS (SELECT 1 FROM outbox e
-                       WHERE e.sink_id = o.sink_id AND e.profile_id = o.profile_id AND e.id < o.id
-                         AND (e.status = 'inflight'
-                              OR (e.status = 'pending' AND e.next_attempt_at > $2)))
+                   AND (b.from_id IS NULL OR o.id < b.from_id)
                  ORDER BY o.id
                  LIMIT $3 {lock})
              RETURNING id, kind, profile_id, event_id, idempotency_key, attempts"
@@ -331,11 +328,13 @@ impl Store {
         .bind(sink)
         .fetch_one(&self.pool)
         .await?;
-        let next_at: Option<i64> = sqlx::query_scalar(&format!(
+        let next_at: Option<i64> = sqlx::query_scalar(
             "SELECT MIN(CASE WHEN o.status = 'pending' THEN o.next_attempt_at ELSE o.lease_until END)
              FROM outbox o
-             WHERE o.sink_id = $1 AND o.status IN ('pending', 'inflight') AND {HEAD_OF_LINE}"
-        ))
+             JOIN (SELECT MIN(id) AS id FROM outbox
+                   WHERE sink_id = $1 AND status IN ('pending', 'inflight')
+                   GROUP BY profile_id) head ON head.id = o.id",
+        )
         .bind(sink)
         .fetch_one(&self.pool)
         .await?;
