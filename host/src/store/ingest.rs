@@ -6,7 +6,7 @@ use super::rows::{self, Value};
 use super::{now_ms, profiles, Store, StoreError};
 use crate::model::{Customer, Event, Identity, Money, Payload, RejectedInput};
 use sqlx::{Any, Row, Transaction};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// An event ready to store: validated, with the person's identities already normalised.
 #[derive(Debug, Clone)]
@@ -117,9 +117,9 @@ async fn unseen_events<'e>(
     source_id: &str,
     events: &'e [PreparedEvent],
 ) -> Result<Vec<&'e PreparedEvent>, StoreError> {
-    let ids: Vec<Vec<Value>> = events
+    let ids: Vec<Value> = events
         .iter()
-        .map(|p| vec![(&p.event.source_event_id).into()])
+        .map(|p| (&p.event.source_event_id).into())
         .collect();
     let stored: HashSet<String> = rows::select_in(
         tx,
@@ -162,12 +162,12 @@ async fn people_of(
             placed_by.entry(order.id.as_str()).or_insert(*profile_id);
         }
     }
-    let orphan_refunds: Vec<Vec<Value>> = events
+    let orphan_refunds: Vec<Value> = events
         .iter()
         .zip(&people)
         .filter_map(|(p, person)| match (&p.event.payload, person) {
             (Payload::Refund(r), None) if !placed_by.contains_key(r.order_id.as_str()) => {
-                Some(vec![r.order_id.as_str().into()])
+                Some(r.order_id.as_str().into())
             }
             _ => None,
         })
@@ -205,22 +205,30 @@ async fn first_sightings(
     source_id: &str,
     events: &[&PreparedEvent],
 ) -> Result<Vec<bool>, StoreError> {
-    let objects: Vec<Vec<Value>> = events
+    let mut seen: HashSet<(String, String)> = HashSet::new();
+    let kinds: BTreeSet<&str> = events
         .iter()
         .filter(|p| p.activity.is_some())
-        .map(|p| vec![p.event.payload.kind().into(), (&p.object_id).into()])
+        .map(|p| p.event.payload.kind())
         .collect();
-    let mut seen: HashSet<(String, String)> = rows::select_in(
-        tx,
-        "SELECT DISTINCT kind, object_id FROM events
-         WHERE source_id = $1 AND (kind, object_id) IN {list}",
-        &[source_id.into()],
-        &objects,
-    )
-    .await?
-    .iter()
-    .map(|r| Ok((r.try_get("kind")?, r.try_get("object_id")?)))
-    .collect::<Result<_, sqlx::Error>>()?;
+    for kind in kinds {
+        let objects: Vec<Value> = events
+            .iter()
+            .filter(|p| p.activity.is_some() && p.event.payload.kind() == kind)
+            .map(|p| (&p.object_id).into())
+            .collect();
+        for row in rows::select_in(
+            tx,
+            "SELECT DISTINCT object_id FROM events
+             WHERE source_id = $1 AND kind = $2 AND object_id IN {list}",
+            &[source_id.into(), kind.into()],
+            &objects,
+        )
+        .await?
+        {
+            seen.insert((kind.to_string(), row.try_get("object_id")?));
+        }
+    }
     Ok(events
         .iter()
         .map(|p| {

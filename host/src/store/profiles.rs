@@ -36,30 +36,31 @@ pub(super) async fn resolve(
     people: &[Option<(&[Identity], &Customer)>],
     now: i64,
 ) -> Result<Vec<Option<i64>>, StoreError> {
-    let wanted: Vec<Vec<Value>> = people
+    let wanted: HashSet<&Identity> = people
         .iter()
         .flatten()
         .flat_map(|(ids, _)| ids.iter())
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .map(|i| vec![i.kind.as_str().into(), (&i.value).into()])
         .collect();
     let mut linked: HashMap<(IdentityKind, String), Slot> = HashMap::new();
-    for row in rows::select_in(
-        tx,
-        "SELECT kind, value, profile_id FROM identities WHERE (kind, value) IN {list}",
-        &[],
-        &wanted,
-    )
-    .await?
-    {
-        linked.insert(
-            (
-                identity_kind(&row.try_get::<String, _>("kind")?)?,
-                row.try_get("value")?,
-            ),
-            Slot::Stored(row.try_get("profile_id")?),
-        );
+    for kind in wanted.iter().map(|i| i.kind).collect::<HashSet<_>>() {
+        let values: Vec<Value> = wanted
+            .iter()
+            .filter(|i| i.kind == kind)
+            .map(|i| (&i.value).into())
+            .collect();
+        for row in rows::select_in(
+            tx,
+            "SELECT value, profile_id FROM identities WHERE kind = $1 AND value IN {list}",
+            &[kind.as_str().into()],
+            &values,
+        )
+        .await?
+        {
+            linked.insert(
+                (kind, row.try_get("value")?),
+                Slot::Stored(row.try_get("profile_id")?),
+            );
+        }
     }
     let mut new_links: Vec<(&Identity, Slot)> = Vec::new();
     let mut given: HashMap<Slot, Given> = HashMap::new();

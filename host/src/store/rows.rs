@@ -164,30 +164,23 @@ pub(super) async fn insert_values(
 }
 
 /// Runs `sql`, whose `{list}` stands for a parenthesised list of placeholders, once per chunk of
-/// `list` (each entry a tuple of the same width: one value, or several for a row-value `IN`);
-/// `params` are bound first, as `$1…`. Returns every row found.
+/// `list`; `params` are bound first, as `$1…`. Returns every row found. (One column per list, not
+/// row values: SQLite scans the whole table for `(a, b) IN (VALUES …)` where it searches an index
+/// for `a = $1 AND b IN (…)`.)
 pub(super) async fn select_in(
     conn: &mut AnyConnection,
     sql: &str,
     params: &[Value<'_>],
-    list: &[Vec<Value<'_>>],
+    list: &[Value<'_>],
 ) -> Result<Vec<AnyRow>, sqlx::Error> {
     let mut found = Vec::new();
-    let Some(width) = list.first().map(Vec::len) else {
-        return Ok(found);
-    };
     let style = Placeholders::of(conn);
     let sql = style.rewrite(sql);
     for chunk in list.chunks(ROWS_PER_STATEMENT) {
-        let entries = value_rows(style, chunk.len(), width, params.len() + 1);
-        let entries = if width == 1 {
-            entries.replace(['(', ')'], "")
-        } else {
-            format!("VALUES {entries}")
-        };
-        let sql = sql.replace("{list}", &format!("({entries})"));
+        let entries = value_rows(style, 1, chunk.len(), params.len() + 1);
+        let sql = sql.replace("{list}", &entries);
         let mut query = sqlx::query(&sql);
-        for value in params.iter().chain(chunk.iter().flatten()) {
+        for value in params.iter().chain(chunk) {
             query = bind(query, *value);
         }
         found.extend(conn.fetch_all(query).await?);
@@ -195,14 +188,14 @@ pub(super) async fn select_in(
     Ok(found)
 }
 
-/// [`select_in`] for a list of single ids.
+/// [`select_in`] for a list of ids.
 pub(super) async fn select_ids(
     conn: &mut AnyConnection,
     sql: &str,
     params: &[Value<'_>],
     ids: &[i64],
 ) -> Result<Vec<AnyRow>, sqlx::Error> {
-    let list: Vec<Vec<Value>> = ids.iter().map(|id| vec![Value::Int(*id)]).collect();
+    let list: Vec<Value> = ids.iter().map(|id| Value::Int(*id)).collect();
     select_in(conn, sql, params, &list).await
 }
 
