@@ -313,4 +313,33 @@ async fn square_to_hubspot_holds_every_contact_opt_out_sale_and_refund() {
         );
     }
     assert_eq!(held, expected);
+
+    // An order changed at the till (a new version, a new total) counts once, at its latest total,
+    // in its buyer's figures, and records no second sale.
+    let changed = shop.attributed_sales().next().unwrap();
+    let new_total = changed.total_cents + 1_000;
+    square.update_order(&changed.id, "2026-11-20T12:00:00.000Z", |o| {
+        o["total_money"]["amount"] = serde_json::json!(new_total)
+    });
+    sync(dir.path(), &text).await;
+    let email = buyer(changed);
+    let theirs = |r: &&rapport_fakes::shop::Receipt| buyer(r) == email;
+    let orders = shop.attributed_sales().filter(theirs).count();
+    let spent: i64 = shop
+        .attributed_sales()
+        .filter(theirs)
+        .map(|r| r.total_cents)
+        .sum::<i64>()
+        + (new_total - changed.total_cents)
+        - shop
+            .valid_receipts()
+            .filter(|r| r.refund_of.is_some())
+            .filter(theirs)
+            .map(|r| r.total_cents)
+            .sum::<i64>();
+    let contact = crm.contact(&email).unwrap();
+    assert_eq!(contact.properties["orders_count"], orders.to_string());
+    let net_spent: f64 = contact.properties["net_spent"].parse().unwrap();
+    assert_eq!((net_spent * 100.0).round() as i64, spent, "{email}");
+    assert_eq!(crm.events().len(), expected.len());
 }

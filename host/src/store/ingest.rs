@@ -53,6 +53,7 @@ impl Store {
         let people = people_of(&mut tx, batch.source_id, &fresh, now).await?;
         let first_sightings = first_sightings(&mut tx, batch.source_id, &fresh).await?;
         let stored = insert_events(&mut tx, batch.source_id, &fresh, &people, now).await?;
+        mark_superseded(&mut tx, batch.source_id, &fresh).await?;
         let mut work = Vec::new();
         for (((prepared, person), first), event_id) in
             fresh.iter().zip(&people).zip(&first_sightings).zip(&stored)
@@ -236,6 +237,35 @@ async fn first_sightings(
                 && seen.insert((p.event.payload.kind().to_string(), p.object_id.clone()))
         })
         .collect())
+}
+
+/// Flags the earlier versions of the batch's vendor objects as superseded, so totals count each
+/// object once, as its latest version says.
+async fn mark_superseded(
+    tx: &mut Transaction<'_, Any>,
+    source_id: &str,
+    events: &[&PreparedEvent],
+) -> Result<(), StoreError> {
+    let kinds: BTreeSet<&str> = events.iter().map(|p| p.event.payload.kind()).collect();
+    for kind in kinds {
+        let objects: Vec<Value> = events
+            .iter()
+            .filter(|p| p.event.payload.kind() == kind)
+            .map(|p| (&p.object_id).into())
+            .collect();
+        rows::select_in(
+            tx,
+            "UPDATE events SET superseded = 1
+             WHERE source_id = $1 AND kind = $2 AND object_id IN {list} AND superseded = 0
+               AND id < (SELECT MAX(l.id) FROM events l
+                         WHERE l.source_id = events.source_id AND l.kind = events.kind
+                           AND l.object_id = events.object_id)",
+            &[source_id.into(), kind.into()],
+            &objects,
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Inserts the events with their profiles; returns each one's row id, or `None` where a concurrent

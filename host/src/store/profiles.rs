@@ -383,10 +383,7 @@ impl Store {
                     CAST(COALESCE(SUM(e.amount_minor), 0) AS BIGINT) AS total,
                     MIN(e.occurred_at) AS first_at, MAX(e.occurred_at) AS last_at
              FROM events e
-             WHERE e.profile_id IN {list} AND e.kind IN ('order', 'refund')
-               AND e.id = (SELECT MAX(l.id) FROM events l
-                           WHERE l.source_id = e.source_id AND l.kind = e.kind
-                             AND l.object_id = e.object_id)
+             WHERE e.profile_id IN {list} AND e.kind IN ('order', 'refund') AND e.superseded = 0
              GROUP BY e.profile_id, e.kind, e.currency",
             &[],
             profile_ids,
