@@ -6,7 +6,7 @@ use super::rows::{self, Value};
 use super::{now_ms, profiles, Store, StoreError};
 use crate::model::{Customer, Event, Identity, Money, Payload, RejectedInput};
 use sqlx::{Any, Row, Transaction};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// An event ready to store: validated, with the person's identities already normalised.
 #[derive(Debug, Clone)]
@@ -53,7 +53,7 @@ impl Store {
         let people = people_of(&mut tx, batch.source_id, &fresh, now).await?;
         let first_sightings = first_sightings(&mut tx, batch.source_id, &fresh).await?;
         let stored = insert_events(&mut tx, batch.source_id, &fresh, &people, now).await?;
-        mark_superseded(&mut tx, batch.source_id, &fresh).await?;
+        mark_superseded(&mut tx, batch.source_id, &fresh, &first_sightings).await?;
         let mut work = Vec::new();
         for (((prepared, person), first), event_id) in
             fresh.iter().zip(&people).zip(&first_sightings).zip(&stored)
@@ -239,20 +239,30 @@ async fn first_sightings(
         .collect())
 }
 
-/// Flags the earlier versions of the batch's vendor objects as superseded, so totals count each
-/// object once, as its latest version says.
+/// Flags the earlier versions of the batch's orders and refunds as superseded, so totals count each
+/// once, as its latest version says. Only objects seen before, or more than once in the batch,
+/// have earlier versions.
 async fn mark_superseded(
     tx: &mut Transaction<'_, Any>,
     source_id: &str,
     events: &[&PreparedEvent],
+    first_sightings: &[bool],
 ) -> Result<(), StoreError> {
-    let kinds: BTreeSet<&str> = events.iter().map(|p| p.event.payload.kind()).collect();
-    for kind in kinds {
-        let objects: Vec<Value> = events
-            .iter()
-            .filter(|p| p.event.payload.kind() == kind)
-            .map(|p| (&p.object_id).into())
-            .collect();
+    let mut sightings: HashMap<(&str, &str), usize> = HashMap::new();
+    for p in events.iter().filter(|p| p.activity.is_some()) {
+        *sightings
+            .entry((p.event.payload.kind(), p.object_id.as_str()))
+            .or_default() += 1;
+    }
+    let mut versioned: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for (p, first) in events.iter().zip(first_sightings) {
+        let key = (p.event.payload.kind(), p.object_id.as_str());
+        if p.activity.is_some() && (!first || sightings[&key] > 1) {
+            versioned.entry(key.0).or_default().insert(key.1);
+        }
+    }
+    for (kind, objects) in versioned {
+        let objects: Vec<Value> = objects.into_iter().map(Value::from).collect();
         rows::select_in(
             tx,
             "UPDATE events SET superseded = 1
