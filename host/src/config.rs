@@ -428,11 +428,12 @@ mod tests {
 
     #[test]
     fn shop_and_identity_are_read() {
-        let text = "[shop]\nregion = \"GB\"\ntime_zone = \"Europe/London\"\n[identity]\ngmail_canonical = true\n";
+        let text = "[shop]\nregion = \"GB\"\ntime_zone = \"Europe/London\"\n[identity]\ngmail_canonical = true\nblocked = [\"walk-in@myshop.co.uk\"]\n";
         let config = Config::parse(text, Path::new(".")).unwrap();
         assert_eq!(config.shop.region.to_string(), "GB");
         assert_eq!(config.shop.time_zone, chrono_tz::Europe::London);
         assert!(config.identity.gmail_canonical);
+        assert_eq!(config.identity.blocked, ["walk-in@myshop.co.uk"]);
     }
 
     #[test]

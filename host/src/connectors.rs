@@ -114,7 +114,7 @@ impl HostServices {
             limits,
             trust,
             dev: config.trust.dev,
-            normalizer: Normalizer::new(config.shop.region, config.identity),
+            normalizer: Normalizer::new(config.shop.region, &config.identity),
         })
     }
 }
@@ -303,7 +303,7 @@ impl Connector {
             poll_interval: c.poll_interval(),
             max_requests_per_second: c.max_requests_per_second,
             fields: Allowlist::new(c.fields.as_deref()),
-            normalizer: host.normalizer,
+            normalizer: host.normalizer.clone(),
         })
     }
 }

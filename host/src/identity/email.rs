@@ -1,12 +1,10 @@
 //! Email addresses: one spelling per mailbox, and nothing stored that cannot be an address. Kept apart
 //! because provider-specific rules (Gmail's) are opt-in and must not leak into the general case.
 
-use super::IdentityRules;
-
 /// Trims and lowercases `raw`; `None` unless it looks like an address (one `@`, a local part, a
-/// dotted domain, no whitespace). With `rules.gmail_canonical`, Gmail addresses lose dots and
+/// dotted domain, no whitespace). With `gmail_canonical`, Gmail addresses lose dots and
 /// `+tag` from the local part and googlemail.com becomes gmail.com.
-pub(super) fn normalize(raw: &str, rules: IdentityRules) -> Option<String> {
+pub(super) fn normalize(raw: &str, gmail_canonical: bool) -> Option<String> {
     let email = raw.trim().to_lowercase();
     if email.contains(char::is_whitespace) {
         return None;
@@ -19,7 +17,7 @@ pub(super) fn normalize(raw: &str, rules: IdentityRules) -> Option<String> {
     if !plausible {
         return None;
     }
-    if rules.gmail_canonical && matches!(domain, "gmail.com" | "googlemail.com") {
+    if gmail_canonical && matches!(domain, "gmail.com" | "googlemail.com") {
         let mailbox = local
             .split_once('+')
             .map_or(local, |(mailbox, _tag)| mailbox);
@@ -33,12 +31,8 @@ pub(super) fn normalize(raw: &str, rules: IdentityRules) -> Option<String> {
 mod tests {
     use super::*;
 
-    const PLAIN: IdentityRules = IdentityRules {
-        gmail_canonical: false,
-    };
-    const GMAIL: IdentityRules = IdentityRules {
-        gmail_canonical: true,
-    };
+    const PLAIN: bool = false;
+    const GMAIL: bool = true;
 
     #[test]
     fn emails_are_trimmed_and_lowercased() {

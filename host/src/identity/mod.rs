@@ -15,34 +15,86 @@ pub use phone::{Region, RegionError};
 
 use crate::model::{Identity, IdentityKind};
 use serde::Deserialize;
+use std::collections::HashSet;
+use std::sync::Arc;
 
-/// Opt-in rules beyond the standards. Off by default: each one merges addresses that the standards
-/// say may belong to different people.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+/// Identifier rules beyond the standards.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IdentityRules {
-    /// Gmail ignores dots and `+tag` in the local part and treats googlemail.com as gmail.com, so
-    /// `A.Na+shop@googlemail.com` is read as `ana@gmail.com`.
+    /// Opt-in. Gmail ignores dots and `+tag` in the local part and treats googlemail.com as
+    /// gmail.com, so `A.Na+shop@googlemail.com` is read as `ana@gmail.com`. Off by default: it
+    /// merges addresses that the standards say may belong to different people.
     pub gmail_canonical: bool,
+    /// Identifiers that must never link people, besides the built-in test values: the shop's
+    /// walk-in placeholder customer, staff members' own addresses, a shared in-store device's
+    /// number. Written as entered (they are normalised like any input); vendor customer ids as
+    /// `source:id`.
+    pub blocked: Vec<String>,
 }
 
+/// Values that stand for "nobody" at a till: typed to get past a required field, shared by
+/// everyone who used them.
+const BUILT_IN_BLOCKED: [&str; 6] = [
+    "test@test.com",
+    "test@example.com",
+    "none@none.com",
+    "noemail@noemail.com",
+    "no@email.com",
+    "0000000000",
+];
+
 /// Normalises identifiers with one shop's region and rules, both fixed at start-up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Normalizer {
     region: Region,
-    rules: IdentityRules,
+    gmail_canonical: bool,
+    /// Canonical identifiers that are dropped instead of linking people.
+    blocked: Arc<HashSet<Identity>>,
 }
 
 impl Normalizer {
     /// `region` reads phone numbers written without a country code.
-    pub fn new(region: Region, rules: IdentityRules) -> Normalizer {
-        Normalizer { region, rules }
+    pub fn new(region: Region, rules: &IdentityRules) -> Normalizer {
+        let mut normalizer = Normalizer {
+            region,
+            gmail_canonical: rules.gmail_canonical,
+            blocked: Arc::default(),
+        };
+        let blocked: HashSet<Identity> = BUILT_IN_BLOCKED
+            .iter()
+            .copied()
+            .chain(rules.blocked.iter().map(String::as_str))
+            .flat_map(|raw| {
+                let as_vendor_id = raw.trim().contains(':').then(|| Identity {
+                    kind: IdentityKind::VendorCustomer,
+                    value: raw.trim().to_string(),
+                });
+                [
+                    IdentityKind::Email,
+                    IdentityKind::Phone,
+                    IdentityKind::LoyaltyId,
+                ]
+                .into_iter()
+                .filter_map(|kind| normalizer.canonical("", kind, raw))
+                .chain(as_vendor_id)
+                .collect::<Vec<_>>()
+            })
+            .collect();
+        normalizer.blocked = Arc::new(blocked);
+        normalizer
     }
 
-    /// Normalises one identifier from `source_id`; `None` if nothing usable is left.
+    /// Normalises one identifier from `source_id`; `None` if nothing usable is left, or if the
+    /// value is blocked from linking people.
     pub fn normalize(&self, source_id: &str, kind: IdentityKind, raw: &str) -> Option<Identity> {
+        self.canonical(source_id, kind, raw)
+            .filter(|identity| !self.blocked.contains(identity))
+    }
+
+    fn canonical(&self, source_id: &str, kind: IdentityKind, raw: &str) -> Option<Identity> {
         let value = match kind {
-            IdentityKind::Email => email::normalize(raw, self.rules),
+            IdentityKind::Email => email::normalize(raw, self.gmail_canonical),
             IdentityKind::Phone => phone::normalize(raw, self.region),
             IdentityKind::LoyaltyId => loyalty_id(raw),
             IdentityKind::VendorCustomer => vendor_customer(source_id, raw),
@@ -69,7 +121,7 @@ mod tests {
     use super::*;
 
     fn normalizer() -> Normalizer {
-        Normalizer::new(Region::US, IdentityRules::default())
+        Normalizer::new(Region::US, &IdentityRules::default())
     }
 
     #[test]
@@ -106,11 +158,47 @@ mod tests {
     }
 
     #[test]
+    fn placeholders_and_listed_values_never_identify_anyone() {
+        let n = Normalizer::new(
+            "GB".parse().unwrap(),
+            &IdentityRules {
+                blocked: vec![
+                    " Walk-In@MyShop.co.uk".into(),
+                    "020 7946 0000".into(),
+                    "square:WALKIN".into(),
+                    "staff 01".into(),
+                ],
+                ..IdentityRules::default()
+            },
+        );
+        for (source, kind, raw) in [
+            ("pos", IdentityKind::Email, "TEST@test.com"),
+            ("pos", IdentityKind::Email, "test@example.com"),
+            ("pos", IdentityKind::Email, "walk-in@myshop.co.uk"),
+            ("pos", IdentityKind::Phone, "+44 20 7946 0000"),
+            ("pos", IdentityKind::Phone, "0000000000"),
+            ("square", IdentityKind::VendorCustomer, "WALKIN"),
+            ("pos", IdentityKind::LoyaltyId, "STAFF  01"),
+        ] {
+            assert_eq!(n.normalize(source, kind, raw), None, "{raw:?}");
+        }
+        // Neighbours of blocked values still identify their owners.
+        for (source, kind, raw) in [
+            ("pos", IdentityKind::Email, "ana@myshop.co.uk"),
+            ("pos", IdentityKind::Phone, "020 7946 0001"),
+            ("shopify", IdentityKind::VendorCustomer, "WALKIN"),
+        ] {
+            assert!(n.normalize(source, kind, raw).is_some(), "{raw:?}");
+        }
+    }
+
+    #[test]
     fn each_kind_goes_to_its_own_rule() {
         let n = Normalizer::new(
             "GB".parse().unwrap(),
-            IdentityRules {
+            &IdentityRules {
                 gmail_canonical: true,
+                ..IdentityRules::default()
             },
         );
         for (kind, raw, want) in [
