@@ -265,9 +265,26 @@ impl Drop for PostgresDatabase {
     }
 }
 
-/// Calls into a loaded sink plugin off the async runtime, as the delivery workers do; the plugin
-/// call itself must complete (a fault fails the test).
+/// Runs one call on a loaded connector's plugin off the async runtime, as the host does; the plugin
+/// call itself must complete (a fault fails the test), and its answer is returned.
+async fn call_plugin<T: Send + 'static>(
+    connector: &rapport_host::connectors::Connector,
+    call: impl FnOnce(
+            &rapport_host::runtime::plugin::Plugin,
+        ) -> Result<T, rapport_host::runtime::plugin::PluginError>
+        + Send
+        + 'static,
+) -> T {
+    let plugin = connector.plugin.clone();
+    tokio::task::spawn_blocking(move || call(&plugin))
+        .await
+        .unwrap()
+        .expect("the plugin call completes")
+}
+
+/// Calls into a loaded sink plugin, as the delivery workers do.
 pub mod sink_calls {
+    use super::call_plugin;
     use rapport_host::connectors::Connector;
     use rapport_host::runtime::bindings::wit::{
         Activity, ConnectorError, Identity, Outcome, Profile,
@@ -277,36 +294,24 @@ pub mod sink_calls {
         sink: &Connector,
         profiles: Vec<Profile>,
     ) -> Result<Vec<Outcome>, ConnectorError> {
-        let plugin = sink.plugin.clone();
-        tokio::task::spawn_blocking(move || plugin.upsert_profiles(&profiles))
-            .await
-            .unwrap()
-            .expect("the plugin call completes")
+        call_plugin(sink, move |plugin| plugin.upsert_profiles(&profiles)).await
     }
 
     pub async fn record(
         sink: &Connector,
         activities: Vec<Activity>,
     ) -> Result<Vec<Outcome>, ConnectorError> {
-        let plugin = sink.plugin.clone();
-        tokio::task::spawn_blocking(move || plugin.record_activities(&activities))
-            .await
-            .unwrap()
-            .expect("the plugin call completes")
+        call_plugin(sink, move |plugin| plugin.record_activities(&activities)).await
     }
 
     pub async fn forget(sink: &Connector, identities: Vec<Identity>) -> Result<(), ConnectorError> {
-        let plugin = sink.plugin.clone();
-        tokio::task::spawn_blocking(move || plugin.forget(&identities))
-            .await
-            .unwrap()
-            .expect("the plugin call completes")
+        call_plugin(sink, move |plugin| plugin.forget(&identities)).await
     }
 }
 
-/// Calls into a loaded source plugin off the async runtime, as the pollers and the webhook server
-/// do; the plugin call itself must complete (a fault fails the test).
+/// Calls into a loaded source plugin, as the pollers and the webhook server do.
 pub mod source_calls {
+    use super::call_plugin;
     use rapport_host::connectors::Connector;
     use rapport_host::runtime::bindings::source::exports::rapport::connector::source::{
         Batch, Push,
@@ -318,11 +323,8 @@ pub mod source_calls {
         stream: &str,
         cursor: Option<String>,
     ) -> Result<Batch, ConnectorError> {
-        let (plugin, stream) = (c.plugin.clone(), stream.to_owned());
-        tokio::task::spawn_blocking(move || plugin.poll(&stream, cursor.as_deref()))
-            .await
-            .unwrap()
-            .expect("the plugin answers")
+        let stream = stream.to_owned();
+        call_plugin(c, move |plugin| plugin.poll(&stream, cursor.as_deref())).await
     }
 
     pub async fn webhook(
@@ -330,10 +332,6 @@ pub mod source_calls {
         headers: Vec<(String, String)>,
         body: Vec<u8>,
     ) -> Result<Push, ConnectorError> {
-        let plugin = c.plugin.clone();
-        tokio::task::spawn_blocking(move || plugin.webhook(&headers, &body))
-            .await
-            .unwrap()
-            .expect("the plugin answers")
+        call_plugin(c, move |plugin| plugin.webhook(&headers, &body)).await
     }
 }

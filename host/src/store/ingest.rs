@@ -91,7 +91,6 @@ impl Store {
             &mut tx,
             "INSERT INTO rejected_inputs (source_id, origin, locator, reason, received_at)",
             "",
-            &[],
             &rejected,
         )
         .await?;
@@ -122,7 +121,7 @@ async fn unseen_events<'e>(
         .iter()
         .map(|p| (&p.event.source_event_id).into())
         .collect();
-    let stored: HashSet<String> = rows::select_in(
+    let stored: HashSet<String> = rows::query_in(
         tx,
         "SELECT source_event_id FROM events WHERE source_id = $1 AND source_event_id IN {list}",
         &[source_id.into()],
@@ -173,7 +172,7 @@ async fn people_of(
             _ => None,
         })
         .collect();
-    let stored_orders = rows::select_in(
+    let stored_orders = rows::query_in(
         tx,
         "SELECT object_id, profile_id FROM events
          WHERE source_id = $1 AND kind = 'order' AND profile_id IS NOT NULL AND object_id IN {list}
@@ -218,7 +217,7 @@ async fn first_sightings(
             .filter(|p| p.activity.is_some() && p.event.payload.kind() == kind)
             .map(|p| (&p.object_id).into())
             .collect();
-        for row in rows::select_in(
+        for row in rows::query_in(
             tx,
             "SELECT DISTINCT object_id FROM events
              WHERE source_id = $1 AND kind = $2 AND object_id IN {list}",
@@ -263,7 +262,7 @@ async fn mark_superseded(
     }
     for (kind, objects) in versioned {
         let objects: Vec<Value> = objects.into_iter().map(Value::from).collect();
-        rows::select_in(
+        rows::query_in(
             tx,
             "UPDATE events SET superseded = 1
              WHERE source_id = $1 AND kind = $2 AND object_id IN {list} AND superseded = 0
@@ -318,7 +317,6 @@ async fn insert_events(
         "INSERT INTO events (source_id, source_event_id, kind, object_id, profile_id, amount_minor,
                              currency, occurred_at, ingested_at, payload)",
         "ON CONFLICT (source_id, source_event_id) DO NOTHING RETURNING id, source_event_id",
-        &[],
         &values,
     )
     .await?

@@ -92,9 +92,13 @@ pub(super) async fn enqueue(
         }
     }
     let profile_ids: Vec<i64> = people.iter().map(|(p, _)| *p).collect();
+    let profile_keys: Vec<String> = people
+        .iter()
+        .map(|(profile, event)| format!("profile:{profile}:{event}"))
+        .collect();
     let mut queued = 0;
     for sink in sinks {
-        let waiting: HashSet<i64> = rows::select_ids(
+        let waiting: HashSet<i64> = rows::query_ids(
             tx,
             "SELECT profile_id FROM outbox
              WHERE sink_id = $1 AND kind = 'profile' AND status = 'pending' AND attempts = 0
@@ -106,10 +110,6 @@ pub(super) async fn enqueue(
         .iter()
         .map(|r| r.try_get("profile_id"))
         .collect::<Result<_, _>>()?;
-        let profile_keys: Vec<String> = people
-            .iter()
-            .map(|(profile, event)| format!("profile:{profile}:{event}"))
-            .collect();
         let row = |kind, profile: i64, event: i64, key| -> Vec<Value> {
             vec![
                 sink.into(),
@@ -142,7 +142,6 @@ pub(super) async fn enqueue(
             "INSERT INTO outbox (sink_id, kind, profile_id, event_id, idempotency_key, status,
                                  attempts, next_attempt_at, created_at)",
             "ON CONFLICT (sink_id, idempotency_key) DO NOTHING RETURNING id",
-            &[],
             &items,
         )
         .await?
@@ -253,7 +252,7 @@ impl Store {
             .filter(|(_, c)| *c == Completion::Delivered)
             .map(|(item, _)| item.id)
             .collect();
-        rows::select_ids(
+        rows::query_ids(
             &mut tx,
             "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, lease_until = NULL
              WHERE id IN {list}",
@@ -261,7 +260,7 @@ impl Store {
             &delivered,
         )
         .await?;
-        rows::select_ids(
+        rows::query_ids(
             &mut tx,
             "INSERT INTO deliveries (outbox_id, sink_id, kind, idempotency_key, outcome, detail,
                                      attempts, at)
@@ -347,7 +346,7 @@ impl Store {
         event_ids: &[i64],
     ) -> Result<HashMap<i64, (String, i64, String)>, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        rows::select_ids(
+        rows::query_ids(
             &mut conn,
             "SELECT id, source_id, occurred_at, payload FROM events WHERE id IN {list}",
             &[],

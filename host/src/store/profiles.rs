@@ -48,7 +48,7 @@ pub(super) async fn resolve(
             .filter(|i| i.kind == kind)
             .map(|i| (&i.value).into())
             .collect();
-        for row in rows::select_in(
+        for row in rows::query_in(
             tx,
             "SELECT value, profile_id FROM identities WHERE kind = $1 AND value IN {list}",
             &[kind.as_str().into()],
@@ -121,7 +121,6 @@ pub(super) async fn resolve(
         tx,
         "INSERT INTO identities (kind, value, profile_id, created_at)",
         "ON CONFLICT (kind, value) DO NOTHING",
-        &[],
         &links,
     )
     .await?;
@@ -156,7 +155,6 @@ pub(super) async fn resolve(
         "ON CONFLICT (profile_id, channel, purpose) DO UPDATE
          SET state = excluded.state, at = excluded.at, source = excluded.source
          WHERE excluded.at >= consents.at",
-        &[],
         &consents,
     )
     .await?;
@@ -189,7 +187,6 @@ async fn create_profiles(
         tx,
         "INSERT INTO profiles (key, given_name, family_name, created_at, updated_at)",
         "RETURNING id, key",
-        &[],
         &values,
     )
     .await?
@@ -213,7 +210,7 @@ async fn rename_stored(
             Slot::New(_) => None,
         })
         .collect();
-    let stored = rows::select_ids(
+    let stored = rows::query_ids(
         tx,
         "SELECT id, given_name, family_name FROM profiles WHERE id IN {list}",
         &[],
@@ -308,7 +305,7 @@ impl Store {
     ) -> Result<HashMap<i64, ProfileSnapshot>, StoreError> {
         let mut conn = self.pool.acquire().await?;
         let mut snapshots = HashMap::with_capacity(profile_ids.len());
-        for row in rows::select_ids(
+        for row in rows::query_ids(
             &mut conn,
             "SELECT id, key, given_name, family_name FROM profiles WHERE id IN {list}",
             &[],
@@ -339,7 +336,7 @@ impl Store {
                 "work refers to profile {missing}, which does not exist"
             )));
         }
-        for row in rows::select_ids(
+        for row in rows::query_ids(
             &mut conn,
             "SELECT profile_id, kind, value FROM identities WHERE profile_id IN {list}
              ORDER BY created_at, kind, value",
@@ -357,7 +354,7 @@ impl Store {
         if depth == SnapshotDepth::KeyAndIdentities {
             return Ok(snapshots);
         }
-        for row in rows::select_ids(
+        for row in rows::query_ids(
             &mut conn,
             "SELECT profile_id, channel, purpose, state, at, source FROM consents
              WHERE profile_id IN {list} ORDER BY channel, purpose",
@@ -377,7 +374,7 @@ impl Store {
         }
         // Each vendor object counts once, as its latest version says: an order seen again after an
         // update, or a refund seen by both webhook and poll, is not counted twice.
-        let totals = rows::select_ids(
+        let totals = rows::query_ids(
             &mut conn,
             "SELECT e.profile_id, e.kind, e.currency, COUNT(*) AS n,
                     CAST(COALESCE(SUM(e.amount_minor), 0) AS BIGINT) AS total,

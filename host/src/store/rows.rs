@@ -133,14 +133,26 @@ fn value_rows(style: Placeholders, rows: usize, columns: usize, first: usize) ->
     sql
 }
 
+/// Runs one statement with `values` bound in order.
+async fn fetch<'v>(
+    conn: &mut AnyConnection,
+    sql: &str,
+    values: impl Iterator<Item = &'v Value<'v>>,
+) -> Result<Vec<AnyRow>, sqlx::Error> {
+    let mut query = sqlx::query(sql);
+    for value in values {
+        query = bind(query, *value);
+    }
+    conn.fetch_all(query).await
+}
+
 /// Runs `{head} VALUES (…), (…) {tail}` for every row of `rows` (each of the same width), in
-/// chunks; `params` are bound first, as `$1…`, in every chunk. Returns what the statements returned
-/// (add `RETURNING …` to the tail to learn which rows were written).
+/// chunks. Returns what the statements returned (add `RETURNING …` to the tail to learn which rows
+/// were written).
 pub(super) async fn insert_values(
     conn: &mut AnyConnection,
     head: &str,
     tail: &str,
-    params: &[Value<'_>],
     rows: &[Vec<Value<'_>>],
 ) -> Result<Vec<AnyRow>, sqlx::Error> {
     let mut returned = Vec::new();
@@ -148,26 +160,22 @@ pub(super) async fn insert_values(
         return Ok(returned);
     };
     let style = Placeholders::of(conn);
-    let (head, tail) = (style.rewrite(head), style.rewrite(tail));
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "{head} VALUES {} {tail}",
-            value_rows(style, chunk.len(), columns, params.len() + 1)
+            value_rows(style, chunk.len(), columns, 1)
         );
-        let mut query = sqlx::query(&sql);
-        for value in params.iter().chain(chunk.iter().flatten()) {
-            query = bind(query, *value);
-        }
-        returned.extend(conn.fetch_all(query).await?);
+        returned.extend(fetch(conn, &sql, chunk.iter().flatten()).await?);
     }
     Ok(returned)
 }
 
-/// Runs `sql`, whose `{list}` stands for a parenthesised list of placeholders, once per chunk of
-/// `list`; `params` are bound first, as `$1…`. Returns every row found. (One column per list, not
-/// row values: SQLite scans the whole table for `(a, b) IN (VALUES …)` where it searches an index
-/// for `a = $1 AND b IN (…)`.)
-pub(super) async fn select_in(
+/// Runs `sql` (a query, or an `UPDATE`/`INSERT … SELECT`), whose `{list}` stands for a
+/// parenthesised list of placeholders, once per chunk of `list`; `params` are bound first, as
+/// `$1…`. Returns every row the statements returned. (One column per list, not row values: SQLite
+/// scans the whole table for `(a, b) IN (VALUES …)` where it searches an index for
+/// `a = $1 AND b IN (…)`.)
+pub(super) async fn query_in(
     conn: &mut AnyConnection,
     sql: &str,
     params: &[Value<'_>],
@@ -179,24 +187,20 @@ pub(super) async fn select_in(
     for chunk in list.chunks(ROWS_PER_STATEMENT) {
         let entries = value_rows(style, 1, chunk.len(), params.len() + 1);
         let sql = sql.replace("{list}", &entries);
-        let mut query = sqlx::query(&sql);
-        for value in params.iter().chain(chunk) {
-            query = bind(query, *value);
-        }
-        found.extend(conn.fetch_all(query).await?);
+        found.extend(fetch(conn, &sql, params.iter().chain(chunk)).await?);
     }
     Ok(found)
 }
 
-/// [`select_in`] for a list of ids.
-pub(super) async fn select_ids(
+/// [`query_in`] for a list of ids.
+pub(super) async fn query_ids(
     conn: &mut AnyConnection,
     sql: &str,
     params: &[Value<'_>],
     ids: &[i64],
 ) -> Result<Vec<AnyRow>, sqlx::Error> {
     let list: Vec<Value> = ids.iter().map(|id| Value::Int(*id)).collect();
-    select_in(conn, sql, params, &list).await
+    query_in(conn, sql, params, &list).await
 }
 
 #[cfg(test)]
