@@ -20,6 +20,8 @@ pub struct Config {
     #[serde(default)]
     pub identity: IdentityRules,
     #[serde(default)]
+    pub consent: ConsentConfig,
+    #[serde(default)]
     pub runtime: RuntimeConfig,
     #[serde(default)]
     pub server: ServerConfig,
@@ -92,6 +94,15 @@ fn shop_time_zone<'de, D: Deserializer<'de>>(d: D) -> Result<chrono_tz::Tz, D::E
             "shop.time_zone: {name:?} is not an IANA time zone name (like \"America/New_York\" or \"UTC\")"
         ))
     })
+}
+
+/// How the host treats people's marketing choices.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsentConfig {
+    /// A person who never made a marketing choice: "withhold" (opt-in law, the default) sends
+    /// sinks nothing about them; "send" (opt-out law) sends until they refuse.
+    pub marketing_without_choice: crate::consent::gate::WithoutChoice,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -251,6 +262,10 @@ pub struct ConnectorConfig {
     /// The person fields a sink receives (`email`, `phone`, `given_name`, `orders_count`, …);
     /// all of them when unset. Consents always go.
     pub fields: Option<Vec<crate::governance::fields::Field>>,
+    /// The channels a sink markets on (`email`, `sms`, `push`, `postal`; `email` when unset): it
+    /// receives a person's marketing data only with their consent on one of them. `[]` for a sink
+    /// that never contacts people.
+    pub channels: Option<Vec<crate::model::Channel>>,
     /// The plugin's settings, checked against its manifest.
     #[serde(default)]
     pub config: RawSettings,
@@ -322,6 +337,12 @@ impl Config {
             if section == "source" && connector.fields.is_some() {
                 return Err(format!(
                     "[[source]] {:?}: fields applies to sinks only (it names what a sink receives)",
+                    connector.id
+                ));
+            }
+            if section == "source" && connector.channels.is_some() {
+                return Err(format!(
+                    "[[source]] {:?}: channels applies to sinks only (it names where a sink markets)",
                     connector.id
                 ));
             }

@@ -6,8 +6,10 @@ use crate::capabilities::http::{HttpEgress, HttpLimits};
 use crate::capabilities::secrets::SecretStore;
 use crate::capabilities::PluginContext;
 use crate::config::{Config, ConnectorConfig, RuntimeConfig};
+use crate::consent::gate::{MarketingGate, WithoutChoice};
 use crate::governance::fields::Allowlist;
 use crate::identity::Normalizer;
+use crate::model::Channel;
 use crate::packages::instance::{resolve_egress, resolve_settings};
 use crate::packages::{open_installed, PluginKind, Provenance, TrustStore};
 use crate::runtime::bindings::wit::Descriptor;
@@ -32,6 +34,8 @@ pub struct Connector {
     pub normalizer: Normalizer,
     /// The person fields a sink may receive.
     pub fields: Allowlist,
+    /// Whose marketing data a sink may receive.
+    pub marketing: MarketingGate,
 }
 
 /// Every connector of a configuration.
@@ -82,6 +86,8 @@ pub struct HostServices {
     pub dev: bool,
     /// The shop's identity normalisation, handed to every connector.
     pub normalizer: Normalizer,
+    /// What sinks receive about people who never made a marketing choice.
+    pub marketing_without_choice: WithoutChoice,
 }
 
 impl HostServices {
@@ -115,6 +121,7 @@ impl HostServices {
             trust,
             dev: config.trust.dev,
             normalizer: Normalizer::new(config.shop.region, &config.identity),
+            marketing_without_choice: config.consent.marketing_without_choice,
         })
     }
 }
@@ -303,6 +310,10 @@ impl Connector {
             poll_interval: c.poll_interval(),
             max_requests_per_second: c.max_requests_per_second,
             fields: Allowlist::new(c.fields.as_deref()),
+            marketing: MarketingGate::new(
+                c.channels.clone().unwrap_or_else(|| vec![Channel::Email]),
+                host.marketing_without_choice,
+            ),
             normalizer: host.normalizer.clone(),
         })
     }

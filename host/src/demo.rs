@@ -9,7 +9,7 @@ use crate::pipeline::Pipeline;
 use crate::store::Summary;
 use anyhow::{bail, Context};
 use rapport_fakes::hubspot::{self, HubSpotSim};
-use rapport_fakes::shop::SampleShop;
+use rapport_fakes::shop::{Receipt, SampleShop};
 use rapport_fakes::square::{self, SquareServer};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -130,17 +130,25 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     );
     print_sinks(&summary);
 
-    let expected_events = history.attributed_sales().count()
+    // Every sale with a known customer and every refund, except those of customers who opted out.
+    let marketable = |shop: &SampleShop, r: &&Receipt| !shop.buyer_opted_out(r);
+    let expected_events = history
+        .attributed_sales()
+        .filter(|r| marketable(&history, r))
+        .count()
         + history
             .valid_receipts()
-            .filter(|r| r.refund_of.is_some())
+            .filter(|r| r.refund_of.is_some() && marketable(&history, r))
             .count()
-        + fresh.attributed_sales().count();
+        + fresh
+            .attributed_sales()
+            .filter(|r| marketable(&fresh, r))
+            .count();
     println!();
     println!("HubSpot now holds");
     println!("  contacts:          {}", crm.contact_count());
     println!(
-        "  timeline events:   {} (expected {expected_events}: every sale with a known customer, every refund)",
+        "  timeline events:   {} (expected {expected_events}: every sale with a known customer, every refund, but none of those who opted out)",
         crm.event_count()
     );
     println!(
@@ -260,8 +268,15 @@ async fn wait_for_drain(pipeline: &Pipeline, limit: Duration) -> anyhow::Result<
 fn print_sinks(summary: &Summary) {
     for s in &summary.sinks {
         println!(
-            "  delivered to {}:    {} contact updates, {} timeline events ({} rejected, {} dead, {} waiting)",
-            s.sink, s.profiles_delivered, s.activities_delivered, s.rejected, s.dead, s.waiting
+            "  delivered to {}:    {} contact updates, {} timeline events, {} consent changes ({} withheld for consent, {} rejected, {} dead, {} waiting)",
+            s.sink,
+            s.profiles_delivered,
+            s.activities_delivered,
+            s.consents_delivered,
+            s.withheld,
+            s.rejected,
+            s.dead,
+            s.waiting
         );
     }
 }
@@ -320,9 +335,17 @@ api_base = "{square_api}"
 location_ids = "{high_street},{market_hall}"
 notification_url = "{NOTIFICATION_URL}"
 
+# Square records only refusals. The shop relies on the soft opt-in for its buyers (they may be
+# emailed about similar products until they refuse, and were offered the refusal at the till), so
+# customers who never chose are sent; those who refused reach HubSpot as their opt-out alone,
+# without their purchases.
+[consent]
+marketing_without_choice = "send"
+
 [[sink]]
 id = "hubspot"
 plugin = "{sink}"
+channels = ["email"]
 [sink.config]
 api_base = "{hubspot_api}"
 subscription_id = {subscription}

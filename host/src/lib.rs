@@ -5,6 +5,7 @@ pub mod admin;
 pub mod capabilities;
 pub mod config;
 pub mod connectors;
+pub mod consent;
 pub mod delivery;
 pub mod demo;
 pub mod governance;

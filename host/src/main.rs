@@ -228,10 +228,12 @@ async fn print_status(pipeline: &Pipeline) -> anyhow::Result<()> {
     );
     for sink in &s.sinks {
         println!(
-            "sink {}: {} profiles and {} activities delivered, {} rejected, {} dead, {} waiting",
+            "sink {}: {} profiles, {} activities and {} consent changes delivered, {} withheld for consent, {} rejected, {} dead, {} waiting",
             sink.sink,
             sink.profiles_delivered,
             sink.activities_delivered,
+            sink.consents_delivered,
+            sink.withheld,
             sink.rejected,
             sink.dead,
             sink.waiting

@@ -650,6 +650,7 @@ async fn the_host_loads_only_trusted_plugins_unless_in_development_mode() {
                 poll_interval_secs: 60,
                 max_requests_per_second: None,
                 fields: None,
+                channels: None,
                 config: [(
                     "url".to_string(),
                     toml::Value::String("https://hooks.example.com/x".into()),

@@ -44,6 +44,7 @@ async fn load_sink(host: &HostServices, name: &str, settings: &[(&str, &str)]) -
         poll_interval_secs: 60,
         max_requests_per_second: None,
         fields: None,
+        channels: None,
         config: settings
             .iter()
             .map(|(k, v)| (k.to_string(), toml::Value::String(v.to_string())))

@@ -8,6 +8,7 @@ pub mod render;
 
 use crate::config::DeliveryConfig;
 use crate::connectors::Connector;
+use crate::consent::gate::Admission;
 use crate::model::Payload;
 use crate::runtime::bindings::wit::{ConnectorError, Outcome};
 use crate::runtime::plugin::{Fault, PluginError};
@@ -120,7 +121,7 @@ impl SinkWorker {
         let (sendable, mut results) = self.render(rows).await?;
         let (profiles, activities): (Vec<_>, Vec<_>) = sendable
             .into_iter()
-            .partition(|(row, _)| row.kind == WorkKind::Profile);
+            .partition(|(row, _)| row.kind != WorkKind::Activity);
         // Why each person's profile update is still pending, and until when.
         let mut still_pending: HashMap<i64, (i64, String)> = HashMap::new();
         if !profiles.is_empty() {
@@ -189,24 +190,24 @@ impl SinkWorker {
     }
 
     /// Renders rows into contract records, reading every person and event of the batch at once
-    /// (totals only for people whose profile is sent); rows that cannot be rendered are
-    /// dead-lettered with why.
+    /// (totals only for people whose profile is sent). What a person's consents bar from this sink
+    /// is suppressed, and rows that cannot be rendered are dead-lettered, each with why.
     async fn render(
         &self,
         rows: Vec<OutboxRow>,
     ) -> Result<(Vec<(OutboxRow, Item)>, Vec<(OutboxRow, Completion)>), StoreError> {
-        let people = |kind: WorkKind| {
+        let people = |wanted: &dyn Fn(WorkKind) -> bool| {
             let mut ids: Vec<i64> = rows
                 .iter()
-                .filter(|r| r.kind == kind)
+                .filter(|r| wanted(r.kind))
                 .map(|r| r.profile_id)
                 .collect();
             ids.sort_unstable();
             ids.dedup();
             ids
         };
-        let (full, named) = (people(WorkKind::Profile), people(WorkKind::Activity));
-        let named: Vec<i64> = named
+        let full = people(&|kind| kind == WorkKind::Profile);
+        let basic: Vec<i64> = people(&|kind| kind != WorkKind::Profile)
             .into_iter()
             .filter(|id| full.binary_search(id).is_err())
             .collect();
@@ -216,7 +217,7 @@ impl SinkWorker {
             .await?;
         snapshots.extend(
             self.store
-                .profile_snapshots(&named, SnapshotDepth::KeyAndIdentities)
+                .profile_snapshots(&basic, SnapshotDepth::Basic)
                 .await?,
         );
         let event_ids: Vec<i64> = rows
@@ -226,28 +227,38 @@ impl SinkWorker {
             .collect();
         let events = self.store.event_payloads(&event_ids).await?;
         let mut sendable = Vec::with_capacity(rows.len());
-        let mut unrenderable = Vec::new();
+        let mut unsent = Vec::new();
         for row in rows {
             let snapshot = &snapshots[&row.profile_id];
-            let item = match row.kind {
-                WorkKind::Profile => {
-                    let mut profile = render::profile(snapshot);
-                    self.sink.fields.minimise_profile(&mut profile);
-                    Ok(Item::Profile(profile))
+            let admission = self.sink.marketing.admit(&snapshot.consents);
+            let item = match (row.kind, admission) {
+                (_, Admission::Withheld(why)) => Err(Completion::Suppressed(why)),
+                (WorkKind::Activity, Admission::ConsentsOnly(why)) => {
+                    Err(Completion::Suppressed(why))
                 }
-                WorkKind::Activity => {
-                    render_activity(&row, snapshot, &events).map(|mut activity| {
+                (WorkKind::Activity, Admission::Full) => render_activity(&row, snapshot, &events)
+                    .map(|mut activity| {
                         self.sink.fields.minimise_activity(&mut activity);
                         Item::Activity(activity)
                     })
+                    .map_err(Completion::Dead),
+                (WorkKind::Profile, Admission::Full) => {
+                    Ok(Item::Profile(render::profile(snapshot)))
+                }
+                (WorkKind::Profile | WorkKind::Consent, _) => {
+                    Ok(Item::Profile(render::consents_only(snapshot)))
                 }
             };
             match item {
-                Ok(item) => sendable.push((row, item)),
-                Err(reason) => unrenderable.push((row, Completion::Dead(reason))),
+                Ok(Item::Profile(mut profile)) => {
+                    self.sink.fields.minimise_profile(&mut profile);
+                    sendable.push((row, Item::Profile(profile)));
+                }
+                Ok(activity) => sendable.push((row, activity)),
+                Err(completion) => unsent.push((row, completion)),
             }
         }
-        Ok((sendable, unrenderable))
+        Ok((sendable, unsent))
     }
 
     /// Calls the plugin off the async runtime and maps its answer to one completion per item.
@@ -255,8 +266,8 @@ impl SinkWorker {
         let plugin = self.sink.plugin.clone();
         let count = batch.len();
         let answer = tokio::task::spawn_blocking(move || match kind {
-            WorkKind::Profile => plugin.upsert_profiles(&profiles(batch)),
             WorkKind::Activity => plugin.record_activities(&activities(batch)),
+            WorkKind::Profile | WorkKind::Consent => plugin.upsert_profiles(&profiles(batch)),
         })
         .await;
         let now = now_ms();

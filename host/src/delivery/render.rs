@@ -99,6 +99,17 @@ pub fn profile(s: &ProfileSnapshot) -> wit::Profile {
     }
 }
 
+/// The profile a sink receives about a person whose consents bar it from the rest: who they are
+/// and what they chose, so the vendor honours the refusal.
+pub fn consents_only(s: &ProfileSnapshot) -> wit::Profile {
+    wit::Profile {
+        given_name: None,
+        family_name: None,
+        traits: Vec::new(),
+        ..profile(s)
+    }
+}
+
 /// The activity a sink receives for a stored order or refund event.
 pub fn activity(
     key: &str,

@@ -2,9 +2,10 @@
 //! sink, rejected input and the source cursor, all committed together or not at all.
 
 use super::outbox::{self, NewWork};
+use super::profiles::{self, Named, Resolved};
 use super::rows::{self, Value};
-use super::{now_ms, profiles, Store, StoreError};
-use crate::model::{Customer, Event, Identity, Money, Payload, RejectedInput};
+use super::{now_ms, Store, StoreError};
+use crate::model::{Event, Identity, Money, Payload, RejectedInput};
 use sqlx::{Any, Row, Transaction};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -50,7 +51,7 @@ impl Store {
         let now = now_ms();
         let mut tx = self.begin_write().await?;
         let fresh = unseen_events(&mut tx, batch.source_id, batch.events).await?;
-        let people = people_of(&mut tx, batch.source_id, &fresh, now).await?;
+        let (people, consent_changed) = people_of(&mut tx, batch.source_id, &fresh, now).await?;
         let first_sightings = first_sightings(&mut tx, batch.source_id, &fresh).await?;
         let stored = insert_events(&mut tx, batch.source_id, &fresh, &people, now).await?;
         mark_superseded(&mut tx, batch.source_id, &fresh, &first_sightings).await?;
@@ -72,7 +73,14 @@ impl Store {
             accepted,
             duplicates: batch.events.len() - accepted,
             rejected: batch.rejected.len(),
-            work_items: outbox::enqueue(&mut tx, batch.sinks, &work, now).await?,
+            work_items: outbox::enqueue_consent_changes(
+                &mut tx,
+                batch.sinks,
+                &consent_changed,
+                now,
+            )
+            .await?
+                + outbox::enqueue(&mut tx, batch.sinks, &work, now).await?,
         };
         let rejected: Vec<Vec<Value>> = batch
             .rejected
@@ -141,21 +149,29 @@ async fn unseen_events<'e>(
 }
 
 /// The profile each event belongs to: the person it names, or, for a refund that names nobody,
-/// whoever placed the order it refunds (stored earlier or in this batch).
+/// whoever placed the order it refunds (stored earlier or in this batch); and the people whose
+/// consent in force the batch changed.
 async fn people_of(
     tx: &mut Transaction<'_, Any>,
     source_id: &str,
     events: &[&PreparedEvent],
     now: i64,
-) -> Result<Vec<Option<i64>>, StoreError> {
-    let named: Vec<Option<(&[Identity], &Customer)>> = events
+) -> Result<(Vec<Option<i64>>, HashSet<i64>), StoreError> {
+    let named: Vec<Option<Named>> = events
         .iter()
         .map(|p| match p.event.payload.customer() {
-            Some(customer) if !p.identities.is_empty() => Some((p.identities.as_slice(), customer)),
+            Some(customer) if !p.identities.is_empty() => Some(Named {
+                identities: &p.identities,
+                customer,
+                evidence: format!("{source_id}:{}", p.event.source_event_id),
+            }),
             _ => None,
         })
         .collect();
-    let mut people = profiles::resolve(tx, &named, now).await?;
+    let Resolved {
+        profiles: mut people,
+        consent_changed,
+    } = profiles::resolve(tx, &named, now).await?;
     let mut placed_by: HashMap<&str, i64> = HashMap::new();
     for (p, person) in events.iter().zip(&people) {
         if let (Payload::Order(order), Some(profile_id)) = (&p.event.payload, person) {
@@ -195,7 +211,7 @@ async fn people_of(
                 .copied();
         }
     }
-    Ok(people)
+    Ok((people, consent_changed))
 }
 
 /// For each event, whether it is the first of its vendor object (so it records an activity): no

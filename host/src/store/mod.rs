@@ -1,6 +1,7 @@
 //! Durable state: sqlx over SQLite (the embedded default, WAL) or PostgreSQL (`postgres://…`), with
 //! one migration set per backend. Every SQL statement of the host lives under this module.
 
+mod consents;
 mod dead_letters;
 mod inbox;
 mod ingest;
@@ -13,7 +14,7 @@ pub use dead_letters::{DeadLetter, LetterStatus};
 pub use inbox::KeptWebhook;
 pub use ingest::{activity_key, IngestBatch, IngestReport, PreparedEvent};
 pub use outbox::{Completion, OutboxRow, WorkKind};
-pub use profiles::{ProfileSnapshot, SnapshotDepth};
+pub use profiles::{ProfileSnapshot, SnapshotDepth, StoredConsent};
 pub use summary::Summary;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};

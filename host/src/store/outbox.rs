@@ -13,6 +13,8 @@ use std::collections::{HashMap, HashSet};
 pub enum WorkKind {
     Profile,
     Activity,
+    /// The person's consents changed: send them ahead of other work.
+    Consent,
 }
 
 impl WorkKind {
@@ -20,6 +22,7 @@ impl WorkKind {
         match self {
             WorkKind::Profile => "profile",
             WorkKind::Activity => "activity",
+            WorkKind::Consent => "consent",
         }
     }
 
@@ -27,6 +30,7 @@ impl WorkKind {
         match s {
             "profile" => Ok(WorkKind::Profile),
             "activity" => Ok(WorkKind::Activity),
+            "consent" => Ok(WorkKind::Consent),
             other => Err(StoreError::Corrupt(format!("outbox kind {other:?}"))),
         }
     }
@@ -63,6 +67,8 @@ pub enum Completion {
         at: i64,
         reason: String,
     },
+    /// Not sent, for good: the person's consents do not allow this sink to receive it.
+    Suppressed(String),
 }
 
 /// Work one new event creates for every sink: an update of its person's profile, and the activity
@@ -98,62 +104,127 @@ pub(super) async fn enqueue(
         .collect();
     let mut queued = 0;
     for sink in sinks {
-        let waiting: HashSet<i64> = rows::query_ids(
-            tx,
-            "SELECT profile_id FROM outbox
-             WHERE sink_id = $1 AND kind = 'profile' AND status = 'pending' AND attempts = 0
-               AND profile_id IN {list}",
-            &[sink.into()],
-            &profile_ids,
-        )
-        .await?
-        .iter()
-        .map(|r| r.try_get("profile_id"))
-        .collect::<Result<_, _>>()?;
-        let row = |kind, profile: i64, event: i64, key| -> Vec<Value> {
-            vec![
-                sink.into(),
-                Value::Text(kind),
-                profile.into(),
-                event.into(),
-                Value::Text(key),
-                "pending".into(),
-                0i64.into(),
-                now.into(),
-                now.into(),
-            ]
-        };
+        let waiting = waiting_unattempted(tx, sink, WorkKind::Profile, &profile_ids).await?;
         let mut items: Vec<Vec<Value>> = people
             .iter()
             .zip(&profile_keys)
             .filter(|((profile, _), _)| !waiting.contains(profile))
-            .map(|((profile, event), key)| row("profile", *profile, *event, key))
+            .map(|((profile, event), key)| {
+                work_row(sink, WorkKind::Profile, *profile, Some(*event), key, now)
+            })
             .collect();
         items.extend(work.iter().filter_map(|w| {
-            Some(row(
-                "activity",
+            Some(work_row(
+                sink,
+                WorkKind::Activity,
                 w.profile_id,
-                w.event_id,
+                Some(w.event_id),
                 w.activity_key.as_ref()?,
+                now,
             ))
         }));
-        queued += rows::insert_values(
-            tx,
-            "INSERT INTO outbox (sink_id, kind, profile_id, event_id, idempotency_key, status,
-                                 attempts, next_attempt_at, created_at)",
-            "ON CONFLICT (sink_id, idempotency_key) DO NOTHING RETURNING id",
-            &items,
-        )
-        .await?
-        .len();
+        queued += insert_work(tx, &items).await?;
     }
     Ok(queued)
 }
 
+/// Queues, for every sink, a consent update for each of `people` (whose consent in force changed),
+/// unless one is already waiting unattempted: it renders the consents in force when it is sent.
+pub(super) async fn enqueue_consent_changes(
+    tx: &mut Transaction<'_, Any>,
+    sinks: &[String],
+    people: &HashSet<i64>,
+    now: i64,
+) -> Result<usize, StoreError> {
+    let mut people: Vec<i64> = people.iter().copied().collect();
+    people.sort_unstable();
+    let mut queued = 0;
+    for sink in sinks {
+        let waiting = waiting_unattempted(tx, sink, WorkKind::Consent, &people).await?;
+        let owed: Vec<(i64, String)> = people
+            .iter()
+            .filter(|profile| !waiting.contains(profile))
+            .map(|profile| {
+                let key = format!(
+                    "consent:{profile}:{now}:{}",
+                    hex::encode(rand::random::<[u8; 6]>())
+                );
+                (*profile, key)
+            })
+            .collect();
+        let items: Vec<Vec<Value>> = owed
+            .iter()
+            .map(|(profile, key)| work_row(sink, WorkKind::Consent, *profile, None, key, now))
+            .collect();
+        queued += insert_work(tx, &items).await?;
+    }
+    Ok(queued)
+}
+
+/// Which of `people` already have an item of `kind` for `sink` waiting, never attempted.
+async fn waiting_unattempted(
+    tx: &mut Transaction<'_, Any>,
+    sink: &str,
+    kind: WorkKind,
+    people: &[i64],
+) -> Result<HashSet<i64>, StoreError> {
+    rows::query_ids(
+        tx,
+        "SELECT profile_id FROM outbox
+         WHERE sink_id = $1 AND kind = $2 AND status = 'pending' AND attempts = 0
+           AND profile_id IN {list}",
+        &[sink.into(), kind.as_str().into()],
+        people,
+    )
+    .await?
+    .iter()
+    .map(|r| Ok(r.try_get("profile_id")?))
+    .collect()
+}
+
+/// One new, pending outbox row.
+fn work_row<'a>(
+    sink: &'a str,
+    kind: WorkKind,
+    profile: i64,
+    event: Option<i64>,
+    key: &'a str,
+    now: i64,
+) -> Vec<Value<'a>> {
+    vec![
+        sink.into(),
+        kind.as_str().into(),
+        profile.into(),
+        event.into(),
+        key.into(),
+        "pending".into(),
+        0i64.into(),
+        now.into(),
+        now.into(),
+    ]
+}
+
+/// Inserts outbox rows (an item already queued under its key is kept as it is); returns how many
+/// were new.
+async fn insert_work(
+    tx: &mut Transaction<'_, Any>,
+    items: &[Vec<Value<'_>>],
+) -> Result<usize, StoreError> {
+    Ok(rows::insert_values(
+        tx,
+        "INSERT INTO outbox (sink_id, kind, profile_id, event_id, idempotency_key, status,
+                             attempts, next_attempt_at, created_at)",
+        "ON CONFLICT (sink_id, idempotency_key) DO NOTHING RETURNING id",
+        items,
+    )
+    .await?
+    .len())
+}
+
 impl Store {
-    /// Claims up to `limit` ready work items of one kind for `sink`, leasing them for `lease_ms`.
-    /// One statement selects and leases, so concurrent claims (other workers, other hosts on
-    /// PostgreSQL) never take the same item.
+    /// Claims up to `limit` ready work items for `sink`, consent changes first, leasing them for
+    /// `lease_ms`. Each statement selects and leases at once, so concurrent claims (other workers,
+    /// other hosts on PostgreSQL) never take the same item.
     pub async fn claim(
         &self,
         sink: &str,
@@ -176,29 +247,51 @@ impl Store {
             }
             super::Backend::Sqlite => "",
         };
-        // A person's items are taken in order, several in one batch when they are all ready, but
-        // none at or after their first item that is in flight or waiting to be retried.
-        let rows = sqlx::query(&format!(
-            "UPDATE outbox SET status = 'inflight', lease_until = $4
-             WHERE id IN (
-                 WITH blocked AS (
-                     SELECT profile_id, MIN(id) AS from_id FROM outbox
-                     WHERE sink_id = $1
-                       AND (status = 'inflight' OR (status = 'pending' AND next_attempt_at > $2))
-                     GROUP BY profile_id)
-                 SELECT o.id FROM outbox o LEFT JOIN blocked b ON b.profile_id = o.profile_id
-                 WHERE o.sink_id = $1 AND o.status = 'pending' AND o.next_attempt_at <= $2
-                   AND (b.from_id IS NULL OR o.id < b.from_id)
-                 ORDER BY o.id
-                 LIMIT $3 {lock})
-             RETURNING id, kind, profile_id, event_id, idempotency_key, attempts"
-        ))
-        .bind(sink)
-        .bind(now)
-        .bind(limit as i64)
-        .bind(now + lease_ms)
-        .fetch_all(&mut *tx)
-        .await?;
+        // Consent changes go first: a person's is taken whenever none of their items is in flight
+        // (one in flight may carry older consents, and must land first).
+        let consent_first = format!(
+            "SELECT o.id FROM outbox o
+             WHERE o.sink_id = $1 AND o.kind = 'consent' AND o.status = 'pending'
+               AND o.next_attempt_at <= $2
+               AND NOT EXISTS (SELECT 1 FROM outbox i
+                               WHERE i.sink_id = $1 AND i.profile_id = o.profile_id
+                                 AND i.status = 'inflight')
+             ORDER BY o.id
+             LIMIT $3 {lock}"
+        );
+        // Then a person's items in order, several in one batch when they are all ready, but none
+        // while one of theirs is in flight, nor at or after one waiting to be retried.
+        let in_order = format!(
+            "WITH blocked AS (
+                 SELECT profile_id, MIN(CASE WHEN status = 'inflight' THEN 0 ELSE id END) AS from_id
+                 FROM outbox
+                 WHERE sink_id = $1
+                   AND (status = 'inflight' OR (status = 'pending' AND next_attempt_at > $2))
+                 GROUP BY profile_id)
+             SELECT o.id FROM outbox o LEFT JOIN blocked b ON b.profile_id = o.profile_id
+             WHERE o.sink_id = $1 AND o.status = 'pending' AND o.next_attempt_at <= $2
+               AND (b.from_id IS NULL OR o.id < b.from_id)
+             ORDER BY o.id
+             LIMIT $3 {lock}"
+        );
+        let mut rows = Vec::new();
+        for select in [consent_first, in_order] {
+            if rows.len() >= limit {
+                break;
+            }
+            rows.extend(
+                sqlx::query(&format!(
+                    "UPDATE outbox SET status = 'inflight', lease_until = $4 WHERE id IN ({select})
+                     RETURNING id, kind, profile_id, event_id, idempotency_key, attempts"
+                ))
+                .bind(sink)
+                .bind(now)
+                .bind((limit - rows.len()) as i64)
+                .bind(now + lease_ms)
+                .fetch_all(&mut *tx)
+                .await?,
+            );
+        }
         tx.commit().await?;
         let mut claimed = rows
             .into_iter()
@@ -239,7 +332,7 @@ impl Store {
     }
 
     /// Records how each claimed item ended. Delivered items (the common case) are recorded for the
-    /// whole batch at once.
+    /// whole batch at once, and suppressed ones for each reason at once.
     pub async fn complete(
         &self,
         sink: &str,
@@ -247,32 +340,46 @@ impl Store {
     ) -> Result<(), StoreError> {
         let now = now_ms();
         let mut tx = self.begin_write().await?;
-        let delivered: Vec<i64> = results
-            .iter()
-            .filter(|(_, c)| *c == Completion::Delivered)
-            .map(|(item, _)| item.id)
-            .collect();
-        rows::query_ids(
-            &mut tx,
-            "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, lease_until = NULL
-             WHERE id IN {list}",
-            &[],
-            &delivered,
-        )
-        .await?;
-        rows::query_ids(
-            &mut tx,
-            "INSERT INTO deliveries (outbox_id, sink_id, kind, idempotency_key, outcome, detail,
-                                     attempts, at)
-             SELECT id, sink_id, kind, idempotency_key, 'ok', NULL, attempts, $1
-             FROM outbox WHERE id IN {list}",
-            &[now.into()],
-            &delivered,
-        )
-        .await?;
+        let mut finished: HashMap<(&str, Option<&str>), Vec<i64>> = HashMap::new();
+        for (item, completion) in results {
+            match completion {
+                Completion::Delivered => finished.entry(("ok", None)),
+                Completion::Suppressed(reason) => {
+                    finished.entry(("suppressed", Some(reason.as_str())))
+                }
+                _ => continue,
+            }
+            .or_default()
+            .push(item.id);
+        }
+        for ((outcome, detail), ids) in &finished {
+            let (status, attempted) = match *outcome {
+                "ok" => ("delivered", 1i64),
+                _ => (*outcome, 0),
+            };
+            rows::query_ids(
+                &mut tx,
+                "UPDATE outbox SET status = $1, attempts = attempts + $2, lease_until = NULL,
+                                   last_error = COALESCE($3, last_error)
+                 WHERE id IN {list}",
+                &[status.into(), attempted.into(), (*detail).into()],
+                ids,
+            )
+            .await?;
+            rows::query_ids(
+                &mut tx,
+                "INSERT INTO deliveries (outbox_id, sink_id, kind, idempotency_key, outcome, detail,
+                                         attempts, at)
+                 SELECT id, sink_id, kind, idempotency_key, $1, $2, attempts, $3
+                 FROM outbox WHERE id IN {list}",
+                &[(*outcome).into(), (*detail).into(), now.into()],
+                ids,
+            )
+            .await?;
+        }
         for (item, completion) in results {
             let (status, next_at, error) = match completion {
-                Completion::Delivered => continue,
+                Completion::Delivered | Completion::Suppressed(_) => continue,
                 Completion::Deferred { at, reason } => {
                     ("pending", Some(*at), Some(reason.as_str()))
                 }
@@ -319,7 +426,8 @@ impl Store {
 
     /// Work items of `sink` not yet finished (pending or in flight), and the earliest time one of them
     /// becomes claimable. Items queued behind an earlier unfinished item of the same person do not
-    /// count towards that time: they wait for the item ahead of them.
+    /// count towards that time: they wait for the item ahead of them. Consent changes, which jump
+    /// the queue, count unless one of their person's items is in flight.
     pub async fn backlog(&self, sink: &str) -> Result<(i64, Option<i64>), StoreError> {
         let owed: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM outbox WHERE sink_id = $1 AND status IN ('pending', 'inflight')",
@@ -328,11 +436,19 @@ impl Store {
         .fetch_one(&self.pool)
         .await?;
         let next_at: Option<i64> = sqlx::query_scalar(
-            "SELECT MIN(CASE WHEN o.status = 'pending' THEN o.next_attempt_at ELSE o.lease_until END)
-             FROM outbox o
-             JOIN (SELECT MIN(id) AS id FROM outbox
-                   WHERE sink_id = $1 AND status IN ('pending', 'inflight')
-                   GROUP BY profile_id) head ON head.id = o.id",
+            "SELECT MIN(due) FROM (
+                 SELECT CASE WHEN o.status = 'pending' THEN o.next_attempt_at
+                             ELSE o.lease_until END AS due
+                 FROM outbox o
+                 JOIN (SELECT MIN(id) AS id FROM outbox
+                       WHERE sink_id = $1 AND status IN ('pending', 'inflight')
+                       GROUP BY profile_id) head ON head.id = o.id
+                 UNION ALL
+                 SELECT c.next_attempt_at AS due FROM outbox c
+                 WHERE c.sink_id = $1 AND c.kind = 'consent' AND c.status = 'pending'
+                   AND NOT EXISTS (SELECT 1 FROM outbox i
+                                   WHERE i.sink_id = $1 AND i.profile_id = c.profile_id
+                                     AND i.status = 'inflight')) AS owed",
         )
         .bind(sink)
         .fetch_one(&self.pool)

@@ -1,11 +1,10 @@
-//! Profiles: linking identities to people, keeping their latest consents, and reading the snapshot a
-//! sink receives.
+//! Profiles: linking identities to people, recording the consents they give, and reading the
+//! snapshot a sink receives.
 
+use super::consents::{self, NewChoice};
 use super::rows::{self, Value};
 use super::{Store, StoreError};
-use crate::model::{
-    Channel, Consent, ConsentState, Customer, Identity, IdentityKind, Money, Purpose,
-};
+use crate::model::{Channel, ConsentState, Customer, Identity, IdentityKind, Money, Purpose};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use std::collections::{HashMap, HashSet};
@@ -18,28 +17,40 @@ enum Slot {
     New(usize),
 }
 
-/// Names and consents a batch gives one profile: the latest name given wins, and of consents for
-/// the same channel and purpose the latest choice.
+/// Names a batch gives one profile: the latest name given wins.
 #[derive(Default)]
 struct Given<'a> {
     given_name: Option<&'a str>,
     family_name: Option<&'a str>,
-    consents: HashMap<(Channel, Purpose), &'a Consent>,
+}
+
+/// A person an event names: their normalised identities, the customer record, and the record it
+/// came from (`<source>:<source event id>`, the evidence for the consents it carries).
+pub(super) struct Named<'a> {
+    pub identities: &'a [Identity],
+    pub customer: &'a Customer,
+    pub evidence: String,
+}
+
+/// The people of a batch: the profile of each entry, and the people whose consent in force changed.
+pub(super) struct Resolved {
+    pub profiles: Vec<Option<i64>>,
+    pub consent_changed: HashSet<i64>,
 }
 
 /// Resolves the people of a batch, in order: each finds the profile one of its identities already
 /// belongs to (stored, or linked earlier in the batch), or gets a new one. Records the identities not
-/// yet linked, the names given, and consents newer than what is stored. Returns the profile id of
-/// each entry (`None` for entries that name nobody).
+/// yet linked, the names given, and the consents in the ledger. Returns the profile id of each entry
+/// (`None` for entries that name nobody).
 pub(super) async fn resolve(
     tx: &mut Transaction<'_, Any>,
-    people: &[Option<(&[Identity], &Customer)>],
+    people: &[Option<Named<'_>>],
     now: i64,
-) -> Result<Vec<Option<i64>>, StoreError> {
+) -> Result<Resolved, StoreError> {
     let wanted: HashSet<&Identity> = people
         .iter()
         .flatten()
-        .flat_map(|(ids, _)| ids.iter())
+        .flat_map(|named| named.identities.iter())
         .collect();
     let mut linked: HashMap<(IdentityKind, String), Slot> = HashMap::new();
     for kind in wanted.iter().map(|i| i.kind).collect::<HashSet<_>>() {
@@ -68,7 +79,11 @@ pub(super) async fn resolve(
     let slots: Vec<Option<Slot>> = people
         .iter()
         .map(|person| {
-            let (identities, customer) = (*person)?;
+            let Named {
+                identities,
+                customer,
+                ..
+            } = person.as_ref()?;
             let slot = identities
                 .iter()
                 .filter_map(|i| linked.get(&(i.kind, i.value.clone())).copied())
@@ -77,7 +92,7 @@ pub(super) async fn resolve(
                     created += 1;
                     Slot::New(created - 1)
                 });
-            for identity in identities {
+            for identity in identities.iter() {
                 linked
                     .entry((identity.kind, identity.value.clone()))
                     .or_insert_with(|| {
@@ -88,15 +103,6 @@ pub(super) async fn resolve(
             let entry = given.entry(slot).or_default();
             entry.given_name = customer.given_name.as_deref().or(entry.given_name);
             entry.family_name = customer.family_name.as_deref().or(entry.family_name);
-            for consent in &customer.consents {
-                let latest = entry
-                    .consents
-                    .entry((consent.channel, consent.purpose))
-                    .or_insert(consent);
-                if consent.at >= latest.at {
-                    *latest = consent;
-                }
-            }
             Some(slot)
         })
         .collect();
@@ -124,41 +130,27 @@ pub(super) async fn resolve(
         &links,
     )
     .await?;
-    let consents: Vec<(i64, [String; 3], &Consent)> = given
+    let choices: Vec<NewChoice> = people
         .iter()
-        .flat_map(|(slot, g)| g.consents.values().map(move |c| (*slot, *c)))
-        .map(|(slot, c)| {
-            let labels = [
-                enum_str(&c.channel),
-                enum_str(&c.purpose),
-                enum_str(&c.state),
-            ];
-            (id_of(slot), labels, c)
+        .zip(&slots)
+        .filter_map(|(person, slot)| Some((person.as_ref()?, (*slot)?)))
+        .flat_map(|(named, slot)| {
+            named
+                .customer
+                .consents
+                .iter()
+                .map(move |consent| NewChoice {
+                    profile_id: id_of(slot),
+                    consent,
+                    evidence: named.evidence.clone(),
+                })
         })
         .collect();
-    let consents: Vec<Vec<Value>> = consents
-        .iter()
-        .map(|(profile_id, [channel, purpose, state], c)| {
-            vec![
-                (*profile_id).into(),
-                channel.into(),
-                purpose.into(),
-                state.into(),
-                c.at.timestamp_millis().into(),
-                (&c.source).into(),
-            ]
-        })
-        .collect();
-    rows::insert_values(
-        tx,
-        "INSERT INTO consents (profile_id, channel, purpose, state, at, source)",
-        "ON CONFLICT (profile_id, channel, purpose) DO UPDATE
-         SET state = excluded.state, at = excluded.at, source = excluded.source
-         WHERE excluded.at >= consents.at",
-        &consents,
-    )
-    .await?;
-    Ok(slots.into_iter().map(|s| s.map(id_of)).collect())
+    let consent_changed = consents::record(tx, &choices, now).await?;
+    Ok(Resolved {
+        profiles: slots.into_iter().map(|s| s.map(id_of)).collect(),
+        consent_changed,
+    })
 }
 
 /// Creates the batch's new profiles with the names they were given; returns their ids in order.
@@ -248,15 +240,10 @@ fn new_profile_key() -> String {
     format!("p-{}", hex::encode(rand::random::<[u8; 10]>()))
 }
 
-/// The snake_case name serde gives a unit enum variant.
-fn enum_str<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .expect("unit enum serialises to a string")
-}
-
-fn parse_enum<T: serde::de::DeserializeOwned>(column: &str, text: &str) -> Result<T, StoreError> {
+pub(super) fn parse_enum<T: serde::de::DeserializeOwned>(
+    column: &str,
+    text: &str,
+) -> Result<T, StoreError> {
     serde_json::from_value(serde_json::Value::String(text.to_string()))
         .map_err(|_| StoreError::Corrupt(format!("{column} has unknown value {text:?}")))
 }
@@ -288,12 +275,12 @@ pub struct ProfileSnapshot {
     pub last_order_at: Option<i64>,
 }
 
-/// What a snapshot holds: everything, or only what an activity names (its person's key and
-/// identities), which spares the totals.
+/// What a snapshot holds: everything, or only the person's key, identities and consents (what an
+/// activity names and what decides whether it may go), which spares names and totals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SnapshotDepth {
     Full,
-    KeyAndIdentities,
+    Basic,
 }
 
 impl Store {
@@ -351,9 +338,6 @@ impl Store {
                 value: row.try_get("value")?,
             });
         }
-        if depth == SnapshotDepth::KeyAndIdentities {
-            return Ok(snapshots);
-        }
         for row in rows::query_ids(
             &mut conn,
             "SELECT profile_id, channel, purpose, state, at, source FROM consents
@@ -371,6 +355,9 @@ impl Store {
                 source: row.try_get("source")?,
             };
             snapshot_of(&mut snapshots, &row)?.consents.push(consent);
+        }
+        if depth == SnapshotDepth::Basic {
+            return Ok(snapshots);
         }
         // Each vendor object counts once, as its latest version says: an order seen again after an
         // update, or a refund seen by both webhook and poll, is not counted twice.

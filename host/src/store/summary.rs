@@ -10,6 +10,10 @@ pub struct SinkFigures {
     pub sink: String,
     pub profiles_delivered: i64,
     pub activities_delivered: i64,
+    /// Consent changes sent ahead of other work.
+    pub consents_delivered: i64,
+    /// Items not sent because the person's consents bar this sink from them.
+    pub withheld: i64,
     pub rejected: i64,
     pub dead: i64,
     pub waiting: i64,
@@ -70,7 +74,9 @@ impl Store {
             let figures = summary.sinks.last_mut().expect("pushed above");
             match (status.as_str(), kind.as_str()) {
                 ("delivered", "profile") => figures.profiles_delivered += n,
+                ("delivered", "consent") => figures.consents_delivered += n,
                 ("delivered", _) => figures.activities_delivered += n,
+                ("suppressed", _) => figures.withheld += n,
                 ("rejected", _) => figures.rejected += n,
                 ("dead", _) => figures.dead += n,
                 _ => figures.waiting += n,

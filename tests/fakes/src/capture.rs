@@ -22,6 +22,8 @@ pub struct Captured {
     pub activities: Vec<Value>,
     /// When each of `activities` arrived.
     pub activities_at: Vec<std::time::Instant>,
+    /// Every profile and activity accepted, in arrival order.
+    pub arrivals: Vec<Arrival>,
     /// How many times each activity idempotency key arrived.
     pub activity_arrivals: HashMap<String, usize>,
     /// Forget requests, as received.
@@ -30,6 +32,13 @@ pub struct Captured {
     pub requests: usize,
     /// Every request received, in arrival order.
     pub seen: Vec<SeenRequest>,
+}
+
+/// One item as it arrived.
+#[derive(Debug, Clone)]
+pub enum Arrival {
+    Profile(Value),
+    Activity(Value),
 }
 
 /// One request as it arrived.
@@ -188,7 +197,9 @@ fn accept(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> (StatusCode, Jso
                 if kind == "profiles" {
                     captured.profile_items += 1;
                     captured.profiles.insert(key, item.clone());
+                    captured.arrivals.push(Arrival::Profile(item.clone()));
                 } else {
+                    captured.arrivals.push(Arrival::Activity(item.clone()));
                     *captured.activity_arrivals.entry(key).or_default() += 1;
                     captured.activities.push(item.clone());
                     captured.activities_at.push(std::time::Instant::now());

@@ -32,7 +32,9 @@ pub struct Line {
 pub struct Receipt {
     pub id: String,
     pub refund_of: Option<String>,
-    /// RFC 3339, UTC.
+    /// When it happened, in seconds since the Unix epoch.
+    pub at: i64,
+    /// `at` in RFC 3339, UTC.
     pub date: String,
     pub location: String,
     pub online: bool,
@@ -152,6 +154,7 @@ impl SampleShop {
             let receipt = Receipt {
                 id: format!("R{i:06}"),
                 refund_of: None,
+                at,
                 date: rfc3339_utc(at),
                 location: LOCATIONS[i % LOCATIONS.len()].into(),
                 online: rng.gen_bool(0.25),
@@ -173,6 +176,7 @@ impl SampleShop {
                 receipts.push(Receipt {
                     id: format!("F{i:06}"),
                     refund_of: Some(sale.id.clone()),
+                    at: at + 3 * 24 * 3600,
                     date: rfc3339_utc(at + 3 * 24 * 3600),
                     file_lines: vec![next_line],
                     lines: vec![line],
@@ -217,6 +221,16 @@ impl SampleShop {
             if let Some(original) = r.refund_of.as_mut() {
                 *original = format!("{prefix}{original}");
             }
+        }
+        self
+    }
+
+    /// Moves every receipt `seconds` later (earlier if negative), as a later (or older) export of
+    /// the same shop.
+    pub fn shifted(mut self, seconds: i64) -> SampleShop {
+        for r in &mut self.receipts {
+            r.at += seconds;
+            r.date = rfc3339_utc(r.at);
         }
         self
     }
@@ -287,6 +301,13 @@ impl SampleShop {
     pub fn attributed_sales(&self) -> impl Iterator<Item = &Receipt> {
         self.valid_receipts()
             .filter(|r| r.refund_of.is_none() && r.customer.is_some())
+    }
+
+    /// Whether the receipt's buyer refused marketing (`marketing_opt_in = false`).
+    pub fn buyer_opted_out(&self, receipt: &Receipt) -> bool {
+        receipt
+            .customer
+            .is_some_and(|c| self.customers[c].marketing_opt_in == Some(false))
     }
 
     /// Physical lines of the broken receipts, in file order.

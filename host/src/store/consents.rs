@@ -1,0 +1,141 @@
+//! The consent ledger in the store: every choice a person made is appended once, with its legal
+//! basis and evidence, and `consents` keeps the choice in force per person, channel and purpose by
+//! the ledger's rules (`consent::ledger`).
+
+use super::rows::{self, Value};
+use super::StoreError;
+use crate::consent::ledger::{Choice, LegalBasis};
+use crate::model::{Channel, Consent, Purpose};
+use sqlx::{Any, Row, Transaction};
+use std::collections::{HashMap, HashSet};
+
+/// A choice a batch reports for a person, with the record that proves it.
+pub(super) struct NewChoice<'a> {
+    pub profile_id: i64,
+    pub consent: &'a Consent,
+    /// `<source>:<source event id>`: where the choice was read, without personal data.
+    pub evidence: String,
+}
+
+impl NewChoice<'_> {
+    fn choice(&self) -> Choice {
+        Choice {
+            at: self.consent.at.timestamp_millis(),
+            state: self.consent.state,
+        }
+    }
+}
+
+/// Appends the batch's choices to the ledger (a choice heard before is not repeated) and updates the
+/// choices in force by the ledger's rule; returns the people for whom one now says something new
+/// (a first choice, or a change of mind), whom every sink must hear about first. The batch holds
+/// the write lock on SQLite, so what it reads stays true until it commits; on PostgreSQL another
+/// host may change a choice meanwhile, and the rule in SQL still keeps the right one.
+pub(super) async fn record(
+    tx: &mut Transaction<'_, Any>,
+    choices: &[NewChoice<'_>],
+    now: i64,
+) -> Result<HashSet<i64>, StoreError> {
+    let ledger: Vec<Vec<Value>> = choices
+        .iter()
+        .map(|c| {
+            vec![
+                c.profile_id.into(),
+                c.consent.channel.as_str().into(),
+                c.consent.purpose.as_str().into(),
+                c.consent.state.as_str().into(),
+                c.consent.at.timestamp_millis().into(),
+                (&c.consent.source).into(),
+                LegalBasis::of(c.consent.purpose, c.consent.state)
+                    .as_str()
+                    .into(),
+                (&c.evidence).into(),
+                now.into(),
+            ]
+        })
+        .collect();
+    rows::insert_values(
+        tx,
+        "INSERT INTO consent_ledger (profile_id, channel, purpose, state, at, source, legal_basis,
+                                     evidence, recorded_at)",
+        "ON CONFLICT (profile_id, channel, purpose, at, state, source) DO NOTHING",
+        &ledger,
+    )
+    .await?;
+    let mut standing: HashMap<(i64, Channel, Purpose), &NewChoice> = HashMap::new();
+    for c in choices {
+        let key = (c.profile_id, c.consent.channel, c.consent.purpose);
+        match standing.get(&key) {
+            Some(current) if !c.choice().supersedes(&current.choice()) => {}
+            _ => {
+                standing.insert(key, c);
+            }
+        }
+    }
+    let people: Vec<i64> = standing
+        .keys()
+        .map(|(profile, _, _)| *profile)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let mut stored: HashMap<(i64, String, String), Choice> = HashMap::new();
+    for row in rows::query_ids(
+        tx,
+        "SELECT profile_id, channel, purpose, state, at FROM consents WHERE profile_id IN {list}",
+        &[],
+        &people,
+    )
+    .await?
+    {
+        let state: String = row.try_get("state")?;
+        stored.insert(
+            (
+                row.try_get("profile_id")?,
+                row.try_get("channel")?,
+                row.try_get("purpose")?,
+            ),
+            Choice {
+                at: row.try_get("at")?,
+                state: super::profiles::parse_enum("consents.state", &state)?,
+            },
+        );
+    }
+    let mut changed = HashSet::new();
+    let mut in_force: Vec<Vec<Value>> = Vec::new();
+    for c in standing.values() {
+        let key = (
+            c.profile_id,
+            c.consent.channel.as_str().to_string(),
+            c.consent.purpose.as_str().to_string(),
+        );
+        let current = stored.get(&key);
+        if current.is_some_and(|current| !c.choice().supersedes(current)) {
+            continue;
+        }
+        // A later choice that says the same thing is kept, but sinks already know it.
+        if current.is_none_or(|current| current.state != c.consent.state) {
+            changed.insert(c.profile_id);
+        }
+        in_force.push(vec![
+            c.profile_id.into(),
+            c.consent.channel.as_str().into(),
+            c.consent.purpose.as_str().into(),
+            c.consent.state.as_str().into(),
+            c.consent.at.timestamp_millis().into(),
+            (&c.consent.source).into(),
+        ]);
+    }
+    // The rule again in SQL, for hosts that write the same person at once on PostgreSQL.
+    rows::insert_values(
+        tx,
+        "INSERT INTO consents (profile_id, channel, purpose, state, at, source)",
+        "ON CONFLICT (profile_id, channel, purpose) DO UPDATE
+         SET state = excluded.state, at = excluded.at, source = excluded.source
+         WHERE excluded.at > consents.at
+            OR (excluded.at = consents.at AND excluded.state = 'revoked'
+                AND consents.state <> 'revoked')",
+        &in_force,
+    )
+    .await?;
+    Ok(changed)
+}

@@ -1,0 +1,314 @@
+//! Consent under pressure: 10,000 customers whose marketing choices change from one POS export to
+//! the next, with a late export of old paper opt-ins, delivered by the http-sink plugin to two
+//! email sinks and to one sink that never contacts people.
+//!
+//! - No email sink ever receives an activity for a person it was last told had refused, or who
+//!   never agreed (the shop requires opt-in).
+//! - Revocations overtake the work queued before them at every sink.
+//! - The choice in force for every person follows the ledger's rule (latest wins, a revocation wins
+//!   a tie, an older opt-in never overrides an unsubscribe) in the store and at every sink, and the
+//!   ledger keeps every choice once, with its legal basis and evidence.
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rapport_e2e::{plugin, ShopDir, SQLITE_LOOPBACK_DEV};
+use rapport_fakes::capture::{Arrival, CaptureServer, Captured};
+use rapport_fakes::shop::SampleShop;
+use rapport_host::config::Config;
+use rapport_host::pipeline::Pipeline;
+use serde_json::Value;
+use sqlx::Row;
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+const DAY: i64 = 24 * 3600;
+
+fn config(mail_a: &str, mail_b: &str, warehouse: &str) -> String {
+    let sink = |id: &str, url: &str, extra: &str| {
+        format!(
+            "[[sink]]\nid = \"{id}\"\nplugin = \"{}\"\n{extra}[sink.config]\nurl = \"{url}\"\nbatch_size = 100\n",
+            plugin("http-sink").display()
+        )
+    };
+    format!(
+        "{SQLITE_LOOPBACK_DEV}\n[[source]]\nid = \"shop\"\nplugin = \"{}\"\n{}{}{}",
+        plugin("csv-source").display(),
+        sink("mail-a", mail_a, ""),
+        sink("mail-b", mail_b, "channels = [\"email\"]\n"),
+        sink("warehouse", warehouse, "channels = []\n"),
+    )
+}
+
+/// One export of the shop's 10,000 customers: the `keep`-th of its sales (none of its refunds),
+/// moved `days` from the original dates, receipt ids prefixed, and each customer's marketing
+/// choice for the export set by `choose`.
+fn export(
+    base: &SampleShop,
+    prefix: &str,
+    days: i64,
+    keep: usize,
+    choose: &mut dyn FnMut() -> Option<bool>,
+) -> SampleShop {
+    let mut shop = base.clone().with_receipt_prefix(prefix).shifted(days * DAY);
+    let mut n = 0;
+    shop.receipts.retain(|r| {
+        n += 1;
+        r.refund_of.is_none() && n % keep == 0
+    });
+    for c in &mut shop.customers {
+        c.marketing_opt_in = choose();
+    }
+    shop
+}
+
+/// Uploads an export through the csv-source; every receipt is accepted.
+async fn upload(pipeline: &Pipeline, shop: &SampleShop) {
+    let headers = vec![("content-type".to_string(), "text/csv".to_string())];
+    let body = shop.to_csv().into_bytes();
+    let report = pipeline.receive_push("shop", headers, body).await.unwrap();
+    let refused = pipeline.store.rejected_inputs("shop").await.unwrap();
+    assert_eq!(report.rejected, 0, "{:?}", refused.first());
+    assert_eq!(report.accepted, shop.receipts.len());
+}
+
+/// Every marketing choice an export states, as (customer email, ms, granted), once each.
+fn choices(shop: &SampleShop) -> BTreeSet<(String, i64, bool)> {
+    shop.receipts
+        .iter()
+        .filter_map(|r| {
+            let c = &shop.customers[r.customer?];
+            Some((c.email.clone(), r.at * 1000, c.marketing_opt_in?))
+        })
+        .collect()
+}
+
+/// The choice in force per customer by the ledger's rule, computed here independently.
+fn in_force(all: &BTreeSet<(String, i64, bool)>) -> HashMap<String, (i64, bool)> {
+    let mut standing: HashMap<String, (i64, bool)> = HashMap::new();
+    for (email, at, granted) in all {
+        let entry = standing.entry(email.clone()).or_insert((*at, *granted));
+        if *at > entry.0 || (*at == entry.0 && !granted) {
+            *entry = (*at, *granted);
+        }
+    }
+    standing
+}
+
+/// A profile's email and its email marketing consent (ms, granted), as the sink received it.
+fn profile_consent(profile: &Value) -> (String, Option<(i64, bool)>) {
+    let email = profile["identities"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|i| i["kind"] == "email")
+        .and_then(|i| i["value"].as_str())
+        .expect("profile names an email")
+        .to_string();
+    let consent = profile["consents"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["channel"] == "email" && c["purpose"] == "marketing")
+        .map(|c| {
+            let at = chrono::DateTime::parse_from_rfc3339(c["at"].as_str().expect("consent time"))
+                .expect("RFC 3339 consent time")
+                .timestamp_millis();
+            (at, c["state"] == "granted")
+        });
+    (email, consent)
+}
+
+/// Walks a sink's arrivals in order: every activity must find its person's last consent, as the
+/// sink was told it, granted. Returns the consents the sink holds at the end, by email.
+fn check_gate(sink: &str, captured: &Captured) -> HashMap<String, Option<(i64, bool)>> {
+    let mut told: HashMap<String, (String, Option<(i64, bool)>)> = HashMap::new();
+    for (n, arrival) in captured.arrivals.iter().enumerate() {
+        match arrival {
+            Arrival::Profile(p) => {
+                let key = p["key"].as_str().expect("profile key").to_string();
+                told.insert(key, profile_consent(p));
+            }
+            Arrival::Activity(a) => {
+                let key = a["profile_key"].as_str().expect("activity profile key");
+                let consent = told.get(key).and_then(|(_, c)| *c);
+                assert!(
+                    consent.is_some_and(|(_, granted)| granted),
+                    "{sink}: arrival {n} is an activity of {key}, whose email marketing consent the sink last saw as {consent:?}"
+                );
+            }
+        }
+    }
+    told.into_values().collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ten_thousand_changing_customers_never_receive_marketing_they_refused() {
+    let mut base = SampleShop::generate(61, 30_000, 0);
+    assert_eq!(base.customers.len(), 10_000);
+    for c in &mut base.customers {
+        c.phone = None;
+    }
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut mixed = || match rng.gen_range(0..3) {
+        0 => Some(true),
+        1 => Some(false),
+        _ => None,
+    };
+    let first = export(&base, "A", -120, 1, &mut mixed);
+    let later_sales = export(&base, "B", -85, 3, &mut || None);
+    let mut rng = StdRng::seed_from_u64(8);
+    let mut mostly_refusing = || match rng.gen_range(0..4) {
+        0 => Some(true),
+        1 | 2 => Some(false),
+        _ => None,
+    };
+    let changes = export(&base, "C", -50, 5, &mut mostly_refusing);
+    let old_paper_forms = export(&base, "D", -400, 4, &mut || Some(true));
+
+    let (mail_a, mail_b, warehouse) = (
+        CaptureServer::start().await.unwrap(),
+        CaptureServer::start().await.unwrap(),
+        CaptureServer::start().await.unwrap(),
+    );
+    let dir = ShopDir::new(&config(&mail_a.url(), &mail_b.url(), &warehouse.url()));
+    let pipeline = Pipeline::start(Config::load(&dir.config()).unwrap())
+        .await
+        .unwrap();
+    let drain = || async {
+        let owed = pipeline
+            .drain(Duration::from_secs(5), Duration::from_secs(600))
+            .await
+            .unwrap();
+        assert_eq!(owed, 0, "every sink caught up");
+    };
+
+    upload(&pipeline, &first).await;
+    drain().await;
+    let marks: Vec<usize> = [&mail_a, &mail_b]
+        .iter()
+        .map(|s| s.captured().arrivals.len())
+        .collect();
+    // A backlog of later sales, then the changes, then the old forms, all before delivery resumes.
+    upload(&pipeline, &later_sales).await;
+    upload(&pipeline, &changes).await;
+    upload(&pipeline, &old_paper_forms).await;
+    drain().await;
+
+    let all: BTreeSet<_> = [&first, &later_sales, &changes, &old_paper_forms]
+        .iter()
+        .flat_map(|shop| choices(shop))
+        .collect();
+    let expected = in_force(&all);
+    // People who had not refused before the changes, and refused in them.
+    let before_changes = in_force(&choices(&first));
+    let revoked_by_changes: BTreeSet<&String> = expected
+        .iter()
+        .filter(|(email, (at, granted))| {
+            !granted
+                && *at >= (base.receipts[0].at - 50 * DAY) * 1000
+                && before_changes
+                    .get(*email)
+                    .is_none_or(|(_, granted)| *granted)
+        })
+        .map(|(email, _)| email)
+        .collect();
+    assert!(revoked_by_changes.len() > 1000, "the changes revoke many");
+
+    for (sink, server, mark) in [("mail-a", &mail_a, marks[0]), ("mail-b", &mail_b, marks[1])] {
+        let captured = server.captured();
+        let held = check_gate(sink, &captured);
+        let held: HashMap<String, Option<(i64, bool)>> = held;
+        for (email, want) in &expected {
+            let got = held.get(email).copied().flatten();
+            assert_eq!(got, Some(*want), "{sink}: consent in force for {email}");
+        }
+        let never_chose = base
+            .customers
+            .iter()
+            .filter(|c| !expected.contains_key(&c.email))
+            .count();
+        assert!(never_chose > 0);
+        assert_eq!(
+            held.len(),
+            expected.len(),
+            "{sink} holds exactly the people who made a choice"
+        );
+        assert!(captured.activity_arrivals.values().all(|n| *n == 1));
+        // After the pause, every revocation from the changes reached the sink before any of the
+        // sales queued ahead of it.
+        let tail = &captured.arrivals[mark..];
+        let first_queued_sale = tail
+            .iter()
+            .position(|a| matches!(a, Arrival::Activity(a) if a["properties"]["order_id"].as_str().is_some_and(|id| id.starts_with('B'))))
+            .expect("later sales of consenting people were delivered");
+        let mut revoked_seen = BTreeSet::new();
+        for arrival in &tail[..first_queued_sale] {
+            if let Arrival::Profile(p) = arrival {
+                let (email, consent) = profile_consent(p);
+                if consent.is_some_and(|(_, granted)| !granted) {
+                    revoked_seen.insert(email);
+                }
+            }
+        }
+        for email in &revoked_by_changes {
+            assert!(
+                revoked_seen.contains(*email),
+                "{sink}: the revocation of {email} came after a sale queued before it"
+            );
+        }
+    }
+
+    // The sink that never contacts anyone gets every purchase, once.
+    let purchases: usize = [&first, &later_sales, &changes, &old_paper_forms]
+        .iter()
+        .map(|shop| shop.attributed_sales().count())
+        .sum();
+    let captured = warehouse.captured();
+    assert_eq!(captured.activity_arrivals.len(), purchases);
+    assert!(captured.activity_arrivals.values().all(|n| *n == 1));
+
+    // The store agrees, and its ledger holds every choice once, with basis and evidence.
+    let db = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}?mode=ro",
+        dir.path().join("rapport.db").display()
+    ))
+    .await
+    .unwrap();
+    let stored: HashMap<String, (i64, bool)> = sqlx::query(
+        "SELECT i.value AS email, c.at, c.state FROM consents c
+         JOIN identities i ON i.profile_id = c.profile_id AND i.kind = 'email'
+         WHERE c.channel = 'email' AND c.purpose = 'marketing'",
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| {
+        (
+            r.get::<String, _>("email"),
+            (r.get("at"), r.get::<String, _>("state") == "granted"),
+        )
+    })
+    .collect();
+    assert_eq!(stored, expected);
+    let ledger = sqlx::query(
+        "SELECT i.value AS email, l.at, l.state, l.legal_basis, l.evidence FROM consent_ledger l
+         JOIN identities i ON i.profile_id = l.profile_id AND i.kind = 'email'",
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    let recorded: BTreeSet<(String, i64, bool)> = ledger
+        .iter()
+        .map(|r| {
+            let granted = r.get::<String, _>("state") == "granted";
+            let basis: String = r.get("legal_basis");
+            assert_eq!(basis, if granted { "consent" } else { "withdrawal" });
+            let evidence: String = r.get("evidence");
+            assert!(evidence.starts_with("shop:"), "{evidence}");
+            (r.get("email"), r.get("at"), granted)
+        })
+        .collect();
+    assert_eq!(recorded, all);
+    assert_eq!(ledger.len(), all.len(), "each choice is recorded once");
+}
