@@ -6,6 +6,7 @@ mod inbox;
 mod ingest;
 mod outbox;
 mod profiles;
+mod retention;
 mod rows;
 mod summary;
 
@@ -14,6 +15,7 @@ pub use inbox::KeptWebhook;
 pub use ingest::{activity_key, IngestBatch, IngestReport, PreparedEvent};
 pub use outbox::{Completion, OutboxRow, WorkKind};
 pub use profiles::{ProfileSnapshot, SnapshotDepth};
+pub use retention::RecordClass;
 pub use summary::Summary;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};

@@ -8,6 +8,7 @@ use sqlx::Row;
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SinkFigures {
     pub sink: String,
+    /// Lifetime figures: they include delivered items the retention job has since deleted.
     pub profiles_delivered: i64,
     pub activities_delivered: i64,
     pub rejected: i64,
@@ -76,6 +77,23 @@ impl Store {
                 _ => figures.waiting += n,
             }
         }
+        for (sink, kind, delivered) in self.retired_work().await? {
+            let figures = match summary.sinks.iter().position(|s| s.sink == sink) {
+                Some(at) => &mut summary.sinks[at],
+                None => {
+                    summary.sinks.push(SinkFigures {
+                        sink,
+                        ..SinkFigures::default()
+                    });
+                    summary.sinks.last_mut().expect("pushed above")
+                }
+            };
+            match kind.as_str() {
+                "profile" => figures.profiles_delivered += delivered,
+                _ => figures.activities_delivered += delivered,
+            }
+        }
+        summary.sinks.sort_by(|a, b| a.sink.cmp(&b.sink));
         Ok(summary)
     }
 
