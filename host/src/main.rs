@@ -1,5 +1,5 @@
-//! The `rapport` command line: the daemon, one-shot sync, file import, status, the demo, and plugin
-//! packages (`rapport plugin …`).
+//! The `rapport` command line: the daemon, one-shot sync, file import, status, the demo, plugin
+//! packages (`rapport plugin …`) and the retention job.
 
 mod cli;
 
@@ -86,6 +86,13 @@ enum Command {
         config: PathBuf,
         #[command(subcommand)]
         command: cli::dlq::DlqCommand,
+    },
+    /// Retention: delete or summarise records past the periods in [retention].
+    Retention {
+        #[arg(long, global = true, default_value = "rapport.toml")]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: cli::retention::RetentionCommand,
     },
 }
 
@@ -200,6 +207,14 @@ async fn main() -> anyhow::Result<()> {
             let config = Config::load(&config)?;
             let store = rapport_host::store::Store::open(&config.store.database_url).await?;
             let result = cli::dlq::run(&store, command).await;
+            store.close().await;
+            result
+        }
+        Command::Retention { config, command } => {
+            init_logging("warn");
+            let config = Config::load(&config)?;
+            let store = rapport_host::store::Store::open(&config.store.database_url).await?;
+            let result = cli::retention::run(&config, &store, command).await;
             store.close().await;
             result
         }

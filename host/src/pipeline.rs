@@ -1,10 +1,12 @@
 //! The pipeline: store, runtime and connectors wired together — pollers and the webhook server feed
-//! ingest, one delivery worker per sink drains the outbox. `run` is the daemon; `sync_once` polls
-//! every source once and delivers everything due, for one-shot jobs and the demo.
+//! ingest, one delivery worker per sink drains the outbox, and the retention job runs every
+//! `retention.interval`. `run` is the daemon; `sync_once` polls every source once and delivers
+//! everything due, for one-shot jobs and the demo.
 
 use crate::config::Config;
 use crate::connectors::{Connectors, HostServices};
 use crate::delivery::SinkWorker;
+use crate::governance::retention::{self, Mode};
 use crate::ingest::poll::{poll_source, PollError};
 use crate::ingest::{ingest, Delivery};
 use crate::runtime::bindings::wit::ConnectorError;
@@ -205,6 +207,29 @@ impl Pipeline {
         })
     }
 
+    /// Applies the retention periods now and every `retention.interval` until `shutdown`. A run
+    /// cut short by shutdown loses nothing: each chunk it retires is its own transaction.
+    async fn retention_loop(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let config = &self.config.retention;
+        while !*shutdown.borrow() {
+            let run = retention::run(&self.store, config, chrono::Utc::now(), Mode::Apply);
+            tokio::select! {
+                result = run => match result {
+                    Ok(report) if report.total() > 0 => {
+                        tracing::info!("retention job:\n{report}");
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "retention job failed; it runs again later"),
+                },
+                _ = shutdown.changed() => break,
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(config.interval) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
     /// The daemon: pollers, delivery workers and the HTTP server until `shutdown` turns true. Work in
     /// flight is finished and recorded before it returns.
     pub async fn run(self: Arc<Self>, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
@@ -241,6 +266,7 @@ impl Pipeline {
                 }
             });
         }
+        tasks.spawn(self.clone().retention_loop(shutdown.clone()));
         let app = crate::admin::router(self.clone());
         let mut server_shutdown = shutdown.clone();
         let server = axum::serve(listener, app).with_graceful_shutdown(async move {

@@ -2,3 +2,4 @@
 
 pub mod dlq;
 pub mod plugin;
+pub mod retention;
