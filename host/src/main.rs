@@ -1,5 +1,5 @@
 //! The `rapport` command line: the daemon, one-shot sync, file import, status, the demo, plugin
-//! packages (`rapport plugin …`) and the retention job.
+//! packages (`rapport plugin …`), the retention job and the data policy.
 
 mod cli;
 
@@ -93,6 +93,11 @@ enum Command {
         config: PathBuf,
         #[command(subcommand)]
         command: cli::retention::RetentionCommand,
+    },
+    /// Print the shop's data policy, in plain language, from the config.
+    Policy {
+        #[arg(long, default_value = "rapport.toml")]
+        config: PathBuf,
     },
 }
 
@@ -217,6 +222,15 @@ async fn main() -> anyhow::Result<()> {
             let result = cli::retention::run(&config, &store, command).await;
             store.close().await;
             result
+        }
+        Command::Policy { config: path } => {
+            init_logging("warn");
+            let config = Config::load(&path)?;
+            print!(
+                "{}",
+                rapport_host::governance::policy::render(&config, &path)
+            );
+            Ok(())
         }
         Command::Plugin { command } => {
             init_logging("warn");
