@@ -1,4 +1,5 @@
 //! Subcommands of the `rapport` command line that are large enough to live outside `main.rs`.
 
 pub mod dlq;
+pub mod forget;
 pub mod plugin;
