@@ -148,7 +148,8 @@ impl Allowlist {
         self.minimise_identities(&mut activity.identities);
     }
 
-    fn minimise_identities(&self, identities: &mut Vec<wit::Identity>) {
+    /// Removes the identities the sink may not receive.
+    pub fn minimise_identities(&self, identities: &mut Vec<wit::Identity>) {
         identities.retain(|i| self.allows(Field::of_identity(i.kind)));
     }
 }

@@ -2,6 +2,7 @@
 //! one migration set per backend. Every SQL statement of the host lives under this module.
 
 mod dead_letters;
+mod erasure;
 mod inbox;
 mod ingest;
 mod outbox;
@@ -11,6 +12,9 @@ mod rows;
 mod summary;
 
 pub use dead_letters::{DeadLetter, LetterStatus};
+pub use erasure::{
+    ErasureItem, ErasureRecord, ErasureStatus, FoundProfile, PersonRef, ScrubReport, SinkErasure,
+};
 pub use inbox::KeptWebhook;
 pub use ingest::{activity_key, IngestBatch, IngestReport, PreparedEvent};
 pub use outbox::{Completion, OutboxRow, WorkKind};
