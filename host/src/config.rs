@@ -33,6 +33,9 @@ pub struct Config {
     pub secrets: SecretsConfig,
     #[serde(default)]
     pub trust: TrustConfig,
+    /// How long each class of stored record is kept.
+    #[serde(default)]
+    pub retention: crate::governance::retention::RetentionConfig,
     #[serde(default, rename = "source")]
     pub sources: Vec<ConnectorConfig>,
     #[serde(default, rename = "sink")]

@@ -1,5 +1,5 @@
-//! The `rapport` command line: the daemon, one-shot sync, file import, status, the demo, and plugin
-//! packages (`rapport plugin …`).
+//! The `rapport` command line: the daemon, one-shot sync, file import, status, the demo, plugin
+//! packages (`rapport plugin …`), the retention job, the data policy and forgetting a person.
 
 mod cli;
 
@@ -63,6 +63,21 @@ enum Command {
         #[command(flatten)]
         host: HostArgs,
     },
+    /// Forget a person (right to be forgotten): remove their PII here and have every sink erase them.
+    Forget {
+        #[command(flatten)]
+        host: HostArgs,
+        /// The person: an email address, a phone number, a vendor customer id (source:id), or a
+        /// profile key (p-…) or id.
+        #[arg(required_unless_present = "status", conflicts_with = "status")]
+        who: Option<String>,
+        /// List the erasure log instead (it holds no PII): each erasure and each sink's part.
+        #[arg(long)]
+        status: bool,
+        /// With --status: how many erasures to list, newest first.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
     /// Run a sample shop end to end on SQLite and print a summary.
     Demo {
         /// Directory of plugin packages (built by scripts/build-plugins).
@@ -86,6 +101,18 @@ enum Command {
         config: PathBuf,
         #[command(subcommand)]
         command: cli::dlq::DlqCommand,
+    },
+    /// Retention: delete or summarise records past the periods in [retention].
+    Retention {
+        #[arg(long, global = true, default_value = "rapport.toml")]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: cli::retention::RetentionCommand,
+    },
+    /// Print the shop's data policy, in plain language, from the config.
+    Policy {
+        #[arg(long, default_value = "rapport.toml")]
+        config: PathBuf,
     },
 }
 
@@ -125,11 +152,13 @@ async fn main() -> anyhow::Result<()> {
                 )
                 .await?;
             println!(
-                "accepted {} events ({} duplicates, {} rejected); {} work items still waiting",
+                "accepted {} events ({} duplicates, {} rejected); {} work items still waiting; \
+                 {} sink erasures pending",
                 report.ingested.accepted,
                 report.ingested.duplicates,
                 report.ingested.rejected,
-                report.still_waiting
+                report.still_waiting,
+                report.erasures_pending
             );
             for e in &report.poll_errors {
                 println!("poll error: {e}");
@@ -182,6 +211,26 @@ async fn main() -> anyhow::Result<()> {
             pipeline.store.close().await;
             Ok(())
         }
+        Command::Forget {
+            host,
+            who,
+            status,
+            limit,
+        } => {
+            init_logging("warn");
+            if status {
+                let config = Config::load(&host.config)?;
+                let store = rapport_host::store::Store::open(&config.store.database_url).await?;
+                let result = cli::forget::print_log(&store, limit).await;
+                store.close().await;
+                return result;
+            }
+            let pipeline = start(&host).await?;
+            let who = who.expect("clap requires a person unless --status is given");
+            let result = cli::forget::forget_person(&pipeline, &who).await;
+            pipeline.store.close().await;
+            result
+        }
         Command::Demo {
             plugins,
             dir,
@@ -202,6 +251,23 @@ async fn main() -> anyhow::Result<()> {
             let result = cli::dlq::run(&store, command).await;
             store.close().await;
             result
+        }
+        Command::Retention { config, command } => {
+            init_logging("warn");
+            let config = Config::load(&config)?;
+            let store = rapport_host::store::Store::open(&config.store.database_url).await?;
+            let result = cli::retention::run(&config, &store, command).await;
+            store.close().await;
+            result
+        }
+        Command::Policy { config: path } => {
+            init_logging("warn");
+            let config = Config::load(&path)?;
+            print!(
+                "{}",
+                rapport_host::governance::policy::render(&config, &path)
+            );
+            Ok(())
         }
         Command::Plugin { command } => {
             init_logging("warn");

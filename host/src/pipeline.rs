@@ -1,10 +1,14 @@
 //! The pipeline: store, runtime and connectors wired together — pollers and the webhook server feed
-//! ingest, one delivery worker per sink drains the outbox. `run` is the daemon; `sync_once` polls
-//! every source once and delivers everything due, for one-shot jobs and the demo.
+//! ingest, one delivery worker per sink drains the outbox, the erasure worker tells sinks whom to
+//! forget, and the retention job runs every `retention.interval`. `run` is the daemon; `sync_once`
+//! polls every source once and delivers everything due (erasures included), for one-shot jobs and
+//! the demo.
 
 use crate::config::Config;
 use crate::connectors::{Connectors, HostServices};
 use crate::delivery::SinkWorker;
+use crate::governance::erasure::ErasureWorker;
+use crate::governance::retention::{self, Mode};
 use crate::ingest::poll::{poll_source, PollError};
 use crate::ingest::{ingest, Delivery};
 use crate::runtime::bindings::wit::ConnectorError;
@@ -43,6 +47,8 @@ pub struct SyncReport {
     pub poll_errors: Vec<String>,
     /// Work items still owed when the drain stopped (waiting for a later retry).
     pub still_waiting: i64,
+    /// Sinks' parts of erasures not yet confirmed when the drain stopped.
+    pub erasures_pending: i64,
 }
 
 impl Pipeline {
@@ -85,6 +91,15 @@ impl Pipeline {
                 )
             })
             .collect()
+    }
+
+    /// The worker that tells every sink whom to forget.
+    pub fn erasure_worker(&self) -> ErasureWorker {
+        ErasureWorker::new(
+            self.store.clone(),
+            self.connectors.sinks.clone(),
+            self.config.delivery.clone(),
+        )
     }
 
     /// Runs a webhook payload or an uploaded file through `source_id`'s plugin and stores the result;
@@ -190,7 +205,30 @@ impl Pipeline {
         }
     }
 
-    /// Polls every source once, then delivers what is due.
+    /// Asks sinks to forget until no erasure item is due within `horizon`, or `timeout` passes.
+    /// Returns how many sinks' parts are still pending.
+    pub async fn drain_erasures(
+        &self,
+        horizon: Duration,
+        timeout: Duration,
+    ) -> Result<i64, StoreError> {
+        let started = Instant::now();
+        let worker = self.erasure_worker();
+        let sinks = worker.sink_ids();
+        loop {
+            worker.step(None).await?;
+            let (pending, next_at) = self.store.erasure_backlog(&sinks).await?;
+            let now = crate::store::now_ms();
+            let due_soon = next_at.is_some_and(|at| at <= now + horizon.as_millis() as i64);
+            if pending == 0 || !due_soon || started.elapsed() >= timeout {
+                return Ok(pending);
+            }
+            let wait = (next_at.unwrap_or(now) - now).clamp(5, 500);
+            tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+        }
+    }
+
+    /// Polls every source once, then delivers what is due and asks sinks to forget.
     pub async fn sync_once(
         &self,
         horizon: Duration,
@@ -198,11 +236,36 @@ impl Pipeline {
     ) -> Result<SyncReport, StoreError> {
         let (ingested, errors) = self.poll_all_once().await;
         let still_waiting = self.drain(horizon, timeout).await?;
+        let erasures_pending = self.drain_erasures(horizon, timeout).await?;
         Ok(SyncReport {
             ingested,
             poll_errors: errors.iter().map(ToString::to_string).collect(),
             still_waiting,
+            erasures_pending,
         })
+    }
+
+    /// Applies the retention periods now and every `retention.interval` until `shutdown`. A run
+    /// cut short by shutdown loses nothing: each chunk it retires is its own transaction.
+    async fn retention_loop(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let config = &self.config.retention;
+        while !*shutdown.borrow() {
+            let run = retention::run(&self.store, config, chrono::Utc::now(), Mode::Apply);
+            tokio::select! {
+                result = run => match result {
+                    Ok(report) if report.total() > 0 => {
+                        tracing::info!("retention job:\n{report}");
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "retention job failed; it runs again later"),
+                },
+                _ = shutdown.changed() => break,
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(config.interval) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
     }
 
     /// The daemon: pollers, delivery workers and the HTTP server until `shutdown` turns true. Work in
@@ -217,6 +280,7 @@ impl Pipeline {
         for worker in self.workers() {
             tasks.spawn(worker.run(shutdown.clone()));
         }
+        tasks.spawn(self.erasure_worker().run(shutdown.clone()));
         for source in self.connectors.sources.clone() {
             let pipeline = self.clone();
             let mut shutdown = shutdown.clone();
@@ -241,6 +305,7 @@ impl Pipeline {
                 }
             });
         }
+        tasks.spawn(self.clone().retention_loop(shutdown.clone()));
         let app = crate::admin::router(self.clone());
         let mut server_shutdown = shutdown.clone();
         let server = axum::serve(listener, app).with_graceful_shutdown(async move {

@@ -32,6 +32,7 @@ poll_interval_secs = 3600
 [[sink]]
 id = "crm"
 plugin = "{sink}"
+channels = []
 [sink.config]
 url = "{hook}"
 batch_size = 500

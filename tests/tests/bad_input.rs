@@ -20,7 +20,7 @@ async fn an_invalid_config_is_refused_naming_the_line_and_field() {
     );
 
     let dir = ShopDir::new(&format!(
-        "[trust]\ndev = true\n[[sink]]\nid = \"crm\"\nplugin = \"{}\"\n[sink.config]\nurl = \"https://x.example\"\nbatch = 5\n",
+        "[trust]\ndev = true\n[[sink]]\nid = \"crm\"\nplugin = \"{}\"\nchannels = []\n[sink.config]\nurl = \"https://x.example\"\nbatch = 5\n",
         plugin("http-sink").display()
     ));
     let out = dir.rapport(&["status"]).await;
@@ -89,7 +89,7 @@ async fn a_full_disk_refuses_new_input_clearly_and_keeps_what_was_accepted() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir(&data).unwrap();
-    let disk = TinyDisk::mount(&data, "400k");
+    let disk = TinyDisk::mount(&data, "640k");
     let text = format!(
         "[store]\ndatabase_url = \"sqlite://data/rapport.db\"\n[trust]\ndev = true\n[[source]]\nid = \"shop\"\nplugin = \"{}\"\n",
         plugin("csv-source").display()

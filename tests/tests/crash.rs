@@ -33,6 +33,7 @@ plugin = "{csv}"
 [[sink]]
 id = "crm"
 plugin = "{sink}"
+channels = []
 [sink.config]
 url = "{hook}"
 batch_size = 200

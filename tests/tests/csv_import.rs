@@ -18,6 +18,7 @@ plugin = "{csv}"
 [[sink]]
 id = "hook"
 plugin = "{sink}"
+channels = []
 [sink.config]
 url = "{hook}"
 batch_size = 100

@@ -48,6 +48,7 @@ plugin = "{csv}"
 [[sink]]
 id = "hook"
 plugin = "{sink}"
+channels = []
 [sink.config]
 url = "{hook}"
 batch_size = 10
@@ -164,11 +165,13 @@ plugin = "{csv}"
 [[sink]]
 id = "down"
 plugin = "{sink}"
+channels = []
 [sink.config]
 url = "{down}"
 [[sink]]
 id = "up"
 plugin = "{sink}"
+channels = []
 [sink.config]
 url = "{up}"
 batch_size = 20
@@ -226,6 +229,7 @@ plugin = "{csv}"
 [[sink]]
 id = "hook"
 plugin = "{sink}"
+channels = []
 [sink.config]
 url = "{hook}"
 "#,
@@ -331,7 +335,7 @@ async fn operators_list_and_replay_the_dead_letter_queue_from_the_cli() {
         5,
     );
     let dir = ShopDir::new(&format!(
-        "{SQLITE_LOOPBACK_DEV}[[source]]\nid = \"shop\"\nplugin = \"{}\"\n[[sink]]\nid = \"hook\"\nplugin = \"{}\"\n[sink.config]\nurl = \"{}\"\n",
+        "{SQLITE_LOOPBACK_DEV}[[source]]\nid = \"shop\"\nplugin = \"{}\"\n[[sink]]\nid = \"hook\"\nplugin = \"{}\"\nchannels = []\n[sink.config]\nurl = \"{}\"\n",
         plugin("csv-source").display(),
         plugin("http-sink").display(),
         crm.url()

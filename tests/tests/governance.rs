@@ -18,11 +18,13 @@ plugin = "{csv}"
 [[sink]]
 id = "full"
 plugin = "{sink}"
+channels = []
 [sink.config]
 url = "{full}"
 [[sink]]
 id = "minimal"
 plugin = "{sink}"
+channels = []
 fields = {fields}
 [sink.config]
 url = "{minimal}"

@@ -17,7 +17,12 @@ const SQUARE_TOKEN: &str = "square-pair-token";
 fn config_dir(secrets: &[(&str, &str)]) -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = secrets_file(dir.path(), secrets);
-    let common = format!("{SQLITE_LOOPBACK_DEV}{}", secrets_section(&path));
+    // The sample shops rely on the soft opt-in for their buyers (Square records only refusals):
+    // customers who never chose are sent, those who refused reach the CRM as their refusal alone.
+    let common = format!(
+        "{SQLITE_LOOPBACK_DEV}{}[consent]\nmarketing_without_choice = \"send\"\n",
+        secrets_section(&path)
+    );
     (dir, common)
 }
 
@@ -67,7 +72,7 @@ async fn square_to_klaviyo_holds_every_customer_sale_refund_and_opt_out() {
     );
     sync(dir.path(), &text).await;
 
-    // One profile per customer, named as in the POS.
+    // One profile per customer, named as in the POS unless they refused marketing.
     let profiles = klaviyo.profiles();
     let by_email: BTreeMap<String, _> = profiles
         .iter()
@@ -78,10 +83,9 @@ async fn square_to_klaviyo_holds_every_customer_sale_refund_and_opt_out() {
     for c in &shop.customers {
         let p = by_email[&c.email];
         let (given, family) = c.name.split_once(' ').unwrap();
-        assert_eq!(
-            (p.first_name.as_deref(), p.last_name.as_deref()),
-            (Some(given), Some(family))
-        );
+        // Those who refused are sent as their refusal alone, without their names.
+        let named = (c.marketing_opt_in != Some(false)).then_some((given, family));
+        assert_eq!(p.first_name.as_deref().zip(p.last_name.as_deref()), named);
         // A customer who opted out at the POS is unsubscribed at Klaviyo; nobody is subscribed
         // without an explicit opt-in.
         let state = p.email_marketing.as_ref().map(|m| m.consent.as_str());
@@ -125,11 +129,12 @@ async fn square_to_klaviyo_holds_every_customer_sale_refund_and_opt_out() {
         |r: &rapport_fakes::shop::Receipt| shop.customers[r.customer.unwrap()].email.clone();
     let expected_sales: BTreeMap<String, (i64, String)> = shop
         .attributed_sales()
+        .filter(|r| !shop.buyer_opted_out(r))
         .map(|r| (r.id.clone(), (r.total_cents, buyer(r))))
         .collect();
     let expected_refunds: BTreeMap<String, (i64, String)> = shop
         .valid_receipts()
-        .filter(|r| r.refund_of.is_some())
+        .filter(|r| r.refund_of.is_some() && !shop.buyer_opted_out(r))
         .map(|r| (r.id.clone(), (r.total_cents, buyer(r))))
         .collect();
     assert_eq!(sales, expected_sales);
@@ -175,15 +180,19 @@ async fn shopify_to_mailchimp_holds_every_member_with_the_right_status_and_every
             None => "transactional",
         };
         assert_eq!(m.status, expected, "{}", c.email);
-        let (first, last) = c.name.split_once(' ').unwrap();
-        assert_eq!(m.merge_fields["FNAME"], first);
-        assert_eq!(m.merge_fields["LNAME"], last);
+        // Those who refused are sent as their refusal alone, without their names.
+        if c.marketing_opt_in != Some(false) {
+            let (first, last) = c.name.split_once(' ').unwrap();
+            assert_eq!(m.merge_fields["FNAME"], first);
+            assert_eq!(m.merge_fields["LNAME"], last);
+        }
     }
 
     // Every attributed sale is an order in the store, with its total, on its buyer.
     let orders = mailchimp.orders("S1");
     let expected: BTreeMap<String, (i64, String)> = shop
         .attributed_sales()
+        .filter(|r| !shop.buyer_opted_out(r))
         .map(|r| {
             let buyer = shop.customers[r.customer.unwrap()].email.clone();
             (
@@ -203,7 +212,10 @@ async fn shopify_to_mailchimp_holds_every_member_with_the_right_status_and_every
 
     // Every refund is an event on its buyer.
     let mut refunds_by_buyer: BTreeMap<String, usize> = BTreeMap::new();
-    for r in shop.valid_receipts().filter(|r| r.refund_of.is_some()) {
+    for r in shop
+        .valid_receipts()
+        .filter(|r| r.refund_of.is_some() && !shop.buyer_opted_out(r))
+    {
         *refunds_by_buyer
             .entry(shop.customers[r.customer.unwrap()].email.clone())
             .or_default() += 1;
@@ -246,14 +258,15 @@ async fn square_to_hubspot_holds_every_contact_opt_out_sale_and_refund() {
             .contact(&c.email)
             .unwrap_or_else(|| panic!("{} missing", c.email));
         let (first, last) = c.name.split_once(' ').unwrap();
-        assert_eq!(
-            contact.properties.get("firstname").map(String::as_str),
-            Some(first)
-        );
-        assert_eq!(
-            contact.properties.get("lastname").map(String::as_str),
-            Some(last)
-        );
+        let names = |field: &str| contact.properties.get(field).map(String::as_str);
+        if c.marketing_opt_in == Some(false) {
+            assert_eq!((names("firstname"), names("lastname")), (None, None));
+        } else {
+            assert_eq!(
+                (names("firstname"), names("lastname")),
+                (Some(first), Some(last))
+            );
+        }
         let status = crm.subscription_status(&c.email, hubspot::SUBSCRIPTION_ID);
         if c.marketing_opt_in == Some(false) {
             assert_eq!(
@@ -300,13 +313,16 @@ async fn square_to_hubspot_holds_every_contact_opt_out_sale_and_refund() {
     let buyer =
         |r: &rapport_fakes::shop::Receipt| shop.customers[r.customer.unwrap()].email.clone();
     let mut expected = BTreeMap::new();
-    for r in shop.attributed_sales() {
+    for r in shop.attributed_sales().filter(|r| !shop.buyer_opted_out(r)) {
         expected.insert(
             r.id.clone(),
             ("pe_placed_order".to_string(), r.total_cents, buyer(r)),
         );
     }
-    for r in shop.valid_receipts().filter(|r| r.refund_of.is_some()) {
+    for r in shop
+        .valid_receipts()
+        .filter(|r| r.refund_of.is_some() && !shop.buyer_opted_out(r))
+    {
         expected.insert(
             r.id.clone(),
             ("pe_refunded_order".to_string(), r.total_cents, buyer(r)),
@@ -316,7 +332,10 @@ async fn square_to_hubspot_holds_every_contact_opt_out_sale_and_refund() {
 
     // An order changed at the till (a new version, a new total) counts once, at its latest total,
     // in its buyer's figures, and records no second sale.
-    let changed = shop.attributed_sales().next().unwrap();
+    let changed = shop
+        .attributed_sales()
+        .find(|r| !shop.buyer_opted_out(r))
+        .unwrap();
     let new_total = changed.total_cents + 1_000;
     square.update_order(&changed.id, "2026-11-20T12:00:00.000Z", |o| {
         o["total_money"]["amount"] = serde_json::json!(new_total)

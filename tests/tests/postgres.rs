@@ -21,6 +21,7 @@ plugin = "{csv}"
 [[sink]]
 id = "hook"
 plugin = "{sink}"
+channels = []
 [sink.config]
 url = "{hook}"
 batch_size = 25
@@ -87,6 +88,7 @@ plugin = "{csv}"
 [[sink]]
 id = "hook"
 plugin = "{sink}"
+channels = []
 [sink.config]
 url = "{hook}"
 batch_size = 20

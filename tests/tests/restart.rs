@@ -31,6 +31,7 @@ batch_size = 50
 [[sink]]
 id = "hook"
 plugin = "{sink}"
+channels = []
 [sink.config]
 url = "{hook}"
 batch_size = 10

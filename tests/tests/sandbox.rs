@@ -422,11 +422,13 @@ plugin = "{csv}"
 [[sink]]
 id = "broken"
 plugin = "{hostile}"
+channels = []
 [sink.config]
 behaviour = "trap"
 [[sink]]
 id = "hook"
 plugin = "{sink}"
+channels = []
 [sink.config]
 url = "{hook}"
 "#,

@@ -874,6 +874,7 @@ page_limit = 25
 [[sink]]
 id = "hook"
 plugin = "{sink}"
+channels = []
 [sink.config]
 url = "{hook}"
 "#,

@@ -52,6 +52,7 @@ notification_url = "{NOTIFICATION_URL}"
 [[sink]]
 id = "hook"
 plugin = "{sink}"
+channels = []
 [sink.config]
 url = "{hook}"
 "#,

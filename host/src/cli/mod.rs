@@ -1,4 +1,6 @@
 //! Subcommands of the `rapport` command line that are large enough to live outside `main.rs`.
 
 pub mod dlq;
+pub mod forget;
 pub mod plugin;
+pub mod retention;

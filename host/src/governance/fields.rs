@@ -56,6 +56,31 @@ impl Field {
         }
     }
 
+    /// The field in plain words, for the data policy.
+    pub fn label(self) -> &'static str {
+        match self {
+            Field::GivenName => "first name",
+            Field::FamilyName => "last name",
+            Field::Email => "email address",
+            Field::Phone => "phone number",
+            Field::LoyaltyId => "loyalty number",
+            Field::VendorCustomer => "the till's customer number",
+            Field::OrdersCount => "number of orders",
+            Field::RefundsCount => "number of refunds",
+            Field::NetSpent => "total spent",
+            Field::FirstOrderAt => "date of first order",
+            Field::LastOrderAt => "date of last order",
+        }
+    }
+
+    /// Whether the field is one of a person's identifiers (it also goes with their activities).
+    pub fn is_identity(self) -> bool {
+        matches!(
+            self,
+            Field::Email | Field::Phone | Field::LoyaltyId | Field::VendorCustomer
+        )
+    }
+
     fn of_identity(kind: wit::IdentityKind) -> Field {
         match kind {
             wit::IdentityKind::Email => Field::Email,
@@ -123,7 +148,8 @@ impl Allowlist {
         self.minimise_identities(&mut activity.identities);
     }
 
-    fn minimise_identities(&self, identities: &mut Vec<wit::Identity>) {
+    /// Removes the identities the sink may not receive.
+    pub fn minimise_identities(&self, identities: &mut Vec<wit::Identity>) {
         identities.retain(|i| self.allows(Field::of_identity(i.kind)));
     }
 }

@@ -1,4 +1,9 @@
-//! Data governance in the host: what leaves the shop, and to whom. Plugins never decide it; the
-//! host applies it to every record before a sink sees it.
+//! Data governance in the host: what leaves the shop and to whom, how long what stays is kept,
+//! forgetting a person on request, and the plain-language policy that says so. Plugins never decide
+//! it; the host applies it.
 
+pub mod erasure;
 pub mod fields;
+pub mod forget;
+pub mod policy;
+pub mod retention;

@@ -3,18 +3,24 @@
 
 mod consents;
 mod dead_letters;
+mod erasure;
 mod inbox;
 mod ingest;
 mod outbox;
 mod profiles;
+mod retention;
 mod rows;
 mod summary;
 
 pub use dead_letters::{DeadLetter, LetterStatus};
+pub use erasure::{
+    ErasureItem, ErasureRecord, ErasureStatus, FoundProfile, PersonRef, ScrubReport, SinkErasure,
+};
 pub use inbox::KeptWebhook;
 pub use ingest::{activity_key, IngestBatch, IngestReport, PreparedEvent};
 pub use outbox::{Completion, OutboxRow, WorkKind};
 pub use profiles::{ProfileSnapshot, SnapshotDepth, StoredConsent};
+pub use retention::RecordClass;
 pub use summary::Summary;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};

@@ -8,6 +8,7 @@ use sqlx::Row;
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SinkFigures {
     pub sink: String,
+    /// Lifetime figures: they include delivered items the retention job has since deleted.
     pub profiles_delivered: i64,
     pub activities_delivered: i64,
     /// Consent changes sent ahead of other work.
@@ -82,6 +83,25 @@ impl Store {
                 _ => figures.waiting += n,
             }
         }
+        for (sink, kind, finished) in self.retired_work().await? {
+            let figures = match summary.sinks.iter().position(|s| s.sink == sink) {
+                Some(at) => &mut summary.sinks[at],
+                None => {
+                    summary.sinks.push(SinkFigures {
+                        sink,
+                        ..SinkFigures::default()
+                    });
+                    summary.sinks.last_mut().expect("pushed above")
+                }
+            };
+            match kind.as_str() {
+                "profile" => figures.profiles_delivered += finished,
+                "consent" => figures.consents_delivered += finished,
+                "withheld" => figures.withheld += finished,
+                _ => figures.activities_delivered += finished,
+            }
+        }
+        summary.sinks.sort_by(|a, b| a.sink.cmp(&b.sink));
         Ok(summary)
     }
 

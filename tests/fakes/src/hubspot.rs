@@ -205,6 +205,17 @@ impl HubSpotSim {
             .cloned()
     }
 
+    /// Whether one record the portal keeps about people (a contact, an event occurrence, a
+    /// subscription status) contains every one of `texts`, ignoring case. The request log and the
+    /// GDPR blocklist are not such records.
+    pub fn holds(&self, texts: &[&str]) -> bool {
+        let data = self.shared.data();
+        let records = (data.contacts.iter().map(|r| format!("{r:?}")))
+            .chain(data.events.values().map(|r| format!("{r:?}")))
+            .chain(data.statuses.iter().map(|r| format!("{r:?}")));
+        crate::records::any_holds_all(records, texts)
+    }
+
     /// Emails erased by GDPR delete, in order.
     pub fn gdpr_deleted(&self) -> Vec<String> {
         self.shared.data().gdpr_deleted.clone()
@@ -552,7 +563,8 @@ async fn upsert(State(shared): State<Arc<Shared>>, body: Bytes) -> Result<Respon
 }
 
 /// `POST /crm/v3/objects/contacts/gdpr-delete` `{"objectId","idProperty":"email"}`: erases the
-/// contact (an unknown email is blocklisted all the same) and answers 204.
+/// contact and all associated content (its event occurrences and subscription statuses; an unknown
+/// email is blocklisted all the same) and answers 204.
 async fn gdpr_delete(
     State(shared): State<Arc<Shared>>,
     body: Bytes,
@@ -570,8 +582,16 @@ async fn gdpr_delete(
     }
     let email = email.to_lowercase();
     let mut data = shared.data();
-    data.contacts.remove(&email);
+    let contact_id = data.contacts.remove(&email).map(|c| c.id);
     data.statuses.retain(|(who, _), _| *who != email);
+    data.events.retain(|_, occurrence| {
+        let by_email = occurrence["email"]
+            .as_str()
+            .is_some_and(|e| e.to_lowercase() == email);
+        let by_id =
+            contact_id.is_some() && occurrence["objectId"].as_str() == contact_id.as_deref();
+        !(by_email || by_id)
+    });
     data.gdpr_deleted.push(email);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -225,6 +225,17 @@ impl KlaviyoSim {
             .unwrap_or_default()
     }
 
+    /// Whether one record the account keeps about people (a profile, an event, a list's members)
+    /// contains every one of `texts`, ignoring case. The request log and the deletion jobs are not
+    /// such records.
+    pub fn holds(&self, texts: &[&str]) -> bool {
+        let data = self.shared.data();
+        let records = (data.profiles.iter().map(|r| format!("{r:?}")))
+            .chain(data.events.iter().map(|r| format!("{r:?}")))
+            .chain(data.lists.iter().map(|r| format!("{r:?}")));
+        crate::records::any_holds_all(records, texts)
+    }
+
     /// The `profile` identifiers of accepted deletion jobs.
     pub fn deletions(&self) -> Vec<Value> {
         self.shared.data().deleted.clone()

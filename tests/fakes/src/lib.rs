@@ -7,6 +7,7 @@ pub mod faults;
 pub mod hubspot;
 pub mod klaviyo;
 pub mod mailchimp;
+pub mod records;
 pub mod server;
 pub mod shop;
 pub mod shopify;

@@ -1,0 +1,175 @@
+//! `rapport forget <email|phone|id>`: finds the one person the operator named, read the way ingest
+//! reads identifiers (the shop's region and identity rules), scrubs their PII from the store and
+//! queues the erasure for every sink. Anything that names nobody, or more than one person, changes
+//! nothing and says why.
+
+use crate::identity::Normalizer;
+use crate::model::IdentityKind;
+use crate::store::{FoundProfile, PersonRef, ScrubReport, Store, StoreError};
+
+/// Why a forget request was refused. Nothing was changed.
+#[derive(Debug, thiserror::Error)]
+pub enum ForgetError {
+    #[error(
+        "{0:?} cannot name a person: it is not an email address, a phone number (read as dialled \
+         in the [shop] region), a vendor customer id (source:id), a profile key (p-…) or a profile \
+         id, or it is a placeholder that never identifies anyone (built in, or in [identity] blocked)"
+    )]
+    Unreadable(String),
+    #[error(
+        "nobody is known by {0:?}; nothing was changed (a person already forgotten is no longer \
+         known by their identifiers: see `rapport forget --status`)"
+    )]
+    Unknown(String),
+    #[error(
+        "{input:?} names {} different people (profiles {}); nothing was changed: forget them one \
+         at a time by profile key", keys.len(), keys.join(", ")
+    )]
+    Ambiguous { input: String, keys: Vec<String> },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a forget request did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Forgotten {
+    /// The person's PII is gone from the store; the sinks are told by the erasure worker.
+    Now(ScrubReport),
+    /// The profile named was forgotten before, by these erasures; nothing was changed.
+    Already {
+        profile_key: String,
+        erasures: Vec<i64>,
+    },
+}
+
+/// The ways `text` may name a person: an email, a phone number, a vendor customer id, a profile key
+/// or a profile id. Several readings may apply (digits are a phone number or an id).
+pub fn readings(normalizer: &Normalizer, text: &str) -> Result<Vec<PersonRef>, ForgetError> {
+    let text = text.trim();
+    let mut refs = Vec::new();
+    if text.contains('@') {
+        refs.extend(normalizer.normalize("", IdentityKind::Email, text));
+    } else {
+        refs.extend(normalizer.normalize("", IdentityKind::Phone, text));
+        if let Some((source, id)) = text.split_once(':') {
+            refs.extend(normalizer.normalize(source.trim(), IdentityKind::VendorCustomer, id));
+        }
+    }
+    let mut refs: Vec<PersonRef> = refs.into_iter().map(PersonRef::Identity).collect();
+    if text.starts_with("p-") && text.len() > 2 {
+        refs.push(PersonRef::ProfileKey(text.to_string()));
+    }
+    if let Ok(id) = text.parse::<i64>() {
+        if id > 0 {
+            refs.push(PersonRef::ProfileId(id));
+        }
+    }
+    if refs.is_empty() {
+        return Err(ForgetError::Unreadable(text.to_string()));
+    }
+    Ok(refs)
+}
+
+/// Forgets the person `text` names: scrubs them locally and queues an erasure item for each of
+/// `sinks`.
+pub async fn forget(
+    store: &Store,
+    normalizer: &Normalizer,
+    text: &str,
+    sinks: &[String],
+) -> Result<Forgotten, ForgetError> {
+    let refs = readings(normalizer, text)?;
+    let found = store.find_profiles(&refs).await?;
+    let person: &FoundProfile = match found.as_slice() {
+        [] => return Err(ForgetError::Unknown(text.trim().to_string())),
+        [one] => one,
+        many => {
+            return Err(ForgetError::Ambiguous {
+                input: text.trim().to_string(),
+                keys: many.iter().map(|p| p.key.clone()).collect(),
+            })
+        }
+    };
+    if person.identities == 0 {
+        let erasures = store.erasures_of(&person.key).await?;
+        if !erasures.is_empty() {
+            return Ok(Forgotten::Already {
+                profile_key: person.key.clone(),
+                erasures,
+            });
+        }
+    }
+    let report = store.erase_person(person.id, text.trim(), sinks).await?;
+    tracing::info!(
+        erasure = report.erasure_id,
+        profile = %report.profile_key,
+        "person forgotten locally"
+    );
+    Ok(Forgotten::Now(report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::{IdentityRules, Region};
+    use crate::model::Identity;
+
+    fn identity(kind: IdentityKind, value: &str) -> Identity {
+        Identity {
+            kind,
+            value: value.to_string(),
+        }
+    }
+
+    fn normalizer() -> Normalizer {
+        Normalizer::new("GB".parse::<Region>().unwrap(), &IdentityRules::default())
+    }
+
+    #[test]
+    fn an_argument_is_read_as_every_kind_of_reference_it_can_be() {
+        let n = normalizer();
+        assert_eq!(
+            readings(&n, " Ana.Silva@Example.com ").unwrap(),
+            vec![PersonRef::Identity(identity(
+                IdentityKind::Email,
+                "ana.silva@example.com"
+            ))]
+        );
+        assert_eq!(
+            readings(&n, "020 7946 0012").unwrap(),
+            vec![PersonRef::Identity(identity(
+                IdentityKind::Phone,
+                "+442079460012"
+            ))]
+        );
+        assert_eq!(
+            readings(&n, "shop:C00001").unwrap(),
+            vec![PersonRef::Identity(identity(
+                IdentityKind::VendorCustomer,
+                "shop:C00001"
+            ))]
+        );
+        assert_eq!(
+            readings(&n, "p-0a1b").unwrap(),
+            vec![PersonRef::ProfileKey("p-0a1b".into())]
+        );
+        assert_eq!(readings(&n, "42").unwrap(), vec![PersonRef::ProfileId(42)]);
+    }
+
+    #[test]
+    fn what_names_nobody_is_refused_with_the_input() {
+        let n = normalizer();
+        for text in [
+            "",
+            "   ",
+            "ana@",
+            "not a person",
+            "p-",
+            "-3",
+            "test@test.com",
+        ] {
+            let error = readings(&n, text).unwrap_err().to_string();
+            assert!(error.contains(&format!("{:?}", text.trim())), "{error}");
+        }
+    }
+}
