@@ -60,7 +60,7 @@ impl MarketingGate {
         let channels = self
             .channels
             .iter()
-            .map(|c| format!("{c:?}").to_lowercase())
+            .map(|c| c.as_str())
             .collect::<Vec<_>>()
             .join(" or ");
         if states.contains(&ConsentState::Granted) {
