@@ -40,6 +40,9 @@ pub struct Config {
     pub sources: Vec<ConnectorConfig>,
     #[serde(default, rename = "sink")]
     pub sinks: Vec<ConnectorConfig>,
+    /// Messages sinks send people after a sale.
+    #[serde(default, rename = "journey")]
+    pub journeys: Vec<crate::journeys::Journey>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -106,6 +109,11 @@ pub struct ConsentConfig {
     /// A person who never made a marketing choice: "withhold" (opt-in law, the default) sends
     /// sinks nothing about them; "send" (opt-out law) sends until they refuse.
     pub marketing_without_choice: crate::consent::gate::WithoutChoice,
+    /// The shop's local hours in which no journey message is sent (they wait for the end).
+    pub quiet_hours: Option<crate::consent::contact::QuietHours>,
+    /// Most journey messages per person and channel in a number of days (`[[consent.cap]]`).
+    #[serde(rename = "cap")]
+    pub caps: Vec<crate::consent::contact::Cap>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -384,7 +392,7 @@ impl Config {
             .listen
             .parse::<std::net::SocketAddr>()
             .map_err(|_| format!("server.listen {:?} is not host:port", self.server.listen))?;
-        Ok(())
+        crate::journeys::validate(self)
     }
 
     fn anchor(&mut self, base: &Path) {

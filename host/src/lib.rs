@@ -11,6 +11,7 @@ pub mod demo;
 pub mod governance;
 pub mod identity;
 pub mod ingest;
+pub mod journeys;
 pub mod model;
 pub mod packages;
 pub mod pipeline;

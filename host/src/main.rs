@@ -304,6 +304,12 @@ async fn print_status(pipeline: &Pipeline) -> anyhow::Result<()> {
             sink.dead,
             sink.waiting
         );
+        if pipeline.routes.journeys.iter().any(|j| j.sink == sink.sink) {
+            println!(
+                "sink {} journeys: {} messages sent, {} waiting for their time, {} dropped by a frequency cap",
+                sink.sink, sink.messages_delivered, sink.messages_delayed, sink.messages_dropped
+            );
+        }
     }
     for c in pipeline.connectors.reports() {
         println!(

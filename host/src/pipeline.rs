@@ -11,6 +11,7 @@ use crate::governance::erasure::ErasureWorker;
 use crate::governance::retention::{self, Mode};
 use crate::ingest::poll::{poll_source, PollError};
 use crate::ingest::{ingest, Delivery};
+use crate::journeys::{Messaging, Routes};
 use crate::runtime::bindings::wit::ConnectorError;
 use crate::store::{IngestReport, Store, StoreError};
 use std::sync::Arc;
@@ -22,6 +23,9 @@ pub struct Pipeline {
     pub store: Store,
     pub connectors: Arc<Connectors>,
     pub config: Config,
+    /// Where ingest sends work: every sink, and each journey's messages to its sink.
+    pub routes: Routes,
+    messaging: Arc<Messaging>,
     wakers: Vec<Arc<Notify>>,
 }
 
@@ -62,10 +66,17 @@ impl Pipeline {
             .iter()
             .map(|_| Arc::new(Notify::new()))
             .collect();
+        let routes = Routes {
+            sinks: connectors.sink_ids(),
+            journeys: config.journeys.clone(),
+        };
+        let messaging = Arc::new(Messaging::from_config(&config));
         Ok(Pipeline {
             store,
             connectors: Arc::new(connectors),
             config,
+            routes,
+            messaging,
             wakers,
         })
     }
@@ -87,6 +98,7 @@ impl Pipeline {
                     self.store.clone(),
                     sink.clone(),
                     self.config.delivery.clone(),
+                    self.messaging.clone(),
                     wake.clone(),
                 )
             })
@@ -143,7 +155,7 @@ impl Pipeline {
             &self.store,
             &source.normalizer,
             source_id,
-            &self.connectors.sink_ids(),
+            &self.routes,
             "webhook",
             None,
             Delivery {
@@ -158,11 +170,10 @@ impl Pipeline {
 
     /// Polls every source once (each until caught up).
     pub async fn poll_all_once(&self) -> (IngestReport, Vec<PollError>) {
-        let sinks = self.connectors.sink_ids();
         let mut total = IngestReport::default();
         let mut errors = Vec::new();
         for source in &self.connectors.sources {
-            match poll_source(&self.store, source, &sinks, &|| self.wake_sinks()).await {
+            match poll_source(&self.store, source, &self.routes, &|| self.wake_sinks()).await {
                 Ok(report) => total += report,
                 Err(e) => {
                     tracing::error!(source = %source.id, error = %e, "poll failed");
@@ -285,19 +296,19 @@ impl Pipeline {
             let pipeline = self.clone();
             let mut shutdown = shutdown.clone();
             tasks.spawn(async move {
-                let sinks = pipeline.connectors.sink_ids();
                 while !*shutdown.borrow() {
-                    let wait = match poll_source(&pipeline.store, &source, &sinks, &|| {
-                        pipeline.wake_sinks()
-                    })
-                    .await
-                    {
-                        Ok(_) => source.poll_interval,
-                        Err(e) => {
-                            tracing::error!(source = %source.id, error = %e, "poll failed");
-                            e.retry_after().unwrap_or(source.poll_interval)
-                        }
-                    };
+                    let wait =
+                        match poll_source(&pipeline.store, &source, &pipeline.routes, &|| {
+                            pipeline.wake_sinks()
+                        })
+                        .await
+                        {
+                            Ok(_) => source.poll_interval,
+                            Err(e) => {
+                                tracing::error!(source = %source.id, error = %e, "poll failed");
+                                e.retry_after().unwrap_or(source.poll_interval)
+                            }
+                        };
                     tokio::select! {
                         _ = tokio::time::sleep(wait) => {}
                         _ = shutdown.changed() => {}

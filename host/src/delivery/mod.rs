@@ -1,6 +1,7 @@
 //! Delivery: one worker per sink drains that sink's outbox — batches up to the sink's limit, one kind
 //! of work per call, outcomes applied per item (retry after, backoff, rejected, dead-lettered). A slow
-//! or failing sink only ever holds up its own worker.
+//! or failing sink only ever holds up its own worker. Journey messages go as activities, once the
+//! person's consent on their channel and the shop's contact rules allow.
 
 pub mod backoff;
 pub mod rate;
@@ -8,11 +9,15 @@ pub mod render;
 
 use crate::config::DeliveryConfig;
 use crate::connectors::Connector;
+use crate::consent::contact::Verdict;
 use crate::consent::gate::Admission;
-use crate::model::Payload;
+use crate::journeys::Messaging;
+use crate::model::{Channel, Payload};
 use crate::runtime::bindings::wit::{ConnectorError, Outcome};
 use crate::runtime::plugin::{Fault, PluginError};
-use crate::store::{now_ms, Completion, OutboxRow, SnapshotDepth, Store, StoreError, WorkKind};
+use crate::store::{
+    now_ms, Completion, OutboxRow, ProfileSnapshot, SnapshotDepth, Store, StoreError, WorkKind,
+};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +32,7 @@ pub struct SinkWorker {
     store: Store,
     sink: Arc<Connector>,
     config: DeliveryConfig,
+    messaging: Arc<Messaging>,
     wake: Arc<Notify>,
     gate: std::sync::Mutex<rate::RateGate>,
 }
@@ -43,6 +49,7 @@ impl SinkWorker {
         store: Store,
         sink: Arc<Connector>,
         config: DeliveryConfig,
+        messaging: Arc<Messaging>,
         wake: Arc<Notify>,
     ) -> Self {
         let gate = std::sync::Mutex::new(rate::RateGate::new(sink.max_requests_per_second));
@@ -50,6 +57,7 @@ impl SinkWorker {
             store,
             sink,
             config,
+            messaging,
             wake,
             gate,
         }
@@ -121,7 +129,7 @@ impl SinkWorker {
         let (sendable, mut results) = self.render(rows).await?;
         let (profiles, activities): (Vec<_>, Vec<_>) = sendable
             .into_iter()
-            .partition(|(row, _)| row.kind != WorkKind::Activity);
+            .partition(|(_, item)| matches!(item, Item::Profile(_)));
         // Why each person's profile update is still pending, and until when.
         let mut still_pending: HashMap<i64, (i64, String)> = HashMap::new();
         if !profiles.is_empty() {
@@ -222,12 +230,14 @@ impl SinkWorker {
         );
         let event_ids: Vec<i64> = rows
             .iter()
-            .filter(|r| r.kind == WorkKind::Activity)
+            .filter(|r| matches!(r.kind, WorkKind::Activity | WorkKind::Message))
             .filter_map(|r| r.event_id)
             .collect();
         let events = self.store.event_payloads(&event_ids).await?;
-        let mut sendable = Vec::with_capacity(rows.len());
-        let mut unsent = Vec::new();
+        let (messages, rows): (Vec<_>, Vec<_>) = rows
+            .into_iter()
+            .partition(|row| row.kind == WorkKind::Message);
+        let (mut sendable, mut unsent) = self.judge_messages(messages, &snapshots, &events).await?;
         for row in rows {
             let snapshot = &snapshots[&row.profile_id];
             let admission = self.sink.marketing.admit(&snapshot.consents);
@@ -248,6 +258,7 @@ impl SinkWorker {
                 (WorkKind::Profile | WorkKind::Consent, _) => {
                     Ok(Item::Profile(render::consents_only(snapshot)))
                 }
+                (WorkKind::Message, _) => unreachable!("messages are judged apart, above"),
             };
             match item {
                 Ok(Item::Profile(mut profile)) => {
@@ -258,7 +269,81 @@ impl SinkWorker {
                 Err(completion) => unsent.push((row, completion)),
             }
         }
+        sendable.sort_by_key(|(row, _)| row.id);
         Ok((sendable, unsent))
+    }
+
+    /// Judges journey messages in order: first the person's consent on the message's channel
+    /// (without it, the message is withheld), then the contact rules, counting the person's earlier
+    /// sends on the channel (to any sink) and those approved just before. What may go now is
+    /// rendered; the rest is delayed (unattempted) or dropped, with the reason.
+    async fn judge_messages(
+        &self,
+        messages: Vec<OutboxRow>,
+        snapshots: &HashMap<i64, ProfileSnapshot>,
+        events: &HashMap<i64, (String, i64, String)>,
+    ) -> Result<(Vec<(OutboxRow, Item)>, Vec<(OutboxRow, Completion)>), StoreError> {
+        let now = chrono::Utc::now();
+        let mut approved = Vec::new();
+        let mut held = Vec::new();
+        let mut routes: Vec<(OutboxRow, Channel)> = Vec::new();
+        for row in messages {
+            let Some(channel) = row.message.as_ref().map(|m| m.channel) else {
+                held.push((row, Completion::Dead("message names no journey".into())));
+                continue;
+            };
+            let consents = &snapshots[&row.profile_id].consents;
+            match self.messaging.gate(channel).admit(consents) {
+                Admission::Full => routes.push((row, channel)),
+                Admission::ConsentsOnly(why) | Admission::Withheld(why) => {
+                    held.push((row, Completion::Suppressed(why)))
+                }
+            }
+        }
+        let lookback = routes
+            .iter()
+            .filter_map(|(_, channel)| self.messaging.rules.lookback(*channel))
+            .max();
+        let mut sent: HashMap<(i64, Channel), Vec<chrono::DateTime<chrono::Utc>>> = HashMap::new();
+        if let Some(lookback) = lookback {
+            let mut people: Vec<i64> = routes.iter().map(|(row, _)| row.profile_id).collect();
+            people.sort_unstable();
+            people.dedup();
+            let since = (now - lookback).timestamp_millis();
+            for (key, times) in self.store.sent_messages(&people, since).await? {
+                sent.insert(
+                    key,
+                    times
+                        .into_iter()
+                        .filter_map(chrono::DateTime::from_timestamp_millis)
+                        .collect(),
+                );
+            }
+        }
+        for (row, channel) in routes {
+            let history = sent.entry((row.profile_id, channel)).or_default();
+            match self.messaging.rules.judge(channel, now, history) {
+                Verdict::Send => {
+                    match render_message(&row, &snapshots[&row.profile_id], events, now) {
+                        Ok(mut activity) => {
+                            self.sink.fields.minimise_activity(&mut activity);
+                            history.push(now);
+                            approved.push((row, Item::Activity(activity)));
+                        }
+                        Err(why) => held.push((row, Completion::Dead(why))),
+                    }
+                }
+                Verdict::Delay { until, reason } => held.push((
+                    row,
+                    Completion::Deferred {
+                        at: until.timestamp_millis(),
+                        reason,
+                    },
+                )),
+                Verdict::Drop { reason } => held.push((row, Completion::Suppressed(reason))),
+            }
+        }
+        Ok((approved, held))
     }
 
     /// Calls the plugin off the async runtime and maps its answer to one completion per item.
@@ -266,7 +351,7 @@ impl SinkWorker {
         let plugin = self.sink.plugin.clone();
         let count = batch.len();
         let answer = tokio::task::spawn_blocking(move || match kind {
-            WorkKind::Activity => plugin.record_activities(&activities(batch)),
+            WorkKind::Activity | WorkKind::Message => plugin.record_activities(&activities(batch)),
             WorkKind::Profile | WorkKind::Consent => plugin.upsert_profiles(&profiles(batch)),
         })
         .await;
@@ -379,26 +464,60 @@ impl SinkWorker {
     }
 }
 
-/// Renders one activity from its stored event.
-fn render_activity(
+/// The stored event a row points at: its id, source, time and payload.
+fn stored_event<'e>(
     row: &OutboxRow,
-    snapshot: &crate::store::ProfileSnapshot,
-    events: &HashMap<i64, (String, i64, String)>,
-) -> Result<crate::runtime::bindings::wit::Activity, String> {
-    let event_id = row.event_id.ok_or("activity has no event")?;
+    events: &'e HashMap<i64, (String, i64, String)>,
+) -> Result<(i64, &'e str, i64, Payload), String> {
+    let event_id = row.event_id.ok_or("work item has no event")?;
     let (source_id, occurred_at, payload) = events
         .get(&event_id)
         .ok_or_else(|| format!("event {event_id} is no longer stored"))?;
     let payload: Payload = serde_json::from_str(payload)
         .map_err(|e| format!("stored event {event_id} is unreadable: {e}"))?;
+    Ok((event_id, source_id, *occurred_at, payload))
+}
+
+/// Renders one activity from its stored event.
+fn render_activity(
+    row: &OutboxRow,
+    snapshot: &ProfileSnapshot,
+    events: &HashMap<i64, (String, i64, String)>,
+) -> Result<crate::runtime::bindings::wit::Activity, String> {
+    let (event_id, source_id, occurred_at, payload) = stored_event(row, events)?;
     render::activity(
         &row.idempotency_key,
         snapshot,
         source_id,
-        *occurred_at,
+        occurred_at,
         &payload,
     )
     .ok_or_else(|| format!("event {event_id} records no activity"))
+}
+
+/// Renders a journey message, sent `now`, from the order that triggered it.
+fn render_message(
+    row: &OutboxRow,
+    snapshot: &ProfileSnapshot,
+    events: &HashMap<i64, (String, i64, String)>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<crate::runtime::bindings::wit::Activity, String> {
+    let journey = &row
+        .message
+        .as_ref()
+        .ok_or("message names no journey")?
+        .journey;
+    let (event_id, _, _, payload) = stored_event(row, events)?;
+    let Payload::Order(order) = payload else {
+        return Err(format!("event {event_id} is not an order"));
+    };
+    Ok(render::journey_message(
+        &row.idempotency_key,
+        snapshot,
+        journey,
+        &order.id,
+        now.timestamp_millis(),
+    ))
 }
 
 /// A rendered work item.

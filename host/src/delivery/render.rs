@@ -1,5 +1,5 @@
 //! What a sink receives: the stored profile snapshot and event rendered into the contract's
-//! `profile` and `activity` records.
+//! `profile` and `activity` records (journey messages included).
 
 use crate::ingest::{PLACED_ORDER, REFUNDED_ORDER};
 use crate::model::{self, Payload};
@@ -170,4 +170,24 @@ pub fn activity(
         value: Some(money(value)),
         properties,
     })
+}
+
+/// The activity a sink records when it sends a journey's message, at `at` (ms since the epoch):
+/// named `Journey: <name>`, with the journey and the order that triggered it.
+pub fn journey_message(
+    key: &str,
+    snapshot: &ProfileSnapshot,
+    journey: &str,
+    order_id: &str,
+    at: i64,
+) -> wit::Activity {
+    wit::Activity {
+        idempotency_key: key.to_string(),
+        profile_key: snapshot.key.clone(),
+        identities: snapshot.identities.iter().map(identity).collect(),
+        name: crate::journeys::Journey::activity_name(journey),
+        occurred_at: at,
+        value: None,
+        properties: vec![text("journey", journey), text("order_id", order_id)],
+    }
 }

@@ -7,7 +7,9 @@
 use super::fields::{Allowlist, Field};
 use super::retention::{describe, in_words, Keep};
 use crate::config::{Config, ConnectorConfig};
+use crate::consent::contact::OverCap;
 use crate::consent::gate::WithoutChoice;
+use crate::journeys::Trigger;
 use crate::model::Channel;
 use crate::packages::Manifest;
 use crate::store::RecordClass;
@@ -181,6 +183,9 @@ pub fn render(config: &Config, config_path: &Path) -> String {
                 .into(),
         );
     }
+    if let Some(messages) = journey_messages(config) {
+        line(&mut page, messages);
+    }
     line(&mut page, String::new());
 
     line(&mut page, "4. How a person is forgotten".into());
@@ -227,6 +232,58 @@ pub fn render(config: &Config, config_path: &Path) -> String {
         ),
     );
     page
+}
+
+/// The messages journeys send after a sale, and the quiet hours and caps that hold them back.
+fn journey_messages(config: &Config) -> Option<String> {
+    if config.journeys.is_empty() {
+        return None;
+    }
+    let mut text = String::from(
+        "Messages after a sale, each only to customers who agreed to marketing on its channel:",
+    );
+    for j in &config.journeys {
+        let when = match j.trigger {
+            Trigger::FirstOrder => "a customer's first order",
+            Trigger::EveryOrder => "every order",
+        };
+        let plural = |n: u32| if n == 1 { "" } else { "s" };
+        let wait = match j.wait_minutes {
+            0 => String::new(),
+            m if m % 60 == 0 => format!(", {} hour{} later", m / 60, plural(m / 60)),
+            m => format!(", {m} minute{} later", plural(m)),
+        };
+        text.push_str(&format!(
+            "\n- \"{}\": a {} message through \"{}\" after {when}{wait}.",
+            j.name,
+            j.channel.as_str(),
+            j.sink
+        ));
+    }
+    let zone = config.shop.time_zone.name();
+    if let Some(q) = config.consent.quiet_hours {
+        text.push_str(&format!(
+            "\n- No message is sent between {} and {} ({zone} time); they wait until {}.",
+            q.start.format("%H:%M"),
+            q.end.format("%H:%M"),
+            q.end.format("%H:%M")
+        ));
+    }
+    for cap in &config.consent.caps {
+        let over = match cap.over_cap {
+            OverCap::Drop => "further ones are not sent",
+            OverCap::Delay => "further ones wait until an earlier one is older than that",
+        };
+        text.push_str(&format!(
+            "\n- At most {} {} message{} per customer in any {} day{}; {over}.",
+            cap.max,
+            cap.channel.as_str(),
+            if cap.max == 1 { "" } else { "s" },
+            cap.per_days,
+            if cap.per_days == 1 { "" } else { "s" },
+        ));
+    }
+    Some(text)
 }
 
 /// Whose data a sink receives, by the channels it markets on and the shop's consent regime.

@@ -5,6 +5,7 @@ pub mod poll;
 pub mod validate;
 
 use crate::identity::Normalizer;
+use crate::journeys::Routes;
 use crate::model::{Event, Payload, RejectedInput};
 use crate::runtime::bindings::wit;
 use crate::store::{IngestBatch, IngestReport, PreparedEvent, Store, StoreError};
@@ -25,7 +26,7 @@ pub async fn ingest(
     store: &Store,
     normalizer: &Normalizer,
     source_id: &str,
-    sinks: &[String],
+    routes: &Routes,
     origin: &str,
     cursor: Option<(&str, &str)>,
     delivery: Delivery,
@@ -55,7 +56,7 @@ pub async fn ingest(
             cursor,
             events: &events,
             rejected: &rejected,
-            sinks,
+            routes,
         })
         .await
 }

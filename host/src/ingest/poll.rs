@@ -3,6 +3,7 @@
 
 use super::{ingest, Delivery};
 use crate::connectors::Connector;
+use crate::journeys::Routes;
 use crate::runtime::bindings::wit::ConnectorError;
 use crate::store::{IngestReport, Store, StoreError};
 use std::sync::Arc;
@@ -46,7 +47,7 @@ impl PollError {
 pub async fn poll_source(
     store: &Store,
     source: &Arc<Connector>,
-    sinks: &[String],
+    routes: &Routes,
     on_commit: &(dyn Fn() + Send + Sync),
 ) -> Result<IngestReport, PollError> {
     let mut total = IngestReport::default();
@@ -69,7 +70,7 @@ pub async fn poll_source(
                 store,
                 &source.normalizer,
                 &source.id,
-                sinks,
+                routes,
                 &origin,
                 batch.cursor.as_deref().map(|c| (stream.as_str(), c)),
                 Delivery {

@@ -1,10 +1,12 @@
 //! The ingest transaction: events (deduplicated), the people they name, the work they create for each
-//! sink, rejected input and the source cursor, all committed together or not at all.
+//! sink (journey messages included), rejected input and the source cursor, all committed together or
+//! not at all.
 
-use super::outbox::{self, NewWork};
+use super::outbox::{self, NewMessage, NewWork};
 use super::profiles::{self, Named, Resolved};
 use super::rows::{self, Value};
 use super::{now_ms, Store, StoreError};
+use crate::journeys::{Journey, Routes};
 use crate::model::{Event, Identity, Money, Payload, RejectedInput};
 use sqlx::{Any, Row, Transaction};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -31,8 +33,8 @@ pub struct IngestBatch<'a> {
     pub cursor: Option<(&'a str, &'a str)>,
     pub events: &'a [PreparedEvent],
     pub rejected: &'a [RejectedInput],
-    /// The sinks that receive work for these events.
-    pub sinks: &'a [String],
+    /// The sinks and journeys that receive work for these events.
+    pub routes: &'a Routes,
 }
 
 /// What an ingest stored.
@@ -53,13 +55,27 @@ impl Store {
         let fresh = unseen_events(&mut tx, batch.source_id, batch.events).await?;
         let (people, consent_changed) = people_of(&mut tx, batch.source_id, &fresh, now).await?;
         let first_sightings = first_sightings(&mut tx, batch.source_id, &fresh).await?;
+        let first_order_journeys = (batch.routes.journeys.iter())
+            .any(|j| j.trigger == crate::journeys::Trigger::FirstOrder);
+        let ordered_before = match first_order_journeys {
+            true => people_with_orders(&mut tx, &people).await?,
+            false => HashSet::new(),
+        };
         let stored = insert_events(&mut tx, batch.source_id, &fresh, &people, now).await?;
         mark_superseded(&mut tx, batch.source_id, &fresh, &first_sightings).await?;
         let mut work = Vec::new();
+        let mut new_orders = Vec::new();
         for (((prepared, person), first), event_id) in
             fresh.iter().zip(&people).zip(&first_sightings).zip(&stored)
         {
             if let (Some(profile_id), Some(event_id)) = (person, event_id) {
+                if *first && matches!(prepared.event.payload, Payload::Order(_)) {
+                    new_orders.push(NewOrder {
+                        prepared,
+                        profile_id: *profile_id,
+                        event_id: *event_id,
+                    });
+                }
                 work.push(NewWork {
                     profile_id: *profile_id,
                     event_id: *event_id,
@@ -68,6 +84,12 @@ impl Store {
                 });
             }
         }
+        let messages = journey_messages(
+            batch.source_id,
+            &batch.routes.journeys,
+            new_orders,
+            ordered_before,
+        );
         let accepted = stored.iter().flatten().count();
         let report = IngestReport {
             accepted,
@@ -75,12 +97,13 @@ impl Store {
             rejected: batch.rejected.len(),
             work_items: outbox::enqueue_consent_changes(
                 &mut tx,
-                batch.sinks,
+                &batch.routes.sinks,
                 &consent_changed,
                 now,
             )
             .await?
-                + outbox::enqueue(&mut tx, batch.sinks, &work, now).await?,
+                + outbox::enqueue(&mut tx, &batch.routes.sinks, &work, now).await?
+                + outbox::enqueue_messages(&mut tx, &messages, now).await?,
         };
         let rejected: Vec<Vec<Value>> = batch
             .rejected
@@ -252,6 +275,60 @@ async fn first_sightings(
                 && seen.insert((p.event.payload.kind().to_string(), p.object_id.clone()))
         })
         .collect())
+}
+
+/// Which of the batch's people had an order stored before it.
+async fn people_with_orders(
+    tx: &mut Transaction<'_, Any>,
+    people: &[Option<i64>],
+) -> Result<HashSet<i64>, StoreError> {
+    let mut ids: Vec<i64> = people.iter().flatten().copied().collect();
+    ids.sort_unstable();
+    ids.dedup();
+    rows::query_ids(
+        tx,
+        "SELECT DISTINCT profile_id FROM events WHERE kind = 'order' AND profile_id IN {list}",
+        &[],
+        &ids,
+    )
+    .await?
+    .iter()
+    .map(|r| Ok(r.try_get("profile_id")?))
+    .collect()
+}
+
+/// An order of the batch seen for the first time, stored for a known person.
+struct NewOrder<'e> {
+    prepared: &'e PreparedEvent,
+    profile_id: i64,
+    event_id: i64,
+}
+
+/// The journey messages the batch's new orders trigger, for every journey whose trigger each
+/// fires. A person's first order is their earliest new one, if they had none stored
+/// (`ordered_before`).
+fn journey_messages<'j>(
+    source_id: &str,
+    journeys: &'j [Journey],
+    mut orders: Vec<NewOrder<'_>>,
+    mut ordered_before: HashSet<i64>,
+) -> Vec<NewMessage<'j>> {
+    orders.sort_by_key(|o| (o.prepared.event.occurred_at, o.event_id));
+    let mut messages = Vec::new();
+    for order in orders {
+        let first_order = ordered_before.insert(order.profile_id);
+        let event = &order.prepared.event;
+        for journey in journeys.iter().filter(|j| j.trigger.fires(first_order)) {
+            messages.push(NewMessage {
+                journey,
+                profile_id: order.profile_id,
+                event_id: order.event_id,
+                key: journey.message_key(source_id, &event.source_event_id),
+                due: event.occurred_at.timestamp_millis() + journey.wait_ms(),
+            });
+        }
+    }
+    messages
 }
 
 /// Flags the earlier versions of the batch's orders and refunds as superseded, so totals count each

@@ -18,7 +18,7 @@ pub use erasure::{
 };
 pub use inbox::KeptWebhook;
 pub use ingest::{activity_key, IngestBatch, IngestReport, PreparedEvent};
-pub use outbox::{Completion, OutboxRow, WorkKind};
+pub use outbox::{Completion, MessageRoute, OutboxRow, WorkKind};
 pub use profiles::{ProfileSnapshot, SnapshotDepth, StoredConsent};
 pub use retention::RecordClass;
 pub use summary::Summary;

@@ -1,10 +1,13 @@
 //! The outbox: work owed to each sink. Rows move pending → inflight (leased) → delivered, rejected or
 //! dead; a lease that expires (the process died) makes the row claimable again. A person's rows are
 //! claimed in order, and none while an earlier one is in flight or waiting for a retry, so a
-//! person's updates reach a sink in order.
+//! person's updates reach a sink in order. Journey messages are the exception: one waiting for its
+//! time (a journey's wait, quiet hours, a frequency cap) holds up nothing else of the person's.
 
 use super::rows::{self, Value};
 use super::{now_ms, Store, StoreError};
+use crate::journeys::Journey;
+use crate::model::Channel;
 use sqlx::{Any, Row, Transaction};
 use std::collections::{HashMap, HashSet};
 
@@ -15,6 +18,8 @@ pub enum WorkKind {
     Activity,
     /// The person's consents changed: send them ahead of other work.
     Consent,
+    /// A journey's message to the person, sent as an activity when the contact rules allow.
+    Message,
 }
 
 impl WorkKind {
@@ -23,6 +28,7 @@ impl WorkKind {
             WorkKind::Profile => "profile",
             WorkKind::Activity => "activity",
             WorkKind::Consent => "consent",
+            WorkKind::Message => "message",
         }
     }
 
@@ -31,6 +37,7 @@ impl WorkKind {
             "profile" => Ok(WorkKind::Profile),
             "activity" => Ok(WorkKind::Activity),
             "consent" => Ok(WorkKind::Consent),
+            "message" => Ok(WorkKind::Message),
             other => Err(StoreError::Corrupt(format!("outbox kind {other:?}"))),
         }
     }
@@ -45,6 +52,15 @@ pub struct OutboxRow {
     pub event_id: Option<i64>,
     pub idempotency_key: String,
     pub attempts: i64,
+    /// A message's journey and channel.
+    pub message: Option<MessageRoute>,
+}
+
+/// Which journey queued a message, and the channel it contacts the person on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageRoute {
+    pub journey: String,
+    pub channel: Channel,
 }
 
 /// How a work item ended this attempt.
@@ -78,6 +94,58 @@ pub(super) struct NewWork {
     pub profile_id: i64,
     pub event_id: i64,
     pub activity_key: Option<String>,
+}
+
+/// The journey and channel a stored outbox row names, if it is a message.
+fn message_route(
+    journey: Option<String>,
+    channel: Option<&str>,
+) -> Result<Option<MessageRoute>, StoreError> {
+    match (journey, channel) {
+        (Some(journey), Some(channel)) => Ok(Some(MessageRoute {
+            journey,
+            channel: super::profiles::parse_enum("outbox.channel", channel)?,
+        })),
+        _ => Ok(None),
+    }
+}
+
+/// A journey message one new sale triggers.
+#[derive(Debug, Clone)]
+pub(super) struct NewMessage<'a> {
+    pub journey: &'a Journey,
+    pub profile_id: i64,
+    pub event_id: i64,
+    pub key: String,
+    /// When it is due (ms since the epoch): the sale's time plus the journey's wait.
+    pub due: i64,
+}
+
+/// Queues journey messages for their journeys' sinks (one already queued under its key is kept);
+/// returns how many were new.
+pub(super) async fn enqueue_messages(
+    tx: &mut Transaction<'_, Any>,
+    messages: &[NewMessage<'_>],
+    now: i64,
+) -> Result<usize, StoreError> {
+    let items: Vec<Vec<Value>> = messages
+        .iter()
+        .map(|m| {
+            let mut row = work_row(
+                &m.journey.sink,
+                WorkKind::Message,
+                m.profile_id,
+                Some(m.event_id),
+                &m.key,
+                now,
+            );
+            row[7] = m.due.into();
+            row[9] = m.journey.name.as_str().into();
+            row[10] = m.journey.channel.as_str().into();
+            row
+        })
+        .collect();
+    insert_work(tx, &items).await
 }
 
 /// Queues the work of a batch of new events for every sink; returns the number of items queued.
@@ -182,7 +250,8 @@ async fn waiting_unattempted(
     .collect()
 }
 
-/// One new, pending outbox row.
+/// One new, pending outbox row, due now: sink, kind, profile, event, key, status, attempts,
+/// next attempt, creation, journey, channel.
 fn work_row<'a>(
     sink: &'a str,
     kind: WorkKind,
@@ -201,6 +270,8 @@ fn work_row<'a>(
         0i64.into(),
         now.into(),
         now.into(),
+        None::<&str>.into(),
+        None::<&str>.into(),
     ]
 }
 
@@ -213,7 +284,7 @@ async fn insert_work(
     Ok(rows::insert_values(
         tx,
         "INSERT INTO outbox (sink_id, kind, profile_id, event_id, idempotency_key, status,
-                             attempts, next_attempt_at, created_at)",
+                             attempts, next_attempt_at, created_at, journey, channel)",
         "ON CONFLICT (sink_id, idempotency_key) DO NOTHING RETURNING id",
         items,
     )
@@ -260,13 +331,15 @@ impl Store {
              LIMIT $3 {lock}"
         );
         // Then a person's items in order, several in one batch when they are all ready, but none
-        // while one of theirs is in flight, nor at or after one waiting to be retried.
+        // while one of theirs is in flight, nor at or after one waiting to be retried. A journey
+        // message waiting for its time holds up nothing: it stands apart from the person's updates.
         let in_order = format!(
             "WITH blocked AS (
                  SELECT profile_id, MIN(CASE WHEN status = 'inflight' THEN 0 ELSE id END) AS from_id
                  FROM outbox
                  WHERE sink_id = $1
-                   AND (status = 'inflight' OR (status = 'pending' AND next_attempt_at > $2))
+                   AND (status = 'inflight'
+                        OR (status = 'pending' AND next_attempt_at > $2 AND kind <> 'message'))
                  GROUP BY profile_id)
              SELECT o.id FROM outbox o LEFT JOIN blocked b ON b.profile_id = o.profile_id
              WHERE o.sink_id = $1 AND o.status = 'pending' AND o.next_attempt_at <= $2
@@ -282,7 +355,8 @@ impl Store {
             rows.extend(
                 sqlx::query(&format!(
                     "UPDATE outbox SET status = 'inflight', lease_until = $4 WHERE id IN ({select})
-                     RETURNING id, kind, profile_id, event_id, idempotency_key, attempts"
+                     RETURNING id, kind, profile_id, event_id, idempotency_key, attempts,
+                               journey, channel"
                 ))
                 .bind(sink)
                 .bind(now)
@@ -303,6 +377,10 @@ impl Store {
                     event_id: row.try_get("event_id")?,
                     idempotency_key: row.try_get("idempotency_key")?,
                     attempts: row.try_get("attempts")?,
+                    message: message_route(
+                        row.try_get("journey")?,
+                        row.try_get::<Option<String>, _>("channel")?.as_deref(),
+                    )?,
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
@@ -427,7 +505,8 @@ impl Store {
     /// Work items of `sink` not yet finished (pending or in flight), and the earliest time one of them
     /// becomes claimable. Items queued behind an earlier unfinished item of the same person do not
     /// count towards that time: they wait for the item ahead of them. Consent changes, which jump
-    /// the queue, count unless one of their person's items is in flight.
+    /// the queue, count unless one of their person's items is in flight; journey messages, which
+    /// stand apart from the queue, count at their own time unless a person's update is ahead.
     pub async fn backlog(&self, sink: &str) -> Result<(i64, Option<i64>), StoreError> {
         let owed: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM outbox WHERE sink_id = $1 AND status IN ('pending', 'inflight')",
@@ -442,7 +521,17 @@ impl Store {
                  FROM outbox o
                  JOIN (SELECT MIN(id) AS id FROM outbox
                        WHERE sink_id = $1 AND status IN ('pending', 'inflight')
+                         AND kind <> 'message'
                        GROUP BY profile_id) head ON head.id = o.id
+                 UNION ALL
+                 SELECT CASE WHEN m.status = 'pending' THEN m.next_attempt_at
+                             ELSE m.lease_until END AS due
+                 FROM outbox m
+                 WHERE m.sink_id = $1 AND m.kind = 'message' AND m.status IN ('pending', 'inflight')
+                   AND NOT EXISTS (SELECT 1 FROM outbox e
+                                   WHERE e.sink_id = $1 AND e.profile_id = m.profile_id
+                                     AND e.kind <> 'message' AND e.id < m.id
+                                     AND e.status IN ('pending', 'inflight'))
                  UNION ALL
                  SELECT c.next_attempt_at AS due FROM outbox c
                  WHERE c.sink_id = $1 AND c.kind = 'consent' AND c.status = 'pending'
@@ -454,6 +543,36 @@ impl Store {
         .fetch_one(&self.pool)
         .await?;
         Ok((owed, next_at))
+    }
+
+    /// When each of `people`'s journey messages (to any sink) were sent since `since` (ms since the
+    /// epoch), per person and channel.
+    pub async fn sent_messages(
+        &self,
+        people: &[i64],
+        since: i64,
+    ) -> Result<HashMap<(i64, Channel), Vec<i64>>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let mut sent: HashMap<(i64, Channel), Vec<i64>> = HashMap::new();
+        for row in rows::query_ids(
+            &mut conn,
+            "SELECT o.profile_id, o.channel, d.at FROM outbox o
+             JOIN deliveries d ON d.outbox_id = o.id AND d.outcome = 'ok'
+             WHERE o.kind = 'message' AND d.at >= $1 AND o.profile_id IN {list}",
+            &[since.into()],
+            people,
+        )
+        .await?
+        {
+            let channel: String = row.try_get("channel")?;
+            sent.entry((
+                row.try_get("profile_id")?,
+                super::profiles::parse_enum("outbox.channel", &channel)?,
+            ))
+            .or_default()
+            .push(row.try_get("at")?);
+        }
+        Ok(sent)
     }
 
     /// The stored source, time and JSON payload of each of the given events.

@@ -1,6 +1,6 @@
 //! Read-only figures about what the store holds, for the CLI summary, the admin API and tests.
 
-use super::{Store, StoreError};
+use super::{now_ms, Store, StoreError};
 use crate::model::RejectedInput;
 use sqlx::Row;
 
@@ -13,6 +13,12 @@ pub struct SinkFigures {
     pub activities_delivered: i64,
     /// Consent changes sent ahead of other work.
     pub consents_delivered: i64,
+    /// Journey messages sent.
+    pub messages_delivered: i64,
+    /// Journey messages waiting for their time (the journey's wait, quiet hours, a frequency cap).
+    pub messages_delayed: i64,
+    /// Journey messages dropped by a frequency cap.
+    pub messages_dropped: i64,
     /// Items not sent because the person's consents bar this sink from them.
     pub withheld: i64,
     pub rejected: i64,
@@ -76,6 +82,7 @@ impl Store {
             match (status.as_str(), kind.as_str()) {
                 ("delivered", "profile") => figures.profiles_delivered += n,
                 ("delivered", "consent") => figures.consents_delivered += n,
+                ("delivered", "message") => figures.messages_delivered += n,
                 ("delivered", _) => figures.activities_delivered += n,
                 ("suppressed", _) => figures.withheld += n,
                 ("rejected", _) => figures.rejected += n,
@@ -97,8 +104,28 @@ impl Store {
             match kind.as_str() {
                 "profile" => figures.profiles_delivered += finished,
                 "consent" => figures.consents_delivered += finished,
+                "message" => figures.messages_delivered += finished,
                 "withheld" => figures.withheld += finished,
                 _ => figures.activities_delivered += finished,
+            }
+        }
+        for row in sqlx::query(
+            "SELECT sink_id,
+                    SUM(CASE WHEN status = 'pending' AND next_attempt_at > $1 THEN 1 ELSE 0 END)
+                        AS delayed,
+                    SUM(CASE WHEN status = 'suppressed' AND last_error LIKE 'frequency cap%'
+                             THEN 1 ELSE 0 END) AS dropped
+             FROM outbox WHERE kind = 'message' GROUP BY sink_id",
+        )
+        .bind(now_ms())
+        .fetch_all(&self.pool)
+        .await?
+        {
+            let sink: String = row.try_get("sink_id")?;
+            if let Some(figures) = summary.sinks.iter_mut().find(|s| s.sink == sink) {
+                figures.messages_delayed = row.try_get("delayed")?;
+                figures.messages_dropped = row.try_get("dropped")?;
+                figures.withheld -= figures.messages_dropped;
             }
         }
         summary.sinks.sort_by(|a, b| a.sink.cmp(&b.sink));
