@@ -254,7 +254,7 @@ fn journey_messages(config: &Config) -> Option<String> {
             m => format!(", {m} minute{} later", plural(m)),
         };
         text.push_str(&format!(
-            "\n- \"{}\": a {} message through \"{}\" after {when}{wait}.",
+            "\n- \"{}\": a message by {} through \"{}\" after {when}{wait}.",
             j.name,
             j.channel.as_str(),
             j.sink
