@@ -1,5 +1,6 @@
 //! Consent in the host: what each person agreed to, per channel and purpose, and whether a sink may
 //! receive their marketing data. Plugins only report choices and relay them; the host decides.
 
+pub mod feed;
 pub mod gate;
 pub mod ledger;
