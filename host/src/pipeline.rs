@@ -5,7 +5,8 @@
 //! the demo.
 
 use crate::config::Config;
-use crate::connectors::{Connectors, HostServices};
+use crate::connectors::{Connector, Connectors, HostServices};
+use crate::consent::feed::read_consent_feed;
 use crate::delivery::SinkWorker;
 use crate::governance::erasure::ErasureWorker;
 use crate::governance::retention::{self, Mode};
@@ -168,20 +169,32 @@ impl Pipeline {
         Ok(report)
     }
 
-    /// Polls every source once (each until caught up).
+    /// Polls every source, and every sink's consent feed, once (each until caught up).
     pub async fn poll_all_once(&self) -> (IngestReport, Vec<PollError>) {
         let mut total = IngestReport::default();
         let mut errors = Vec::new();
-        for source in &self.connectors.sources {
-            match poll_source(&self.store, source, &self.routes, &|| self.wake_sinks()).await {
+        let pollers = self.connectors.sources.iter().chain(&self.connectors.sinks);
+        for connector in pollers {
+            match self.poll_once(connector).await {
                 Ok(report) => total += report,
                 Err(e) => {
-                    tracing::error!(source = %source.id, error = %e, "poll failed");
+                    tracing::error!(connector = %connector.id, error = %e, "poll failed");
                     errors.push(e);
                 }
             }
         }
         (total, errors)
+    }
+
+    /// Reads what `connector` has for the host until it is caught up: a source's streams, or a
+    /// sink's consent feed (nothing, for a sink without one).
+    async fn poll_once(&self, connector: &Connector) -> Result<IngestReport, PollError> {
+        let wake = || self.wake_sinks();
+        if self.connectors.source(&connector.id).is_some() {
+            poll_source(&self.store, connector, &self.routes, &wake).await
+        } else {
+            read_consent_feed(&self.store, connector, &self.routes, &wake).await
+        }
     }
 
     /// Delivers until no work is due within `horizon`, or `timeout` passes. Returns what is still owed.
@@ -292,23 +305,30 @@ impl Pipeline {
             tasks.spawn(worker.run(shutdown.clone()));
         }
         tasks.spawn(self.erasure_worker().run(shutdown.clone()));
-        for source in self.connectors.sources.clone() {
+        let sinks_with_feeds = self
+            .connectors
+            .sinks
+            .iter()
+            .filter(|sink| sink.plugin.has_consent_feed());
+        let pollers: Vec<Arc<Connector>> = self
+            .connectors
+            .sources
+            .iter()
+            .chain(sinks_with_feeds)
+            .cloned()
+            .collect();
+        for connector in pollers {
             let pipeline = self.clone();
             let mut shutdown = shutdown.clone();
             tasks.spawn(async move {
                 while !*shutdown.borrow() {
-                    let wait =
-                        match poll_source(&pipeline.store, &source, &pipeline.routes, &|| {
-                            pipeline.wake_sinks()
-                        })
-                        .await
-                        {
-                            Ok(_) => source.poll_interval,
-                            Err(e) => {
-                                tracing::error!(source = %source.id, error = %e, "poll failed");
-                                e.retry_after().unwrap_or(source.poll_interval)
-                            }
-                        };
+                    let wait = match pipeline.poll_once(&connector).await {
+                        Ok(_) => connector.poll_interval,
+                        Err(e) => {
+                            tracing::error!(connector = %connector.id, error = %e, "poll failed");
+                            e.retry_after().unwrap_or(connector.poll_interval)
+                        }
+                    };
                     tokio::select! {
                         _ = tokio::time::sleep(wait) => {}
                         _ = shutdown.changed() => {}

@@ -5,7 +5,7 @@
 pub mod source {
     wit_bindgen::generate!({
         world: "pos-source",
-        path: "../wit",
+        path: "../wit/v0.1",
         additional_derives: [PartialEq],
         pub_export_macro: true,
         export_macro_name: "__export_pos_source",
@@ -17,7 +17,7 @@ pub mod source {
 pub mod sink {
     wit_bindgen::generate!({
         world: "crm-sink",
-        path: "../wit",
+        path: "../wit/v0.1",
         with: {
             "rapport:connector/types@0.1.0": crate::bindings::source::rapport::connector::types,
             "rapport:connector/host@0.1.0": crate::bindings::source::rapport::connector::host,

@@ -286,6 +286,7 @@ async fn call_plugin<T: Send + 'static>(
 pub mod sink_calls {
     use super::call_plugin;
     use rapport_host::connectors::Connector;
+    use rapport_host::runtime::bindings::consent_feed::ConsentPage;
     use rapport_host::runtime::bindings::wit::{
         Activity, ConnectorError, Identity, Outcome, Profile,
     };
@@ -306,6 +307,16 @@ pub mod sink_calls {
 
     pub async fn forget(sink: &Connector, identities: Vec<Identity>) -> Result<(), ConnectorError> {
         call_plugin(sink, move |plugin| plugin.forget(&identities)).await
+    }
+
+    pub async fn consent_changes(
+        sink: &Connector,
+        cursor: Option<String>,
+    ) -> Result<ConsentPage, ConnectorError> {
+        call_plugin(sink, move |plugin| {
+            plugin.consent_changes(cursor.as_deref())
+        })
+        .await
     }
 }
 

@@ -3,18 +3,21 @@
 //! VENDOR-NOTES.md, and the vendor's error statuses mapped to outcomes.
 
 use base64::Engine;
-use rapport_e2e::sink_calls::{forget, record, upsert};
+use rapport_e2e::sink_calls::{consent_changes, forget, record, upsert};
 use rapport_e2e::{loopback_services, plugin, scratch_secrets_file};
 use rapport_fakes::faults::Fault;
 use rapport_fakes::mailchimp::{self, MailchimpSim};
 use rapport_host::config::ConnectorConfig;
 use rapport_host::connectors::Connector;
 use rapport_host::packages::PluginKind;
+use rapport_host::runtime::bindings::consent_feed::ConsentChange;
 use rapport_host::runtime::bindings::wit::{
     Activity, Channel, ConnectorError, Consent, ConsentState, Identity, IdentityKind, Money,
     Outcome, Profile, ProfileTrait, Property, Purpose, TraitValue,
 };
 use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
 const LIST: &str = "a1b2c3d4e5";
 const STORE: &str = "pos-store";
@@ -25,6 +28,11 @@ const ORDERED: i64 = 1_791_028_800_000;
 const JANE_HASH: &str = "0cba00ca3da1b283a57287bcceb17e35";
 
 async fn sink_with(key: &str, settings: &[(&str, &str)]) -> Connector {
+    sink_from(&plugin("mailchimp-sink"), key, settings).await
+}
+
+/// The plugin installed at `dir`, configured with `settings` and API key `key`.
+async fn sink_from(dir: &Path, key: &str, settings: &[(&str, &str)]) -> Connector {
     let host = loopback_services(&scratch_secrets_file(&[("mailchimp_key", key)]));
     let mut config = toml::Table::new();
     for (k, v) in settings {
@@ -32,10 +40,7 @@ async fn sink_with(key: &str, settings: &[(&str, &str)]) -> Connector {
     }
     let mut table = toml::Table::new();
     table.insert("id".into(), "mailchimp".into());
-    table.insert(
-        "plugin".into(),
-        plugin("mailchimp-sink").display().to_string().into(),
-    );
+    table.insert("plugin".into(), dir.display().to_string().into());
     table.insert("config".into(), config.into());
     let config: ConnectorConfig = table.try_into().expect("a connector config");
     Connector::load(&config, PluginKind::CrmSink, &host)
@@ -550,4 +555,134 @@ async fn without_a_data_centre_or_base_url_the_sink_says_what_to_set() {
         upsert(&bad, vec![jane()]).await,
         Err(ConnectorError::Config(_))
     ));
+}
+
+/// Reads the consent feed from `cursor` until it says nothing more is waiting; returns every change
+/// read, the pages it took and the cursor to resume from.
+async fn read_feed(
+    sink: &Connector,
+    mut cursor: Option<String>,
+) -> (Vec<ConsentChange>, usize, Option<String>) {
+    let (mut changes, mut pages) = (Vec::new(), 0);
+    loop {
+        let page = consent_changes(sink, cursor.clone()).await.unwrap();
+        pages += 1;
+        changes.extend(page.changes);
+        cursor = page.cursor.or(cursor);
+        if !page.more {
+            return (changes, pages, cursor);
+        }
+        assert!(pages < 20, "the feed keeps saying more");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_consent_feed_reports_every_unsubscribe_across_pages_and_only_unsubscribes() {
+    let sim = MailchimpSim::start().await.unwrap();
+    sim.add_list(LIST);
+    let sink = sink(&sim, None).await;
+    // 1,250 people unsubscribed within one second (an import at Mailchimp), 300 more over the
+    // following minutes; 400 are subscribed and 20 bounced.
+    let bulk = 1_790_000_000;
+    let mut unsubscribed = BTreeMap::new();
+    for n in 0..1250 {
+        let email = format!("bulk{n}@example.com");
+        sim.add_member(LIST, &email, "unsubscribed", bulk);
+        unsubscribed.insert(email, bulk);
+    }
+    for n in 0..300 {
+        let email = format!("later{n}@example.com");
+        sim.add_member(LIST, &email, "unsubscribed", bulk + 60 + n);
+        unsubscribed.insert(email, bulk + 60 + n);
+    }
+    for n in 0..400 {
+        sim.add_member(
+            LIST,
+            &format!("keen{n}@example.com"),
+            "subscribed",
+            bulk + n,
+        );
+    }
+    for n in 0..20 {
+        sim.add_member(LIST, &format!("gone{n}@example.com"), "cleaned", bulk + n);
+    }
+
+    let (changes, pages, cursor) = read_feed(&sink, None).await;
+    assert!(
+        pages >= 3,
+        "a full page of one second is paged by offset ({pages} pages)"
+    );
+    let mut read = BTreeMap::new();
+    for change in &changes {
+        let [identity] = change.identities.as_slice() else {
+            panic!("one email per change: {:?}", change.identities)
+        };
+        assert_eq!(identity.kind, IdentityKind::Email);
+        let email = identity.value.clone();
+        assert_eq!(change.consent.channel, Channel::Email);
+        assert_eq!(change.consent.purpose, Purpose::Marketing);
+        assert_eq!(change.consent.state, ConsentState::Revoked);
+        assert_eq!(change.consent.source, "crm-unsubscribe");
+        assert_eq!(change.consent.at, unsubscribed[&email] * 1000, "{email}");
+        assert!(
+            !change.id.contains(&email) && !change.id.contains(&mailchimp::subscriber_hash(&email)),
+            "the change id is evidence and names nobody: {}",
+            change.id
+        );
+        // Re-reading a second is allowed (the host drops repeats by id); ids stay stable.
+        if let Some(previous) = read.insert(change.id.clone(), email.clone()) {
+            assert_eq!(previous, email);
+        }
+    }
+    let emails: BTreeSet<&String> = read.values().collect();
+    assert_eq!(
+        emails,
+        unsubscribed.keys().collect(),
+        "every unsubscribe, and only those"
+    );
+
+    // Caught up: the next read brings nothing new, until someone else unsubscribes.
+    let (again, _, cursor) = read_feed(&sink, cursor).await;
+    assert!(
+        again.iter().all(|c| read.contains_key(&c.id)),
+        "nothing new"
+    );
+    sim.set_status_at(LIST, "keen7@example.com", "unsubscribed", bulk + 3600);
+    let (news, _, _) = read_feed(&sink, cursor).await;
+    let fresh: Vec<&ConsentChange> = news.iter().filter(|c| !read.contains_key(&c.id)).collect();
+    assert_eq!(fresh.len(), 1, "{fresh:?}");
+    assert_eq!(fresh[0].identities[0].value, "keen7@example.com");
+    assert_eq!(fresh[0].consent.at, (bulk + 3600) * 1000);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_0_1_manifest_runs_the_same_plugin_without_its_consent_feed() {
+    let sim = MailchimpSim::start().await.unwrap();
+    sim.add_list(LIST);
+    let feeding = sink(&sim, None).await;
+    assert!(feeding.plugin.has_consent_feed());
+    // The same component declared for 0.1 is run through 0.1's bindings: a sink like any other.
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("mailchimp-sink");
+    std::fs::create_dir(&copy).unwrap();
+    std::fs::copy(
+        plugin("mailchimp-sink").join("plugin.wasm"),
+        copy.join("plugin.wasm"),
+    )
+    .unwrap();
+    let manifest = std::fs::read_to_string(plugin("mailchimp-sink").join("rapport.toml")).unwrap();
+    std::fs::write(
+        copy.join("rapport.toml"),
+        manifest.replace("rapport:connector@0.2.0", "rapport:connector@0.1.0"),
+    )
+    .unwrap();
+    let base = sim.api_base();
+    let settings = [("api_base", base.as_str()), ("list_id", LIST)];
+    let plain = sink_from(&copy, mailchimp::API_KEY, &settings).await;
+    assert!(!plain.plugin.has_consent_feed());
+    let refused = plain.plugin.consent_changes(None).unwrap_err();
+    assert!(refused.to_string().contains("consent-feed"), "{refused}");
+    let outcomes = upsert(&plain, vec![person("p-1", "ana@example.com", vec![])]).await;
+    assert_eq!(outcomes, Ok(vec![Outcome::Ok]));
+    assert!(sim.member(LIST, "ana@example.com").is_some());
 }

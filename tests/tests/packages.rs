@@ -520,7 +520,7 @@ fn a_wrong_contract_is_refused() {
     let bench = Bench::new();
     let signed = bench.signed_http_sink();
     let built_for_newer =
-        |text: &str| text.replace("rapport:connector@0.1.0", "rapport:connector@0.2.0");
+        |text: &str| text.replace("rapport:connector@0.1.0", "rapport:connector@0.9.0");
 
     // pack checks the manifest first.
     let manifest = bench.manifest("http-sink", Some("acme"));
@@ -551,9 +551,52 @@ fn a_wrong_contract_is_refused() {
         &signed.trust,
         &signed.package,
         &format!(
-            "refused: plugin manifest {}: line 5: field `contract`: the plugin was built for \"rapport:connector@0.2.0\", this host implements \"rapport:connector@0.1.0\"",
+            "refused: plugin manifest {}: line 5: field `contract`: the plugin was built for \"rapport:connector@0.9.0\", this host runs rapport:connector@0.1.0, rapport:connector@0.2.0",
             signed.package.join("rapport.toml").display()
         ),
+    );
+}
+
+/// `pack` with `manifest` over the built component of `name`; the single line it refused with.
+fn pack_refusal(bench: &Bench, name: &str, manifest: &Path) -> String {
+    let wasm = plugin(name).join("plugin.wasm");
+    let output = bench.rapport([
+        OsStr::new("pack"),
+        OsStr::new("--manifest"),
+        manifest.as_os_str(),
+        OsStr::new("--wasm"),
+        wasm.as_os_str(),
+    ]);
+    refusal(&output)
+}
+
+#[test]
+fn a_component_built_for_an_unknown_contract_is_refused_by_name() {
+    let bench = Bench::new();
+    // Its manifest claims 0.1; the component imports and exports rapport:connector@0.9.0.
+    let manifest = bench.manifest("future-sink", None);
+    let line = pack_refusal(&bench, "future-sink", &manifest);
+    assert!(
+        line.ends_with(": plugin.wasm was built for rapport:connector@0.9.0, and this host runs rapport:connector@0.1.0, rapport:connector@0.2.0 (rebuild the plugin with an SDK for one of those, or upgrade rapport)"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_0_1_component_declared_as_0_2_is_refused_for_the_missing_consent_feed() {
+    let bench = Bench::new();
+    let manifest = bench.manifest("http-sink", None);
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    std::fs::write(
+        &manifest,
+        text.replace("rapport:connector@0.1.0", "rapport:connector@0.2.0"),
+    )
+    .expect("manifest");
+    let line = pack_refusal(&bench, "http-sink", &manifest);
+    assert!(
+        line.contains("plugin.wasm does not implement the crm-sink world its manifest declares: ")
+            && line.contains("consent-feed@0.2.0"),
+        "{line}"
     );
 }
 

@@ -3,5 +3,6 @@
 //! choices and relay them; the host decides.
 
 pub mod contact;
+pub mod feed;
 pub mod gate;
 pub mod ledger;

@@ -6,7 +6,8 @@ use crate::connectors::Connector;
 use crate::journeys::Routes;
 use crate::runtime::bindings::wit::ConnectorError;
 use crate::store::{IngestReport, Store, StoreError};
-use std::sync::Arc;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 /// Why a poll stopped early.
@@ -43,50 +44,91 @@ impl PollError {
     }
 }
 
+/// Reading the next step of a stream.
+pub type StepFuture<'a> = Pin<Box<dyn Future<Output = Result<Step, PollError>> + Send + 'a>>;
+
+/// One step read from a connector's stream: what to store, where to resume, whether more waits.
+pub struct Step {
+    pub delivery: Delivery,
+    /// `None` keeps the stored cursor.
+    pub cursor: Option<String>,
+    pub more: bool,
+}
+
 /// Polls every stream of `source` until each is caught up; `on_commit` runs after each stored step.
 pub async fn poll_source(
     store: &Store,
-    source: &Arc<Connector>,
+    source: &Connector,
     routes: &Routes,
     on_commit: &(dyn Fn() + Send + Sync),
 ) -> Result<IngestReport, PollError> {
     let mut total = IngestReport::default();
     for stream in &source.descriptor.streams {
-        let origin = format!("poll:{stream}");
-        loop {
-            let cursor = store.cursor(&source.id, stream).await?;
-            let plugin = source.plugin.clone();
-            let stream_name = stream.clone();
-            let answer =
-                tokio::task::spawn_blocking(move || plugin.poll(&stream_name, cursor.as_deref()))
-                    .await
-                    .map_err(|e| PollError::Task(e.to_string()))??;
-            let batch = answer.map_err(|error| PollError::Connector {
-                source_id: source.id.clone(),
-                stream: stream.clone(),
-                error,
-            })?;
-            let report = ingest(
-                store,
-                &source.normalizer,
-                &source.id,
-                routes,
-                &origin,
-                batch.cursor.as_deref().map(|c| (stream.as_str(), c)),
-                Delivery {
-                    events: batch.events,
-                    rejected: batch.rejected,
-                },
-            )
-            .await?;
-            on_commit();
-            tracing::info!(source = %source.id, stream = %stream, accepted = report.accepted,
-                duplicates = report.duplicates, rejected = report.rejected, "poll step stored");
-            total += report;
-            if !batch.more {
-                break;
-            }
-        }
+        total += read_stream(store, source, stream, routes, on_commit, |cursor| {
+            Box::pin(async move {
+                let plugin = source.plugin.clone();
+                let stream_name = stream.clone();
+                let answer = tokio::task::spawn_blocking(move || {
+                    plugin.poll(&stream_name, cursor.as_deref())
+                })
+                .await
+                .map_err(|e| PollError::Task(e.to_string()))??;
+                let batch = answer.map_err(|error| PollError::Connector {
+                    source_id: source.id.clone(),
+                    stream: stream.clone(),
+                    error,
+                })?;
+                Ok(Step {
+                    delivery: Delivery {
+                        events: batch.events,
+                        rejected: batch.rejected,
+                    },
+                    cursor: batch.cursor,
+                    more: batch.more,
+                })
+            })
+        })
+        .await?;
     }
     Ok(total)
+}
+
+/// Reads `stream` of `connector` from its stored cursor until a step says nothing more is
+/// available, storing each step's events in one transaction with its cursor; `on_commit` runs after
+/// each. `step` reads the next step from a cursor.
+pub async fn read_stream<'a>(
+    store: &Store,
+    connector: &Connector,
+    stream: &str,
+    routes: &Routes,
+    on_commit: &(dyn Fn() + Send + Sync),
+    step: impl Fn(Option<String>) -> StepFuture<'a>,
+) -> Result<IngestReport, PollError> {
+    let origin = format!("poll:{stream}");
+    let mut total = IngestReport::default();
+    loop {
+        let cursor = store.cursor(&connector.id, stream).await?;
+        let Step {
+            delivery,
+            cursor,
+            more,
+        } = step(cursor).await?;
+        let report = ingest(
+            store,
+            &connector.normalizer,
+            &connector.id,
+            routes,
+            &origin,
+            cursor.as_deref().map(|c| (stream, c)),
+            delivery,
+        )
+        .await?;
+        on_commit();
+        tracing::info!(connector = %connector.id, stream, accepted = report.accepted,
+            duplicates = report.duplicates, rejected = report.rejected, "poll step stored");
+        total += report;
+        if !more {
+            return Ok(total);
+        }
+    }
 }

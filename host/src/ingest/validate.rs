@@ -125,6 +125,37 @@ fn line(index: usize, l: wit::LineItem) -> Result<LineItem, String> {
     })
 }
 
+impl From<wit::IdentityKind> for IdentityKind {
+    fn from(kind: wit::IdentityKind) -> Self {
+        match kind {
+            wit::IdentityKind::Email => IdentityKind::Email,
+            wit::IdentityKind::Phone => IdentityKind::Phone,
+            wit::IdentityKind::LoyaltyId => IdentityKind::LoyaltyId,
+            wit::IdentityKind::VendorCustomer => IdentityKind::VendorCustomer,
+        }
+    }
+}
+
+impl From<wit::Channel> for Channel {
+    fn from(channel: wit::Channel) -> Self {
+        match channel {
+            wit::Channel::Email => Channel::Email,
+            wit::Channel::Sms => Channel::Sms,
+            wit::Channel::Push => Channel::Push,
+            wit::Channel::Postal => Channel::Postal,
+        }
+    }
+}
+
+impl From<wit::Purpose> for Purpose {
+    fn from(purpose: wit::Purpose) -> Self {
+        match purpose {
+            wit::Purpose::Marketing => Purpose::Marketing,
+            wit::Purpose::Transactional => Purpose::Transactional,
+        }
+    }
+}
+
 fn customer(c: wit::Customer) -> Result<Customer, String> {
     Ok(Customer {
         identities: c
@@ -132,12 +163,7 @@ fn customer(c: wit::Customer) -> Result<Customer, String> {
             .into_iter()
             .map(|i| {
                 Ok(Identity {
-                    kind: match i.kind {
-                        wit::IdentityKind::Email => IdentityKind::Email,
-                        wit::IdentityKind::Phone => IdentityKind::Phone,
-                        wit::IdentityKind::LoyaltyId => IdentityKind::LoyaltyId,
-                        wit::IdentityKind::VendorCustomer => IdentityKind::VendorCustomer,
-                    },
+                    kind: i.kind.into(),
                     value: text("customer.identity", i.value)?,
                 })
             })
@@ -149,16 +175,8 @@ fn customer(c: wit::Customer) -> Result<Customer, String> {
             .into_iter()
             .map(|k| {
                 Ok(Consent {
-                    channel: match k.channel {
-                        wit::Channel::Email => Channel::Email,
-                        wit::Channel::Sms => Channel::Sms,
-                        wit::Channel::Push => Channel::Push,
-                        wit::Channel::Postal => Channel::Postal,
-                    },
-                    purpose: match k.purpose {
-                        wit::Purpose::Marketing => Purpose::Marketing,
-                        wit::Purpose::Transactional => Purpose::Transactional,
-                    },
+                    channel: k.channel.into(),
+                    purpose: k.purpose.into(),
                     state: match k.state {
                         wit::ConsentState::Granted => ConsentState::Granted,
                         wit::ConsentState::Revoked => ConsentState::Revoked,

@@ -3,14 +3,12 @@
 //! where it may send data, with the credentials the host injects there. Every error names the file,
 //! the line and the field.
 
+use crate::runtime::bindings::Contract;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
-
-/// The contract this host implements.
-pub const CONTRACT: &str = "rapport:connector@0.1.0";
 
 /// Which world a plugin implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -89,7 +87,7 @@ pub struct Manifest {
     pub id: String,
     pub version: String,
     pub kind: PluginKind,
-    pub contract: String,
+    pub contract: Contract,
     /// Key id of the publisher who signs this plugin's packages.
     pub publisher: Option<String>,
     pub description: Option<String>,
@@ -178,11 +176,15 @@ impl Manifest {
             raw.version.span(),
             format!("field `version`: {version:?} is not a semantic version like 1.2.3"),
         )?;
-        let contract = raw.contract.get_ref();
+        let named = raw.contract.get_ref();
+        let contract = Contract::parse(named);
         check(
-            contract == CONTRACT,
+            contract.is_some(),
             raw.contract.span(),
-            format!("field `contract`: the plugin was built for {contract:?}, this host implements {CONTRACT:?}"),
+            format!(
+                "field `contract`: the plugin was built for {named:?}, this host runs {}",
+                Contract::supported_list()
+            ),
         )?;
         if let Some(publisher) = &raw.publisher {
             check(
@@ -245,7 +247,7 @@ impl Manifest {
             id: raw.id.into_inner(),
             version: raw.version.into_inner(),
             kind: raw.kind,
-            contract: raw.contract.into_inner(),
+            contract: contract.expect("checked above"),
             publisher: raw.publisher.map(Spanned::into_inner),
             description: raw.description,
             config: raw.config,
@@ -388,6 +390,12 @@ auth = { header = "Authorization", value = "Bearer {secret:hubspot_token}" }
         let err = parse(&GOOD.replace("@0.1.0", "@9.0.0")).unwrap_err();
         assert!(err.contains("line 5: field `contract`"), "{err}");
         assert!(err.contains("rapport:connector@9.0.0"), "{err}");
+        assert!(
+            err.contains("this host runs rapport:connector@0.1.0, rapport:connector@0.2.0"),
+            "{err}"
+        );
+        let v0_2 = parse(&GOOD.replace("@0.1.0", "@0.2.0")).expect("0.2 is supported");
+        assert_eq!(v0_2.contract, Contract::V0_2);
         let err = parse(&GOOD.replace("crm-sink", "crm-thing")).unwrap_err();
         assert!(err.contains("line 4"), "{err}");
         let err = parse(&GOOD.replace("memory_mib", "memory")).unwrap_err();

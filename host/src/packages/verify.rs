@@ -76,6 +76,11 @@ pub enum PackageRefusal {
     InvalidComponent { cause: String },
     #[error("plugin.wasm does not implement the {kind} world its manifest declares: {cause}")]
     WrongKind { kind: PluginKind, cause: String },
+    #[error("plugin.wasm was built for {built_for}, and this host runs {supported} (rebuild the plugin with an SDK for one of those, or upgrade rapport)")]
+    UnsupportedContract {
+        built_for: String,
+        supported: String,
+    },
 }
 
 /// A package whose manifest, signature and trust checked out.
@@ -174,6 +179,14 @@ pub fn check_world(runtime: &Runtime, package: &PluginPackage) -> Result<(), Pac
         LoadError::World { kind, cause, .. } => PackageRefusal::WrongKind {
             kind,
             cause: one_line(&cause),
+        },
+        LoadError::Contract {
+            built_for,
+            supported,
+            ..
+        } => PackageRefusal::UnsupportedContract {
+            built_for,
+            supported,
         },
     })
 }

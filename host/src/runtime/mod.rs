@@ -10,9 +10,10 @@ pub mod state;
 
 use crate::capabilities::PluginContext;
 use crate::packages::{PluginKind, PluginPackage};
+use bindings::Contract;
 use cache::ComponentCache;
 use health::HealthPolicy;
-use plugin::{Plugin, PluginPre};
+use plugin::{Plugin, PluginPre, SinkPre};
 use state::PluginState;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -52,11 +53,18 @@ pub enum LoadError {
         plugin: String,
         cause: wasmtime::Error,
     },
-    #[error("plugin {plugin}: does not implement the {kind} world of rapport:connector@0.1.0: {cause:#}")]
+    #[error("plugin {plugin}: does not implement the {kind} world of {contract}: {cause:#}")]
     World {
         plugin: String,
         kind: PluginKind,
+        contract: Contract,
         cause: wasmtime::Error,
+    },
+    #[error("plugin {plugin}: plugin.wasm was built for {built_for}, and this host runs {supported} (rebuild the plugin with an SDK for one of those, or upgrade rapport)")]
+    Contract {
+        plugin: String,
+        built_for: String,
+        supported: String,
     },
 }
 
@@ -131,24 +139,54 @@ impl Runtime {
                 plugin: plugin.clone(),
                 cause,
             })?;
+        if let Some(built_for) = unsupported_contract(&self.engine, &component) {
+            return Err(LoadError::Contract {
+                plugin,
+                built_for,
+                supported: Contract::supported_list(),
+            });
+        }
+        let contract = package.manifest.contract;
         let world_error = |cause| LoadError::World {
             plugin: plugin.clone(),
             kind,
+            contract,
             cause,
         };
         let instance_pre = self
             .linker
             .instantiate_pre(&component)
             .map_err(world_error)?;
-        Ok(match kind {
-            PluginKind::PosSource => PluginPre::Source(
+        Ok(match (kind, contract) {
+            (PluginKind::PosSource, _) => PluginPre::Source(
                 bindings::source::PosSourcePre::new(instance_pre).map_err(world_error)?,
             ),
-            PluginKind::CrmSink => {
-                PluginPre::Sink(bindings::sink::CrmSinkPre::new(instance_pre).map_err(world_error)?)
+            (PluginKind::CrmSink, contract) => {
+                PluginPre::Sink(SinkPre::new(instance_pre, contract).map_err(world_error)?)
             }
         })
     }
+}
+
+/// The first `rapport:connector` version the component imports or exports that this host does not
+/// run (`rapport:connector@0.9.0`), if any: a plugin built for a newer (or retired) contract is
+/// refused by name rather than with a missing-import error.
+fn unsupported_contract(
+    engine: &Engine,
+    component: &wasmtime::component::Component,
+) -> Option<String> {
+    let ty = component.component_type();
+    let names: Vec<&str> = ty
+        .imports(engine)
+        .map(|(name, _)| name)
+        .chain(ty.exports(engine).map(|(name, _)| name))
+        .collect();
+    names.into_iter().find_map(|name| {
+        let (interface, version) = name.split_once('@')?;
+        let package = interface.split_once('/')?.0;
+        let named = format!("{package}@{version}");
+        (package == Contract::PACKAGE && Contract::parse(&named).is_none()).then_some(named)
+    })
 }
 
 fn build_engine(meter_fuel: bool) -> anyhow::Result<Engine> {

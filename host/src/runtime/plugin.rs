@@ -5,7 +5,7 @@
 use super::bindings::sink::exports::rapport::connector::sink as wit_sink;
 use super::bindings::source::exports::rapport::connector::source as wit_source;
 use super::bindings::wit::{Activity, ConnectorError, Descriptor, Identity, Outcome, Profile};
-use super::bindings::{sink, source};
+use super::bindings::{consent_feed, sink, sink_v0_2, source, Contract};
 use super::health::{Admission, Health, HealthPolicy, HealthReport};
 use super::state::PluginState;
 use super::{CallLimits, EPOCH_TICK};
@@ -13,18 +13,93 @@ use crate::capabilities::PluginContext;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use wasmtime::component::InstancePre;
 use wasmtime::{Store, Trap};
 
 /// The pre-linked component of a plugin, by world.
 pub enum PluginPre {
     Source(source::PosSourcePre<PluginState>),
-    Sink(sink::CrmSinkPre<PluginState>),
+    Sink(SinkPre),
+}
+
+/// A pre-linked sink, by the contract version it was built for. Every version exports 0.1's `sink`
+/// interface, so a 0.2 sink is called through the same bindings; only `consent-feed` is extra.
+pub enum SinkPre {
+    V0_1(sink::CrmSinkPre<PluginState>),
+    V0_2 {
+        instance_pre: InstancePre<PluginState>,
+        sink: sink::CrmSinkIndices,
+        consent_feed: consent_feed::GuestIndices,
+    },
+}
+
+impl SinkPre {
+    /// Type-checks `instance_pre` against the sink world of `contract`.
+    pub fn new(
+        instance_pre: InstancePre<PluginState>,
+        contract: Contract,
+    ) -> wasmtime::Result<Self> {
+        Ok(match contract {
+            Contract::V0_1 => SinkPre::V0_1(sink::CrmSinkPre::new(instance_pre)?),
+            Contract::V0_2 => {
+                sink_v0_2::CrmSinkIndices::new(&instance_pre)?;
+                SinkPre::V0_2 {
+                    sink: sink::CrmSinkIndices::new(&instance_pre)?,
+                    consent_feed: consent_feed::GuestIndices::new(&instance_pre)?,
+                    instance_pre,
+                }
+            }
+        })
+    }
+
+    fn engine(&self) -> &wasmtime::Engine {
+        match self {
+            SinkPre::V0_1(pre) => pre.engine(),
+            SinkPre::V0_2 { instance_pre, .. } => instance_pre.engine(),
+        }
+    }
+
+    fn instantiate(&self, store: &mut Store<PluginState>) -> wasmtime::Result<SinkInstance> {
+        Ok(match self {
+            SinkPre::V0_1(pre) => SinkInstance {
+                sink: pre.instantiate(store)?,
+                consent_feed: None,
+            },
+            SinkPre::V0_2 {
+                instance_pre,
+                sink,
+                consent_feed,
+            } => {
+                let instance = instance_pre.instantiate(&mut *store)?;
+                SinkInstance {
+                    sink: sink.load(&mut *store, &instance)?,
+                    consent_feed: Some(consent_feed.load(&mut *store, &instance)?),
+                }
+            }
+        })
+    }
 }
 
 /// An instantiated plugin, by world.
 enum Instance {
     Source(source::PosSource),
-    Sink(sink::CrmSink),
+    Sink(SinkInstance),
+}
+
+/// An instantiated sink: the `sink` export every version has, and `consent-feed` where it exists.
+struct SinkInstance {
+    sink: sink::CrmSink,
+    consent_feed: Option<consent_feed::Guest>,
+}
+
+impl SinkInstance {
+    fn sink(&self) -> &wit_sink::Guest {
+        self.sink.rapport_connector_sink()
+    }
+
+    fn consent_feed(&self) -> Option<&consent_feed::Guest> {
+        self.consent_feed.as_ref()
+    }
 }
 
 /// One loaded generation of a plugin: compiled, type-checked, ready to instantiate.
@@ -164,6 +239,11 @@ impl Plugin {
         }
     }
 
+    /// Whether this sink reports consent choices made at the vendor (contract 0.2's `consent-feed`).
+    pub fn has_consent_feed(&self) -> bool {
+        matches!(self.pre, PluginPre::Sink(SinkPre::V0_2 { .. }))
+    }
+
     fn fault(&self, call: &'static str, fault: Fault) -> PluginError {
         PluginError {
             plugin: self.context.plugin_id.clone(),
@@ -209,7 +289,7 @@ impl Plugin {
             Admission::Probe => {
                 let probe = self.run(call, |instance, store| match instance {
                     Instance::Source(s) => s.rapport_connector_source().call_check(store),
-                    Instance::Sink(s) => s.rapport_connector_sink().call_check(store),
+                    Instance::Sink(s) => s.sink().call_check(store),
                 });
                 let (passed, detail) = match &probe {
                     Ok(Ok(())) => (true, String::new()),
@@ -298,7 +378,21 @@ impl Plugin {
             return Err(self.fault(call, Fault::WrongKind("crm-sink")));
         }
         self.call(call, |instance, store| match instance {
-            Instance::Sink(s) => f(s.rapport_connector_sink(), store),
+            Instance::Sink(s) => f(s.sink(), store),
+            Instance::Source(_) => unreachable!("checked above"),
+        })
+    }
+
+    fn consent_feed_call<R>(
+        &self,
+        call: &'static str,
+        f: impl FnOnce(&consent_feed::Guest, &mut Store<PluginState>) -> wasmtime::Result<R>,
+    ) -> Result<R, PluginError> {
+        if !self.has_consent_feed() {
+            return Err(self.fault(call, Fault::WrongKind("consent-feed (contract 0.2)")));
+        }
+        self.call(call, |instance, store| match instance {
+            Instance::Sink(s) => f(s.consent_feed().expect("checked above"), store),
             Instance::Source(_) => unreachable!("checked above"),
         })
     }
@@ -307,7 +401,7 @@ impl Plugin {
     pub fn describe(&self) -> Result<Descriptor, PluginError> {
         self.call("describe", |instance, store| match instance {
             Instance::Source(s) => s.rapport_connector_source().call_describe(store),
-            Instance::Sink(s) => s.rapport_connector_sink().call_describe(store),
+            Instance::Sink(s) => s.sink().call_describe(store),
         })
     }
 
@@ -315,7 +409,7 @@ impl Plugin {
     pub fn check(&self) -> Result<Result<(), ConnectorError>, PluginError> {
         self.call("check", |instance, store| match instance {
             Instance::Source(s) => s.rapport_connector_source().call_check(store),
-            Instance::Sink(s) => s.rapport_connector_sink().call_check(store),
+            Instance::Sink(s) => s.sink().call_check(store),
         })
     }
 
@@ -365,5 +459,13 @@ impl Plugin {
         identities: &[Identity],
     ) -> Result<Result<(), ConnectorError>, PluginError> {
         self.sink_call("forget", |g, s| g.call_forget(s, identities))
+    }
+
+    /// The refusals people made at the vendor since `cursor` (sinks with a consent feed only).
+    pub fn consent_changes(
+        &self,
+        cursor: Option<&str>,
+    ) -> Result<Result<consent_feed::ConsentPage, ConnectorError>, PluginError> {
+        self.consent_feed_call("consent-changes", |g, s| g.call_consent_changes(s, cursor))
     }
 }

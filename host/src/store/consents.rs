@@ -3,9 +3,9 @@
 //! the ledger's rules (`consent::ledger`).
 
 use super::rows::{self, Value};
-use super::StoreError;
+use super::{Store, StoreError};
 use crate::consent::ledger::{Choice, LegalBasis};
-use crate::model::{Channel, Consent, Purpose};
+use crate::model::{Channel, Consent, ConsentState, Identity, Purpose};
 use sqlx::{Any, Row, Transaction};
 use std::collections::{HashMap, HashSet};
 
@@ -138,4 +138,41 @@ pub(super) async fn record(
     )
     .await?;
     Ok(changed)
+}
+
+impl Store {
+    /// Whom a refusal reported by connector `origin` concerns: `None` if none of `identities`
+    /// belongs to a profile; otherwise whether that profile's ledger already holds a refusal on
+    /// `channel` for `purpose` read from `origin` (evidence `<origin>:…`).
+    pub async fn refusal_from(
+        &self,
+        identities: &[Identity],
+        channel: Channel,
+        purpose: Purpose,
+        origin: &str,
+    ) -> Result<Option<bool>, StoreError> {
+        for identity in identities {
+            let profile: Option<i64> = sqlx::query_scalar(
+                "SELECT profile_id FROM identities WHERE kind = $1 AND value = $2",
+            )
+            .bind(identity.kind.as_str())
+            .bind(identity.value.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+            let Some(profile) = profile else { continue };
+            let evidence: Vec<String> = sqlx::query_scalar(
+                "SELECT evidence FROM consent_ledger
+                 WHERE profile_id = $1 AND channel = $2 AND purpose = $3 AND state = $4",
+            )
+            .bind(profile)
+            .bind(channel.as_str())
+            .bind(purpose.as_str())
+            .bind(ConsentState::Revoked.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+            let prefix = format!("{origin}:");
+            return Ok(Some(evidence.iter().any(|e| e.starts_with(&prefix))));
+        }
+        Ok(None)
+    }
 }

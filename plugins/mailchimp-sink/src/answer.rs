@@ -33,14 +33,14 @@ pub fn outcome(response: &Response) -> Result<Outcome, ConnectorError> {
     }
 }
 
-/// `Ok` for a 2xx; otherwise the error the whole call fails with.
-pub fn fail_call(response: Response) -> Result<(), ConnectorError> {
+/// The response if it is a 2xx; otherwise the error the whole call fails with.
+pub fn fail_call(response: Response) -> Result<Response, ConnectorError> {
     match (response.status, problem(&response.body)) {
         (401 | 403, detail) => Err(auth(response.status, detail)),
         (400..=499, Some(detail)) if !matches!(response.status, 408 | 429) => Err(
             ConnectorError::Invalid(format!("Mailchimp HTTP {}: {detail}", response.status)),
         ),
-        _ => response.success().map(drop),
+        _ => response.success(),
     }
 }
 

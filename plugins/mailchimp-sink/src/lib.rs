@@ -1,18 +1,21 @@
 //! Mailchimp Marketing 3.0 CRM sink: each profile becomes an audience member upserted at
 //! `PUT /lists/{list}/members/{md5(lowercase email)}` with a consent-safe status, then its tags;
 //! placed orders become e-commerce store orders when a store is configured, other activities
-//! member events; forget permanently deletes the member.
+//! member events; forget permanently deletes the member. Built for contract 0.2, it also reports
+//! the people who unsubscribed at Mailchimp (`feed`).
 //!
 //! The API key never reaches the plugin, so its data-centre suffix cannot be read here: the
 //! operator sets `data_center` to the key's suffix (or `api_base` to a full base URL).
 
 mod answer;
 mod body;
+mod feed;
 
 use rapport_sdk::config::{config_str, config_url, require};
 use rapport_sdk::http::{Request, Response};
 use rapport_sdk::per_item;
 use rapport_sdk::prelude::*;
+use rapport_sdk_consent_feed::{ConsentFeed, ConsentPage};
 use serde_json::Value;
 
 /// Mailchimp allows 10 simultaneous connections per account; 50 sequential requests per call
@@ -97,7 +100,13 @@ impl Sink for MailchimpSink {
     }
 }
 
-rapport_sdk::export_sink!(MailchimpSink);
+impl ConsentFeed for MailchimpSink {
+    fn consent_changes(cursor: Option<String>) -> Result<ConsentPage, ConnectorError> {
+        feed::unsubscribes(&Api::from_config()?, cursor.as_deref())
+    }
+}
+
+rapport_sdk_consent_feed::export_sink!(MailchimpSink);
 
 /// Where the account's API is and which audience to write to.
 struct Api {

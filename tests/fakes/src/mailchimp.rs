@@ -2,13 +2,15 @@
 //! available): audience members keyed by `md5(lowercase email)` with Mailchimp's status rules
 //! (`status_if_new` only on create, `status` overwrites, an unsubscribed or cleaned member cannot
 //! be set back to `subscribed` by the API), merge fields, tags, member events, e-commerce orders
-//! and permanent deletion. Basic auth with the API key as password (401 otherwise); every error,
+//! and permanent deletion; the audience's member list filtered by status and `since_last_changed`
+//! (exclusive), sorted by `last_changed`, paged by `count` and `offset`. Basic auth with the API key as password (401 otherwise); every error,
 //! injected faults included, is `application/problem+json`; the 429 carries no `Retry-After`.
 
 use crate::faults::FaultPlan;
 use crate::server::{serve, Running};
+use crate::time::{now_unix, rfc3339_at_offset, rfc3339_millis};
 use axum::body::{to_bytes, Body, Bytes};
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
@@ -45,7 +47,11 @@ pub fn subscriber_hash(email: &str) -> String {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Member {
     pub email_address: String,
+    /// Mailchimp's id for the address, unlike the member id not derived from it.
+    pub unique_email_id: String,
     pub status: String,
+    /// When the member last changed, in Unix seconds.
+    pub last_changed: i64,
     pub merge_fields: Map<String, Value>,
     pub tags: BTreeSet<String>,
     pub events: Vec<Value>,
@@ -101,6 +107,7 @@ impl MailchimpSim {
         let member = "/3.0/lists/{list}/members/{hash}";
         let app = Router::new()
             .route("/3.0/ping", get(ping))
+            .route("/3.0/lists/{list}/members", get(list_members))
             .route(member, put(upsert_member).get(get_member))
             .route(&format!("{member}/tags"), post(tags))
             .route(&format!("{member}/events"), post(event))
@@ -142,8 +149,34 @@ impl MailchimpSim {
         self.shared.data().lists.get(list).map_or(0, BTreeMap::len)
     }
 
-    /// Sets a member's status as if the person had acted at Mailchimp (e.g. clicked unsubscribe).
+    /// Adds a member as if they had signed up at Mailchimp itself (a form, an import), with
+    /// `status` since `last_changed` (Unix seconds).
+    pub fn add_member(&self, list: &str, email: &str, status: &str, last_changed: i64) {
+        let hash = subscriber_hash(email);
+        let member = Member {
+            email_address: email.to_owned(),
+            unique_email_id: unique_email_id(list, &hash),
+            status: status.to_owned(),
+            last_changed,
+            merge_fields: Map::new(),
+            tags: BTreeSet::new(),
+            events: Vec::new(),
+        };
+        let mut data = self.shared.data();
+        data.lists
+            .get_mut(list)
+            .expect("add the list first")
+            .insert(hash, member);
+    }
+
+    /// Sets a member's status as if the person had acted at Mailchimp (e.g. clicked unsubscribe)
+    /// now.
     pub fn set_status(&self, list: &str, email: &str, status: &str) {
+        self.set_status_at(list, email, status, now_unix());
+    }
+
+    /// Sets a member's status as if the person had acted at Mailchimp at `unix` seconds.
+    pub fn set_status_at(&self, list: &str, email: &str, status: &str, unix: i64) {
         let mut data = self.shared.data();
         let member = data
             .lists
@@ -151,6 +184,7 @@ impl MailchimpSim {
             .and_then(|members| members.get_mut(&subscriber_hash(email)))
             .expect("a member to change");
         member.status = status.to_owned();
+        member.last_changed = unix;
     }
 
     /// The orders of `store`, by id.
@@ -312,11 +346,18 @@ fn parse(body: &Bytes) -> Result<Map<String, Value>, Problem> {
     }
 }
 
+/// A stable 10-hex-digit id for a member that, unlike the member id, is not the hash of the address.
+fn unique_email_id(list: &str, hash: &str) -> String {
+    subscriber_hash(&format!("unique:{list}:{hash}"))[..10].to_owned()
+}
+
 fn member_json(list: &str, hash: &str, m: &Member) -> Value {
     json!({
         "id": hash,
         "email_address": m.email_address,
+        "unique_email_id": m.unique_email_id,
         "status": m.status,
+        "last_changed": rfc3339_at_offset(m.last_changed, 0),
         "merge_fields": m.merge_fields,
         "tags_count": m.tags.len(),
         "tags": m.tags.iter().map(|t| json!({"name": t})).collect::<Vec<_>>(),
@@ -345,6 +386,76 @@ async fn get_member(
         Some(m) => Json(member_json(&list, &hash, m)).into_response(),
         None => not_found().into_response(),
     }
+}
+
+/// `GET /lists/{list}/members`: `status`, `since_last_changed` (members changed strictly after
+/// it), `sort_field=last_changed` with `sort_dir`, `count` (default 10, at most 1000) and
+/// `offset`.
+async fn list_members(
+    State(shared): State<Arc<Shared>>,
+    Path(list): Path<String>,
+    Query(params): Query<BTreeMap<String, String>>,
+) -> Result<Response, Problem> {
+    let number = |name: &'static str, default: usize| -> Result<usize, Problem> {
+        params.get(name).map_or(Ok(default), |v| {
+            v.parse()
+                .map_err(|_| invalid(&[(name, "This value should be a number.")]))
+        })
+    };
+    let count = number("count", 10)?;
+    if count > 1000 {
+        return Err(invalid(&[("count", "count cannot be greater than 1000.")]));
+    }
+    let offset = number("offset", 0)?;
+    let status = params.get("status");
+    if status.is_some_and(|s| !STATUSES.contains(&s.as_str())) {
+        return Err(invalid(&[(
+            "status",
+            "Value must be one of: subscribed, unsubscribed, cleaned, pending, transactional",
+        )]));
+    }
+    let since = match params.get("since_last_changed") {
+        Some(text) => Some(
+            rfc3339_millis(text).ok_or_else(|| {
+                invalid(&[("since_last_changed", "The date must be in ISO 8601 format.")])
+            })? / 1000,
+        ),
+        None => None,
+    };
+    let descending = match (
+        params.get("sort_field").map(String::as_str),
+        params.get("sort_dir").map(String::as_str),
+    ) {
+        (None | Some("last_changed"), None | Some("ASC")) => false,
+        (None | Some("last_changed"), Some("DESC")) => true,
+        _ => {
+            return Err(invalid(&[(
+                "sort_field",
+                "This simulator sorts by last_changed, ASC or DESC.",
+            )]))
+        }
+    };
+    let data = shared.data();
+    let Some(members) = data.lists.get(&list) else {
+        return Err(not_found());
+    };
+    let mut matching: Vec<(&String, &Member)> = members
+        .iter()
+        .filter(|(_, m)| status.is_none_or(|s| &m.status == s))
+        .filter(|(_, m)| since.is_none_or(|since| m.last_changed > since))
+        .collect();
+    matching.sort_by_key(|(hash, m)| (m.last_changed, hash.as_str()));
+    if descending {
+        matching.reverse();
+    }
+    let total = matching.len();
+    let page: Vec<Value> = matching
+        .into_iter()
+        .skip(offset)
+        .take(count)
+        .map(|(hash, m)| member_json(&list, hash, m))
+        .collect();
+    Ok(Json(json!({"members": page, "list_id": list, "total_items": total})).into_response())
 }
 
 async fn upsert_member(
@@ -418,6 +529,7 @@ async fn upsert_member(
             }
             member.email_address = email.to_owned();
             member.merge_fields.extend(merge_fields);
+            member.last_changed = now_unix();
         }
         None => {
             let Some(status) = status.or(status_if_new) else {
@@ -430,7 +542,9 @@ async fn upsert_member(
                 hash.clone(),
                 Member {
                     email_address: email.to_owned(),
+                    unique_email_id: unique_email_id(&list, &hash),
                     status,
+                    last_changed: now_unix(),
                     merge_fields,
                     tags: BTreeSet::new(),
                     events: Vec::new(),

@@ -1,0 +1,110 @@
+//! Consent choices flowing back from CRMs: a sink built for contract 0.2 reports the refusals people
+//! made at the vendor (an unsubscribe link, a preference centre), and the host records them in the
+//! ledger like any other choice — evidence `<sink>:<change id>` — so that the change, if it changes
+//! the choice in force, reaches every sink ahead of other work.
+//!
+//! Only refusals are taken: a grant read back from a CRM could be the echo of one the host sent. A
+//! refusal about someone the host does not know is ignored, so one CRM's audience does not leak into
+//! the shop's other tools. And each sink's refusal is taken once per person: a CRM reports a person
+//! while they *are* unsubscribed, and the time it gives is when their record last changed (which the
+//! host's own updates move), so a later report is the same refusal seen again — taking it would
+//! loop the host's updates through the feed and override a newer opt-in the person gave at the till.
+
+use crate::connectors::Connector;
+use crate::ingest::poll::{read_stream, PollError, Step};
+use crate::ingest::Delivery;
+use crate::journeys::Routes;
+use crate::model::Identity;
+use crate::runtime::bindings::consent_feed::ConsentChange;
+use crate::runtime::bindings::wit::{ConsentState, Customer, PosEvent, PosPayload, RejectedInput};
+use crate::store::{IngestReport, Store};
+
+/// The cursor's stream name under the sink's id.
+pub const STREAM: &str = "consent-feed";
+
+/// Reads `sink`'s consent feed from its stored cursor until it is caught up, storing each page with
+/// its cursor. Does nothing for a sink without one.
+pub async fn read_consent_feed(
+    store: &Store,
+    sink: &Connector,
+    routes: &Routes,
+    on_commit: &(dyn Fn() + Send + Sync),
+) -> Result<IngestReport, PollError> {
+    if !sink.plugin.has_consent_feed() {
+        return Ok(IngestReport::default());
+    }
+    read_stream(store, sink, STREAM, routes, on_commit, |cursor| {
+        Box::pin(async move {
+        let plugin = sink.plugin.clone();
+        let answer = tokio::task::spawn_blocking(move || plugin.consent_changes(cursor.as_deref()))
+            .await
+            .map_err(|e| PollError::Task(e.to_string()))??;
+        let page = answer.map_err(|error| PollError::Connector {
+            source_id: sink.id.clone(),
+            stream: STREAM.into(),
+            error,
+        })?;
+        let mut delivery = Delivery {
+            events: Vec::new(),
+            rejected: Vec::new(),
+        };
+        for change in page.changes {
+            match change.consent.state {
+                ConsentState::Revoked if is_new(store, sink, &change).await? => {
+                    delivery.events.push(customer_event(change));
+                }
+                ConsentState::Revoked => {}
+                ConsentState::Granted => delivery.rejected.push(RejectedInput {
+                    locator: format!("consent change {}", change.id),
+                    reason: "a consent feed reports refusals only; a grant read back from a CRM may be the echo of one the host sent, so it is not recorded".into(),
+                }),
+            }
+        }
+        Ok(Step {
+            delivery,
+            cursor: page.cursor,
+            more: page.more,
+        })
+        })
+    })
+    .await
+}
+
+/// Whether the change is about someone the host knows, and is the first refusal `sink` reports for
+/// them on that channel and purpose.
+async fn is_new(
+    store: &Store,
+    sink: &Connector,
+    change: &ConsentChange,
+) -> Result<bool, PollError> {
+    let identities: Vec<Identity> = change
+        .identities
+        .iter()
+        .filter_map(|i| sink.normalizer.normalize(&sink.id, i.kind.into(), &i.value))
+        .collect();
+    let consent = &change.consent;
+    let seen = store
+        .refusal_from(
+            &identities,
+            consent.channel.into(),
+            consent.purpose.into(),
+            &sink.id,
+        )
+        .await?;
+    Ok(seen == Some(false))
+}
+
+/// The change as the customer event ingest records: the person's identities and the one choice.
+fn customer_event(change: ConsentChange) -> PosEvent {
+    PosEvent {
+        id: change.id,
+        occurred_at: change.consent.at,
+        payload: PosPayload::Customer(Customer {
+            identities: change.identities,
+            given_name: None,
+            family_name: None,
+            consents: vec![change.consent],
+            created_at: None,
+        }),
+    }
+}
