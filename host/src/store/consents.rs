@@ -141,15 +141,13 @@ pub(super) async fn record(
 }
 
 impl Store {
-    /// Whom a refusal reported by connector `origin` concerns: `None` if none of `identities`
-    /// belongs to a profile; otherwise whether that profile's ledger already holds a refusal on
-    /// `channel` for `purpose` read from `origin` (evidence `<origin>:…`).
-    pub async fn refusal_from(
+    /// Whether the person one of `identities` belongs to has ever refused `channel` for `purpose`:
+    /// `None` if none of the identities belongs to a profile.
+    pub async fn has_refused(
         &self,
         identities: &[Identity],
         channel: Channel,
         purpose: Purpose,
-        origin: &str,
     ) -> Result<Option<bool>, StoreError> {
         for identity in identities {
             let profile: Option<i64> = sqlx::query_scalar(
@@ -160,18 +158,17 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
             let Some(profile) = profile else { continue };
-            let evidence: Vec<String> = sqlx::query_scalar(
-                "SELECT evidence FROM consent_ledger
+            let refusals: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM consent_ledger
                  WHERE profile_id = $1 AND channel = $2 AND purpose = $3 AND state = $4",
             )
             .bind(profile)
             .bind(channel.as_str())
             .bind(purpose.as_str())
             .bind(ConsentState::Revoked.as_str())
-            .fetch_all(&self.pool)
+            .fetch_one(&self.pool)
             .await?;
-            let prefix = format!("{origin}:");
-            return Ok(Some(evidence.iter().any(|e| e.starts_with(&prefix))));
+            return Ok(Some(refusals > 0));
         }
         Ok(None)
     }
