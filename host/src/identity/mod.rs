@@ -8,6 +8,7 @@
 //! which profiles a person's identities link and merge.
 
 mod email;
+pub mod graph;
 pub mod merge;
 mod phone;
 #[cfg(test)]
