@@ -4,10 +4,11 @@
 //! same shop never merges, `rapport identity show` prints the person, and unmerging restores both
 //! profiles (identities, orders, consents, plus a sale that arrived since) and both reach the sink
 //! again. Refusals: a merge another was built on, one already undone, an unknown one. On SQLite and
-//! PostgreSQL.
+//! PostgreSQL. And a merge moves the absorbed person's pending work but never work in flight.
 
 use rapport_e2e::{output_text, plugin, PostgresDatabase, ShopDir, LOOPBACK_DEV};
 use rapport_fakes::capture::CaptureServer;
+use rapport_host::store::Store;
 use serde_json::Value;
 use sqlx::Connection;
 
@@ -64,7 +65,8 @@ async fn refused(dir: &ShopDir, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-async fn import(dir: &ShopDir, name: &str, sales: &[String]) {
+/// Uploads `sales` through the csv source, without delivering.
+async fn upload(dir: &ShopDir, name: &str, sales: &[String]) {
     let file = dir.path().join(name);
     std::fs::write(&file, export(sales)).unwrap();
     let out = ok(dir, &["import", "--source", "shop", file.to_str().unwrap()]).await;
@@ -72,6 +74,11 @@ async fn import(dir: &ShopDir, name: &str, sales: &[String]) {
         out.contains(&format!("accepted {} events", sales.len())),
         "{out}"
     );
+}
+
+/// Uploads `sales` and delivers everything due.
+async fn import(dir: &ShopDir, name: &str, sales: &[String]) {
+    upload(dir, name, sales).await;
     ok(dir, &["sync"]).await;
 }
 
@@ -276,6 +283,99 @@ async fn merge_and_unmerge_round_trip(store: &str, url: &str) {
     assert!(unknown.contains("there is no merge 99"), "{unknown}");
     let nobody = refused(&dir, &["identity", "show", "nobody@example.com"]).await;
     assert!(nobody.contains("nobody is known by"), "{nobody}");
+}
+
+/// The profile each of the outbox items `ids` belongs to, in order.
+async fn owners(url: &str, ids: &[i64]) -> Vec<i64> {
+    let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
+    let mut owners = Vec::new();
+    for id in ids {
+        owners.push(
+            sqlx::query_scalar("SELECT profile_id FROM outbox WHERE id = $1")
+                .bind(*id)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap(),
+        );
+    }
+    conn.close().await.unwrap();
+    owners
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_merge_moves_pending_work_and_leaves_work_in_flight_with_its_worker() {
+    sqlx::any::install_default_drivers();
+    let hook = CaptureServer::start().await.unwrap();
+    let dir = ShopDir::new(&config("sqlite://rapport.db", &hook.url()));
+    let url = dir.database_url();
+    upload(
+        &dir,
+        "first.csv",
+        &[
+            sale("R1", 1, ["C1", ANA, "", "Ana Silva", "yes"]),
+            sale("R2", 2, ["", "", BOB_PHONE, "Bob Jones", "no"]),
+        ],
+    )
+    .await;
+    // A worker holds every item queued so far; then Bob buys again and a sale merges him into Ana.
+    let store = Store::open(&url).await.unwrap();
+    let in_flight = store.claim("hook", 100, 600_000).await.unwrap();
+    assert!(!in_flight.is_empty());
+    let ids: Vec<i64> = in_flight.iter().map(|item| item.id).collect();
+    let before = owners(&url, &ids).await;
+    upload(
+        &dir,
+        "second.csv",
+        &[sale("R2B", 2, ["", "", BOB_PHONE, "", ""])],
+    )
+    .await;
+    let bob = key_of(&ok(&dir, &["identity", "show", BOB_PHONE]).await);
+    let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+    let bob_id: i64 = sqlx::query_scalar("SELECT id FROM profiles WHERE key = $1")
+        .bind(&bob)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    let bob_pending: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM outbox WHERE profile_id = $1 AND status = 'pending' ORDER BY id",
+    )
+    .bind(bob_id)
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert!(!bob_pending.is_empty());
+    upload(
+        &dir,
+        "third.csv",
+        &[sale("R3", 3, ["", ANA, BOB_PHONE, "", ""])],
+    )
+    .await;
+    let ana = key_of(&ok(&dir, &["identity", "show", ANA]).await);
+    let ana_id: i64 = sqlx::query_scalar("SELECT id FROM profiles WHERE key = $1")
+        .bind(&ana)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    let moved: Vec<i64> = sqlx::query_scalar(
+        "SELECT row_id FROM identity_merge_moves WHERE merge_id = 1 AND item = 'outbox'
+         ORDER BY row_id",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    assert_eq!(
+        owners(&url, &ids).await,
+        before,
+        "work in flight was reassigned"
+    );
+    assert!(before.contains(&bob_id));
+    assert_eq!(moved, bob_pending);
+    assert!(owners(&url, &bob_pending)
+        .await
+        .iter()
+        .all(|p| *p == ana_id));
+    store.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
