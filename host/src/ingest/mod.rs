@@ -56,6 +56,7 @@ pub async fn ingest(
             events: &events,
             rejected: &rejected,
             sinks,
+            merge_rules: normalizer.merge_rules(),
         })
         .await
 }

@@ -173,3 +173,73 @@ impl Store {
         Ok(None)
     }
 }
+
+/// Sets the choices in force of `profile_id` from its ledger by the ledger's rule, after a merge or
+/// an unmerge moved choices between profiles; returns whether the state of any choice changed.
+pub(super) async fn recompute(
+    tx: &mut Transaction<'_, Any>,
+    profile_id: i64,
+) -> Result<bool, StoreError> {
+    let mut before: HashMap<(String, String), String> = HashMap::new();
+    for row in sqlx::query("SELECT channel, purpose, state FROM consents WHERE profile_id = $1")
+        .bind(profile_id)
+        .fetch_all(&mut **tx)
+        .await?
+    {
+        before.insert(
+            (row.try_get("channel")?, row.try_get("purpose")?),
+            row.try_get("state")?,
+        );
+    }
+    let mut standing: HashMap<(String, String), (Choice, String, String)> = HashMap::new();
+    for row in sqlx::query(
+        "SELECT channel, purpose, state, at, source FROM consent_ledger WHERE profile_id = $1
+         ORDER BY id",
+    )
+    .bind(profile_id)
+    .fetch_all(&mut **tx)
+    .await?
+    {
+        let state: String = row.try_get("state")?;
+        let choice = Choice {
+            at: row.try_get("at")?,
+            state: super::profiles::parse_enum("consent_ledger.state", &state)?,
+        };
+        let key = (row.try_get("channel")?, row.try_get("purpose")?);
+        match standing.get(&key) {
+            Some((current, _, _)) if !choice.supersedes(current) => {}
+            _ => {
+                standing.insert(key, (choice, state, row.try_get("source")?));
+            }
+        }
+    }
+    sqlx::query("DELETE FROM consents WHERE profile_id = $1")
+        .bind(profile_id)
+        .execute(&mut **tx)
+        .await?;
+    let in_force: Vec<Vec<Value>> = standing
+        .iter()
+        .map(|((channel, purpose), (choice, state, source))| {
+            vec![
+                profile_id.into(),
+                channel.into(),
+                purpose.into(),
+                state.into(),
+                choice.at.into(),
+                source.into(),
+            ]
+        })
+        .collect();
+    rows::insert_values(
+        tx,
+        "INSERT INTO consents (profile_id, channel, purpose, state, at, source)",
+        "",
+        &in_force,
+    )
+    .await?;
+    let after: HashMap<(String, String), String> = standing
+        .into_iter()
+        .map(|(key, (_, state, _))| (key, state))
+        .collect();
+    Ok(before != after)
+}

@@ -5,6 +5,7 @@ use super::outbox::{self, NewWork};
 use super::profiles::{self, Named, Resolved};
 use super::rows::{self, Value};
 use super::{now_ms, Store, StoreError};
+use crate::identity::MergeRules;
 use crate::model::{Event, Identity, Money, Payload, RejectedInput};
 use sqlx::{Any, Row, Transaction};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -33,6 +34,8 @@ pub struct IngestBatch<'a> {
     pub rejected: &'a [RejectedInput],
     /// The sinks that receive work for these events.
     pub sinks: &'a [String],
+    /// How the events' identities link and merge profiles.
+    pub merge_rules: &'a MergeRules,
 }
 
 /// What an ingest stored.
@@ -51,7 +54,8 @@ impl Store {
         let now = now_ms();
         let mut tx = self.begin_write().await?;
         let fresh = unseen_events(&mut tx, batch.source_id, batch.events).await?;
-        let (people, consent_changed) = people_of(&mut tx, batch.source_id, &fresh, now).await?;
+        let (people, consent_changed) =
+            people_of(&mut tx, batch.source_id, &fresh, batch.merge_rules, now).await?;
         let first_sightings = first_sightings(&mut tx, batch.source_id, &fresh).await?;
         let stored = insert_events(&mut tx, batch.source_id, &fresh, &people, now).await?;
         mark_superseded(&mut tx, batch.source_id, &fresh, &first_sightings).await?;
@@ -155,6 +159,7 @@ async fn people_of(
     tx: &mut Transaction<'_, Any>,
     source_id: &str,
     events: &[&PreparedEvent],
+    rules: &MergeRules,
     now: i64,
 ) -> Result<(Vec<Option<i64>>, HashSet<i64>), StoreError> {
     let named: Vec<Option<Named>> = events
@@ -171,7 +176,7 @@ async fn people_of(
     let Resolved {
         profiles: mut people,
         consent_changed,
-    } = profiles::resolve(tx, &named, now).await?;
+    } = profiles::resolve(tx, &named, rules, now).await?;
     let mut placed_by: HashMap<&str, i64> = HashMap::new();
     for (p, person) in events.iter().zip(&people) {
         if let (Payload::Order(order), Some(profile_id)) = (&p.event.payload, person) {
