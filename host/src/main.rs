@@ -1,5 +1,6 @@
 //! The `rapport` command line: the daemon, one-shot sync, file import, status, the demo, plugin
-//! packages (`rapport plugin …`), the retention job, the data policy and forgetting a person.
+//! packages (`rapport plugin …`), the retention job, the data policy, forgetting a person and the
+//! identity graph (`rapport identity …`).
 
 mod cli;
 
@@ -108,6 +109,13 @@ enum Command {
         config: PathBuf,
         #[command(subcommand)]
         command: cli::retention::RetentionCommand,
+    },
+    /// The identity graph: show a person and their merges, merge two profiles, undo a merge.
+    Identity {
+        #[arg(long, global = true, default_value = "rapport.toml")]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: cli::identity::IdentityCommand,
     },
     /// Print the shop's data policy, in plain language, from the config.
     Policy {
@@ -257,6 +265,14 @@ async fn main() -> anyhow::Result<()> {
             let config = Config::load(&config)?;
             let store = rapport_host::store::Store::open(&config.store.database_url).await?;
             let result = cli::retention::run(&config, &store, command).await;
+            store.close().await;
+            result
+        }
+        Command::Identity { config, command } => {
+            init_logging("warn");
+            let config = Config::load(&config)?;
+            let store = rapport_host::store::Store::open(&config.store.database_url).await?;
+            let result = cli::identity::run(&config, &store, command).await;
             store.close().await;
             result
         }

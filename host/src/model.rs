@@ -60,7 +60,9 @@ pub struct Quantity {
 pub enum IdentityKind {
     Email,
     Phone,
+    #[serde(alias = "loyalty-id")]
     LoyaltyId,
+    #[serde(alias = "vendor-customer")]
     VendorCustomer,
 }
 

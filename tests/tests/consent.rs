@@ -312,3 +312,229 @@ async fn ten_thousand_changing_customers_never_receive_marketing_they_refused() 
     assert_eq!(recorded, all);
     assert_eq!(ledger.len(), all.len(), "each choice is recorded once");
 }
+
+/// The CRM side of the same shop: 10,000 customers, of whom many unsubscribe at Mailchimp (the
+/// consent feed of a contract 0.2 sink) between their first purchase and a later export in which
+/// some opt in again at the till.
+///
+/// - Every CRM refusal enters the ledger once and reaches the other email sink before the sales
+///   queued ahead of it; the choice in force follows the ledger's rule across both sides.
+/// - Neither email sink receives marketing activity for a person whose choice in force is not a
+///   grant, and each receives every later sale of those whose choice is.
+/// - Mailchimp keeps anyone it was told to unsubscribe unsubscribed (its API cannot resubscribe):
+///   reading those members back never overrides a newer opt-in given at the till, and reading the
+///   feed again changes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn ten_thousand_customers_unsubscribing_at_the_crm_never_receive_marketing_anywhere() {
+    use rapport_fakes::mailchimp::{self, MailchimpSim};
+
+    let mut base = SampleShop::generate(63, 30_000, 0);
+    assert_eq!(base.customers.len(), 10_000);
+    for c in &mut base.customers {
+        c.phone = None;
+    }
+    let mut rng = StdRng::seed_from_u64(9);
+    let mut mixed = || match rng.gen_range(0..3) {
+        0 => Some(true),
+        1 => Some(false),
+        _ => None,
+    };
+    let first = export(&base, "A", -120, 3, &mut mixed);
+    let later_sales = export(&base, "B", -85, 3, &mut || None);
+    let mut rng = StdRng::seed_from_u64(10);
+    let mut changing_minds = || match rng.gen_range(0..4) {
+        0 | 1 => Some(true),
+        2 => Some(false),
+        _ => None,
+    };
+    let changes = export(&base, "C", -50, 5, &mut changing_minds);
+
+    let mailchimp = MailchimpSim::start().await.unwrap();
+    mailchimp.add_list("L1");
+    let mail_a = CaptureServer::start().await.unwrap();
+    let dir = ShopDir::new("");
+    let secrets = rapport_e2e::secrets_file(dir.path(), &[("mailchimp_key", mailchimp::API_KEY)]);
+    std::fs::write(
+        dir.config(),
+        format!(
+            "{SQLITE_LOOPBACK_DEV}{}\n[[source]]\nid = \"shop\"\nplugin = \"{}\"\n\
+             [[sink]]\nid = \"mailchimp\"\nplugin = \"{}\"\n[sink.config]\napi_base = \"{}\"\nlist_id = \"L1\"\n\
+             [[sink]]\nid = \"mail-a\"\nplugin = \"{}\"\n[sink.config]\nurl = \"{}\"\nbatch_size = 100\n",
+            rapport_e2e::secrets_section(&secrets),
+            plugin("csv-source").display(),
+            plugin("mailchimp-sink").display(),
+            mailchimp.api_base(),
+            plugin("http-sink").display(),
+            mail_a.url(),
+        ),
+    )
+    .unwrap();
+    let pipeline = Pipeline::start(Config::load(&dir.config()).unwrap())
+        .await
+        .unwrap();
+    let drain = || async {
+        let owed = pipeline
+            .drain(Duration::from_secs(5), Duration::from_secs(600))
+            .await
+            .unwrap();
+        assert_eq!(owed, 0, "every sink caught up");
+    };
+    upload(&pipeline, &first).await;
+    drain().await;
+
+    // Between the first purchases and the later exports, 40% of Mailchimp's subscribed members
+    // unsubscribe there, each at their own time.
+    let start = base.receipts[0].at;
+    let mut rng = StdRng::seed_from_u64(11);
+    let mut crm_refusals: BTreeSet<(String, i64, bool)> = BTreeSet::new();
+    for c in &base.customers {
+        let subscribed = mailchimp
+            .member("L1", &c.email)
+            .is_some_and(|m| m.status == "subscribed");
+        if subscribed && rng.gen_bool(0.4) {
+            let at = start - 100 * DAY + rng.gen_range(0..40 * DAY);
+            mailchimp.set_status_at("L1", &c.email, "unsubscribed", at);
+            crm_refusals.insert((c.email.clone(), at * 1000, false));
+        }
+    }
+    assert!(
+        crm_refusals.len() > 500,
+        "many unsubscribe at the CRM: {}",
+        crm_refusals.len()
+    );
+    let mark = mail_a.captured().arrivals.len();
+    // The feed is read before the later exports' sales are delivered.
+    let (report, errors) = pipeline.poll_all_once().await;
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(
+        report.accepted,
+        crm_refusals.len(),
+        "each CRM refusal is taken"
+    );
+    upload(&pipeline, &later_sales).await;
+    upload(&pipeline, &changes).await;
+    drain().await;
+
+    let pos: BTreeSet<_> = [&first, &later_sales, &changes]
+        .iter()
+        .flat_map(|shop| choices(shop))
+        .collect();
+    let all: BTreeSet<_> = pos.union(&crm_refusals).cloned().collect();
+    let expected = in_force(&all);
+    let regranted = crm_refusals
+        .iter()
+        .filter(|(email, _, _)| expected[email].1)
+        .count();
+    assert!(
+        regranted > 50,
+        "some opt in again at the till after leaving at the CRM"
+    );
+
+    // mail-a: no activity while a person's last consent was not a grant, the consent in force
+    // for everyone who chose, and every CRM refusal before the sales queued ahead of it.
+    let captured = mail_a.captured();
+    let held = check_gate("mail-a", &captured);
+    for (email, want) in &expected {
+        let got = held.get(email).copied().flatten();
+        assert_eq!(got, Some(*want), "mail-a: consent in force for {email}");
+    }
+    let tail = &captured.arrivals[mark..];
+    let first_queued_sale = tail
+        .iter()
+        .position(|a| matches!(a, Arrival::Activity(a) if a["properties"]["order_id"].as_str().is_some_and(|id| id.starts_with('B'))))
+        .expect("later sales of consenting people were delivered");
+    let refused_before: BTreeSet<String> = tail[..first_queued_sale]
+        .iter()
+        .filter_map(|arrival| match arrival {
+            Arrival::Profile(p) => Some(profile_consent(p)),
+            Arrival::Activity(_) => None,
+        })
+        .filter(|(_, consent)| consent.is_some_and(|(_, granted)| !granted))
+        .map(|(email, _)| email)
+        .collect();
+    // (Those who opted in again at the till were granted again before delivery resumed.)
+    for (email, _, _) in crm_refusals
+        .iter()
+        .filter(|(email, _, _)| !expected[email].1)
+    {
+        assert!(
+            refused_before.contains(email),
+            "mail-a: the CRM refusal of {email} came after a sale queued before it"
+        );
+    }
+
+    // Mailchimp: the later sales of exactly those whose choice in force is a grant, once each.
+    for c in &base.customers {
+        let granted = expected.get(&c.email).is_some_and(|(_, granted)| *granted);
+        let want: BTreeSet<String> = [&later_sales, &changes]
+            .iter()
+            .flat_map(|shop| shop.attributed_sales())
+            .filter(|r| granted && base.customers[r.customer.unwrap()].email == c.email)
+            .map(|r| r.id.clone())
+            .collect();
+        let events = mailchimp
+            .member("L1", &c.email)
+            .map(|m| m.events)
+            .unwrap_or_default();
+        let got: Vec<String> = events
+            .iter()
+            .filter_map(|e| e["properties"]["order_id"].as_str())
+            .filter(|id| !id.starts_with('A'))
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(got.len(), want.len(), "{}: each later sale once", c.email);
+        assert_eq!(
+            got.into_iter().collect::<BTreeSet<_>>(),
+            want,
+            "{}",
+            c.email
+        );
+    }
+
+    // The store and ledger agree with the rule; each CRM refusal is in the ledger once.
+    let db = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}?mode=ro",
+        dir.path().join("rapport.db").display()
+    ))
+    .await
+    .unwrap();
+    let stored: HashMap<String, (i64, bool)> = sqlx::query(
+        "SELECT i.value AS email, c.at, c.state FROM consents c
+         JOIN identities i ON i.profile_id = c.profile_id AND i.kind = 'email'
+         WHERE c.channel = 'email' AND c.purpose = 'marketing'",
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| {
+        (
+            r.get::<String, _>("email"),
+            (r.get("at"), r.get::<String, _>("state") == "granted"),
+        )
+    })
+    .collect();
+    assert_eq!(stored, expected);
+    let from_crm: BTreeSet<(String, i64, bool)> = sqlx::query(
+        "SELECT i.value AS email, l.at, l.evidence FROM consent_ledger l
+         JOIN identities i ON i.profile_id = l.profile_id AND i.kind = 'email'
+         WHERE l.source = 'crm-unsubscribe'",
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| {
+        let evidence: String = r.get("evidence");
+        assert!(evidence.starts_with("mailchimp:"), "{evidence}");
+        (r.get("email"), r.get("at"), false)
+    })
+    .collect();
+    assert_eq!(from_crm, crm_refusals);
+
+    // Everyone Mailchimp was told to unsubscribe is still unsubscribed there, now with a fresh
+    // `last_changed`; reading them back changes nothing.
+    let (report, errors) = pipeline.poll_all_once().await;
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!((report.accepted, report.work_items), (0, 0));
+}

@@ -117,7 +117,7 @@ fn print_record(r: &ErasureRecord) {
     }
 }
 
-fn time(ms: i64) -> String {
+pub fn time(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms).map_or_else(
         || ms.to_string(),
         |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),

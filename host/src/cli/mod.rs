@@ -2,5 +2,6 @@
 
 pub mod dlq;
 pub mod forget;
+pub mod identity;
 pub mod plugin;
 pub mod retention;

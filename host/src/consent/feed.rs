@@ -5,10 +5,14 @@
 //!
 //! Only refusals are taken: a grant read back from a CRM could be the echo of one the host sent. A
 //! refusal about someone the host does not know is ignored, so one CRM's audience does not leak into
-//! the shop's other tools. And each sink's refusal is taken once per person: a CRM reports a person
-//! while they *are* unsubscribed, and the time it gives is when their record last changed (which the
-//! host's own updates move), so a later report is the same refusal seen again — taking it would
-//! loop the host's updates through the feed and override a newer opt-in the person gave at the till.
+//! the shop's other tools. And a refusal is taken only from people who have never refused on that
+//! channel before, from any side: a CRM reports people while they *are* unsubscribed, with the time
+//! their record last changed (which the host's own updates move), and once the host has sent a
+//! refusal a CRM may keep the person unsubscribed for good (Mailchimp does: its API cannot
+//! resubscribe anyone). For those people the report may be the host's own refusal read back, and
+//! taking it would loop the host's updates through the feed and override a newer opt-in given at
+//! the till. The cost: someone who refused, opted in again, and then unsubscribes at a CRM that did
+//! resubscribe them is not heard through the feed.
 
 use crate::connectors::Connector;
 use crate::ingest::poll::{read_stream, PollError, Step};
@@ -83,15 +87,10 @@ async fn is_new(
         .filter_map(|i| sink.normalizer.normalize(&sink.id, i.kind.into(), &i.value))
         .collect();
     let consent = &change.consent;
-    let seen = store
-        .refusal_from(
-            &identities,
-            consent.channel.into(),
-            consent.purpose.into(),
-            &sink.id,
-        )
+    let refused = store
+        .has_refused(&identities, consent.channel.into(), consent.purpose.into())
         .await?;
-    Ok(seen == Some(false))
+    Ok(refused == Some(false))
 }
 
 /// The change as the customer event ingest records: the person's identities and the one choice.

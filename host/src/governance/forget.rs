@@ -22,7 +22,7 @@ pub enum ForgetError {
     )]
     Unknown(String),
     #[error(
-        "{input:?} names {} different people (profiles {}); nothing was changed: forget them one \
+        "{input:?} names {} different people (profiles {}); nothing was changed: name them one \
          at a time by profile key", keys.len(), keys.join(", ")
     )]
     Ambiguous { input: String, keys: Vec<String> },
@@ -70,6 +70,25 @@ pub fn readings(normalizer: &Normalizer, text: &str) -> Result<Vec<PersonRef>, F
     Ok(refs)
 }
 
+/// The one stored profile `text` names (see [`readings`]); refused if it names nobody or several
+/// people. `rapport identity` looks people up the same way.
+pub async fn find_one(
+    store: &Store,
+    normalizer: &Normalizer,
+    text: &str,
+) -> Result<FoundProfile, ForgetError> {
+    let refs = readings(normalizer, text)?;
+    let found = store.find_profiles(&refs).await?;
+    match <[FoundProfile; 1]>::try_from(found) {
+        Ok([one]) => Ok(one),
+        Err(found) if found.is_empty() => Err(ForgetError::Unknown(text.trim().to_string())),
+        Err(many) => Err(ForgetError::Ambiguous {
+            input: text.trim().to_string(),
+            keys: many.iter().map(|p| p.key.clone()).collect(),
+        }),
+    }
+}
+
 /// Forgets the person `text` names: scrubs them locally and queues an erasure item for each of
 /// `sinks`.
 pub async fn forget(
@@ -78,18 +97,7 @@ pub async fn forget(
     text: &str,
     sinks: &[String],
 ) -> Result<Forgotten, ForgetError> {
-    let refs = readings(normalizer, text)?;
-    let found = store.find_profiles(&refs).await?;
-    let person: &FoundProfile = match found.as_slice() {
-        [] => return Err(ForgetError::Unknown(text.trim().to_string())),
-        [one] => one,
-        many => {
-            return Err(ForgetError::Ambiguous {
-                input: text.trim().to_string(),
-                keys: many.iter().map(|p| p.key.clone()).collect(),
-            })
-        }
-    };
+    let person = find_one(store, normalizer, text).await?;
     if person.identities == 0 {
         let erasures = store.erasures_of(&person.key).await?;
         if !erasures.is_empty() {

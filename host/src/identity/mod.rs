@@ -4,13 +4,17 @@
 //! Each kind has one canonical form: emails trimmed and lowercased, phones in E.164 read with the
 //! shop's region, loyalty ids uppercased with single spaces, vendor customer ids namespaced by the
 //! source that issued them. Anything that cannot be made canonical is dropped rather than stored
-//! half-normalised, since a wrong identifier merges strangers.
+//! half-normalised, since a wrong identifier merges strangers. `merge` holds the rule that decides
+//! which profiles a person's identities link and merge.
 
 mod email;
+pub mod graph;
+pub mod merge;
 mod phone;
 #[cfg(test)]
 mod properties;
 
+pub use merge::{Limits, MergeRules};
 pub use phone::{Region, RegionError};
 
 use crate::model::{Identity, IdentityKind};
@@ -31,6 +35,11 @@ pub struct IdentityRules {
     /// number. Written as entered (they are normalised like any input); vendor customer ids as
     /// `source:id`.
     pub blocked: Vec<String>,
+    /// Which kinds of identity name a person first when they disagree, highest first (kinds left
+    /// out follow in the default order: vendor-customer, loyalty-id, email, phone).
+    pub priority: Vec<IdentityKind>,
+    /// Most identities of each kind one profile may hold (vendor customer ids: per source).
+    pub limits: Limits,
 }
 
 /// Values that stand for "nobody" at a till: typed to get past a required field, shared by
@@ -51,6 +60,8 @@ pub struct Normalizer {
     gmail_canonical: bool,
     /// Canonical identifiers that are dropped instead of linking people.
     blocked: Arc<HashSet<Identity>>,
+    /// How the identifiers it reads link and merge profiles.
+    merge_rules: Arc<MergeRules>,
 }
 
 impl Normalizer {
@@ -60,6 +71,7 @@ impl Normalizer {
             region,
             gmail_canonical: rules.gmail_canonical,
             blocked: Arc::default(),
+            merge_rules: Arc::new(MergeRules::new(&rules.priority, rules.limits)),
         };
         let blocked: HashSet<Identity> = BUILT_IN_BLOCKED
             .iter()
@@ -90,6 +102,11 @@ impl Normalizer {
     pub fn normalize(&self, source_id: &str, kind: IdentityKind, raw: &str) -> Option<Identity> {
         self.canonical(source_id, kind, raw)
             .filter(|identity| !self.blocked.contains(identity))
+    }
+
+    /// The shop's merge rule for the identifiers this normaliser reads.
+    pub fn merge_rules(&self) -> &MergeRules {
+        &self.merge_rules
     }
 
     fn canonical(&self, source_id: &str, kind: IdentityKind, raw: &str) -> Option<Identity> {

@@ -57,6 +57,7 @@ pub async fn ingest(
             events: &events,
             rejected: &rejected,
             routes,
+            merge_rules: normalizer.merge_rules(),
         })
         .await
 }

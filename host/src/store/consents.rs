@@ -141,15 +141,13 @@ pub(super) async fn record(
 }
 
 impl Store {
-    /// Whom a refusal reported by connector `origin` concerns: `None` if none of `identities`
-    /// belongs to a profile; otherwise whether that profile's ledger already holds a refusal on
-    /// `channel` for `purpose` read from `origin` (evidence `<origin>:…`).
-    pub async fn refusal_from(
+    /// Whether the person one of `identities` belongs to has ever refused `channel` for `purpose`:
+    /// `None` if none of the identities belongs to a profile.
+    pub async fn has_refused(
         &self,
         identities: &[Identity],
         channel: Channel,
         purpose: Purpose,
-        origin: &str,
     ) -> Result<Option<bool>, StoreError> {
         for identity in identities {
             let profile: Option<i64> = sqlx::query_scalar(
@@ -160,19 +158,88 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
             let Some(profile) = profile else { continue };
-            let evidence: Vec<String> = sqlx::query_scalar(
-                "SELECT evidence FROM consent_ledger
+            let refusals: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM consent_ledger
                  WHERE profile_id = $1 AND channel = $2 AND purpose = $3 AND state = $4",
             )
             .bind(profile)
             .bind(channel.as_str())
             .bind(purpose.as_str())
             .bind(ConsentState::Revoked.as_str())
-            .fetch_all(&self.pool)
+            .fetch_one(&self.pool)
             .await?;
-            let prefix = format!("{origin}:");
-            return Ok(Some(evidence.iter().any(|e| e.starts_with(&prefix))));
+            return Ok(Some(refusals > 0));
         }
         Ok(None)
     }
+}
+
+/// Sets the choices in force of `profile_id` from its ledger by the ledger's rule, after a merge or
+/// an unmerge moved choices between profiles; returns whether the state of any choice changed.
+pub(super) async fn recompute(
+    tx: &mut Transaction<'_, Any>,
+    profile_id: i64,
+) -> Result<bool, StoreError> {
+    let mut before: HashMap<(String, String), String> = HashMap::new();
+    for row in sqlx::query("SELECT channel, purpose, state FROM consents WHERE profile_id = $1")
+        .bind(profile_id)
+        .fetch_all(&mut **tx)
+        .await?
+    {
+        before.insert(
+            (row.try_get("channel")?, row.try_get("purpose")?),
+            row.try_get("state")?,
+        );
+    }
+    let mut standing: HashMap<(String, String), (Choice, String, String)> = HashMap::new();
+    for row in sqlx::query(
+        "SELECT channel, purpose, state, at, source FROM consent_ledger WHERE profile_id = $1
+         ORDER BY id",
+    )
+    .bind(profile_id)
+    .fetch_all(&mut **tx)
+    .await?
+    {
+        let state: String = row.try_get("state")?;
+        let choice = Choice {
+            at: row.try_get("at")?,
+            state: super::profiles::parse_enum("consent_ledger.state", &state)?,
+        };
+        let key = (row.try_get("channel")?, row.try_get("purpose")?);
+        match standing.get(&key) {
+            Some((current, _, _)) if !choice.supersedes(current) => {}
+            _ => {
+                standing.insert(key, (choice, state, row.try_get("source")?));
+            }
+        }
+    }
+    sqlx::query("DELETE FROM consents WHERE profile_id = $1")
+        .bind(profile_id)
+        .execute(&mut **tx)
+        .await?;
+    let in_force: Vec<Vec<Value>> = standing
+        .iter()
+        .map(|((channel, purpose), (choice, state, source))| {
+            vec![
+                profile_id.into(),
+                channel.into(),
+                purpose.into(),
+                state.into(),
+                choice.at.into(),
+                source.into(),
+            ]
+        })
+        .collect();
+    rows::insert_values(
+        tx,
+        "INSERT INTO consents (profile_id, channel, purpose, state, at, source)",
+        "",
+        &in_force,
+    )
+    .await?;
+    let after: HashMap<(String, String), String> = standing
+        .into_iter()
+        .map(|(key, (_, state, _))| (key, state))
+        .collect();
+    Ok(before != after)
 }

@@ -207,6 +207,16 @@ impl Store {
         .bind(profile_id)
         .execute(&mut *tx)
         .await?;
+        // Profiles merged into this one keep their rows (for an unmerge, which the erasure now
+        // refuses): their names and the choices left on them (heard through both) go too.
+        let absorbed = super::merges::absorbed_by(&mut tx, profile_id).await?;
+        for statement in [
+            "UPDATE profiles SET given_name = NULL, family_name = NULL WHERE id IN {list}",
+            "DELETE FROM consent_ledger WHERE profile_id IN {list}",
+            "DELETE FROM consents WHERE profile_id IN {list}",
+        ] {
+            rows::query_ids(&mut tx, statement, &[], &absorbed).await?;
+        }
         let in_flight = in_flight_leases(&mut tx, profile_id).await?;
         report.outbox_items = cancel_outbox(&mut tx, profile_id).await?;
         report.erasure_id = sqlx::query_scalar(
@@ -464,7 +474,7 @@ impl Store {
     }
 }
 
-fn identity(row: &sqlx::any::AnyRow) -> Result<Identity, StoreError> {
+pub(super) fn identity(row: &sqlx::any::AnyRow) -> Result<Identity, StoreError> {
     let kind: String = row.try_get("kind")?;
     Ok(Identity {
         kind: IdentityKind::parse(&kind)

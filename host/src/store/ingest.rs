@@ -6,6 +6,7 @@ use super::outbox::{self, NewMessage, NewWork};
 use super::profiles::{self, Named, Resolved};
 use super::rows::{self, Value};
 use super::{now_ms, Store, StoreError};
+use crate::identity::MergeRules;
 use crate::journeys::{Journey, Routes};
 use crate::model::{Event, Identity, Money, Payload, RejectedInput};
 use sqlx::{Any, Row, Transaction};
@@ -35,6 +36,8 @@ pub struct IngestBatch<'a> {
     pub rejected: &'a [RejectedInput],
     /// The sinks and journeys that receive work for these events.
     pub routes: &'a Routes,
+    /// How the events' identities link and merge profiles.
+    pub merge_rules: &'a MergeRules,
 }
 
 /// What an ingest stored.
@@ -53,7 +56,8 @@ impl Store {
         let now = now_ms();
         let mut tx = self.begin_write().await?;
         let fresh = unseen_events(&mut tx, batch.source_id, batch.events).await?;
-        let (people, consent_changed) = people_of(&mut tx, batch.source_id, &fresh, now).await?;
+        let (people, consent_changed) =
+            people_of(&mut tx, batch.source_id, &fresh, batch.merge_rules, now).await?;
         let first_sightings = first_sightings(&mut tx, batch.source_id, &fresh).await?;
         let first_order_journeys = (batch.routes.journeys.iter())
             .any(|j| j.trigger == crate::journeys::Trigger::FirstOrder);
@@ -178,6 +182,7 @@ async fn people_of(
     tx: &mut Transaction<'_, Any>,
     source_id: &str,
     events: &[&PreparedEvent],
+    rules: &MergeRules,
     now: i64,
 ) -> Result<(Vec<Option<i64>>, HashSet<i64>), StoreError> {
     let named: Vec<Option<Named>> = events
@@ -194,7 +199,7 @@ async fn people_of(
     let Resolved {
         profiles: mut people,
         consent_changed,
-    } = profiles::resolve(tx, &named, now).await?;
+    } = profiles::resolve(tx, &named, rules, now).await?;
     let mut placed_by: HashMap<&str, i64> = HashMap::new();
     for (p, person) in events.iter().zip(&people) {
         if let (Payload::Order(order), Some(profile_id)) = (&p.event.payload, person) {

@@ -6,6 +6,7 @@ mod dead_letters;
 mod erasure;
 mod inbox;
 mod ingest;
+mod merges;
 mod outbox;
 mod profiles;
 mod retention;
@@ -18,6 +19,7 @@ pub use erasure::{
 };
 pub use inbox::KeptWebhook;
 pub use ingest::{activity_key, IngestBatch, IngestReport, PreparedEvent};
+pub use merges::{ArrivedSince, MergeError, MergeRecord, MergedPair, SinceMerge};
 pub use outbox::{Completion, MessageRoute, OutboxRow, WorkKind};
 pub use profiles::{ProfileSnapshot, SnapshotDepth, StoredConsent};
 pub use retention::RecordClass;

@@ -229,6 +229,34 @@ pub(super) async fn enqueue_consent_changes(
     Ok(queued)
 }
 
+/// Queues, for every sink, a profile update for each of `people` after a change that no event
+/// carries (a merge or an unmerge), unless one is already waiting unattempted; `cause` makes the
+/// idempotency keys unique (`merge:<id>`, `unmerge:<id>`).
+pub(super) async fn enqueue_profile_updates(
+    tx: &mut Transaction<'_, Any>,
+    sinks: &[String],
+    people: &[i64],
+    cause: &str,
+    now: i64,
+) -> Result<usize, StoreError> {
+    let keys: Vec<String> = people
+        .iter()
+        .map(|profile| format!("{cause}:profile:{profile}"))
+        .collect();
+    let mut queued = 0;
+    for sink in sinks {
+        let waiting = waiting_unattempted(tx, sink, WorkKind::Profile, people).await?;
+        let items: Vec<Vec<Value>> = people
+            .iter()
+            .zip(&keys)
+            .filter(|(profile, _)| !waiting.contains(profile))
+            .map(|(profile, key)| work_row(sink, WorkKind::Profile, *profile, None, key, now))
+            .collect();
+        queued += insert_work(tx, &items).await?;
+    }
+    Ok(queued)
+}
+
 /// Which of `people` already have an item of `kind` for `sink` waiting, never attempted.
 async fn waiting_unattempted(
     tx: &mut Transaction<'_, Any>,

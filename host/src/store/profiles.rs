@@ -2,8 +2,10 @@
 //! snapshot a sink receives.
 
 use super::consents::{self, NewChoice};
+use super::merges::{self, NewMerge};
 use super::rows::{self, Value};
 use super::{Store, StoreError};
+use crate::identity::MergeRules;
 use crate::model::{Channel, ConsentState, Customer, Identity, IdentityKind, Money, Purpose};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
@@ -38,79 +40,129 @@ pub(super) struct Resolved {
     pub consent_changed: HashSet<i64>,
 }
 
-/// Resolves the people of a batch, in order: each finds the profile one of its identities already
-/// belongs to (stored, or linked earlier in the batch), or gets a new one. Records the identities not
-/// yet linked, the names given, and the consents in the ledger. Returns the profile id of each entry
-/// (`None` for entries that name nobody).
+/// The identity graph as the batch sees it: which profile each identity is linked to, what each
+/// profile holds, and which profiles the batch merged into which.
+#[derive(Default)]
+struct Graph {
+    linked: HashMap<Identity, Slot>,
+    members: HashMap<Slot, Vec<Identity>>,
+    merged_into: HashMap<Slot, Slot>,
+}
+
+impl Graph {
+    /// The profile `slot` now is, after the batch's merges.
+    fn find(&self, mut slot: Slot) -> Slot {
+        while let Some(into) = self.merged_into.get(&slot) {
+            slot = *into;
+        }
+        slot
+    }
+
+    fn owner(&self, identity: &Identity) -> Option<Slot> {
+        self.linked.get(identity).map(|slot| self.find(*slot))
+    }
+
+    fn members(&self, slot: Slot) -> Vec<Identity> {
+        self.members.get(&slot).cloned().unwrap_or_default()
+    }
+
+    fn absorb(&mut self, absorbed: Slot, survivor: Slot) {
+        self.merged_into.insert(absorbed, survivor);
+        let moved = self.members.remove(&absorbed).unwrap_or_default();
+        self.members.entry(survivor).or_default().extend(moved);
+    }
+
+    fn link(&mut self, identity: &Identity, slot: Slot) {
+        self.linked.insert(identity.clone(), slot);
+        self.members.entry(slot).or_default().push(identity.clone());
+    }
+}
+
+/// Resolves the people of a batch, in order, by the shop's merge rule (`identity::merge`): each
+/// finds the profile its identities name, merging stored profiles they join (each merge recorded,
+/// with the event as evidence), or gets a new one. Records the identities newly linked, the names
+/// given, and the consents in the ledger. Returns the profile id of each entry (`None` for entries
+/// that name nobody).
 pub(super) async fn resolve(
     tx: &mut Transaction<'_, Any>,
     people: &[Option<Named<'_>>],
+    rules: &MergeRules,
     now: i64,
 ) -> Result<Resolved, StoreError> {
-    let wanted: HashSet<&Identity> = people
-        .iter()
-        .flatten()
-        .flat_map(|named| named.identities.iter())
-        .collect();
-    let mut linked: HashMap<(IdentityKind, String), Slot> = HashMap::new();
-    for kind in wanted.iter().map(|i| i.kind).collect::<HashSet<_>>() {
-        let values: Vec<Value> = wanted
-            .iter()
-            .filter(|i| i.kind == kind)
-            .map(|i| (&i.value).into())
-            .collect();
-        for row in rows::query_in(
-            tx,
-            "SELECT value, profile_id FROM identities WHERE kind = $1 AND value IN {list}",
-            &[kind.as_str().into()],
-            &values,
-        )
-        .await?
-        {
-            linked.insert(
-                (kind, row.try_get("value")?),
-                Slot::Stored(row.try_get("profile_id")?),
+    let mut graph = load_graph(tx, people).await?;
+    let mut new_links: Vec<(&Identity, Slot)> = Vec::new();
+    let mut to_merge: Vec<(i64, i64, IdentityKind, &str)> = Vec::new();
+    let mut created = 0;
+    let mut slots: Vec<Option<Slot>> = Vec::with_capacity(people.len());
+    for person in people {
+        let Some(named) = person else {
+            slots.push(None);
+            continue;
+        };
+        let plan = rules.plan(
+            named.identities,
+            |i| graph.owner(i),
+            |slot| graph.members(slot),
+        );
+        let slot = plan.profile.unwrap_or_else(|| {
+            created += 1;
+            Slot::New(created - 1)
+        });
+        for (absorbed, kind) in plan.absorbed {
+            graph.absorb(absorbed, slot);
+            if let (Slot::Stored(survivor), Slot::Stored(absorbed)) = (slot, absorbed) {
+                to_merge.push((survivor, absorbed, kind, named.evidence.as_str()));
+            }
+        }
+        for identity in &plan.link {
+            graph.link(identity, slot);
+        }
+        new_links.extend(
+            named
+                .identities
+                .iter()
+                .filter(|i| plan.link.contains(*i))
+                .map(|i| (i, slot)),
+        );
+        if !plan.refused.is_empty() {
+            tracing::info!(
+                evidence = %named.evidence,
+                kinds = ?plan.refused.iter().map(|i| i.kind).collect::<Vec<_>>(),
+                "identities not linked: a per-profile limit would break"
             );
         }
+        slots.push(Some(slot));
     }
-    let mut new_links: Vec<(&Identity, Slot)> = Vec::new();
+    let slots: Vec<Option<Slot>> = slots.iter().map(|s| s.map(|s| graph.find(s))).collect();
     let mut given: HashMap<Slot, Given> = HashMap::new();
-    let mut created = 0;
-    let slots: Vec<Option<Slot>> = people
-        .iter()
-        .map(|person| {
-            let Named {
-                identities,
-                customer,
-                ..
-            } = person.as_ref()?;
-            let slot = identities
-                .iter()
-                .filter_map(|i| linked.get(&(i.kind, i.value.clone())).copied())
-                .min()
-                .unwrap_or_else(|| {
-                    created += 1;
-                    Slot::New(created - 1)
-                });
-            for identity in identities.iter() {
-                linked
-                    .entry((identity.kind, identity.value.clone()))
-                    .or_insert_with(|| {
-                        new_links.push((identity, slot));
-                        slot
-                    });
-            }
-            let entry = given.entry(slot).or_default();
-            entry.given_name = customer.given_name.as_deref().or(entry.given_name);
-            entry.family_name = customer.family_name.as_deref().or(entry.family_name);
-            Some(slot)
-        })
+    for (person, slot) in people.iter().zip(&slots) {
+        if let (Some(named), Some(slot)) = (person, slot) {
+            let entry = given.entry(*slot).or_default();
+            entry.given_name = named.customer.given_name.as_deref().or(entry.given_name);
+            entry.family_name = named.customer.family_name.as_deref().or(entry.family_name);
+        }
+    }
+    let new: Vec<Slot> = (0..created)
+        .map(Slot::New)
+        .filter(|slot| graph.find(*slot) == *slot)
         .collect();
-    let ids = create_profiles(tx, created, &given, now).await?;
-    let id_of = |slot: Slot| match slot {
+    let ids = create_profiles(tx, &new, &given, now).await?;
+    let id_of = |slot: Slot| match graph.find(slot) {
         Slot::Stored(id) => id,
-        Slot::New(n) => ids[n],
+        new => ids[&new],
     };
+    let mut consent_changed = HashSet::new();
+    for (survivor, absorbed, kind, evidence) in to_merge {
+        let merge = NewMerge {
+            survivor,
+            absorbed,
+            reason: kind.as_str(),
+            evidence,
+        };
+        if merges::absorb(tx, &merge, now).await?.1 {
+            consent_changed.insert(survivor);
+        }
+    }
     rename_stored(tx, &given, now).await?;
     let links: Vec<Vec<Value>> = new_links
         .iter()
@@ -146,30 +198,78 @@ pub(super) async fn resolve(
                 })
         })
         .collect();
-    let consent_changed = consents::record(tx, &choices, now).await?;
+    consent_changed.extend(consents::record(tx, &choices, now).await?);
     Ok(Resolved {
         profiles: slots.into_iter().map(|s| s.map(id_of)).collect(),
         consent_changed,
     })
 }
 
-/// Creates the batch's new profiles with the names they were given; returns their ids in order.
+/// The part of the stored graph the batch touches: the profiles its identities are linked to, with
+/// every identity those profiles hold.
+async fn load_graph(
+    tx: &mut Transaction<'_, Any>,
+    people: &[Option<Named<'_>>],
+) -> Result<Graph, StoreError> {
+    let wanted: HashSet<&Identity> = people
+        .iter()
+        .flatten()
+        .flat_map(|named| named.identities.iter())
+        .collect();
+    let mut touched: HashSet<i64> = HashSet::new();
+    for kind in wanted.iter().map(|i| i.kind).collect::<HashSet<_>>() {
+        let values: Vec<Value> = wanted
+            .iter()
+            .filter(|i| i.kind == kind)
+            .map(|i| (&i.value).into())
+            .collect();
+        for row in rows::query_in(
+            tx,
+            "SELECT profile_id FROM identities WHERE kind = $1 AND value IN {list}",
+            &[kind.as_str().into()],
+            &values,
+        )
+        .await?
+        {
+            touched.insert(row.try_get("profile_id")?);
+        }
+    }
+    let touched: Vec<i64> = touched.into_iter().collect();
+    let mut graph = Graph::default();
+    for row in rows::query_ids(
+        tx,
+        "SELECT profile_id, kind, value FROM identities WHERE profile_id IN {list}",
+        &[],
+        &touched,
+    )
+    .await?
+    {
+        let identity = Identity {
+            kind: identity_kind(&row.try_get::<String, _>("kind")?)?,
+            value: row.try_get("value")?,
+        };
+        graph.link(&identity, Slot::Stored(row.try_get("profile_id")?));
+    }
+    Ok(graph)
+}
+
+/// Creates the batch's new profiles with the names they were given; returns their ids.
 async fn create_profiles(
     tx: &mut Transaction<'_, Any>,
-    count: usize,
+    slots: &[Slot],
     given: &HashMap<Slot, Given<'_>>,
     now: i64,
-) -> Result<Vec<i64>, StoreError> {
-    let keys: Vec<String> = (0..count).map(|_| new_profile_key()).collect();
+) -> Result<HashMap<Slot, i64>, StoreError> {
+    let keys: Vec<String> = slots.iter().map(|_| new_profile_key()).collect();
     let values: Vec<Vec<Value>> = keys
         .iter()
-        .enumerate()
-        .map(|(n, key)| {
-            let names = &given[&Slot::New(n)];
+        .zip(slots)
+        .map(|(key, slot)| {
+            let names = given.get(slot);
             vec![
                 key.into(),
-                names.given_name.into(),
-                names.family_name.into(),
+                names.and_then(|n| n.given_name).into(),
+                names.and_then(|n| n.family_name).into(),
                 now.into(),
                 now.into(),
             ]
@@ -185,7 +285,11 @@ async fn create_profiles(
     .iter()
     .map(|r| Ok((r.try_get("key")?, r.try_get("id")?)))
     .collect::<Result<_, sqlx::Error>>()?;
-    Ok(keys.iter().map(|k| ids[k]).collect())
+    Ok(keys
+        .iter()
+        .zip(slots)
+        .map(|(k, slot)| (*slot, ids[k]))
+        .collect())
 }
 
 /// Gives stored profiles the names the batch gave them, where those differ from what is stored.
