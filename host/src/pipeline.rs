@@ -58,6 +58,12 @@ impl Pipeline {
         let store = Store::open(&config.store.database_url).await?;
         let host = HostServices::from_config(&config)?;
         let connectors = Connectors::load(&config, &host, &store).await?;
+        for sink in connectors.sinks.iter().filter(|s| !s.retiring) {
+            if let Some(queued @ 1..) = store.start_backfill(&sink.id).await? {
+                tracing::info!(sink = %sink.id, profiles = queued,
+                    "backfill started: the new sink is sent every person the shop knows");
+            }
+        }
         let wakers = connectors
             .sinks
             .iter()
@@ -144,7 +150,7 @@ impl Pipeline {
             &self.store,
             &source.normalizer,
             source_id,
-            &self.connectors.sink_ids(),
+            &self.connectors.working_sink_ids(),
             "webhook",
             None,
             Delivery {
@@ -177,7 +183,7 @@ impl Pipeline {
     /// Reads what `connector` has for the host until it is caught up: a source's streams, or a
     /// sink's consent feed (nothing, for a sink without one).
     async fn poll_once(&self, connector: &Connector) -> Result<IngestReport, PollError> {
-        let sinks = self.connectors.sink_ids();
+        let sinks = self.connectors.working_sink_ids();
         let wake = || self.wake_sinks();
         if self.connectors.source(&connector.id).is_some() {
             poll_source(&self.store, connector, &sinks, &wake).await
@@ -211,6 +217,9 @@ impl Pipeline {
             let now = crate::store::now_ms();
             let due_soon = next_due.is_some_and(|at| at <= now + horizon.as_millis() as i64);
             if owed == 0 || !due_soon || started.elapsed() >= timeout {
+                for worker in &workers {
+                    worker.retire_if_drained().await?;
+                }
                 return Ok(owed);
             }
             let wait = (next_due.unwrap_or(now) - now).clamp(5, 500);

@@ -694,6 +694,7 @@ async fn the_host_loads_only_trusted_plugins_unless_in_development_mode() {
                 max_requests_per_second: None,
                 fields: None,
                 channels: None,
+                retire: false,
                 config: [(
                     "url".to_string(),
                     toml::Value::String("https://hooks.example.com/x".into()),
