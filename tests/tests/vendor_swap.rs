@@ -4,36 +4,20 @@
 //! HubSpot has been sent what it was owed it is retired and hears nothing more.
 
 use rapport_e2e::{
-    output_text, plugin, secrets_file, secrets_section, ShopDir, SQLITE_LOOPBACK_DEV,
+    drain_all, output_text, plugin, secrets_file, secrets_section, upload_csv, ShopDir,
+    SQLITE_LOOPBACK_DEV,
 };
 use rapport_fakes::hubspot::{self, HubSpotSim};
 use rapport_fakes::klaviyo::{self, KlaviyoSim};
+use rapport_fakes::server::serve;
 use rapport_fakes::shop::SampleShop;
 use rapport_host::config::Config;
 use rapport_host::pipeline::Pipeline;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 const DAY: i64 = 24 * 3600;
-
-/// Uploads an export through the csv-source; every receipt is accepted.
-async fn upload(pipeline: &Pipeline, shop: &SampleShop) {
-    let headers = vec![("content-type".to_string(), "text/csv".to_string())];
-    let report = pipeline
-        .receive_push("shop", headers, shop.to_csv().into_bytes())
-        .await
-        .unwrap();
-    let refused = pipeline.store.rejected_inputs("shop").await.unwrap();
-    assert_eq!(report.rejected, 0, "{:?}", refused.first());
-}
-
-async fn drain(pipeline: &Pipeline) {
-    let owed = pipeline
-        .drain(Duration::from_secs(5), Duration::from_secs(120))
-        .await
-        .unwrap();
-    assert_eq!(owed, 0, "every sink caught up");
-}
 
 /// The shop's config: the csv-source, then `sinks`.
 fn config(common: &str, sinks: &str) -> String {
@@ -96,9 +80,9 @@ async fn hubspot_to_klaviyo_mid_stream_backfills_klaviyo_and_retires_hubspot_aft
     let pipeline = Pipeline::start(Config::load(&dir.config()).unwrap())
         .await
         .unwrap();
-    upload(&pipeline, &shop).await;
-    drain(&pipeline).await;
-    upload(&pipeline, &before_swap).await;
+    upload_csv(&pipeline, "shop", &shop).await;
+    drain_all(&pipeline, Duration::from_secs(120)).await;
+    upload_csv(&pipeline, "shop", &before_swap).await;
     pipeline.store.close().await;
     drop(pipeline);
 
@@ -142,8 +126,8 @@ async fn hubspot_to_klaviyo_mid_stream_backfills_klaviyo_and_retires_hubspot_aft
     assert!(text.contains("hubspot          retiring: "), "{text}");
 
     // The shop keeps selling; then everything due is delivered.
-    upload(&pipeline, &after_swap).await;
-    drain(&pipeline).await;
+    upload_csv(&pipeline, "shop", &after_swap).await;
+    drain_all(&pipeline, Duration::from_secs(120)).await;
 
     // Klaviyo: every person, refusals as refusals only, and every activity after the swap.
     for c in &known {
@@ -199,14 +183,14 @@ async fn hubspot_to_klaviyo_mid_stream_backfills_klaviyo_and_retires_hubspot_aft
 
     // Sales after the retirement, and a restart with HubSpot still listed: HubSpot hears nothing.
     let requests = old.seen().len();
-    upload(&pipeline, &after_retirement).await;
-    drain(&pipeline).await;
+    upload_csv(&pipeline, "shop", &after_retirement).await;
+    drain_all(&pipeline, Duration::from_secs(120)).await;
     pipeline.store.close().await;
     drop(pipeline);
     let pipeline = Pipeline::start(Config::load(&dir.config()).unwrap())
         .await
         .unwrap();
-    drain(&pipeline).await;
+    drain_all(&pipeline, Duration::from_secs(120)).await;
     assert_eq!(
         old.seen().len(),
         requests,
@@ -225,6 +209,24 @@ async fn hubspot_to_klaviyo_mid_stream_backfills_klaviyo_and_retires_hubspot_aft
             .profiles,
         profiles,
         "a restart starts no second backfill"
+    );
+
+    // The admin API shows the same progress.
+    let admin = serve(rapport_host::admin::router(Arc::new(pipeline)), 0)
+        .await
+        .unwrap();
+    let url = format!("{}/api/backfills", admin.base_url());
+    let shown: serde_json::Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
+    let klaviyo = shown
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["sink"] == "klaviyo")
+        .unwrap();
+    assert_eq!(
+        (klaviyo["profiles"].as_i64(), klaviyo["owed"].as_i64()),
+        (Some(profiles), Some(0)),
+        "{shown}"
     );
 }
 
