@@ -277,6 +277,10 @@ pub struct ConnectorConfig {
     /// receives a person's marketing data only with their consent on one of them. `[]` for a sink
     /// that never contacts people.
     pub channels: Option<Vec<crate::model::Channel>>,
+    /// A sink being replaced: it takes no new work, delivers what it already owes, and is then
+    /// retired (it is still asked to forget people).
+    #[serde(default)]
+    pub retire: bool,
     /// The plugin's settings, checked against its manifest.
     #[serde(default)]
     pub config: RawSettings,
@@ -363,6 +367,18 @@ impl Config {
                     connector.id
                 ));
             }
+            if section == "source" && connector.retire {
+                return Err(format!(
+                    "[[source]] {:?}: retire applies to sinks only (remove a source from the config to stop it)",
+                    connector.id
+                ));
+            }
+        }
+        if !self.sinks.is_empty() && self.sinks.iter().all(|s| s.retire) {
+            return Err(
+                "every [[sink]] has retire = true: keep at least one sink taking work (add the sink that replaces them)"
+                    .into(),
+            );
         }
         if self.runtime.memory_limit_mib == 0 || self.runtime.memory_limit_mib > 4096 {
             return Err("runtime.memory_limit_mib must be between 1 and 4096".into());
@@ -435,6 +451,19 @@ mod tests {
     fn syntax_errors_name_the_line() {
         let err = Config::parse("[store]\ndatabase_url = \n", Path::new(".")).unwrap_err();
         assert!(err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn retire_is_for_sinks_and_one_sink_must_stay() {
+        let text = "[[source]]\nid = \"a\"\nplugin = \"p\"\nretire = true\n";
+        let err = Config::parse(text, Path::new(".")).unwrap_err();
+        assert!(err.contains("retire applies to sinks only"), "{err}");
+        let text = "[[sink]]\nid = \"old\"\nplugin = \"p\"\nretire = true\n";
+        let err = Config::parse(text, Path::new(".")).unwrap_err();
+        assert!(err.contains("keep at least one sink taking work"), "{err}");
+        let text = format!("{text}[[sink]]\nid = \"new\"\nplugin = \"q\"\n");
+        let config = Config::parse(&text, Path::new(".")).unwrap();
+        assert!(config.sinks[0].retire && !config.sinks[1].retire);
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub struct Connector {
     pub fields: Allowlist,
     /// Whose marketing data a sink may receive.
     pub marketing: MarketingGate,
+    /// A sink being replaced: it takes no new work and is retired once it owes nothing.
+    pub retiring: bool,
 }
 
 /// Every connector of a configuration.
@@ -184,8 +186,18 @@ impl Connectors {
             .collect()
     }
 
+    /// Every sink, retiring ones included (they are still asked to forget people).
     pub fn sink_ids(&self) -> Vec<String> {
         self.sinks.iter().map(|s| s.id.clone()).collect()
+    }
+
+    /// The sinks new work goes to: all but those being retired.
+    pub fn working_sink_ids(&self) -> Vec<String> {
+        self.sinks
+            .iter()
+            .filter(|s| !s.retiring)
+            .map(|s| s.id.clone())
+            .collect()
     }
 
     pub fn source(&self, id: &str) -> Option<&Arc<Connector>> {
@@ -315,6 +327,7 @@ impl Connector {
                 host.marketing_without_choice,
             ),
             normalizer: host.normalizer.clone(),
+            retiring: c.retire,
         })
     }
 }

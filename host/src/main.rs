@@ -64,6 +64,15 @@ enum Command {
         #[command(flatten)]
         host: HostArgs,
     },
+    /// Show a vendor swap as it runs: each new sink's backfill as a progress bar, and what each
+    /// sink being retired (`retire = true`) still owes.
+    Swap {
+        #[arg(long, default_value = "rapport.toml")]
+        config: PathBuf,
+        /// Redraw until every backfill and retirement is done.
+        #[arg(long)]
+        follow: bool,
+    },
     /// Forget a person (right to be forgotten): remove their PII here and have every sink erase them.
     Forget {
         #[command(flatten)]
@@ -218,6 +227,14 @@ async fn main() -> anyhow::Result<()> {
             print_status(&pipeline).await?;
             pipeline.store.close().await;
             Ok(())
+        }
+        Command::Swap { config, follow } => {
+            init_logging("warn");
+            let config = Config::load(&config)?;
+            let store = rapport_host::store::Store::open(&config.store.database_url).await?;
+            let result = cli::swap::run(&config, &store, follow).await;
+            store.close().await;
+            result
         }
         Command::Forget {
             host,

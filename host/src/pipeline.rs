@@ -62,13 +62,19 @@ impl Pipeline {
         let store = Store::open(&config.store.database_url).await?;
         let host = HostServices::from_config(&config)?;
         let connectors = Connectors::load(&config, &host, &store).await?;
+        for sink in connectors.sinks.iter().filter(|s| !s.retiring) {
+            if let Some(queued @ 1..) = store.start_backfill(&sink.id).await? {
+                tracing::info!(sink = %sink.id, profiles = queued,
+                    "backfill started: the new sink is sent every person the shop knows");
+            }
+        }
         let wakers = connectors
             .sinks
             .iter()
             .map(|_| Arc::new(Notify::new()))
             .collect();
         let routes = Routes {
-            sinks: connectors.sink_ids(),
+            sinks: connectors.working_sink_ids(),
             journeys: config.journeys.clone(),
         };
         let messaging = Arc::new(Messaging::from_config(&config));
@@ -222,6 +228,9 @@ impl Pipeline {
             let now = crate::store::now_ms();
             let due_soon = next_due.is_some_and(|at| at <= now + horizon.as_millis() as i64);
             if owed == 0 || !due_soon || started.elapsed() >= timeout {
+                for worker in &workers {
+                    worker.retire_if_drained().await?;
+                }
                 return Ok(owed);
             }
             let wait = (next_due.unwrap_or(now) - now).clamp(5, 500);

@@ -346,3 +346,29 @@ pub mod source_calls {
         call_plugin(c, move |plugin| plugin.webhook(&headers, &body)).await
     }
 }
+
+/// Uploads `shop`'s CSV export through the source `source` (a csv-source) of a running pipeline,
+/// as `rapport import` does, and checks that every row was accepted.
+pub async fn upload_csv(
+    pipeline: &rapport_host::pipeline::Pipeline,
+    source: &str,
+    shop: &rapport_fakes::shop::SampleShop,
+) -> rapport_host::store::IngestReport {
+    let headers = vec![("content-type".to_string(), "text/csv".to_string())];
+    let report = pipeline
+        .receive_push(source, headers, shop.to_csv().into_bytes())
+        .await
+        .unwrap();
+    let refused = pipeline.store.rejected_inputs(source).await.unwrap();
+    assert_eq!(report.rejected, 0, "{:?}", refused.first());
+    report
+}
+
+/// Delivers until nothing is due within 5 s (at most `timeout`); every sink must catch up.
+pub async fn drain_all(pipeline: &rapport_host::pipeline::Pipeline, timeout: Duration) {
+    let owed = pipeline
+        .drain(Duration::from_secs(5), timeout)
+        .await
+        .unwrap();
+    assert_eq!(owed, 0, "every sink caught up");
+}

@@ -11,7 +11,7 @@
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rapport_e2e::{plugin, ShopDir, SQLITE_LOOPBACK_DEV};
+use rapport_e2e::{drain_all, plugin, upload_csv, ShopDir, SQLITE_LOOPBACK_DEV};
 use rapport_fakes::capture::{Arrival, CaptureServer, Captured};
 use rapport_fakes::shop::SampleShop;
 use rapport_host::config::Config;
@@ -61,13 +61,34 @@ fn export(
     shop
 }
 
+/// A shop of 10,000 customers and 30,000 sales, without phone numbers (people link by email).
+fn ten_thousand_customers(seed: u64) -> SampleShop {
+    let mut base = SampleShop::generate(seed, 30_000, 0);
+    assert_eq!(base.customers.len(), 10_000);
+    for c in &mut base.customers {
+        c.phone = None;
+    }
+    base
+}
+
+/// Marketing choices drawn from a seeded generator in proportion `[opt in, refuse, no choice]`.
+fn chooser(seed: u64, weights: [u32; 3]) -> impl FnMut() -> Option<bool> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    move || {
+        let n = rng.gen_range(0..weights.iter().sum::<u32>());
+        if n < weights[0] {
+            Some(true)
+        } else if n < weights[0] + weights[1] {
+            Some(false)
+        } else {
+            None
+        }
+    }
+}
+
 /// Uploads an export through the csv-source; every receipt is accepted.
 async fn upload(pipeline: &Pipeline, shop: &SampleShop) {
-    let headers = vec![("content-type".to_string(), "text/csv".to_string())];
-    let body = shop.to_csv().into_bytes();
-    let report = pipeline.receive_push("shop", headers, body).await.unwrap();
-    let refused = pipeline.store.rejected_inputs("shop").await.unwrap();
-    assert_eq!(report.rejected, 0, "{:?}", refused.first());
+    let report = upload_csv(pipeline, "shop", shop).await;
     assert_eq!(report.accepted, shop.receipts.len());
 }
 
@@ -141,28 +162,32 @@ fn check_gate(sink: &str, captured: &Captured) -> HashMap<String, Option<(i64, b
     told.into_values().collect()
 }
 
+/// The email marketing consent in force per email address, as the store holds it.
+async fn stored_consents(db: &sqlx::SqlitePool) -> HashMap<String, (i64, bool)> {
+    sqlx::query(
+        "SELECT i.value AS email, c.at, c.state FROM consents c
+         JOIN identities i ON i.profile_id = c.profile_id AND i.kind = 'email'
+         WHERE c.channel = 'email' AND c.purpose = 'marketing'",
+    )
+    .fetch_all(db)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| {
+        (
+            r.get::<String, _>("email"),
+            (r.get("at"), r.get::<String, _>("state") == "granted"),
+        )
+    })
+    .collect()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn ten_thousand_changing_customers_never_receive_marketing_they_refused() {
-    let mut base = SampleShop::generate(61, 30_000, 0);
-    assert_eq!(base.customers.len(), 10_000);
-    for c in &mut base.customers {
-        c.phone = None;
-    }
-    let mut rng = StdRng::seed_from_u64(7);
-    let mut mixed = || match rng.gen_range(0..3) {
-        0 => Some(true),
-        1 => Some(false),
-        _ => None,
-    };
-    let first = export(&base, "A", -120, 1, &mut mixed);
+    let base = ten_thousand_customers(61);
+    let first = export(&base, "A", -120, 1, &mut chooser(7, [1, 1, 1]));
     let later_sales = export(&base, "B", -85, 3, &mut || None);
-    let mut rng = StdRng::seed_from_u64(8);
-    let mut mostly_refusing = || match rng.gen_range(0..4) {
-        0 => Some(true),
-        1 | 2 => Some(false),
-        _ => None,
-    };
-    let changes = export(&base, "C", -50, 5, &mut mostly_refusing);
+    let changes = export(&base, "C", -50, 5, &mut chooser(8, [1, 2, 1]));
     let old_paper_forms = export(&base, "D", -400, 4, &mut || Some(true));
 
     let (mail_a, mail_b, warehouse) = (
@@ -174,13 +199,7 @@ async fn ten_thousand_changing_customers_never_receive_marketing_they_refused() 
     let pipeline = Pipeline::start(Config::load(&dir.config()).unwrap())
         .await
         .unwrap();
-    let drain = || async {
-        let owed = pipeline
-            .drain(Duration::from_secs(5), Duration::from_secs(600))
-            .await
-            .unwrap();
-        assert_eq!(owed, 0, "every sink caught up");
-    };
+    let drain = || drain_all(&pipeline, Duration::from_secs(600));
 
     upload(&pipeline, &first).await;
     drain().await;
@@ -274,23 +293,7 @@ async fn ten_thousand_changing_customers_never_receive_marketing_they_refused() 
     ))
     .await
     .unwrap();
-    let stored: HashMap<String, (i64, bool)> = sqlx::query(
-        "SELECT i.value AS email, c.at, c.state FROM consents c
-         JOIN identities i ON i.profile_id = c.profile_id AND i.kind = 'email'
-         WHERE c.channel = 'email' AND c.purpose = 'marketing'",
-    )
-    .fetch_all(&db)
-    .await
-    .unwrap()
-    .iter()
-    .map(|r| {
-        (
-            r.get::<String, _>("email"),
-            (r.get("at"), r.get::<String, _>("state") == "granted"),
-        )
-    })
-    .collect();
-    assert_eq!(stored, expected);
+    assert_eq!(stored_consents(&db).await, expected);
     let ledger = sqlx::query(
         "SELECT i.value AS email, l.at, l.state, l.legal_basis, l.evidence FROM consent_ledger l
          JOIN identities i ON i.profile_id = l.profile_id AND i.kind = 'email'",
@@ -328,26 +331,10 @@ async fn ten_thousand_changing_customers_never_receive_marketing_they_refused() 
 async fn ten_thousand_customers_unsubscribing_at_the_crm_never_receive_marketing_anywhere() {
     use rapport_fakes::mailchimp::{self, MailchimpSim};
 
-    let mut base = SampleShop::generate(63, 30_000, 0);
-    assert_eq!(base.customers.len(), 10_000);
-    for c in &mut base.customers {
-        c.phone = None;
-    }
-    let mut rng = StdRng::seed_from_u64(9);
-    let mut mixed = || match rng.gen_range(0..3) {
-        0 => Some(true),
-        1 => Some(false),
-        _ => None,
-    };
-    let first = export(&base, "A", -120, 3, &mut mixed);
+    let base = ten_thousand_customers(63);
+    let first = export(&base, "A", -120, 3, &mut chooser(9, [1, 1, 1]));
     let later_sales = export(&base, "B", -85, 3, &mut || None);
-    let mut rng = StdRng::seed_from_u64(10);
-    let mut changing_minds = || match rng.gen_range(0..4) {
-        0 | 1 => Some(true),
-        2 => Some(false),
-        _ => None,
-    };
-    let changes = export(&base, "C", -50, 5, &mut changing_minds);
+    let changes = export(&base, "C", -50, 5, &mut chooser(10, [2, 1, 1]));
 
     let mailchimp = MailchimpSim::start().await.unwrap();
     mailchimp.add_list("L1");
@@ -372,13 +359,7 @@ async fn ten_thousand_customers_unsubscribing_at_the_crm_never_receive_marketing
     let pipeline = Pipeline::start(Config::load(&dir.config()).unwrap())
         .await
         .unwrap();
-    let drain = || async {
-        let owed = pipeline
-            .drain(Duration::from_secs(5), Duration::from_secs(600))
-            .await
-            .unwrap();
-        assert_eq!(owed, 0, "every sink caught up");
-    };
+    let drain = || drain_all(&pipeline, Duration::from_secs(600));
     upload(&pipeline, &first).await;
     drain().await;
 
@@ -498,23 +479,7 @@ async fn ten_thousand_customers_unsubscribing_at_the_crm_never_receive_marketing
     ))
     .await
     .unwrap();
-    let stored: HashMap<String, (i64, bool)> = sqlx::query(
-        "SELECT i.value AS email, c.at, c.state FROM consents c
-         JOIN identities i ON i.profile_id = c.profile_id AND i.kind = 'email'
-         WHERE c.channel = 'email' AND c.purpose = 'marketing'",
-    )
-    .fetch_all(&db)
-    .await
-    .unwrap()
-    .iter()
-    .map(|r| {
-        (
-            r.get::<String, _>("email"),
-            (r.get("at"), r.get::<String, _>("state") == "granted"),
-        )
-    })
-    .collect();
-    assert_eq!(stored, expected);
+    assert_eq!(stored_consents(&db).await, expected);
     let from_crm: BTreeSet<(String, i64, bool)> = sqlx::query(
         "SELECT i.value AS email, l.at, l.evidence FROM consent_ledger l
          JOIN identities i ON i.profile_id = l.profile_id AND i.kind = 'email'

@@ -4,7 +4,9 @@
 //! Nobody the shop does not know crosses from one CRM to the other, a bounce is not a refusal, and
 //! the host's own updates to Mailchimp, read back, change nothing.
 
-use rapport_e2e::{plugin, secrets_file, secrets_section, SQLITE_LOOPBACK_DEV};
+use rapport_e2e::{
+    drain_all, plugin, secrets_file, secrets_section, upload_csv, SQLITE_LOOPBACK_DEV,
+};
 use rapport_fakes::klaviyo::{self, KlaviyoSim};
 use rapport_fakes::mailchimp::{self, subscriber_hash, MailchimpSim};
 use rapport_fakes::shop::SampleShop;
@@ -16,24 +18,6 @@ use std::time::Duration;
 
 const LIST: &str = "L1";
 const STRANGER: &str = "stranger@example.net";
-
-/// Uploads a CSV export through the csv-source; every receipt is accepted.
-async fn upload(pipeline: &Pipeline, shop: &SampleShop) {
-    let headers = vec![("content-type".to_string(), "text/csv".to_string())];
-    let report = pipeline
-        .receive_push("shop", headers, shop.to_csv().into_bytes())
-        .await
-        .unwrap();
-    assert_eq!(report.rejected, 0);
-}
-
-async fn drain(pipeline: &Pipeline) {
-    let owed = pipeline
-        .drain(Duration::from_secs(5), Duration::from_secs(120))
-        .await
-        .unwrap();
-    assert_eq!(owed, 0, "every sink caught up");
-}
 
 /// Events Klaviyo holds for `email`, by order id.
 fn klaviyo_orders(klaviyo: &KlaviyoSim, email: &str) -> BTreeSet<String> {
@@ -89,8 +73,8 @@ async fn unsubscribes_at_mailchimp_reach_klaviyo_ahead_of_later_sales_and_never_
     let pipeline = Pipeline::start(Config::parse(&text, dir.path()).unwrap())
         .await
         .unwrap();
-    upload(&pipeline, &shop).await;
-    drain(&pipeline).await;
+    upload_csv(&pipeline, "shop", &shop).await;
+    drain_all(&pipeline, Duration::from_secs(120)).await;
     let buyers: Vec<String> = {
         let mut seen = BTreeSet::new();
         shop.attributed_sales()
@@ -133,7 +117,7 @@ async fn unsubscribes_at_mailchimp_reach_klaviyo_ahead_of_later_sales_and_never_
     for c in &mut later.customers {
         c.marketing_opt_in = None;
     }
-    upload(&pipeline, &later).await;
+    upload_csv(&pipeline, "shop", &later).await;
     let (report, errors) = pipeline.poll_all_once().await;
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(
@@ -141,7 +125,7 @@ async fn unsubscribes_at_mailchimp_reach_klaviyo_ahead_of_later_sales_and_never_
         leaving.len(),
         "one refusal per person who left"
     );
-    drain(&pipeline).await;
+    drain_all(&pipeline, Duration::from_secs(120)).await;
 
     for (email, before) in leaving.iter().zip(&before) {
         assert_eq!(
@@ -232,5 +216,5 @@ async fn unsubscribes_at_mailchimp_reach_klaviyo_ahead_of_later_sales_and_never_
     let (report, errors) = pipeline.poll_all_once().await;
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!((report.accepted, report.work_items), (0, 0));
-    drain(&pipeline).await;
+    drain_all(&pipeline, Duration::from_secs(120)).await;
 }

@@ -11,7 +11,7 @@
 
 use chrono::{DateTime, Duration as Span, Timelike, Utc};
 use chrono_tz::America::New_York;
-use rapport_e2e::{plugin, PostgresDatabase, SQLITE_LOOPBACK_DEV};
+use rapport_e2e::{plugin, upload_csv, PostgresDatabase, SQLITE_LOOPBACK_DEV};
 use rapport_fakes::capture::{CaptureServer, Captured};
 use rapport_fakes::shop::SampleShop;
 use rapport_host::config::Config;
@@ -99,11 +99,9 @@ async fn run(consent: &str, journey: &str, database_url: Option<String>) -> Run 
     }
 }
 
+/// Uploads `shop` and delivers what is due; messages waiting for their time stay owed.
 async fn upload(pipeline: &Pipeline, shop: &SampleShop) {
-    pipeline
-        .receive_push("shop", vec![], shop.to_csv().into_bytes())
-        .await
-        .unwrap();
+    upload_csv(pipeline, "shop", shop).await;
     pipeline
         .drain(Duration::from_secs(5), Duration::from_secs(120))
         .await
@@ -442,6 +440,11 @@ fn bad_journey_and_contact_settings_name_the_key() {
             "channel \"sms\" is not one sink \"crm\" markets on",
         ),
         (base.replace("first-order", "birthday"), "birthday"),
+        (
+            base.replace("[sink.config]", "retire = true\n[sink.config]")
+                + "[[sink]]\nid = \"new\"\nplugin = \"p\"\n",
+            "sink \"crm\" is being retired",
+        ),
         (
             format!("{base}[[journey]]\nname = \"thanks\"\nsink = \"crm\"\nchannel = \"email\"\ntrigger = \"every-order\"\n"),
             "name \"thanks\" is used twice",

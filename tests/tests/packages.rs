@@ -526,19 +526,8 @@ fn a_wrong_contract_is_refused() {
     let manifest = bench.manifest("http-sink", Some("acme"));
     let text = std::fs::read_to_string(&manifest).expect("manifest");
     std::fs::write(&manifest, built_for_newer(&text)).expect("manifest");
-    let wasm = plugin("http-sink").join("plugin.wasm");
-    let output = bench.rapport([
-        OsStr::new("pack"),
-        OsStr::new("--manifest"),
-        manifest.as_os_str(),
-        OsStr::new("--wasm"),
-        wasm.as_os_str(),
-    ]);
-    assert!(
-        refusal(&output).contains("field `contract`"),
-        "{}",
-        output_text(&output)
-    );
+    let line = pack_refusal(&bench, "http-sink", &manifest);
+    assert!(line.contains("field `contract`"), "{line}");
 
     // A package built for another contract (by a newer tool), properly signed.
     edit_archive(&signed.package, |name, bytes| {
@@ -609,18 +598,10 @@ fn a_wrong_kind_is_refused() {
     let manifest = bench.manifest("http-sink", Some("acme"));
     let text = std::fs::read_to_string(&manifest).expect("manifest");
     std::fs::write(&manifest, text.replace("crm-sink", "pos-source")).expect("manifest");
-    let wasm = plugin("http-sink").join("plugin.wasm");
-    let output = bench.rapport([
-        OsStr::new("pack"),
-        OsStr::new("--manifest"),
-        manifest.as_os_str(),
-        OsStr::new("--wasm"),
-        wasm.as_os_str(),
-    ]);
+    let line = pack_refusal(&bench, "http-sink", &manifest);
     assert!(
-        refusal(&output).contains("does not implement the pos-source world"),
-        "{}",
-        output_text(&output)
+        line.contains("does not implement the pos-source world"),
+        "{line}"
     );
 
     // A sink's component under a source's manifest, signed by its publisher.
@@ -694,6 +675,7 @@ async fn the_host_loads_only_trusted_plugins_unless_in_development_mode() {
                 max_requests_per_second: None,
                 fields: None,
                 channels: None,
+                retire: false,
                 config: [(
                     "url".to_string(),
                     toml::Value::String("https://hooks.example.com/x".into()),

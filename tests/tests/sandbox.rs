@@ -45,6 +45,7 @@ async fn load_sink(host: &HostServices, name: &str, settings: &[(&str, &str)]) -
         max_requests_per_second: None,
         fields: None,
         channels: None,
+        retire: false,
         config: settings
             .iter()
             .map(|(k, v)| (k.to_string(), toml::Value::String(v.to_string())))

@@ -18,6 +18,7 @@ pub fn router(pipeline: Arc<Pipeline>) -> Router {
     Router::new()
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/api/summary", get(summary))
+        .route("/api/backfills", get(backfills))
         .route(
             "/api/plugins",
             get(|State(pipeline): State<Arc<Pipeline>>| async move {
@@ -32,6 +33,14 @@ pub fn router(pipeline: Arc<Pipeline>) -> Router {
 async fn summary(State(pipeline): State<Arc<Pipeline>>) -> Response {
     match pipeline.store.summary().await {
         Ok(summary) => Json(summary).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
+/// Each sink's backfill: profiles queued when it joined, and how many it still owes.
+async fn backfills(State(pipeline): State<Arc<Pipeline>>) -> Response {
+    match pipeline.store.backfills().await {
+        Ok(backfills) => Json(backfills).into_response(),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     }
 }

@@ -28,7 +28,12 @@ pub enum IdentityCommand {
 /// Runs an `identity` subcommand against `store`, printing what it found or did.
 pub async fn run(config: &Config, store: &Store, command: IdentityCommand) -> anyhow::Result<()> {
     let normalizer = Normalizer::new(config.shop.region, &config.identity);
-    let sinks: Vec<String> = config.sinks.iter().map(|s| s.id.clone()).collect();
+    let sinks: Vec<String> = config
+        .sinks
+        .iter()
+        .filter(|s| !s.retire)
+        .map(|s| s.id.clone())
+        .collect();
     match command {
         IdentityCommand::Show { who } => print_shown(&graph::show(store, &normalizer, &who).await?),
         IdentityCommand::Merge { a, b, reason } => {

@@ -5,3 +5,4 @@ pub mod forget;
 pub mod identity;
 pub mod plugin;
 pub mod retention;
+pub mod swap;

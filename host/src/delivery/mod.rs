@@ -88,7 +88,11 @@ impl SinkWorker {
                     self.wake.notify_one();
                     continue;
                 }
-                Ok(_) => {}
+                Ok(_) => match self.retire_if_drained().await {
+                    Ok(true) => return,
+                    Ok(false) => {}
+                    Err(e) => tracing::error!(error = %e, "retirement check failed"),
+                },
                 Err(e) => tracing::error!(error = %e, "delivery step failed"),
             }
             let wait = self.next_wait().await;
@@ -98,6 +102,20 @@ impl SinkWorker {
                 _ = shutdown.changed() => {}
             }
         }
+    }
+
+    /// For a sink being retired: retires it once it owes nothing, and says whether it is retired
+    /// (its worker then stops). Always false for other sinks.
+    pub async fn retire_if_drained(&self) -> Result<bool, StoreError> {
+        if !self.sink.retiring {
+            return Ok(false);
+        }
+        let newly = self.store.retired_at(&self.sink.id).await?.is_none();
+        let retired = self.store.retire_if_drained(&self.sink.id).await?;
+        if retired && newly {
+            tracing::info!(sink = %self.sink.id, "sink retired: it delivered everything it owed and takes no new work");
+        }
+        Ok(retired)
     }
 
     async fn next_wait(&self) -> Duration {

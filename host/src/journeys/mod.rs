@@ -76,8 +76,8 @@ impl Journey {
     }
 }
 
-/// Where ingest sends the work a batch creates: every sink gets the events' profile updates and
-/// activities, and each journey's sink gets that journey's messages.
+/// Where ingest sends the work a batch creates: every sink taking new work (none being retired) gets
+/// the events' profile updates and activities, and each journey's sink gets that journey's messages.
 #[derive(Debug, Clone, Default)]
 pub struct Routes {
     pub sinks: Vec<String>,
@@ -135,6 +135,12 @@ pub fn validate(config: &Config) -> Result<(), String> {
                     if known.is_empty() { "none".to_string() } else { known.join(", ") }
                 )
             })?;
+        if sink.retire {
+            return Err(format!(
+                "[[journey]] {name:?}: sink {:?} is being retired (retire = true) and takes no new work; point the journey at the sink that replaces it",
+                journey.sink
+            ));
+        }
         let channels = sink
             .channels
             .clone()

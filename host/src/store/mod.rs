@@ -12,6 +12,7 @@ mod profiles;
 mod retention;
 mod rows;
 mod summary;
+mod swap;
 
 pub use dead_letters::{DeadLetter, LetterStatus};
 pub use erasure::{
@@ -24,6 +25,7 @@ pub use outbox::{Completion, MessageRoute, OutboxRow, WorkKind};
 pub use profiles::{ProfileSnapshot, SnapshotDepth, StoredConsent};
 pub use retention::RecordClass;
 pub use summary::Summary;
+pub use swap::Backfill;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};

@@ -1,0 +1,239 @@
+//! Swapping CRM vendor mid-stream, HubSpot → Klaviyo: the shop keeps selling, work HubSpot was
+//! already owed is still delivered to it, Klaviyo is first sent every person the shop knows (its
+//! backfill, shown by `rapport swap` as a progress bar) and then every later activity, and once
+//! HubSpot has been sent what it was owed it is retired and hears nothing more.
+
+use rapport_e2e::{
+    drain_all, output_text, plugin, secrets_file, secrets_section, upload_csv, ShopDir,
+    SQLITE_LOOPBACK_DEV,
+};
+use rapport_fakes::hubspot::{self, HubSpotSim};
+use rapport_fakes::klaviyo::{self, KlaviyoSim};
+use rapport_fakes::server::serve;
+use rapport_fakes::shop::SampleShop;
+use rapport_host::config::Config;
+use rapport_host::pipeline::Pipeline;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+const DAY: i64 = 24 * 3600;
+
+/// The shop's config: the csv-source, then `sinks`.
+fn config(common: &str, sinks: &str) -> String {
+    format!(
+        "{common}[[source]]\nid = \"shop\"\nplugin = \"{}\"\n{sinks}",
+        plugin("csv-source").display()
+    )
+}
+
+fn hubspot_sink(crm: &HubSpotSim, retire: bool) -> String {
+    format!(
+        "[[sink]]\nid = \"hubspot\"\nplugin = \"{}\"\nretire = {retire}\n[sink.config]\napi_base = \"{}\"\nsubscription_id = {}\n",
+        plugin("hubspot-sink").display(),
+        crm.base_url(),
+        hubspot::SUBSCRIPTION_ID,
+    )
+}
+
+fn klaviyo_sink(crm: &KlaviyoSim) -> String {
+    format!(
+        "[[sink]]\nid = \"klaviyo\"\nplugin = \"{}\"\n[sink.config]\napi_base = \"{}\"\nlist_id = \"LIST1\"\n",
+        plugin("klaviyo-sink").display(),
+        crm.base_url(),
+    )
+}
+
+/// Order ids of the attributed sales of `shop` whose buyer did not refuse marketing.
+fn consented_sales(shop: &SampleShop) -> BTreeSet<String> {
+    shop.attributed_sales()
+        .filter(|r| !shop.buyer_opted_out(r))
+        .map(|r| r.id.clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hubspot_to_klaviyo_mid_stream_backfills_klaviyo_and_retires_hubspot_after_its_drain() {
+    let shop = SampleShop::generate(71, 240, 0);
+    let before_swap = shop.clone().with_receipt_prefix("B").shifted(5 * DAY);
+    let after_swap = shop.clone().with_receipt_prefix("C").shifted(10 * DAY);
+    let after_retirement = shop.clone().with_receipt_prefix("D").shifted(15 * DAY);
+    let old = HubSpotSim::start().await.unwrap();
+    let new = KlaviyoSim::start().await.unwrap();
+    new.add_list("LIST1");
+    let dir = ShopDir::new("");
+    let secrets = secrets_file(
+        dir.path(),
+        &[
+            ("hubspot_token", hubspot::TOKEN),
+            ("klaviyo_key", klaviyo::API_KEY),
+        ],
+    );
+    // The sample shop relies on the soft opt-in for buyers who never chose.
+    let common = format!(
+        "{SQLITE_LOOPBACK_DEV}{}[consent]\nmarketing_without_choice = \"send\"\n",
+        secrets_section(&secrets)
+    );
+
+    // The shop runs on HubSpot; a later batch of sales is queued for it when the host stops.
+    std::fs::write(dir.config(), config(&common, &hubspot_sink(&old, false))).unwrap();
+    let pipeline = Pipeline::start(Config::load(&dir.config()).unwrap())
+        .await
+        .unwrap();
+    upload_csv(&pipeline, "shop", &shop).await;
+    drain_all(&pipeline, Duration::from_secs(120)).await;
+    upload_csv(&pipeline, "shop", &before_swap).await;
+    pipeline.store.close().await;
+    drop(pipeline);
+
+    // The operator adds Klaviyo and marks HubSpot for retirement.
+    std::fs::write(
+        dir.config(),
+        config(&common, &(hubspot_sink(&old, true) + &klaviyo_sink(&new))),
+    )
+    .unwrap();
+    let pipeline = Pipeline::start(Config::load(&dir.config()).unwrap())
+        .await
+        .unwrap();
+    // The people the shop knows: every customer named on a receipt.
+    let known: Vec<&rapport_fakes::shop::Customer> = shop
+        .valid_receipts()
+        .filter_map(|r| r.customer)
+        .collect::<BTreeSet<usize>>()
+        .into_iter()
+        .map(|c| &shop.customers[c])
+        .collect();
+    let profiles = pipeline.store.summary().await.unwrap().profiles;
+    assert_eq!(profiles, known.len() as i64);
+    let backfills = pipeline.store.backfills().await.unwrap();
+    let klaviyo_backfill = backfills.iter().find(|b| b.sink == "klaviyo").unwrap();
+    assert_eq!(
+        (klaviyo_backfill.profiles, klaviyo_backfill.owed),
+        (profiles, profiles)
+    );
+    let hubspot_backfill = backfills.iter().find(|b| b.sink == "hubspot").unwrap();
+    assert_eq!(hubspot_backfill.profiles, 0, "HubSpot joined an empty shop");
+    let shown = dir.rapport(&["swap"]).await;
+    let text = output_text(&shown);
+    assert!(shown.status.success(), "{text}");
+    assert!(
+        text.contains(&format!(
+            "klaviyo          backfill [{}]   0%  0 of {profiles} profiles",
+            "-".repeat(30)
+        )),
+        "{text}"
+    );
+    assert!(text.contains("hubspot          retiring: "), "{text}");
+
+    // The shop keeps selling; then everything due is delivered.
+    upload_csv(&pipeline, "shop", &after_swap).await;
+    drain_all(&pipeline, Duration::from_secs(120)).await;
+
+    // Klaviyo: every person, refusals as refusals only, and every activity after the swap.
+    for c in &known {
+        let p = new
+            .profile_by_email(&c.email)
+            .unwrap_or_else(|| panic!("{} was not backfilled", c.email));
+        let refused = c.marketing_opt_in == Some(false);
+        assert_eq!(p.first_name.is_some(), !refused, "{}", c.email);
+        let consent = p.email_marketing.map(|m| m.consent);
+        if refused {
+            assert_eq!(consent.as_deref(), Some("UNSUBSCRIBED"), "{}", c.email);
+        }
+    }
+    let sales_at_klaviyo = || -> Vec<String> {
+        new.events()
+            .iter()
+            .filter(|e| e.metric == "Placed Order")
+            .filter_map(|e| e.properties.get("order_id")?.as_str().map(str::to_owned))
+            .collect()
+    };
+    let at_klaviyo: BTreeSet<String> = sales_at_klaviyo().into_iter().collect();
+    assert_eq!(at_klaviyo, consented_sales(&after_swap));
+
+    // HubSpot: what it was owed before the swap, nothing after; then it is retired.
+    let order_ids = |crm: &HubSpotSim| -> BTreeSet<String> {
+        crm.events()
+            .iter()
+            .filter(|e| e["properties"].get("refund_id").is_none())
+            .filter_map(|e| e["properties"].get("order_id")?.as_str().map(str::to_owned))
+            .collect()
+    };
+    let expected: BTreeSet<String> = consented_sales(&shop)
+        .union(&consented_sales(&before_swap))
+        .cloned()
+        .collect();
+    assert_eq!(order_ids(&old), expected);
+    assert!(pipeline
+        .store
+        .retired_at("hubspot")
+        .await
+        .unwrap()
+        .is_some());
+    let shown = dir.rapport(&["swap"]).await;
+    let text = output_text(&shown);
+    assert!(
+        text.contains(&format!(
+            "klaviyo          backfill [{}] 100%  {profiles} of {profiles} profiles",
+            "#".repeat(30)
+        )),
+        "{text}"
+    );
+    assert!(text.contains("hubspot          retired at "), "{text}");
+
+    // Sales after the retirement, and a restart with HubSpot still listed: HubSpot hears nothing.
+    let requests = old.seen().len();
+    upload_csv(&pipeline, "shop", &after_retirement).await;
+    drain_all(&pipeline, Duration::from_secs(120)).await;
+    pipeline.store.close().await;
+    drop(pipeline);
+    let pipeline = Pipeline::start(Config::load(&dir.config()).unwrap())
+        .await
+        .unwrap();
+    drain_all(&pipeline, Duration::from_secs(120)).await;
+    assert_eq!(
+        old.seen().len(),
+        requests,
+        "HubSpot received nothing after its drain"
+    );
+    assert_eq!(
+        sales_at_klaviyo().len(),
+        consented_sales(&after_swap).len() + consented_sales(&after_retirement).len()
+    );
+    let backfills = pipeline.store.backfills().await.unwrap();
+    assert_eq!(
+        backfills
+            .iter()
+            .find(|b| b.sink == "klaviyo")
+            .unwrap()
+            .profiles,
+        profiles,
+        "a restart starts no second backfill"
+    );
+
+    // The admin API shows the same progress.
+    let admin = serve(rapport_host::admin::router(Arc::new(pipeline)), 0)
+        .await
+        .unwrap();
+    let url = format!("{}/api/backfills", admin.base_url());
+    let shown: serde_json::Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
+    let klaviyo = shown
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["sink"] == "klaviyo")
+        .unwrap();
+    assert_eq!(
+        (klaviyo["profiles"].as_i64(), klaviyo["owed"].as_i64()),
+        (Some(profiles), Some(0)),
+        "{shown}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retire_is_refused_on_sources_and_on_the_last_sink() {
+    let crm = HubSpotSim::start().await.unwrap();
+    let dir = ShopDir::new(&config(SQLITE_LOOPBACK_DEV, &hubspot_sink(&crm, true)));
+    let err = Config::load(&dir.config()).unwrap_err().to_string();
+    assert!(err.contains("keep at least one sink taking work"), "{err}");
+}
