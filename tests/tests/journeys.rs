@@ -414,7 +414,7 @@ async fn a_first_order_journey_sends_once_per_buyer_after_its_wait() {
     // A later export of the same customers' sales: none of them orders for the first time.
     let later = SampleShop::generate(61, 150, 0)
         .with_receipt_prefix("B")
-        .shifted(28 * DAY_MS / 1000);
+        .shifted(7 * DAY_MS / 1000);
     upload(&run.pipeline, &later).await;
     let again = messages(&run.pool).await;
     assert_eq!(
