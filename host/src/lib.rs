@@ -14,5 +14,6 @@ pub mod ingest;
 pub mod model;
 pub mod packages;
 pub mod pipeline;
+pub mod reload;
 pub mod runtime;
 pub mod store;

@@ -1,6 +1,7 @@
 //! The pipeline: store, runtime and connectors wired together — pollers and the webhook server feed
 //! ingest, one delivery worker per sink drains the outbox, the erasure worker tells sinks whom to
-//! forget, and the retention job runs every `retention.interval`. `run` is the daemon; `sync_once`
+//! forget, the retention job runs every `retention.interval`, and new plugin versions dropped into
+//! the plugins directories are loaded as new generations. `run` is the daemon; `sync_once`
 //! polls every source once and delivers everything due (erasures included), for one-shot jobs and
 //! the demo.
 
@@ -11,6 +12,7 @@ use crate::governance::erasure::ErasureWorker;
 use crate::governance::retention::{self, Mode};
 use crate::ingest::poll::{poll_source, PollError};
 use crate::ingest::{ingest, Delivery};
+use crate::reload::{self, Reloaded};
 use crate::runtime::bindings::wit::ConnectorError;
 use crate::store::{IngestReport, Store, StoreError};
 use std::sync::Arc;
@@ -22,6 +24,8 @@ pub struct Pipeline {
     pub store: Store,
     pub connectors: Arc<Connectors>,
     pub config: Config,
+    /// The runtime, HTTP client, secrets and trust store new plugin versions load with.
+    pub host: HostServices,
     wakers: Vec<Arc<Notify>>,
 }
 
@@ -66,6 +70,7 @@ impl Pipeline {
             store,
             connectors: Arc::new(connectors),
             config,
+            host,
             wakers,
         })
     }
@@ -115,7 +120,12 @@ impl Pipeline {
             .source(source_id)
             .ok_or_else(|| PushError::UnknownSource(source_id.to_string()))?
             .clone();
-        let plugin = source.plugin.clone();
+        if source.generations.is_disabled() {
+            return Err(PushError::Unavailable(format!(
+                "source `{source_id}` is disabled (`rapport plugin enable` turns it back on)"
+            )));
+        }
+        let plugin = source.plugin();
         let (headers, body) = (Arc::new(headers), Arc::new(body));
         let answer = tokio::task::spawn_blocking({
             let (headers, body) = (headers.clone(), body.clone());
@@ -154,6 +164,22 @@ impl Pipeline {
         .await?;
         self.wake_sinks();
         Ok(report)
+    }
+
+    /// Loads the plugin files in `dir` as the next generation of every connector running them (see
+    /// `reload::reload`), logging what each did.
+    pub async fn reload_dir(&self, dir: &std::path::Path) {
+        for (connector, result) in
+            reload::reload_dir(&self.connectors, dir, &self.host, &self.store).await
+        {
+            match result {
+                Ok(Reloaded::Unchanged) => {
+                    tracing::debug!(connector = %connector, dir = %dir.display(), "plugin files unchanged")
+                }
+                Ok(Reloaded::Promoted { .. }) => {}
+                Err(refused) => tracing::error!("{refused}"),
+            }
+        }
     }
 
     /// Polls every source once (each until caught up).
@@ -306,6 +332,7 @@ impl Pipeline {
             });
         }
         tasks.spawn(self.clone().retention_loop(shutdown.clone()));
+        tasks.spawn(reload::watch::run(self.clone(), shutdown.clone()));
         let app = crate::admin::router(self.clone());
         let mut server_shutdown = shutdown.clone();
         let server = axum::serve(listener, app).with_graceful_shutdown(async move {

@@ -524,7 +524,7 @@ async fn vendor_errors_become_the_right_outcomes() {
         "{why}"
     );
     let check = {
-        let plugin = wrong.plugin.clone();
+        let plugin = wrong.plugin();
         tokio::task::spawn_blocking(move || plugin.check())
             .await
             .unwrap()
