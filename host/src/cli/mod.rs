@@ -1,6 +1,8 @@
 //! Subcommands of the `rapport` command line that are large enough to live outside `main.rs`.
 
+pub mod daemon;
 pub mod dlq;
 pub mod forget;
+pub mod generations;
 pub mod plugin;
 pub mod retention;
