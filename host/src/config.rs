@@ -137,6 +137,13 @@ pub struct RuntimeConfig {
     pub quarantine_after: u32,
     /// How long a quarantined plugin rests before it is probed with `check`.
     pub probe_interval_ms: u64,
+    /// Generations of each connector's plugin kept in memory for rollback, the live one included.
+    pub keep_generations: usize,
+    /// Calls a newly loaded generation makes on probation: if it faults clearly more than the
+    /// generation it replaced within them, the host rolls back.
+    pub probation_calls: u64,
+    /// How long the plugins directory must be quiet after a change before the daemon reloads.
+    pub reload_debounce_ms: u64,
 }
 
 impl Default for RuntimeConfig {
@@ -151,6 +158,9 @@ impl Default for RuntimeConfig {
             degrade_after: 3,
             quarantine_after: 6,
             probe_interval_ms: 30_000,
+            keep_generations: 3,
+            probation_calls: 50,
+            reload_debounce_ms: 50,
         }
     }
 }
@@ -393,6 +403,9 @@ impl Config {
             || self.runtime.quarantine_after < self.runtime.degrade_after
         {
             return Err("runtime.degrade_after must be at least 1 and quarantine_after at least degrade_after".into());
+        }
+        if self.runtime.keep_generations < 2 {
+            return Err("runtime.keep_generations must be at least 2 (the live one and one to roll back to)".into());
         }
         self.network.policy()?;
         if self.delivery.max_attempts < 1 {

@@ -1,5 +1,5 @@
-//! The running connectors: every configured source and sink bound to its loaded, type-checked plugin
-//! and to the settings, egress policy and secrets that instance may use.
+//! The running connectors: every configured source and sink bound to the generations of its loaded,
+//! type-checked plugin and to the settings, egress policy and secrets that instance may use.
 
 use crate::capabilities::accounting::{RequestCounts, RequestLimits, RequestStats};
 use crate::capabilities::http::{HttpEgress, HttpLimits};
@@ -11,22 +11,24 @@ use crate::governance::fields::Allowlist;
 use crate::identity::Normalizer;
 use crate::model::Channel;
 use crate::packages::instance::{resolve_egress, resolve_settings};
-use crate::packages::{open_installed, PluginKind, Provenance, TrustStore};
+use crate::packages::{open_installed, PluginKind, PluginPackage, Provenance, TrustStore};
 use crate::runtime::bindings::wit::Descriptor;
 use crate::runtime::health::{HealthPolicy, HealthReport};
 use crate::runtime::plugin::Plugin;
+use crate::runtime::registry::{Generation, Generations, RegistryPolicy, RegistryReport};
 use crate::runtime::{CallLimits, Runtime};
 use crate::store::{ConnectorRole, Store};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// One configured source or sink with its plugin.
+/// One configured source or sink with its plugin's generations.
 pub struct Connector {
     pub id: String,
-    pub plugin: Arc<Plugin>,
-    pub descriptor: Descriptor,
-    /// Who signed the plugin, or that it is an unsigned development build.
-    pub provenance: Provenance,
+    pub kind: PluginKind,
+    /// What the operator configured, kept to load new versions of the plugin with.
+    pub config: ConnectorConfig,
+    /// The live generation of its plugin and those kept for rollback.
+    pub generations: Generations,
     pub poll_interval: Duration,
     /// A sink's request ceiling, if the operator set one.
     pub max_requests_per_second: Option<f64>,
@@ -52,26 +54,46 @@ pub struct ConnectorReport {
     pub connector: String,
     pub role: &'static str,
     pub plugin: String,
+    /// The live generation.
     pub generation: u64,
+    pub version: String,
     pub digest: String,
     /// "signed by <key id>" or "DEV-UNSIGNED (…)".
     pub provenance: String,
     pub health: HealthReport,
     pub requests: RequestCounts,
+    #[serde(flatten)]
+    pub generations: RegistryReport,
 }
 
 impl Connector {
-    fn report(&self, role: &'static str) -> ConnectorReport {
+    fn report(&self) -> ConnectorReport {
+        let live = self.live();
         ConnectorReport {
             connector: self.id.clone(),
-            role,
-            plugin: self.plugin.id().to_string(),
-            generation: self.plugin.generation(),
-            digest: self.plugin.digest().to_string(),
-            provenance: self.provenance.to_string(),
-            health: self.plugin.health(),
-            requests: self.plugin.context().stats.counts(),
+            role: match self.kind {
+                PluginKind::PosSource => "source",
+                PluginKind::CrmSink => "sink",
+            },
+            plugin: live.plugin.id().to_string(),
+            generation: live.number(),
+            version: live.version.clone(),
+            digest: live.plugin.digest().to_string(),
+            provenance: live.provenance.to_string(),
+            health: live.plugin.health(),
+            requests: live.plugin.context().stats.counts(),
+            generations: self.generations.report(),
         }
+    }
+
+    /// The generation new calls go to.
+    pub fn live(&self) -> Arc<Generation> {
+        self.generations.live()
+    }
+
+    /// The live generation's plugin.
+    pub fn plugin(&self) -> Arc<Plugin> {
+        self.live().plugin.clone()
     }
 }
 
@@ -158,13 +180,8 @@ impl Connectors {
         ] {
             for c in list {
                 let connector = Connector::load(c, kind, host).await?;
-                store
-                    .register_connector(
-                        role,
-                        &c.id,
-                        connector.plugin.id(),
-                        connector.plugin.digest(),
-                    )
+                connector
+                    .register(store)
                     .await
                     .map_err(|e| load_error(kind, &c.id, e.to_string()))?;
                 match role {
@@ -178,12 +195,12 @@ impl Connectors {
 
     /// What every connector is running and how it is doing.
     pub fn reports(&self) -> Vec<ConnectorReport> {
-        let role = |role: &'static str| move |c: &Arc<Connector>| c.report(role);
-        self.sources
-            .iter()
-            .map(role("source"))
-            .chain(self.sinks.iter().map(role("sink")))
-            .collect()
+        self.all().map(|c| c.report()).collect()
+    }
+
+    /// Every connector, sources first.
+    pub fn all(&self) -> impl Iterator<Item = &Arc<Connector>> {
+        self.sources.iter().chain(&self.sinks)
     }
 
     /// Every sink, retiring ones included (they are still asked to forget people).
@@ -218,107 +235,25 @@ fn load_error(kind: PluginKind, id: &str, message: String) -> ConnectorLoadError
 
 impl Connector {
     /// Opens the plugin package of one configured connector, checks its settings against the manifest,
-    /// resolves its egress and secrets, compiles and type-checks it, and asks it to describe itself.
+    /// resolves its egress and secrets, compiles and type-checks it, and asks it to describe itself:
+    /// its generation 1.
     pub async fn load(
         c: &ConnectorConfig,
         kind: PluginKind,
         host: &HostServices,
     ) -> Result<Connector, ConnectorLoadError> {
-        let error = |message: String| load_error(kind, &c.id, message);
-        let (package, provenance) = open_installed(&c.plugin, host.trust.as_ref(), host.dev)
-        .map_err(|refusal| {
-            error(format!(
-                "plugin at {} refused: {refusal}{}",
-                c.plugin.display(),
-                if host.trust.is_none() && !host.dev {
-                    " (no [trust] store is configured; run with --dev to load unsigned local plugins)"
-                } else {
-                    ""
-                }
-            ))
-        })?;
-        if package.manifest.kind != kind {
-            return Err(error(format!(
-                "plugin {} is a {} plugin, not a {kind}",
-                package.manifest.id, package.manifest.kind
-            )));
-        }
-        let manifest = &package.manifest;
-        let settings = resolve_settings(manifest, &c.config).map_err(&error)?;
-        let secrets = host.secrets.for_plugin(&manifest.secrets);
-        let egress = resolve_egress(manifest, &settings, &secrets).map_err(&error)?;
-        let operator = &host.limits;
-        let wanted = &manifest.resources;
-        let limits = CallLimits {
-            memory_bytes: (wanted
-                .memory_mib
-                .unwrap_or(operator.memory_limit_mib)
-                .min(operator.memory_limit_mib) as usize)
-                << 20,
-            deadline: Duration::from_millis(
-                wanted
-                    .timeout_ms
-                    .unwrap_or(operator.call_timeout_ms)
-                    .min(operator.call_timeout_ms),
-            ),
-            fuel: operator.fuel_per_call,
+        let (package, provenance) = open_package(c, kind, host)?;
+        let stats = Arc::new(RequestStats::default());
+        let first = load_generation(c, kind, host, package, provenance, 1, stats).await?;
+        let policy = RegistryPolicy {
+            keep: host.limits.keep_generations,
+            probation_calls: host.limits.probation_calls,
         };
-        let requests = RequestLimits::new(
-            wanted
-                .max_requests_per_call
-                .unwrap_or(operator.max_requests_per_call)
-                .min(operator.max_requests_per_call),
-            wanted
-                .max_concurrent_requests
-                .unwrap_or(operator.max_concurrent_requests)
-                .min(operator.max_concurrent_requests),
-        );
-        let health = HealthPolicy {
-            degrade_after: operator.degrade_after,
-            quarantine_after: operator.quarantine_after,
-            probe_interval: Duration::from_millis(operator.probe_interval_ms),
-        };
-        let context = PluginContext {
-            plugin_id: manifest.id.clone(),
-            generation: 1,
-            config: settings,
-            egress,
-            secrets,
-            http: host.http.clone(),
-            requests,
-            stats: Arc::new(RequestStats::default()),
-            runtime: tokio::runtime::Handle::current(),
-        };
-        let runtime = host.runtime.clone();
-        let plugin =
-            tokio::task::spawn_blocking(move || -> Result<(Plugin, Descriptor), String> {
-                let plugin = runtime
-                    .load(&package, context, limits, health)
-                    .map_err(|e| e.to_string())?;
-                let descriptor = plugin.describe().map_err(|e| e.to_string())?;
-                Ok((plugin, descriptor))
-            })
-            .await
-            .map_err(|e| error(format!("loading task failed: {e}")))?
-            .map_err(&error)?;
-        let (plugin, descriptor) = plugin;
-        tracing::info!(
-            connector = %c.id,
-            plugin = plugin.id(),
-            generation = plugin.generation(),
-            digest = &plugin.digest()[..12],
-            %provenance,
-            "loaded {}",
-            descriptor.name
-        );
-        if provenance == Provenance::DevUnsigned {
-            tracing::warn!(connector = %c.id, plugin = plugin.id(), "running an UNSIGNED development plugin");
-        }
         Ok(Connector {
             id: c.id.clone(),
-            plugin: Arc::new(plugin),
-            descriptor,
-            provenance,
+            kind,
+            config: c.clone(),
+            generations: Generations::new(&c.id, first, policy),
             poll_interval: c.poll_interval(),
             max_requests_per_second: c.max_requests_per_second,
             fields: Allowlist::new(c.fields.as_deref()),
@@ -330,4 +265,139 @@ impl Connector {
             retiring: c.retire,
         })
     }
+
+    /// Records in the store which plugin build the connector runs.
+    pub async fn register(&self, store: &Store) -> Result<(), crate::store::StoreError> {
+        let role = match self.kind {
+            PluginKind::PosSource => ConnectorRole::Source,
+            PluginKind::CrmSink => ConnectorRole::Sink,
+        };
+        let plugin = self.plugin();
+        store
+            .register_connector(role, &self.id, plugin.id(), plugin.digest())
+            .await
+    }
+}
+
+/// Opens and verifies the plugin package a connector's config points at (manifest, contract,
+/// signature against the trust store), and checks it is of the connector's kind.
+pub fn open_package(
+    c: &ConnectorConfig,
+    kind: PluginKind,
+    host: &HostServices,
+) -> Result<(PluginPackage, Provenance), ConnectorLoadError> {
+    let error = |message: String| load_error(kind, &c.id, message);
+    let (package, provenance) = open_installed(&c.plugin, host.trust.as_ref(), host.dev)
+        .map_err(|refusal| {
+            error(format!(
+                "plugin at {} refused: {refusal}{}",
+                c.plugin.display(),
+                if host.trust.is_none() && !host.dev {
+                    " (no [trust] store is configured; run with --dev to load unsigned local plugins)"
+                } else {
+                    ""
+                }
+            ))
+        })?;
+    if package.manifest.kind != kind {
+        return Err(error(format!(
+            "plugin {} is a {} plugin, not a {kind}",
+            package.manifest.id, package.manifest.kind
+        )));
+    }
+    Ok((package, provenance))
+}
+
+/// Binds an opened package to the connector's settings, egress and secrets, compiles and type-checks
+/// it off the async runtime (through the compile cache), and asks it to describe itself: generation
+/// `number` of the connector, sharing the connector's request counters `stats`.
+pub async fn load_generation(
+    c: &ConnectorConfig,
+    kind: PluginKind,
+    host: &HostServices,
+    package: PluginPackage,
+    provenance: Provenance,
+    number: u64,
+    stats: Arc<RequestStats>,
+) -> Result<Generation, ConnectorLoadError> {
+    let error = |message: String| load_error(kind, &c.id, message);
+    let manifest = &package.manifest;
+    let settings = resolve_settings(manifest, &c.config).map_err(&error)?;
+    let secrets = host.secrets.for_plugin(&manifest.secrets);
+    let egress = resolve_egress(manifest, &settings, &secrets).map_err(&error)?;
+    let operator = &host.limits;
+    let wanted = &manifest.resources;
+    let limits = CallLimits {
+        memory_bytes: (wanted
+            .memory_mib
+            .unwrap_or(operator.memory_limit_mib)
+            .min(operator.memory_limit_mib) as usize)
+            << 20,
+        deadline: Duration::from_millis(
+            wanted
+                .timeout_ms
+                .unwrap_or(operator.call_timeout_ms)
+                .min(operator.call_timeout_ms),
+        ),
+        fuel: operator.fuel_per_call,
+    };
+    let requests = RequestLimits::new(
+        wanted
+            .max_requests_per_call
+            .unwrap_or(operator.max_requests_per_call)
+            .min(operator.max_requests_per_call),
+        wanted
+            .max_concurrent_requests
+            .unwrap_or(operator.max_concurrent_requests)
+            .min(operator.max_concurrent_requests),
+    );
+    let health = HealthPolicy {
+        degrade_after: operator.degrade_after,
+        quarantine_after: operator.quarantine_after,
+        probe_interval: Duration::from_millis(operator.probe_interval_ms),
+    };
+    let context = PluginContext {
+        plugin_id: manifest.id.clone(),
+        generation: number,
+        config: settings,
+        egress,
+        secrets,
+        http: host.http.clone(),
+        requests,
+        stats,
+        runtime: tokio::runtime::Handle::current(),
+    };
+    let version = manifest.version.clone();
+    let runtime = host.runtime.clone();
+    let (plugin, descriptor) =
+        tokio::task::spawn_blocking(move || -> Result<(Plugin, Descriptor), String> {
+            let plugin = runtime
+                .load(&package, context, limits, health)
+                .map_err(|e| e.to_string())?;
+            let descriptor = plugin.describe().map_err(|e| e.to_string())?;
+            Ok((plugin, descriptor))
+        })
+        .await
+        .map_err(|e| error(format!("loading task failed: {e}")))?
+        .map_err(&error)?;
+    tracing::info!(
+        connector = %c.id,
+        plugin = plugin.id(),
+        generation = plugin.generation(),
+        version = %version,
+        digest = &plugin.digest()[..12],
+        %provenance,
+        "loaded {}",
+        descriptor.name
+    );
+    if provenance == Provenance::DevUnsigned {
+        tracing::warn!(connector = %c.id, plugin = plugin.id(), "running an UNSIGNED development plugin");
+    }
+    Ok(Generation {
+        plugin: Arc::new(plugin),
+        descriptor,
+        provenance,
+        version,
+        loaded_at: chrono::Utc::now(),
+    })
 }

@@ -15,5 +15,6 @@ pub mod journeys;
 pub mod model;
 pub mod packages;
 pub mod pipeline;
+pub mod reload;
 pub mod runtime;
 pub mod store;

@@ -100,7 +100,8 @@ enum Command {
         #[arg(long, default_value_t = 300)]
         sales: usize,
     },
-    /// Publisher keys and plugin packages: keygen, pack, sign, verify, install.
+    /// Publisher keys and plugin packages (keygen, pack, sign, verify, install), and the running
+    /// daemon's plugin generations (list, rollback, disable, enable).
     Plugin {
         #[command(subcommand)]
         command: cli::plugin::PluginCommand,
@@ -304,7 +305,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Plugin { command } => {
             init_logging("warn");
-            if let Err(failure) = cli::plugin::run(command) {
+            if let Err(failure) = cli::plugin::run(command).await {
                 eprintln!("{failure}");
                 std::process::exit(1);
             }

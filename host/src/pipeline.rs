@@ -1,6 +1,7 @@
 //! The pipeline: store, runtime and connectors wired together — pollers and the webhook server feed
 //! ingest, one delivery worker per sink drains the outbox, the erasure worker tells sinks whom to
-//! forget, and the retention job runs every `retention.interval`. `run` is the daemon; `sync_once`
+//! forget, the retention job runs every `retention.interval`, and new plugin versions dropped into
+//! the plugins directories are loaded as new generations. `run` is the daemon; `sync_once`
 //! polls every source once and delivers everything due (erasures included), for one-shot jobs and
 //! the demo.
 
@@ -13,6 +14,7 @@ use crate::governance::retention::{self, Mode};
 use crate::ingest::poll::{poll_source, PollError};
 use crate::ingest::{ingest, Delivery};
 use crate::journeys::{Messaging, Routes};
+use crate::reload::{self, Reloaded};
 use crate::runtime::bindings::wit::ConnectorError;
 use crate::store::{IngestReport, Store, StoreError};
 use std::sync::Arc;
@@ -27,6 +29,8 @@ pub struct Pipeline {
     /// Where ingest sends work: every sink, and each journey's messages to its sink.
     pub routes: Routes,
     messaging: Arc<Messaging>,
+    /// The runtime, HTTP client, secrets and trust store new plugin versions load with.
+    pub host: HostServices,
     wakers: Vec<Arc<Notify>>,
 }
 
@@ -84,6 +88,7 @@ impl Pipeline {
             config,
             routes,
             messaging,
+            host,
             wakers,
         })
     }
@@ -134,7 +139,12 @@ impl Pipeline {
             .source(source_id)
             .ok_or_else(|| PushError::UnknownSource(source_id.to_string()))?
             .clone();
-        let plugin = source.plugin.clone();
+        if source.generations.is_disabled() {
+            return Err(PushError::Unavailable(format!(
+                "source `{source_id}` is disabled (`rapport plugin enable` turns it back on)"
+            )));
+        }
+        let plugin = source.plugin();
         let (headers, body) = (Arc::new(headers), Arc::new(body));
         let answer = tokio::task::spawn_blocking({
             let (headers, body) = (headers.clone(), body.clone());
@@ -173,6 +183,22 @@ impl Pipeline {
         .await?;
         self.wake_sinks();
         Ok(report)
+    }
+
+    /// Loads the plugin files in `dir` as the next generation of every connector running them (see
+    /// `reload::reload`), logging what each did.
+    pub async fn reload_dir(&self, dir: &std::path::Path) {
+        for (connector, result) in
+            reload::reload_dir(&self.connectors, dir, &self.host, &self.store).await
+        {
+            match result {
+                Ok(Reloaded::Unchanged) => {
+                    tracing::debug!(connector = %connector, dir = %dir.display(), "plugin files unchanged")
+                }
+                Ok(Reloaded::Promoted { .. }) => {}
+                Err(refused) => tracing::error!("{refused}"),
+            }
+        }
     }
 
     /// Polls every source, and every sink's consent feed, once (each until caught up).
@@ -314,16 +340,13 @@ impl Pipeline {
             tasks.spawn(worker.run(shutdown.clone()));
         }
         tasks.spawn(self.erasure_worker().run(shutdown.clone()));
-        let sinks_with_feeds = self
-            .connectors
-            .sinks
-            .iter()
-            .filter(|sink| sink.plugin.has_consent_feed());
+        // Sinks are polled too: a generation built for contract 0.2 has a consent feed (a reload
+        // may bring one), and reading a sink without one does nothing.
         let pollers: Vec<Arc<Connector>> = self
             .connectors
             .sources
             .iter()
-            .chain(sinks_with_feeds)
+            .chain(&self.connectors.sinks)
             .cloned()
             .collect();
         for connector in pollers {
@@ -346,6 +369,7 @@ impl Pipeline {
             });
         }
         tasks.spawn(self.clone().retention_loop(shutdown.clone()));
+        tasks.spawn(reload::watch::run(self.clone(), shutdown.clone()));
         let app = crate::admin::router(self.clone());
         let mut server_shutdown = shutdown.clone();
         let server = axum::serve(listener, app).with_graceful_shutdown(async move {

@@ -94,6 +94,31 @@ pub fn loopback_services(secrets: &Path) -> HostServices {
     HostServices::from_config(&config).expect("host services start")
 }
 
+/// `wasm` with a custom section `name` holding `payload` appended: the same code under another
+/// digest, as another build of a plugin would have (and as large as the payload makes it).
+pub fn with_custom_section(wasm: &[u8], name: &str, payload: &[u8]) -> Vec<u8> {
+    fn leb128(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let mut content = Vec::new();
+    leb128(name.len(), &mut content);
+    content.extend_from_slice(name.as_bytes());
+    content.extend_from_slice(payload);
+    let mut out = wasm.to_vec();
+    out.push(0);
+    leb128(content.len(), &mut out);
+    out.extend(content);
+    out
+}
+
 /// A loopback TCP port that was free a moment ago.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -275,7 +300,7 @@ async fn call_plugin<T: Send + 'static>(
         + Send
         + 'static,
 ) -> T {
-    let plugin = connector.plugin.clone();
+    let plugin = connector.plugin();
     tokio::task::spawn_blocking(move || call(&plugin))
         .await
         .unwrap()

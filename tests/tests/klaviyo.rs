@@ -528,7 +528,7 @@ async fn vendor_errors_become_the_right_outcomes() {
     assert!(why.contains("401") && why.contains("klaviyo_key"), "{why}");
     assert!(why.contains("The private API key is not valid."), "{why}");
     for (sink, passes) in [(&wrong, false), (&sink, true)] {
-        let plugin = sink.plugin.clone();
+        let plugin = sink.plugin();
         let check = tokio::task::spawn_blocking(move || plugin.check())
             .await
             .unwrap()

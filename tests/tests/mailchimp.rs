@@ -529,7 +529,7 @@ async fn vendor_errors_become_the_right_outcomes() {
         "{why}"
     );
     let check = {
-        let plugin = wrong.plugin.clone();
+        let plugin = wrong.plugin();
         tokio::task::spawn_blocking(move || plugin.check())
             .await
             .unwrap()
@@ -660,7 +660,7 @@ async fn a_0_1_manifest_runs_the_same_plugin_without_its_consent_feed() {
     let sim = MailchimpSim::start().await.unwrap();
     sim.add_list(LIST);
     let feeding = sink(&sim, None).await;
-    assert!(feeding.plugin.has_consent_feed());
+    assert!(feeding.plugin().has_consent_feed());
     // The same component declared for 0.1 is run through 0.1's bindings: a sink like any other.
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("mailchimp-sink");
@@ -679,8 +679,8 @@ async fn a_0_1_manifest_runs_the_same_plugin_without_its_consent_feed() {
     let base = sim.api_base();
     let settings = [("api_base", base.as_str()), ("list_id", LIST)];
     let plain = sink_from(&copy, mailchimp::API_KEY, &settings).await;
-    assert!(!plain.plugin.has_consent_feed());
-    let refused = plain.plugin.consent_changes(None).unwrap_err();
+    assert!(!plain.plugin().has_consent_feed());
+    let refused = plain.plugin().consent_changes(None).unwrap_err();
     assert!(refused.to_string().contains("consent-feed"), "{refused}");
     let outcomes = upsert(&plain, vec![person("p-1", "ana@example.com", vec![])]).await;
     assert_eq!(outcomes, Ok(vec![Outcome::Ok]));

@@ -685,7 +685,7 @@ async fn the_host_loads_only_trusted_plugins_unless_in_development_mode() {
             };
             Connector::load(&config, PluginKind::CrmSink, &host)
                 .await
-                .map(|c| c.provenance)
+                .map(|c| c.live().provenance.clone())
                 .map_err(|e| e.to_string())
         }
     };

@@ -69,7 +69,7 @@ fn activity() -> Activity {
 }
 
 async fn record(sink: &Connector) -> Result<Vec<Outcome>, PluginError> {
-    let plugin = sink.plugin.clone();
+    let plugin = sink.plugin();
     tokio::task::spawn_blocking(move || plugin.record_activities(&[activity()]))
         .await
         .unwrap()
@@ -128,7 +128,7 @@ async fn each_fault_fails_only_its_call_with_a_named_cause() {
         assert!(text.contains("plugin hostile-sink"), "{text}");
         assert!(text.contains("record-activities"), "{text}");
         assert!(text.contains(message), "{behaviour}: {text}");
-        let health = sink.plugin.health();
+        let health = sink.plugin().health();
         assert_eq!(
             health.faults_by_kind[error.fault.kind()],
             1,
@@ -164,9 +164,9 @@ async fn send_outside_the_egress_allowlist_is_denied_before_connecting() {
         0,
         "a denied request reached the server"
     );
-    let health = sink.plugin.health();
+    let health = sink.plugin().health();
     assert_eq!(health.faults_by_kind["egress-denied"], 1, "{health:?}");
-    assert_eq!(sink.plugin.context().stats.counts().denied, 1);
+    assert_eq!(sink.plugin().context().stats.counts().denied, 1);
     healthy_sink_still_delivers(&host, &crm).await;
 }
 
@@ -242,7 +242,7 @@ async fn an_allowed_name_that_resolves_to_a_private_address_is_refused() {
         0,
         "a refused address was connected to"
     );
-    assert_eq!(sink.plugin.health().faults_by_kind["egress-denied"], 1);
+    assert_eq!(sink.plugin().health().faults_by_kind["egress-denied"], 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -317,7 +317,7 @@ async fn header_injection_is_refused_before_sending() {
         "{report}"
     );
     assert_eq!(crm.captured().requests, 0);
-    assert_eq!(sink.plugin.health().faults_by_kind["egress-denied"], 1);
+    assert_eq!(sink.plugin().health().faults_by_kind["egress-denied"], 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -339,9 +339,9 @@ async fn a_flood_of_sends_is_capped_per_call() {
     // The manifest caps the plugin at 100 requests per call.
     assert_eq!(report, "flood: ok=100 denied=200 other=0");
     assert_eq!(crm.captured().requests, 100);
-    let counts = sink.plugin.context().stats.counts();
+    let counts = sink.plugin().context().stats.counts();
     assert_eq!((counts.sent, counts.denied), (100, 200));
-    assert_eq!(sink.plugin.health().faults_by_kind["egress-denied"], 1);
+    assert_eq!(sink.plugin().health().faults_by_kind["egress-denied"], 1);
     healthy_sink_still_delivers(&host, &crm).await;
 }
 
@@ -351,10 +351,10 @@ async fn repeated_faults_quarantine_a_plugin_and_a_passing_probe_releases_it() {
     let host = services("degrade_after = 1\nquarantine_after = 2\nprobe_interval_ms = 300\n");
     let sink = load_sink(&host, "hostile-sink", &[("behaviour", "trap")]).await;
     record(&sink).await.unwrap_err();
-    assert_eq!(sink.plugin.health().state, HealthState::Degraded);
+    assert_eq!(sink.plugin().health().state, HealthState::Degraded);
     record(&sink).await.unwrap_err();
-    assert_eq!(sink.plugin.health().state, HealthState::Quarantined);
-    let calls = sink.plugin.health().calls;
+    assert_eq!(sink.plugin().health().state, HealthState::Quarantined);
+    let calls = sink.plugin().health().calls;
     let refused = record(&sink).await.unwrap_err();
     assert!(
         matches!(refused.fault, Fault::Quarantined { .. }),
@@ -362,7 +362,7 @@ async fn repeated_faults_quarantine_a_plugin_and_a_passing_probe_releases_it() {
     );
     assert!(refused.to_string().contains("is quarantined"), "{refused}");
     assert_eq!(
-        sink.plugin.health().calls,
+        sink.plugin().health().calls,
         calls,
         "a quarantined plugin must not be called"
     );
@@ -371,7 +371,7 @@ async fn repeated_faults_quarantine_a_plugin_and_a_passing_probe_releases_it() {
     // Rested: probed with `check` (which passes), released, then called (and it traps again).
     let error = record(&sink).await.unwrap_err();
     assert!(matches!(error.fault, Fault::Trap(_)), "{error}");
-    let health = sink.plugin.health();
+    let health = sink.plugin().health();
     assert_eq!(health.state, HealthState::Degraded, "{health:?}");
     assert_eq!(health.consecutive_faults, 1);
 }
@@ -381,7 +381,7 @@ async fn profiles_reach_only_the_sink_that_was_called() {
     let host = services(LOOPBACK_ONLY);
     let crm = CaptureServer::start().await.unwrap();
     let sink = load_sink(&host, "http-sink", &[("url", &crm.url())]).await;
-    let plugin = sink.plugin.clone();
+    let plugin = sink.plugin();
     let profile = Profile {
         key: "p-42".into(),
         identities: vec![],
@@ -470,13 +470,13 @@ url = "{hook}"
         broken.waiting > 0 && owed == broken.waiting,
         "the broken sink's work must be kept"
     );
-    let broken_plugin = &pipeline
+    let broken_plugin = pipeline
         .connectors
         .sinks
         .iter()
         .find(|s| s.id == "broken")
         .unwrap()
-        .plugin;
+        .plugin();
     assert_eq!(broken_plugin.health().state, HealthState::Quarantined);
     let errors = pipeline.store.recent_errors("broken", 50).await.unwrap();
     assert!(

@@ -1,5 +1,7 @@
-//! The host's HTTP face: webhook intake for sources (acknowledged only once durable), a health check
-//! and a JSON summary for operators.
+//! The host's HTTP face: webhook intake for sources (acknowledged only once durable), a health check,
+//! a JSON summary for operators, and the plugin routes (`plugins`).
+
+mod plugins;
 
 use crate::pipeline::{Pipeline, PushError};
 use axum::body::Bytes;
@@ -19,12 +21,7 @@ pub fn router(pipeline: Arc<Pipeline>) -> Router {
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/api/summary", get(summary))
         .route("/api/backfills", get(backfills))
-        .route(
-            "/api/plugins",
-            get(|State(pipeline): State<Arc<Pipeline>>| async move {
-                Json(pipeline.connectors.reports())
-            }),
-        )
+        .merge(plugins::routes())
         .route("/webhooks/{source}", post(webhook))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_WEBHOOK_BYTES))
         .with_state(pipeline)

@@ -1,7 +1,9 @@
 //! Subcommands of the `rapport` command line that are large enough to live outside `main.rs`.
 
+pub mod daemon;
 pub mod dlq;
 pub mod forget;
+pub mod generations;
 pub mod identity;
 pub mod plugin;
 pub mod retention;

@@ -1,6 +1,8 @@
-//! `rapport plugin …`: publisher keys, packing and signing `.rpk` packages, and verifying and
-//! installing them against the operator's trust store.
+//! `rapport plugin …`: publisher keys, packing and signing `.rpk` packages, verifying and
+//! installing them against the operator's trust store, and the running daemon's plugin generations
+//! (list, rollback, disable, enable; see `generations`).
 
+use super::generations;
 use anyhow::Context as _;
 use clap::Subcommand;
 use rapport_host::packages::archive::{self, PackageFiles};
@@ -66,6 +68,36 @@ pub enum PluginCommand {
         dev: bool,
         package: PathBuf,
     },
+    /// The running daemon's plugins: live and kept generations, health, last rollback or refusal.
+    List {
+        #[arg(long, default_value = "rapport.toml")]
+        config: PathBuf,
+    },
+    /// Swap a connector (or every connector of a plugin) back to a kept generation in the running
+    /// daemon: the one before the live one, or --to GEN.
+    Rollback {
+        #[arg(long, default_value = "rapport.toml")]
+        config: PathBuf,
+        /// A connector id, or a plugin id for every connector running it.
+        target: String,
+        #[arg(long)]
+        to: Option<u64>,
+    },
+    /// Stop a connector (or every connector of a plugin) taking work in the running daemon; its
+    /// work waits in the store until `enable`.
+    Disable {
+        #[arg(long, default_value = "rapport.toml")]
+        config: PathBuf,
+        /// A connector id, or a plugin id for every connector running it.
+        target: String,
+    },
+    /// Let a disabled connector (or every connector of a plugin) take work again.
+    Enable {
+        #[arg(long, default_value = "rapport.toml")]
+        config: PathBuf,
+        /// A connector id, or a plugin id for every connector running it.
+        target: String,
+    },
 }
 
 /// Why a `rapport plugin` command failed: a package refused by a check, or anything else. Both
@@ -112,8 +144,18 @@ impl From<TrustStoreError> for Failure {
 }
 
 /// Runs one `rapport plugin` subcommand, printing what it did on stdout.
-pub fn run(command: PluginCommand) -> Result<(), Failure> {
+pub async fn run(command: PluginCommand) -> Result<(), Failure> {
     match command {
+        PluginCommand::List { config } => Ok(generations::list(&config).await?),
+        PluginCommand::Rollback { config, target, to } => {
+            Ok(generations::rollback(&config, &target, to).await?)
+        }
+        PluginCommand::Disable { config, target } => {
+            Ok(generations::set_disabled(&config, &target, true).await?)
+        }
+        PluginCommand::Enable { config, target } => {
+            Ok(generations::set_disabled(&config, &target, false).await?)
+        }
         PluginCommand::Keygen { key_id, out } => keygen(&key_id, &out),
         PluginCommand::Pack {
             manifest,

@@ -34,12 +34,12 @@ pub async fn read_consent_feed(
     routes: &Routes,
     on_commit: &(dyn Fn() + Send + Sync),
 ) -> Result<IngestReport, PollError> {
-    if !sink.plugin.has_consent_feed() {
+    if sink.generations.is_disabled() || !sink.plugin().has_consent_feed() {
         return Ok(IngestReport::default());
     }
     read_stream(store, sink, STREAM, routes, on_commit, |cursor| {
         Box::pin(async move {
-        let plugin = sink.plugin.clone();
+        let plugin = sink.plugin();
         let answer = tokio::task::spawn_blocking(move || plugin.consent_changes(cursor.as_deref()))
             .await
             .map_err(|e| PollError::Task(e.to_string()))??;

@@ -70,7 +70,8 @@ impl SinkWorker {
     /// Runs the sink's delivery lanes (`delivery.concurrency` batches in flight) until `shutdown`
     /// turns true; each lane finishes and records its batch in flight first.
     pub async fn run(self, shutdown: watch::Receiver<bool>) {
-        let span = tracing::info_span!("sink", sink = %self.sink.id, plugin = self.sink.plugin.id(), generation = self.sink.plugin.generation());
+        let span =
+            tracing::info_span!("sink", sink = %self.sink.id, plugin = self.sink.plugin().id());
         let worker = Arc::new(self);
         let mut lanes = tokio::task::JoinSet::new();
         for _ in 0..worker.config.concurrency {
@@ -130,13 +131,17 @@ impl SinkWorker {
 
     /// Claims one batch, sends it, and records each item's outcome; waits first if the sink's pace
     /// requires it. The batch's profile updates go first, in one call, then its activities in
-    /// another; an activity whose person's update must be retried waits behind it, unattempted.
+    /// another; an activity whose person's update must be retried waits behind it, unattempted. A
+    /// disabled sink claims nothing: its work waits in the outbox.
     pub async fn step(&self) -> Result<StepReport, StoreError> {
+        if self.sink.generations.is_disabled() {
+            return Ok(StepReport::default());
+        }
         let wait = self.gate.lock().expect("rate gate").wait();
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
-        let limit = self.sink.descriptor.max_batch.clamp(1, 1000) as usize;
+        let limit = self.sink.live().descriptor.max_batch.clamp(1, 1000) as usize;
         let rows = self
             .store
             .claim(&self.sink.id, limit, self.config.lease_ms)
@@ -364,9 +369,10 @@ impl SinkWorker {
         Ok((approved, held))
     }
 
-    /// Calls the plugin off the async runtime and maps its answer to one completion per item.
+    /// Calls the live generation of the plugin off the async runtime (the call finishes on that
+    /// generation whatever is swapped in meanwhile) and maps its answer to one completion per item.
     async fn send(&self, kind: WorkKind, rows: &[OutboxRow], batch: Vec<Item>) -> Vec<Completion> {
-        let plugin = self.sink.plugin.clone();
+        let plugin = self.sink.plugin();
         let count = batch.len();
         let answer = tokio::task::spawn_blocking(move || match kind {
             WorkKind::Activity | WorkKind::Message => plugin.record_activities(&activities(batch)),

@@ -52,10 +52,10 @@ impl ErasureWorker {
     }
 
     /// Tries every due item once, only erasure `only`'s if given; returns each attempt's sink and
-    /// outcome.
+    /// outcome. A disabled sink's items wait.
     pub async fn step(&self, only: Option<i64>) -> Result<Vec<(String, Attempt)>, StoreError> {
         let mut attempts = Vec::new();
-        for sink in &self.sinks {
+        for sink in self.sinks.iter().filter(|s| !s.generations.is_disabled()) {
             for item in self
                 .store
                 .claim_erasures(&sink.id, only, self.config.lease_ms)
@@ -63,7 +63,7 @@ impl ErasureWorker {
             {
                 // At WARN, so its fields go with the warnings the daemon logs by default.
                 let span = tracing::warn_span!("erasure", erasure = item.erasure_id, sink = %sink.id,
-                    plugin = sink.plugin.id(), generation = sink.plugin.generation());
+                    plugin = sink.plugin().id(), generation = sink.live().number());
                 let attempt = self.attempt(sink, &item).instrument(span).await?;
                 attempts.push((sink.id.clone(), attempt));
             }
@@ -95,7 +95,7 @@ impl ErasureWorker {
     async fn attempt(&self, sink: &Connector, item: &ErasureItem) -> Result<Attempt, StoreError> {
         let mut identities: Vec<_> = item.identities.iter().map(render::identity).collect();
         sink.fields.minimise_identities(&mut identities);
-        let plugin = sink.plugin.clone();
+        let plugin = sink.plugin();
         let answer = tokio::task::spawn_blocking(move || plugin.forget(&identities)).await;
         let now = now_ms();
         let backoff = || {

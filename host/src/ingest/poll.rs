@@ -56,6 +56,7 @@ pub struct Step {
 }
 
 /// Polls every stream of `source` until each is caught up; `on_commit` runs after each stored step.
+/// A disabled source is not polled.
 pub async fn poll_source(
     store: &Store,
     source: &Connector,
@@ -63,10 +64,13 @@ pub async fn poll_source(
     on_commit: &(dyn Fn() + Send + Sync),
 ) -> Result<IngestReport, PollError> {
     let mut total = IngestReport::default();
-    for stream in &source.descriptor.streams {
+    if source.generations.is_disabled() {
+        return Ok(total);
+    }
+    for stream in &source.live().descriptor.streams {
         total += read_stream(store, source, stream, routes, on_commit, |cursor| {
             Box::pin(async move {
-                let plugin = source.plugin.clone();
+                let plugin = source.plugin();
                 let stream_name = stream.clone();
                 let answer = tokio::task::spawn_blocking(move || {
                     plugin.poll(&stream_name, cursor.as_deref())

@@ -6,6 +6,7 @@ pub mod bindings;
 pub mod cache;
 pub mod health;
 pub mod plugin;
+pub mod registry;
 pub mod state;
 
 use crate::capabilities::PluginContext;

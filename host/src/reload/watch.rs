@@ -1,0 +1,141 @@
+//! The daemon's watch on the plugins directories (the `notify` crate): a change under a connector's
+//! plugin directory — an install renamed into place, or files copied in — reloads every connector
+//! running it, once the directory has been quiet for `runtime.reload_debounce_ms`, so a file still
+//! being written is not loaded half-way (and if it was, the refusal is followed by another try when
+//! the writing ends).
+
+use crate::pipeline::Pipeline;
+use notify::{Event, EventKind, RecursiveMode, Watcher};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+use tracing::Instrument;
+
+/// Watches the directories holding the connectors' plugins until `shutdown` turns true. If the
+/// watch cannot be set up, the daemon runs on without hot reload and says so.
+pub async fn run(pipeline: Arc<Pipeline>, mut shutdown: watch::Receiver<bool>) {
+    let plugin_dirs: BTreeSet<PathBuf> = pipeline
+        .connectors
+        .all()
+        .map(|c| c.config.plugin.clone())
+        .collect();
+    let (events, mut incoming) = mpsc::unbounded_channel();
+    let watcher = notify::recommended_watcher(move |event: notify::Result<Event>| {
+        let _ = events.send(event);
+    })
+    .and_then(|mut watcher| {
+        for parent in plugin_dirs.iter().filter_map(|d| d.parent()) {
+            watcher.watch(parent, RecursiveMode::Recursive)?;
+        }
+        Ok(watcher)
+    });
+    let _watcher = match watcher {
+        Ok(watcher) => watcher,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot watch the plugins directories: new plugin versions need a restart");
+            return;
+        }
+    };
+    let quiet = Duration::from_millis(pipeline.config.runtime.reload_debounce_ms);
+    tracing::info!(dirs = ?plugin_dirs, "watching plugin directories for new versions");
+    loop {
+        let mut changed = BTreeSet::new();
+        tokio::select! {
+            event = incoming.recv() => match event {
+                Some(event) => changed.extend(affected(&plugin_dirs, event)),
+                None => return,
+            },
+            _ = shutdown.changed() => return,
+        }
+        if changed.is_empty() {
+            continue;
+        }
+        let first_change = Instant::now();
+        while let Ok(Some(event)) = tokio::time::timeout(quiet, incoming.recv()).await {
+            changed.extend(affected(&plugin_dirs, event));
+        }
+        for dir in changed {
+            let span = tracing::info_span!("reload", dir = %dir.display());
+            span.in_scope(|| {
+                tracing::info!(
+                    since_change_ms = first_change.elapsed().as_millis() as u64,
+                    "plugin files changed"
+                )
+            });
+            pipeline.reload_dir(&dir).instrument(span).await;
+        }
+    }
+}
+
+/// The plugin directories an event touched. Reads and errors touch nothing (errors are logged).
+fn affected(plugin_dirs: &BTreeSet<PathBuf>, event: notify::Result<Event>) -> Vec<PathBuf> {
+    match event {
+        Ok(event) if matches!(event.kind, EventKind::Access(_)) => Vec::new(),
+        Ok(event) => event
+            .paths
+            .iter()
+            .filter_map(|path| owner(plugin_dirs, path))
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "plugin directory watch reported an error");
+            Vec::new()
+        }
+    }
+}
+
+/// The plugin directory `path` is (or is inside), if any.
+fn owner(plugin_dirs: &BTreeSet<PathBuf>, path: &Path) -> Option<PathBuf> {
+    plugin_dirs.iter().find(|d| path.starts_with(d)).cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify::event::{CreateKind, ModifyKind, RenameMode};
+
+    #[test]
+    fn only_changes_inside_a_plugin_directory_count() {
+        let dirs: BTreeSet<PathBuf> = ["/p/http-sink", "/p/csv-source"].map(PathBuf::from).into();
+        let event = |kind, paths: &[&str]| {
+            Ok(paths
+                .iter()
+                .fold(Event::new(kind), |e, p| e.add_path(PathBuf::from(p))))
+        };
+        let rename = EventKind::Modify(ModifyKind::Name(RenameMode::Both));
+        assert_eq!(
+            affected(
+                &dirs,
+                event(rename, &["/p/.installing-http-sink-x1", "/p/http-sink"])
+            ),
+            [PathBuf::from("/p/http-sink")]
+        );
+        assert_eq!(
+            affected(
+                &dirs,
+                event(
+                    EventKind::Create(CreateKind::File),
+                    &["/p/csv-source/plugin.wasm"]
+                )
+            ),
+            [PathBuf::from("/p/csv-source")]
+        );
+        assert!(affected(
+            &dirs,
+            event(
+                EventKind::Create(CreateKind::File),
+                &["/p/http-sink-old/plugin.wasm"]
+            )
+        )
+        .is_empty());
+        assert!(affected(
+            &dirs,
+            event(
+                EventKind::Access(notify::event::AccessKind::Any),
+                &["/p/http-sink/plugin.wasm"]
+            )
+        )
+        .is_empty());
+    }
+}

@@ -1,0 +1,142 @@
+//! Hot reload latency, printed (not asserted): `cargo bench -p rapport-e2e --bench reload`.
+//!
+//! The daemon's pipeline runs in this process with its plugins directory watched. A new version of
+//! a 1 MiB sink plugin (http-sink's component, padded to 1 MiB with a custom section) is renamed
+//! into place, as `rapport plugin install` does; the figure is the time from the rename to the end
+//! of the first call on the new generation. With a warm compile cache the component was compiled
+//! before; with a cold one its digest is new, so it is compiled.
+//!
+//! `RAPPORT_BENCH_RELOADS` sets the drops per mode (default 10).
+
+use rapport_e2e::{plugin, with_custom_section, LOOPBACK_DEV};
+use rapport_host::config::Config;
+use rapport_host::pipeline::Pipeline;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const PLUGIN_BYTES: usize = 1 << 20;
+
+/// http-sink's component padded to 1 MiB; `tag` makes the digest.
+fn build(tag: &str) -> Vec<u8> {
+    let wasm = std::fs::read(plugin("http-sink").join("plugin.wasm")).unwrap();
+    let mut payload = tag.as_bytes().to_vec();
+    payload.resize(PLUGIN_BYTES.saturating_sub(wasm.len() + 64), b'.');
+    with_custom_section(&wasm, "rapport-bench-padding", &payload)
+}
+
+/// Installs `wasm` as version `version` in `plugins/http-sink` the way install does: written into a
+/// staging directory, then renamed into place. Returns the moment of the rename.
+fn drop_in(plugins: &Path, version: u64, wasm: &[u8]) -> Instant {
+    let manifest = std::fs::read_to_string(plugin("http-sink").join("rapport.toml"))
+        .unwrap()
+        .replacen(
+            "version = \"0.1.0\"",
+            &format!("version = \"1.0.{version}\""),
+            1,
+        );
+    let staging = plugins.join(format!(".installing-{version}"));
+    std::fs::create_dir_all(&staging).unwrap();
+    std::fs::write(staging.join("rapport.toml"), manifest).unwrap();
+    std::fs::write(staging.join("plugin.wasm"), wasm).unwrap();
+    let target = plugins.join("http-sink");
+    let aside = plugins.join(format!(".replaced-{version}"));
+    if target.exists() {
+        std::fs::rename(&target, &aside).unwrap();
+    }
+    let dropped = Instant::now();
+    std::fs::rename(&staging, &target).unwrap();
+    let _ = std::fs::remove_dir_all(&aside);
+    dropped
+}
+
+/// Waits for generation `number` of the sink and makes its first call.
+async fn first_call(pipeline: &Pipeline, number: u64) {
+    let sink = pipeline.connectors.sinks[0].clone();
+    let start = Instant::now();
+    while sink.live().number() < number {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "generation {number} never went live: {:?}",
+            sink.generations.report().last_refusal
+        );
+        tokio::time::sleep(Duration::from_micros(500)).await;
+    }
+    let plugin = sink.plugin();
+    tokio::task::spawn_blocking(move || plugin.describe())
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+fn summary(label: &str, mut ms: Vec<f64>) {
+    ms.sort_by(f64::total_cmp);
+    println!(
+        "{label}: median {:.1} ms, min {:.1} ms, max {:.1} ms over {} drops",
+        ms[ms.len() / 2],
+        ms[0],
+        ms[ms.len() - 1],
+        ms.len()
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let drops: usize = std::env::var("RAPPORT_BENCH_RELOADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    let mut version = 0;
+    drop_in(&plugins, version, &build("initial"));
+    let config = format!(
+        r#"
+[store]
+database_url = "sqlite://bench.db"
+[server]
+listen = "127.0.0.1:0"
+{LOOPBACK_DEV}[[sink]]
+id = "crm"
+plugin = "plugins/http-sink"
+channels = []
+[sink.config]
+url = "http://127.0.0.1:9/hook"
+"#
+    );
+    let config = Config::parse(&config, dir.path()).unwrap();
+    let debounce = config.runtime.reload_debounce_ms;
+    let pipeline = Arc::new(Pipeline::start(config).await.unwrap());
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let daemon = tokio::spawn(pipeline.clone().run(shutdown));
+    // Let the watch start.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Two builds compiled once (the first drops of each), then dropped in turn: a warm cache.
+    let warm_builds = [build("warm-a"), build("warm-b")];
+    let mut warm = Vec::new();
+    for i in 0..drops + 2 {
+        version += 1;
+        let dropped = drop_in(&plugins, version, &warm_builds[i % 2]);
+        first_call(&pipeline, version + 1).await;
+        if i >= 2 {
+            warm.push(dropped.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    let mut cold = Vec::new();
+    for i in 0..drops {
+        version += 1;
+        let dropped = drop_in(&plugins, version, &build(&format!("cold-{i}")));
+        first_call(&pipeline, version + 1).await;
+        cold.push(dropped.elapsed().as_secs_f64() * 1000.0);
+    }
+    println!(
+        "reload, file drop to first call on the new generation, {} KiB plugin, debounce {debounce} ms:",
+        build("size").len() >> 10
+    );
+    summary("  warm compile cache", warm);
+    summary("  cold compile cache", cold);
+    let _ = stop.send(true);
+    daemon.await.unwrap().unwrap();
+}
