@@ -3,7 +3,8 @@
 //! email sinks and to one sink that never contacts people.
 //!
 //! - No email sink ever receives an activity for a person it was last told had refused, or who
-//!   never agreed (the shop requires opt-in).
+//!   never agreed (the shop requires opt-in); a welcome journey due during quiet hours waits for
+//!   them to end.
 //! - Revocations overtake the work queued before them at every sink.
 //! - The choice in force for every person follows the ledger's rule (latest wins, a revocation wins
 //!   a tie, an older opt-in never overrides an unsubscribe) in the store and at every sink, and the
@@ -23,7 +24,7 @@ use std::time::Duration;
 
 const DAY: i64 = 24 * 3600;
 
-fn config(mail_a: &str, mail_b: &str, warehouse: &str) -> String {
+fn config(mail_a: &str, mail_b: &str, warehouse: &str, rules: &str) -> String {
     let sink = |id: &str, url: &str, extra: &str| {
         format!(
             "[[sink]]\nid = \"{id}\"\nplugin = \"{}\"\n{extra}[sink.config]\nurl = \"{url}\"\nbatch_size = 100\n",
@@ -31,7 +32,7 @@ fn config(mail_a: &str, mail_b: &str, warehouse: &str) -> String {
         )
     };
     format!(
-        "{SQLITE_LOOPBACK_DEV}\n[[source]]\nid = \"shop\"\nplugin = \"{}\"\n{}{}{}",
+        "{SQLITE_LOOPBACK_DEV}\n{rules}[[source]]\nid = \"shop\"\nplugin = \"{}\"\n{}{}{}",
         plugin("csv-source").display(),
         sink("mail-a", mail_a, ""),
         sink("mail-b", mail_b, "channels = [\"email\"]\n"),
@@ -195,11 +196,39 @@ async fn ten_thousand_changing_customers_never_receive_marketing_they_refused() 
         CaptureServer::start().await.unwrap(),
         CaptureServer::start().await.unwrap(),
     );
-    let dir = ShopDir::new(&config(&mail_a.url(), &mail_b.url(), &warehouse.url()));
+    // A welcome message after each person's first order, to mail-a — in quiet hours that began an
+    // hour ago and end in an hour (shop time, UTC).
+    let now = chrono::Utc::now();
+    let clock = |t: chrono::DateTime<chrono::Utc>| t.format("%H:%M").to_string();
+    let quiet_end = now + chrono::Duration::hours(1);
+    let rules = format!(
+        "[consent]\nquiet_hours = {{ start = \"{}\", end = \"{}\" }}\n\
+         [[journey]]\nname = \"welcome\"\nsink = \"mail-a\"\nchannel = \"email\"\ntrigger = \"first-order\"\n",
+        clock(now - chrono::Duration::hours(1)),
+        clock(quiet_end),
+    );
+    let dir = ShopDir::new(&config(
+        &mail_a.url(),
+        &mail_b.url(),
+        &warehouse.url(),
+        &rules,
+    ));
     let pipeline = Pipeline::start(Config::load(&dir.config()).unwrap())
         .await
         .unwrap();
-    let drain = || drain_all(&pipeline, Duration::from_secs(600));
+    let db_path = dir.path().join("rapport.db");
+    // Every sink catches up but for the welcome messages waiting out the quiet hours.
+    let drain = || async {
+        let owed = pipeline
+            .drain(Duration::from_secs(5), Duration::from_secs(600))
+            .await
+            .unwrap();
+        assert_eq!(
+            owed,
+            waiting_messages(&db_path).await,
+            "every sink caught up"
+        );
+    };
 
     upload(&pipeline, &first).await;
     drain().await;
@@ -314,6 +343,55 @@ async fn ten_thousand_changing_customers_never_receive_marketing_they_refused() 
         .collect();
     assert_eq!(recorded, all);
     assert_eq!(ledger.len(), all.len(), "each choice is recorded once");
+
+    // Quiet hours held every welcome message: none reached a sink; those for people with consent
+    // wait, unattempted, for the quiet hours to end; the rest were withheld for consent.
+    for (sink, server) in [("mail-a", &mail_a), ("mail-b", &mail_b)] {
+        let journeys = server
+            .captured()
+            .activities
+            .iter()
+            .filter(|a| a["name"] == "Journey: welcome")
+            .count();
+        assert_eq!(journeys, 0, "{sink} received a message during quiet hours");
+    }
+    let messages = sqlx::query(
+        "SELECT status, attempts, next_attempt_at, last_error FROM outbox WHERE kind = 'message'",
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    let end = quiet_end.timestamp() / 60 * 60_000;
+    let mut waiting = 0;
+    for m in &messages {
+        match m.get::<String, _>("status").as_str() {
+            "pending" => {
+                waiting += 1;
+                assert_eq!(m.get::<i64, _>("attempts"), 0);
+                assert_eq!(m.get::<i64, _>("next_attempt_at"), end);
+                let why: String = m.get("last_error");
+                assert!(why.starts_with("quiet hours until"), "{why}");
+            }
+            "suppressed" => {}
+            other => panic!("a welcome message is {other}"),
+        }
+    }
+    assert!(waiting > 1000, "many welcome messages wait ({waiting})");
+}
+
+/// How many journey messages wait for their time.
+async fn waiting_messages(db: &std::path::Path) -> i64 {
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", db.display()))
+        .await
+        .unwrap();
+    let waiting = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM outbox WHERE kind = 'message' AND status = 'pending'",
+    )
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    db.close().await;
+    waiting
 }
 
 /// The CRM side of the same shop: 10,000 customers, of whom many unsubscribe at Mailchimp (the
@@ -324,6 +402,8 @@ async fn ten_thousand_changing_customers_never_receive_marketing_they_refused() 
 ///   queued ahead of it; the choice in force follows the ledger's rule across both sides.
 /// - Neither email sink receives marketing activity for a person whose choice in force is not a
 ///   grant, and each receives every later sale of those whose choice is.
+/// - A thank-you journey after every order, capped at one a week, reaches each person with consent
+///   exactly once.
 /// - Mailchimp keeps anyone it was told to unsubscribe unsubscribed (its API cannot resubscribe):
 ///   reading those members back never overrides a newer opt-in given at the till, and reading the
 ///   feed again changes nothing.
@@ -346,7 +426,9 @@ async fn ten_thousand_customers_unsubscribing_at_the_crm_never_receive_marketing
         format!(
             "{SQLITE_LOOPBACK_DEV}{}\n[[source]]\nid = \"shop\"\nplugin = \"{}\"\n\
              [[sink]]\nid = \"mailchimp\"\nplugin = \"{}\"\n[sink.config]\napi_base = \"{}\"\nlist_id = \"L1\"\n\
-             [[sink]]\nid = \"mail-a\"\nplugin = \"{}\"\n[sink.config]\nurl = \"{}\"\nbatch_size = 100\n",
+             [[sink]]\nid = \"mail-a\"\nplugin = \"{}\"\n[sink.config]\nurl = \"{}\"\nbatch_size = 100\n\
+             [[journey]]\nname = \"thanks\"\nsink = \"mail-a\"\nchannel = \"email\"\ntrigger = \"every-order\"\n\
+             [[consent.cap]]\nchannel = \"email\"\nmax = 1\nper_days = 7\n",
             rapport_e2e::secrets_section(&secrets),
             plugin("csv-source").display(),
             plugin("mailchimp-sink").display(),
@@ -496,6 +578,36 @@ async fn ten_thousand_customers_unsubscribing_at_the_crm_never_receive_marketing
     })
     .collect();
     assert_eq!(from_crm, crm_refusals);
+
+    // The thank-you after every order, capped at one a week: everyone whose choice in force is a
+    // grant got exactly one, nobody got more (the gate walk above already checked each was sent
+    // with consent).
+    let mut thanked: HashMap<String, usize> = HashMap::new();
+    let keys: HashMap<String, String> = captured
+        .arrivals
+        .iter()
+        .filter_map(|a| match a {
+            Arrival::Profile(p) => Some((p["key"].as_str()?.to_string(), profile_consent(p).0)),
+            Arrival::Activity(_) => None,
+        })
+        .collect();
+    for a in captured
+        .activities
+        .iter()
+        .filter(|a| a["name"] == "Journey: thanks")
+    {
+        let key = a["profile_key"].as_str().unwrap();
+        *thanked.entry(keys[key].clone()).or_default() += 1;
+    }
+    for (email, (_, granted)) in &expected {
+        let got = thanked.get(email).copied().unwrap_or(0);
+        if *granted {
+            assert_eq!(got, 1, "{email}: one thank-you within the cap");
+        } else {
+            assert!(got <= 1, "{email}: {got} thank-yous over a cap of one");
+        }
+    }
+    assert!(thanked.values().all(|n| *n <= 1));
 
     // Everyone Mailchimp was told to unsubscribe is still unsubscribed there, now with a fresh
     // `last_changed`; reading them back changes nothing.

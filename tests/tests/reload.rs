@@ -1,7 +1,8 @@
 //! Hot reload through the real daemon: plugin packages installed into the watched plugins directory
 //! with `rapport plugin install` while sales flow. Twenty swaps lose and repeat nothing; a version
-//! that traps on every call is rolled back automatically and loses nothing; disable, enable and
-//! rollback work through the CLI.
+//! that traps on every call is rolled back automatically and loses nothing; one built for a
+//! contract the host does not run is refused while the old version keeps running; disable, enable
+//! and rollback work through the CLI.
 
 use rapport_e2e::{
     free_port, output_text, plugin, stop_gracefully, with_custom_section, ShopDir,
@@ -303,6 +304,42 @@ async fn twenty_swaps_under_load_lose_nothing_and_repeat_nothing() {
     );
     let shop = Arc::into_inner(shop).expect("the feeder is done with the shop");
     shop.finish(expected).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_version_built_for_an_unknown_contract_is_refused_and_the_old_one_keeps_running() {
+    let shop = Shop::start().await;
+    let mut shops = vec![shop.upload(0).await];
+    shop.wait_for_sink("the first deliveries", |r| {
+        r["health"]["calls"].as_u64() > Some(1)
+    })
+    .await;
+    // Someone copies a build made for rapport:connector@0.9.0 over the installed plugin (install
+    // itself would refuse it); its manifest claims a contract this host runs.
+    let installed = shop.plugins_dir().join("http-sink");
+    std::fs::write(
+        installed.join("plugin.wasm"),
+        std::fs::read(plugin("future-sink").join("plugin.wasm")).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(installed.join("rapport.toml"), http_sink_manifest("0.9.0")).unwrap();
+    let report = shop
+        .wait_for_sink("the refusal", |r| !r["last_refusal"].is_null())
+        .await;
+    let refusal = report["last_refusal"].to_string();
+    assert!(
+        refusal.contains("built for rapport:connector@0.9.0")
+            && refusal.contains("rapport:connector@0.1.0, rapport:connector@0.2.0"),
+        "{report:#}"
+    );
+    assert_eq!(
+        (generation(&report), &report["version"]),
+        (1, &Value::from("0.1.0"))
+    );
+    for n in 1..3 {
+        shops.push(shop.upload(n).await);
+    }
+    shop.finish(expected(&shops)).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
