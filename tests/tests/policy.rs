@@ -127,7 +127,8 @@ async fn the_policy_says_who_gets_what_and_for_how_long_from_the_config() {
         mailer: "newsletter",
         retention:
             "[retention]\nevents = \"2w\"\nrejected_inputs = \"forever\"\ninterval = \"6h\"\n",
-        identity: "[identity]\ngmail_canonical = true\n",
+        identity:
+            "[identity]\ngmail_canonical = true\npriority = [\"email\"]\nlimits = { email = 2 }\n",
     }))
     .await;
     assert_ne!(first, second);
@@ -151,6 +152,14 @@ async fn the_policy_says_who_gets_what_and_for_how_long_from_the_config() {
     );
     assert!(second.contains("every 6 hours while"));
     assert!(second.contains("differ only by dots or a +tag count as one person"));
+    let merging = second.replace("\n  ", " ");
+    assert!(
+        merging.contains("Identifiers count in this order: email, POS customer id, loyalty id and phone. A person holds at most 2 emails, 1 POS customer id, 1 loyalty id and 3 phones"),
+        "{second}"
+    );
+    assert!(first
+        .replace("\n  ", " ")
+        .contains("in this order: POS customer id, loyalty id, email and phone"));
     assert!(!second.contains("this shop listed"));
 }
 

@@ -9,8 +9,9 @@ use super::retention::{describe, in_words, Keep};
 use crate::config::{Config, ConnectorConfig};
 use crate::consent::contact::OverCap;
 use crate::consent::gate::WithoutChoice;
+use crate::identity::merge::MergeRules;
 use crate::journeys::Trigger;
-use crate::model::Channel;
+use crate::model::{Channel, IdentityKind};
 use crate::packages::Manifest;
 use crate::store::RecordClass;
 use std::path::Path;
@@ -229,6 +230,35 @@ pub fn render(config: &Config, config_path: &Path) -> String {
         &mut page,
         format!(
             "- Test placeholders such as test@test.com never link two people together{blocked}."
+        ),
+    );
+    let rules = MergeRules::new(&config.identity.priority, config.identity.limits);
+    let kind_name = |kind: IdentityKind| match kind {
+        IdentityKind::VendorCustomer => "POS customer id",
+        IdentityKind::LoyaltyId => "loyalty id",
+        IdentityKind::Email => "email",
+        IdentityKind::Phone => "phone",
+    };
+    let plural = |n: usize, kind: IdentityKind| match (n, kind) {
+        (1, kind) => format!("1 {}", kind_name(kind)),
+        (n, IdentityKind::Email) => format!("{n} emails"),
+        (n, IdentityKind::Phone) => format!("{n} phones"),
+        (n, kind) => format!("{n} {}s", kind_name(kind)),
+    };
+    let limits: Vec<String> = rules
+        .priority()
+        .iter()
+        .map(|k| plural(rules.limit(*k), *k))
+        .collect();
+    line(
+        &mut page,
+        format!(
+            "- When one purchase names two people the shop knew apart, they become one person (the\n  \
+             older record stays). Identifiers count in this order: {}. A person holds at most {}\n  \
+             (POS customer ids: per POS); an identifier that would go over links nobody. Every\n  \
+             merge is logged without the identifiers, and `rapport identity unmerge` undoes it.",
+            listed(rules.priority().iter().map(|k| kind_name(*k))),
+            listed(limits.iter().map(String::as_str)),
         ),
     );
     page

@@ -120,6 +120,16 @@ fn counts<'a>(
 }
 
 impl MergeRules {
+    /// Every kind once, highest priority first.
+    pub fn priority(&self) -> &[IdentityKind] {
+        &self.priority
+    }
+
+    /// Most identities of `kind` one profile may hold (vendor customer ids: per source).
+    pub fn limit(&self, kind: IdentityKind) -> usize {
+        self.limits.of(kind)
+    }
+
     /// Kinds in `priority` come first, in its order; the others follow in the default order.
     pub fn new(priority: &[IdentityKind], limits: Limits) -> MergeRules {
         let mut order: Vec<IdentityKind> = Vec::with_capacity(DEFAULT_PRIORITY.len());
