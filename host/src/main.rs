@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use rapport_host::config::Config;
 use rapport_host::demo::{self, DemoOptions};
 use rapport_host::pipeline::Pipeline;
+use rapport_host::reload;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -149,16 +150,46 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Run { host } => {
             init_logging("info");
-            let pipeline = Arc::new(start(&host).await?);
             let (stop, shutdown) = watch::channel(false);
             tokio::spawn(async move {
                 wait_for_signal().await;
                 tracing::info!("stopping: finishing work in flight");
                 let _ = stop.send(true);
             });
-            let result = pipeline.clone().run(shutdown).await;
-            pipeline.store.close().await;
-            result
+            let mut config = Config::load(&host.config)?;
+            let mut previous: Option<Config> = None;
+            loop {
+                config.trust.dev |= host.dev;
+                let pipeline =
+                    match Pipeline::start(config.clone()).await {
+                        Ok(pipeline) => Arc::new(pipeline),
+                        Err(e) => match previous.take() {
+                            Some(running) => {
+                                tracing::error!(error = format!("{e:#}"),
+                                "the changed config cannot start; going back to the one that ran");
+                                config = running;
+                                continue;
+                            }
+                            None => return Err(e),
+                        },
+                    };
+                // This pipeline runs until the daemon stops or its config file changes and loads.
+                let (restart, restarted) = watch::channel(false);
+                let text = std::fs::read_to_string(&host.config).unwrap_or_default();
+                let (path, stopping) = (host.config.clone(), shutdown.clone());
+                let next = tokio::spawn(async move {
+                    let next = reload::config::next_config(&path, &text, stopping).await;
+                    let _ = restart.send(true);
+                    next
+                });
+                let result = pipeline.clone().run(restarted).await;
+                pipeline.store.close().await;
+                result?;
+                match next.await? {
+                    Some(next) => previous = Some(std::mem::replace(&mut config, next)),
+                    None => return Ok(()),
+                }
+            }
         }
         Command::Sync { host, timeout_secs } => {
             init_logging("warn");

@@ -4,8 +4,8 @@
 //! HubSpot has been sent what it was owed it is retired and hears nothing more.
 
 use rapport_e2e::{
-    drain_all, output_text, plugin, secrets_file, secrets_section, upload_csv, ShopDir,
-    SQLITE_LOOPBACK_DEV,
+    drain_all, free_port, output_text, plugin, secrets_file, secrets_section, stop_gracefully,
+    upload_csv, wait_until, ShopDir, SQLITE_LOOPBACK_DEV,
 };
 use rapport_fakes::hubspot::{self, HubSpotSim};
 use rapport_fakes::klaviyo::{self, KlaviyoSim};
@@ -227,6 +227,123 @@ async fn hubspot_to_klaviyo_mid_stream_backfills_klaviyo_and_retires_hubspot_aft
         (klaviyo["profiles"].as_i64(), klaviyo["owed"].as_i64()),
         (Some(profiles), Some(0)),
         "{shown}"
+    );
+}
+
+/// Posts `shop`'s CSV export to the running daemon's webhook for the source `shop`.
+async fn post_export(port: u16, shop: &SampleShop) {
+    let response = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/webhooks/shop"))
+        .body(shop.to_csv())
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_running_daemon_swaps_when_its_config_is_edited_and_refuses_a_bad_edit() {
+    let shop = SampleShop::generate(72, 150, 0);
+    let later = shop.clone().with_receipt_prefix("L").shifted(5 * DAY);
+    let old = HubSpotSim::start().await.unwrap();
+    let new = KlaviyoSim::start().await.unwrap();
+    new.add_list("LIST1");
+    let dir = ShopDir::new("");
+    let secrets = secrets_file(
+        dir.path(),
+        &[
+            ("hubspot_token", hubspot::TOKEN),
+            ("klaviyo_key", klaviyo::API_KEY),
+        ],
+    );
+    let port = free_port();
+    let common = format!(
+        "{SQLITE_LOOPBACK_DEV}{}[server]\nlisten = \"127.0.0.1:{port}\"\n\
+         [consent]\nmarketing_without_choice = \"send\"\n",
+        secrets_section(&secrets)
+    );
+    std::fs::write(dir.config(), config(&common, &hubspot_sink(&old, false))).unwrap();
+    let mut daemon = dir.spawn_daemon();
+    let known = shop
+        .valid_receipts()
+        .filter_map(|r| r.customer)
+        .collect::<BTreeSet<usize>>();
+    let health = format!("http://127.0.0.1:{port}/health");
+    assert!(
+        wait_until(Duration::from_secs(60), || std::net::TcpStream::connect((
+            "127.0.0.1",
+            port
+        ))
+        .is_ok())
+        .await,
+        "the daemon listens"
+    );
+    post_export(port, &shop).await;
+    assert!(
+        wait_until(Duration::from_secs(120), || old.contact_count()
+            == known.len())
+        .await,
+        "HubSpot holds the shop's customers"
+    );
+
+    // A bad edit is refused; the daemon carries on with the configuration it runs.
+    std::fs::write(dir.config(), "[[sink]]\nid = \"broken\"\n").unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(reqwest::get(&health).await.unwrap().status().is_success());
+
+    // The swap: Klaviyo added, HubSpot retiring, written while the daemon runs.
+    std::fs::write(
+        dir.config(),
+        config(&common, &(hubspot_sink(&old, true) + &klaviyo_sink(&new))),
+    )
+    .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(120), || new.profiles().len()
+            == known.len())
+        .await,
+        "Klaviyo was backfilled with every known person"
+    );
+    let backfills = format!("http://127.0.0.1:{port}/api/backfills");
+    let mut owed = None;
+    for _ in 0..600 {
+        let shown: serde_json::Value = reqwest::get(&backfills)
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        owed = shown
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["sink"] == "klaviyo")
+            .and_then(|b| b["owed"].as_i64());
+        if owed == Some(0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(owed, Some(0), "the backfill finished");
+    let hubspot_requests = old.seen().len();
+    post_export(port, &later).await;
+    let want = consented_sales(&later);
+    assert!(
+        wait_until(Duration::from_secs(120), || {
+            new.events()
+                .iter()
+                .filter(|e| e.metric == "Placed Order")
+                .filter_map(|e| e.properties.get("order_id")?.as_str().map(str::to_owned))
+                .collect::<BTreeSet<String>>()
+                == want
+        })
+        .await,
+        "Klaviyo receives every sale after the swap"
+    );
+    assert!(stop_gracefully(&mut daemon), "rapport stopped cleanly");
+    assert_eq!(
+        old.seen().len(),
+        hubspot_requests,
+        "HubSpot heard nothing after its drain"
     );
 }
 

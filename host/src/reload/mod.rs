@@ -4,6 +4,7 @@
 //! reason, and the live generation keeps running. Operators roll back, disable and enable connectors
 //! by connector id or plugin id (`control`); the daemon watches the plugins directories (`watch`).
 
+pub mod config;
 pub mod control;
 pub mod watch;
 
