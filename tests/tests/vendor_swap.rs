@@ -44,6 +44,23 @@ fn klaviyo_sink(crm: &KlaviyoSim) -> String {
     )
 }
 
+/// The old vendor (HubSpot), the new one (Klaviyo, with list `LIST1`), and a shop directory with
+/// a secrets file holding both vendors' credentials.
+async fn vendors() -> (HubSpotSim, KlaviyoSim, ShopDir, std::path::PathBuf) {
+    let old = HubSpotSim::start().await.unwrap();
+    let new = KlaviyoSim::start().await.unwrap();
+    new.add_list("LIST1");
+    let dir = ShopDir::new("");
+    let secrets = secrets_file(
+        dir.path(),
+        &[
+            ("hubspot_token", hubspot::TOKEN),
+            ("klaviyo_key", klaviyo::API_KEY),
+        ],
+    );
+    (old, new, dir, secrets)
+}
+
 /// Order ids of the attributed sales of `shop` whose buyer did not refuse marketing.
 fn consented_sales(shop: &SampleShop) -> BTreeSet<String> {
     shop.attributed_sales()
@@ -58,17 +75,7 @@ async fn hubspot_to_klaviyo_mid_stream_backfills_klaviyo_and_retires_hubspot_aft
     let before_swap = shop.clone().with_receipt_prefix("B").shifted(5 * DAY);
     let after_swap = shop.clone().with_receipt_prefix("C").shifted(10 * DAY);
     let after_retirement = shop.clone().with_receipt_prefix("D").shifted(15 * DAY);
-    let old = HubSpotSim::start().await.unwrap();
-    let new = KlaviyoSim::start().await.unwrap();
-    new.add_list("LIST1");
-    let dir = ShopDir::new("");
-    let secrets = secrets_file(
-        dir.path(),
-        &[
-            ("hubspot_token", hubspot::TOKEN),
-            ("klaviyo_key", klaviyo::API_KEY),
-        ],
-    );
+    let (old, new, dir, secrets) = vendors().await;
     // The sample shop relies on the soft opt-in for buyers who never chose.
     let common = format!(
         "{SQLITE_LOOPBACK_DEV}{}[consent]\nmarketing_without_choice = \"send\"\n",
@@ -245,17 +252,7 @@ async fn post_export(port: u16, shop: &SampleShop) {
 async fn the_running_daemon_swaps_when_its_config_is_edited_and_refuses_a_bad_edit() {
     let shop = SampleShop::generate(72, 150, 0);
     let later = shop.clone().with_receipt_prefix("L").shifted(5 * DAY);
-    let old = HubSpotSim::start().await.unwrap();
-    let new = KlaviyoSim::start().await.unwrap();
-    new.add_list("LIST1");
-    let dir = ShopDir::new("");
-    let secrets = secrets_file(
-        dir.path(),
-        &[
-            ("hubspot_token", hubspot::TOKEN),
-            ("klaviyo_key", klaviyo::API_KEY),
-        ],
-    );
+    let (old, new, dir, secrets) = vendors().await;
     let port = free_port();
     let common = format!(
         "{SQLITE_LOOPBACK_DEV}{}[server]\nlisten = \"127.0.0.1:{port}\"\n\
