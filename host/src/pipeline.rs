@@ -14,6 +14,7 @@ use crate::governance::retention::{self, Mode};
 use crate::ingest::poll::{poll_source, PollError};
 use crate::ingest::{ingest, Delivery};
 use crate::journeys::{Messaging, Routes};
+use crate::packages::PluginKind;
 use crate::reload::{self, Reloaded};
 use crate::runtime::bindings::wit::ConnectorError;
 use crate::store::{IngestReport, Store, StoreError};
@@ -222,10 +223,11 @@ impl Pipeline {
     /// sink's consent feed (nothing, for a sink without one).
     async fn poll_once(&self, connector: &Connector) -> Result<IngestReport, PollError> {
         let wake = || self.wake_sinks();
-        if self.connectors.source(&connector.id).is_some() {
-            poll_source(&self.store, connector, &self.routes, &wake).await
-        } else {
-            read_consent_feed(&self.store, connector, &self.routes, &wake).await
+        match connector.kind {
+            PluginKind::PosSource => poll_source(&self.store, connector, &self.routes, &wake).await,
+            PluginKind::CrmSink => {
+                read_consent_feed(&self.store, connector, &self.routes, &wake).await
+            }
         }
     }
 

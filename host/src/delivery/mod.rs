@@ -16,7 +16,8 @@ use crate::model::{Channel, Payload};
 use crate::runtime::bindings::wit::{ConnectorError, Outcome};
 use crate::runtime::plugin::{Fault, PluginError};
 use crate::store::{
-    now_ms, Completion, OutboxRow, ProfileSnapshot, SnapshotDepth, Store, StoreError, WorkKind,
+    now_ms, Completion, OutboxRow, ProfileSnapshot, Retirement, SnapshotDepth, Store, StoreError,
+    WorkKind,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -111,12 +112,15 @@ impl SinkWorker {
         if !self.sink.retiring {
             return Ok(false);
         }
-        let newly = self.store.retired_at(&self.sink.id).await?.is_none();
-        let retired = self.store.retire_if_drained(&self.sink.id).await?;
-        if retired && newly {
-            tracing::info!(sink = %self.sink.id, "sink retired: it delivered everything it owed and takes no new work");
+        match self.store.retire_if_drained(&self.sink.id).await? {
+            Retirement::Owes => Ok(false),
+            Retirement::Retired { newly } => {
+                if newly {
+                    tracing::info!(sink = %self.sink.id, "sink retired: it delivered everything it owed and takes no new work");
+                }
+                Ok(true)
+            }
         }
-        Ok(retired)
     }
 
     async fn next_wait(&self) -> Duration {

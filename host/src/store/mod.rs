@@ -25,7 +25,7 @@ pub use outbox::{Completion, MessageRoute, OutboxRow, WorkKind};
 pub use profiles::{ProfileSnapshot, SnapshotDepth, StoredConsent};
 pub use retention::RecordClass;
 pub use summary::Summary;
-pub use swap::Backfill;
+pub use swap::{Backfill, Retirement};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};

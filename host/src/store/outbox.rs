@@ -530,18 +530,23 @@ impl Store {
         Ok(())
     }
 
+    /// How many items `sink` still owes: pending (whatever their due time) or in flight.
+    pub async fn owed(&self, sink: &str) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE sink_id = $1 AND status IN ('pending', 'inflight')",
+        )
+        .bind(sink)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
     /// Work items of `sink` not yet finished (pending or in flight), and the earliest time one of them
     /// becomes claimable. Items queued behind an earlier unfinished item of the same person do not
     /// count towards that time: they wait for the item ahead of them. Consent changes, which jump
     /// the queue, count unless one of their person's items is in flight; journey messages, which
     /// stand apart from the queue, count at their own time unless a person's update is ahead.
     pub async fn backlog(&self, sink: &str) -> Result<(i64, Option<i64>), StoreError> {
-        let owed: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM outbox WHERE sink_id = $1 AND status IN ('pending', 'inflight')",
-        )
-        .bind(sink)
-        .fetch_one(&self.pool)
-        .await?;
+        let owed = self.owed(sink).await?;
         let next_at: Option<i64> = sqlx::query_scalar(
             "SELECT MIN(due) FROM (
                  SELECT CASE WHEN o.status = 'pending' THEN o.next_attempt_at

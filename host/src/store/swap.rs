@@ -9,6 +9,15 @@ use sqlx::Row;
 /// Idempotency keys of backfill items start with this, then `<sink>:<profile key>`.
 const BACKFILL_KEY: &str = "backfill:";
 
+/// Whether a sink being retired is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retirement {
+    /// It still owes work.
+    Owes,
+    /// It is retired: `newly` by this call, or earlier.
+    Retired { newly: bool },
+}
+
 /// How far a sink's backfill has come.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Backfill {
@@ -91,30 +100,25 @@ impl Store {
             .collect()
     }
 
-    /// Retires `sink` if it owes nothing (no item pending or in flight, whatever its due time);
-    /// returns whether it is retired.
-    pub async fn retire_if_drained(&self, sink: &str) -> Result<bool, StoreError> {
-        let (_, owed) = self.retirement(sink).await?;
-        if owed > 0 {
-            return Ok(false);
+    /// Retires `sink` if it owes nothing (no item pending or in flight, whatever its due time).
+    pub async fn retire_if_drained(&self, sink: &str) -> Result<Retirement, StoreError> {
+        if self.owed(sink).await? > 0 {
+            return Ok(Retirement::Owes);
         }
-        sqlx::query("UPDATE sinks SET retired_at = $2 WHERE id = $1 AND retired_at IS NULL")
-            .bind(sink)
-            .bind(now_ms())
-            .execute(&self.pool)
-            .await?;
-        Ok(true)
+        let newly =
+            sqlx::query("UPDATE sinks SET retired_at = $2 WHERE id = $1 AND retired_at IS NULL")
+                .bind(sink)
+                .bind(now_ms())
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                > 0;
+        Ok(Retirement::Retired { newly })
     }
 
     /// When `sink` was retired (if it was), and how many items it still owes.
     pub async fn retirement(&self, sink: &str) -> Result<(Option<i64>, i64), StoreError> {
-        let owed: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM outbox WHERE sink_id = $1 AND status IN ('pending', 'inflight')",
-        )
-        .bind(sink)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok((self.retired_at(sink).await?, owed))
+        Ok((self.retired_at(sink).await?, self.owed(sink).await?))
     }
 
     /// When `sink` was retired, if it was.
