@@ -385,7 +385,7 @@ impl Store {
         .bind(error)
         .bind(erasure_id)
         .bind(sink)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }

@@ -38,7 +38,7 @@ impl Store {
         .bind(headers)
         .bind(String::from_utf8_lossy(body).into_owned())
         .bind(hex::encode(Sha256::digest(body)))
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await?)
     }
 

@@ -424,7 +424,7 @@ impl Store {
         )
         .bind(sink)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?
         .rows_affected();
         if released > 0 {

@@ -109,7 +109,7 @@ impl Store {
             sqlx::query("UPDATE sinks SET retired_at = $2 WHERE id = $1 AND retired_at IS NULL")
                 .bind(sink)
                 .bind(now_ms())
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?
                 .rows_affected()
                 > 0;
