@@ -363,11 +363,13 @@ impl Store {
         // message waiting for its time holds up nothing: it stands apart from the person's updates.
         let in_order = format!(
             "WITH blocked AS (
-                 SELECT profile_id, MIN(CASE WHEN status = 'inflight' THEN 0 ELSE id END) AS from_id
-                 FROM outbox
-                 WHERE sink_id = $1
-                   AND (status = 'inflight'
-                        OR (status = 'pending' AND next_attempt_at > $2 AND kind <> 'message'))
+                 SELECT profile_id, MIN(from_id) AS from_id FROM (
+                     SELECT profile_id, 0 AS from_id FROM outbox
+                     WHERE sink_id = $1 AND status = 'inflight'
+                     UNION ALL
+                     SELECT profile_id, id AS from_id FROM outbox
+                     WHERE sink_id = $1 AND status = 'pending' AND next_attempt_at > $2
+                       AND kind <> 'message') AS waiting
                  GROUP BY profile_id)
              SELECT o.id FROM outbox o LEFT JOIN blocked b ON b.profile_id = o.profile_id
              WHERE o.sink_id = $1 AND o.status = 'pending' AND o.next_attempt_at <= $2
