@@ -56,7 +56,7 @@ const BUILT_IN_BLOCKED: [&str; 6] = [
 /// Normalises identifiers with one shop's region and rules, both fixed at start-up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Normalizer {
-    region: Region,
+    phones: phone::Reader,
     gmail_canonical: bool,
     /// Canonical identifiers that are dropped instead of linking people.
     blocked: Arc<HashSet<Identity>>,
@@ -68,7 +68,7 @@ impl Normalizer {
     /// `region` reads phone numbers written without a country code.
     pub fn new(region: Region, rules: &IdentityRules) -> Normalizer {
         let mut normalizer = Normalizer {
-            region,
+            phones: phone::Reader::new(region),
             gmail_canonical: rules.gmail_canonical,
             blocked: Arc::default(),
             merge_rules: Arc::new(MergeRules::new(&rules.priority, rules.limits)),
@@ -112,7 +112,7 @@ impl Normalizer {
     fn canonical(&self, source_id: &str, kind: IdentityKind, raw: &str) -> Option<Identity> {
         let value = match kind {
             IdentityKind::Email => email::normalize(raw, self.gmail_canonical),
-            IdentityKind::Phone => phone::normalize(raw, self.region),
+            IdentityKind::Phone => self.phones.normalize(raw),
             IdentityKind::LoyaltyId => loyalty_id(raw),
             IdentityKind::VendorCustomer => vendor_customer(source_id, raw),
         }?;
