@@ -41,8 +41,8 @@ pub async fn ingest(
         .collect();
     let mut events = Vec::with_capacity(delivery.events.len());
     for raw in delivery.events {
-        match validate::event(raw) {
-            Ok(event) => events.push(prepare(normalizer, source_id, event)),
+        match validate::event(raw).and_then(|event| prepare(normalizer, source_id, event)) {
+            Ok(event) => events.push(event),
             Err(reason) => rejected.push(reason),
         }
     }
@@ -62,7 +62,18 @@ pub async fn ingest(
         .await
 }
 
-fn prepare(normalizer: &Normalizer, source_id: &str, event: Event) -> PreparedEvent {
+/// Readies a valid event for the store: its person's identities made canonical, and its payload
+/// serialised here, so the ingest transaction (which holds the store's one writer) spends no time
+/// on it.
+fn prepare(
+    normalizer: &Normalizer,
+    source_id: &str,
+    event: Event,
+) -> Result<PreparedEvent, RejectedInput> {
+    let payload_json = serde_json::to_string(&event.payload).map_err(|e| RejectedInput {
+        locator: format!("event {:?}", event.source_event_id),
+        reason: format!("cannot serialise the event: {e}"),
+    })?;
     let identities = event
         .payload
         .customer()
@@ -88,11 +99,12 @@ fn prepare(normalizer: &Normalizer, source_id: &str, event: Event) -> PreparedEv
             None,
         ),
     };
-    PreparedEvent {
+    Ok(PreparedEvent {
         event,
+        payload_json,
         object_id,
         identities,
         amount,
         activity,
-    }
+    })
 }

@@ -16,6 +16,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 #[derive(Debug, Clone)]
 pub struct PreparedEvent {
     pub event: Event,
+    /// The event's payload as stored (JSON).
+    pub payload_json: String,
     /// The vendor object the event is about (order id, refund id, customer key).
     pub object_id: String,
     pub identities: Vec<Identity>,
@@ -384,18 +386,10 @@ async fn insert_events(
     people: &[Option<i64>],
     now: i64,
 ) -> Result<Vec<Option<i64>>, StoreError> {
-    let payloads = events
-        .iter()
-        .map(|p| {
-            serde_json::to_string(&p.event.payload)
-                .map_err(|e| StoreError::Corrupt(format!("cannot serialise event payload: {e}")))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
     let values: Vec<Vec<Value>> = events
         .iter()
         .zip(people)
-        .zip(&payloads)
-        .map(|((p, person), payload)| {
+        .map(|(p, person)| {
             vec![
                 source_id.into(),
                 (&p.event.source_event_id).into(),
@@ -406,7 +400,7 @@ async fn insert_events(
                 p.amount.as_ref().map(|m| m.currency.as_str()).into(),
                 p.event.occurred_at.timestamp_millis().into(),
                 now.into(),
-                payload.into(),
+                (&p.payload_json).into(),
             ]
         })
         .collect();
