@@ -198,10 +198,14 @@ fn build_engine(meter_fuel: bool) -> anyhow::Result<Engine> {
     config.max_wasm_stack(1 << 20);
     let mut pooled = config.clone();
     let mut pool = wasmtime::PoolingAllocationConfig::default();
+    // Every plugin call gets a fresh instance: the first MiB of a reused slot is zeroed in place
+    // rather than handed back to the kernel, which would fault it in again page by page.
     pool.total_component_instances(256)
         .total_memories(256)
         .total_tables(256)
-        .max_memory_size(256 << 20);
+        .max_memory_size(256 << 20)
+        .linear_memory_keep_resident(1 << 20)
+        .table_keep_resident(64 << 10);
     pooled.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
     match Engine::new(&pooled) {
         Ok(engine) => Ok(engine),
