@@ -96,6 +96,32 @@ pub(super) struct NewWork {
     pub activity_key: Option<String>,
 }
 
+/// Puts `sink`'s items whose lease ran out (their worker died) back in line, keeping their
+/// attempts; part of each claim, so it costs no transaction of its own.
+async fn release_expired_leases(
+    tx: &mut Transaction<'_, Any>,
+    sink: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let released = sqlx::query(
+        "UPDATE outbox SET status = 'pending', lease_until = NULL, next_attempt_at = $2
+         WHERE sink_id = $1 AND status = 'inflight' AND lease_until <= $2",
+    )
+    .bind(sink)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if released > 0 {
+        tracing::warn!(
+            sink,
+            released,
+            "work items whose lease expired are back in line"
+        );
+    }
+    Ok(())
+}
+
 /// The journey and channel a stored outbox row names, if it is a message.
 fn message_route(
     journey: Option<String>,
@@ -331,7 +357,6 @@ impl Store {
         lease_ms: i64,
     ) -> Result<Vec<OutboxRow>, StoreError> {
         let now = now_ms();
-        self.release_expired_leases(sink, now).await?;
         let mut tx = self.begin_write().await?;
         // On PostgreSQL several hosts claim from one outbox. Their claims of one sink take turns, so
         // a claim sees what earlier claims took as in flight and never takes a person's later item
@@ -346,6 +371,7 @@ impl Store {
             }
             super::Backend::Sqlite => "",
         };
+        release_expired_leases(&mut tx, sink, now).await?;
         // Consent changes go first: a person's is taken whenever none of their items is in flight
         // (one in flight may carry older consents, and must land first).
         let consent_first = format!(
@@ -416,27 +442,6 @@ impl Store {
             .collect::<Result<Vec<_>, StoreError>>()?;
         claimed.sort_by_key(|item| item.id);
         Ok(claimed)
-    }
-
-    /// Puts items whose lease ran out (their worker died) back in line, keeping their attempts.
-    async fn release_expired_leases(&self, sink: &str, now: i64) -> Result<(), StoreError> {
-        let released = sqlx::query(
-            "UPDATE outbox SET status = 'pending', lease_until = NULL, next_attempt_at = $2
-             WHERE sink_id = $1 AND status = 'inflight' AND lease_until <= $2",
-        )
-        .bind(sink)
-        .bind(now)
-        .execute(&self.writer)
-        .await?
-        .rows_affected();
-        if released > 0 {
-            tracing::warn!(
-                sink,
-                released,
-                "work items whose lease expired are back in line"
-            );
-        }
-        Ok(())
     }
 
     /// Records how each claimed item ended. Delivered items (the common case) are recorded for the
