@@ -149,6 +149,17 @@ batch_size = 200
     }
 
     /// Uploads a generated export through the source's webhook until the daemon acknowledges it.
+    /// A started shop whose first upload the sink has begun to deliver, with that upload.
+    async fn delivering() -> (Shop, Vec<SampleShop>) {
+        let shop = Shop::start().await;
+        let shops = vec![shop.upload(0).await];
+        shop.wait_for_sink("the first deliveries", |r| {
+            r["health"]["calls"].as_u64() > Some(1)
+        })
+        .await;
+        (shop, shops)
+    }
+
     async fn upload(&self, n: usize) -> SampleShop {
         let shop = SampleShop::generate(7000 + n as u64, SALES_PER_UPLOAD, 0)
             .as_export(n, &format!("R{n:04}-"));
@@ -308,12 +319,7 @@ async fn twenty_swaps_under_load_lose_nothing_and_repeat_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_version_built_for_an_unknown_contract_is_refused_and_the_old_one_keeps_running() {
-    let shop = Shop::start().await;
-    let mut shops = vec![shop.upload(0).await];
-    shop.wait_for_sink("the first deliveries", |r| {
-        r["health"]["calls"].as_u64() > Some(1)
-    })
-    .await;
+    let (shop, mut shops) = Shop::delivering().await;
     // Someone copies a build made for rapport:connector@0.9.0 over the installed plugin (install
     // itself would refuse it); its manifest claims a contract this host runs.
     let installed = shop.plugins_dir().join("http-sink");
@@ -344,12 +350,7 @@ async fn a_version_built_for_an_unknown_contract_is_refused_and_the_old_one_keep
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_version_that_traps_is_rolled_back_and_loses_nothing() {
-    let shop = Shop::start().await;
-    let mut shops = vec![shop.upload(0).await];
-    shop.wait_for_sink("the first deliveries", |r| {
-        r["health"]["calls"].as_u64() > Some(1)
-    })
-    .await;
+    let (shop, mut shops) = Shop::delivering().await;
     // A "new version" of http-sink that passes its check probe and traps on every delivery: the
     // hostile test sink's component under an http-sink manifest whose `behaviour` defaults to trap.
     let broken_manifest = r#"
