@@ -72,6 +72,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
 
     let history = SampleShop::generate(2026, options.sales, 0);
     let fresh = SampleShop::generate(2027, (options.sales / 5).max(1), 0).with_receipt_prefix("N");
+    let fresh_sales = made_by_existing_customers(&history, &fresh);
     let square = SquareServer::start(SQUARE_TOKEN).await?;
     square.load_shop(&history);
     let crm = HubSpotSim::start().await?;
@@ -116,7 +117,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     let daemon = tokio::spawn(pipeline.clone().run(shutdown));
     wait_for_port(port).await?;
     let endpoint = format!("http://127.0.0.1:{port}/webhooks/square");
-    let answers = send_webhooks(&square, &history, &fresh, &endpoint).await?;
+    let answers = send_webhooks(&square, &fresh, &fresh_sales, &endpoint).await?;
     let drained = wait_for_drain(&pipeline, Duration::from_secs(120)).await?;
     stop.send(true).ok();
     daemon.await??;
@@ -131,19 +132,14 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
     print_sinks(&summary);
 
     // Every sale with a known customer and every refund, except those of customers who opted out.
-    let marketable = |shop: &SampleShop, r: &&Receipt| !shop.buyer_opted_out(r);
-    let expected_events = history
-        .attributed_sales()
-        .filter(|r| marketable(&history, r))
-        .count()
+    // The fresh sales' buyers are the shop's customers, so their choices are the history's.
+    let marketable = |r: &&Receipt| !history.buyer_opted_out(r);
+    let expected_events = history.attributed_sales().filter(marketable).count()
         + history
             .valid_receipts()
-            .filter(|r| r.refund_of.is_some() && marketable(&history, r))
+            .filter(|r| r.refund_of.is_some() && marketable(r))
             .count()
-        + fresh
-            .attributed_sales()
-            .filter(|r| marketable(&fresh, r))
-            .count();
+        + fresh_sales.iter().filter(marketable).count();
     println!();
     println!("HubSpot now holds");
     println!("  contacts:          {}", crm.contact_count());
@@ -190,21 +186,30 @@ struct WebhookAnswers {
     refused: usize,
 }
 
+/// The fresh shop's attributed sales, each made by one of `history`'s customers (the shop's
+/// existing ones, whom Square knows).
+fn made_by_existing_customers(history: &SampleShop, fresh: &SampleShop) -> Vec<Receipt> {
+    fresh
+        .attributed_sales()
+        .map(|sale| Receipt {
+            customer: sale.customer.map(|c| c % history.customers.len()),
+            ..sale.clone()
+        })
+        .collect()
+}
+
 /// Adds the fresh sales to Square and announces each with a signed `order.created`; replays the
 /// first and forges one more.
 async fn send_webhooks(
     square: &SquareServer,
-    history: &SampleShop,
     fresh: &SampleShop,
+    sales: &[Receipt],
     endpoint: &str,
 ) -> anyhow::Result<WebhookAnswers> {
     let mut answers = WebhookAnswers::default();
     let mut first = None;
-    for (n, sale) in fresh.attributed_sales().enumerate() {
-        // Fresh sales are made by the shop's existing customers.
-        let mut sale = sale.clone();
-        sale.customer = sale.customer.map(|c| c % history.customers.len());
-        square.put_order(square::square_order(fresh, &sale));
+    for (n, sale) in sales.iter().enumerate() {
+        square.put_order(square::square_order(fresh, sale));
         let note = square.order_notification("order.created", &sale.id, &format!("demo-evt-{n}"));
         let (headers, body) = square::signed_delivery(SIGNATURE_KEY, NOTIFICATION_URL, &note);
         let (status, answer) = square::deliver(endpoint, &headers, &body).await?;
