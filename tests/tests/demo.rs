@@ -8,7 +8,8 @@ async fn the_demo_shop_runs_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path().join("demo");
     let mut cmd = std::process::Command::new(rapport_bin());
-    cmd.args(["demo", "--sales", "120", "--plugins"])
+    // The README's command as it runs: default size and seed.
+    cmd.args(["demo", "--plugins"])
         .arg(target_dir().join("plugins"))
         .arg("--dir")
         .arg(&work);
