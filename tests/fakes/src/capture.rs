@@ -171,14 +171,16 @@ fn accept(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> (StatusCode, Jso
     {
         return bad_request("content-type must be application/json");
     }
-    let Ok(body) = serde_json::from_slice::<Value>(body) else {
+    let Ok(mut body) = serde_json::from_slice::<Value>(body) else {
         return bad_request("body is not JSON");
     };
-    let kind = body.get("type").and_then(Value::as_str).unwrap_or_default();
+    let kind = (body.get("type").and_then(Value::as_str))
+        .unwrap_or_default()
+        .to_string();
     let mut captured = shared.captured.lock().expect("capture lock");
-    match kind {
+    match kind.as_str() {
         "profiles" | "activities" => {
-            let Some(items) = body.get("items").and_then(Value::as_array) else {
+            let Some(Value::Array(items)) = body.get_mut("items").map(Value::take) else {
                 return bad_request("`items` must be an array");
             };
             let key_field = if kind == "profiles" {
@@ -192,26 +194,27 @@ fn accept(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> (StatusCode, Jso
             {
                 return bad_request(&format!("items[{bad}] has no `{key_field}`"));
             }
+            let accepted = items.len();
             for item in items {
                 let key = item[key_field].as_str().expect("checked above").to_string();
                 if kind == "profiles" {
                     captured.profile_items += 1;
                     captured.profiles.insert(key, item.clone());
-                    captured.arrivals.push(Arrival::Profile(item.clone()));
+                    captured.arrivals.push(Arrival::Profile(item));
                 } else {
                     captured.arrivals.push(Arrival::Activity(item.clone()));
                     *captured.activity_arrivals.entry(key).or_default() += 1;
-                    captured.activities.push(item.clone());
+                    captured.activities.push(item);
                     captured.activities_at.push(std::time::Instant::now());
                 }
             }
             (
                 StatusCode::OK,
-                Json(serde_json::json!({"accepted": items.len()})),
+                Json(serde_json::json!({ "accepted": accepted })),
             )
         }
         "forget" => {
-            captured.forgets.push(body.clone());
+            captured.forgets.push(body);
             (StatusCode::OK, Json(serde_json::json!({"forgotten": true})))
         }
         other => bad_request(&format!("unknown type {other:?}")),
