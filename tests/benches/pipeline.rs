@@ -103,7 +103,7 @@ async fn throughput(backend: &str, database_url: &str, events: usize) {
     }
     uploaders.join_all().await;
     let ingested = started.elapsed();
-    // How far delivery kept up with ingest: both take turns at the store's one writer.
+    // How far delivery kept up while the sales were being stored.
     let delivered_while_storing = crm.distinct_activities();
     let deadline = Instant::now() + Duration::from_secs(1800);
     while crm.distinct_activities() < expected && Instant::now() < deadline {
