@@ -55,6 +55,7 @@ impl Store {
     /// Stores a batch atomically; an event already stored for this source is counted as a duplicate
     /// and creates no work. The whole batch costs a fixed handful of statements, whatever its size.
     pub async fn ingest(&self, batch: IngestBatch<'_>) -> Result<IngestReport, StoreError> {
+        let _turn = self.bulk_turn().await;
         let now = now_ms();
         let mut tx = self.begin_write().await?;
         let fresh = unseen_events(&mut tx, batch.source_id, batch.events).await?;

@@ -30,6 +30,7 @@ pub use swap::{Backfill, Retirement};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Which database is behind the pool; the few dialect differences key off it.
@@ -63,6 +64,10 @@ pub struct Store {
     /// finds the lock taken sleeps in its busy handler (1 ms, then longer); queueing for this one
     /// connection instead hands the lock over the moment it is free. On PostgreSQL, `pool` itself.
     writer: AnyPool,
+    /// Turns for bulk writes (ingests) on SQLite: one at a time queues for the writer, so a claim
+    /// or a completion waits behind at most one ingest, not behind every upload in flight, and
+    /// delivery keeps pace while sales pour in.
+    bulk_turn: Arc<tokio::sync::Mutex<()>>,
     backend: Backend,
 }
 
@@ -122,6 +127,7 @@ impl Store {
         Ok(Store {
             pool,
             writer,
+            bulk_turn: Arc::new(tokio::sync::Mutex::new(())),
             backend,
         })
     }
@@ -141,6 +147,15 @@ impl Store {
                 .await?;
         }
         Ok(tx)
+    }
+
+    /// Waits for this bulk write's turn to queue for the writer (SQLite only: PostgreSQL takes
+    /// writers side by side); hold the turn until the write commits.
+    pub(crate) async fn bulk_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match self.backend {
+            Backend::Sqlite => Some(self.bulk_turn.clone().lock_owned().await),
+            Backend::Postgres => None,
+        }
     }
 
     pub fn backend(&self) -> Backend {
