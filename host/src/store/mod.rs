@@ -151,9 +151,9 @@ impl Store {
 
     /// Waits for this bulk write's turn to queue for the writer (SQLite only: PostgreSQL takes
     /// writers side by side); hold the turn until the write commits.
-    pub(crate) async fn bulk_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+    async fn bulk_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         match self.backend {
-            Backend::Sqlite => Some(self.bulk_turn.clone().lock_owned().await),
+            Backend::Sqlite => Some(self.bulk_turn.lock().await),
             Backend::Postgres => None,
         }
     }
