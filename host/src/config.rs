@@ -2,8 +2,10 @@
 //! run with which plugin and settings, and the limits the host enforces. Errors name the file, the
 //! field and, for syntax errors, the line.
 
-use crate::identity::{IdentityRules, Region};
-use crate::packages::instance::RawSettings;
+use rapport_core::consent::contact::ContactRules;
+use rapport_core::identity::{IdentityRules, Region};
+use rapport_core::journeys::Messaging;
+use rapport_sandbox::packages::instance::RawSettings;
 use serde::{Deserialize, Deserializer};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -35,14 +37,14 @@ pub struct Config {
     pub trust: TrustConfig,
     /// How long each class of stored record is kept.
     #[serde(default)]
-    pub retention: crate::governance::retention::RetentionConfig,
+    pub retention: rapport_core::governance::retention::RetentionConfig,
     #[serde(default, rename = "source")]
     pub sources: Vec<ConnectorConfig>,
     #[serde(default, rename = "sink")]
     pub sinks: Vec<ConnectorConfig>,
     /// Messages sinks send people after a sale.
     #[serde(default, rename = "journey")]
-    pub journeys: Vec<crate::journeys::Journey>,
+    pub journeys: Vec<rapport_core::journeys::Journey>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -108,12 +110,12 @@ fn shop_time_zone<'de, D: Deserializer<'de>>(d: D) -> Result<chrono_tz::Tz, D::E
 pub struct ConsentConfig {
     /// A person who never made a marketing choice: "withhold" (opt-in law, the default) sends
     /// sinks nothing about them; "send" (opt-out law) sends until they refuse.
-    pub marketing_without_choice: crate::consent::gate::WithoutChoice,
+    pub marketing_without_choice: rapport_core::consent::gate::WithoutChoice,
     /// The shop's local hours in which no journey message is sent (they wait for the end).
-    pub quiet_hours: Option<crate::consent::contact::QuietHours>,
+    pub quiet_hours: Option<rapport_core::consent::contact::QuietHours>,
     /// Most journey messages per person and channel in a number of days (`[[consent.cap]]`).
     #[serde(rename = "cap")]
-    pub caps: Vec<crate::consent::contact::Cap>,
+    pub caps: Vec<rapport_core::consent::contact::Cap>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -177,7 +179,7 @@ pub struct NetworkConfig {
 
 impl NetworkConfig {
     /// The address policy these settings describe.
-    pub fn policy(&self) -> Result<crate::capabilities::network::AddressPolicy, String> {
+    pub fn policy(&self) -> Result<rapport_sandbox::capabilities::network::AddressPolicy, String> {
         let allowed = self
             .allow_private
             .iter()
@@ -198,7 +200,7 @@ impl NetworkConfig {
                     .map_err(|_| format!("network.hosts.{name}: {address:?} is not an IP address"))
             })
             .collect::<Result<_, _>>()?;
-        Ok(crate::capabilities::network::AddressPolicy::new(
+        Ok(rapport_sandbox::capabilities::network::AddressPolicy::new(
             allowed, hosts,
         ))
     }
@@ -282,11 +284,11 @@ pub struct ConnectorConfig {
     pub max_requests_per_second: Option<f64>,
     /// The person fields a sink receives (`email`, `phone`, `given_name`, `orders_count`, …);
     /// all of them when unset. Consents always go.
-    pub fields: Option<Vec<crate::governance::fields::Field>>,
+    pub fields: Option<Vec<rapport_core::governance::fields::Field>>,
     /// The channels a sink markets on (`email`, `sms`, `push`, `postal`; `email` when unset): it
     /// receives a person's marketing data only with their consent on one of them. `[]` for a sink
     /// that never contacts people.
-    pub channels: Option<Vec<crate::model::Channel>>,
+    pub channels: Option<Vec<rapport_core::model::Channel>>,
     /// A sink being replaced: it takes no new work, delivers what it already owes, and is then
     /// retired (it is still asked to forget people).
     #[serde(default)]
@@ -315,6 +317,18 @@ pub struct ConfigError {
 }
 
 impl Config {
+    /// What delivery needs to judge a journey message: the shop's contact rules and consent regime.
+    pub fn messaging(&self) -> Messaging {
+        Messaging::new(
+            ContactRules::new(
+                self.shop.time_zone,
+                self.consent.quiet_hours,
+                self.consent.caps.clone(),
+            ),
+            self.consent.marketing_without_choice,
+        )
+    }
+
     /// Reads and validates a config file; relative paths are resolved against its directory.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let error = |message: String| ConfigError {

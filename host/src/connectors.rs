@@ -1,23 +1,25 @@
 //! The running connectors: every configured source and sink bound to the generations of its loaded,
 //! type-checked plugin and to the settings, egress policy and secrets that instance may use.
 
-use crate::capabilities::accounting::{RequestCounts, RequestLimits, RequestStats};
-use crate::capabilities::http::{HttpEgress, HttpLimits};
-use crate::capabilities::secrets::SecretStore;
-use crate::capabilities::PluginContext;
 use crate::config::{Config, ConnectorConfig, RuntimeConfig};
-use crate::consent::gate::{MarketingGate, WithoutChoice};
-use crate::governance::fields::Allowlist;
-use crate::identity::Normalizer;
-use crate::model::Channel;
-use crate::packages::instance::{resolve_egress, resolve_settings};
-use crate::packages::{open_installed, PluginKind, PluginPackage, Provenance, TrustStore};
-use crate::runtime::bindings::wit::Descriptor;
-use crate::runtime::health::{HealthPolicy, HealthReport};
-use crate::runtime::plugin::Plugin;
-use crate::runtime::registry::{Generation, Generations, RegistryPolicy, RegistryReport};
-use crate::runtime::{CallLimits, Runtime};
-use crate::store::{ConnectorRole, Store};
+use rapport_core::consent::gate::{MarketingGate, WithoutChoice};
+use rapport_core::governance::fields::Allowlist;
+use rapport_core::identity::Normalizer;
+use rapport_core::model::Channel;
+use rapport_sandbox::capabilities::accounting::{RequestCounts, RequestLimits, RequestStats};
+use rapport_sandbox::capabilities::http::{HttpEgress, HttpLimits};
+use rapport_sandbox::capabilities::secrets::SecretStore;
+use rapport_sandbox::capabilities::PluginContext;
+use rapport_sandbox::contract::wit::Descriptor;
+use rapport_sandbox::packages::instance::{resolve_egress, resolve_settings};
+use rapport_sandbox::packages::{
+    open_installed, PluginKind, PluginPackage, Provenance, TrustStore,
+};
+use rapport_sandbox::runtime::health::{HealthPolicy, HealthReport};
+use rapport_sandbox::runtime::plugin::Plugin;
+use rapport_sandbox::runtime::registry::{Generation, Generations, RegistryPolicy, RegistryReport};
+use rapport_sandbox::runtime::{CallLimits, Runtime};
+use rapport_store::{ConnectorRole, Store};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -267,7 +269,7 @@ impl Connector {
     }
 
     /// Records in the store which plugin build the connector runs.
-    pub async fn register(&self, store: &Store) -> Result<(), crate::store::StoreError> {
+    pub async fn register(&self, store: &Store) -> Result<(), rapport_store::StoreError> {
         let role = match self.kind {
             PluginKind::PosSource => ConnectorRole::Source,
             PluginKind::CrmSink => ConnectorRole::Sink,

@@ -6,11 +6,11 @@
 
 use crate::config::Config;
 use crate::pipeline::Pipeline;
-use crate::store::Summary;
 use anyhow::{bail, Context};
 use rapport_fakes::hubspot::{self, HubSpotSim};
 use rapport_fakes::shop::{Receipt, SampleShop};
 use rapport_fakes::square::{self, SquareServer};
+use rapport_store::Summary;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

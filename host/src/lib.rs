@@ -2,7 +2,6 @@
 //! owns every decision about people — identity, consent, what is sent, when and how often.
 
 pub mod admin;
-pub mod capabilities;
 pub mod config;
 pub mod connectors;
 pub mod consent;
@@ -12,9 +11,5 @@ pub mod governance;
 pub mod identity;
 pub mod ingest;
 pub mod journeys;
-pub mod model;
-pub mod packages;
 pub mod pipeline;
 pub mod reload;
-pub mod runtime;
-pub mod store;

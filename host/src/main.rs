@@ -263,7 +263,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Swap { config, follow } => {
             init_logging("warn");
             let config = Config::load(&config)?;
-            let store = rapport_host::store::Store::open(&config.store.database_url).await?;
+            let store = rapport_store::Store::open(&config.store.database_url).await?;
             let result = cli::swap::run(&config, &store, follow).await;
             store.close().await;
             result
@@ -277,7 +277,7 @@ async fn main() -> anyhow::Result<()> {
             init_logging("warn");
             if status {
                 let config = Config::load(&host.config)?;
-                let store = rapport_host::store::Store::open(&config.store.database_url).await?;
+                let store = rapport_store::Store::open(&config.store.database_url).await?;
                 let result = cli::forget::print_log(&store, limit).await;
                 store.close().await;
                 return result;
@@ -304,7 +304,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Dlq { config, command } => {
             init_logging("warn");
             let config = Config::load(&config)?;
-            let store = rapport_host::store::Store::open(&config.store.database_url).await?;
+            let store = rapport_store::Store::open(&config.store.database_url).await?;
             let result = cli::dlq::run(&store, command).await;
             store.close().await;
             result
@@ -312,7 +312,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Retention { config, command } => {
             init_logging("warn");
             let config = Config::load(&config)?;
-            let store = rapport_host::store::Store::open(&config.store.database_url).await?;
+            let store = rapport_store::Store::open(&config.store.database_url).await?;
             let result = cli::retention::run(&config, &store, command).await;
             store.close().await;
             result
@@ -320,7 +320,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Identity { config, command } => {
             init_logging("warn");
             let config = Config::load(&config)?;
-            let store = rapport_host::store::Store::open(&config.store.database_url).await?;
+            let store = rapport_store::Store::open(&config.store.database_url).await?;
             let result = cli::identity::run(&config, &store, command).await;
             store.close().await;
             result

@@ -10,14 +10,15 @@ use crate::connectors::{Connector, Connectors, HostServices};
 use crate::consent::feed::read_consent_feed;
 use crate::delivery::SinkWorker;
 use crate::governance::erasure::ErasureWorker;
-use crate::governance::retention::{self, Mode};
+use crate::governance::retention;
 use crate::ingest::poll::{poll_source, PollError};
 use crate::ingest::{ingest, Delivery};
-use crate::journeys::{Messaging, Routes};
-use crate::packages::PluginKind;
 use crate::reload::{self, Reloaded};
-use crate::runtime::bindings::wit::ConnectorError;
-use crate::store::{IngestReport, Store, StoreError};
+use rapport_core::governance::retention::Mode;
+use rapport_core::journeys::{Messaging, Routes};
+use rapport_sandbox::contract::wit::ConnectorError;
+use rapport_sandbox::packages::PluginKind;
+use rapport_store::{IngestReport, Store, StoreError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify};
@@ -82,7 +83,7 @@ impl Pipeline {
             sinks: connectors.working_sink_ids(),
             journeys: config.journeys.clone(),
         };
-        let messaging = Arc::new(Messaging::from_config(&config));
+        let messaging = Arc::new(config.messaging());
         Ok(Pipeline {
             store,
             connectors: Arc::new(connectors),
@@ -253,7 +254,7 @@ impl Pipeline {
                     (a, b) => a.or(b),
                 };
             }
-            let now = crate::store::now_ms();
+            let now = rapport_store::now_ms();
             let due_soon = next_due.is_some_and(|at| at <= now + horizon.as_millis() as i64);
             if owed == 0 || !due_soon || started.elapsed() >= timeout {
                 for worker in &workers {
@@ -279,7 +280,7 @@ impl Pipeline {
         loop {
             worker.step(None).await?;
             let (pending, next_at) = self.store.erasure_backlog(&sinks).await?;
-            let now = crate::store::now_ms();
+            let now = rapport_store::now_ms();
             let due_soon = next_at.is_some_and(|at| at <= now + horizon.as_millis() as i64);
             if pending == 0 || !due_soon || started.elapsed() >= timeout {
                 return Ok(pending);

@@ -295,8 +295,8 @@ impl Drop for PostgresDatabase {
 async fn call_plugin<T: Send + 'static>(
     connector: &rapport_host::connectors::Connector,
     call: impl FnOnce(
-            &rapport_host::runtime::plugin::Plugin,
-        ) -> Result<T, rapport_host::runtime::plugin::PluginError>
+            &rapport_sandbox::runtime::plugin::Plugin,
+        ) -> Result<T, rapport_sandbox::runtime::plugin::PluginError>
         + Send
         + 'static,
 ) -> T {
@@ -311,10 +311,8 @@ async fn call_plugin<T: Send + 'static>(
 pub mod sink_calls {
     use super::call_plugin;
     use rapport_host::connectors::Connector;
-    use rapport_host::runtime::bindings::consent_feed::ConsentPage;
-    use rapport_host::runtime::bindings::wit::{
-        Activity, ConnectorError, Identity, Outcome, Profile,
-    };
+    use rapport_sandbox::contract::consent_feed::ConsentPage;
+    use rapport_sandbox::contract::wit::{Activity, ConnectorError, Identity, Outcome, Profile};
 
     pub async fn upsert(
         sink: &Connector,
@@ -349,10 +347,8 @@ pub mod sink_calls {
 pub mod source_calls {
     use super::call_plugin;
     use rapport_host::connectors::Connector;
-    use rapport_host::runtime::bindings::source::exports::rapport::connector::source::{
-        Batch, Push,
-    };
-    use rapport_host::runtime::bindings::wit::ConnectorError;
+    use rapport_sandbox::contract::source::exports::rapport::connector::source::{Batch, Push};
+    use rapport_sandbox::contract::wit::ConnectorError;
 
     pub async fn poll(
         c: &Connector,
@@ -378,7 +374,7 @@ pub async fn upload_csv(
     pipeline: &rapport_host::pipeline::Pipeline,
     source: &str,
     shop: &rapport_fakes::shop::SampleShop,
-) -> rapport_host::store::IngestReport {
+) -> rapport_store::IngestReport {
     let headers = vec![("content-type".to_string(), "text/csv".to_string())];
     let report = pipeline
         .receive_push(source, headers, shop.to_csv().into_bytes())

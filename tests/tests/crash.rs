@@ -7,7 +7,7 @@ use rand::{Rng, SeedableRng};
 use rapport_e2e::{free_port, plugin, stop_gracefully, wait_until, ShopDir, SQLITE_LOOPBACK_DEV};
 use rapport_fakes::capture::CaptureServer;
 use rapport_fakes::shop::SampleShop;
-use rapport_host::store::Store;
+use rapport_store::Store;
 use std::collections::BTreeSet;
 use std::process::Child;
 use std::sync::{Arc, Mutex};

@@ -214,7 +214,7 @@ batch_size = 20
 
 #[tokio::test(flavor = "multi_thread")]
 async fn refused_and_exhausted_work_waits_in_the_dead_letter_queue_until_replayed() {
-    use rapport_host::store::LetterStatus;
+    use rapport_store::LetterStatus;
     let crm = CaptureServer::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let text = format!(

@@ -4,6 +4,7 @@
 //! name, the erasure log holds no PII, and the rest of the shop is untouched. Also: a sink that is
 //! down is retried until it confirms, bad input changes nothing, and forgetting twice is harmless.
 
+use rapport_core::identity::Normalizer;
 use rapport_e2e::{
     free_port, output_text, plugin, secrets_file, secrets_section, stop_gracefully, wait_until,
     PostgresDatabase, ShopDir, SQLITE_LOOPBACK_DEV,
@@ -15,7 +16,6 @@ use rapport_fakes::records::any_holds_all;
 use rapport_fakes::shop::SampleShop;
 use rapport_host::config::Config;
 use rapport_host::governance::forget::{forget, Forgotten};
-use rapport_host::identity::Normalizer;
 use rapport_host::pipeline::Pipeline;
 use sqlx::Connection;
 use std::path::Path;

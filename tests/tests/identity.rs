@@ -8,7 +8,7 @@
 
 use rapport_e2e::{output_text, plugin, PostgresDatabase, ShopDir, LOOPBACK_DEV};
 use rapport_fakes::capture::CaptureServer;
-use rapport_host::store::Store;
+use rapport_store::Store;
 use serde_json::Value;
 use sqlx::Connection;
 

@@ -9,11 +9,11 @@ use rapport_fakes::faults::Fault;
 use rapport_fakes::klaviyo::{self, Exchange, KlaviyoSim};
 use rapport_host::config::ConnectorConfig;
 use rapport_host::connectors::Connector;
-use rapport_host::packages::PluginKind;
-use rapport_host::runtime::bindings::wit::{
+use rapport_sandbox::contract::wit::{
     Activity, Channel, ConnectorError, Consent, ConsentState, Identity, IdentityKind, Money,
     Outcome, Profile, ProfileTrait, Property, Purpose, TraitValue,
 };
+use rapport_sandbox::packages::PluginKind;
 use serde_json::{json, Value};
 use std::sync::OnceLock;
 

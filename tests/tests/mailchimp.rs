@@ -9,12 +9,12 @@ use rapport_fakes::faults::Fault;
 use rapport_fakes::mailchimp::{self, MailchimpSim};
 use rapport_host::config::ConnectorConfig;
 use rapport_host::connectors::Connector;
-use rapport_host::packages::PluginKind;
-use rapport_host::runtime::bindings::consent_feed::ConsentChange;
-use rapport_host::runtime::bindings::wit::{
+use rapport_sandbox::contract::consent_feed::ConsentChange;
+use rapport_sandbox::contract::wit::{
     Activity, Channel, ConnectorError, Consent, ConsentState, Identity, IdentityKind, Money,
     Outcome, Profile, ProfileTrait, Property, Purpose, TraitValue,
 };
+use rapport_sandbox::packages::PluginKind;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -4,10 +4,10 @@
 //! contract, wrong kind), each with its one-line reason.
 
 use rapport_e2e::{output_text, plugin, rapport_bin};
-use rapport_host::packages::signing::PublisherKey;
-use rapport_host::packages::{open_installed, verify_installed, PluginPackage, Provenance};
-use rapport_host::packages::{PackageRefusal, TrustStore};
-use rapport_host::runtime::Runtime;
+use rapport_sandbox::packages::signing::PublisherKey;
+use rapport_sandbox::packages::{open_installed, verify_installed, PluginPackage, Provenance};
+use rapport_sandbox::packages::{PackageRefusal, TrustStore};
+use rapport_sandbox::runtime::Runtime;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -653,7 +653,7 @@ fn keygen_never_overwrites_a_key() {
 async fn the_host_loads_only_trusted_plugins_unless_in_development_mode() {
     use rapport_host::config::{Config, ConnectorConfig};
     use rapport_host::connectors::{Connector, HostServices};
-    use rapport_host::packages::PluginKind;
+    use rapport_sandbox::packages::PluginKind;
 
     let bench = Bench::new();
     let signed = bench.signed_http_sink();

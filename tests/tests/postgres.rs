@@ -140,9 +140,7 @@ batch_size = 20
     );
     assert_eq!(captured.activity_arrivals.len(), expected);
 
-    let store = rapport_host::store::Store::open(&database.url())
-        .await
-        .unwrap();
+    let store = rapport_store::Store::open(&database.url()).await.unwrap();
     let summary = store.summary().await.unwrap();
     assert_eq!(summary.sinks[0].activities_delivered as usize, expected);
     assert_eq!(summary.sinks[0].waiting, 0);

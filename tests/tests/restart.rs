@@ -5,7 +5,7 @@ use rapport_e2e::{plugin, stop_gracefully, wait_until, ShopDir, SQLITE_LOOPBACK_
 use rapport_fakes::capture::CaptureServer;
 use rapport_fakes::exports::ExportServer;
 use rapport_fakes::shop::SampleShop;
-use rapport_host::store::Store;
+use rapport_store::Store;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread")]

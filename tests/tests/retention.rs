@@ -5,15 +5,16 @@
 //! it did in plain words.
 
 use chrono::{DateTime, Utc};
+use rapport_core::governance::retention::{Mode, RecordClass, RetentionConfig};
+use rapport_core::model::{Money, Payload};
 use rapport_e2e::{output_text, plugin, PostgresDatabase, ShopDir, SQLITE_LOOPBACK_DEV};
 use rapport_fakes::capture::CaptureServer;
 use rapport_fakes::faults::Fault;
 use rapport_fakes::shop::SampleShop;
 use rapport_host::config::Config;
-use rapport_host::governance::retention::{self, Mode, RetentionConfig};
-use rapport_host::model::{Money, Payload};
+use rapport_host::governance::retention;
 use rapport_host::pipeline::Pipeline;
-use rapport_host::store::{RecordClass, SnapshotDepth, Store};
+use rapport_store::{SnapshotDepth, Store};
 use sqlx::{AnyPool, Row};
 use std::collections::BTreeMap;
 use std::path::Path;

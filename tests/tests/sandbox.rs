@@ -8,10 +8,10 @@ use rapport_e2e::{
 use rapport_fakes::capture::CaptureServer;
 use rapport_host::config::{Config, ConnectorConfig};
 use rapport_host::connectors::{Connector, HostServices};
-use rapport_host::packages::PluginKind;
-use rapport_host::runtime::bindings::wit::{Activity, Outcome, Profile};
-use rapport_host::runtime::health::HealthState;
-use rapport_host::runtime::plugin::{Fault, PluginError};
+use rapport_sandbox::contract::wit::{Activity, Outcome, Profile};
+use rapport_sandbox::packages::PluginKind;
+use rapport_sandbox::runtime::health::HealthState;
+use rapport_sandbox::runtime::plugin::{Fault, PluginError};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

@@ -11,11 +11,11 @@ use rapport_fakes::shop::{Receipt, SampleShop};
 use rapport_fakes::shopify::{self, ShopifyServer};
 use rapport_host::config::{Config, ConnectorConfig};
 use rapport_host::connectors::{Connector, HostServices};
-use rapport_host::packages::PluginKind;
-use rapport_host::runtime::bindings::wit::{
+use rapport_sandbox::contract::wit::{
     Channel, ConnectorError, ConsentState, Decimal, IdentityKind, OrderState, PosEvent, PosPayload,
     Purpose, SalesChannel,
 };
+use rapport_sandbox::packages::PluginKind;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

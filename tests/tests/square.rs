@@ -8,10 +8,10 @@ use rapport_fakes::shop::SampleShop;
 use rapport_fakes::square::{self, SquareServer};
 use rapport_host::config::ConnectorConfig;
 use rapport_host::connectors::{Connector, HostServices};
-use rapport_host::packages::PluginKind;
-use rapport_host::runtime::bindings::wit::{
+use rapport_sandbox::contract::wit::{
     ConnectorError, ConsentState, Decimal, IdentityKind, PosEvent, PosPayload, SalesChannel,
 };
+use rapport_sandbox::packages::PluginKind;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -184,7 +184,7 @@ async fn polling_reads_every_order_across_pages_exactly() {
         assert_eq!(order.channel, channel, "{}", r.id);
         let buyer = order.customer.as_ref().map(|c| c.identities.clone());
         let expected = r.customer.map(|i| {
-            vec![rapport_host::runtime::bindings::wit::Identity {
+            vec![rapport_sandbox::contract::wit::Identity {
                 kind: IdentityKind::VendorCustomer,
                 value: shop.customers[i].id.clone(),
             }]
@@ -575,7 +575,7 @@ async fn signed_webhooks_become_events_and_forgeries_are_refused() {
     assert_eq!(order.id, id);
     assert_eq!(
         order.state,
-        rapport_host::runtime::bindings::wit::OrderState::Canceled
+        rapport_sandbox::contract::wit::OrderState::Canceled
     );
     assert_eq!(
         order.total.minor,

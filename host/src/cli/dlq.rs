@@ -2,7 +2,7 @@
 //! attempts, look at one item, replay items once the cause is fixed, or discard them for good.
 
 use clap::{Subcommand, ValueEnum};
-use rapport_host::store::{DeadLetter, LetterStatus, Store};
+use rapport_store::{DeadLetter, LetterStatus, Store};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum StatusArg {

@@ -2,11 +2,11 @@
 //! each sink asked once right away and then by the daemon until it confirms), or list the erasure
 //! log, which holds no PII.
 
+use rapport_core::identity::Normalizer;
 use rapport_host::governance::erasure::Attempt;
 use rapport_host::governance::forget::{self, Forgotten};
-use rapport_host::identity::Normalizer;
 use rapport_host::pipeline::Pipeline;
-use rapport_host::store::{ErasureRecord, ErasureStatus, Store};
+use rapport_store::{ErasureRecord, ErasureStatus, Store};
 
 /// Forgets the person `who` names and prints what happened at each sink.
 pub async fn forget_person(pipeline: &Pipeline, who: &str) -> anyhow::Result<()> {

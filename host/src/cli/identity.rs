@@ -3,10 +3,10 @@
 
 use super::forget::time;
 use clap::Subcommand;
+use rapport_core::identity::Normalizer;
 use rapport_host::config::Config;
 use rapport_host::identity::graph::{self, Shown};
-use rapport_host::identity::Normalizer;
-use rapport_host::store::{MergeRecord, Store};
+use rapport_store::{MergeRecord, Store};
 
 #[derive(Debug, Subcommand)]
 pub enum IdentityCommand {

@@ -5,14 +5,14 @@
 use super::generations;
 use anyhow::Context as _;
 use clap::Subcommand;
-use rapport_host::packages::archive::{self, PackageFiles};
-use rapport_host::packages::install::{install, InstallError};
-use rapport_host::packages::signing::{fingerprint, PublisherKey};
-use rapport_host::packages::verify::{check_world, verify_archive};
-use rapport_host::packages::{
+use rapport_sandbox::install::{check_world, verify_archive};
+use rapport_sandbox::install::{install, InstallError};
+use rapport_sandbox::packages::archive::{self, PackageFiles};
+use rapport_sandbox::packages::signing::{fingerprint, PublisherKey};
+use rapport_sandbox::packages::{
     Manifest, PackageRefusal, PluginPackage, TrustStore, TrustStoreError,
 };
-use rapport_host::runtime::Runtime;
+use rapport_sandbox::runtime::Runtime;
 use std::fmt;
 use std::path::{Path, PathBuf};
 

@@ -2,9 +2,10 @@
 //! (`--dry-run`), without waiting for the daemon's next run.
 
 use clap::Subcommand;
+use rapport_core::governance::retention::Mode;
 use rapport_host::config::Config;
-use rapport_host::governance::retention::{self, Mode};
-use rapport_host::store::Store;
+use rapport_host::governance::retention;
+use rapport_store::Store;
 
 #[derive(Debug, Subcommand)]
 pub enum RetentionCommand {

@@ -4,7 +4,7 @@
 //! done. It reads the store only, so it works beside a running daemon.
 
 use rapport_host::config::Config;
-use rapport_host::store::{Backfill, Store};
+use rapport_store::{Backfill, Store};
 use std::io::Write as _;
 use std::time::Duration;
 

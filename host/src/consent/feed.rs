@@ -16,12 +16,12 @@
 
 use crate::connectors::Connector;
 use crate::ingest::poll::{read_stream, PollError, Step};
-use crate::ingest::Delivery;
-use crate::journeys::Routes;
-use crate::model::Identity;
-use crate::runtime::bindings::consent_feed::ConsentChange;
-use crate::runtime::bindings::wit::{ConsentState, Customer, PosEvent, PosPayload, RejectedInput};
-use crate::store::{IngestReport, Store};
+use crate::ingest::{validate, Delivery};
+use rapport_core::journeys::Routes;
+use rapport_core::model::Identity;
+use rapport_sandbox::contract::consent_feed::ConsentChange;
+use rapport_sandbox::contract::wit::{ConsentState, Customer, PosEvent, PosPayload, RejectedInput};
+use rapport_store::{IngestReport, Store};
 
 /// The cursor's stream name under the sink's id.
 pub const STREAM: &str = "consent-feed";
@@ -84,11 +84,18 @@ async fn is_new(
     let identities: Vec<Identity> = change
         .identities
         .iter()
-        .filter_map(|i| sink.normalizer.normalize(&sink.id, i.kind.into(), &i.value))
+        .filter_map(|i| {
+            sink.normalizer
+                .normalize(&sink.id, validate::identity_kind(i.kind), &i.value)
+        })
         .collect();
     let consent = &change.consent;
     let refused = store
-        .has_refused(&identities, consent.channel.into(), consent.purpose.into())
+        .has_refused(
+            &identities,
+            validate::channel(consent.channel),
+            validate::purpose(consent.purpose),
+        )
         .await?;
     Ok(refused == Some(false))
 }

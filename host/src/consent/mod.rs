@@ -1,8 +1,5 @@
-//! Consent in the host: what each person agreed to, per channel and purpose, and whether a sink may
-//! receive their marketing data, and when a journey message may contact them. Plugins only report
-//! choices and relay them; the host decides.
+//! Consent in the host: the unsubscribes a CRM reports back (`feed`) are read through the sink plugin
+//! and stored as choices. The rules (ledger, marketing gate, contact rules) are in
+//! `rapport_core::consent`.
 
-pub mod contact;
 pub mod feed;
-pub mod gate;
-pub mod ledger;

@@ -3,19 +3,19 @@
 //! or failing sink only ever holds up its own worker. Journey messages go as activities, once the
 //! person's consent on their channel and the shop's contact rules allow.
 
-pub mod backoff;
+pub mod minimise;
 pub mod rate;
 pub mod render;
 
 use crate::config::DeliveryConfig;
 use crate::connectors::Connector;
-use crate::consent::contact::Verdict;
-use crate::consent::gate::Admission;
-use crate::journeys::Messaging;
-use crate::model::{Channel, Payload};
-use crate::runtime::bindings::wit::{ConnectorError, Outcome};
-use crate::runtime::plugin::{Fault, PluginError};
-use crate::store::{
+use rapport_core::consent::contact::Verdict;
+use rapport_core::consent::gate::Admission;
+use rapport_core::journeys::Messaging;
+use rapport_core::model::{Channel, Payload};
+use rapport_sandbox::contract::wit::{ConnectorError, Outcome};
+use rapport_sandbox::runtime::plugin::{Fault, PluginError};
+use rapport_store::{
     now_ms, Completion, OutboxRow, ProfileSnapshot, Retirement, SnapshotDepth, Store, StoreError,
     WorkKind,
 };
@@ -275,7 +275,7 @@ impl SinkWorker {
                 }
                 (WorkKind::Activity, Admission::Full) => render_activity(&row, snapshot, &events)
                     .map(|mut activity| {
-                        self.sink.fields.minimise_activity(&mut activity);
+                        minimise::minimise_activity(&self.sink.fields, &mut activity);
                         Item::Activity(activity)
                     })
                     .map_err(Completion::Dead),
@@ -289,7 +289,7 @@ impl SinkWorker {
             };
             match item {
                 Ok(Item::Profile(mut profile)) => {
-                    self.sink.fields.minimise_profile(&mut profile);
+                    minimise::minimise_profile(&self.sink.fields, &mut profile);
                     sendable.push((row, Item::Profile(profile)));
                 }
                 Ok(activity) => sendable.push((row, activity)),
@@ -353,7 +353,7 @@ impl SinkWorker {
                 Verdict::Send => {
                     match render_message(&row, &snapshots[&row.profile_id], events, now) {
                         Ok(mut activity) => {
-                            self.sink.fields.minimise_activity(&mut activity);
+                            minimise::minimise_activity(&self.sink.fields, &mut activity);
                             history.push(now);
                             approved.push((row, Item::Activity(activity)));
                         }
@@ -471,7 +471,7 @@ impl SinkWorker {
     }
 
     fn backoff(&self, attempts: i64) -> i64 {
-        backoff::delay(
+        rapport_core::backoff::delay(
             attempts,
             Duration::from_millis(self.config.backoff_base_ms),
             Duration::from_millis(self.config.backoff_max_ms),
@@ -511,7 +511,7 @@ fn render_activity(
     row: &OutboxRow,
     snapshot: &ProfileSnapshot,
     events: &HashMap<i64, (String, i64, String)>,
-) -> Result<crate::runtime::bindings::wit::Activity, String> {
+) -> Result<rapport_sandbox::contract::wit::Activity, String> {
     let (event_id, source_id, occurred_at, payload) = stored_event(row, events)?;
     render::activity(
         &row.idempotency_key,
@@ -529,7 +529,7 @@ fn render_message(
     snapshot: &ProfileSnapshot,
     events: &HashMap<i64, (String, i64, String)>,
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<crate::runtime::bindings::wit::Activity, String> {
+) -> Result<rapport_sandbox::contract::wit::Activity, String> {
     let journey = &row
         .message
         .as_ref()
@@ -551,11 +551,11 @@ fn render_message(
 /// A rendered work item.
 #[derive(Debug)]
 enum Item {
-    Profile(crate::runtime::bindings::wit::Profile),
-    Activity(crate::runtime::bindings::wit::Activity),
+    Profile(rapport_sandbox::contract::wit::Profile),
+    Activity(rapport_sandbox::contract::wit::Activity),
 }
 
-fn profiles(items: Vec<Item>) -> Vec<crate::runtime::bindings::wit::Profile> {
+fn profiles(items: Vec<Item>) -> Vec<rapport_sandbox::contract::wit::Profile> {
     items
         .into_iter()
         .filter_map(|i| match i {
@@ -565,7 +565,7 @@ fn profiles(items: Vec<Item>) -> Vec<crate::runtime::bindings::wit::Profile> {
         .collect()
 }
 
-fn activities(items: Vec<Item>) -> Vec<crate::runtime::bindings::wit::Activity> {
+fn activities(items: Vec<Item>) -> Vec<rapport_sandbox::contract::wit::Activity> {
     items
         .into_iter()
         .filter_map(|i| match i {

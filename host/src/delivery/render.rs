@@ -2,9 +2,9 @@
 //! `profile` and `activity` records (journey messages included).
 
 use crate::ingest::{PLACED_ORDER, REFUNDED_ORDER};
-use crate::model::{self, Payload};
-use crate::runtime::bindings::wit;
-use crate::store::ProfileSnapshot;
+use rapport_core::model::{self, Payload};
+use rapport_sandbox::contract::wit;
+use rapport_store::ProfileSnapshot;
 
 pub fn identity(i: &model::Identity) -> wit::Identity {
     wit::Identity {
@@ -185,7 +185,7 @@ pub fn journey_message(
         idempotency_key: key.to_string(),
         profile_key: snapshot.key.clone(),
         identities: snapshot.identities.iter().map(identity).collect(),
-        name: crate::journeys::Journey::activity_name(journey),
+        name: rapport_core::journeys::Journey::activity_name(journey),
         occurred_at: at,
         value: None,
         properties: vec![text("journey", journey), text("order_id", order_id)],

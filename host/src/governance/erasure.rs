@@ -5,10 +5,11 @@
 
 use crate::config::DeliveryConfig;
 use crate::connectors::Connector;
-use crate::delivery::{backoff, render};
-use crate::runtime::bindings::wit::ConnectorError;
-use crate::runtime::plugin::{Fault, PluginError};
-use crate::store::{now_ms, ErasureItem, Store, StoreError};
+use crate::delivery::render;
+use rapport_core::backoff;
+use rapport_sandbox::contract::wit::ConnectorError;
+use rapport_sandbox::runtime::plugin::{Fault, PluginError};
+use rapport_store::{now_ms, ErasureItem, Store, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -94,7 +95,7 @@ impl ErasureWorker {
     /// Calls the sink's `forget` with the identifiers it may receive, and records the outcome.
     async fn attempt(&self, sink: &Connector, item: &ErasureItem) -> Result<Attempt, StoreError> {
         let mut identities: Vec<_> = item.identities.iter().map(render::identity).collect();
-        sink.fields.minimise_identities(&mut identities);
+        crate::delivery::minimise::minimise_identities(&sink.fields, &mut identities);
         let plugin = sink.plugin();
         let answer = tokio::task::spawn_blocking(move || plugin.forget(&identities)).await;
         let now = now_ms();

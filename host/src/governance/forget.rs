@@ -3,9 +3,9 @@
 //! queues the erasure for every sink. Anything that names nobody, or more than one person, changes
 //! nothing and says why.
 
-use crate::identity::Normalizer;
-use crate::model::IdentityKind;
-use crate::store::{FoundProfile, PersonRef, ScrubReport, Store, StoreError};
+use rapport_core::identity::Normalizer;
+use rapport_core::model::IdentityKind;
+use rapport_store::{FoundProfile, PersonRef, ScrubReport, Store, StoreError};
 
 /// Why a forget request was refused. Nothing was changed.
 #[derive(Debug, thiserror::Error)]
@@ -119,8 +119,8 @@ pub async fn forget(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::identity::{IdentityRules, Region};
-    use crate::model::Identity;
+    use rapport_core::identity::{IdentityRules, Region};
+    use rapport_core::model::Identity;
 
     fn identity(kind: IdentityKind, value: &str) -> Identity {
         Identity {

@@ -3,7 +3,6 @@
 //! it; the host applies it.
 
 pub mod erasure;
-pub mod fields;
 pub mod forget;
 pub mod policy;
 pub mod retention;

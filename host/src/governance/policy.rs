@@ -4,16 +4,16 @@
 //! comes from the config, so the page stays true when the config changes. It describes kinds of
 //! data, never anyone's data: identifiers the shop blocked are counted, not shown.
 
-use super::fields::{Allowlist, Field};
-use super::retention::{describe, in_words, Keep};
 use crate::config::{Config, ConnectorConfig};
-use crate::consent::contact::OverCap;
-use crate::consent::gate::WithoutChoice;
-use crate::identity::merge::MergeRules;
-use crate::journeys::Trigger;
-use crate::model::{Channel, IdentityKind};
-use crate::packages::Manifest;
-use crate::store::RecordClass;
+use rapport_core::consent::contact::OverCap;
+use rapport_core::consent::gate::WithoutChoice;
+use rapport_core::governance::fields::{Allowlist, Field};
+use rapport_core::governance::retention::RecordClass;
+use rapport_core::governance::retention::{describe, in_words, Keep};
+use rapport_core::identity::merge::MergeRules;
+use rapport_core::journeys::Trigger;
+use rapport_core::model::{Channel, IdentityKind};
+use rapport_sandbox::packages::Manifest;
 use std::path::Path;
 
 /// The policy page for `config`, loaded from `config_path`.

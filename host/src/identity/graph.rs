@@ -2,10 +2,10 @@
 //! identities, consents in force, orders and merge history), merge two profiles, undo a merge.
 //! People are looked up the way `rapport forget` looks them up.
 
-use super::Normalizer;
 use crate::governance::forget::{find_one, ForgetError};
-use crate::model::{Identity, Payload};
-use crate::store::{
+use rapport_core::identity::Normalizer;
+use rapport_core::model::{Identity, Payload};
+use rapport_store::{
     ArrivedSince, MergeError, MergeRecord, MergedPair, ProfileSnapshot, SnapshotDepth, Store,
     StoreError,
 };

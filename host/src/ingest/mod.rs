@@ -4,11 +4,11 @@
 pub mod poll;
 pub mod validate;
 
-use crate::identity::Normalizer;
-use crate::journeys::Routes;
-use crate::model::{Event, Payload, RejectedInput};
-use crate::runtime::bindings::wit;
-use crate::store::{IngestBatch, IngestReport, PreparedEvent, Store, StoreError};
+use rapport_core::identity::Normalizer;
+use rapport_core::journeys::Routes;
+use rapport_core::model::{Event, Payload, RejectedInput};
+use rapport_sandbox::contract::wit;
+use rapport_store::{IngestBatch, IngestReport, PreparedEvent, Store, StoreError};
 
 /// Activity names recorded at sinks.
 pub const PLACED_ORDER: &str = "Placed Order";

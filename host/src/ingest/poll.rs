@@ -3,9 +3,9 @@
 
 use super::{ingest, Delivery};
 use crate::connectors::Connector;
-use crate::journeys::Routes;
-use crate::runtime::bindings::wit::ConnectorError;
-use crate::store::{IngestReport, Store, StoreError};
+use rapport_core::journeys::Routes;
+use rapport_sandbox::contract::wit::ConnectorError;
+use rapport_store::{IngestReport, Store, StoreError};
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
@@ -14,7 +14,7 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum PollError {
     #[error(transparent)]
-    Plugin(#[from] crate::runtime::plugin::PluginError),
+    Plugin(#[from] rapport_sandbox::runtime::plugin::PluginError),
     #[error("source {source_id} stream {stream}: {error:?}")]
     Connector {
         source_id: String,
@@ -31,8 +31,8 @@ impl PollError {
     /// How long the source asked (or its quarantine requires) to be left alone, if so.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            PollError::Plugin(crate::runtime::plugin::PluginError {
-                fault: crate::runtime::plugin::Fault::Quarantined { retry_in, .. },
+            PollError::Plugin(rapport_sandbox::runtime::plugin::PluginError {
+                fault: rapport_sandbox::runtime::plugin::Fault::Quarantined { retry_in, .. },
                 ..
             }) => Some(*retry_in),
             PollError::Connector {

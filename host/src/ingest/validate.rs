@@ -1,9 +1,9 @@
 //! The edge between plugins and the host: a `pos-event` from a source is checked once here and turned
 //! into the canonical model. Anything wrong becomes a rejected input naming the event and the field.
 
-use crate::model::*;
-use crate::runtime::bindings::wit;
 use chrono::{DateTime, TimeZone, Utc};
+use rapport_core::model::*;
+use rapport_sandbox::contract::wit;
 
 /// Longest accepted id or name, in bytes.
 const MAX_TEXT: usize = 512;
@@ -125,34 +125,31 @@ fn line(index: usize, l: wit::LineItem) -> Result<LineItem, String> {
     })
 }
 
-impl From<wit::IdentityKind> for IdentityKind {
-    fn from(kind: wit::IdentityKind) -> Self {
-        match kind {
-            wit::IdentityKind::Email => IdentityKind::Email,
-            wit::IdentityKind::Phone => IdentityKind::Phone,
-            wit::IdentityKind::LoyaltyId => IdentityKind::LoyaltyId,
-            wit::IdentityKind::VendorCustomer => IdentityKind::VendorCustomer,
-        }
+/// The model's kind of a contract identity.
+pub fn identity_kind(kind: wit::IdentityKind) -> IdentityKind {
+    match kind {
+        wit::IdentityKind::Email => IdentityKind::Email,
+        wit::IdentityKind::Phone => IdentityKind::Phone,
+        wit::IdentityKind::LoyaltyId => IdentityKind::LoyaltyId,
+        wit::IdentityKind::VendorCustomer => IdentityKind::VendorCustomer,
     }
 }
 
-impl From<wit::Channel> for Channel {
-    fn from(channel: wit::Channel) -> Self {
-        match channel {
-            wit::Channel::Email => Channel::Email,
-            wit::Channel::Sms => Channel::Sms,
-            wit::Channel::Push => Channel::Push,
-            wit::Channel::Postal => Channel::Postal,
-        }
+/// The model's channel of a contract channel.
+pub fn channel(channel: wit::Channel) -> Channel {
+    match channel {
+        wit::Channel::Email => Channel::Email,
+        wit::Channel::Sms => Channel::Sms,
+        wit::Channel::Push => Channel::Push,
+        wit::Channel::Postal => Channel::Postal,
     }
 }
 
-impl From<wit::Purpose> for Purpose {
-    fn from(purpose: wit::Purpose) -> Self {
-        match purpose {
-            wit::Purpose::Marketing => Purpose::Marketing,
-            wit::Purpose::Transactional => Purpose::Transactional,
-        }
+/// The model's purpose of a contract purpose.
+pub fn purpose(purpose: wit::Purpose) -> Purpose {
+    match purpose {
+        wit::Purpose::Marketing => Purpose::Marketing,
+        wit::Purpose::Transactional => Purpose::Transactional,
     }
 }
 
@@ -163,7 +160,7 @@ fn customer(c: wit::Customer) -> Result<Customer, String> {
             .into_iter()
             .map(|i| {
                 Ok(Identity {
-                    kind: i.kind.into(),
+                    kind: identity_kind(i.kind),
                     value: text("customer.identity", i.value)?,
                 })
             })
@@ -175,8 +172,8 @@ fn customer(c: wit::Customer) -> Result<Customer, String> {
             .into_iter()
             .map(|k| {
                 Ok(Consent {
-                    channel: k.channel.into(),
-                    purpose: k.purpose.into(),
+                    channel: channel(k.channel),
+                    purpose: purpose(k.purpose),
                     state: match k.state {
                         wit::ConsentState::Granted => ConsentState::Granted,
                         wit::ConsentState::Revoked => ConsentState::Revoked,

@@ -3,7 +3,7 @@
 //! meaning every connector that runs that plugin.
 
 use crate::connectors::{Connector, Connectors};
-use crate::runtime::registry::RollbackError;
+use rapport_sandbox::runtime::registry::RollbackError;
 use serde::Serialize;
 use std::sync::Arc;
 

@@ -9,8 +9,8 @@ pub mod control;
 pub mod watch;
 
 use crate::connectors::{load_generation, open_package, Connector, Connectors, HostServices};
-use crate::runtime::bindings::wit::ConnectorError;
-use crate::store::Store;
+use rapport_sandbox::contract::wit::ConnectorError;
+use rapport_store::Store;
 
 /// What a reload did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,7 +62,7 @@ pub async fn reload(
         ));
     }
     if package.manifest.version == live.version
-        && crate::runtime::cache::digest(&package.wasm) == live.plugin.digest()
+        && rapport_sandbox::runtime::cache::digest(&package.wasm) == live.plugin.digest()
     {
         return Ok(Reloaded::Unchanged);
     }

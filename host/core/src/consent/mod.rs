@@ -1,0 +1,19 @@
+//! Consent rules: what each person agreed to, per channel and purpose (`ledger`), whether a sink may
+//! receive their marketing data (`gate`), and when a journey message may contact them (`contact`).
+//! Plugins only report choices and relay them; these rules decide.
+
+pub mod contact;
+pub mod gate;
+pub mod ledger;
+
+use crate::model::{Channel, ConsentState, Purpose};
+
+/// A consent in force, as stored: the choice on one channel and purpose, when and where it was made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredConsent {
+    pub channel: Channel,
+    pub purpose: Purpose,
+    pub state: ConsentState,
+    pub at: i64,
+    pub source: String,
+}

@@ -1,0 +1,14 @@
+//! rapport's domain, pure: the model (events, people, money, consent), identity normalisation and
+//! merge planning, consent rules (ledger, marketing gate, contact rules), journey rules, governance
+//! rules (fields a sink may receive, retention periods), retry backoff and idempotency keys.
+//!
+//! No SQL, no wasmtime, no I/O: every rule here is tested with plain values. The store persists
+//! what these types describe; the host's services call these rules between reads and writes.
+
+pub mod backoff;
+pub mod consent;
+pub mod governance;
+pub mod identity;
+pub mod journeys;
+pub mod keys;
+pub mod model;

@@ -1,0 +1,147 @@
+//! What a plugin may call: the `host` interface of the contract. Each plugin instance gets a
+//! `PluginContext` holding exactly its own settings, egress policy and secrets.
+
+pub mod accounting;
+pub mod egress;
+pub mod http;
+pub mod network;
+pub mod secrets;
+pub mod state;
+
+use crate::contract::wit;
+use crate::contract::wit_host::{self, HttpError, HttpRequest, HttpResponse, LogLevel};
+use accounting::{RequestLimits, RequestStats};
+use egress::EgressPolicy;
+use http::{HttpEgress, OutgoingRequest, SendError};
+use secrets::Secrets;
+use state::PluginState;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Everything one plugin instance is allowed to use.
+#[derive(Debug, Clone)]
+pub struct PluginContext {
+    pub plugin_id: String,
+    pub generation: u64,
+    pub config: BTreeMap<String, String>,
+    pub egress: EgressPolicy,
+    pub secrets: Secrets,
+    pub http: HttpEgress,
+    pub requests: RequestLimits,
+    pub stats: Arc<RequestStats>,
+    pub runtime: tokio::runtime::Handle,
+}
+
+impl wit::Host for PluginState {}
+
+impl wit_host::Host for PluginState {
+    fn log(&mut self, level: LogLevel, message: String) {
+        let ctx = &self.context;
+        let (plugin, generation) = (ctx.plugin_id.as_str(), ctx.generation);
+        match level {
+            LogLevel::Trace => tracing::trace!(plugin, generation, "{message}"),
+            LogLevel::Debug => tracing::debug!(plugin, generation, "{message}"),
+            LogLevel::Info => tracing::info!(plugin, generation, "{message}"),
+            LogLevel::Warn => tracing::warn!(plugin, generation, "{message}"),
+            LogLevel::Error => tracing::error!(plugin, generation, "{message}"),
+        }
+    }
+
+    fn send(&mut self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
+        let ctx = self.context.clone();
+        let span = tracing::debug_span!("send", plugin = %ctx.plugin_id, generation = ctx.generation,
+            method = ?request.method, url = %request.url);
+        let _entered = span.enter();
+        self.sends_this_call += 1;
+        let result = if self.sends_this_call > ctx.requests.per_call {
+            Err(SendError::Denied(format!(
+                "more than {} requests in one call (the manifest's resources.max_requests_per_call)",
+                ctx.requests.per_call
+            )))
+        } else {
+            ctx.runtime.block_on(send_within_limits(&ctx, request))
+        };
+        match &result {
+            Ok(r) => tracing::debug!(status = r.status, bytes = r.body.len(), "response"),
+            Err(SendError::Denied(reason)) => {
+                self.denials_this_call += 1;
+                ctx.stats.record_denied();
+                tracing::warn!(reason = %reason, "request denied");
+            }
+            Err(e) => {
+                ctx.stats.record_failed();
+                tracing::debug!(error = %e, "request failed");
+            }
+        }
+        result
+            .map(|r| HttpResponse {
+                status: r.status,
+                headers: r
+                    .headers
+                    .into_iter()
+                    .map(|(name, value)| wit_host::Header { name, value })
+                    .collect(),
+                body: r.body,
+            })
+            .map_err(|e| match e {
+                SendError::Denied(m) => HttpError::Denied(m),
+                SendError::InvalidRequest(m) => HttpError::InvalidRequest(m),
+                SendError::Connect(m) => HttpError::Connect(m),
+                SendError::Timeout => HttpError::Timeout,
+                SendError::TooLarge(m) => HttpError::TooLarge(m),
+            })
+    }
+
+    fn hmac_sha256(&mut self, secret_name: String, data: Vec<u8>) -> Result<Vec<u8>, String> {
+        self.context.secrets.hmac_sha256(&secret_name, &data)
+    }
+
+    fn config(&mut self, key: String) -> Option<String> {
+        self.context.config.get(&key).cloned()
+    }
+
+    fn now(&mut self) -> wit::Timestamp {
+        chrono::Utc::now().timestamp_millis()
+    }
+}
+
+/// Sends once a slot among the plugin's concurrent requests is free (or refuses after the request
+/// timeout), and counts what went out and came back.
+async fn send_within_limits(
+    ctx: &PluginContext,
+    request: HttpRequest,
+) -> Result<http::IncomingResponse, SendError> {
+    let method = match request.method {
+        wit_host::Method::Get => reqwest::Method::GET,
+        wit_host::Method::Post => reqwest::Method::POST,
+        wit_host::Method::Put => reqwest::Method::PUT,
+        wit_host::Method::Patch => reqwest::Method::PATCH,
+        wit_host::Method::Delete => reqwest::Method::DELETE,
+    };
+    let outgoing = OutgoingRequest {
+        method,
+        url: request.url,
+        headers: request
+            .headers
+            .into_iter()
+            .map(|h| (h.name, h.value))
+            .collect(),
+        body: request.body,
+    };
+    let bytes_out = outgoing.body.len();
+    let permit = tokio::time::timeout(ctx.http.total_timeout(), ctx.requests.in_flight.acquire())
+        .await
+        .map_err(|_| {
+            SendError::Denied(format!(
+                "more than {} requests in flight (the manifest's resources.max_concurrent_requests)",
+                ctx.requests.max_in_flight
+            ))
+        })?
+        .map_err(|_| SendError::Denied("the plugin is shutting down".into()))?;
+    let response = ctx.http.send(&ctx.egress, outgoing).await;
+    drop(permit);
+    if let Ok(r) = &response {
+        ctx.stats.record_sent(bytes_out, r.body.len());
+    }
+    response
+}

@@ -1,0 +1,83 @@
+//! Host-side bindings of every supported `rapport:connector` contract version, generated from the
+//! frozen WIT snapshots in `wit/v*/` (one per version, as Zed keeps `since_v*`).
+//!
+//! Contract 0.2 reuses 0.1's `types`, `host`, `source` and `sink` interfaces unchanged and adds the
+//! optional `consent-feed` export, so every version shares one copy of the generated types, and a
+//! 0.2 sink's `sink` export is called through 0.1's bindings: the capability code implements `host`
+//! once, and the delivery code calls a sink the same way whichever version it was built for.
+
+use std::fmt;
+
+/// A version of the `rapport:connector` contract this host runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Contract {
+    V0_1,
+    /// Adds the optional `consent-feed` sink export.
+    V0_2,
+}
+
+impl Contract {
+    /// Every version this host runs, oldest first.
+    pub const SUPPORTED: [Contract; 2] = [Contract::V0_1, Contract::V0_2];
+    /// The package name every version shares; a version is `<PACKAGE>@<semver>`.
+    pub const PACKAGE: &'static str = "rapport:connector";
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Contract::V0_1 => "rapport:connector@0.1.0",
+            Contract::V0_2 => "rapport:connector@0.2.0",
+        }
+    }
+
+    /// The version named `rapport:connector@X.Y.Z`, if this host runs it.
+    pub fn parse(name: &str) -> Option<Contract> {
+        Contract::SUPPORTED.into_iter().find(|c| c.as_str() == name)
+    }
+
+    /// The supported versions, for messages: `rapport:connector@0.1.0, rapport:connector@0.2.0`.
+    pub fn supported_list() -> String {
+        Contract::SUPPORTED.map(Contract::as_str).join(", ")
+    }
+}
+
+impl fmt::Display for Contract {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// 0.1's `pos-source` world (and the shared `types` and `host` interfaces).
+pub mod source {
+    wasmtime::component::bindgen!({
+        world: "rapport:connector/pos-source@0.1.0",
+        path: "../../wit/v0.1",
+        additional_derives: [PartialEq],
+    });
+}
+
+/// 0.1's `crm-sink` world.
+pub mod sink {
+    wasmtime::component::bindgen!({
+        world: "rapport:connector/crm-sink@0.1.0",
+        path: "../../wit/v0.1",
+        with: {
+            "rapport:connector/types@0.1.0": crate::contract::source::rapport::connector::types,
+            "rapport:connector/host@0.1.0": crate::contract::source::rapport::connector::host,
+        },
+    });
+}
+
+/// 0.2's `crm-sink` world: 0.1's sink plus `consent-feed`.
+pub mod sink_v0_2 {
+    wasmtime::component::bindgen!({
+        world: "rapport:connector/crm-sink@0.2.0",
+        path: ["../../wit/v0.1", "../../wit/v0.2"],
+        with: {
+            "rapport:connector/types@0.1.0": crate::contract::source::rapport::connector::types,
+            "rapport:connector/host@0.1.0": crate::contract::source::rapport::connector::host,
+        },
+    });
+}
+
+pub use sink_v0_2::exports::rapport::connector0_2_0::consent_feed;
+pub use source::rapport::connector::{host as wit_host, types as wit};

@@ -1,0 +1,471 @@
+//! A loaded plugin generation and the calls into it. Every call batch gets a fresh `Store` and
+//! instance, so a trap poisons nothing beyond that call; faults come back as `PluginError`s that name
+//! the plugin and the cause, count against the plugin's health, and the host carries on.
+
+use super::health::{Admission, Health, HealthPolicy, HealthReport};
+use super::{CallLimits, EPOCH_TICK};
+use crate::capabilities::state::PluginState;
+use crate::capabilities::PluginContext;
+use crate::contract::sink::exports::rapport::connector::sink as wit_sink;
+use crate::contract::source::exports::rapport::connector::source as wit_source;
+use crate::contract::wit::{Activity, ConnectorError, Descriptor, Identity, Outcome, Profile};
+use crate::contract::{consent_feed, sink, sink_v0_2, source, Contract};
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use wasmtime::component::InstancePre;
+use wasmtime::{Store, Trap};
+
+/// The pre-linked component of a plugin, by world.
+pub enum PluginPre {
+    Source(source::PosSourcePre<PluginState>),
+    Sink(SinkPre),
+}
+
+/// A pre-linked sink, by the contract version it was built for. Every version exports 0.1's `sink`
+/// interface, so a 0.2 sink is called through the same bindings; only `consent-feed` is extra.
+pub enum SinkPre {
+    V0_1(sink::CrmSinkPre<PluginState>),
+    V0_2 {
+        instance_pre: InstancePre<PluginState>,
+        sink: sink::CrmSinkIndices,
+        consent_feed: consent_feed::GuestIndices,
+    },
+}
+
+impl SinkPre {
+    /// Type-checks `instance_pre` against the sink world of `contract`.
+    pub fn new(
+        instance_pre: InstancePre<PluginState>,
+        contract: Contract,
+    ) -> wasmtime::Result<Self> {
+        Ok(match contract {
+            Contract::V0_1 => SinkPre::V0_1(sink::CrmSinkPre::new(instance_pre)?),
+            Contract::V0_2 => {
+                sink_v0_2::CrmSinkIndices::new(&instance_pre)?;
+                SinkPre::V0_2 {
+                    sink: sink::CrmSinkIndices::new(&instance_pre)?,
+                    consent_feed: consent_feed::GuestIndices::new(&instance_pre)?,
+                    instance_pre,
+                }
+            }
+        })
+    }
+
+    fn engine(&self) -> &wasmtime::Engine {
+        match self {
+            SinkPre::V0_1(pre) => pre.engine(),
+            SinkPre::V0_2 { instance_pre, .. } => instance_pre.engine(),
+        }
+    }
+
+    fn instantiate(&self, store: &mut Store<PluginState>) -> wasmtime::Result<SinkInstance> {
+        Ok(match self {
+            SinkPre::V0_1(pre) => SinkInstance {
+                sink: pre.instantiate(store)?,
+                consent_feed: None,
+            },
+            SinkPre::V0_2 {
+                instance_pre,
+                sink,
+                consent_feed,
+            } => {
+                let instance = instance_pre.instantiate(&mut *store)?;
+                SinkInstance {
+                    sink: sink.load(&mut *store, &instance)?,
+                    consent_feed: Some(consent_feed.load(&mut *store, &instance)?),
+                }
+            }
+        })
+    }
+}
+
+/// An instantiated plugin, by world.
+enum Instance {
+    Source(source::PosSource),
+    Sink(SinkInstance),
+}
+
+/// An instantiated sink: the `sink` export every version has, and `consent-feed` where it exists.
+struct SinkInstance {
+    sink: sink::CrmSink,
+    consent_feed: Option<consent_feed::Guest>,
+}
+
+impl SinkInstance {
+    fn sink(&self) -> &wit_sink::Guest {
+        self.sink.rapport_connector_sink()
+    }
+
+    fn consent_feed(&self) -> Option<&consent_feed::Guest> {
+        self.consent_feed.as_ref()
+    }
+}
+
+/// One loaded generation of a plugin: compiled, type-checked, ready to instantiate.
+pub struct Plugin {
+    context: Arc<PluginContext>,
+    pre: PluginPre,
+    limits: CallLimits,
+    digest: String,
+    health: Mutex<Health>,
+}
+
+/// What went wrong inside a plugin call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// The call ran past its deadline and was interrupted.
+    Deadline(Duration),
+    /// The call used up its fuel.
+    Fuel(u64),
+    /// The plugin tried to grow its memory beyond the cap.
+    Memory(usize),
+    /// The plugin's stack overflowed (unbounded recursion).
+    StackOverflow,
+    /// The plugin trapped (a panic, an abort, an invalid operation).
+    Trap(String),
+    /// The plugin is not of the kind this call needs.
+    WrongKind(&'static str),
+    /// The plugin is quarantined after repeated faults; it is not called until a probe passes.
+    Quarantined {
+        retry_in: Duration,
+        last_fault: String,
+    },
+}
+
+impl Fault {
+    /// A short name for health counters.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Fault::Deadline(_) => "deadline",
+            Fault::Fuel(_) => "fuel",
+            Fault::Memory(_) => "memory",
+            Fault::StackOverflow => "stack-overflow",
+            Fault::Trap(_) => "trap",
+            Fault::WrongKind(_) => "wrong-kind",
+            Fault::Quarantined { .. } => "quarantined",
+        }
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::Deadline(d) => write!(f, "exceeded its time limit of {} ms", d.as_millis()),
+            Fault::Fuel(fuel) => write!(f, "used up its fuel of {fuel} units"),
+            Fault::Memory(limit) => write!(f, "exceeded its memory limit of {} MiB", limit >> 20),
+            Fault::StackOverflow => write!(f, "overflowed its stack (unbounded recursion?)"),
+            Fault::Trap(cause) => write!(f, "trapped: {cause}"),
+            Fault::WrongKind(needed) => write!(f, "is not a {needed} plugin"),
+            Fault::Quarantined {
+                retry_in,
+                last_fault,
+            } => write!(
+                f,
+                "is quarantined after repeated faults (last: {last_fault}); next probe in {} s",
+                retry_in.as_secs().max(1)
+            ),
+        }
+    }
+}
+
+/// A failed plugin call.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("plugin {plugin} (generation {generation}) failed in `{call}`: {fault}")]
+pub struct PluginError {
+    pub plugin: String,
+    pub generation: u64,
+    pub call: &'static str,
+    pub fault: Fault,
+}
+
+impl Plugin {
+    pub(super) fn new(
+        context: Arc<PluginContext>,
+        pre: PluginPre,
+        limits: CallLimits,
+        digest: String,
+        health: HealthPolicy,
+    ) -> Self {
+        Plugin {
+            context,
+            pre,
+            limits,
+            digest,
+            health: Mutex::new(Health::new(health)),
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.context.plugin_id
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.context.generation
+    }
+
+    /// sha256 of the plugin's wasm.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    pub fn context(&self) -> &PluginContext {
+        &self.context
+    }
+
+    pub fn health(&self) -> HealthReport {
+        self.health.lock().expect("health lock").report()
+    }
+
+    fn new_store(&self) -> Store<PluginState> {
+        let state = PluginState::new(self.context.clone(), self.limits.memory_bytes);
+        let mut store = Store::new(self.engine(), state);
+        store.limiter(|s| &mut s.limiter);
+        let ticks = (self.limits.deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+        if let Some(fuel) = self.limits.fuel {
+            store
+                .set_fuel(fuel)
+                .expect("fuel is enabled on the engine when a fuel limit is set");
+        }
+        store
+    }
+
+    fn engine(&self) -> &wasmtime::Engine {
+        match &self.pre {
+            PluginPre::Source(pre) => pre.engine(),
+            PluginPre::Sink(pre) => pre.engine(),
+        }
+    }
+
+    /// Whether this sink reports consent choices made at the vendor (contract 0.2's `consent-feed`).
+    pub fn has_consent_feed(&self) -> bool {
+        matches!(self.pre, PluginPre::Sink(SinkPre::V0_2 { .. }))
+    }
+
+    fn fault(&self, call: &'static str, fault: Fault) -> PluginError {
+        PluginError {
+            plugin: self.context.plugin_id.clone(),
+            generation: self.context.generation,
+            call,
+            fault,
+        }
+    }
+
+    fn classify(&self, store: &Store<PluginState>, e: &wasmtime::Error) -> Fault {
+        if store.data().limiter.hit {
+            return Fault::Memory(self.limits.memory_bytes);
+        }
+        match e.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => Fault::Deadline(self.limits.deadline),
+            Some(Trap::OutOfFuel) => Fault::Fuel(self.limits.fuel.unwrap_or_default()),
+            Some(Trap::StackOverflow) => Fault::StackOverflow,
+            Some(trap) => Fault::Trap(trap.to_string()),
+            None => Fault::Trap(format!("{e:#}")),
+        }
+    }
+
+    /// Runs one call in a fresh store and records its effect on health. Refused while quarantined,
+    /// except that a rested plugin is first probed with `check`.
+    fn call<R>(
+        &self,
+        call: &'static str,
+        f: impl FnOnce(&Instance, &mut Store<PluginState>) -> wasmtime::Result<R>,
+    ) -> Result<R, PluginError> {
+        let admission = self.health.lock().expect("health lock").admission();
+        match admission {
+            Admission::Go => {}
+            Admission::Wait(retry_in) => {
+                let last_fault = self.health().last_fault.unwrap_or_default();
+                return Err(self.fault(
+                    call,
+                    Fault::Quarantined {
+                        retry_in,
+                        last_fault,
+                    },
+                ));
+            }
+            Admission::Probe => {
+                let probe = self.run(call, |instance, store| match instance {
+                    Instance::Source(s) => s.rapport_connector_source().call_check(store),
+                    Instance::Sink(s) => s.sink().call_check(store),
+                });
+                let (passed, detail) = match &probe {
+                    Ok(Ok(())) => (true, String::new()),
+                    Ok(Err(e)) => (false, format!("check returned {e:?}")),
+                    Err(fault) => (false, fault.to_string()),
+                };
+                self.health
+                    .lock()
+                    .expect("health lock")
+                    .record_probe(passed, detail.clone());
+                if !passed {
+                    let retry_in = match self.health.lock().expect("health lock").admission() {
+                        Admission::Wait(d) => d,
+                        _ => Duration::ZERO,
+                    };
+                    return Err(self.fault(
+                        call,
+                        Fault::Quarantined {
+                            retry_in,
+                            last_fault: detail,
+                        },
+                    ));
+                }
+            }
+        }
+        let (result, denials) = self.run_counting(call, f);
+        let mut health = self.health.lock().expect("health lock");
+        match (&result, denials) {
+            (Err(e), _) => health.record_fault(e.fault.kind(), e.to_string()),
+            (Ok(_), 0) => health.record_success(),
+            (Ok(_), n) => health.record_fault(
+                "egress-denied",
+                format!("the host refused {n} of its requests in `{call}`"),
+            ),
+        }
+        result
+    }
+
+    fn run<R>(
+        &self,
+        call: &'static str,
+        f: impl FnOnce(&Instance, &mut Store<PluginState>) -> wasmtime::Result<R>,
+    ) -> Result<R, PluginError> {
+        self.run_counting(call, f).0
+    }
+
+    /// Instantiates, calls, flushes the plugin's output to the log; returns the result and how many
+    /// of the call's requests the host refused.
+    fn run_counting<R>(
+        &self,
+        call: &'static str,
+        f: impl FnOnce(&Instance, &mut Store<PluginState>) -> wasmtime::Result<R>,
+    ) -> (Result<R, PluginError>, u32) {
+        let mut store = self.new_store();
+        let instance = match &self.pre {
+            PluginPre::Source(pre) => pre.instantiate(&mut store).map(Instance::Source),
+            PluginPre::Sink(pre) => pre.instantiate(&mut store).map(Instance::Sink),
+        };
+        let result = instance.and_then(|instance| f(&instance, &mut store));
+        store.data().flush_stdio();
+        let denials = store.data().denials_this_call;
+        let result = result.map_err(|e| self.fault(call, self.classify(&store, &e)));
+        (result, denials)
+    }
+
+    fn source_call<R>(
+        &self,
+        call: &'static str,
+        f: impl FnOnce(&wit_source::Guest, &mut Store<PluginState>) -> wasmtime::Result<R>,
+    ) -> Result<R, PluginError> {
+        if !matches!(self.pre, PluginPre::Source(_)) {
+            return Err(self.fault(call, Fault::WrongKind("pos-source")));
+        }
+        self.call(call, |instance, store| match instance {
+            Instance::Source(s) => f(s.rapport_connector_source(), store),
+            Instance::Sink(_) => unreachable!("checked above"),
+        })
+    }
+
+    fn sink_call<R>(
+        &self,
+        call: &'static str,
+        f: impl FnOnce(&wit_sink::Guest, &mut Store<PluginState>) -> wasmtime::Result<R>,
+    ) -> Result<R, PluginError> {
+        if !matches!(self.pre, PluginPre::Sink(_)) {
+            return Err(self.fault(call, Fault::WrongKind("crm-sink")));
+        }
+        self.call(call, |instance, store| match instance {
+            Instance::Sink(s) => f(s.sink(), store),
+            Instance::Source(_) => unreachable!("checked above"),
+        })
+    }
+
+    fn consent_feed_call<R>(
+        &self,
+        call: &'static str,
+        f: impl FnOnce(&consent_feed::Guest, &mut Store<PluginState>) -> wasmtime::Result<R>,
+    ) -> Result<R, PluginError> {
+        if !self.has_consent_feed() {
+            return Err(self.fault(call, Fault::WrongKind("consent-feed (contract 0.2)")));
+        }
+        self.call(call, |instance, store| match instance {
+            Instance::Sink(s) => f(s.consent_feed().expect("checked above"), store),
+            Instance::Source(_) => unreachable!("checked above"),
+        })
+    }
+
+    /// The plugin's own description.
+    pub fn describe(&self) -> Result<Descriptor, PluginError> {
+        self.call("describe", |instance, store| match instance {
+            Instance::Source(s) => s.rapport_connector_source().call_describe(store),
+            Instance::Sink(s) => s.sink().call_describe(store),
+        })
+    }
+
+    /// The plugin's configuration and credentials check.
+    pub fn check(&self) -> Result<Result<(), ConnectorError>, PluginError> {
+        self.call("check", |instance, store| match instance {
+            Instance::Source(s) => s.rapport_connector_source().call_check(store),
+            Instance::Sink(s) => s.sink().call_check(store),
+        })
+    }
+
+    pub fn poll(
+        &self,
+        stream: &str,
+        cursor: Option<&str>,
+    ) -> Result<Result<wit_source::Batch, ConnectorError>, PluginError> {
+        self.source_call("poll", |g, s| g.call_poll(s, stream, cursor))
+    }
+
+    pub fn webhook(
+        &self,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> Result<Result<wit_source::Push, ConnectorError>, PluginError> {
+        let headers: Vec<_> = headers
+            .iter()
+            .map(|(name, value)| crate::contract::wit_host::Header {
+                name: name.clone(),
+                value: value.clone(),
+            })
+            .collect();
+        self.source_call("webhook", |g, s| g.call_webhook(s, &headers, body))
+    }
+
+    pub fn upsert_profiles(
+        &self,
+        profiles: &[Profile],
+    ) -> Result<Result<Vec<Outcome>, ConnectorError>, PluginError> {
+        self.sink_call("upsert-profiles", |g, s| {
+            g.call_upsert_profiles(s, profiles)
+        })
+    }
+
+    pub fn record_activities(
+        &self,
+        activities: &[Activity],
+    ) -> Result<Result<Vec<Outcome>, ConnectorError>, PluginError> {
+        self.sink_call("record-activities", |g, s| {
+            g.call_record_activities(s, activities)
+        })
+    }
+
+    pub fn forget(
+        &self,
+        identities: &[Identity],
+    ) -> Result<Result<(), ConnectorError>, PluginError> {
+        self.sink_call("forget", |g, s| g.call_forget(s, identities))
+    }
+
+    /// The refusals people made at the vendor since `cursor` (sinks with a consent feed only).
+    pub fn consent_changes(
+        &self,
+        cursor: Option<&str>,
+    ) -> Result<Result<consent_feed::ConsentPage, ConnectorError>, PluginError> {
+        self.consent_feed_call("consent-changes", |g, s| g.call_consent_changes(s, cursor))
+    }
+}

@@ -1,0 +1,245 @@
+//! The consent ledger in the store: every choice a person made is appended once, with its legal
+//! basis and evidence, and `consents` keeps the choice in force per person, channel and purpose by
+//! the ledger's rules (`consent::ledger`).
+
+use super::rows::{self, Value};
+use super::{Store, StoreError};
+use rapport_core::consent::ledger::{Choice, LegalBasis};
+use rapport_core::model::{Channel, Consent, ConsentState, Identity, Purpose};
+use sqlx::{Any, Row, Transaction};
+use std::collections::{HashMap, HashSet};
+
+/// A choice a batch reports for a person, with the record that proves it.
+pub(super) struct NewChoice<'a> {
+    pub profile_id: i64,
+    pub consent: &'a Consent,
+    /// `<source>:<source event id>`: where the choice was read, without personal data.
+    pub evidence: String,
+}
+
+impl NewChoice<'_> {
+    fn choice(&self) -> Choice {
+        Choice {
+            at: self.consent.at.timestamp_millis(),
+            state: self.consent.state,
+        }
+    }
+}
+
+/// Appends the batch's choices to the ledger (a choice heard before is not repeated) and updates the
+/// choices in force by the ledger's rule; returns the people for whom one now says something new
+/// (a first choice, or a change of mind), whom every sink must hear about first. The batch holds
+/// the write lock on SQLite, so what it reads stays true until it commits; on PostgreSQL another
+/// host may change a choice meanwhile, and the rule in SQL still keeps the right one.
+pub(super) async fn record(
+    tx: &mut Transaction<'_, Any>,
+    choices: &[NewChoice<'_>],
+    now: i64,
+) -> Result<HashSet<i64>, StoreError> {
+    let ledger: Vec<Vec<Value>> = choices
+        .iter()
+        .map(|c| {
+            vec![
+                c.profile_id.into(),
+                c.consent.channel.as_str().into(),
+                c.consent.purpose.as_str().into(),
+                c.consent.state.as_str().into(),
+                c.consent.at.timestamp_millis().into(),
+                (&c.consent.source).into(),
+                LegalBasis::of(c.consent.purpose, c.consent.state)
+                    .as_str()
+                    .into(),
+                (&c.evidence).into(),
+                now.into(),
+            ]
+        })
+        .collect();
+    rows::insert_values(
+        tx,
+        "INSERT INTO consent_ledger (profile_id, channel, purpose, state, at, source, legal_basis,
+                                     evidence, recorded_at)",
+        "ON CONFLICT (profile_id, channel, purpose, at, state, source) DO NOTHING",
+        &ledger,
+    )
+    .await?;
+    let mut standing: HashMap<(i64, Channel, Purpose), &NewChoice> = HashMap::new();
+    for c in choices {
+        let key = (c.profile_id, c.consent.channel, c.consent.purpose);
+        match standing.get(&key) {
+            Some(current) if !c.choice().supersedes(&current.choice()) => {}
+            _ => {
+                standing.insert(key, c);
+            }
+        }
+    }
+    let people: Vec<i64> = standing
+        .keys()
+        .map(|(profile, _, _)| *profile)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let mut stored: HashMap<(i64, String, String), Choice> = HashMap::new();
+    for row in rows::query_ids(
+        tx,
+        "SELECT profile_id, channel, purpose, state, at FROM consents WHERE profile_id IN {list}",
+        &[],
+        &people,
+    )
+    .await?
+    {
+        let state: String = row.try_get("state")?;
+        stored.insert(
+            (
+                row.try_get("profile_id")?,
+                row.try_get("channel")?,
+                row.try_get("purpose")?,
+            ),
+            Choice {
+                at: row.try_get("at")?,
+                state: super::profiles::parse_enum("consents.state", &state)?,
+            },
+        );
+    }
+    let mut changed = HashSet::new();
+    let mut in_force: Vec<Vec<Value>> = Vec::new();
+    for c in standing.values() {
+        let key = (
+            c.profile_id,
+            c.consent.channel.as_str().to_string(),
+            c.consent.purpose.as_str().to_string(),
+        );
+        let current = stored.get(&key);
+        if current.is_some_and(|current| !c.choice().supersedes(current)) {
+            continue;
+        }
+        // A later choice that says the same thing is kept, but sinks already know it.
+        if current.is_none_or(|current| current.state != c.consent.state) {
+            changed.insert(c.profile_id);
+        }
+        in_force.push(vec![
+            c.profile_id.into(),
+            c.consent.channel.as_str().into(),
+            c.consent.purpose.as_str().into(),
+            c.consent.state.as_str().into(),
+            c.consent.at.timestamp_millis().into(),
+            (&c.consent.source).into(),
+        ]);
+    }
+    // The rule again in SQL, for hosts that write the same person at once on PostgreSQL.
+    rows::insert_values(
+        tx,
+        "INSERT INTO consents (profile_id, channel, purpose, state, at, source)",
+        "ON CONFLICT (profile_id, channel, purpose) DO UPDATE
+         SET state = excluded.state, at = excluded.at, source = excluded.source
+         WHERE excluded.at > consents.at
+            OR (excluded.at = consents.at AND excluded.state = 'revoked'
+                AND consents.state <> 'revoked')",
+        &in_force,
+    )
+    .await?;
+    Ok(changed)
+}
+
+impl Store {
+    /// Whether the person one of `identities` belongs to has ever refused `channel` for `purpose`:
+    /// `None` if none of the identities belongs to a profile.
+    pub async fn has_refused(
+        &self,
+        identities: &[Identity],
+        channel: Channel,
+        purpose: Purpose,
+    ) -> Result<Option<bool>, StoreError> {
+        for identity in identities {
+            let profile: Option<i64> = sqlx::query_scalar(
+                "SELECT profile_id FROM identities WHERE kind = $1 AND value = $2",
+            )
+            .bind(identity.kind.as_str())
+            .bind(identity.value.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+            let Some(profile) = profile else { continue };
+            let refusals: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM consent_ledger
+                 WHERE profile_id = $1 AND channel = $2 AND purpose = $3 AND state = $4",
+            )
+            .bind(profile)
+            .bind(channel.as_str())
+            .bind(purpose.as_str())
+            .bind(ConsentState::Revoked.as_str())
+            .fetch_one(&self.pool)
+            .await?;
+            return Ok(Some(refusals > 0));
+        }
+        Ok(None)
+    }
+}
+
+/// Sets the choices in force of `profile_id` from its ledger by the ledger's rule, after a merge or
+/// an unmerge moved choices between profiles; returns whether the state of any choice changed.
+pub(super) async fn recompute(
+    tx: &mut Transaction<'_, Any>,
+    profile_id: i64,
+) -> Result<bool, StoreError> {
+    let mut before: HashMap<(String, String), String> = HashMap::new();
+    for row in sqlx::query("SELECT channel, purpose, state FROM consents WHERE profile_id = $1")
+        .bind(profile_id)
+        .fetch_all(&mut **tx)
+        .await?
+    {
+        before.insert(
+            (row.try_get("channel")?, row.try_get("purpose")?),
+            row.try_get("state")?,
+        );
+    }
+    let mut standing: HashMap<(String, String), (Choice, String, String)> = HashMap::new();
+    for row in sqlx::query(
+        "SELECT channel, purpose, state, at, source FROM consent_ledger WHERE profile_id = $1
+         ORDER BY id",
+    )
+    .bind(profile_id)
+    .fetch_all(&mut **tx)
+    .await?
+    {
+        let state: String = row.try_get("state")?;
+        let choice = Choice {
+            at: row.try_get("at")?,
+            state: super::profiles::parse_enum("consent_ledger.state", &state)?,
+        };
+        let key = (row.try_get("channel")?, row.try_get("purpose")?);
+        match standing.get(&key) {
+            Some((current, _, _)) if !choice.supersedes(current) => {}
+            _ => {
+                standing.insert(key, (choice, state, row.try_get("source")?));
+            }
+        }
+    }
+    sqlx::query("DELETE FROM consents WHERE profile_id = $1")
+        .bind(profile_id)
+        .execute(&mut **tx)
+        .await?;
+    let in_force: Vec<Vec<Value>> = standing
+        .iter()
+        .map(|((channel, purpose), (choice, state, source))| {
+            vec![
+                profile_id.into(),
+                channel.into(),
+                purpose.into(),
+                state.into(),
+                choice.at.into(),
+                source.into(),
+            ]
+        })
+        .collect();
+    rows::insert_values(
+        tx,
+        "INSERT INTO consents (profile_id, channel, purpose, state, at, source)",
+        "",
+        &in_force,
+    )
+    .await?;
+    let after: HashMap<(String, String), String> = standing
+        .into_iter()
+        .map(|(key, (_, state, _))| (key, state))
+        .collect();
+    Ok(before != after)
+}

@@ -1,0 +1,238 @@
+//! rapport's durable state: sqlx over SQLite (the embedded default, WAL) or PostgreSQL
+//! (`postgres://…`), with one migration set per backend. Every SQL statement of the host lives in
+//! this crate, grouped by table; the types it reads and writes are `rapport_core`'s model.
+
+mod consents;
+mod dead_letters;
+mod erasure;
+mod inbox;
+mod ingest;
+mod merges;
+mod outbox;
+mod profiles;
+mod retention;
+mod rows;
+mod summary;
+mod swap;
+
+pub use dead_letters::{DeadLetter, LetterStatus};
+pub use erasure::{
+    ErasureItem, ErasureRecord, ErasureStatus, FoundProfile, PersonRef, ScrubReport, SinkErasure,
+};
+pub use inbox::KeptWebhook;
+pub use ingest::{IngestBatch, IngestReport, PreparedEvent};
+pub use merges::{ArrivedSince, MergeError, MergeRecord, MergedPair, SinceMerge};
+pub use outbox::{Completion, MessageRoute, OutboxRow, WorkKind};
+pub use profiles::{ProfileSnapshot, SnapshotDepth};
+pub use summary::Summary;
+pub use swap::{Backfill, Retirement};
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Which database is behind the pool; the few dialect differences key off it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database URL {0:?} is not supported: use sqlite://PATH or postgres://…")]
+    UnsupportedUrl(String),
+    #[error("cannot open the database at {url}: {source}")]
+    Connect { url: String, source: sqlx::Error },
+    #[error("cannot apply the database migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Query(#[from] sqlx::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// The host's database.
+#[derive(Clone, Debug)]
+pub struct Store {
+    /// Reads (and, on PostgreSQL, writes).
+    pool: AnyPool,
+    /// Writes. On SQLite, one connection: SQLite lets one writer in at a time, and a writer that
+    /// finds the lock taken sleeps in its busy handler (1 ms, then longer); queueing for this one
+    /// connection instead hands the lock over the moment it is free. On PostgreSQL, `pool` itself.
+    writer: AnyPool,
+    /// Turns for bulk writes (ingests) on SQLite: one at a time queues for the writer, so a claim
+    /// or a completion waits behind at most one ingest, not behind every upload in flight, and
+    /// delivery keeps pace while sales pour in.
+    bulk_turn: Arc<tokio::sync::Mutex<()>>,
+    backend: Backend,
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `url` and applies migrations.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::UnsupportedUrl(redact(url)));
+        };
+        let connect_error = |source| StoreError::Connect {
+            url: redact(url),
+            source,
+        };
+        let url = match backend {
+            Backend::Sqlite if !url.contains("mode=") => {
+                format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+            }
+            _ => url.to_string(),
+        };
+        let options = AnyConnectOptions::from_str(&url).map_err(connect_error)?;
+        let connect = |connections: u32| {
+            AnyPoolOptions::new()
+                .max_connections(connections)
+                .acquire_timeout(Duration::from_secs(10))
+                .after_connect(move |conn, _| {
+                    Box::pin(async move {
+                        if backend == Backend::Sqlite {
+                            conn.execute("PRAGMA busy_timeout = 10000").await?;
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute("PRAGMA synchronous = FULL").await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                        }
+                        Ok(())
+                    })
+                })
+                .connect_with(options.clone())
+        };
+        let pool = connect(8).await.map_err(connect_error)?;
+        let writer = match backend {
+            Backend::Sqlite => connect(1).await.map_err(connect_error)?,
+            Backend::Postgres => pool.clone(),
+        };
+        match backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&writer).await?,
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&writer).await?,
+        }
+        Ok(Store {
+            pool,
+            writer,
+            bulk_turn: Arc::new(tokio::sync::Mutex::new(())),
+            backend,
+        })
+    }
+
+    /// Begins a transaction that writes. On SQLite its first statement is a write, which takes the
+    /// write lock at once (waiting its turn): a transaction that read first and wrote later could
+    /// not upgrade once another connection had committed, and would fail instead of waiting.
+    /// (`BEGIN IMMEDIATE` would do the same, but sqlx refuses it on a connection whose earlier
+    /// transaction SQLite rolled back by itself, as it does when the disk is full.)
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        if self.backend == Backend::Sqlite {
+            sqlx::query("UPDATE sources SET updated_at = updated_at WHERE 0 = 1")
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(tx)
+    }
+
+    /// Waits for this bulk write's turn to queue for the writer (SQLite only: PostgreSQL takes
+    /// writers side by side); hold the turn until the write commits.
+    async fn bulk_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.backend {
+            Backend::Sqlite => Some(self.bulk_turn.lock().await),
+            Backend::Postgres => None,
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Records which plugin build serves a configured source or sink.
+    pub async fn register_connector(
+        &self,
+        role: ConnectorRole,
+        id: &str,
+        plugin_id: &str,
+        digest: &str,
+    ) -> Result<(), StoreError> {
+        let table = match role {
+            ConnectorRole::Source => "sources",
+            ConnectorRole::Sink => "sinks",
+        };
+        sqlx::query(&format!(
+            "INSERT INTO {table} (id, plugin_id, plugin_digest, updated_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (id) DO UPDATE SET plugin_id = $2, plugin_digest = $3, updated_at = $4"
+        ))
+        .bind(id)
+        .bind(plugin_id)
+        .bind(digest)
+        .bind(now_ms())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    /// Where `stream` of `source` resumes, if it was ever polled.
+    pub async fn cursor(&self, source: &str, stream: &str) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT cursor FROM cursors WHERE source_id = $1 AND stream = $2")
+                .bind(source)
+                .bind(stream)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+        self.writer.close().await;
+    }
+}
+
+/// Whether a connector is a source or a sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectorRole {
+    Source,
+    Sink,
+}
+
+/// Hides a password in a database URL for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_passwords_only() {
+        assert_eq!(
+            super::redact("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(super::redact("sqlite://a.db"), "sqlite://a.db");
+    }
+}

@@ -1,0 +1,644 @@
+//! The outbox: work owed to each sink. Rows move pending → inflight (leased) → delivered, rejected or
+//! dead; a lease that expires (the process died) makes the row claimable again. A person's rows are
+//! claimed in order, and none while an earlier one is in flight or waiting for a retry, so a
+//! person's updates reach a sink in order. Journey messages are the exception: one waiting for its
+//! time (a journey's wait, quiet hours, a frequency cap) holds up nothing else of the person's.
+
+use super::rows::{self, Value};
+use super::{now_ms, Store, StoreError};
+use rapport_core::journeys::Journey;
+use rapport_core::model::Channel;
+use sqlx::{Any, Row, Transaction};
+use std::collections::{HashMap, HashSet};
+
+/// What a work item asks of the sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkKind {
+    Profile,
+    Activity,
+    /// The person's consents changed: send them ahead of other work.
+    Consent,
+    /// A journey's message to the person, sent as an activity when the contact rules allow.
+    Message,
+}
+
+impl WorkKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            WorkKind::Profile => "profile",
+            WorkKind::Activity => "activity",
+            WorkKind::Consent => "consent",
+            WorkKind::Message => "message",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "profile" => Ok(WorkKind::Profile),
+            "activity" => Ok(WorkKind::Activity),
+            "consent" => Ok(WorkKind::Consent),
+            "message" => Ok(WorkKind::Message),
+            other => Err(StoreError::Corrupt(format!("outbox kind {other:?}"))),
+        }
+    }
+}
+
+/// A claimed work item.
+#[derive(Debug, Clone)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub kind: WorkKind,
+    pub profile_id: i64,
+    pub event_id: Option<i64>,
+    pub idempotency_key: String,
+    pub attempts: i64,
+    /// A message's journey and channel.
+    pub message: Option<MessageRoute>,
+}
+
+/// Which journey queued a message, and the channel it contacts the person on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageRoute {
+    pub journey: String,
+    pub channel: Channel,
+}
+
+/// How a work item ended this attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Completion {
+    Delivered,
+    /// Try again at this time (ms since the epoch); the error is kept for the operator.
+    Retry {
+        at: i64,
+        error: String,
+        /// The vendor asked the sink to slow down.
+        throttled: bool,
+    },
+    /// The vendor refused it for good.
+    Rejected(String),
+    /// Retries exhausted.
+    Dead(String),
+    /// Not attempted (the sink's plugin is quarantined): wait until this time; uses no attempt.
+    Deferred {
+        at: i64,
+        reason: String,
+    },
+    /// Not sent, for good: the person's consents do not allow this sink to receive it.
+    Suppressed(String),
+}
+
+/// Work one new event creates for every sink: an update of its person's profile, and the activity
+/// it records if it is the first sighting of its vendor object.
+#[derive(Debug, Clone)]
+pub(super) struct NewWork {
+    pub profile_id: i64,
+    pub event_id: i64,
+    pub activity_key: Option<String>,
+}
+
+/// Puts `sink`'s items whose lease ran out (their worker died) back in line, keeping their
+/// attempts; part of each claim, so it costs no transaction of its own.
+async fn release_expired_leases(
+    tx: &mut Transaction<'_, Any>,
+    sink: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let released = sqlx::query(
+        "UPDATE outbox SET status = 'pending', lease_until = NULL, next_attempt_at = $2
+         WHERE sink_id = $1 AND status = 'inflight' AND lease_until <= $2",
+    )
+    .bind(sink)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if released > 0 {
+        tracing::warn!(
+            sink,
+            released,
+            "work items whose lease expired are back in line"
+        );
+    }
+    Ok(())
+}
+
+/// The journey and channel a stored outbox row names, if it is a message.
+fn message_route(
+    journey: Option<String>,
+    channel: Option<&str>,
+) -> Result<Option<MessageRoute>, StoreError> {
+    match (journey, channel) {
+        (Some(journey), Some(channel)) => Ok(Some(MessageRoute {
+            journey,
+            channel: super::profiles::parse_enum("outbox.channel", channel)?,
+        })),
+        _ => Ok(None),
+    }
+}
+
+/// A journey message one new sale triggers.
+#[derive(Debug, Clone)]
+pub(super) struct NewMessage<'a> {
+    pub journey: &'a Journey,
+    pub profile_id: i64,
+    pub event_id: i64,
+    pub key: String,
+    /// When it is due (ms since the epoch): the sale's time plus the journey's wait.
+    pub due: i64,
+}
+
+/// Queues journey messages for their journeys' sinks (one already queued under its key is kept);
+/// returns how many were new.
+pub(super) async fn enqueue_messages(
+    tx: &mut Transaction<'_, Any>,
+    messages: &[NewMessage<'_>],
+    now: i64,
+) -> Result<usize, StoreError> {
+    let items: Vec<Vec<Value>> = messages
+        .iter()
+        .map(|m| {
+            let mut row = work_row(
+                &m.journey.sink,
+                WorkKind::Message,
+                m.profile_id,
+                Some(m.event_id),
+                &m.key,
+                now,
+            );
+            row[7] = m.due.into();
+            row[9] = m.journey.name.as_str().into();
+            row[10] = m.journey.channel.as_str().into();
+            row
+        })
+        .collect();
+    insert_work(tx, &items).await
+}
+
+/// Queues the work of a batch of new events for every sink; returns the number of items queued.
+/// Each person gets one profile update per sink ahead of their activities, unless one is already
+/// waiting unattempted: that one renders the latest snapshot when it is sent, so a second would
+/// say nothing new.
+pub(super) async fn enqueue(
+    tx: &mut Transaction<'_, Any>,
+    sinks: &[String],
+    work: &[NewWork],
+    now: i64,
+) -> Result<usize, StoreError> {
+    let mut people: Vec<(i64, i64)> = Vec::new();
+    let mut seen = HashSet::new();
+    for w in work {
+        if seen.insert(w.profile_id) {
+            people.push((w.profile_id, w.event_id));
+        }
+    }
+    let profile_ids: Vec<i64> = people.iter().map(|(p, _)| *p).collect();
+    let profile_keys: Vec<String> = people
+        .iter()
+        .map(|(profile, event)| format!("profile:{profile}:{event}"))
+        .collect();
+    let mut queued = 0;
+    for sink in sinks {
+        let waiting = waiting_unattempted(tx, sink, WorkKind::Profile, &profile_ids).await?;
+        let mut items: Vec<Vec<Value>> = people
+            .iter()
+            .zip(&profile_keys)
+            .filter(|((profile, _), _)| !waiting.contains(profile))
+            .map(|((profile, event), key)| {
+                work_row(sink, WorkKind::Profile, *profile, Some(*event), key, now)
+            })
+            .collect();
+        items.extend(work.iter().filter_map(|w| {
+            Some(work_row(
+                sink,
+                WorkKind::Activity,
+                w.profile_id,
+                Some(w.event_id),
+                w.activity_key.as_ref()?,
+                now,
+            ))
+        }));
+        queued += insert_work(tx, &items).await?;
+    }
+    Ok(queued)
+}
+
+/// Queues, for every sink, a consent update for each of `people` (whose consent in force changed),
+/// unless one is already waiting unattempted: it renders the consents in force when it is sent.
+pub(super) async fn enqueue_consent_changes(
+    tx: &mut Transaction<'_, Any>,
+    sinks: &[String],
+    people: &HashSet<i64>,
+    now: i64,
+) -> Result<usize, StoreError> {
+    let mut people: Vec<i64> = people.iter().copied().collect();
+    people.sort_unstable();
+    let mut queued = 0;
+    for sink in sinks {
+        let waiting = waiting_unattempted(tx, sink, WorkKind::Consent, &people).await?;
+        let owed: Vec<(i64, String)> = people
+            .iter()
+            .filter(|profile| !waiting.contains(profile))
+            .map(|profile| {
+                let key = format!(
+                    "consent:{profile}:{now}:{}",
+                    hex::encode(rand::random::<[u8; 6]>())
+                );
+                (*profile, key)
+            })
+            .collect();
+        let items: Vec<Vec<Value>> = owed
+            .iter()
+            .map(|(profile, key)| work_row(sink, WorkKind::Consent, *profile, None, key, now))
+            .collect();
+        queued += insert_work(tx, &items).await?;
+    }
+    Ok(queued)
+}
+
+/// Queues, for every sink, a profile update for each of `people` after a change that no event
+/// carries (a merge or an unmerge), unless one is already waiting unattempted; `cause` makes the
+/// idempotency keys unique (`merge:<id>`, `unmerge:<id>`).
+pub(super) async fn enqueue_profile_updates(
+    tx: &mut Transaction<'_, Any>,
+    sinks: &[String],
+    people: &[i64],
+    cause: &str,
+    now: i64,
+) -> Result<usize, StoreError> {
+    let keys: Vec<String> = people
+        .iter()
+        .map(|profile| format!("{cause}:profile:{profile}"))
+        .collect();
+    let mut queued = 0;
+    for sink in sinks {
+        let waiting = waiting_unattempted(tx, sink, WorkKind::Profile, people).await?;
+        let items: Vec<Vec<Value>> = people
+            .iter()
+            .zip(&keys)
+            .filter(|(profile, _)| !waiting.contains(profile))
+            .map(|(profile, key)| work_row(sink, WorkKind::Profile, *profile, None, key, now))
+            .collect();
+        queued += insert_work(tx, &items).await?;
+    }
+    Ok(queued)
+}
+
+/// Which of `people` already have an item of `kind` for `sink` waiting, never attempted.
+async fn waiting_unattempted(
+    tx: &mut Transaction<'_, Any>,
+    sink: &str,
+    kind: WorkKind,
+    people: &[i64],
+) -> Result<HashSet<i64>, StoreError> {
+    rows::query_ids(
+        tx,
+        "SELECT profile_id FROM outbox
+         WHERE sink_id = $1 AND kind = $2 AND status = 'pending' AND attempts = 0
+           AND profile_id IN {list}",
+        &[sink.into(), kind.as_str().into()],
+        people,
+    )
+    .await?
+    .iter()
+    .map(|r| Ok(r.try_get("profile_id")?))
+    .collect()
+}
+
+/// One new, pending outbox row, due now: sink, kind, profile, event, key, status, attempts,
+/// next attempt, creation, journey, channel.
+fn work_row<'a>(
+    sink: &'a str,
+    kind: WorkKind,
+    profile: i64,
+    event: Option<i64>,
+    key: &'a str,
+    now: i64,
+) -> Vec<Value<'a>> {
+    vec![
+        sink.into(),
+        kind.as_str().into(),
+        profile.into(),
+        event.into(),
+        key.into(),
+        "pending".into(),
+        0i64.into(),
+        now.into(),
+        now.into(),
+        None::<&str>.into(),
+        None::<&str>.into(),
+    ]
+}
+
+/// Inserts outbox rows (an item already queued under its key is kept as it is); returns how many
+/// were new.
+async fn insert_work(
+    tx: &mut Transaction<'_, Any>,
+    items: &[Vec<Value<'_>>],
+) -> Result<usize, StoreError> {
+    Ok(rows::insert_values(
+        tx,
+        "INSERT INTO outbox (sink_id, kind, profile_id, event_id, idempotency_key, status,
+                             attempts, next_attempt_at, created_at, journey, channel)",
+        "ON CONFLICT (sink_id, idempotency_key) DO NOTHING RETURNING id",
+        items,
+    )
+    .await?
+    .len())
+}
+
+impl Store {
+    /// Claims up to `limit` ready work items for `sink`, consent changes first, leasing them for
+    /// `lease_ms`. Each statement selects and leases at once, so concurrent claims (other workers,
+    /// other hosts on PostgreSQL) never take the same item.
+    pub async fn claim(
+        &self,
+        sink: &str,
+        limit: usize,
+        lease_ms: i64,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        let now = now_ms();
+        let mut tx = self.begin_write().await?;
+        // On PostgreSQL several hosts claim from one outbox. Their claims of one sink take turns, so
+        // a claim sees what earlier claims took as in flight and never takes a person's later item
+        // while another host sends an earlier one; rows locked by other writers are skipped.
+        let lock = match self.backend {
+            super::Backend::Postgres => {
+                sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock(hashtext($1))) AS turn")
+                    .bind(sink)
+                    .execute(&mut *tx)
+                    .await?;
+                "FOR UPDATE OF o SKIP LOCKED"
+            }
+            super::Backend::Sqlite => "",
+        };
+        release_expired_leases(&mut tx, sink, now).await?;
+        // Consent changes go first: a person's is taken whenever none of their items is in flight
+        // (one in flight may carry older consents, and must land first).
+        let consent_first = format!(
+            "SELECT o.id FROM outbox o
+             WHERE o.sink_id = $1 AND o.kind = 'consent' AND o.status = 'pending'
+               AND o.next_attempt_at <= $2
+               AND NOT EXISTS (SELECT 1 FROM outbox i
+                               WHERE i.sink_id = $1 AND i.profile_id = o.profile_id
+                                 AND i.status = 'inflight')
+             ORDER BY o.id
+             LIMIT $3 {lock}"
+        );
+        // Then a person's items in order, several in one batch when they are all ready, but none
+        // while one of theirs is in flight, nor at or after one waiting to be retried. A journey
+        // message waiting for its time holds up nothing: it stands apart from the person's updates.
+        let in_order = format!(
+            "WITH blocked AS (
+                 SELECT profile_id, MIN(from_id) AS from_id FROM (
+                     SELECT profile_id, 0 AS from_id FROM outbox
+                     WHERE sink_id = $1 AND status = 'inflight'
+                     UNION ALL
+                     SELECT profile_id, id AS from_id FROM outbox
+                     WHERE sink_id = $1 AND status = 'pending' AND next_attempt_at > $2
+                       AND kind <> 'message') AS waiting
+                 GROUP BY profile_id)
+             SELECT o.id FROM outbox o LEFT JOIN blocked b ON b.profile_id = o.profile_id
+             WHERE o.sink_id = $1 AND o.status = 'pending' AND o.next_attempt_at <= $2
+               AND (b.from_id IS NULL OR o.id < b.from_id)
+             ORDER BY o.id
+             LIMIT $3 {lock}"
+        );
+        let mut rows = Vec::new();
+        for select in [consent_first, in_order] {
+            if rows.len() >= limit {
+                break;
+            }
+            rows.extend(
+                sqlx::query(&format!(
+                    "UPDATE outbox SET status = 'inflight', lease_until = $4 WHERE id IN ({select})
+                     RETURNING id, kind, profile_id, event_id, idempotency_key, attempts,
+                               journey, channel"
+                ))
+                .bind(sink)
+                .bind(now)
+                .bind((limit - rows.len()) as i64)
+                .bind(now + lease_ms)
+                .fetch_all(&mut *tx)
+                .await?,
+            );
+        }
+        tx.commit().await?;
+        let mut claimed = rows
+            .into_iter()
+            .map(|row| {
+                Ok(OutboxRow {
+                    id: row.try_get("id")?,
+                    kind: WorkKind::parse(&row.try_get::<String, _>("kind")?)?,
+                    profile_id: row.try_get("profile_id")?,
+                    event_id: row.try_get("event_id")?,
+                    idempotency_key: row.try_get("idempotency_key")?,
+                    attempts: row.try_get("attempts")?,
+                    message: message_route(
+                        row.try_get("journey")?,
+                        row.try_get::<Option<String>, _>("channel")?.as_deref(),
+                    )?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        claimed.sort_by_key(|item| item.id);
+        Ok(claimed)
+    }
+
+    /// Records how each claimed item ended. Delivered items (the common case) are recorded for the
+    /// whole batch at once, and suppressed ones for each reason at once.
+    pub async fn complete(
+        &self,
+        sink: &str,
+        results: &[(OutboxRow, Completion)],
+    ) -> Result<(), StoreError> {
+        let now = now_ms();
+        let mut tx = self.begin_write().await?;
+        let mut finished: HashMap<(&str, Option<&str>), Vec<i64>> = HashMap::new();
+        for (item, completion) in results {
+            match completion {
+                Completion::Delivered => finished.entry(("ok", None)),
+                Completion::Suppressed(reason) => {
+                    finished.entry(("suppressed", Some(reason.as_str())))
+                }
+                _ => continue,
+            }
+            .or_default()
+            .push(item.id);
+        }
+        for ((outcome, detail), ids) in &finished {
+            let (status, attempted) = match *outcome {
+                "ok" => ("delivered", 1i64),
+                _ => (*outcome, 0),
+            };
+            rows::query_ids(
+                &mut tx,
+                "UPDATE outbox SET status = $1, attempts = attempts + $2, lease_until = NULL,
+                                   last_error = COALESCE($3, last_error)
+                 WHERE id IN {list}",
+                &[status.into(), attempted.into(), (*detail).into()],
+                ids,
+            )
+            .await?;
+            rows::query_ids(
+                &mut tx,
+                "INSERT INTO deliveries (outbox_id, sink_id, kind, idempotency_key, outcome, detail,
+                                         attempts, at)
+                 SELECT id, sink_id, kind, idempotency_key, $1, $2, attempts, $3
+                 FROM outbox WHERE id IN {list}",
+                &[(*outcome).into(), (*detail).into(), now.into()],
+                ids,
+            )
+            .await?;
+        }
+        for (item, completion) in results {
+            let (status, next_at, error) = match completion {
+                Completion::Delivered | Completion::Suppressed(_) => continue,
+                Completion::Deferred { at, reason } => {
+                    ("pending", Some(*at), Some(reason.as_str()))
+                }
+                Completion::Retry { at, error, .. } => ("pending", Some(*at), Some(error.as_str())),
+                Completion::Rejected(reason) => ("rejected", None, Some(reason.as_str())),
+                Completion::Dead(reason) => ("dead", None, Some(reason.as_str())),
+            };
+            let attempts = match completion {
+                Completion::Deferred { .. } => item.attempts,
+                _ => item.attempts + 1,
+            };
+            sqlx::query(
+                "UPDATE outbox SET status = $1, attempts = $2, next_attempt_at = COALESCE($3, next_attempt_at),
+                                   lease_until = NULL, last_error = COALESCE($4, last_error)
+                 WHERE id = $5",
+            )
+            .bind(status)
+            .bind(attempts)
+            .bind(next_at)
+            .bind(error)
+            .bind(item.id)
+            .execute(&mut *tx)
+            .await?;
+            if status != "pending" {
+                sqlx::query(
+                    "INSERT INTO deliveries (outbox_id, sink_id, kind, idempotency_key, outcome, detail, attempts, at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(item.id)
+                .bind(sink)
+                .bind(item.kind.as_str())
+                .bind(&item.idempotency_key)
+                .bind(status)
+                .bind(error)
+                .bind(attempts)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// How many items `sink` still owes: pending (whatever their due time) or in flight.
+    pub async fn owed(&self, sink: &str) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE sink_id = $1 AND status IN ('pending', 'inflight')",
+        )
+        .bind(sink)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// Work items of `sink` not yet finished (pending or in flight), and the earliest time one of them
+    /// becomes claimable. Items queued behind an earlier unfinished item of the same person do not
+    /// count towards that time: they wait for the item ahead of them. Consent changes, which jump
+    /// the queue, count unless one of their person's items is in flight; journey messages, which
+    /// stand apart from the queue, count at their own time unless a person's update is ahead.
+    pub async fn backlog(&self, sink: &str) -> Result<(i64, Option<i64>), StoreError> {
+        let owed = self.owed(sink).await?;
+        let next_at: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(due) FROM (
+                 SELECT CASE WHEN o.status = 'pending' THEN o.next_attempt_at
+                             ELSE o.lease_until END AS due
+                 FROM outbox o
+                 JOIN (SELECT MIN(id) AS id FROM outbox
+                       WHERE sink_id = $1 AND status IN ('pending', 'inflight')
+                         AND kind <> 'message'
+                       GROUP BY profile_id) head ON head.id = o.id
+                 UNION ALL
+                 SELECT CASE WHEN m.status = 'pending' THEN m.next_attempt_at
+                             ELSE m.lease_until END AS due
+                 FROM outbox m
+                 WHERE m.sink_id = $1 AND m.kind = 'message' AND m.status IN ('pending', 'inflight')
+                   AND NOT EXISTS (SELECT 1 FROM outbox e
+                                   WHERE e.sink_id = $1 AND e.profile_id = m.profile_id
+                                     AND e.kind <> 'message' AND e.id < m.id
+                                     AND e.status IN ('pending', 'inflight'))
+                 UNION ALL
+                 SELECT c.next_attempt_at AS due FROM outbox c
+                 WHERE c.sink_id = $1 AND c.kind = 'consent' AND c.status = 'pending'
+                   AND NOT EXISTS (SELECT 1 FROM outbox i
+                                   WHERE i.sink_id = $1 AND i.profile_id = c.profile_id
+                                     AND i.status = 'inflight')) AS owed",
+        )
+        .bind(sink)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((owed, next_at))
+    }
+
+    /// When each of `people`'s journey messages (to any sink) were sent since `since` (ms since the
+    /// epoch), per person and channel.
+    pub async fn sent_messages(
+        &self,
+        people: &[i64],
+        since: i64,
+    ) -> Result<HashMap<(i64, Channel), Vec<i64>>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let mut sent: HashMap<(i64, Channel), Vec<i64>> = HashMap::new();
+        for row in rows::query_ids(
+            &mut conn,
+            "SELECT o.profile_id, o.channel, d.at FROM outbox o
+             JOIN deliveries d ON d.outbox_id = o.id AND d.outcome = 'ok'
+             WHERE o.kind = 'message' AND d.at >= $1 AND o.profile_id IN {list}",
+            &[since.into()],
+            people,
+        )
+        .await?
+        {
+            let channel: String = row.try_get("channel")?;
+            sent.entry((
+                row.try_get("profile_id")?,
+                super::profiles::parse_enum("outbox.channel", &channel)?,
+            ))
+            .or_default()
+            .push(row.try_get("at")?);
+        }
+        Ok(sent)
+    }
+
+    /// The stored source, time and JSON payload of each of the given events.
+    pub async fn event_payloads(
+        &self,
+        event_ids: &[i64],
+    ) -> Result<HashMap<i64, (String, i64, String)>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        rows::query_ids(
+            &mut conn,
+            "SELECT id, source_id, occurred_at, payload FROM events WHERE id IN {list}",
+            &[],
+            event_ids,
+        )
+        .await?
+        .iter()
+        .map(|row| {
+            Ok((
+                row.try_get("id")?,
+                (
+                    row.try_get("source_id")?,
+                    row.try_get("occurred_at")?,
+                    row.try_get("payload")?,
+                ),
+            ))
+        })
+        .collect()
+    }
+}

@@ -1,0 +1,521 @@
+//! Profiles: linking identities to people, recording the consents they give, and reading the
+//! snapshot a sink receives.
+
+use super::consents::{self, NewChoice};
+use super::merges::{self, NewMerge};
+use super::rows::{self, Value};
+use super::{Store, StoreError};
+use rapport_core::consent::StoredConsent;
+use rapport_core::identity::MergeRules;
+use rapport_core::model::{Customer, Identity, IdentityKind, Money};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+use std::collections::{HashMap, HashSet};
+
+/// Where a person of the batch lives: a stored profile, or the n-th profile the batch creates.
+/// Stored profiles order before new ones, so the oldest profile wins when identities disagree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Slot {
+    Stored(i64),
+    New(usize),
+}
+
+/// Names a batch gives one profile: the latest name given wins.
+#[derive(Default)]
+struct Given<'a> {
+    given_name: Option<&'a str>,
+    family_name: Option<&'a str>,
+}
+
+/// A person an event names: their normalised identities, the customer record, and the record it
+/// came from (`<source>:<source event id>`, the evidence for the consents it carries).
+pub(super) struct Named<'a> {
+    pub identities: &'a [Identity],
+    pub customer: &'a Customer,
+    pub evidence: String,
+}
+
+/// The people of a batch: the profile of each entry, and the people whose consent in force changed.
+pub(super) struct Resolved {
+    pub profiles: Vec<Option<i64>>,
+    pub consent_changed: HashSet<i64>,
+}
+
+/// The identity graph as the batch sees it: which profile each identity is linked to, what each
+/// profile holds, and which profiles the batch merged into which.
+#[derive(Default)]
+struct Graph {
+    linked: HashMap<Identity, Slot>,
+    members: HashMap<Slot, Vec<Identity>>,
+    merged_into: HashMap<Slot, Slot>,
+}
+
+impl Graph {
+    /// The profile `slot` now is, after the batch's merges.
+    fn find(&self, mut slot: Slot) -> Slot {
+        while let Some(into) = self.merged_into.get(&slot) {
+            slot = *into;
+        }
+        slot
+    }
+
+    fn owner(&self, identity: &Identity) -> Option<Slot> {
+        self.linked.get(identity).map(|slot| self.find(*slot))
+    }
+
+    fn members(&self, slot: Slot) -> Vec<Identity> {
+        self.members.get(&slot).cloned().unwrap_or_default()
+    }
+
+    fn absorb(&mut self, absorbed: Slot, survivor: Slot) {
+        self.merged_into.insert(absorbed, survivor);
+        let moved = self.members.remove(&absorbed).unwrap_or_default();
+        self.members.entry(survivor).or_default().extend(moved);
+    }
+
+    fn link(&mut self, identity: &Identity, slot: Slot) {
+        self.linked.insert(identity.clone(), slot);
+        self.members.entry(slot).or_default().push(identity.clone());
+    }
+}
+
+/// Resolves the people of a batch, in order, by the shop's merge rule (`identity::merge`): each
+/// finds the profile its identities name, merging stored profiles they join (each merge recorded,
+/// with the event as evidence), or gets a new one. Records the identities newly linked, the names
+/// given, and the consents in the ledger. Returns the profile id of each entry (`None` for entries
+/// that name nobody).
+pub(super) async fn resolve(
+    tx: &mut Transaction<'_, Any>,
+    people: &[Option<Named<'_>>],
+    rules: &MergeRules,
+    now: i64,
+) -> Result<Resolved, StoreError> {
+    let mut graph = load_graph(tx, people).await?;
+    let mut new_links: Vec<(&Identity, Slot)> = Vec::new();
+    let mut to_merge: Vec<(i64, i64, IdentityKind, &str)> = Vec::new();
+    let mut created = 0;
+    let mut slots: Vec<Option<Slot>> = Vec::with_capacity(people.len());
+    for person in people {
+        let Some(named) = person else {
+            slots.push(None);
+            continue;
+        };
+        let plan = rules.plan(
+            named.identities,
+            |i| graph.owner(i),
+            |slot| graph.members(slot),
+        );
+        let slot = plan.profile.unwrap_or_else(|| {
+            created += 1;
+            Slot::New(created - 1)
+        });
+        for (absorbed, kind) in plan.absorbed {
+            graph.absorb(absorbed, slot);
+            if let (Slot::Stored(survivor), Slot::Stored(absorbed)) = (slot, absorbed) {
+                to_merge.push((survivor, absorbed, kind, named.evidence.as_str()));
+            }
+        }
+        for identity in &plan.link {
+            graph.link(identity, slot);
+        }
+        new_links.extend(
+            named
+                .identities
+                .iter()
+                .filter(|i| plan.link.contains(*i))
+                .map(|i| (i, slot)),
+        );
+        if !plan.refused.is_empty() {
+            tracing::info!(
+                evidence = %named.evidence,
+                kinds = ?plan.refused.iter().map(|i| i.kind).collect::<Vec<_>>(),
+                "identities not linked: a per-profile limit would break"
+            );
+        }
+        slots.push(Some(slot));
+    }
+    let slots: Vec<Option<Slot>> = slots.iter().map(|s| s.map(|s| graph.find(s))).collect();
+    let mut given: HashMap<Slot, Given> = HashMap::new();
+    for (person, slot) in people.iter().zip(&slots) {
+        if let (Some(named), Some(slot)) = (person, slot) {
+            let entry = given.entry(*slot).or_default();
+            entry.given_name = named.customer.given_name.as_deref().or(entry.given_name);
+            entry.family_name = named.customer.family_name.as_deref().or(entry.family_name);
+        }
+    }
+    let new: Vec<Slot> = (0..created)
+        .map(Slot::New)
+        .filter(|slot| graph.find(*slot) == *slot)
+        .collect();
+    let ids = create_profiles(tx, &new, &given, now).await?;
+    let id_of = |slot: Slot| match graph.find(slot) {
+        Slot::Stored(id) => id,
+        new => ids[&new],
+    };
+    let mut consent_changed = HashSet::new();
+    for (survivor, absorbed, kind, evidence) in to_merge {
+        let merge = NewMerge {
+            survivor,
+            absorbed,
+            reason: kind.as_str(),
+            evidence,
+        };
+        if merges::absorb(tx, &merge, now).await?.1 {
+            consent_changed.insert(survivor);
+        }
+    }
+    rename_stored(tx, &given, now).await?;
+    let links: Vec<Vec<Value>> = new_links
+        .iter()
+        .map(|(identity, slot)| {
+            vec![
+                identity.kind.as_str().into(),
+                (&identity.value).into(),
+                id_of(*slot).into(),
+                now.into(),
+            ]
+        })
+        .collect();
+    rows::insert_values(
+        tx,
+        "INSERT INTO identities (kind, value, profile_id, created_at)",
+        "ON CONFLICT (kind, value) DO NOTHING",
+        &links,
+    )
+    .await?;
+    let choices: Vec<NewChoice> = people
+        .iter()
+        .zip(&slots)
+        .filter_map(|(person, slot)| Some((person.as_ref()?, (*slot)?)))
+        .flat_map(|(named, slot)| {
+            named
+                .customer
+                .consents
+                .iter()
+                .map(move |consent| NewChoice {
+                    profile_id: id_of(slot),
+                    consent,
+                    evidence: named.evidence.clone(),
+                })
+        })
+        .collect();
+    consent_changed.extend(consents::record(tx, &choices, now).await?);
+    Ok(Resolved {
+        profiles: slots.into_iter().map(|s| s.map(id_of)).collect(),
+        consent_changed,
+    })
+}
+
+/// The part of the stored graph the batch touches: the profiles its identities are linked to, with
+/// every identity those profiles hold.
+async fn load_graph(
+    tx: &mut Transaction<'_, Any>,
+    people: &[Option<Named<'_>>],
+) -> Result<Graph, StoreError> {
+    let wanted: HashSet<&Identity> = people
+        .iter()
+        .flatten()
+        .flat_map(|named| named.identities.iter())
+        .collect();
+    let mut touched: HashSet<i64> = HashSet::new();
+    for kind in wanted.iter().map(|i| i.kind).collect::<HashSet<_>>() {
+        let values: Vec<Value> = wanted
+            .iter()
+            .filter(|i| i.kind == kind)
+            .map(|i| (&i.value).into())
+            .collect();
+        for row in rows::query_in(
+            tx,
+            "SELECT profile_id FROM identities WHERE kind = $1 AND value IN {list}",
+            &[kind.as_str().into()],
+            &values,
+        )
+        .await?
+        {
+            touched.insert(row.try_get("profile_id")?);
+        }
+    }
+    let touched: Vec<i64> = touched.into_iter().collect();
+    let mut graph = Graph::default();
+    for row in rows::query_ids(
+        tx,
+        "SELECT profile_id, kind, value FROM identities WHERE profile_id IN {list}",
+        &[],
+        &touched,
+    )
+    .await?
+    {
+        let identity = Identity {
+            kind: identity_kind(&row.try_get::<String, _>("kind")?)?,
+            value: row.try_get("value")?,
+        };
+        graph.link(&identity, Slot::Stored(row.try_get("profile_id")?));
+    }
+    Ok(graph)
+}
+
+/// Creates the batch's new profiles with the names they were given; returns their ids.
+async fn create_profiles(
+    tx: &mut Transaction<'_, Any>,
+    slots: &[Slot],
+    given: &HashMap<Slot, Given<'_>>,
+    now: i64,
+) -> Result<HashMap<Slot, i64>, StoreError> {
+    let keys: Vec<String> = slots.iter().map(|_| new_profile_key()).collect();
+    let values: Vec<Vec<Value>> = keys
+        .iter()
+        .zip(slots)
+        .map(|(key, slot)| {
+            let names = given.get(slot);
+            vec![
+                key.into(),
+                names.and_then(|n| n.given_name).into(),
+                names.and_then(|n| n.family_name).into(),
+                now.into(),
+                now.into(),
+            ]
+        })
+        .collect();
+    let ids: HashMap<String, i64> = rows::insert_values(
+        tx,
+        "INSERT INTO profiles (key, given_name, family_name, created_at, updated_at)",
+        "RETURNING id, key",
+        &values,
+    )
+    .await?
+    .iter()
+    .map(|r| Ok((r.try_get("key")?, r.try_get("id")?)))
+    .collect::<Result<_, sqlx::Error>>()?;
+    Ok(keys
+        .iter()
+        .zip(slots)
+        .map(|(k, slot)| (*slot, ids[k]))
+        .collect())
+}
+
+/// Gives stored profiles the names the batch gave them, where those differ from what is stored.
+async fn rename_stored(
+    tx: &mut Transaction<'_, Any>,
+    given: &HashMap<Slot, Given<'_>>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let named: Vec<i64> = given
+        .iter()
+        .filter(|(_, g)| g.given_name.is_some() || g.family_name.is_some())
+        .filter_map(|(slot, _)| match slot {
+            Slot::Stored(id) => Some(*id),
+            Slot::New(_) => None,
+        })
+        .collect();
+    let stored = rows::query_ids(
+        tx,
+        "SELECT id, given_name, family_name FROM profiles WHERE id IN {list}",
+        &[],
+        &named,
+    )
+    .await?;
+    for row in stored {
+        let id: i64 = row.try_get("id")?;
+        let names = &given[&Slot::Stored(id)];
+        let stored: (Option<String>, Option<String>) =
+            (row.try_get("given_name")?, row.try_get("family_name")?);
+        let given_name = names.given_name.map(str::to_string).or(stored.0.clone());
+        let family_name = names.family_name.map(str::to_string).or(stored.1.clone());
+        if (&given_name, &family_name) == (&stored.0, &stored.1) {
+            continue;
+        }
+        sqlx::query(
+            "UPDATE profiles SET given_name = $1, family_name = $2, updated_at = $3 WHERE id = $4",
+        )
+        .bind(given_name)
+        .bind(family_name)
+        .bind(now)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+fn identity_kind(text: &str) -> Result<IdentityKind, StoreError> {
+    IdentityKind::parse(text).ok_or_else(|| StoreError::Corrupt(format!("identity kind {text:?}")))
+}
+
+fn new_profile_key() -> String {
+    format!("p-{}", hex::encode(rand::random::<[u8; 10]>()))
+}
+
+pub(super) fn parse_enum<T: serde::de::DeserializeOwned>(
+    column: &str,
+    text: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_value(serde_json::Value::String(text.to_string()))
+        .map_err(|_| StoreError::Corrupt(format!("{column} has unknown value {text:?}")))
+}
+
+/// What the host knows of a person, as a sink may receive it.
+#[derive(Debug, Clone)]
+pub struct ProfileSnapshot {
+    pub id: i64,
+    pub key: String,
+    pub identities: Vec<Identity>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub consents: Vec<StoredConsent>,
+    pub orders_count: i64,
+    pub refunds_count: i64,
+    /// Lifetime spend in the currency the person spent most in (orders minus refunds).
+    pub net_spent: Option<Money>,
+    pub first_order_at: Option<i64>,
+    pub last_order_at: Option<i64>,
+}
+
+/// What a snapshot holds: everything, or only the person's key, identities and consents (what an
+/// activity names and what decides whether it may go), which spares names and totals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotDepth {
+    Full,
+    Basic,
+}
+
+impl Store {
+    /// The current snapshots of the given profiles, read in a few statements for the whole set.
+    pub async fn profile_snapshots(
+        &self,
+        profile_ids: &[i64],
+        depth: SnapshotDepth,
+    ) -> Result<HashMap<i64, ProfileSnapshot>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let mut snapshots = HashMap::with_capacity(profile_ids.len());
+        for row in rows::query_ids(
+            &mut conn,
+            "SELECT id, key, given_name, family_name FROM profiles WHERE id IN {list}",
+            &[],
+            profile_ids,
+        )
+        .await?
+        {
+            let id: i64 = row.try_get("id")?;
+            snapshots.insert(
+                id,
+                ProfileSnapshot {
+                    id,
+                    key: row.try_get("key")?,
+                    identities: Vec::new(),
+                    given_name: row.try_get("given_name")?,
+                    family_name: row.try_get("family_name")?,
+                    consents: Vec::new(),
+                    orders_count: 0,
+                    refunds_count: 0,
+                    net_spent: None,
+                    first_order_at: None,
+                    last_order_at: None,
+                },
+            );
+        }
+        if let Some(missing) = profile_ids.iter().find(|id| !snapshots.contains_key(id)) {
+            return Err(StoreError::Corrupt(format!(
+                "work refers to profile {missing}, which does not exist"
+            )));
+        }
+        for row in rows::query_ids(
+            &mut conn,
+            "SELECT profile_id, kind, value FROM identities WHERE profile_id IN {list}
+             ORDER BY created_at, kind, value",
+            &[],
+            profile_ids,
+        )
+        .await?
+        {
+            let snapshot = snapshot_of(&mut snapshots, &row)?;
+            snapshot.identities.push(Identity {
+                kind: identity_kind(&row.try_get::<String, _>("kind")?)?,
+                value: row.try_get("value")?,
+            });
+        }
+        for row in rows::query_ids(
+            &mut conn,
+            "SELECT profile_id, channel, purpose, state, at, source FROM consents
+             WHERE profile_id IN {list} ORDER BY channel, purpose",
+            &[],
+            profile_ids,
+        )
+        .await?
+        {
+            let consent = StoredConsent {
+                channel: parse_enum("consents.channel", &row.try_get::<String, _>("channel")?)?,
+                purpose: parse_enum("consents.purpose", &row.try_get::<String, _>("purpose")?)?,
+                state: parse_enum("consents.state", &row.try_get::<String, _>("state")?)?,
+                at: row.try_get("at")?,
+                source: row.try_get("source")?,
+            };
+            snapshot_of(&mut snapshots, &row)?.consents.push(consent);
+        }
+        if depth == SnapshotDepth::Basic {
+            return Ok(snapshots);
+        }
+        // Each vendor object counts once, as its latest version says: an order seen again after an
+        // update, or a refund seen by both webhook and poll, is not counted twice.
+        let totals = rows::query_ids(
+            &mut conn,
+            "SELECT e.profile_id, e.kind, e.currency, COUNT(*) AS n,
+                    CAST(COALESCE(SUM(e.amount_minor), 0) AS BIGINT) AS total,
+                    MIN(e.occurred_at) AS first_at, MAX(e.occurred_at) AS last_at
+             FROM events e
+             WHERE e.profile_id IN {list} AND e.kind IN ('order', 'refund') AND e.superseded = 0
+             GROUP BY e.profile_id, e.kind, e.currency",
+            &[],
+            profile_ids,
+        )
+        .await?;
+        let mut spend: HashMap<i64, Vec<(String, i64)>> = HashMap::new();
+        for r in totals {
+            let snapshot = snapshot_of(&mut snapshots, &r)?;
+            let kind: String = r.try_get("kind")?;
+            let currency: Option<String> = r.try_get("currency")?;
+            let n: i64 = r.try_get("n")?;
+            let total: i64 = r.try_get("total")?;
+            let sign = if kind == "order" { 1 } else { -1 };
+            if kind == "order" {
+                snapshot.orders_count += n;
+                let first: i64 = r.try_get("first_at")?;
+                let last: i64 = r.try_get("last_at")?;
+                snapshot.first_order_at =
+                    Some(snapshot.first_order_at.map_or(first, |f| f.min(first)));
+                snapshot.last_order_at = Some(snapshot.last_order_at.map_or(last, |l| l.max(last)));
+            } else {
+                snapshot.refunds_count += n;
+            }
+            if let Some(currency) = currency {
+                let spend = spend.entry(snapshot.id).or_default();
+                match spend.iter_mut().find(|(c, _)| *c == currency) {
+                    Some((_, sum)) => *sum += sign * total,
+                    None => spend.push((currency, sign * total)),
+                }
+            }
+        }
+        for (id, spend) in spend {
+            snapshots.get_mut(&id).expect("selected by id").net_spent = spend
+                .into_iter()
+                .max_by_key(|(_, sum)| *sum)
+                .and_then(|(currency, minor)| {
+                    Some(Money {
+                        minor,
+                        currency: currency.try_into().ok()?,
+                    })
+                });
+        }
+        Ok(snapshots)
+    }
+}
+
+/// The snapshot a row's `profile_id` names.
+fn snapshot_of<'s>(
+    snapshots: &'s mut HashMap<i64, ProfileSnapshot>,
+    row: &AnyRow,
+) -> Result<&'s mut ProfileSnapshot, StoreError> {
+    let id: i64 = row.try_get("profile_id")?;
+    snapshots
+        .get_mut(&id)
+        .ok_or_else(|| StoreError::Corrupt(format!("row for unrequested profile {id}")))
+}

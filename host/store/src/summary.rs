@@ -1,0 +1,164 @@
+//! Read-only figures about what the store holds, for the CLI summary, the admin API and tests.
+
+use super::{now_ms, Store, StoreError};
+use rapport_core::model::RejectedInput;
+use sqlx::Row;
+
+/// Per-sink delivery figures.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SinkFigures {
+    pub sink: String,
+    /// Lifetime figures: they include delivered items the retention job has since deleted.
+    pub profiles_delivered: i64,
+    pub activities_delivered: i64,
+    /// Consent changes sent ahead of other work.
+    pub consents_delivered: i64,
+    /// Journey messages sent.
+    pub messages_delivered: i64,
+    /// Journey messages waiting for their time (the journey's wait, quiet hours, a frequency cap).
+    pub messages_delayed: i64,
+    /// Journey messages dropped by a frequency cap.
+    pub messages_dropped: i64,
+    /// Items not sent because the person's consents bar this sink from them.
+    pub withheld: i64,
+    pub rejected: i64,
+    pub dead: i64,
+    pub waiting: i64,
+}
+
+/// What the store holds, in numbers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Summary {
+    pub orders: i64,
+    pub refunds: i64,
+    pub customer_updates: i64,
+    pub anonymous_events: i64,
+    pub rejected_inputs: i64,
+    pub profiles: i64,
+    pub sinks: Vec<SinkFigures>,
+}
+
+impl Store {
+    pub async fn summary(&self) -> Result<Summary, StoreError> {
+        let mut summary = Summary::default();
+        for row in sqlx::query(
+            "SELECT kind, COUNT(*) AS n, SUM(CASE WHEN profile_id IS NULL THEN 1 ELSE 0 END) AS anon
+             FROM events GROUP BY kind",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        {
+            let n: i64 = row.try_get("n")?;
+            summary.anonymous_events += row.try_get::<i64, _>("anon")?;
+            match row.try_get::<String, _>("kind")?.as_str() {
+                "order" => summary.orders = n,
+                "refund" => summary.refunds = n,
+                _ => summary.customer_updates = n,
+            }
+        }
+        summary.rejected_inputs = sqlx::query_scalar("SELECT COUNT(*) FROM rejected_inputs")
+            .fetch_one(&self.pool)
+            .await?;
+        summary.profiles = sqlx::query_scalar("SELECT COUNT(*) FROM profiles")
+            .fetch_one(&self.pool)
+            .await?;
+        let rows = sqlx::query(
+            "SELECT sink_id, kind, status, COUNT(*) AS n FROM outbox GROUP BY sink_id, kind, status ORDER BY sink_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for row in rows {
+            let sink: String = row.try_get("sink_id")?;
+            let kind: String = row.try_get("kind")?;
+            let status: String = row.try_get("status")?;
+            let n: i64 = row.try_get("n")?;
+            if summary.sinks.last().is_none_or(|s| s.sink != sink) {
+                summary.sinks.push(SinkFigures {
+                    sink: sink.clone(),
+                    ..SinkFigures::default()
+                });
+            }
+            let figures = summary.sinks.last_mut().expect("pushed above");
+            match (status.as_str(), kind.as_str()) {
+                ("delivered", "profile") => figures.profiles_delivered += n,
+                ("delivered", "consent") => figures.consents_delivered += n,
+                ("delivered", "message") => figures.messages_delivered += n,
+                ("delivered", _) => figures.activities_delivered += n,
+                ("suppressed", _) => figures.withheld += n,
+                ("rejected", _) => figures.rejected += n,
+                ("dead", _) => figures.dead += n,
+                _ => figures.waiting += n,
+            }
+        }
+        for (sink, kind, finished) in self.retired_work().await? {
+            let figures = match summary.sinks.iter().position(|s| s.sink == sink) {
+                Some(at) => &mut summary.sinks[at],
+                None => {
+                    summary.sinks.push(SinkFigures {
+                        sink,
+                        ..SinkFigures::default()
+                    });
+                    summary.sinks.last_mut().expect("pushed above")
+                }
+            };
+            match kind.as_str() {
+                "profile" => figures.profiles_delivered += finished,
+                "consent" => figures.consents_delivered += finished,
+                "message" => figures.messages_delivered += finished,
+                "withheld" => figures.withheld += finished,
+                _ => figures.activities_delivered += finished,
+            }
+        }
+        for row in sqlx::query(
+            "SELECT sink_id,
+                    SUM(CASE WHEN status = 'pending' AND next_attempt_at > $1 THEN 1 ELSE 0 END)
+                        AS delayed,
+                    SUM(CASE WHEN status = 'suppressed' AND last_error LIKE 'frequency cap%'
+                             THEN 1 ELSE 0 END) AS dropped
+             FROM outbox WHERE kind = 'message' GROUP BY sink_id",
+        )
+        .bind(now_ms())
+        .fetch_all(&self.pool)
+        .await?
+        {
+            let sink: String = row.try_get("sink_id")?;
+            if let Some(figures) = summary.sinks.iter_mut().find(|s| s.sink == sink) {
+                figures.messages_delayed = row.try_get("delayed")?;
+                figures.messages_dropped = row.try_get("dropped")?;
+                figures.withheld -= figures.messages_dropped;
+            }
+        }
+        summary.sinks.sort_by(|a, b| a.sink.cmp(&b.sink));
+        Ok(summary)
+    }
+
+    /// Input a source could not use, oldest first.
+    pub async fn rejected_inputs(&self, source: &str) -> Result<Vec<RejectedInput>, StoreError> {
+        sqlx::query("SELECT locator, reason FROM rejected_inputs WHERE source_id = $1 ORDER BY id")
+            .bind(source)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|r| {
+                Ok(RejectedInput {
+                    locator: r.try_get("locator")?,
+                    reason: r.try_get("reason")?,
+                })
+            })
+            .collect()
+    }
+}
+
+impl Store {
+    /// The latest errors of `sink`'s unfinished or failed work items, newest first.
+    pub async fn recent_errors(&self, sink: &str, limit: i64) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT last_error FROM outbox WHERE sink_id = $1 AND last_error IS NOT NULL
+             ORDER BY id DESC LIMIT $2",
+        )
+        .bind(sink)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
