@@ -114,7 +114,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
 
     // New sales, by webhook, while the daemon runs.
     let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let daemon = tokio::spawn(pipeline.clone().run(shutdown));
+    let daemon = tokio::spawn(crate::daemon::run(pipeline.clone(), shutdown));
     wait_for_port(port).await?;
     let endpoint = format!("http://127.0.0.1:{port}/webhooks/square");
     let answers = send_webhooks(&square, &fresh, &fresh_sales, &endpoint).await?;

@@ -9,9 +9,7 @@ use clap::{Parser, Subcommand};
 use rapport_host::config::Config;
 use rapport_host::demo::{self, DemoOptions};
 use rapport_host::pipeline::Pipeline;
-use rapport_host::reload;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -156,40 +154,7 @@ async fn main() -> anyhow::Result<()> {
                 tracing::info!("stopping: finishing work in flight");
                 let _ = stop.send(true);
             });
-            let mut config = Config::load(&host.config)?;
-            let mut previous: Option<Config> = None;
-            loop {
-                config.trust.dev |= host.dev;
-                let pipeline =
-                    match Pipeline::start(config.clone()).await {
-                        Ok(pipeline) => Arc::new(pipeline),
-                        Err(e) => match previous.take() {
-                            Some(running) => {
-                                tracing::error!(error = format!("{e:#}"),
-                                "the changed config cannot start; going back to the one that ran");
-                                config = running;
-                                continue;
-                            }
-                            None => return Err(e),
-                        },
-                    };
-                // This pipeline runs until the daemon stops or its config file changes and loads.
-                let (restart, restarted) = watch::channel(false);
-                let text = std::fs::read_to_string(&host.config).unwrap_or_default();
-                let (path, stopping) = (host.config.clone(), shutdown.clone());
-                let next = tokio::spawn(async move {
-                    let next = reload::config::next_config(&path, &text, stopping).await;
-                    let _ = restart.send(true);
-                    next
-                });
-                let result = pipeline.clone().run(restarted).await;
-                pipeline.store.close().await;
-                result?;
-                match next.await? {
-                    Some(next) => previous = Some(std::mem::replace(&mut config, next)),
-                    None => return Ok(()),
-                }
-            }
+            rapport_host::daemon::serve(&host.config, host.dev, shutdown).await
         }
         Command::Sync { host, timeout_secs } => {
             init_logging("warn");
@@ -226,6 +191,7 @@ async fn main() -> anyhow::Result<()> {
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let pipeline = start(&host).await?;
             let report = pipeline
+                .intake
                 .receive_push(
                     &source,
                     vec![("content-type".into(), "text/csv".into())],

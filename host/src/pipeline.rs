@@ -1,27 +1,21 @@
-//! The pipeline: store, runtime and connectors wired together — pollers and the webhook server feed
-//! ingest, one delivery worker per sink drains the outbox, the erasure worker tells sinks whom to
-//! forget, the retention job runs every `retention.interval`, and new plugin versions dropped into
-//! the plugins directories are loaded as new generations. `run` is the daemon; `sync_once`
-//! polls every source once and delivers everything due (erasures included), for one-shot jobs and
-//! the demo.
+//! The pipeline: one config's store, connectors and workflows — polling sources and consent feeds,
+//! webhook and upload intake, one delivery worker per sink, the erasure worker, and loading new
+//! plugin versions as new generations. `sync_once` polls every source once and delivers everything
+//! due (erasures included), for one-shot jobs and the demo; the daemon runs it continuously.
 
 use crate::config::Config;
 use crate::connectors::{Connector, Connectors, HostServices};
 use crate::consent::feed::read_consent_feed;
 use crate::delivery::SinkWorker;
 use crate::governance::erasure::ErasureWorker;
-use crate::governance::retention;
 use crate::ingest::poll::{poll_source, PollError};
-use crate::ingest::{ingest, Delivery};
+use crate::ingest::push::{Intake, Wakers};
 use crate::reload::{self, Reloaded};
-use rapport_core::governance::retention::Mode;
 use rapport_core::journeys::{Messaging, Routes};
-use rapport_sandbox::contract::wit::ConnectorError;
 use rapport_sandbox::packages::PluginKind;
 use rapport_store::{IngestReport, Store, StoreError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{watch, Notify};
 
 /// A running host.
 pub struct Pipeline {
@@ -33,22 +27,10 @@ pub struct Pipeline {
     messaging: Arc<Messaging>,
     /// The runtime, HTTP client, secrets and trust store new plugin versions load with.
     pub host: HostServices,
-    wakers: Vec<Arc<Notify>>,
-}
-
-/// Why a pushed payload (webhook or uploaded file) was not stored.
-#[derive(Debug, thiserror::Error)]
-pub enum PushError {
-    #[error("no source named {0:?} is configured")]
-    UnknownSource(String),
-    #[error("signature or credentials refused: {0}")]
-    Auth(String),
-    #[error("payload refused: {reason} (kept for inspection as webhook inbox item {kept})")]
-    Invalid { reason: String, kept: i64 },
-    #[error("source is unavailable: {0}")]
-    Unavailable(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
+    /// Webhooks and uploads.
+    pub intake: Arc<Intake>,
+    /// One doorbell per sink worker, in the order of `connectors.sinks`.
+    pub wakers: Wakers,
 }
 
 /// What a one-shot sync did.
@@ -74,46 +56,44 @@ impl Pipeline {
                     "backfill started: the new sink is sent every person the shop knows");
             }
         }
-        let wakers = connectors
-            .sinks
-            .iter()
-            .map(|_| Arc::new(Notify::new()))
-            .collect();
+        let wakers = Wakers::new(connectors.sinks.len());
         let routes = Routes {
             sinks: connectors.working_sink_ids(),
             journeys: config.journeys.clone(),
         };
         let messaging = Arc::new(config.messaging());
+        let connectors = Arc::new(connectors);
+        let intake = Arc::new(Intake::new(
+            store.clone(),
+            connectors.clone(),
+            routes.clone(),
+            wakers.clone(),
+        ));
         Ok(Pipeline {
             store,
-            connectors: Arc::new(connectors),
+            connectors,
             config,
             routes,
             messaging,
             host,
+            intake,
             wakers,
         })
     }
 
-    /// Tells every delivery worker new work may be waiting.
-    pub fn wake_sinks(&self) {
-        for waker in &self.wakers {
-            waker.notify_one();
-        }
-    }
-
-    fn workers(&self) -> Vec<SinkWorker> {
+    /// One delivery worker per sink.
+    pub fn workers(&self) -> Vec<SinkWorker> {
         self.connectors
             .sinks
             .iter()
-            .zip(&self.wakers)
-            .map(|(sink, wake)| {
+            .enumerate()
+            .map(|(index, sink)| {
                 SinkWorker::new(
                     self.store.clone(),
                     sink.clone(),
                     self.config.delivery.clone(),
                     self.messaging.clone(),
-                    wake.clone(),
+                    self.wakers.get(index),
                 )
             })
             .collect()
@@ -126,65 +106,6 @@ impl Pipeline {
             self.connectors.sinks.clone(),
             self.config.delivery.clone(),
         )
-    }
-
-    /// Runs a webhook payload or an uploaded file through `source_id`'s plugin and stores the result;
-    /// returns once it is durable.
-    pub async fn receive_push(
-        &self,
-        source_id: &str,
-        headers: Vec<(String, String)>,
-        body: Vec<u8>,
-    ) -> Result<IngestReport, PushError> {
-        let source = self
-            .connectors
-            .source(source_id)
-            .ok_or_else(|| PushError::UnknownSource(source_id.to_string()))?
-            .clone();
-        if source.generations.is_disabled() {
-            return Err(PushError::Unavailable(format!(
-                "source `{source_id}` is disabled (`rapport plugin enable` turns it back on)"
-            )));
-        }
-        let plugin = source.plugin();
-        let (headers, body) = (Arc::new(headers), Arc::new(body));
-        let answer = tokio::task::spawn_blocking({
-            let (headers, body) = (headers.clone(), body.clone());
-            move || plugin.webhook(&headers, &body)
-        })
-        .await
-        .map_err(|e| PushError::Unavailable(e.to_string()))?
-        .map_err(|fault| PushError::Unavailable(fault.to_string()))?;
-        let push = match answer {
-            Ok(push) => push,
-            Err(ConnectorError::Auth(m)) => return Err(PushError::Auth(m)),
-            Err(ConnectorError::Invalid(reason) | ConnectorError::Config(reason)) => {
-                let kept = self
-                    .store
-                    .keep_webhook(source_id, &reason, &headers, &body)
-                    .await?;
-                return Err(PushError::Invalid { reason, kept });
-            }
-            Err(ConnectorError::Transient(m)) => return Err(PushError::Unavailable(m)),
-            Err(ConnectorError::RateLimited(ms)) => {
-                return Err(PushError::Unavailable(format!("rate limited for {ms} ms")))
-            }
-        };
-        let report = ingest(
-            &self.store,
-            &source.normalizer,
-            source_id,
-            &self.routes,
-            "webhook",
-            None,
-            Delivery {
-                events: push.events,
-                rejected: push.rejected,
-            },
-        )
-        .await?;
-        self.wake_sinks();
-        Ok(report)
     }
 
     /// Loads the plugin files in `dir` as the next generation of every connector running them (see
@@ -222,8 +143,8 @@ impl Pipeline {
 
     /// Reads what `connector` has for the host until it is caught up: a source's streams, or a
     /// sink's consent feed (nothing, for a sink without one).
-    async fn poll_once(&self, connector: &Connector) -> Result<IngestReport, PollError> {
-        let wake = || self.wake_sinks();
+    pub async fn poll_once(&self, connector: &Connector) -> Result<IngestReport, PollError> {
+        let wake = || self.wakers.wake_all();
         match connector.kind {
             PluginKind::PosSource => poll_source(&self.store, connector, &self.routes, &wake).await,
             PluginKind::CrmSink => {
@@ -305,86 +226,5 @@ impl Pipeline {
             still_waiting,
             erasures_pending,
         })
-    }
-
-    /// Applies the retention periods now and every `retention.interval` until `shutdown`. A run
-    /// cut short by shutdown loses nothing: each chunk it retires is its own transaction.
-    async fn retention_loop(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        let config = &self.config.retention;
-        while !*shutdown.borrow() {
-            let run = retention::run(&self.store, config, chrono::Utc::now(), Mode::Apply);
-            tokio::select! {
-                result = run => match result {
-                    Ok(report) if report.total() > 0 => {
-                        tracing::info!("retention job:\n{report}");
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::error!(error = %e, "retention job failed; it runs again later"),
-                },
-                _ = shutdown.changed() => break,
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(config.interval) => {}
-                _ = shutdown.changed() => {}
-            }
-        }
-    }
-
-    /// The daemon: pollers, delivery workers and the HTTP server until `shutdown` turns true. Work in
-    /// flight is finished and recorded before it returns.
-    pub async fn run(self: Arc<Self>, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
-        let listener = tokio::net::TcpListener::bind(&self.config.server.listen)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", self.config.server.listen))?;
-        tracing::info!(listen = %self.config.server.listen, sources = self.connectors.sources.len(),
-            sinks = self.connectors.sinks.len(), "rapport running");
-        let mut tasks = tokio::task::JoinSet::new();
-        for worker in self.workers() {
-            tasks.spawn(worker.run(shutdown.clone()));
-        }
-        tasks.spawn(self.erasure_worker().run(shutdown.clone()));
-        // Sinks are polled too: a generation built for contract 0.2 has a consent feed (a reload
-        // may bring one), and reading a sink without one does nothing.
-        let pollers: Vec<Arc<Connector>> = self
-            .connectors
-            .sources
-            .iter()
-            .chain(&self.connectors.sinks)
-            .cloned()
-            .collect();
-        for connector in pollers {
-            let pipeline = self.clone();
-            let mut shutdown = shutdown.clone();
-            tasks.spawn(async move {
-                while !*shutdown.borrow() {
-                    let wait = match pipeline.poll_once(&connector).await {
-                        Ok(_) => connector.poll_interval,
-                        Err(e) => {
-                            tracing::error!(connector = %connector.id, error = %e, "poll failed");
-                            e.retry_after().unwrap_or(connector.poll_interval)
-                        }
-                    };
-                    tokio::select! {
-                        _ = tokio::time::sleep(wait) => {}
-                        _ = shutdown.changed() => {}
-                    }
-                }
-            });
-        }
-        tasks.spawn(self.clone().retention_loop(shutdown.clone()));
-        tasks.spawn(reload::watch::run(self.clone(), shutdown.clone()));
-        let app = crate::admin::router(self.clone());
-        let mut server_shutdown = shutdown.clone();
-        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-            while !*server_shutdown.borrow() {
-                if server_shutdown.changed().await.is_err() {
-                    break;
-                }
-            }
-        });
-        server.await?;
-        while tasks.join_next().await.is_some() {}
-        tracing::info!("rapport stopped");
-        Ok(())
     }
 }

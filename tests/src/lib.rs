@@ -377,6 +377,7 @@ pub async fn upload_csv(
 ) -> rapport_store::IngestReport {
     let headers = vec![("content-type".to_string(), "text/csv".to_string())];
     let report = pipeline
+        .intake
         .receive_push(source, headers, shop.to_csv().into_bytes())
         .await
         .unwrap();

@@ -4,7 +4,8 @@
 use rapport_e2e::{output_text, plugin, ShopDir};
 use rapport_fakes::shop::SampleShop;
 use rapport_host::config::Config;
-use rapport_host::pipeline::{Pipeline, PushError};
+use rapport_host::ingest::push::PushError;
+use rapport_host::pipeline::Pipeline;
 use std::process::Command;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -103,6 +104,7 @@ async fn a_full_disk_refuses_new_input_clearly_and_keeps_what_was_accepted() {
     for i in 0..200 {
         let shop = SampleShop::generate(i, 40, 0).as_export(i as usize, &format!("B{i:03}-"));
         match pipeline
+            .intake
             .receive_push("shop", vec![], shop.to_csv().into_bytes())
             .await
         {
@@ -124,6 +126,7 @@ async fn a_full_disk_refuses_new_input_clearly_and_keeps_what_was_accepted() {
     let summary = pipeline.store.summary().await.unwrap();
     assert_eq!((summary.orders + summary.refunds) as usize, accepted);
     let again = pipeline
+        .intake
         .receive_push("shop", vec![], shop.to_csv().into_bytes())
         .await
         .unwrap();

@@ -62,6 +62,7 @@ batch_size = 10
         .unwrap();
     let shop = SampleShop::generate(9, 200, 0);
     pipeline
+        .intake
         .receive_push("shop", vec![], shop.to_csv().into_bytes())
         .await
         .unwrap();
@@ -258,6 +259,7 @@ url = "{hook}"
         3,
     );
     pipeline
+        .intake
         .receive_push("shop", vec![], shop.to_csv().into_bytes())
         .await
         .unwrap();

@@ -463,6 +463,7 @@ async fn forget_on_postgres_leaves_no_pii_in_any_table() {
     let config = Config::parse(&config(&store, &sinks, &secrets), dir.path()).unwrap();
     let pipeline = Pipeline::start(config).await.unwrap();
     pipeline
+        .intake
         .receive_push("shop", vec![], sample.to_csv().into_bytes())
         .await
         .unwrap();

@@ -63,6 +63,7 @@ async fn each_sink_receives_only_the_fields_its_config_names() {
         .unwrap();
     let shop = SampleShop::generate(5, 90, 0);
     pipeline
+        .intake
         .receive_push("shop", vec![], shop.to_csv().into_bytes())
         .await
         .unwrap();

@@ -37,12 +37,17 @@ batch_size = 25
     let shop = SampleShop::generate(21, 300, 25);
     let export = shop.to_csv().into_bytes();
     let first = pipeline
+        .intake
         .receive_push("shop", vec![], export.clone())
         .await
         .unwrap();
     assert_eq!(first.accepted, shop.valid_receipts().count());
     assert_eq!(first.rejected, shop.malformed_lines().len());
-    let again = pipeline.receive_push("shop", vec![], export).await.unwrap();
+    let again = pipeline
+        .intake
+        .receive_push("shop", vec![], export)
+        .await
+        .unwrap();
     assert_eq!((again.accepted, again.duplicates), (0, first.accepted));
 
     let owed = pipeline

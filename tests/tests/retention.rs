@@ -179,6 +179,7 @@ async fn old_records_go_and_totals_stay(database_url: &str) {
     let first = SampleShop::generate(31, 120, 12);
     let second = SampleShop::generate(32, 120, 12).as_export(1, "B");
     pipeline
+        .intake
         .receive_push("shop", vec![], first.to_csv().into_bytes())
         .await
         .unwrap();
@@ -191,6 +192,7 @@ async fn old_records_go_and_totals_stay(database_url: &str) {
     let between = Utc::now();
     tokio::time::sleep(Duration::from_millis(20)).await;
     pipeline
+        .intake
         .receive_push("shop", vec![], second.to_csv().into_bytes())
         .await
         .unwrap();
@@ -376,6 +378,7 @@ async fn a_dead_letter_keeps_its_receipt_until_the_letter_itself_expires() {
     sqlx::any::install_default_drivers();
     let pool = AnyPool::connect(&url).await.unwrap();
     pipeline
+        .intake
         .receive_push(
             "shop",
             vec![],

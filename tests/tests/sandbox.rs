@@ -442,6 +442,7 @@ url = "{hook}"
     let pipeline = Pipeline::start(config).await.unwrap();
     let shop = SampleShop::generate(3, 60, 0);
     pipeline
+        .intake
         .receive_push("shop", vec![], shop.to_csv().into_bytes())
         .await
         .unwrap();

@@ -854,7 +854,8 @@ async fn vendor_failures_map_to_connector_errors() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_host_ingests_orders_refunds_and_consent_end_to_end() {
     use rapport_fakes::capture::CaptureServer;
-    use rapport_host::pipeline::{Pipeline, PushError};
+    use rapport_host::ingest::push::PushError;
+    use rapport_host::pipeline::Pipeline;
     use std::time::Duration;
 
     let shop = sample();
@@ -976,10 +977,12 @@ url = "{hook}"
     let (headers, body) =
         shopify::webhook(WEBHOOK_SECRET, "customers/update", "wh-e2e-1", &customer);
     let first = pipeline
+        .intake
         .receive_push("shopify", headers.clone(), body.clone())
         .await
         .unwrap();
     let again = pipeline
+        .intake
         .receive_push("shopify", headers, body)
         .await
         .unwrap();
@@ -989,7 +992,7 @@ url = "{hook}"
     );
     let (headers, body) = shopify::webhook("forged", "customers/update", "wh-e2e-2", &customer);
     assert!(matches!(
-        pipeline.receive_push("shopify", headers, body).await,
+        pipeline.intake.receive_push("shopify", headers, body).await,
         Err(PushError::Auth(_))
     ));
 }

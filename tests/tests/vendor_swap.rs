@@ -14,7 +14,6 @@ use rapport_fakes::shop::SampleShop;
 use rapport_host::config::Config;
 use rapport_host::pipeline::Pipeline;
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::Duration;
 
 const DAY: i64 = 24 * 3600;
@@ -219,7 +218,7 @@ async fn hubspot_to_klaviyo_mid_stream_backfills_klaviyo_and_retires_hubspot_aft
     );
 
     // The admin API shows the same progress.
-    let admin = serve(rapport_host::admin::router(Arc::new(pipeline)), 0)
+    let admin = serve(rapport_host::daemon::admin_router(&pipeline), 0)
         .await
         .unwrap();
     let url = format!("{}/api/backfills", admin.base_url());

@@ -68,7 +68,7 @@ url = "{hook}"
             .unwrap(),
     );
     let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let daemon = tokio::spawn(pipeline.clone().run(shutdown));
+    let daemon = tokio::spawn(rapport_host::daemon::run(pipeline.clone(), shutdown));
     let endpoint = format!("http://127.0.0.1:{port}/webhooks/square");
     rapport_e2e::wait_until(Duration::from_secs(10), || {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()

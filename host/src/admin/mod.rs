@@ -3,20 +3,32 @@
 
 mod plugins;
 
-use crate::pipeline::{Pipeline, PushError};
+use crate::connectors::Connectors;
+use crate::ingest::push::{Intake, PushError, Wakers};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use rapport_store::Store;
 use serde_json::json;
 use std::sync::Arc;
 
 /// Largest webhook body accepted.
 const MAX_WEBHOOK_BYTES: usize = 32 << 20;
 
-pub fn router(pipeline: Arc<Pipeline>) -> Router {
+/// What the HTTP handlers may reach: the store's read-outs, the connectors' controls, the intake of
+/// pushed input, and the delivery workers' doorbells.
+#[derive(Clone)]
+pub struct AdminState {
+    pub store: Store,
+    pub connectors: Arc<Connectors>,
+    pub intake: Arc<Intake>,
+    pub wakers: Wakers,
+}
+
+pub fn router(state: AdminState) -> Router {
     Router::new()
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/api/summary", get(summary))
@@ -24,26 +36,26 @@ pub fn router(pipeline: Arc<Pipeline>) -> Router {
         .merge(plugins::routes())
         .route("/webhooks/{source}", post(webhook))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_WEBHOOK_BYTES))
-        .with_state(pipeline)
+        .with_state(state)
 }
 
-async fn summary(State(pipeline): State<Arc<Pipeline>>) -> Response {
-    match pipeline.store.summary().await {
+async fn summary(State(state): State<AdminState>) -> Response {
+    match state.store.summary().await {
         Ok(summary) => Json(summary).into_response(),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     }
 }
 
 /// Each sink's backfill: profiles queued when it joined, and how many it still owes.
-async fn backfills(State(pipeline): State<Arc<Pipeline>>) -> Response {
-    match pipeline.store.backfills().await {
+async fn backfills(State(state): State<AdminState>) -> Response {
+    match state.store.backfills().await {
         Ok(backfills) => Json(backfills).into_response(),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     }
 }
 
 async fn webhook(
-    State(pipeline): State<Arc<Pipeline>>,
+    State(state): State<AdminState>,
     Path(source): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -57,7 +69,11 @@ async fn webhook(
             )
         })
         .collect();
-    match pipeline.receive_push(&source, headers, body.to_vec()).await {
+    match state
+        .intake
+        .receive_push(&source, headers, body.to_vec())
+        .await
+    {
         Ok(report) => Json(json!({
             "accepted": report.accepted,
             "duplicates": report.duplicates,

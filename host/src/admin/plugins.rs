@@ -1,8 +1,7 @@
 //! The admin API's plugin routes, which `rapport plugin list | rollback | disable | enable` call:
 //! every connector's generations and health, and the operator's rollback, disable and enable.
 
-use super::error;
-use crate::pipeline::Pipeline;
+use super::{error, AdminState};
 use crate::reload::control::{self, ControlError};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -10,15 +9,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use std::sync::Arc;
 
-pub fn routes() -> Router<Arc<Pipeline>> {
+pub fn routes() -> Router<AdminState> {
     Router::new()
         .route(
             "/api/plugins",
-            get(|State(pipeline): State<Arc<Pipeline>>| async move {
-                Json(pipeline.connectors.reports())
-            }),
+            get(|State(state): State<AdminState>| async move { Json(state.connectors.reports()) }),
         )
         .route("/api/plugins/{target}/rollback", post(rollback))
         .route("/api/plugins/{target}/disable", post(disable))
@@ -31,21 +27,21 @@ struct RollbackQuery {
 }
 
 async fn rollback(
-    State(pipeline): State<Arc<Pipeline>>,
+    State(state): State<AdminState>,
     Path(target): Path<String>,
     Query(query): Query<RollbackQuery>,
 ) -> Response {
-    answer(control::rollback(&pipeline.connectors, &target, query.to))
+    answer(control::rollback(&state.connectors, &target, query.to))
 }
 
-async fn disable(State(pipeline): State<Arc<Pipeline>>, Path(target): Path<String>) -> Response {
-    answer(control::set_disabled(&pipeline.connectors, &target, true))
+async fn disable(State(state): State<AdminState>, Path(target): Path<String>) -> Response {
+    answer(control::set_disabled(&state.connectors, &target, true))
 }
 
-async fn enable(State(pipeline): State<Arc<Pipeline>>, Path(target): Path<String>) -> Response {
-    let result = control::set_disabled(&pipeline.connectors, &target, false);
+async fn enable(State(state): State<AdminState>, Path(target): Path<String>) -> Response {
+    let result = control::set_disabled(&state.connectors, &target, false);
     // Work that waited while the sink was disabled is due now.
-    pipeline.wake_sinks();
+    state.wakers.wake_all();
     answer(result)
 }
 

@@ -2,6 +2,7 @@
 //! sinks and rejected-input records, in one transaction with the source's cursor.
 
 pub mod poll;
+pub mod push;
 pub mod validate;
 
 use rapport_core::identity::Normalizer;

@@ -4,23 +4,25 @@
 //! being written is not loaded half-way (and if it was, the refusal is followed by another try when
 //! the writing ends).
 
-use crate::pipeline::Pipeline;
 use notify::{Event, EventKind, RecursiveMode, Watcher};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
-/// Watches the directories holding the connectors' plugins until `shutdown` turns true. If the
-/// watch cannot be set up, the daemon runs on without hot reload and says so.
-pub async fn run(pipeline: Arc<Pipeline>, mut shutdown: watch::Receiver<bool>) {
-    let plugin_dirs: BTreeSet<PathBuf> = pipeline
-        .connectors
-        .all()
-        .map(|c| c.config.plugin.clone())
-        .collect();
+/// Watches the parents of `plugin_dirs` until `shutdown` turns true, and calls `reload` with each
+/// plugin directory whose files changed once it has been quiet for `quiet`. If the watch cannot be
+/// set up, the daemon runs on without hot reload and says so.
+pub async fn run<F, Fut>(
+    plugin_dirs: BTreeSet<PathBuf>,
+    quiet: Duration,
+    mut shutdown: watch::Receiver<bool>,
+    reload: F,
+) where
+    F: Fn(PathBuf) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let (events, mut incoming) = mpsc::unbounded_channel();
     let watcher = notify::recommended_watcher(move |event: notify::Result<Event>| {
         let _ = events.send(event);
@@ -38,7 +40,6 @@ pub async fn run(pipeline: Arc<Pipeline>, mut shutdown: watch::Receiver<bool>) {
             return;
         }
     };
-    let quiet = Duration::from_millis(pipeline.config.runtime.reload_debounce_ms);
     tracing::info!(dirs = ?plugin_dirs, "watching plugin directories for new versions");
     loop {
         let mut changed = BTreeSet::new();
@@ -64,7 +65,7 @@ pub async fn run(pipeline: Arc<Pipeline>, mut shutdown: watch::Receiver<bool>) {
                     "plugin files changed"
                 )
             });
-            pipeline.reload_dir(&dir).instrument(span).await;
+            reload(dir).instrument(span).await;
         }
     }
 }

@@ -2,6 +2,8 @@
 //! run with which plugin and settings, and the limits the host enforces. Errors name the file, the
 //! field and, for syntax errors, the line.
 
+mod journeys;
+
 use rapport_core::consent::contact::ContactRules;
 use rapport_core::identity::{IdentityRules, Region};
 use rapport_core::journeys::Messaging;
@@ -435,7 +437,7 @@ impl Config {
             .listen
             .parse::<std::net::SocketAddr>()
             .map_err(|_| format!("server.listen {:?} is not host:port", self.server.listen))?;
-        crate::journeys::validate(self)
+        journeys::validate(self)
     }
 
     fn anchor(&mut self, base: &Path) {

@@ -1,8 +1,8 @@
-//! Journeys in the host: the `[[journey]]` entries checked against the configured sinks and the
-//! retention periods. The rules themselves (triggers, due times, message keys) are in
+//! The `[[journey]]` entries checked against the configured sinks, and the contact caps against the
+//! retention periods. The journey rules themselves (triggers, due times, message keys) are in
 //! `rapport_core::journeys`; ingest queues the messages and delivery sends them.
 
-use crate::config::Config;
+use super::Config;
 use rapport_core::governance::retention::Keep;
 use rapport_core::journeys::MAX_WAIT_MINUTES;
 use rapport_core::model::Channel;

@@ -1,0 +1,168 @@
+//! The one wiring point of the daemon: a pipeline's pollers, delivery and erasure workers, the
+//! retention job, the plugin-directory watch and the HTTP server, run until shutdown; and the
+//! config-reload loop of `rapport run`, which starts the pipeline again whenever its config file
+//! changes and loads.
+
+use crate::admin::{self, AdminState};
+use crate::config::Config;
+use crate::connectors::Connector;
+use crate::governance::retention;
+use crate::pipeline::Pipeline;
+use crate::reload;
+use rapport_core::governance::retention::Mode;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// The HTTP routes of a running pipeline: webhooks, health, summaries and the plugin controls.
+pub fn admin_router(pipeline: &Pipeline) -> axum::Router {
+    admin::router(AdminState {
+        store: pipeline.store.clone(),
+        connectors: pipeline.connectors.clone(),
+        intake: pipeline.intake.clone(),
+        wakers: pipeline.wakers.clone(),
+    })
+}
+
+/// Reloads a connector's plugin whenever the files in its directory change.
+async fn watch_plugins(pipeline: Arc<Pipeline>, shutdown: watch::Receiver<bool>) {
+    let plugin_dirs: BTreeSet<PathBuf> = pipeline
+        .connectors
+        .all()
+        .map(|c| c.config.plugin.clone())
+        .collect();
+    let quiet = Duration::from_millis(pipeline.config.runtime.reload_debounce_ms);
+    reload::watch::run(plugin_dirs, quiet, shutdown, |dir: PathBuf| {
+        let pipeline = pipeline.clone();
+        async move { pipeline.reload_dir(&dir).await }
+    })
+    .await;
+}
+
+/// Applies the retention periods now and every `retention.interval` until `shutdown`. A run
+/// cut short by shutdown loses nothing: each chunk it retires is its own transaction.
+async fn retention_loop(pipeline: Arc<Pipeline>, mut shutdown: watch::Receiver<bool>) {
+    let config = &pipeline.config.retention;
+    while !*shutdown.borrow() {
+        let run = retention::run(&pipeline.store, config, chrono::Utc::now(), Mode::Apply);
+        tokio::select! {
+            result = run => match result {
+                Ok(report) if report.total() > 0 => {
+                    tracing::info!("retention job:\n{report}");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "retention job failed; it runs again later"),
+            },
+            _ = shutdown.changed() => break,
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(config.interval) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// The daemon: pollers, delivery workers and the HTTP server until `shutdown` turns true. Work in
+/// flight is finished and recorded before it returns.
+pub async fn run(pipeline: Arc<Pipeline>, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(&pipeline.config.server.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", pipeline.config.server.listen))?;
+    tracing::info!(listen = %pipeline.config.server.listen, sources = pipeline.connectors.sources.len(),
+        sinks = pipeline.connectors.sinks.len(), "rapport running");
+    let mut tasks = tokio::task::JoinSet::new();
+    for worker in pipeline.workers() {
+        tasks.spawn(worker.run(shutdown.clone()));
+    }
+    tasks.spawn(pipeline.erasure_worker().run(shutdown.clone()));
+    // Sinks are polled too: a generation built for contract 0.2 has a consent feed (a reload
+    // may bring one), and reading a sink without one does nothing.
+    let pollers: Vec<Arc<Connector>> = pipeline
+        .connectors
+        .sources
+        .iter()
+        .chain(&pipeline.connectors.sinks)
+        .cloned()
+        .collect();
+    for connector in pollers {
+        let pipeline = pipeline.clone();
+        let mut shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            while !*shutdown.borrow() {
+                let wait = match pipeline.poll_once(&connector).await {
+                    Ok(_) => connector.poll_interval,
+                    Err(e) => {
+                        tracing::error!(connector = %connector.id, error = %e, "poll failed");
+                        e.retry_after().unwrap_or(connector.poll_interval)
+                    }
+                };
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        });
+    }
+    tasks.spawn(retention_loop(pipeline.clone(), shutdown.clone()));
+    tasks.spawn(watch_plugins(pipeline.clone(), shutdown.clone()));
+    let app = admin_router(&pipeline);
+    let mut server_shutdown = shutdown.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        while !*server_shutdown.borrow() {
+            if server_shutdown.changed().await.is_err() {
+                break;
+            }
+        }
+    });
+    server.await?;
+    while tasks.join_next().await.is_some() {}
+    tracing::info!("rapport stopped");
+    Ok(())
+}
+
+/// `rapport run`: starts the pipeline from the config file and runs it until `shutdown`. When the
+/// file changes and loads, the work in flight is finished and the pipeline starts again from the
+/// new config; an edit that loads but cannot start sends it back to the config that ran.
+pub async fn serve(
+    config_path: &Path,
+    dev: bool,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let mut config = Config::load(config_path)?;
+    let mut previous: Option<Config> = None;
+    loop {
+        config.trust.dev |= dev;
+        let pipeline = match Pipeline::start(config.clone()).await {
+            Ok(pipeline) => Arc::new(pipeline),
+            Err(e) => match previous.take() {
+                Some(running) => {
+                    tracing::error!(
+                        error = format!("{e:#}"),
+                        "the changed config cannot start; going back to the one that ran"
+                    );
+                    config = running;
+                    continue;
+                }
+                None => return Err(e),
+            },
+        };
+        // This pipeline runs until the daemon stops or its config file changes and loads.
+        let (restart, restarted) = watch::channel(false);
+        let text = std::fs::read_to_string(config_path).unwrap_or_default();
+        let (path, stopping) = (config_path.to_path_buf(), shutdown.clone());
+        let next = tokio::spawn(async move {
+            let next = reload::config::next_config(&path, &text, stopping).await;
+            let _ = restart.send(true);
+            next
+        });
+        let result = run(pipeline.clone(), restarted).await;
+        pipeline.store.close().await;
+        result?;
+        match next.await? {
+            Some(next) => previous = Some(std::mem::replace(&mut config, next)),
+            None => return Ok(()),
+        }
+    }
+}
