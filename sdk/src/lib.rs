@@ -19,6 +19,7 @@ pub mod money;
 pub mod outcome;
 pub mod per_item;
 pub mod time;
+pub mod url;
 pub mod watermark;
 
 pub use bindings::sink::exports::rapport::connector::sink::Guest as Sink;

@@ -25,18 +25,6 @@ pub fn subscriber_hash(email: &str) -> String {
         .collect()
 }
 
-/// `id` safe to put in a URL path (RFC 3986 unreserved characters kept, the rest %-encoded).
-pub fn path_segment(id: &str) -> String {
-    id.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                char::from(b).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// The member upsert. `status_if_new` (used only when Mailchimp creates the member) is
 /// `subscribed` only with a marketing grant, `unsubscribed` after a revocation and `transactional`
 /// without any choice. `status` (which overwrites an existing member) is sent only to unsubscribe
@@ -207,11 +195,5 @@ mod tests {
             subscriber_hash("Jane.Doe@Example.com"),
             "0cba00ca3da1b283a57287bcceb17e35"
         );
-    }
-
-    #[test]
-    fn ids_are_escaped_for_paths() {
-        assert_eq!(path_segment("R-1001"), "R-1001");
-        assert_eq!(path_segment("a/b c"), "a%2Fb%20c");
     }
 }

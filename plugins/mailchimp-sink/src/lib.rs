@@ -15,6 +15,7 @@ use rapport_sdk::config::{config_str, config_url, require};
 use rapport_sdk::http::{Request, Response};
 use rapport_sdk::per_item;
 use rapport_sdk::prelude::*;
+use rapport_sdk::url;
 use rapport_sdk_consent_feed::{ConsentFeed, ConsentPage};
 use serde_json::Value;
 
@@ -162,7 +163,7 @@ impl Api {
             return Ok(outcome);
         }
         let existing: Result<Response, ConnectorError> =
-            Request::get(&format!("{orders}/{}", body::path_segment(&id))).send();
+            Request::get(&format!("{orders}/{}", url::encode(&id))).send();
         Ok(match existing {
             Ok(found) if found.status == 200 => Outcome::Ok,
             _ => outcome,

@@ -7,6 +7,7 @@ use rapport_sdk::config::require_url;
 use rapport_sdk::http::{self, Response};
 use rapport_sdk::outcome::check_status;
 use rapport_sdk::types::ConnectorError;
+use rapport_sdk::url;
 use serde_json::Value;
 
 /// One page of a list and Shopify's token for the next one.
@@ -23,11 +24,7 @@ pub fn first_page(resource: &str, limit: u32, since: Option<&str>) -> Result<Pag
         query.push(("status", "any".to_owned()));
     }
     query.extend(since.map(|s| ("updated_at_min", s.to_owned())));
-    let pairs: Vec<String> = query
-        .iter()
-        .map(|(name, value)| format!("{name}={}", percent_encode(value)))
-        .collect();
-    list(resource, &pairs.join("&"))
+    list(resource, &url::query(&query))
 }
 
 /// The page of `resource` that `page_info` (as found in the Link header, already URL-encoded)
@@ -79,17 +76,4 @@ fn next_page_info(response: &Response) -> Option<String> {
             })
             .map(str::to_owned)
     })
-}
-
-/// RFC 3986 unreserved characters stay, everything else becomes `%XX`.
-fn percent_encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                char::from(b).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
