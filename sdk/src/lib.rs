@@ -20,6 +20,7 @@ pub mod outcome;
 pub mod per_item;
 pub mod time;
 pub mod url;
+pub mod vendor;
 pub mod watermark;
 
 pub use bindings::sink::exports::rapport::connector::sink::Guest as Sink;

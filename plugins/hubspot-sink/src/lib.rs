@@ -10,6 +10,7 @@ mod event;
 
 use rapport_sdk::config::{config_str, require, require_url};
 use rapport_sdk::http::Request;
+use rapport_sdk::outcome::fail_call;
 use rapport_sdk::per_item;
 use rapport_sdk::prelude::*;
 use serde_json::{json, Value};
@@ -32,7 +33,7 @@ impl Sink for HubSpotSink {
     fn check() -> Result<(), ConnectorError> {
         let api = Api::from_config()?;
         let response = Request::get(&api.url("/crm/v3/objects/contacts?limit=1")).send()?;
-        answer::fail_call(&response)
+        fail_call(answer::outcome(&response)?)
     }
 
     fn upsert_profiles(profiles: Vec<Profile>) -> Result<Vec<Outcome>, ConnectorError> {
@@ -117,7 +118,7 @@ impl Sink for HubSpotSink {
             let body = contact::gdpr_delete(&email.value);
             let response = Request::post(&api.url(contact::GDPR_DELETE_PATH), &body)?.send()?;
             if !contact::already_gone(&response) {
-                answer::fail_call(&response)?;
+                fail_call(answer::outcome(&response)?)?;
             }
         }
         Ok(())

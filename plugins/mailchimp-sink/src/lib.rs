@@ -11,6 +11,7 @@ mod answer;
 mod body;
 mod feed;
 
+use crate::answer::MAILCHIMP;
 use rapport_sdk::config::{config_str, config_url, require};
 use rapport_sdk::http::{Request, Response};
 use rapport_sdk::per_item;
@@ -52,10 +53,10 @@ impl Sink for MailchimpSink {
             };
             let member = api.member(email);
             let put = Request::put(&member, &body::member(email, p))?;
-            match per_item::send(put, answer::outcome)? {
+            match per_item::send(put, |r| MAILCHIMP.outcome(r))? {
                 Outcome::Ok => {
                     let tags = Request::post(&format!("{member}/tags"), &body::tags(p))?;
-                    per_item::send(tags, answer::outcome)
+                    per_item::send(tags, |r| MAILCHIMP.outcome(r))
                 }
                 failed => Ok(failed),
             }
@@ -72,7 +73,7 @@ impl Sink for MailchimpSink {
                 _ => match email {
                     Some(email) => {
                         let url = format!("{}/events", api.member(email));
-                        per_item::send(Request::post(&url, &body::event(a))?, answer::outcome)
+                        per_item::send(Request::post(&url, &body::event(a))?, |r| MAILCHIMP.outcome(r))
                     }
                     None => Ok(Outcome::Rejected(
                         "Mailchimp records member events by email address and this activity's person has none"
@@ -94,7 +95,7 @@ impl Sink for MailchimpSink {
             let response = Request::post(&url, &serde_json::json!({}))?.send()?;
             // 404: Mailchimp holds nobody with this address, which is what forgetting wants.
             if response.status != 404 {
-                answer::fail_call(response)?;
+                MAILCHIMP.success(response)?;
             }
         }
         Ok(())
@@ -158,7 +159,7 @@ impl Api {
     fn add_order(&self, store: &str, order: Value) -> Result<Outcome, ConnectorError> {
         let orders = self.url(&format!("/ecommerce/stores/{store}/orders"));
         let id = order["id"].as_str().unwrap_or_default().to_owned();
-        let outcome = per_item::send(Request::post(&orders, &order)?, answer::outcome)?;
+        let outcome = per_item::send(Request::post(&orders, &order)?, |r| MAILCHIMP.outcome(r))?;
         if !matches!(outcome, Outcome::Rejected(_)) {
             return Ok(outcome);
         }

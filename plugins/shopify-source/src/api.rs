@@ -5,7 +5,6 @@
 
 use rapport_sdk::config::require_url;
 use rapport_sdk::http::{self, Response};
-use rapport_sdk::outcome::check_status;
 use rapport_sdk::types::ConnectorError;
 use rapport_sdk::url;
 use serde_json::Value;
@@ -37,12 +36,7 @@ pub fn next_page(resource: &str, limit: u32, page_info: &str) -> Result<Page, Co
 fn list(resource: &str, query: &str) -> Result<Page, ConnectorError> {
     let base = require_url("api_base")?;
     let url = format!("{}/{resource}.json?{query}", base.trim_end_matches('/'));
-    let response = http::get(&url)?;
-    check_status(
-        response.status,
-        response.header("retry-after"),
-        &response.body,
-    )?;
+    let response = http::get(&url)?.success()?;
     let next = next_page_info(&response);
     let mut body: Value = response.json()?;
     let items = match body.get_mut(resource).map(Value::take) {

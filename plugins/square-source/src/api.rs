@@ -5,7 +5,6 @@
 use rapport_sdk::config::config_url;
 use rapport_sdk::host;
 use rapport_sdk::http::{Request, Response};
-use rapport_sdk::outcome::check_status;
 use rapport_sdk::types::ConnectorError;
 use rapport_sdk::url;
 use serde_json::Value;
@@ -44,10 +43,5 @@ fn answer(response: Response) -> Result<Value, ConnectorError> {
         let jitter = host::now().rem_euclid(i64::from(RATE_LIMIT_JITTER_MS)) as u32;
         return Err(ConnectorError::RateLimited(RATE_LIMIT_BACKOFF_MS + jitter));
     }
-    check_status(
-        response.status,
-        response.header("retry-after"),
-        &response.body,
-    )?;
-    response.json()
+    response.success()?.json()
 }
