@@ -7,13 +7,8 @@ use rapport_sdk::config::require_url;
 use rapport_sdk::http::{self, Response};
 use rapport_sdk::types::ConnectorError;
 use rapport_sdk::url;
+use rapport_sdk::watermark::Page;
 use serde_json::Value;
-
-/// One page of a list and Shopify's token for the next one.
-pub struct Page {
-    pub items: Vec<Value>,
-    pub next: Option<String>,
-}
 
 /// The first page of `resource` ("orders" or "customers") updated at or after `since`. Orders are
 /// asked for in every status: by default Shopify lists only open ones.
