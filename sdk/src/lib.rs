@@ -11,6 +11,7 @@
 //! ```
 
 pub mod amount;
+pub mod batch;
 pub mod bindings;
 pub mod config;
 pub mod http;

@@ -8,6 +8,7 @@ mod consent;
 mod contact;
 mod event;
 
+use rapport_sdk::batch;
 use rapport_sdk::config::{config_str, require, require_url};
 use rapport_sdk::http::Request;
 use rapport_sdk::outcome::fail_call;
@@ -171,18 +172,13 @@ impl Api {
     fn upsert(&self, batch: &[Input]) -> Result<Vec<Outcome>, ConnectorError> {
         let body = json!({"inputs": batch.iter().map(|i| &i.input).collect::<Vec<_>>()});
         let request = Request::post(&self.url(contact::UPSERT_PATH), &body)?;
-        let response = match request.send() {
-            Ok(response) => response,
-            Err(ConnectorError::Transient(why)) => {
-                return Ok(vec![Outcome::Transient(why); batch.len()])
+        batch::send(request, batch.len(), |response| {
+            if (200..=299).contains(&response.status) {
+                let emails: Vec<&str> = batch.iter().map(|i| i.email).collect();
+                contact::outcomes(response, &emails)
+            } else {
+                Ok(vec![answer::outcome(response)?; batch.len()])
             }
-            Err(e) => return Err(e),
-        };
-        if (200..=299).contains(&response.status) {
-            let emails: Vec<&str> = batch.iter().map(|i| i.email).collect();
-            contact::outcomes(&response, &emails)
-        } else {
-            Ok(vec![answer::outcome(&response)?; batch.len()])
-        }
+        })
     }
 }
