@@ -23,6 +23,7 @@ pub mod time;
 pub mod url;
 pub mod vendor;
 pub mod watermark;
+pub mod webhook;
 
 pub use bindings::sink::exports::rapport::connector::sink::Guest as Sink;
 pub use bindings::source::exports::rapport::connector::source::Guest as Source;
