@@ -18,6 +18,7 @@ pub mod http;
 pub mod log;
 pub mod money;
 pub mod outcome;
+pub mod people;
 pub mod per_item;
 pub mod time;
 pub mod url;

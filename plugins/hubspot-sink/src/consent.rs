@@ -7,14 +7,6 @@ use rapport_sdk::time::format_timestamp;
 use rapport_sdk::url;
 use serde_json::{json, Value};
 
-/// The person's latest choice about marketing email, if they made one.
-pub fn latest_email_marketing(p: &Profile) -> Option<&Consent> {
-    p.consents
-        .iter()
-        .filter(|c| c.channel == Channel::Email && c.purpose == Purpose::Marketing)
-        .max_by_key(|c| c.at)
-}
-
 /// The path of `email`'s subscription statuses, the address percent-encoded but for its `@`.
 pub fn status_path(email: &str) -> String {
     format!(

@@ -12,6 +12,7 @@ use rapport_sdk::batch;
 use rapport_sdk::config::{config_str, require, require_url};
 use rapport_sdk::http::Request;
 use rapport_sdk::outcome::fail_call;
+use rapport_sdk::people::{first_identity, latest_marketing};
 use rapport_sdk::per_item;
 use rapport_sdk::prelude::*;
 use serde_json::{json, Value};
@@ -42,7 +43,7 @@ impl Sink for HubSpotSink {
         let mut outcomes = vec![Outcome::Ok; profiles.len()];
         let mut inputs = Vec::new();
         for (index, p) in profiles.iter().enumerate() {
-            match contact::first(&p.identities, IdentityKind::Email) {
+            match first_identity(&p.identities, IdentityKind::Email) {
                 None => {
                     outcomes[index] =
                         Outcome::Rejected("no email: HubSpot contacts are keyed by email".into())
@@ -67,7 +68,7 @@ impl Sink for HubSpotSink {
                 .iter()
                 .filter(|i| outcomes[i.index] == Outcome::Ok)
                 .filter_map(|i| {
-                    consent::latest_email_marketing(&profiles[i.index])
+                    latest_marketing(&profiles[i.index].consents, Channel::Email)
                         .map(|c| (i.index, i.email, c))
                 })
                 .collect();

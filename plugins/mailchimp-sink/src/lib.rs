@@ -14,6 +14,7 @@ mod feed;
 use crate::answer::MAILCHIMP;
 use rapport_sdk::config::{config_str, config_url, require};
 use rapport_sdk::http::{Request, Response};
+use rapport_sdk::people::first_identity;
 use rapport_sdk::per_item;
 use rapport_sdk::prelude::*;
 use rapport_sdk::url;
@@ -45,7 +46,7 @@ impl Sink for MailchimpSink {
     fn upsert_profiles(profiles: Vec<Profile>) -> Result<Vec<Outcome>, ConnectorError> {
         let api = Api::from_config()?;
         per_item::each(&profiles, |p| {
-            let Some(email) = body::email(&p.identities) else {
+            let Some(email) = first_identity(&p.identities, IdentityKind::Email) else {
                 return Ok(Outcome::Rejected(
                     "Mailchimp keys audience members by email address and this profile has none"
                         .into(),
@@ -67,7 +68,7 @@ impl Sink for MailchimpSink {
         let api = Api::from_config()?;
         let store = config_str("store_id");
         per_item::each(&activities, |a| {
-            let email = body::email(&a.identities);
+            let email = first_identity(&a.identities, IdentityKind::Email);
             match (&store, body::order(a, email)) {
                 (Some(store), Some(order)) => api.add_order(store, order),
                 _ => match email {
