@@ -1,6 +1,7 @@
 //! Everything a rapport connector author needs: the guest bindings of the `rapport:connector`
 //! contract, the `export_source!`/`export_sink!` entry points, and small helpers for the jobs every
-//! connector repeats (HTTP through the host, status mapping, money, time, config, logging).
+//! connector repeats (HTTP through the host, status mapping and vendor error reading, URL
+//! encoding, the page loop of polling sources, webhook signatures, money, time, config, logging).
 //!
 //! ```ignore
 //! use rapport_sdk::prelude::*;
@@ -11,15 +12,20 @@
 //! ```
 
 pub mod amount;
+pub mod batch;
 pub mod bindings;
 pub mod config;
 pub mod http;
 pub mod log;
 pub mod money;
 pub mod outcome;
+pub mod people;
 pub mod per_item;
 pub mod time;
+pub mod url;
+pub mod vendor;
 pub mod watermark;
+pub mod webhook;
 
 pub use bindings::sink::exports::rapport::connector::sink::Guest as Sink;
 pub use bindings::source::exports::rapport::connector::source::Guest as Source;

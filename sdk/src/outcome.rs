@@ -50,6 +50,17 @@ pub fn batch_outcomes(
     Ok(vec![outcome(status, retry_after, body); items])
 }
 
+/// The whole call's result when its answer reads as `outcome` for one item: ok stays ok, a wait
+/// is `RateLimited`, a transient failure stays transient and a rejection is `Invalid`.
+pub fn fail_call(outcome: Outcome) -> Result<(), ConnectorError> {
+    match outcome {
+        Outcome::Ok => Ok(()),
+        Outcome::RetryAfter(ms) => Err(ConnectorError::RateLimited(ms)),
+        Outcome::Transient(why) => Err(ConnectorError::Transient(why)),
+        Outcome::Rejected(why) => Err(ConnectorError::Invalid(why)),
+    }
+}
+
 fn is_transient(status: u16) -> bool {
     status == 408 || (500..=599).contains(&status) && status != 501
 }
@@ -162,5 +173,16 @@ mod tests {
             batch_outcomes(429, Some("2"), b"", 2),
             Ok(vec![Outcome::RetryAfter(2000); 2])
         );
+    }
+
+    #[test]
+    fn an_item_outcome_fails_a_call_as_check_status_does() {
+        for status in [200, 204, 400, 404, 408, 422, 429, 500, 501, 503] {
+            assert_eq!(
+                fail_call(outcome(status, Some("2"), b"why")),
+                check_status(status, Some("2"), b"why"),
+                "{status}"
+            );
+        }
     }
 }

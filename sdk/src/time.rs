@@ -24,6 +24,12 @@ pub fn parse_timestamp(value: &str) -> Result<Timestamp, TimeError> {
     })
 }
 
+/// [`parse_timestamp`] of a vendor record's `field`, failing with a rejection reason that names
+/// the field: `updated_at: timestamp "x" is not valid: …`.
+pub fn parse_field(value: &str, field: &str) -> Result<Timestamp, String> {
+    parse_timestamp(value).map_err(|e| format!("{field}: {e}"))
+}
+
 /// Formats `ms` as RFC 3339 in UTC: `2026-11-02T14:31:00Z`, with `.250` when there are
 /// milliseconds.
 pub fn format_timestamp(ms: Timestamp) -> String {
@@ -256,6 +262,17 @@ mod tests {
         assert_eq!(
             parse_timestamp("soon").unwrap_err().to_string(),
             format!(r#"timestamp "soon" is not valid: {EXPECTED}"#)
+        );
+    }
+
+    #[test]
+    fn field_errors_name_the_field() {
+        assert_eq!(parse_field("2026-11-02T14:31:00Z", "updated_at"), Ok(NOV_2));
+        assert_eq!(
+            parse_field("soon", "created_at"),
+            Err(format!(
+                r#"created_at: timestamp "soon" is not valid: {EXPECTED}"#
+            ))
         );
     }
 

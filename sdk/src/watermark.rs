@@ -7,18 +7,28 @@
 //! The cursor is stored by the host as JSON `{"since":…,"newest":…,"page":…}`, each field omitted
 //! when it is absent.
 //!
+//! A source fetches one [`Page`] per poll and turns it into the poll's batch with
+//! [`Watermark::batch`], the page loop every polling source would otherwise repeat:
+//!
 //! ```ignore
-//! let mut mark = Watermark::parse(cursor, "Square")?;
-//! let page = fetch(mark.since(), mark.page())?;
-//! for item in &page.items {
-//!     mark.saw(item_updated_at);
-//! }
-//! let cursor = mark.advance(page.next).encode();
+//! let mark = Watermark::parse(cursor, "Square")?;
+//! let page: Page = fetch(mark.since(), mark.page())?;
+//! Ok(mark.batch("orders", page, map::order))
 //! ```
 
+use crate::bindings::source::exports::rapport::connector::source::Batch;
 use crate::time::parse_timestamp;
-use crate::types::ConnectorError;
+use crate::types::{ConnectorError, PosEvent, RejectedInput};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One page of a vendor's list: its records as JSON, and the vendor's token for the next page
+/// (`None` on the last page of the query).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub items: Vec<Value>,
+    pub next: Option<String>,
+}
 
 /// Where a stream resumes.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,6 +98,48 @@ impl Watermark {
     /// The cursor as the host stores it.
     pub fn encode(&self) -> String {
         serde_json::to_string(self).expect("a cursor serializes")
+    }
+
+    /// The poll's batch from one `page` of `stream`: every item's `updated_at` is noted (see
+    /// [`Watermark::saw`]), `map` turns each item into its events (none for an item to skip) or
+    /// the reason it is rejected, located as "<stream> page item <index> (id <id>)", and the
+    /// cursor moves on past the page (see [`Watermark::advance`]); `more` while pages remain.
+    pub fn batch<E: IntoIterator<Item = PosEvent>>(
+        mut self,
+        stream: &str,
+        page: Page,
+        mut map: impl FnMut(Value) -> Result<E, String>,
+    ) -> Batch {
+        let mut events = Vec::new();
+        let mut rejected = Vec::new();
+        for (index, item) in page.items.into_iter().enumerate() {
+            let id = item_id(&item);
+            if let Some(updated) = item.get("updated_at").and_then(Value::as_str) {
+                self.saw(updated);
+            }
+            match map(item) {
+                Ok(mapped) => events.extend(mapped),
+                Err(reason) => rejected.push(RejectedInput {
+                    locator: format!("{stream} page item {index} (id {id})"),
+                    reason,
+                }),
+            }
+        }
+        Batch {
+            events,
+            rejected,
+            more: page.next.is_some(),
+            cursor: Some(self.advance(page.next).encode()),
+        }
+    }
+}
+
+/// An item's `id` as text: a string as it is, a number in digits, `?` when there is none.
+fn item_id(item: &Value) -> String {
+    match item.get("id") {
+        Some(Value::String(id)) => id.clone(),
+        Some(other) => other.to_string(),
+        None => "?".to_owned(),
     }
 }
 
@@ -176,5 +228,72 @@ mod tests {
             r#"{"since":"2024-01-01T00:00:00Z"}"#
         );
         assert_eq!(Watermark::default().advance(None).encode(), "{}");
+    }
+
+    fn event(id: &str) -> PosEvent {
+        PosEvent {
+            id: id.into(),
+            occurred_at: 0,
+            payload: crate::types::PosPayload::Customer(crate::types::Customer {
+                identities: Vec::new(),
+                given_name: None,
+                family_name: None,
+                consents: Vec::new(),
+                created_at: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_page_becomes_a_batch_of_events_and_located_rejections() {
+        let mark = Watermark::parse(Some(r#"{"since":"2024-01-01T00:00:00Z"}"#), "x").unwrap();
+        let page = Page {
+            items: vec![
+                serde_json::json!({"id": "A1", "updated_at": "2024-01-02T00:00:00Z"}),
+                serde_json::json!({"id": 7, "updated_at": "2024-01-04T00:00:00Z", "bad": true}),
+                serde_json::json!({"updated_at": "2024-01-03T00:00:00Z", "skip": true}),
+            ],
+            next: Some("p2".into()),
+        };
+        let batch = mark.batch("customers", page, |item| {
+            if item.get("bad").is_some() {
+                return Err("no name".to_owned());
+            }
+            let skip = item.get("skip").is_some();
+            Ok((!skip).then(|| event(item["id"].as_str().unwrap_or("?"))))
+        });
+        assert_eq!(batch.events, vec![event("A1")]);
+        assert_eq!(
+            batch.rejected,
+            vec![RejectedInput {
+                locator: "customers page item 1 (id 7)".into(),
+                reason: "no name".into(),
+            }]
+        );
+        assert!(batch.more);
+        assert_eq!(
+            batch.cursor.as_deref(),
+            Some(r#"{"since":"2024-01-01T00:00:00Z","newest":"2024-01-04T00:00:00Z","page":"p2"}"#)
+        );
+    }
+
+    #[test]
+    fn the_last_page_moves_the_watermark_and_ends_the_batch() {
+        let mark = Watermark::parse(
+            Some(r#"{"newest":"2024-01-05T00:00:00Z","page":"p2"}"#),
+            "x",
+        )
+        .unwrap();
+        let page = Page {
+            items: vec![serde_json::json!({"updated_at": "2024-01-03T00:00:00Z"})],
+            next: None,
+        };
+        let batch = mark.batch("orders", page, |_| Ok(Vec::new()));
+        assert!(batch.events.is_empty() && batch.rejected.is_empty() && !batch.more);
+        assert_eq!(
+            batch.cursor.as_deref(),
+            Some(r#"{"since":"2024-01-05T00:00:00Z"}"#)
+        );
+        assert_eq!(item_id(&serde_json::json!({"id": null})), "null");
     }
 }

@@ -3,6 +3,7 @@
 
 mod payload;
 
+use rapport_sdk::batch;
 use rapport_sdk::config::{config_u32, require_url};
 use rapport_sdk::http::Request;
 use rapport_sdk::prelude::*;
@@ -63,11 +64,7 @@ fn deliver<'a>(
     }
     let request = Request::post(&require_url("url")?, &body)?
         .header("idempotency-key", &payload::batch_key(keys));
-    match request.send() {
-        Ok(response) => response.outcomes(count),
-        Err(ConnectorError::Transient(reason)) => Ok(vec![Outcome::Transient(reason); count]),
-        Err(e) => Err(e),
-    }
+    batch::send(request, count, |response| response.outcomes(count))
 }
 
 fn batch_size() -> Result<u32, ConnectorError> {

@@ -4,27 +4,15 @@
 
 use rapport_sdk::prelude::*;
 use rapport_sdk::time::format_timestamp;
+use rapport_sdk::url;
 use serde_json::{json, Value};
 
-/// The person's latest choice about marketing email, if they made one.
-pub fn latest_email_marketing(p: &Profile) -> Option<&Consent> {
-    p.consents
-        .iter()
-        .filter(|c| c.channel == Channel::Email && c.purpose == Purpose::Marketing)
-        .max_by_key(|c| c.at)
-}
-
-/// The path of `email`'s subscription statuses, the address percent-encoded.
+/// The path of `email`'s subscription statuses, the address percent-encoded but for its `@`.
 pub fn status_path(email: &str) -> String {
-    let mut path = String::from("/communication-preferences/v4/statuses/");
-    for byte in email.bytes() {
-        if byte.is_ascii_alphanumeric() || b"@.-_~".contains(&byte) {
-            path.push(char::from(byte));
-        } else {
-            path.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    path
+    format!(
+        "/communication-preferences/v4/statuses/{}",
+        url::encode_keeping(email, b"@")
+    )
 }
 
 /// `{"channel":"EMAIL","statusState","subscriptionId","legalBasis","legalBasisExplanation"}`.

@@ -5,20 +5,13 @@
 use crate::answer;
 use rapport_sdk::amount::major_units;
 use rapport_sdk::http::Response;
+use rapport_sdk::people::first_identity;
 use rapport_sdk::prelude::*;
 use rapport_sdk::time::format_timestamp;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 pub const UPSERT_PATH: &str = "/crm/v3/objects/contacts/batch/upsert";
-
-/// The first identity of `kind`.
-pub fn first(identities: &[Identity], kind: IdentityKind) -> Option<&str> {
-    identities
-        .iter()
-        .find(|i| i.kind == kind)
-        .map(|i| i.value.as_str())
-}
 
 /// `{"idProperty":"email","id":<email>,"properties":{…}}`: email, names, phone, the host's
 /// profile key as `rapport_profile_key`, and each trait under its own name.
@@ -32,7 +25,7 @@ pub fn input(email: &str, p: &Profile) -> Result<Value, String> {
     let named = [
         ("firstname", p.given_name.as_deref()),
         ("lastname", p.family_name.as_deref()),
-        ("phone", first(&p.identities, IdentityKind::Phone)),
+        ("phone", first_identity(&p.identities, IdentityKind::Phone)),
     ];
     for (name, value) in named {
         if let Some(value) = value {

@@ -2,9 +2,9 @@
 //! the person's email, the time, the activity's properties and value, and the activity's
 //! idempotency key as `uuid`, which HubSpot accepts once.
 
-use crate::contact::first;
 use rapport_sdk::amount::major_units;
 use rapport_sdk::http::Response;
+use rapport_sdk::people::first_identity;
 use rapport_sdk::prelude::*;
 use rapport_sdk::time::format_timestamp;
 use serde_json::{json, Map, Value};
@@ -14,7 +14,7 @@ pub const SEND_PATH: &str = "/events/v3/send";
 /// `{"eventName","email","occurredAt","uuid","properties":{…}}`; the value as `amount` (major
 /// units) and `currency`.
 pub fn occurrence(a: &Activity, event_name: &str) -> Result<Value, String> {
-    let email = first(&a.identities, IdentityKind::Email)
+    let email = first_identity(&a.identities, IdentityKind::Email)
         .ok_or("no email: HubSpot custom events are attached to contacts by email")?;
     let mut properties = Map::new();
     for p in &a.properties {

@@ -8,8 +8,11 @@ mod consent;
 mod contact;
 mod event;
 
+use rapport_sdk::batch;
 use rapport_sdk::config::{config_str, require, require_url};
 use rapport_sdk::http::Request;
+use rapport_sdk::outcome::fail_call;
+use rapport_sdk::people::{first_identity, latest_marketing};
 use rapport_sdk::per_item;
 use rapport_sdk::prelude::*;
 use serde_json::{json, Value};
@@ -32,7 +35,7 @@ impl Sink for HubSpotSink {
     fn check() -> Result<(), ConnectorError> {
         let api = Api::from_config()?;
         let response = Request::get(&api.url("/crm/v3/objects/contacts?limit=1")).send()?;
-        answer::fail_call(&response)
+        fail_call(answer::outcome(&response)?)
     }
 
     fn upsert_profiles(profiles: Vec<Profile>) -> Result<Vec<Outcome>, ConnectorError> {
@@ -40,7 +43,7 @@ impl Sink for HubSpotSink {
         let mut outcomes = vec![Outcome::Ok; profiles.len()];
         let mut inputs = Vec::new();
         for (index, p) in profiles.iter().enumerate() {
-            match contact::first(&p.identities, IdentityKind::Email) {
+            match first_identity(&p.identities, IdentityKind::Email) {
                 None => {
                     outcomes[index] =
                         Outcome::Rejected("no email: HubSpot contacts are keyed by email".into())
@@ -65,7 +68,7 @@ impl Sink for HubSpotSink {
                 .iter()
                 .filter(|i| outcomes[i.index] == Outcome::Ok)
                 .filter_map(|i| {
-                    consent::latest_email_marketing(&profiles[i.index])
+                    latest_marketing(&profiles[i.index].consents, Channel::Email)
                         .map(|c| (i.index, i.email, c))
                 })
                 .collect();
@@ -117,7 +120,7 @@ impl Sink for HubSpotSink {
             let body = contact::gdpr_delete(&email.value);
             let response = Request::post(&api.url(contact::GDPR_DELETE_PATH), &body)?.send()?;
             if !contact::already_gone(&response) {
-                answer::fail_call(&response)?;
+                fail_call(answer::outcome(&response)?)?;
             }
         }
         Ok(())
@@ -170,18 +173,13 @@ impl Api {
     fn upsert(&self, batch: &[Input]) -> Result<Vec<Outcome>, ConnectorError> {
         let body = json!({"inputs": batch.iter().map(|i| &i.input).collect::<Vec<_>>()});
         let request = Request::post(&self.url(contact::UPSERT_PATH), &body)?;
-        let response = match request.send() {
-            Ok(response) => response,
-            Err(ConnectorError::Transient(why)) => {
-                return Ok(vec![Outcome::Transient(why); batch.len()])
+        batch::send(request, batch.len(), |response| {
+            if (200..=299).contains(&response.status) {
+                let emails: Vec<&str> = batch.iter().map(|i| i.email).collect();
+                contact::outcomes(response, &emails)
+            } else {
+                Ok(vec![answer::outcome(response)?; batch.len()])
             }
-            Err(e) => return Err(e),
-        };
-        if (200..=299).contains(&response.status) {
-            let emails: Vec<&str> = batch.iter().map(|i| i.email).collect();
-            contact::outcomes(&response, &emails)
-        } else {
-            Ok(vec![answer::outcome(&response)?; batch.len()])
-        }
+        })
     }
 }

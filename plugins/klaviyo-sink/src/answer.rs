@@ -2,9 +2,16 @@
 //! other 4xx rejected with the JSON:API errors' `detail`, and 401/403 fail the whole call (auth):
 //! rejecting every item for good over a revoked key would lose them.
 
-use rapport_sdk::http::Response;
-use rapport_sdk::prelude::*;
+use rapport_sdk::vendor::Vendor;
 use serde::Deserialize;
+
+/// How Klaviyo's answers read.
+pub const KLAVIYO: Vendor = Vendor {
+    name: "Klaviyo",
+    credential: "the API key",
+    advice: "check the secret `klaviyo_key` and its scopes",
+    detail: errors,
+};
 
 /// `{"errors":[{"id","code","title","detail","source":{"pointer"}}]}`.
 #[derive(Deserialize)]
@@ -24,21 +31,6 @@ struct ErrorObject {
 struct ErrorSource {
     pointer: Option<String>,
     parameter: Option<String>,
-}
-
-/// The outcome of one item answered by `response`.
-pub fn outcome(response: &Response) -> Result<Outcome, ConnectorError> {
-    let status = response.status;
-    match (status, errors(&response.body)) {
-        (401 | 403, detail) => Err(ConnectorError::Auth(format!(
-            "Klaviyo refused the API key (HTTP {status}: {}); check the secret `klaviyo_key` and its scopes",
-            detail.as_deref().unwrap_or("no error detail")
-        ))),
-        (400..=499, Some(detail)) if !matches!(status, 408 | 429) => {
-            Ok(Outcome::Rejected(format!("Klaviyo HTTP {status}: {detail}")))
-        }
-        _ => Ok(response.outcome()),
-    }
 }
 
 /// The JSON:API errors of a body, as "detail (code at /pointer)" joined by "; ".

@@ -2,6 +2,7 @@
 //! left out rather than sent as `null`, which would clear the field at Klaviyo.
 
 use rapport_sdk::amount::major_units;
+use rapport_sdk::people::{first_identity, latest_marketing};
 use rapport_sdk::prelude::*;
 use rapport_sdk::time::format_timestamp;
 use serde_json::{json, Map, Value};
@@ -121,8 +122,8 @@ fn identifiers(identities: &[Identity]) -> Map<String, Value> {
         (IdentityKind::Email, "email"),
         (IdentityKind::Phone, "phone_number"),
     ] {
-        if let Some(found) = identities.iter().find(|i| i.kind == kind) {
-            fields.insert(field.into(), json!(found.value));
+        if let Some(value) = first_identity(identities, kind) {
+            fields.insert(field.into(), json!(value));
         }
     }
     fields
@@ -144,11 +145,7 @@ fn subscriptions(
             (Channel::Email, "email", "email"),
             (Channel::Sms, "phone_number", "sms"),
         ] {
-            let latest = p
-                .consents
-                .iter()
-                .filter(|c| c.channel == channel && c.purpose == Purpose::Marketing)
-                .max_by_key(|c| c.at);
+            let latest = latest_marketing(&p.consents, channel);
             if let (Some(consent), Some(contact)) = (latest, contacts.get(field)) {
                 if consent.state == state {
                     attributes.insert(field.into(), contact.clone());

@@ -116,6 +116,6 @@ impl Api {
 
     /// The outcome of posting `body` to `path` for one item (or one job).
     fn post(&self, path: &str, body: &Value) -> Result<Outcome, ConnectorError> {
-        per_item::send(self.request(path, body)?, answer::outcome)
+        per_item::send(self.request(path, body)?, |r| answer::KLAVIYO.outcome(r))
     }
 }

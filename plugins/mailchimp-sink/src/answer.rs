@@ -2,9 +2,16 @@
 //! SDK's default wait), 5xx retry, 401/403 fail the whole call (auth), other 4xx rejected with the
 //! `application/problem+json` `title`, `detail` and field errors.
 
-use rapport_sdk::http::Response;
-use rapport_sdk::prelude::*;
+use rapport_sdk::vendor::Vendor;
 use serde::Deserialize;
+
+/// How Mailchimp's answers read.
+pub const MAILCHIMP: Vendor = Vendor {
+    name: "Mailchimp",
+    credential: "the API key",
+    advice: "check the secret `mailchimp_key` and that `data_center` is its suffix",
+    detail: problem,
+};
 
 /// `{"type","title","status","detail","instance","errors":[{"field","message"}]}`.
 #[derive(Deserialize)]
@@ -19,36 +26,6 @@ struct Problem {
 struct FieldError {
     field: Option<String>,
     message: Option<String>,
-}
-
-/// The outcome of one item answered by `response`.
-pub fn outcome(response: &Response) -> Result<Outcome, ConnectorError> {
-    let status = response.status;
-    match (status, problem(&response.body)) {
-        (401 | 403, detail) => Err(auth(status, detail)),
-        (400..=499, Some(detail)) if !matches!(status, 408 | 429) => Ok(Outcome::Rejected(
-            format!("Mailchimp HTTP {status}: {detail}"),
-        )),
-        _ => Ok(response.outcome()),
-    }
-}
-
-/// The response if it is a 2xx; otherwise the error the whole call fails with.
-pub fn fail_call(response: Response) -> Result<Response, ConnectorError> {
-    match (response.status, problem(&response.body)) {
-        (401 | 403, detail) => Err(auth(response.status, detail)),
-        (400..=499, Some(detail)) if !matches!(response.status, 408 | 429) => Err(
-            ConnectorError::Invalid(format!("Mailchimp HTTP {}: {detail}", response.status)),
-        ),
-        _ => response.success(),
-    }
-}
-
-fn auth(status: u16, detail: Option<String>) -> ConnectorError {
-    ConnectorError::Auth(format!(
-        "Mailchimp refused the API key (HTTP {status}: {}); check the secret `mailchimp_key` and that `data_center` is its suffix",
-        detail.as_deref().unwrap_or("no error detail")
-    ))
 }
 
 /// "title: detail (field: message; …)" from a problem document.

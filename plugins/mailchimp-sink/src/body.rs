@@ -2,20 +2,13 @@
 
 use md5::{Digest, Md5};
 use rapport_sdk::amount::major_units;
+use rapport_sdk::people::{first_identity, latest_marketing};
 use rapport_sdk::prelude::*;
 use rapport_sdk::time::format_timestamp;
 use serde_json::{json, Map, Value};
 
 /// The host's name for a sale.
 const PLACED_ORDER: &str = "Placed Order";
-
-/// The first email identity.
-pub fn email(identities: &[Identity]) -> Option<&str> {
-    identities
-        .iter()
-        .find(|i| i.kind == IdentityKind::Email)
-        .map(|i| i.value.as_str())
-}
 
 /// Mailchimp's member id: the MD5 of the lower-cased email address, in lower-case hex.
 pub fn subscriber_hash(email: &str) -> String {
@@ -25,30 +18,13 @@ pub fn subscriber_hash(email: &str) -> String {
         .collect()
 }
 
-/// `id` safe to put in a URL path (RFC 3986 unreserved characters kept, the rest %-encoded).
-pub fn path_segment(id: &str) -> String {
-    id.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                char::from(b).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// The member upsert. `status_if_new` (used only when Mailchimp creates the member) is
 /// `subscribed` only with a marketing grant, `unsubscribed` after a revocation and `transactional`
 /// without any choice. `status` (which overwrites an existing member) is sent only to unsubscribe
 /// someone whose latest choice is a revocation: a grant never overwrites an unsubscribe made at
 /// Mailchimp, which only the person can undo.
 pub fn member(email: &str, p: &Profile) -> Value {
-    let latest = p
-        .consents
-        .iter()
-        .filter(|c| c.channel == Channel::Email && c.purpose == Purpose::Marketing)
-        .max_by_key(|c| c.at)
-        .map(|c| c.state);
+    let latest = latest_marketing(&p.consents, Channel::Email).map(|c| c.state);
     let mut body = json!({
         "email_address": email,
         "status_if_new": match latest {
@@ -60,16 +36,11 @@ pub fn member(email: &str, p: &Profile) -> Value {
     if latest == Some(ConsentState::Revoked) {
         body["status"] = json!("unsubscribed");
     }
-    let phone = p
-        .identities
-        .iter()
-        .find(|i| i.kind == IdentityKind::Phone)
-        .map(|i| &i.value);
     let mut merge_fields = Map::new();
     for (tag, value) in [
-        ("FNAME", p.given_name.as_ref()),
-        ("LNAME", p.family_name.as_ref()),
-        ("PHONE", phone),
+        ("FNAME", p.given_name.as_deref()),
+        ("LNAME", p.family_name.as_deref()),
+        ("PHONE", first_identity(&p.identities, IdentityKind::Phone)),
     ] {
         if let Some(value) = value {
             merge_fields.insert(tag.into(), json!(value));
@@ -207,11 +178,5 @@ mod tests {
             subscriber_hash("Jane.Doe@Example.com"),
             "0cba00ca3da1b283a57287bcceb17e35"
         );
-    }
-
-    #[test]
-    fn ids_are_escaped_for_paths() {
-        assert_eq!(path_segment("R-1001"), "R-1001");
-        assert_eq!(path_segment("a/b c"), "a%2Fb%20c");
     }
 }

@@ -8,6 +8,7 @@
 //! changes it already holds by their id. When a whole page shares the watermark's second, the
 //! cursor pages through it by offset instead.
 
+use crate::answer::MAILCHIMP;
 use crate::Api;
 use rapport_sdk::http::Request;
 use rapport_sdk::prelude::*;
@@ -54,7 +55,7 @@ pub fn unsubscribes(api: &Api, cursor: Option<&str>) -> Result<ConsentPage, Conn
         url.push_str("&since_last_changed=");
         url.push_str(&format_timestamp(since - 1000));
     }
-    let members: Members = crate::answer::fail_call(Request::get(&url).send()?)?.json()?;
+    let members: Members = MAILCHIMP.success(Request::get(&url).send()?)?.json()?;
     let mut changes = Vec::with_capacity(members.members.len());
     for member in &members.members {
         let at = parse_time(&member.last_changed)?;

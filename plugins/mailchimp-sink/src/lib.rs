@@ -11,10 +11,13 @@ mod answer;
 mod body;
 mod feed;
 
+use crate::answer::MAILCHIMP;
 use rapport_sdk::config::{config_str, config_url, require};
 use rapport_sdk::http::{Request, Response};
+use rapport_sdk::people::first_identity;
 use rapport_sdk::per_item;
 use rapport_sdk::prelude::*;
+use rapport_sdk::url;
 use rapport_sdk_consent_feed::{ConsentFeed, ConsentPage};
 use serde_json::Value;
 
@@ -43,7 +46,7 @@ impl Sink for MailchimpSink {
     fn upsert_profiles(profiles: Vec<Profile>) -> Result<Vec<Outcome>, ConnectorError> {
         let api = Api::from_config()?;
         per_item::each(&profiles, |p| {
-            let Some(email) = body::email(&p.identities) else {
+            let Some(email) = first_identity(&p.identities, IdentityKind::Email) else {
                 return Ok(Outcome::Rejected(
                     "Mailchimp keys audience members by email address and this profile has none"
                         .into(),
@@ -51,10 +54,10 @@ impl Sink for MailchimpSink {
             };
             let member = api.member(email);
             let put = Request::put(&member, &body::member(email, p))?;
-            match per_item::send(put, answer::outcome)? {
+            match per_item::send(put, |r| MAILCHIMP.outcome(r))? {
                 Outcome::Ok => {
                     let tags = Request::post(&format!("{member}/tags"), &body::tags(p))?;
-                    per_item::send(tags, answer::outcome)
+                    per_item::send(tags, |r| MAILCHIMP.outcome(r))
                 }
                 failed => Ok(failed),
             }
@@ -65,13 +68,13 @@ impl Sink for MailchimpSink {
         let api = Api::from_config()?;
         let store = config_str("store_id");
         per_item::each(&activities, |a| {
-            let email = body::email(&a.identities);
+            let email = first_identity(&a.identities, IdentityKind::Email);
             match (&store, body::order(a, email)) {
                 (Some(store), Some(order)) => api.add_order(store, order),
                 _ => match email {
                     Some(email) => {
                         let url = format!("{}/events", api.member(email));
-                        per_item::send(Request::post(&url, &body::event(a))?, answer::outcome)
+                        per_item::send(Request::post(&url, &body::event(a))?, |r| MAILCHIMP.outcome(r))
                     }
                     None => Ok(Outcome::Rejected(
                         "Mailchimp records member events by email address and this activity's person has none"
@@ -93,7 +96,7 @@ impl Sink for MailchimpSink {
             let response = Request::post(&url, &serde_json::json!({}))?.send()?;
             // 404: Mailchimp holds nobody with this address, which is what forgetting wants.
             if response.status != 404 {
-                answer::fail_call(response)?;
+                MAILCHIMP.success(response)?;
             }
         }
         Ok(())
@@ -157,12 +160,12 @@ impl Api {
     fn add_order(&self, store: &str, order: Value) -> Result<Outcome, ConnectorError> {
         let orders = self.url(&format!("/ecommerce/stores/{store}/orders"));
         let id = order["id"].as_str().unwrap_or_default().to_owned();
-        let outcome = per_item::send(Request::post(&orders, &order)?, answer::outcome)?;
+        let outcome = per_item::send(Request::post(&orders, &order)?, |r| MAILCHIMP.outcome(r))?;
         if !matches!(outcome, Outcome::Rejected(_)) {
             return Ok(outcome);
         }
         let existing: Result<Response, ConnectorError> =
-            Request::get(&format!("{orders}/{}", body::path_segment(&id))).send();
+            Request::get(&format!("{orders}/{}", url::encode(&id))).send();
         Ok(match existing {
             Ok(found) if found.status == 200 => Outcome::Ok,
             _ => outcome,

@@ -5,15 +5,10 @@
 
 use rapport_sdk::config::require_url;
 use rapport_sdk::http::{self, Response};
-use rapport_sdk::outcome::check_status;
 use rapport_sdk::types::ConnectorError;
+use rapport_sdk::url;
+use rapport_sdk::watermark::Page;
 use serde_json::Value;
-
-/// One page of a list and Shopify's token for the next one.
-pub struct Page {
-    pub items: Vec<Value>,
-    pub next: Option<String>,
-}
 
 /// The first page of `resource` ("orders" or "customers") updated at or after `since`. Orders are
 /// asked for in every status: by default Shopify lists only open ones.
@@ -23,11 +18,7 @@ pub fn first_page(resource: &str, limit: u32, since: Option<&str>) -> Result<Pag
         query.push(("status", "any".to_owned()));
     }
     query.extend(since.map(|s| ("updated_at_min", s.to_owned())));
-    let pairs: Vec<String> = query
-        .iter()
-        .map(|(name, value)| format!("{name}={}", percent_encode(value)))
-        .collect();
-    list(resource, &pairs.join("&"))
+    list(resource, &url::query(&query))
 }
 
 /// The page of `resource` that `page_info` (as found in the Link header, already URL-encoded)
@@ -40,12 +31,7 @@ pub fn next_page(resource: &str, limit: u32, page_info: &str) -> Result<Page, Co
 fn list(resource: &str, query: &str) -> Result<Page, ConnectorError> {
     let base = require_url("api_base")?;
     let url = format!("{}/{resource}.json?{query}", base.trim_end_matches('/'));
-    let response = http::get(&url)?;
-    check_status(
-        response.status,
-        response.header("retry-after"),
-        &response.body,
-    )?;
+    let response = http::get(&url)?.success()?;
     let next = next_page_info(&response);
     let mut body: Value = response.json()?;
     let items = match body.get_mut(resource).map(Value::take) {
@@ -79,17 +65,4 @@ fn next_page_info(response: &Response) -> Option<String> {
             })
             .map(str::to_owned)
     })
-}
-
-/// RFC 3986 unreserved characters stay, everything else becomes `%XX`.
-fn percent_encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                char::from(b).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

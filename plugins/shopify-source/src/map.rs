@@ -4,7 +4,7 @@
 
 use rapport_sdk::money::{parse_money, times};
 use rapport_sdk::prelude::*;
-use rapport_sdk::time::parse_timestamp;
+use rapport_sdk::time::parse_field;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -119,7 +119,7 @@ pub fn customer_event(value: Value) -> Result<Vec<PosEvent>, String> {
         .updated_at
         .clone()
         .ok_or("the customer has no updated_at")?;
-    let at = time(&updated, "updated_at")?;
+    let at = parse_field(&updated, "updated_at")?;
     Ok(vec![PosEvent {
         id: format!("customer:{}:{updated}", c.id),
         occurred_at: at,
@@ -148,7 +148,7 @@ fn order_event(o: &ShopifyOrder) -> Result<PosEvent, String> {
         .enumerate()
         .map(|(i, l)| line(l, l.quantity, None, cur).map_err(|e| format!("line_items[{i}]: {e}")))
         .collect::<Result<Vec<_>, _>>()?;
-    let updated_at = time(&o.updated_at, "updated_at")?;
+    let updated_at = parse_field(&o.updated_at, "updated_at")?;
     let placed = o.processed_at.as_deref().unwrap_or(&o.created_at);
     Ok(PosEvent {
         id: format!("order:{}:{}", o.id, o.updated_at),
@@ -179,7 +179,7 @@ fn order_event(o: &ShopifyOrder) -> Result<PosEvent, String> {
             tax,
             discount,
             total,
-            placed_at: time(placed, "processed_at")?,
+            placed_at: parse_field(placed, "processed_at")?,
             updated_at,
         }),
     })
@@ -218,7 +218,7 @@ fn refund_event(
                 .map_err(|e| format!("refund_line_items[{i}]: {e}"))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let created_at = time(&r.created_at, "created_at")?;
+    let created_at = parse_field(&r.created_at, "created_at")?;
     Ok(PosEvent {
         id: format!("refund:{}", r.id),
         occurred_at: created_at,
@@ -237,7 +237,7 @@ fn refund_event(
 /// The buyer: the order's customer, completed by the order's own email and phone; a guest
 /// checkout with only an email or phone is a customer known by those.
 fn order_customer(o: &ShopifyOrder) -> Result<Option<Customer>, String> {
-    let fallback = time(&o.updated_at, "updated_at")?;
+    let fallback = parse_field(&o.updated_at, "updated_at")?;
     match &o.customer {
         Some(c) => customer(c, o.email.as_deref(), o.phone.as_deref(), fallback).map(Some),
         None => {
@@ -280,7 +280,7 @@ fn customer(
         value,
     }));
     let at = match &c.updated_at {
-        Some(t) => time(t, "customer.updated_at")?,
+        Some(t) => parse_field(t, "customer.updated_at")?,
         None => fallback_at,
     };
     let mut consents = Vec::new();
@@ -308,7 +308,7 @@ fn customer(
         created_at: c
             .created_at
             .as_deref()
-            .map(|t| time(t, "customer.created_at"))
+            .map(|t| parse_field(t, "customer.created_at"))
             .transpose()?,
     })
 }
@@ -328,7 +328,7 @@ fn consent(
         _ => return Ok(None),
     };
     let at = match &given.consent_updated_at {
-        Some(t) => time(t, &format!("{field}.consent_updated_at"))?,
+        Some(t) => parse_field(t, &format!("{field}.consent_updated_at"))?,
         None => fallback_at,
     };
     let level = given.opt_in_level.as_deref().unwrap_or("unknown");
@@ -384,10 +384,6 @@ fn money(amount: Option<&str>, currency: &str, field: &str) -> Result<Money, Str
 
 fn decode<T: for<'de> Deserialize<'de>>(what: &str, value: Value) -> Result<T, String> {
     serde_json::from_value(value).map_err(|e| format!("not a Shopify {what}: {e}"))
-}
-
-fn time(value: &str, field: &str) -> Result<i64, String> {
-    parse_timestamp(value).map_err(|e| format!("{field}: {e}"))
 }
 
 fn nonblank(value: Option<&str>) -> Option<String> {

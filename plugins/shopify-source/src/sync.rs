@@ -5,8 +5,7 @@
 //! inclusive, so a record on the boundary is read again with the same event id, which the host
 //! drops.
 
-use crate::api::{self, Page};
-use crate::{map, page_limit};
+use crate::{api, map, page_limit};
 use rapport_sdk::prelude::*;
 use rapport_sdk::watermark::Watermark;
 
@@ -21,31 +20,11 @@ pub fn poll(stream: &str, cursor: Option<&str>) -> Result<Batch, ConnectorError>
             )))
         }
     };
-    let mut cursor = Watermark::parse(cursor, "Shopify")?;
+    let cursor = Watermark::parse(cursor, "Shopify")?;
     let limit = page_limit()?;
-    let page: Page = match cursor.page() {
+    let page = match cursor.page() {
         Some(page_info) => api::next_page(stream, limit, page_info)?,
         None => api::first_page(stream, limit, cursor.since())?,
     };
-    let mut batch = Batch {
-        events: Vec::new(),
-        rejected: Vec::new(),
-        cursor: None,
-        more: page.next.is_some(),
-    };
-    for (index, item) in page.items.into_iter().enumerate() {
-        let id = item.get("id").map_or("?".into(), ToString::to_string);
-        if let Some(updated) = item.get("updated_at").and_then(|v| v.as_str()) {
-            cursor.saw(updated);
-        }
-        match mapper(item) {
-            Ok(events) => batch.events.extend(events),
-            Err(reason) => batch.rejected.push(RejectedInput {
-                locator: format!("{stream} page item {index} (id {id})"),
-                reason,
-            }),
-        }
-    }
-    batch.cursor = Some(cursor.advance(page.next).encode());
-    Ok(batch)
+    Ok(cursor.batch(stream, page, mapper))
 }

@@ -4,11 +4,9 @@
 //! redelivered webhook is the same event; refunds embedded in an order keep their `refund:<id>`.
 
 use crate::map;
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
-use rapport_sdk::host;
 use rapport_sdk::log;
 use rapport_sdk::prelude::*;
+use rapport_sdk::webhook::{self, signature_matches};
 use serde_json::Value;
 
 const SIGNATURE_HEADER: &str = "x-shopify-hmac-sha256";
@@ -61,23 +59,7 @@ pub fn receive(headers: &[Header], body: &[u8]) -> Result<Push, ConnectorError> 
 
 /// Fails with `Auth` unless the signature header matches the host's HMAC of the raw body.
 fn verify(headers: &[Header], body: &[u8]) -> Result<(), ConnectorError> {
-    let given = headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case(SIGNATURE_HEADER))
-        .ok_or_else(|| ConnectorError::Auth(format!("the {SIGNATURE_HEADER} header is missing")))?;
-    let given = STANDARD.decode(given.value.trim()).map_err(|_| {
-        ConnectorError::Auth(format!("the {SIGNATURE_HEADER} header is not base64"))
-    })?;
-    let expected = host::hmac_sha256(SECRET, body).map_err(|e| {
-        ConnectorError::Config(format!("cannot compute the webhook signature: {e}"))
-    })?;
-    let same = given.len() == expected.len()
-        && given
-            .iter()
-            .zip(&expected)
-            .fold(0, |acc, (x, y)| acc | (x ^ y))
-            == 0;
-    if same {
+    if signature_matches(headers, SIGNATURE_HEADER, SECRET, body)? {
         Ok(())
     } else {
         Err(ConnectorError::Auth(format!(
@@ -87,10 +69,8 @@ fn verify(headers: &[Header], body: &[u8]) -> Result<(), ConnectorError> {
 }
 
 fn header<'a>(headers: &'a [Header], name: &str) -> Result<&'a str, ConnectorError> {
-    headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case(name))
-        .map(|h| h.value.trim())
+    webhook::header(headers, name)
+        .map(str::trim)
         .filter(|v| !v.is_empty())
         .ok_or_else(|| ConnectorError::Invalid(format!("the {name} header is missing")))
 }

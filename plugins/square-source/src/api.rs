@@ -5,8 +5,8 @@
 use rapport_sdk::config::config_url;
 use rapport_sdk::host;
 use rapport_sdk::http::{Request, Response};
-use rapport_sdk::outcome::check_status;
 use rapport_sdk::types::ConnectorError;
+use rapport_sdk::url;
 use serde_json::Value;
 
 const DEFAULT_BASE: &str = "https://connect.squareup.com";
@@ -18,24 +18,22 @@ pub const RATE_LIMIT_JITTER_MS: u32 = 1000;
 
 /// `POST {api_base}{path}` with a JSON body; the decoded JSON answer of a 2xx.
 pub fn post(path: &str, body: &Value) -> Result<Value, ConnectorError> {
-    let request = Request::post(&url(path)?, body)?;
+    let request = Request::post(&api_url(path)?, body)?;
     answer(request.header("square-version", SQUARE_VERSION).send()?)
 }
 
 /// `GET {api_base}{path}?{query}` (query pairs are percent-encoded here); the decoded JSON answer.
 pub fn get(path: &str, query: &[(&str, String)]) -> Result<Value, ConnectorError> {
-    let mut target = url(path)?;
-    for (i, (name, value)) in query.iter().enumerate() {
-        target.push(if i == 0 { '?' } else { '&' });
-        target.push_str(name);
-        target.push('=');
-        target.push_str(&percent_encode(value));
+    let mut target = api_url(path)?;
+    if !query.is_empty() {
+        target.push('?');
+        target.push_str(&url::query(query));
     }
     let request = Request::get(&target).header("square-version", SQUARE_VERSION);
     answer(request.send()?)
 }
 
-fn url(path: &str) -> Result<String, ConnectorError> {
+fn api_url(path: &str) -> Result<String, ConnectorError> {
     let base = config_url("api_base")?.unwrap_or_else(|| DEFAULT_BASE.to_owned());
     Ok(format!("{}{path}", base.trim_end_matches('/')))
 }
@@ -45,23 +43,5 @@ fn answer(response: Response) -> Result<Value, ConnectorError> {
         let jitter = host::now().rem_euclid(i64::from(RATE_LIMIT_JITTER_MS)) as u32;
         return Err(ConnectorError::RateLimited(RATE_LIMIT_BACKOFF_MS + jitter));
     }
-    check_status(
-        response.status,
-        response.header("retry-after"),
-        &response.body,
-    )?;
-    response.json()
-}
-
-/// RFC 3986 unreserved characters stay, everything else becomes `%XX`.
-fn percent_encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                char::from(b).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    response.success()?.json()
 }

@@ -3,7 +3,7 @@
 
 use rapport_sdk::money::{parse_decimal, times};
 use rapport_sdk::prelude::*;
-use rapport_sdk::time::parse_timestamp;
+use rapport_sdk::time::parse_field;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -120,7 +120,7 @@ pub fn order(value: Value) -> Result<Option<PosEvent>, String> {
             .flatten()
             .find_map(|t| t.customer_id.clone())
     });
-    let updated_at = time(&o.updated_at, "updated_at")?;
+    let updated_at = parse_field(&o.updated_at, "updated_at")?;
     let version = o
         .version
         .map_or_else(|| o.updated_at.clone(), |v| format!("v{v}"));
@@ -146,7 +146,7 @@ pub fn order(value: Value) -> Result<Option<PosEvent>, String> {
                 minor: total.minor - tax.minor + discount.minor - extras,
                 currency: currency.clone(),
             },
-            placed_at: time(&o.created_at, "created_at")?,
+            placed_at: parse_field(&o.created_at, "created_at")?,
             id: o.id,
             lines,
             tax,
@@ -167,7 +167,7 @@ pub fn refund(value: Value) -> Result<Option<PosEvent>, String> {
     let order_id = r
         .order_id
         .ok_or("the refund is not linked to an order (no order_id)")?;
-    let created_at = time(&r.created_at, "created_at")?;
+    let created_at = parse_field(&r.created_at, "created_at")?;
     Ok(Some(PosEvent {
         id: format!("refund:{}", r.id),
         occurred_at: created_at,
@@ -187,7 +187,7 @@ pub fn refund(value: Value) -> Result<Option<PosEvent>, String> {
 /// opt-out (`preferences.email_unsubscribed`), so that is the one consent it reports.
 pub fn customer(value: Value) -> Result<Option<PosEvent>, String> {
     let c: SquareCustomer = decode("customer", value)?;
-    let updated_at = time(&c.updated_at, "updated_at")?;
+    let updated_at = parse_field(&c.updated_at, "updated_at")?;
     let mut identities = vec![identity(IdentityKind::VendorCustomer, c.id.clone())];
     identities.extend(c.email_address.map(|e| identity(IdentityKind::Email, e)));
     identities.extend(c.phone_number.map(|p| identity(IdentityKind::Phone, p)));
@@ -212,7 +212,7 @@ pub fn customer(value: Value) -> Result<Option<PosEvent>, String> {
             created_at: c
                 .created_at
                 .as_deref()
-                .map(|t| time(t, "created_at"))
+                .map(|t| parse_field(t, "created_at"))
                 .transpose()?,
         }),
     }))
@@ -285,10 +285,6 @@ fn zero(currency: &str) -> Money {
         minor: 0,
         currency: currency.to_owned(),
     }
-}
-
-fn time(value: &str, field: &str) -> Result<i64, String> {
-    parse_timestamp(value).map_err(|e| format!("{field}: {e}"))
 }
 
 fn identity(kind: IdentityKind, value: String) -> Identity {

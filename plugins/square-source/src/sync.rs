@@ -7,20 +7,14 @@
 
 use crate::{api, location_ids, map, page_limit};
 use rapport_sdk::prelude::*;
-use rapport_sdk::watermark::Watermark;
+use rapport_sdk::watermark::{Page, Watermark};
 use serde_json::{json, Value};
-
-/// One page of Square objects and Square's cursor for the next one.
-pub struct Page {
-    items: Vec<Value>,
-    next: Option<String>,
-}
 
 type Mapper = fn(Value) -> Result<Option<PosEvent>, String>;
 
-/// Reads the next page of `stream` after `cursor`.
+/// Reads the next page of `stream` after `cursor`. Objects of other locations are skipped.
 pub fn poll(stream: &str, cursor: Option<&str>) -> Result<Batch, ConnectorError> {
-    let mut cursor = Watermark::parse(cursor, "Square")?;
+    let cursor = Watermark::parse(cursor, "Square")?;
     let limit = page_limit()?;
     let locations = location_ids()?;
     let (since, page) = (cursor.since(), cursor.page());
@@ -34,35 +28,14 @@ pub fn poll(stream: &str, cursor: Option<&str>) -> Result<Batch, ConnectorError>
             )))
         }
     };
-    let mut batch = Batch {
-        events: Vec::new(),
-        rejected: Vec::new(),
-        cursor: None,
-        more: page.next.is_some(),
-    };
-    for (index, item) in page.items.into_iter().enumerate() {
-        let id = item
-            .get("id")
-            .and_then(Value::as_str)
-            .unwrap_or("?")
-            .to_owned();
-        if let Some(updated) = item.get("updated_at").and_then(Value::as_str) {
-            cursor.saw(updated);
-        }
+    Ok(cursor.batch(stream, page, |item| {
         let elsewhere = map::location(&item).is_some_and(|l| !locations.iter().any(|x| x == l));
         if elsewhere {
-            continue;
+            Ok(None)
+        } else {
+            mapper(item)
         }
-        match mapper(item) {
-            Ok(event) => batch.events.extend(event),
-            Err(reason) => batch.rejected.push(RejectedInput {
-                locator: format!("{stream} page item {index} (id {id})"),
-                reason,
-            }),
-        }
-    }
-    batch.cursor = Some(cursor.advance(page.next).encode());
-    Ok(batch)
+    }))
 }
 
 /// `POST /v2/orders/search` for orders updated since `since`, oldest first.

@@ -5,12 +5,10 @@
 //! `event_id`, so a redelivered notification is the same event.
 
 use crate::{api, location_ids, map};
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use rapport_sdk::config::require_url;
-use rapport_sdk::host;
 use rapport_sdk::log;
 use rapport_sdk::prelude::*;
+use rapport_sdk::webhook::signature_matches;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -77,30 +75,15 @@ pub fn receive(headers: &[Header], body: &[u8]) -> Result<Push, ConnectorError> 
 
 /// Fails with `Auth` unless the signature header matches the host's HMAC of URL + body.
 fn verify(headers: &[Header], body: &[u8]) -> Result<(), ConnectorError> {
-    let url = require_url("notification_url")?;
-    let given = headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case(SIGNATURE_HEADER))
-        .ok_or_else(|| ConnectorError::Auth(format!("the {SIGNATURE_HEADER} header is missing")))?;
-    let given = STANDARD.decode(given.value.trim()).map_err(|_| {
-        ConnectorError::Auth(format!("the {SIGNATURE_HEADER} header is not base64"))
-    })?;
-    let mut signed = url.into_bytes();
+    let mut signed = require_url("notification_url")?.into_bytes();
     signed.extend_from_slice(body);
-    let expected = host::hmac_sha256(SIGNATURE_KEY, &signed).map_err(|e| {
-        ConnectorError::Config(format!("cannot compute the webhook signature: {e}"))
-    })?;
-    if constant_time_eq(&given, &expected) {
+    if signature_matches(headers, SIGNATURE_HEADER, SIGNATURE_KEY, &signed)? {
         Ok(())
     } else {
         Err(ConnectorError::Auth(format!(
             "the {SIGNATURE_HEADER} signature does not match (check `notification_url` and `{SIGNATURE_KEY}`)"
         )))
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The order a notification is about, if it belongs to a configured location.
