@@ -2,12 +2,12 @@
 //! sink (journey messages included), rejected input and the source cursor, all committed together or
 //! not at all.
 
-use super::outbox::{self, NewMessage, NewWork};
+use super::outbox::{self, NewWork};
 use super::profiles::{self, Named, Resolved};
 use super::rows::{self, Value};
 use super::{now_ms, Store, StoreError};
 use rapport_core::identity::MergeRules;
-use rapport_core::journeys::{Journey, Routes};
+use rapport_core::journeys::{plan_messages, NewSale, Routes};
 use rapport_core::keys::activity_key;
 use rapport_core::model::{Event, Identity, Money, Payload, RejectedInput};
 use sqlx::{Any, Row, Transaction};
@@ -78,10 +78,11 @@ impl Store {
         {
             if let (Some(profile_id), Some(event_id)) = (person, event_id) {
                 if *first && matches!(prepared.event.payload, Payload::Order(_)) {
-                    new_orders.push(NewOrder {
-                        prepared,
+                    new_orders.push(NewSale {
                         profile_id: *profile_id,
                         event_id: *event_id,
+                        source_event_id: &prepared.event.source_event_id,
+                        occurred_at: prepared.event.occurred_at,
                     });
                 }
                 work.push(NewWork {
@@ -92,7 +93,7 @@ impl Store {
                 });
             }
         }
-        let messages = journey_messages(
+        let messages = plan_messages(
             batch.source_id,
             &batch.routes.journeys,
             new_orders,
@@ -304,40 +305,6 @@ async fn people_with_orders(
     .iter()
     .map(|r| Ok(r.try_get("profile_id")?))
     .collect()
-}
-
-/// An order of the batch seen for the first time, stored for a known person.
-struct NewOrder<'e> {
-    prepared: &'e PreparedEvent,
-    profile_id: i64,
-    event_id: i64,
-}
-
-/// The journey messages the batch's new orders trigger, for every journey whose trigger each
-/// fires. A person's first order is their earliest new one, if they had none stored
-/// (`ordered_before`).
-fn journey_messages<'j>(
-    source_id: &str,
-    journeys: &'j [Journey],
-    mut orders: Vec<NewOrder<'_>>,
-    mut ordered_before: HashSet<i64>,
-) -> Vec<NewMessage<'j>> {
-    orders.sort_by_key(|o| (o.prepared.event.occurred_at, o.event_id));
-    let mut messages = Vec::new();
-    for order in orders {
-        let first_order = ordered_before.insert(order.profile_id);
-        let event = &order.prepared.event;
-        for journey in journeys.iter().filter(|j| j.trigger.fires(first_order)) {
-            messages.push(NewMessage {
-                journey,
-                profile_id: order.profile_id,
-                event_id: order.event_id,
-                key: journey.message_key(source_id, &event.source_event_id),
-                due: event.occurred_at.timestamp_millis() + journey.wait_ms(),
-            });
-        }
-    }
-    messages
 }
 
 /// Flags the earlier versions of the batch's orders and refunds as superseded, so totals count each

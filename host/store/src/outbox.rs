@@ -6,7 +6,7 @@
 
 use super::rows::{self, Value};
 use super::{now_ms, Store, StoreError};
-use rapport_core::journeys::Journey;
+use rapport_core::journeys::PlannedMessage;
 use rapport_core::model::Channel;
 use sqlx::{Any, Row, Transaction};
 use std::collections::{HashMap, HashSet};
@@ -136,22 +136,11 @@ fn message_route(
     }
 }
 
-/// A journey message one new sale triggers.
-#[derive(Debug, Clone)]
-pub(super) struct NewMessage<'a> {
-    pub journey: &'a Journey,
-    pub profile_id: i64,
-    pub event_id: i64,
-    pub key: String,
-    /// When it is due (ms since the epoch): the sale's time plus the journey's wait.
-    pub due: i64,
-}
-
 /// Queues journey messages for their journeys' sinks (one already queued under its key is kept);
 /// returns how many were new.
 pub(super) async fn enqueue_messages(
     tx: &mut Transaction<'_, Any>,
-    messages: &[NewMessage<'_>],
+    messages: &[PlannedMessage<'_>],
     now: i64,
 ) -> Result<usize, StoreError> {
     let items: Vec<Vec<Value>> = messages

@@ -6,19 +6,12 @@ use super::merges::{self, NewMerge};
 use super::rows::{self, Value};
 use super::{Store, StoreError};
 use rapport_core::consent::StoredConsent;
+use rapport_core::identity::batch::{plan_batch, BatchGraph, Slot};
 use rapport_core::identity::MergeRules;
 use rapport_core::model::{Customer, Identity, IdentityKind, Money};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use std::collections::{HashMap, HashSet};
-
-/// Where a person of the batch lives: a stored profile, or the n-th profile the batch creates.
-/// Stored profiles order before new ones, so the oldest profile wins when identities disagree.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-enum Slot {
-    Stored(i64),
-    New(usize),
-}
 
 /// Names a batch gives one profile: the latest name given wins.
 #[derive(Default)]
@@ -41,44 +34,6 @@ pub(super) struct Resolved {
     pub consent_changed: HashSet<i64>,
 }
 
-/// The identity graph as the batch sees it: which profile each identity is linked to, what each
-/// profile holds, and which profiles the batch merged into which.
-#[derive(Default)]
-struct Graph {
-    linked: HashMap<Identity, Slot>,
-    members: HashMap<Slot, Vec<Identity>>,
-    merged_into: HashMap<Slot, Slot>,
-}
-
-impl Graph {
-    /// The profile `slot` now is, after the batch's merges.
-    fn find(&self, mut slot: Slot) -> Slot {
-        while let Some(into) = self.merged_into.get(&slot) {
-            slot = *into;
-        }
-        slot
-    }
-
-    fn owner(&self, identity: &Identity) -> Option<Slot> {
-        self.linked.get(identity).map(|slot| self.find(*slot))
-    }
-
-    fn members(&self, slot: Slot) -> Vec<Identity> {
-        self.members.get(&slot).cloned().unwrap_or_default()
-    }
-
-    fn absorb(&mut self, absorbed: Slot, survivor: Slot) {
-        self.merged_into.insert(absorbed, survivor);
-        let moved = self.members.remove(&absorbed).unwrap_or_default();
-        self.members.entry(survivor).or_default().extend(moved);
-    }
-
-    fn link(&mut self, identity: &Identity, slot: Slot) {
-        self.linked.insert(identity.clone(), slot);
-        self.members.entry(slot).or_default().push(identity.clone());
-    }
-}
-
 /// Resolves the people of a batch, in order, by the shop's merge rule (`identity::merge`): each
 /// finds the profile its identities name, merging stored profiles they join (each merge recorded,
 /// with the event as evidence), or gets a new one. Records the identities newly linked, the names
@@ -90,51 +45,22 @@ pub(super) async fn resolve(
     rules: &MergeRules,
     now: i64,
 ) -> Result<Resolved, StoreError> {
-    let mut graph = load_graph(tx, people).await?;
-    let mut new_links: Vec<(&Identity, Slot)> = Vec::new();
-    let mut to_merge: Vec<(i64, i64, IdentityKind, &str)> = Vec::new();
-    let mut created = 0;
-    let mut slots: Vec<Option<Slot>> = Vec::with_capacity(people.len());
-    for person in people {
-        let Some(named) = person else {
-            slots.push(None);
-            continue;
-        };
-        let plan = rules.plan(
-            named.identities,
-            |i| graph.owner(i),
-            |slot| graph.members(slot),
-        );
-        let slot = plan.profile.unwrap_or_else(|| {
-            created += 1;
-            Slot::New(created - 1)
-        });
-        for (absorbed, kind) in plan.absorbed {
-            graph.absorb(absorbed, slot);
-            if let (Slot::Stored(survivor), Slot::Stored(absorbed)) = (slot, absorbed) {
-                to_merge.push((survivor, absorbed, kind, named.evidence.as_str()));
-            }
-        }
-        for identity in &plan.link {
-            graph.link(identity, slot);
-        }
-        new_links.extend(
-            named
-                .identities
-                .iter()
-                .filter(|i| plan.link.contains(*i))
-                .map(|i| (i, slot)),
-        );
-        if !plan.refused.is_empty() {
+    let graph = load_graph(tx, people).await?;
+    let identities: Vec<Option<&[Identity]>> = people
+        .iter()
+        .map(|p| p.as_ref().map(|named| named.identities))
+        .collect();
+    let plan = plan_batch(graph, &identities, rules);
+    for (person, refused) in &plan.refused {
+        if let Some(named) = &people[*person] {
             tracing::info!(
                 evidence = %named.evidence,
-                kinds = ?plan.refused.iter().map(|i| i.kind).collect::<Vec<_>>(),
+                kinds = ?refused.iter().map(|i| i.kind).collect::<Vec<_>>(),
                 "identities not linked: a per-profile limit would break"
             );
         }
-        slots.push(Some(slot));
     }
-    let slots: Vec<Option<Slot>> = slots.iter().map(|s| s.map(|s| graph.find(s))).collect();
+    let slots = plan.final_slots();
     let mut given: HashMap<Slot, Given> = HashMap::new();
     for (person, slot) in people.iter().zip(&slots) {
         if let (Some(named), Some(slot)) = (person, slot) {
@@ -143,31 +69,31 @@ pub(super) async fn resolve(
             entry.family_name = named.customer.family_name.as_deref().or(entry.family_name);
         }
     }
-    let new: Vec<Slot> = (0..created)
-        .map(Slot::New)
-        .filter(|slot| graph.find(*slot) == *slot)
-        .collect();
-    let ids = create_profiles(tx, &new, &given, now).await?;
-    let id_of = |slot: Slot| match graph.find(slot) {
+    let ids = create_profiles(tx, &plan.profiles_to_create(), &given, now).await?;
+    let id_of = |slot: Slot| match plan.graph.find(slot) {
         Slot::Stored(id) => id,
         new => ids[&new],
     };
     let mut consent_changed = HashSet::new();
-    for (survivor, absorbed, kind, evidence) in to_merge {
+    for merged in &plan.merges {
+        let evidence = people[merged.person]
+            .as_ref()
+            .map_or("", |named| named.evidence.as_str());
         let merge = NewMerge {
-            survivor,
-            absorbed,
-            reason: kind.as_str(),
+            survivor: merged.survivor,
+            absorbed: merged.absorbed,
+            reason: merged.kind.as_str(),
             evidence,
         };
         if merges::absorb(tx, &merge, now).await?.1 {
-            consent_changed.insert(survivor);
+            consent_changed.insert(merged.survivor);
         }
     }
     rename_stored(tx, &given, now).await?;
-    let links: Vec<Vec<Value>> = new_links
+    let links: Vec<Vec<Value>> = plan
+        .new_links
         .iter()
-        .map(|(identity, slot)| {
+        .map(|(_, identity, slot)| {
             vec![
                 identity.kind.as_str().into(),
                 (&identity.value).into(),
@@ -211,7 +137,7 @@ pub(super) async fn resolve(
 async fn load_graph(
     tx: &mut Transaction<'_, Any>,
     people: &[Option<Named<'_>>],
-) -> Result<Graph, StoreError> {
+) -> Result<BatchGraph, StoreError> {
     let wanted: HashSet<&Identity> = people
         .iter()
         .flatten()
@@ -236,7 +162,7 @@ async fn load_graph(
         }
     }
     let touched: Vec<i64> = touched.into_iter().collect();
-    let mut graph = Graph::default();
+    let mut graph = BatchGraph::default();
     for row in rows::query_ids(
         tx,
         "SELECT profile_id, kind, value FROM identities WHERE profile_id IN {list}",

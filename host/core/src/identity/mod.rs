@@ -7,6 +7,7 @@
 //! half-normalised, since a wrong identifier merges strangers. `merge` holds the rule that decides
 //! which profiles a person's identities link and merge.
 
+pub mod batch;
 mod email;
 pub mod merge;
 mod phone;
