@@ -7,7 +7,6 @@ pub mod connectors;
 pub mod consent;
 pub mod daemon;
 pub mod delivery;
-pub mod demo;
 pub mod governance;
 pub mod identity;
 pub mod ingest;

@@ -1,4 +1,4 @@
-//! The `rapport` command line: the daemon, one-shot sync, file import, status, the demo, plugin
+//! The `rapport` command line: the daemon, one-shot sync, file import, status, plugin
 //! packages (`rapport plugin …`), the retention job, the data policy, forgetting a person and the
 //! identity graph (`rapport identity …`).
 
@@ -7,7 +7,6 @@ mod cli;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use rapport_host::config::Config;
-use rapport_host::demo::{self, DemoOptions};
 use rapport_host::pipeline::Pipeline;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -88,17 +87,6 @@ enum Command {
         limit: i64,
     },
     /// Run a sample shop end to end on SQLite and print a summary.
-    Demo {
-        /// Directory of plugin packages (built by scripts/build-plugins).
-        #[arg(long, default_value = "target/plugins")]
-        plugins: PathBuf,
-        /// Working directory for the demo's config and database (recreated).
-        #[arg(long, default_value = "rapport-demo")]
-        dir: PathBuf,
-        /// Number of sales in the sample export.
-        #[arg(long, default_value_t = 300)]
-        sales: usize,
-    },
     /// Publisher keys and plugin packages (keygen, pack, sign, verify, install), and the running
     /// daemon's plugin generations (list, rollback, disable, enable).
     Plugin {
@@ -253,19 +241,6 @@ async fn main() -> anyhow::Result<()> {
             let result = cli::forget::forget_person(&pipeline, &who).await;
             pipeline.store.close().await;
             result
-        }
-        Command::Demo {
-            plugins,
-            dir,
-            sales,
-        } => {
-            init_logging("error");
-            demo::run(DemoOptions {
-                plugins,
-                dir,
-                sales,
-            })
-            .await
         }
         Command::Dlq { config, command } => {
             init_logging("warn");

@@ -6,12 +6,12 @@
 //!
 //! It lives outside the production dependency graph: the `rapport` binary links no simulator.
 
-use rapport_host::config::Config;
-use rapport_host::pipeline::Pipeline;
 use anyhow::{bail, Context};
 use rapport_fakes::hubspot::{self, HubSpotSim};
 use rapport_fakes::shop::{Receipt, SampleShop};
 use rapport_fakes::square::{self, SquareServer};
+use rapport_host::config::Config;
+use rapport_host::pipeline::Pipeline;
 use rapport_store::Summary;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
