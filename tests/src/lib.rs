@@ -216,11 +216,11 @@ pub fn output_text(output: &Output) -> String {
     )
 }
 
-/// A file of the official vendor specifications (`../shared/vendor-specs` beside the repository),
-/// parsed as JSON: e.g. `vendor_spec("square/api.json")`.
+/// A file of the official vendor specifications vendored in `tests/fakes/specs` (sources and
+/// licences in its README), parsed as JSON: e.g. `vendor_spec("square/api.json")`.
 pub fn vendor_spec(path: &str) -> serde_json::Value {
     let file = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/vendor-specs")
+        .join("fakes/specs")
         .join(path);
     let text = std::fs::read_to_string(&file)
         .unwrap_or_else(|e| panic!("vendor spec {} is missing: {e}", file.display()));
