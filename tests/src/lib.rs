@@ -31,15 +31,25 @@ pub fn plugin(name: &str) -> PathBuf {
 
 /// The `rapport` binary of this build profile.
 pub fn rapport_bin() -> PathBuf {
+    profile_bin("rapport-host", "rapport")
+}
+
+/// The `rapport-fakes` simulator binary of this build profile.
+pub fn fakes_bin() -> PathBuf {
+    profile_bin("rapport-fakes", "rapport-fakes")
+}
+
+/// Binary `name` of package `package`, built into this test binary's profile directory.
+fn profile_bin(package: &str, name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let bin = exe
         .ancestors()
         .nth(2)
         .expect("profile directory")
-        .join("rapport");
+        .join(name);
     assert!(
         bin.exists(),
-        "{} is missing: run `cargo build -p rapport-host --bin rapport` (scripts/test does)",
+        "{} is missing: run `cargo build -p {package} --bin {name}` (scripts/test does)",
         bin.display()
     );
     bin
