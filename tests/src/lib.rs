@@ -180,15 +180,27 @@ impl ShopDir {
         Self::spawn_daemon_with(&self.config())
     }
 
+    /// Starts `rapport run` in the background with its log (warnings and errors) written to the
+    /// file `log` instead of the test's stderr.
+    pub fn spawn_daemon_logging_to(&self, log: &Path) -> Child {
+        let file = std::fs::File::create(log)
+            .unwrap_or_else(|e| panic!("create daemon log {}: {e}", log.display()));
+        Self::spawn_run(&self.config(), file.into())
+    }
+
     /// Starts `rapport run --config <config>` in the background.
     pub fn spawn_daemon_with(config: &Path) -> Child {
+        Self::spawn_run(config, Stdio::inherit())
+    }
+
+    fn spawn_run(config: &Path, log: Stdio) -> Child {
         Command::new(rapport_bin())
             .args(["run", "--config"])
             .arg(config)
             .env_remove("DATABASE_URL")
             .env("RAPPORT_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(log)
             .spawn()
             .expect("start rapport run")
     }
@@ -214,6 +226,43 @@ pub async fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     done()
+}
+
+/// Requires that every person's activities (as the catch-hook received them, repeats included)
+/// arrived in the order their receipts happened at `shop`'s till, whatever failed or died in
+/// between: a later receipt never overtakes an earlier one that was being retried, and a repeat
+/// of a receipt never comes after a later one. Returns how many people had activities.
+pub fn assert_in_till_order(
+    shop: &rapport_fakes::shop::SampleShop,
+    activities: &[serde_json::Value],
+) -> usize {
+    use std::collections::HashMap;
+    let position: HashMap<&str, usize> = shop
+        .valid_receipts()
+        .enumerate()
+        .map(|(i, r)| (r.id.as_str(), i))
+        .collect();
+    let mut latest: HashMap<&str, (usize, &str)> = HashMap::new();
+    for activity in activities {
+        let properties = &activity["properties"];
+        let receipt = properties["refund_id"]
+            .as_str()
+            .or(properties["order_id"].as_str())
+            .unwrap_or_else(|| panic!("activity names no receipt: {activity}"));
+        let at = *position
+            .get(receipt)
+            .unwrap_or_else(|| panic!("activity of an unknown receipt {receipt}"));
+        let person = activity["profile_key"]
+            .as_str()
+            .unwrap_or_else(|| panic!("activity has no profile key: {activity}"));
+        if let Some((before, earlier)) = latest.insert(person, (at, receipt)) {
+            assert!(
+                before <= at,
+                "{person}: receipt {receipt} arrived after their later receipt {earlier}"
+            );
+        }
+    }
+    latest.len()
 }
 
 /// Text of a process's stdout and stderr, for assertion messages.
