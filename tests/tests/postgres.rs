@@ -1,6 +1,6 @@
 //! The same pipeline on PostgreSQL: migrations, dedup, delivery and claiming behave as on SQLite.
 
-use rapport_e2e::{assert_in_till_order, plugin, PostgresDatabase, LOOPBACK_DEV};
+use rapport_e2e::{assert_in_till_order, PostgresDatabase, TestShop};
 use rapport_fakes::capture::CaptureServer;
 use rapport_fakes::shop::SampleShop;
 use rapport_host::config::Config;
@@ -12,27 +12,12 @@ use std::time::{Duration, Instant};
 async fn the_pipeline_runs_on_postgres_and_delivers_each_sale_once() {
     let database = PostgresDatabase::create().await;
     let crm = CaptureServer::start().await.unwrap();
-    let text = format!(
-        r#"
-[store]
-database_url = "{url}"
-{LOOPBACK_DEV}[[source]]
-id = "shop"
-plugin = "{csv}"
-[[sink]]
-id = "hook"
-plugin = "{sink}"
-channels = []
-[sink.config]
-url = "{hook}"
-batch_size = 25
-"#,
-        url = database.url(),
-        csv = plugin("csv-source").display(),
-        sink = plugin("http-sink").display(),
-        hook = crm.url(),
-    );
-    let mut config = Config::parse(&text, std::path::Path::new(".")).unwrap();
+    let dir = TestShop::new()
+        .database(&database.url())
+        .csv_source("shop")
+        .http_sink("hook", &crm.url(), [("batch_size", 25.into())])
+        .write();
+    let mut config = Config::load(&dir.config()).unwrap();
     config.store.database_url = database.url();
     let pipeline = Pipeline::start(config).await.unwrap();
     let shop = SampleShop::generate(21, 300, 25);
@@ -71,35 +56,18 @@ batch_size = 25
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_hosts_share_one_database_and_one_dying_loses_nothing() {
-    use rapport_e2e::{stop_gracefully, wait_until, ShopDir};
+    use rapport_e2e::{stop_gracefully, wait_until};
     let database = PostgresDatabase::create().await;
     let crm = CaptureServer::start().await.unwrap();
     crm.faults().set_latency(Duration::from_millis(10));
     const BATCH: usize = 20;
-    let dir = ShopDir::new(&format!(
-        r#"
-[store]
-database_url = "{url}"
-[server]
-listen = "127.0.0.1:0"
-{LOOPBACK_DEV}[delivery]
-lease_ms = 1500
-[[source]]
-id = "shop"
-plugin = "{csv}"
-[[sink]]
-id = "hook"
-plugin = "{sink}"
-channels = []
-[sink.config]
-url = "{hook}"
-batch_size = {BATCH}
-"#,
-        url = database.url(),
-        csv = plugin("csv-source").display(),
-        sink = plugin("http-sink").display(),
-        hook = crm.url(),
-    ));
+    let dir = TestShop::new()
+        .database(&database.url())
+        .section("server", [("listen", "127.0.0.1:0".into())])
+        .section("delivery", [("lease_ms", 1500.into())])
+        .csv_source("shop")
+        .http_sink("hook", &crm.url(), [("batch_size", (BATCH as i64).into())])
+        .write();
     let shop = SampleShop::generate(77, 1500, 0);
     let export = dir.path().join("export.csv");
     std::fs::write(&export, shop.to_csv()).unwrap();
