@@ -153,7 +153,7 @@ async fn two_hosts_share_one_database_and_one_dying_loses_nothing() {
             since_kill(times[1])
         );
     }
-    // Across both hosts, and the kill, each person's activities arrived in till order.
+    // Across both hosts and the kill, each person's activities first arrived in till order.
     assert_in_till_order(&shop, &captured.activities);
 
     let store = rapport_host::store::Store::open(&database.url())
