@@ -189,18 +189,31 @@ async fn start(vendor: Vendor) -> std::io::Result<Started> {
     })
 }
 
-/// Resolves on Ctrl-C (SIGINT) or SIGTERM.
-async fn shutdown_signal() -> std::io::Result<()> {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        interrupted = tokio::signal::ctrl_c() => interrupted,
-        _ = terminate.recv() => Ok(()),
-    }
+/// Listens for Ctrl-C (SIGINT) and SIGTERM from now on; the future resolves on either. Listening
+/// starts before the address is printed, so a client that stops the simulator at once still
+/// stops it cleanly.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+    })
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let Command::Serve { vendor } = Cli::parse().command;
+    let shutdown = match shutdown_signal() {
+        Ok(shutdown) => shutdown,
+        Err(e) => {
+            eprintln!("rapport-fakes: cannot listen for Ctrl-C and SIGTERM: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     let started = match start(vendor).await {
         Ok(started) => started,
         Err(e) => {
@@ -219,10 +232,7 @@ async fn main() -> std::process::ExitCode {
         return std::process::ExitCode::FAILURE;
     }
     drop(out);
-    if let Err(e) = shutdown_signal().await {
-        eprintln!("rapport-fakes: cannot wait for a shutdown signal: {e}");
-        return std::process::ExitCode::FAILURE;
-    }
+    shutdown.await;
     drop(started.simulator);
     std::process::ExitCode::SUCCESS
 }
