@@ -31,15 +31,25 @@ pub fn plugin(name: &str) -> PathBuf {
 
 /// The `rapport` binary of this build profile.
 pub fn rapport_bin() -> PathBuf {
+    profile_bin("rapport-host", "rapport")
+}
+
+/// The `rapport-fakes` simulator binary of this build profile.
+pub fn fakes_bin() -> PathBuf {
+    profile_bin("rapport-fakes", "rapport-fakes")
+}
+
+/// Binary `name` of package `package`, built into this test binary's profile directory.
+fn profile_bin(package: &str, name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let bin = exe
         .ancestors()
         .nth(2)
         .expect("profile directory")
-        .join("rapport");
+        .join(name);
     assert!(
         bin.exists(),
-        "{} is missing: run `cargo build -p rapport-host --bin rapport` (scripts/test does)",
+        "{} is missing: run `cargo build -p {package} --bin {name}` (scripts/test does)",
         bin.display()
     );
     bin
@@ -170,17 +180,213 @@ impl ShopDir {
         Self::spawn_daemon_with(&self.config())
     }
 
+    /// Starts `rapport run` in the background with its log (warnings and errors) written to the
+    /// file `log` instead of the test's stderr.
+    pub fn spawn_daemon_logging_to(&self, log: &Path) -> Child {
+        let file = std::fs::File::create(log)
+            .unwrap_or_else(|e| panic!("create daemon log {}: {e}", log.display()));
+        Self::spawn_run(&self.config(), file.into())
+    }
+
     /// Starts `rapport run --config <config>` in the background.
     pub fn spawn_daemon_with(config: &Path) -> Child {
+        Self::spawn_run(config, Stdio::inherit())
+    }
+
+    fn spawn_run(config: &Path, log: Stdio) -> Child {
         Command::new(rapport_bin())
             .args(["run", "--config"])
             .arg(config)
             .env_remove("DATABASE_URL")
             .env("RAPPORT_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(log)
             .spawn()
             .expect("start rapport run")
+    }
+}
+
+/// A test shop's `rapport.toml`, built from the pieces tests share instead of inline TOML: the
+/// operator allows loopback and trusts unsigned plugins (as [`LOOPBACK_DEV`]); the store,
+/// sections, connectors and secrets are added by name, and values are written as TOML (quoted and
+/// escaped), e.g. `TestShop::new().sqlite().csv_source("shop").http_sink("hook", &url, [])`.
+#[derive(Debug, Clone)]
+pub struct TestShop {
+    document: toml::Table,
+    secrets: Vec<(String, String)>,
+    /// Whether the connector added last is a `source` or a `sink`.
+    last: Option<String>,
+}
+
+impl TestShop {
+    pub fn new() -> TestShop {
+        let empty = TestShop {
+            document: toml::Table::new(),
+            secrets: Vec::new(),
+            last: None,
+        };
+        empty
+            .section(
+                "network",
+                [(
+                    "allow_private",
+                    toml::Value::Array(vec!["127.0.0.1/32".into()]),
+                )],
+            )
+            .section("trust", [("dev", true.into())])
+    }
+
+    /// The store in `rapport.db`, a SQLite file beside the config.
+    pub fn sqlite(self) -> TestShop {
+        self.database("sqlite://rapport.db")
+    }
+
+    /// The store at `url` (e.g. a [`PostgresDatabase`]'s).
+    pub fn database(self, url: &str) -> TestShop {
+        self.section("store", [("database_url", url.into())])
+    }
+
+    /// Sets `entries` in section `[name]`, creating it if needed.
+    pub fn section<const N: usize>(
+        mut self,
+        name: &str,
+        entries: [(&str, toml::Value); N],
+    ) -> TestShop {
+        let section = self
+            .document
+            .entry(name)
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .unwrap_or_else(|| panic!("[{name}] is not a section"));
+        section.extend(entries.map(|(key, value)| (key.to_owned(), value)));
+        self
+    }
+
+    /// A `[[source]]` running the plugin in `plugin` with `config` as its settings.
+    pub fn source<const N: usize>(
+        self,
+        id: &str,
+        plugin: &Path,
+        config: [(&str, toml::Value); N],
+    ) -> TestShop {
+        self.connector("source", id, plugin, config)
+    }
+
+    /// A `[[sink]]` running the plugin in `plugin` with `config` as its settings.
+    pub fn sink<const N: usize>(
+        self,
+        id: &str,
+        plugin: &Path,
+        config: [(&str, toml::Value); N],
+    ) -> TestShop {
+        self.connector("sink", id, plugin, config)
+    }
+
+    /// A csv-source `id` that takes uploads (`rapport import`, or posts to its webhook).
+    pub fn csv_source(self, id: &str) -> TestShop {
+        self.source(id, &plugin("csv-source"), [])
+    }
+
+    /// An http-sink `id` posting to `url` (a catch-hook), marketing on no channel so it receives
+    /// everyone's data, with `config` as further settings.
+    pub fn http_sink<const N: usize>(
+        self,
+        id: &str,
+        url: &str,
+        config: [(&str, toml::Value); N],
+    ) -> TestShop {
+        self.sink(id, &plugin("http-sink"), config)
+            .set("channels", toml::Value::Array(Vec::new()))
+            .setting("url", url.into())
+    }
+
+    /// Sets `key` on the connector added last (e.g. `poll_interval_secs`, `retire`).
+    pub fn set(mut self, key: &str, value: toml::Value) -> TestShop {
+        self.last_connector().insert(key.to_owned(), value);
+        self
+    }
+
+    /// Sets `key` in the settings (`[….config]`) of the connector added last.
+    pub fn setting(mut self, key: &str, value: toml::Value) -> TestShop {
+        self.last_connector()
+            .entry("config")
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .expect("a connector's config is a table")
+            .insert(key.to_owned(), value);
+        self
+    }
+
+    /// Secrets the plugins read, written to an owner-only secrets file beside the config.
+    pub fn secrets(mut self, entries: &[(&str, &str)]) -> TestShop {
+        self.secrets.extend(
+            entries
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_string())),
+        );
+        self
+    }
+
+    /// The config as TOML, its secrets file (if any) in `dir`.
+    pub fn text(&self, dir: &Path) -> String {
+        let mut document = self.document.clone();
+        if !self.secrets.is_empty() {
+            let entries: Vec<(&str, &str)> = self
+                .secrets
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_str()))
+                .collect();
+            let path = secrets_file(dir, &entries);
+            let mut section = toml::Table::new();
+            section.insert("file".into(), path.display().to_string().into());
+            document.insert("secrets".into(), toml::Value::Table(section));
+        }
+        toml::to_string(&document).expect("the config serialises as TOML")
+    }
+
+    /// A scratch directory holding this config as `rapport.toml` (and its secrets file).
+    pub fn write(&self) -> ShopDir {
+        let dir = ShopDir::new("");
+        std::fs::write(dir.config(), self.text(dir.path())).expect("write config");
+        dir
+    }
+
+    fn connector<const N: usize>(
+        mut self,
+        kind: &str,
+        id: &str,
+        plugin: &Path,
+        config: [(&str, toml::Value); N],
+    ) -> TestShop {
+        let mut connector = toml::Table::new();
+        connector.insert("id".into(), id.into());
+        connector.insert("plugin".into(), plugin.display().to_string().into());
+        self.document
+            .entry(kind)
+            .or_insert_with(|| toml::Value::Array(Vec::new()))
+            .as_array_mut()
+            .unwrap_or_else(|| panic!("`{kind}` is not a list of connectors"))
+            .push(toml::Value::Table(connector));
+        self.last = Some(kind.to_owned());
+        config
+            .into_iter()
+            .fold(self, |shop, (key, value)| shop.setting(key, value))
+    }
+
+    fn last_connector(&mut self) -> &mut toml::Table {
+        let kind = self.last.clone().expect("add a source or sink first");
+        self.document
+            .get_mut(&kind)
+            .and_then(toml::Value::as_array_mut)
+            .and_then(|list| list.last_mut())
+            .and_then(toml::Value::as_table_mut)
+            .expect("the connector added last")
+    }
+}
+
+impl Default for TestShop {
+    fn default() -> TestShop {
+        TestShop::new()
     }
 }
 
@@ -206,6 +412,51 @@ pub async fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool
     done()
 }
 
+/// Requires that every person's activities (as the catch-hook received them) first arrived in the
+/// order their receipts happened at `shop`'s till, whatever failed or died in between: a later
+/// receipt never overtakes an earlier one that was being retried. A repeat (a batch sent again
+/// after a crash, which the vendor deduplicates by idempotency key) is not a new arrival. Returns
+/// how many people had activities.
+pub fn assert_in_till_order(
+    shop: &rapport_fakes::shop::SampleShop,
+    activities: &[serde_json::Value],
+) -> usize {
+    use std::collections::{HashMap, HashSet};
+    let position: HashMap<&str, usize> = shop
+        .valid_receipts()
+        .enumerate()
+        .map(|(i, r)| (r.id.as_str(), i))
+        .collect();
+    let mut arrived = HashSet::new();
+    let mut latest: HashMap<&str, (usize, &str)> = HashMap::new();
+    for activity in activities {
+        let key = activity["idempotency_key"]
+            .as_str()
+            .unwrap_or_else(|| panic!("activity has no idempotency key: {activity}"));
+        if !arrived.insert(key) {
+            continue;
+        }
+        let properties = &activity["properties"];
+        let receipt = properties["refund_id"]
+            .as_str()
+            .or(properties["order_id"].as_str())
+            .unwrap_or_else(|| panic!("activity names no receipt: {activity}"));
+        let at = *position
+            .get(receipt)
+            .unwrap_or_else(|| panic!("activity of an unknown receipt {receipt}"));
+        let person = activity["profile_key"]
+            .as_str()
+            .unwrap_or_else(|| panic!("activity has no profile key: {activity}"));
+        if let Some((before, earlier)) = latest.insert(person, (at, receipt)) {
+            assert!(
+                before < at,
+                "{person}: receipt {receipt} arrived after their later receipt {earlier}"
+            );
+        }
+    }
+    latest.len()
+}
+
 /// Text of a process's stdout and stderr, for assertion messages.
 pub fn output_text(output: &Output) -> String {
     format!(
@@ -216,11 +467,11 @@ pub fn output_text(output: &Output) -> String {
     )
 }
 
-/// A file of the official vendor specifications (`../shared/vendor-specs` beside the repository),
-/// parsed as JSON: e.g. `vendor_spec("square/api.json")`.
+/// A file of the official vendor specifications vendored in `tests/fakes/specs` (sources and
+/// licences in its README), parsed as JSON: e.g. `vendor_spec("square/api.json")`.
 pub fn vendor_spec(path: &str) -> serde_json::Value {
     let file = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/vendor-specs")
+        .join("fakes/specs")
         .join(path);
     let text = std::fs::read_to_string(&file)
         .unwrap_or_else(|e| panic!("vendor spec {} is missing: {e}", file.display()));

@@ -4,9 +4,7 @@
 //! Nobody the shop does not know crosses from one CRM to the other, a bounce is not a refusal, and
 //! the host's own updates to Mailchimp, read back, change nothing.
 
-use rapport_e2e::{
-    drain_all, plugin, secrets_file, secrets_section, upload_csv, SQLITE_LOOPBACK_DEV,
-};
+use rapport_e2e::{drain_all, plugin, upload_csv, TestShop};
 use rapport_fakes::klaviyo::{self, KlaviyoSim};
 use rapport_fakes::mailchimp::{self, subscriber_hash, MailchimpSim};
 use rapport_fakes::shop::SampleShop;
@@ -50,27 +48,31 @@ async fn unsubscribes_at_mailchimp_reach_klaviyo_ahead_of_later_sales_and_never_
     mailchimp.add_list(LIST);
     let klaviyo = KlaviyoSim::start().await.unwrap();
     klaviyo.add_list("LIST1");
-    let dir = tempfile::tempdir().unwrap();
-    let secrets = secrets_file(
-        dir.path(),
-        &[
+    let dir = TestShop::new()
+        .sqlite()
+        .secrets(&[
             ("mailchimp_key", mailchimp::API_KEY),
             ("klaviyo_key", klaviyo::API_KEY),
-        ],
-    );
-    let text = format!(
-        "{SQLITE_LOOPBACK_DEV}{}\
-         [[source]]\nid = \"shop\"\nplugin = \"{}\"\n\
-         [[sink]]\nid = \"mailchimp\"\nplugin = \"{}\"\n[sink.config]\napi_base = \"{}\"\nlist_id = \"{LIST}\"\n\
-         [[sink]]\nid = \"klaviyo\"\nplugin = \"{}\"\n[sink.config]\napi_base = \"{}\"\nlist_id = \"LIST1\"\n",
-        secrets_section(&secrets),
-        plugin("csv-source").display(),
-        plugin("mailchimp-sink").display(),
-        mailchimp.api_base(),
-        plugin("klaviyo-sink").display(),
-        klaviyo.base_url(),
-    );
-    let pipeline = Pipeline::start(Config::parse(&text, dir.path()).unwrap())
+        ])
+        .csv_source("shop")
+        .sink(
+            "mailchimp",
+            &plugin("mailchimp-sink"),
+            [
+                ("api_base", mailchimp.api_base().into()),
+                ("list_id", LIST.into()),
+            ],
+        )
+        .sink(
+            "klaviyo",
+            &plugin("klaviyo-sink"),
+            [
+                ("api_base", klaviyo.base_url().into()),
+                ("list_id", "LIST1".into()),
+            ],
+        )
+        .write();
+    let pipeline = Pipeline::start(Config::load(&dir.config()).unwrap())
         .await
         .unwrap();
     upload_csv(&pipeline, "shop", &shop).await;

@@ -1,32 +1,11 @@
 //! A POS export of more than a thousand sales, uploaded through the csv-source plugin and delivered by
 //! the http-sink plugin to a catch-hook on loopback, with the `rapport` binary and a SQLite file.
 
-use rapport_e2e::{output_text, plugin, ShopDir, SQLITE_LOOPBACK_DEV};
+use rapport_e2e::{output_text, TestShop};
 use rapport_fakes::capture::CaptureServer;
 use rapport_fakes::shop::SampleShop;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-
-fn config(hook: &str) -> String {
-    format!(
-        r#"
-{SQLITE_LOOPBACK_DEV}
-[[source]]
-id = "shop"
-plugin = "{csv}"
-
-[[sink]]
-id = "hook"
-plugin = "{sink}"
-channels = []
-[sink.config]
-url = "{hook}"
-batch_size = 100
-"#,
-        csv = plugin("csv-source").display(),
-        sink = plugin("http-sink").display(),
-    )
-}
 
 fn property<'a>(activity: &'a Value, name: &str) -> &'a Value {
     &activity["properties"][name]
@@ -42,7 +21,11 @@ async fn every_valid_sale_is_delivered_once_and_bad_rows_are_listed() {
             >= 1000
     );
     let crm = CaptureServer::start().await.unwrap();
-    let dir = ShopDir::new(&config(&crm.url()));
+    let dir = TestShop::new()
+        .sqlite()
+        .csv_source("shop")
+        .http_sink("hook", &crm.url(), [("batch_size", 100.into())])
+        .write();
     let export = dir.path().join("export.csv");
     std::fs::write(&export, shop.to_csv()).unwrap();
     let export = export.to_str().unwrap().to_string();

@@ -1,13 +1,12 @@
 //! Durable delivery under vendor trouble: a storm of 5xx and 429 bursts still delivers everything once
 //! and honours Retry-After; a sink whose vendor hangs does not hold up the others.
 
-use rapport_e2e::{plugin, stop_gracefully, wait_until, ShopDir, SQLITE_LOOPBACK_DEV};
+use rapport_e2e::{assert_in_till_order, stop_gracefully, wait_until, TestShop};
 use rapport_fakes::capture::CaptureServer;
 use rapport_fakes::faults::Fault;
 use rapport_fakes::shop::SampleShop;
 use rapport_host::config::Config;
 use rapport_host::pipeline::Pipeline;
-use std::collections::HashMap;
 use std::time::Duration;
 
 fn expected_activities(shop: &SampleShop) -> usize {
@@ -36,28 +35,19 @@ async fn a_vendor_storm_still_delivers_everything_once_and_honours_retry_after()
             retry_after: Some(1),
         },
     );
-    let dir = tempfile::tempdir().unwrap();
-    let text = format!(
-        r#"
-{SQLITE_LOOPBACK_DEV}[delivery]
-backoff_base_ms = 100
-backoff_max_ms = 400
-[[source]]
-id = "shop"
-plugin = "{csv}"
-[[sink]]
-id = "hook"
-plugin = "{sink}"
-channels = []
-[sink.config]
-url = "{hook}"
-batch_size = 10
-"#,
-        csv = plugin("csv-source").display(),
-        sink = plugin("http-sink").display(),
-        hook = crm.url(),
-    );
-    let pipeline = Pipeline::start(Config::parse(&text, dir.path()).unwrap())
+    let dir = TestShop::new()
+        .sqlite()
+        .section(
+            "delivery",
+            [
+                ("backoff_base_ms", 100.into()),
+                ("backoff_max_ms", 400.into()),
+            ],
+        )
+        .csv_source("shop")
+        .http_sink("hook", &crm.url(), [("batch_size", 10.into())])
+        .write();
+    let pipeline = Pipeline::start(Config::load(&dir.config()).unwrap())
         .await
         .unwrap();
     let shop = SampleShop::generate(9, 200, 0);
@@ -96,29 +86,9 @@ batch_size = 10
     );
     // A person's activities reach the CRM in the order they happened at the till, whatever failed
     // in between: a later one never overtakes an earlier one that was being retried.
-    let position: HashMap<&str, usize> = shop
-        .valid_receipts()
-        .enumerate()
-        .map(|(i, r)| (r.id.as_str(), i))
-        .collect();
-    let mut latest: HashMap<&str, usize> = HashMap::new();
-    for activity in &captured.activities {
-        let properties = &activity["properties"];
-        let receipt = properties["refund_id"]
-            .as_str()
-            .or(properties["order_id"].as_str())
-            .expect("activity names its receipt");
-        let at = *position.get(receipt).expect("activity of a known receipt");
-        let person = activity["profile_key"].as_str().expect("profile key");
-        if let Some(before) = latest.insert(person, at) {
-            assert!(
-                before < at,
-                "{person}: receipt {receipt} arrived after a later receipt of theirs"
-            );
-        }
-    }
+    let people = assert_in_till_order(&shop, &captured.activities);
     assert!(
-        latest.len() < captured.activities.len(),
+        people < captured.activities.len(),
         "the sample should give people several receipts"
     );
     let failures = captured.seen.iter().filter(|r| r.status >= 500).count();
@@ -128,15 +98,19 @@ batch_size = 10
     );
     let throttles: Vec<_> = captured.seen.iter().filter(|r| r.status == 429).collect();
     assert_eq!(throttles.len(), 5);
-    for throttle in throttles {
-        let next = captured.seen.iter().find(|r| r.arrived > throttle.answered);
-        if let Some(next) = next {
-            let gap = next.arrived - throttle.answered;
-            assert!(
-                gap >= Duration::from_millis(950),
-                "a request came {gap:?} after a 429 with Retry-After: 1"
-            );
-        }
+    for (n, throttle) in throttles.iter().enumerate() {
+        // The throttled batch is owed, so a request must follow the 429: its retry.
+        let next = captured
+            .seen
+            .iter()
+            .find(|r| r.arrived > throttle.answered)
+            .unwrap_or_else(|| panic!("no request followed 429 number {}", n + 1));
+        let gap = next.arrived - throttle.answered;
+        assert!(
+            gap >= Duration::from_millis(950),
+            "a request came {gap:?} after 429 number {} with Retry-After: 1",
+            n + 1
+        );
     }
     let summary = pipeline.store.summary().await.unwrap();
     assert_eq!(
@@ -155,33 +129,19 @@ async fn a_sink_whose_vendor_hangs_does_not_hold_up_the_others() {
     let hung = CaptureServer::start().await.unwrap();
     hung.faults().fail_randomly(1.0, Fault::Hang, 1);
     let shop = SampleShop::generate(4, 300, 0);
-    let dir = ShopDir::new(&format!(
-        r#"
-{SQLITE_LOOPBACK_DEV}[server]
-listen = "127.0.0.1:0"
-http_timeout_ms = 2000
-[[source]]
-id = "shop"
-plugin = "{csv}"
-[[sink]]
-id = "down"
-plugin = "{sink}"
-channels = []
-[sink.config]
-url = "{down}"
-[[sink]]
-id = "up"
-plugin = "{sink}"
-channels = []
-[sink.config]
-url = "{up}"
-batch_size = 20
-"#,
-        csv = plugin("csv-source").display(),
-        sink = plugin("http-sink").display(),
-        down = hung.url(),
-        up = healthy.url(),
-    ));
+    let dir = TestShop::new()
+        .sqlite()
+        .section(
+            "server",
+            [
+                ("listen", "127.0.0.1:0".into()),
+                ("http_timeout_ms", 2000.into()),
+            ],
+        )
+        .csv_source("shop")
+        .http_sink("down", &hung.url(), [])
+        .http_sink("up", &healthy.url(), [("batch_size", 20.into())])
+        .write();
     let export = dir.path().join("export.csv");
     std::fs::write(&export, shop.to_csv()).unwrap();
     let import = dir
@@ -217,28 +177,20 @@ batch_size = 20
 async fn refused_and_exhausted_work_waits_in_the_dead_letter_queue_until_replayed() {
     use rapport_store::LetterStatus;
     let crm = CaptureServer::start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let text = format!(
-        r#"
-{SQLITE_LOOPBACK_DEV}[delivery]
-max_attempts = 2
-backoff_base_ms = 1
-backoff_max_ms = 5
-[[source]]
-id = "shop"
-plugin = "{csv}"
-[[sink]]
-id = "hook"
-plugin = "{sink}"
-channels = []
-[sink.config]
-url = "{hook}"
-"#,
-        csv = plugin("csv-source").display(),
-        sink = plugin("http-sink").display(),
-        hook = crm.url(),
-    );
-    let pipeline = Pipeline::start(Config::parse(&text, dir.path()).unwrap())
+    let dir = TestShop::new()
+        .sqlite()
+        .section(
+            "delivery",
+            [
+                ("max_attempts", 2.into()),
+                ("backoff_base_ms", 1.into()),
+                ("backoff_max_ms", 5.into()),
+            ],
+        )
+        .csv_source("shop")
+        .http_sink("hook", &crm.url(), [])
+        .write();
+    let pipeline = Pipeline::start(Config::load(&dir.config()).unwrap())
         .await
         .unwrap();
     let shop = SampleShop::generate(2, 20, 0);
@@ -336,12 +288,11 @@ async fn operators_list_and_replay_the_dead_letter_queue_from_the_cli() {
         },
         5,
     );
-    let dir = ShopDir::new(&format!(
-        "{SQLITE_LOOPBACK_DEV}[[source]]\nid = \"shop\"\nplugin = \"{}\"\n[[sink]]\nid = \"hook\"\nplugin = \"{}\"\nchannels = []\n[sink.config]\nurl = \"{}\"\n",
-        plugin("csv-source").display(),
-        plugin("http-sink").display(),
-        crm.url()
-    ));
+    let dir = TestShop::new()
+        .sqlite()
+        .csv_source("shop")
+        .http_sink("hook", &crm.url(), [])
+        .write();
     let shop = SampleShop::generate(12, 15, 0);
     let export = dir.path().join("export.csv");
     std::fs::write(&export, shop.to_csv()).unwrap();

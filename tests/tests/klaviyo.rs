@@ -1,7 +1,7 @@
 //! The klaviyo-sink plugin, run by the real host against the Klaviyo simulator on loopback: exact
 //! profile, consent and event contents, `unique_id` idempotency, the vendor's error statuses
 //! mapped to outcomes, and every request and response checked against the official OpenAPI spec
-//! (`vendor-specs/klaviyo/stable.json`).
+//! (`tests/fakes/specs/klaviyo/stable.json`).
 
 use rapport_e2e::sink_calls::{forget, record, upsert};
 use rapport_e2e::{loopback_services, plugin, scratch_secrets_file, vendor_spec};

@@ -1,7 +1,7 @@
 //! Stopping the daemon in the middle of a sync and starting it again loses nothing and sends nothing
 //! twice: the source resumes from its stored cursor, the outbox from what was recorded.
 
-use rapport_e2e::{plugin, stop_gracefully, wait_until, ShopDir, SQLITE_LOOPBACK_DEV};
+use rapport_e2e::{plugin, stop_gracefully, wait_until, TestShop};
 use rapport_fakes::capture::CaptureServer;
 use rapport_fakes::exports::ExportServer;
 use rapport_fakes::shop::SampleShop;
@@ -15,31 +15,20 @@ async fn a_restart_mid_sync_loses_nothing_and_repeats_nothing() {
     let export_url = exports.publish("sales.csv", shop.to_csv());
     let crm = CaptureServer::start().await.unwrap();
     crm.faults().set_latency(Duration::from_millis(15));
-    let dir = ShopDir::new(&format!(
-        r#"
-{SQLITE_LOOPBACK_DEV}[server]
-listen = "127.0.0.1:0"
-
-[[source]]
-id = "shop"
-plugin = "{csv}"
-poll_interval_secs = 1
-[source.config]
-export_url = "{export_url}"
-batch_size = 50
-
-[[sink]]
-id = "hook"
-plugin = "{sink}"
-channels = []
-[sink.config]
-url = "{hook}"
-batch_size = 10
-"#,
-        csv = plugin("csv-source").display(),
-        sink = plugin("http-sink").display(),
-        hook = crm.url(),
-    ));
+    let dir = TestShop::new()
+        .sqlite()
+        .section("server", [("listen", "127.0.0.1:0".into())])
+        .source(
+            "shop",
+            &plugin("csv-source"),
+            [
+                ("export_url", export_url.as_str().into()),
+                ("batch_size", 50.into()),
+            ],
+        )
+        .set("poll_interval_secs", 1.into())
+        .http_sink("hook", &crm.url(), [("batch_size", 10.into())])
+        .write();
     let expected: usize = shop.attributed_sales().count()
         + shop
             .valid_receipts()

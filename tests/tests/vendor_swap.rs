@@ -68,6 +68,15 @@ fn consented_sales(shop: &SampleShop) -> BTreeSet<String> {
         .collect()
 }
 
+/// Order ids of the sales HubSpot holds a placed-order event for.
+fn hubspot_order_ids(crm: &HubSpotSim) -> BTreeSet<String> {
+    crm.events()
+        .iter()
+        .filter(|e| e["properties"].get("refund_id").is_none())
+        .filter_map(|e| e["properties"].get("order_id")?.as_str().map(str::to_owned))
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn hubspot_to_klaviyo_mid_stream_backfills_klaviyo_and_retires_hubspot_after_its_drain() {
     let shop = SampleShop::generate(71, 240, 0);
@@ -158,18 +167,11 @@ async fn hubspot_to_klaviyo_mid_stream_backfills_klaviyo_and_retires_hubspot_aft
     assert_eq!(at_klaviyo, consented_sales(&after_swap));
 
     // HubSpot: what it was owed before the swap, nothing after; then it is retired.
-    let order_ids = |crm: &HubSpotSim| -> BTreeSet<String> {
-        crm.events()
-            .iter()
-            .filter(|e| e["properties"].get("refund_id").is_none())
-            .filter_map(|e| e["properties"].get("order_id")?.as_str().map(str::to_owned))
-            .collect()
-    };
     let expected: BTreeSet<String> = consented_sales(&shop)
         .union(&consented_sales(&before_swap))
         .cloned()
         .collect();
-    assert_eq!(order_ids(&old), expected);
+    assert_eq!(hubspot_order_ids(&old), expected);
     assert!(pipeline
         .store
         .retired_at("hubspot")
@@ -259,7 +261,8 @@ async fn the_running_daemon_swaps_when_its_config_is_edited_and_refuses_a_bad_ed
         secrets_section(&secrets)
     );
     std::fs::write(dir.config(), config(&common, &hubspot_sink(&old, false))).unwrap();
-    let mut daemon = dir.spawn_daemon();
+    let log = dir.path().join("rapport.log");
+    let mut daemon = dir.spawn_daemon_logging_to(&log);
     let known = shop
         .valid_receipts()
         .filter_map(|r| r.customer)
@@ -282,10 +285,49 @@ async fn the_running_daemon_swaps_when_its_config_is_edited_and_refuses_a_bad_ed
         "HubSpot holds the shop's customers"
     );
 
-    // A bad edit is refused; the daemon carries on with the configuration it runs.
-    std::fs::write(dir.config(), "[[sink]]\nid = \"broken\"\n").unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // A bad edit (Klaviyo instead of HubSpot, and a sink without a plugin) is refused, and the log
+    // says so and why; the daemon carries on with the configuration it runs: a sale after the
+    // edit still reaches HubSpot, and Klaviyo, which only the refused edit names, hears nothing.
+    std::fs::write(
+        dir.config(),
+        config(
+            &common,
+            &(klaviyo_sink(&new) + "[[sink]]\nid = \"broken\"\n"),
+        ),
+    )
+    .unwrap();
+    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        wait_until(Duration::from_secs(30), || read_log()
+            .contains("config change refused"))
+        .await,
+        "the daemon logs that it refused the edit; its log:\n{}",
+        read_log()
+    );
+    assert!(
+        read_log().contains("missing field `plugin`"),
+        "the refusal says what was wrong; the log:\n{}",
+        read_log()
+    );
     assert!(reqwest::get(&health).await.unwrap().status().is_success());
+    let mut after_bad_edit = shop.clone().with_receipt_prefix("E").shifted(2 * DAY);
+    let sale = consented_sales(&after_bad_edit)
+        .into_iter()
+        .next()
+        .expect("the shop has a consented sale");
+    after_bad_edit.receipts.retain(|r| r.id == sale);
+    post_export(port, &after_bad_edit).await;
+    assert!(
+        wait_until(Duration::from_secs(60), || hubspot_order_ids(&old)
+            .contains(&sale))
+        .await,
+        "sale {sale}, made after the refused edit, reaches HubSpot"
+    );
+    assert!(
+        new.exchanges().is_empty(),
+        "Klaviyo, named only by the refused edit, heard nothing: {:?}",
+        new.exchanges()
+    );
 
     // The swap: Klaviyo added, HubSpot retiring, written while the daemon runs.
     std::fs::write(

@@ -1,4 +1,4 @@
-//! A Klaviyo simulator (API revision 2026-07-15, `vendor-specs/klaviyo/stable.json`): profile
+//! A Klaviyo simulator (API revision 2026-07-15, `tests/fakes/specs/klaviyo/stable.json`): profile
 //! import, events deduplicated by `unique_id`, subscription bulk jobs per list, data-privacy
 //! deletion jobs and `GET /api/accounts`. Every request needs `Authorization: Klaviyo-API-Key …`
 //! (401) and a `revision` header (400); bodies are validated as JSON:API; errors, injected faults
