@@ -85,7 +85,7 @@ async fn throughput(backend: &str, database_url: &str, events: usize) {
     let batches = uploads(events, 1000);
     let expected = expected_activities(&batches);
     let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let daemon = tokio::spawn(pipeline.clone().run(shutdown));
+    let daemon = tokio::spawn(rapport_host::daemon::run(pipeline.clone(), shutdown));
     let started = Instant::now();
     let cpu_before = cpu_seconds();
     let mut uploaders = tokio::task::JoinSet::new();
@@ -97,7 +97,11 @@ async fn throughput(backend: &str, database_url: &str, events: usize) {
         let pipeline = pipeline.clone();
         uploaders.spawn(async move {
             for csv in lane {
-                pipeline.receive_push("shop", vec![], csv).await.unwrap();
+                pipeline
+                    .intake
+                    .receive_push("shop", vec![], csv)
+                    .await
+                    .unwrap();
             }
         });
     }
@@ -139,7 +143,7 @@ async fn latency(backend: &str, database_url: &str) {
     let crm = CaptureServer::start().await.unwrap();
     let pipeline = Arc::new(start(database_url, dir.path(), &crm).await);
     let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let daemon = tokio::spawn(pipeline.clone().run(shutdown));
+    let daemon = tokio::spawn(rapport_host::daemon::run(pipeline.clone(), shutdown));
     let batches = uploads(RATE * SECONDS, PER_UPLOAD);
     let expected = expected_activities(&batches);
     let mut submitted: HashMap<String, Instant> = HashMap::new();
@@ -151,7 +155,11 @@ async fn latency(backend: &str, database_url: &str) {
         for r in shop.attributed_sales() {
             submitted.insert(r.id.clone(), at);
         }
-        pipeline.receive_push("shop", vec![], csv).await.unwrap();
+        pipeline
+            .intake
+            .receive_push("shop", vec![], csv)
+            .await
+            .unwrap();
     }
     let deadline = Instant::now() + Duration::from_secs(120);
     while crm.distinct_activities() < expected && Instant::now() < deadline {

@@ -109,7 +109,7 @@ url = "http://127.0.0.1:9/hook"
     let debounce = config.runtime.reload_debounce_ms;
     let pipeline = Arc::new(Pipeline::start(config).await.unwrap());
     let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let daemon = tokio::spawn(pipeline.clone().run(shutdown));
+    let daemon = tokio::spawn(rapport_host::daemon::run(pipeline.clone(), shutdown));
     // Let the watch start.
     tokio::time::sleep(Duration::from_millis(300)).await;
 

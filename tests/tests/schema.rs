@@ -5,7 +5,7 @@
 //! partial predicate), naming every difference.
 
 use rapport_e2e::PostgresDatabase;
-use rapport_host::store::Store;
+use rapport_store::Store;
 use sqlx::{Connection, Row};
 use std::collections::{BTreeMap, BTreeSet};
 
