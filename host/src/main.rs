@@ -147,72 +147,25 @@ async fn main() -> anyhow::Result<()> {
         Command::Sync { host, timeout_secs } => {
             init_logging("warn");
             let pipeline = start(&host).await?;
-            let report = pipeline
-                .sync_once(
-                    Duration::from_secs(timeout_secs),
-                    Duration::from_secs(timeout_secs),
-                )
-                .await?;
-            println!(
-                "accepted {} events ({} duplicates, {} rejected); {} work items still waiting; \
-                 {} sink erasures pending",
-                report.ingested.accepted,
-                report.ingested.duplicates,
-                report.ingested.rejected,
-                report.still_waiting,
-                report.erasures_pending
-            );
-            for e in &report.poll_errors {
-                println!("poll error: {e}");
-            }
-            print_status(&pipeline).await?;
+            let result = cli::oneshot::sync(&pipeline, Duration::from_secs(timeout_secs)).await;
             pipeline.store.close().await;
-            anyhow::ensure!(
-                report.poll_errors.is_empty(),
-                "some sources could not be polled"
-            );
-            Ok(())
+            result
         }
         Command::Import { host, source, file } => {
             init_logging("warn");
             let body =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let pipeline = start(&host).await?;
-            let report = pipeline
-                .intake
-                .receive_push(
-                    &source,
-                    vec![("content-type".into(), "text/csv".into())],
-                    body,
-                )
-                .await?;
-            println!(
-                "{}: accepted {} events, {} duplicates, {} rejected",
-                file.display(),
-                report.accepted,
-                report.duplicates,
-                report.rejected
-            );
-            for r in pipeline
-                .store
-                .rejected_inputs(&source)
-                .await?
-                .iter()
-                .rev()
-                .take(report.rejected)
-                .rev()
-            {
-                println!("  {}: {}", r.locator, r.reason);
-            }
+            let result = cli::oneshot::import(&pipeline, &source, &file, body).await;
             pipeline.store.close().await;
-            Ok(())
+            result
         }
         Command::Status { host } => {
             init_logging("warn");
             let pipeline = start(&host).await?;
-            print_status(&pipeline).await?;
+            let result = cli::oneshot::print_status(&pipeline).await;
             pipeline.store.close().await;
-            Ok(())
+            result
         }
         Command::Swap { config, follow } => {
             init_logging("warn");
@@ -290,48 +243,6 @@ async fn start(host: &HostArgs) -> anyhow::Result<Pipeline> {
     let mut config = Config::load(&host.config)?;
     config.trust.dev |= host.dev;
     Pipeline::start(config).await
-}
-
-async fn print_status(pipeline: &Pipeline) -> anyhow::Result<()> {
-    let s = pipeline.store.summary().await?;
-    println!(
-        "store: {} orders, {} refunds, {} customer updates, {} rejected inputs, {} profiles",
-        s.orders, s.refunds, s.customer_updates, s.rejected_inputs, s.profiles
-    );
-    for sink in &s.sinks {
-        println!(
-            "sink {}: {} profiles, {} activities and {} consent changes delivered, {} withheld for consent, {} rejected, {} dead, {} waiting",
-            sink.sink,
-            sink.profiles_delivered,
-            sink.activities_delivered,
-            sink.consents_delivered,
-            sink.withheld,
-            sink.rejected,
-            sink.dead,
-            sink.waiting
-        );
-        if pipeline.routes.journeys.iter().any(|j| j.sink == sink.sink) {
-            println!(
-                "sink {} journeys: {} messages sent, {} waiting for their time, {} dropped by a frequency cap",
-                sink.sink, sink.messages_delivered, sink.messages_delayed, sink.messages_dropped
-            );
-        }
-    }
-    for c in pipeline.connectors.reports() {
-        println!(
-            "{} {}: plugin {} generation {} ({}), {:?}, {} faults, {} requests sent, {} denied",
-            c.role,
-            c.connector,
-            c.plugin,
-            c.generation,
-            c.provenance,
-            c.health.state,
-            c.health.faults,
-            c.requests.sent,
-            c.requests.denied
-        );
-    }
-    Ok(())
 }
 
 async fn wait_for_signal() {

@@ -5,6 +5,7 @@ pub mod dlq;
 pub mod forget;
 pub mod generations;
 pub mod identity;
+pub mod oneshot;
 pub mod plugin;
 pub mod retention;
 pub mod swap;
