@@ -361,16 +361,8 @@ impl Store {
         // On PostgreSQL several hosts claim from one outbox. Their claims of one sink take turns, so
         // a claim sees what earlier claims took as in flight and never takes a person's later item
         // while another host sends an earlier one; rows locked by other writers are skipped.
-        let lock = match self.backend {
-            super::Backend::Postgres => {
-                sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock(hashtext($1))) AS turn")
-                    .bind(sink)
-                    .execute(&mut *tx)
-                    .await?;
-                "FOR UPDATE OF o SKIP LOCKED"
-            }
-            super::Backend::Sqlite => "",
-        };
+        self.backend.take_claim_turn(&mut tx, sink).await?;
+        let lock = self.backend.skip_locked("o");
         release_expired_leases(&mut tx, sink, now).await?;
         // Consent changes go first: a person's is taken whenever none of their items is in flight
         // (one in flight may carry older consents, and must land first).
