@@ -11,6 +11,7 @@ mod ingest;
 mod merges;
 mod outbox;
 mod profiles;
+mod queue;
 mod retention;
 mod rows;
 mod summary;

@@ -49,9 +49,10 @@ impl From<Option<i64>> for Value<'_> {
     }
 }
 
-type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+pub(super) type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
-fn bind<'q>(query: Query<'q>, value: Value<'q>) -> Query<'q> {
+/// Binds `value` to the query's next parameter.
+pub(super) fn bind<'q>(query: Query<'q>, value: Value<'q>) -> Query<'q> {
     match value {
         Value::Text(v) => query.bind(v),
         Value::Int(v) => query.bind(v),
