@@ -7,6 +7,7 @@
 //! sink's confirmation. `erasures` and `erasure_sinks` never hold PII: the person is named there by
 //! their profile's random key, and sink errors are kept with the identifiers blanked out.
 
+use super::queue::{self, Finish, Queue, Selection};
 use super::rows::{self, Value};
 use super::{now_ms, Store, StoreError};
 use rapport_core::model::{Customer, Identity, IdentityKind, Payload};
@@ -62,9 +63,10 @@ impl ErasureStatus {
         }
     }
 
+    /// A stored status; a part leased to a worker is still pending.
     fn parse(s: &str) -> Result<Self, StoreError> {
         match s {
-            "pending" => Ok(ErasureStatus::Pending),
+            queue::PENDING | queue::INFLIGHT => Ok(ErasureStatus::Pending),
             "confirmed" => Ok(ErasureStatus::Confirmed),
             other => Err(StoreError::Corrupt(format!(
                 "erasure_sinks.status {other:?}"
@@ -73,12 +75,25 @@ impl ErasureStatus {
     }
 }
 
+/// The sinks' parts of erasures as a queue: a sink's parts, named by erasure; confirmed when done,
+/// when the error of the last failed attempt goes.
+const ERASURES: Queue = Queue {
+    table: "erasure_sinks",
+    partition: "sink_id",
+    key: "erasure_id",
+    alias: "e",
+    done: "confirmed",
+    done_at: Some("confirmed_at"),
+    keeps_last_error: false,
+};
+
 /// One sink's part of an erasure.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SinkErasure {
     pub sink: String,
     pub status: ErasureStatus,
     pub attempts: i64,
+    /// When it is next tried: when it is due, or when the lease of an attempt in progress ends.
     pub next_attempt_at: i64,
     pub last_error: Option<String>,
     pub confirmed_at: Option<i64>,
@@ -279,37 +294,24 @@ impl Store {
         lease_ms: i64,
     ) -> Result<Vec<ErasureItem>, StoreError> {
         let now = now_ms();
-        let due = sqlx::query(
-            "SELECT erasure_id, attempts FROM erasure_sinks
-             WHERE sink_id = $1 AND status = 'pending' AND next_attempt_at <= $2
-               AND ($3 = 0 OR erasure_id = $3)
-             ORDER BY erasure_id",
-        )
-        .bind(sink)
-        .bind(now)
-        .bind(only.unwrap_or(0))
-        .fetch_all(&self.pool)
-        .await?;
-        let mut claimed = Vec::new();
-        for row in due {
-            let erasure_id: i64 = row.try_get("erasure_id")?;
-            let mut tx = self.begin_write().await?;
-            // Taken only if no other worker leased it since it was read.
-            let taken = sqlx::query(
-                "UPDATE erasure_sinks SET next_attempt_at = $1
-                 WHERE erasure_id = $2 AND sink_id = $3 AND status = 'pending'
-                   AND next_attempt_at <= $4",
-            )
-            .bind(now + lease_ms)
-            .bind(erasure_id)
-            .bind(sink)
-            .bind(now)
-            .execute(&mut *tx)
+        let mut tx = self.begin_write().await?;
+        queue::release_expired_leases(&mut tx, &ERASURES, sink, now).await?;
+        let selection = Selection {
+            select: "SELECT e.erasure_id FROM erasure_sinks e
+                     WHERE e.sink_id = $1 AND e.status = 'pending' AND e.next_attempt_at <= $2
+                       AND ($4 = 0 OR e.erasure_id = $4)
+                     ORDER BY e.erasure_id",
+            params: &[only.unwrap_or(0).into()],
+            returning: "erasure_id, attempts",
+        };
+        let mut leased = queue::lease(&mut tx, &ERASURES, sink, selection, now, now + lease_ms)
             .await?
-            .rows_affected();
-            if taken == 0 {
-                continue;
-            }
+            .iter()
+            .map(|row| Ok((row.try_get("erasure_id")?, row.try_get("attempts")?)))
+            .collect::<Result<Vec<(i64, i64)>, StoreError>>()?;
+        leased.sort_unstable();
+        let mut claimed = Vec::with_capacity(leased.len());
+        for (erasure_id, attempts) in leased {
             let identities = sqlx::query(
                 "SELECT kind, value FROM erasure_identities WHERE erasure_id = $1
                  ORDER BY kind, value",
@@ -320,14 +322,14 @@ impl Store {
             .iter()
             .map(identity)
             .collect::<Result<_, _>>()?;
-            tx.commit().await?;
             claimed.push(ErasureItem {
                 erasure_id,
                 sink: sink.to_string(),
-                attempts: row.try_get("attempts")?,
+                attempts,
                 identities,
             });
         }
+        tx.commit().await?;
         Ok(claimed)
     }
 
@@ -336,23 +338,15 @@ impl Store {
     pub async fn confirm_erasure(&self, erasure_id: i64, sink: &str) -> Result<bool, StoreError> {
         let now = now_ms();
         let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "UPDATE erasure_sinks SET status = 'confirmed', attempts = attempts + 1,
-                                      confirmed_at = $1, last_error = NULL
-             WHERE erasure_id = $2 AND sink_id = $3",
-        )
-        .bind(now)
-        .bind(erasure_id)
-        .bind(sink)
-        .execute(&mut *tx)
-        .await?;
-        let pending: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM erasure_sinks WHERE erasure_id = $1 AND status = 'pending'",
+        queue::finish(&mut tx, &ERASURES, sink, &[erasure_id], Finish::Done, now).await?;
+        let unconfirmed: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM erasure_sinks
+             WHERE erasure_id = $1 AND status IN ('pending', 'inflight')",
         )
         .bind(erasure_id)
         .fetch_one(&mut *tx)
         .await?;
-        if pending == 0 {
+        if unconfirmed == 0 {
             sqlx::query("DELETE FROM erasure_identities WHERE erasure_id = $1")
                 .bind(erasure_id)
                 .execute(&mut *tx)
@@ -366,7 +360,7 @@ impl Store {
             .await?;
         }
         tx.commit().await?;
-        Ok(pending == 0)
+        Ok(unconfirmed == 0)
     }
 
     /// Puts the sink's item back in line for `at`, with why it failed (already free of PII).
@@ -377,20 +371,14 @@ impl Store {
         at: i64,
         error: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE erasure_sinks SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2
-             WHERE erasure_id = $3 AND sink_id = $4 AND status = 'pending'",
-        )
-        .bind(at)
-        .bind(error)
-        .bind(erasure_id)
-        .bind(sink)
-        .execute(&self.writer)
-        .await?;
+        let mut tx = self.begin_write().await?;
+        queue::retry(&mut tx, &ERASURES, sink, erasure_id, at, error, true).await?;
+        tx.commit().await?;
         Ok(())
     }
 
-    /// Erasure items of `sinks` still pending, and when the earliest of them is due.
+    /// Erasure items of `sinks` still pending (an item being tried is pending until it is
+    /// confirmed), and when the earliest of them is due (an item being tried, when its lease ends).
     pub async fn erasure_backlog(
         &self,
         sinks: &[String],
@@ -399,15 +387,12 @@ impl Store {
         let mut conn = self.pool.acquire().await?;
         let mut pending = 0;
         let mut next_at: Option<i64> = None;
-        for row in rows::query_in(
-            &mut conn,
-            "SELECT COUNT(*) AS n, MIN(next_attempt_at) AS next_at FROM erasure_sinks
-             WHERE status = 'pending' AND sink_id IN {list}",
-            &[],
-            &list,
-        )
-        .await?
-        {
+        let sql = format!(
+            "SELECT COUNT(*) AS n, MIN({}) AS next_at FROM erasure_sinks
+             WHERE status IN ('pending', 'inflight') AND sink_id IN {{list}}",
+            queue::NEXT_DUE
+        );
+        for row in rows::query_in(&mut conn, &sql, &[], &list).await? {
             pending += row.try_get::<i64, _>("n")?;
             if let Some(at) = row.try_get::<Option<i64>, _>("next_at")? {
                 next_at = Some(next_at.map_or(at, |n| n.min(at)));
@@ -433,10 +418,11 @@ impl Store {
         let mut log = Vec::with_capacity(rows.len());
         for row in rows {
             let id: i64 = row.try_get("id")?;
-            let sinks = sqlx::query(
-                "SELECT sink_id, status, attempts, next_attempt_at, last_error, confirmed_at
+            let sinks = sqlx::query(&format!(
+                "SELECT sink_id, status, attempts, {} AS next_at, last_error, confirmed_at
                  FROM erasure_sinks WHERE erasure_id = $1 ORDER BY sink_id",
-            )
+                queue::NEXT_DUE
+            ))
             .bind(id)
             .fetch_all(&self.pool)
             .await?
@@ -446,7 +432,7 @@ impl Store {
                     sink: s.try_get("sink_id")?,
                     status: ErasureStatus::parse(&s.try_get::<String, _>("status")?)?,
                     attempts: s.try_get("attempts")?,
-                    next_attempt_at: s.try_get("next_attempt_at")?,
+                    next_attempt_at: s.try_get("next_at")?,
                     last_error: s.try_get("last_error")?,
                     confirmed_at: s.try_get("confirmed_at")?,
                 })

@@ -4,18 +4,21 @@
 
 mod consents;
 mod dead_letters;
+mod dialect;
 mod erasure;
 mod inbox;
 mod ingest;
 mod merges;
 mod outbox;
 mod profiles;
+mod queue;
 mod retention;
 mod rows;
 mod summary;
 mod swap;
 
 pub use dead_letters::{DeadLetter, LetterStatus};
+pub use dialect::Backend;
 pub use erasure::{
     ErasureItem, ErasureRecord, ErasureStatus, FoundProfile, PersonRef, ScrubReport, SinkErasure,
 };
@@ -28,17 +31,10 @@ pub use summary::Summary;
 pub use swap::{Backfill, Retirement};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::AnyPool;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Which database is behind the pool; the few dialect differences key off it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
 
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
@@ -80,50 +76,28 @@ impl Store {
     /// Opens (creating if needed) the database at `url` and applies migrations.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
-        let backend = if url.starts_with("sqlite:") {
-            Backend::Sqlite
-        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            Backend::Postgres
-        } else {
-            return Err(StoreError::UnsupportedUrl(redact(url)));
-        };
+        let backend =
+            Backend::of_url(url).ok_or_else(|| StoreError::UnsupportedUrl(redact(url)))?;
         let connect_error = |source| StoreError::Connect {
             url: redact(url),
             source,
         };
-        let url = match backend {
-            Backend::Sqlite if !url.contains("mode=") => {
-                format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
-            }
-            _ => url.to_string(),
-        };
-        let options = AnyConnectOptions::from_str(&url).map_err(connect_error)?;
+        let options =
+            AnyConnectOptions::from_str(&backend.connect_url(url)).map_err(connect_error)?;
         let connect = |connections: u32| {
             AnyPoolOptions::new()
                 .max_connections(connections)
                 .acquire_timeout(Duration::from_secs(10))
-                .after_connect(move |conn, _| {
-                    Box::pin(async move {
-                        if backend == Backend::Sqlite {
-                            conn.execute("PRAGMA busy_timeout = 10000").await?;
-                            conn.execute("PRAGMA journal_mode = WAL").await?;
-                            conn.execute("PRAGMA synchronous = FULL").await?;
-                            conn.execute("PRAGMA foreign_keys = ON").await?;
-                        }
-                        Ok(())
-                    })
-                })
+                .after_connect(move |conn, _| Box::pin(backend.prepare(conn)))
                 .connect_with(options.clone())
         };
         let pool = connect(8).await.map_err(connect_error)?;
-        let writer = match backend {
-            Backend::Sqlite => connect(1).await.map_err(connect_error)?,
-            Backend::Postgres => pool.clone(),
+        let writer = if backend.single_writer() {
+            connect(1).await.map_err(connect_error)?
+        } else {
+            pool.clone()
         };
-        match backend {
-            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&writer).await?,
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&writer).await?,
-        }
+        backend.migrate(&writer).await?;
         Ok(Store {
             pool,
             writer,
@@ -132,29 +106,23 @@ impl Store {
         })
     }
 
-    /// Begins a transaction that writes. On SQLite its first statement is a write, which takes the
-    /// write lock at once (waiting its turn): a transaction that read first and wrote later could
-    /// not upgrade once another connection had committed, and would fail instead of waiting.
-    /// (`BEGIN IMMEDIATE` would do the same, but sqlx refuses it on a connection whose earlier
-    /// transaction SQLite rolled back by itself, as it does when the disk is full.)
+    /// Begins a transaction that writes, holding the write lock from its start where the backend
+    /// needs that (see [`Backend::lock_for_writing`]).
     pub(crate) async fn begin_write(
         &self,
     ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
         let mut tx = self.writer.begin().await?;
-        if self.backend == Backend::Sqlite {
-            sqlx::query("UPDATE sources SET updated_at = updated_at WHERE 0 = 1")
-                .execute(&mut *tx)
-                .await?;
-        }
+        self.backend.lock_for_writing(&mut tx).await?;
         Ok(tx)
     }
 
-    /// Waits for this bulk write's turn to queue for the writer (SQLite only: PostgreSQL takes
-    /// writers side by side); hold the turn until the write commits.
+    /// Waits for this bulk write's turn to queue for the writer (only where one writer gets in at a
+    /// time: PostgreSQL takes writers side by side); hold the turn until the write commits.
     async fn bulk_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        match self.backend {
-            Backend::Sqlite => Some(self.bulk_turn.lock().await),
-            Backend::Postgres => None,
+        if self.backend.single_writer() {
+            Some(self.bulk_turn.lock().await)
+        } else {
+            None
         }
     }
 

@@ -4,6 +4,7 @@
 //! person's updates reach a sink in order. Journey messages are the exception: one waiting for its
 //! time (a journey's wait, quiet hours, a frequency cap) holds up nothing else of the person's.
 
+use super::queue::{self, Finish, Queue, Selection};
 use super::rows::{self, Value};
 use super::{now_ms, Store, StoreError};
 use rapport_core::journeys::PlannedMessage;
@@ -87,6 +88,18 @@ pub enum Completion {
     Suppressed(String),
 }
 
+/// The outbox as a queue: items of a sink, named by id; delivered when done; a delivered item keeps
+/// the error of its last failed attempt for the operator.
+const OUTBOX: Queue = Queue {
+    table: "outbox",
+    partition: "sink_id",
+    key: "id",
+    alias: "o",
+    done: "delivered",
+    done_at: None,
+    keeps_last_error: true,
+};
+
 /// Work one new event creates for every sink: an update of its person's profile, and the activity
 /// it records if it is the first sighting of its vendor object.
 #[derive(Debug, Clone)]
@@ -94,32 +107,6 @@ pub(super) struct NewWork {
     pub profile_id: i64,
     pub event_id: i64,
     pub activity_key: Option<String>,
-}
-
-/// Puts `sink`'s items whose lease ran out (their worker died) back in line, keeping their
-/// attempts; part of each claim, so it costs no transaction of its own.
-async fn release_expired_leases(
-    tx: &mut Transaction<'_, Any>,
-    sink: &str,
-    now: i64,
-) -> Result<(), StoreError> {
-    let released = sqlx::query(
-        "UPDATE outbox SET status = 'pending', lease_until = NULL, next_attempt_at = $2
-         WHERE sink_id = $1 AND status = 'inflight' AND lease_until <= $2",
-    )
-    .bind(sink)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    if released > 0 {
-        tracing::warn!(
-            sink,
-            released,
-            "work items whose lease expired are back in line"
-        );
-    }
-    Ok(())
 }
 
 /// The journey and channel a stored outbox row names, if it is a message.
@@ -350,34 +337,22 @@ impl Store {
         // On PostgreSQL several hosts claim from one outbox. Their claims of one sink take turns, so
         // a claim sees what earlier claims took as in flight and never takes a person's later item
         // while another host sends an earlier one; rows locked by other writers are skipped.
-        let lock = match self.backend {
-            super::Backend::Postgres => {
-                sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock(hashtext($1))) AS turn")
-                    .bind(sink)
-                    .execute(&mut *tx)
-                    .await?;
-                "FOR UPDATE OF o SKIP LOCKED"
-            }
-            super::Backend::Sqlite => "",
-        };
-        release_expired_leases(&mut tx, sink, now).await?;
+        self.backend.take_claim_turn(&mut tx, sink).await?;
+        queue::release_expired_leases(&mut tx, &OUTBOX, sink, now).await?;
         // Consent changes go first: a person's is taken whenever none of their items is in flight
         // (one in flight may carry older consents, and must land first).
-        let consent_first = format!(
-            "SELECT o.id FROM outbox o
+        let consent_first = "SELECT o.id FROM outbox o
              WHERE o.sink_id = $1 AND o.kind = 'consent' AND o.status = 'pending'
                AND o.next_attempt_at <= $2
                AND NOT EXISTS (SELECT 1 FROM outbox i
                                WHERE i.sink_id = $1 AND i.profile_id = o.profile_id
                                  AND i.status = 'inflight')
              ORDER BY o.id
-             LIMIT $3 {lock}"
-        );
+             LIMIT $4";
         // Then a person's items in order, several in one batch when they are all ready, but none
         // while one of theirs is in flight, nor at or after one waiting to be retried. A journey
         // message waiting for its time holds up nothing: it stands apart from the person's updates.
-        let in_order = format!(
-            "WITH blocked AS (
+        let in_order = "WITH blocked AS (
                  SELECT profile_id, MIN(from_id) AS from_id FROM (
                      SELECT profile_id, 0 AS from_id FROM outbox
                      WHERE sink_id = $1 AND status = 'inflight'
@@ -390,25 +365,20 @@ impl Store {
              WHERE o.sink_id = $1 AND o.status = 'pending' AND o.next_attempt_at <= $2
                AND (b.from_id IS NULL OR o.id < b.from_id)
              ORDER BY o.id
-             LIMIT $3 {lock}"
-        );
+             LIMIT $4";
         let mut rows = Vec::new();
         for select in [consent_first, in_order] {
             if rows.len() >= limit {
                 break;
             }
+            let selection = Selection {
+                select,
+                params: &[((limit - rows.len()) as i64).into()],
+                returning:
+                    "id, kind, profile_id, event_id, idempotency_key, attempts, journey, channel",
+            };
             rows.extend(
-                sqlx::query(&format!(
-                    "UPDATE outbox SET status = 'inflight', lease_until = $4 WHERE id IN ({select})
-                     RETURNING id, kind, profile_id, event_id, idempotency_key, attempts,
-                               journey, channel"
-                ))
-                .bind(sink)
-                .bind(now)
-                .bind((limit - rows.len()) as i64)
-                .bind(now + lease_ms)
-                .fetch_all(&mut *tx)
-                .await?,
+                queue::lease(&mut tx, &OUTBOX, sink, selection, now, now + lease_ms).await?,
             );
         }
         tx.commit().await?;
@@ -433,8 +403,8 @@ impl Store {
         Ok(claimed)
     }
 
-    /// Records how each claimed item ended. Delivered items (the common case) are recorded for the
-    /// whole batch at once, and suppressed ones for each reason at once.
+    /// Records how each claimed item ended. Items that finish the same way (delivered, the common
+    /// case, or stopped for the same reason) are recorded for the whole batch at once.
     pub async fn complete(
         &self,
         sink: &str,
@@ -442,85 +412,45 @@ impl Store {
     ) -> Result<(), StoreError> {
         let now = now_ms();
         let mut tx = self.begin_write().await?;
-        let mut finished: HashMap<(&str, Option<&str>), Vec<i64>> = HashMap::new();
+        let mut finished: HashMap<Finish, Vec<i64>> = HashMap::new();
         for (item, completion) in results {
-            match completion {
-                Completion::Delivered => finished.entry(("ok", None)),
-                Completion::Suppressed(reason) => {
-                    finished.entry(("suppressed", Some(reason.as_str())))
-                }
-                _ => continue,
-            }
-            .or_default()
-            .push(item.id);
-        }
-        for ((outcome, detail), ids) in &finished {
-            let (status, attempted) = match *outcome {
-                "ok" => ("delivered", 1i64),
-                _ => (*outcome, 0),
+            let ended = |status, reason, attempted| Finish::Ended {
+                status,
+                reason,
+                attempted,
             };
-            rows::query_ids(
-                &mut tx,
-                "UPDATE outbox SET status = $1, attempts = attempts + $2, lease_until = NULL,
-                                   last_error = COALESCE($3, last_error)
-                 WHERE id IN {list}",
-                &[status.into(), attempted.into(), (*detail).into()],
-                ids,
-            )
-            .await?;
+            let end = match completion {
+                Completion::Delivered => Finish::Done,
+                Completion::Suppressed(reason) => ended("suppressed", reason, false),
+                Completion::Rejected(reason) => ended("rejected", reason, true),
+                Completion::Dead(reason) => ended("dead", reason, true),
+                Completion::Retry { at, error, .. } => {
+                    queue::retry(&mut tx, &OUTBOX, sink, item.id, *at, error, true).await?;
+                    continue;
+                }
+                Completion::Deferred { at, reason } => {
+                    queue::retry(&mut tx, &OUTBOX, sink, item.id, *at, reason, false).await?;
+                    continue;
+                }
+            };
+            finished.entry(end).or_default().push(item.id);
+        }
+        for (end, ids) in &finished {
+            queue::finish(&mut tx, &OUTBOX, sink, ids, *end, now).await?;
+            let (outcome, detail) = match end {
+                Finish::Done => ("ok", None),
+                Finish::Ended { status, reason, .. } => (*status, Some(*reason)),
+            };
             rows::query_ids(
                 &mut tx,
                 "INSERT INTO deliveries (outbox_id, sink_id, kind, idempotency_key, outcome, detail,
                                          attempts, at)
                  SELECT id, sink_id, kind, idempotency_key, $1, $2, attempts, $3
                  FROM outbox WHERE id IN {list}",
-                &[(*outcome).into(), (*detail).into(), now.into()],
+                &[outcome.into(), detail.into(), now.into()],
                 ids,
             )
             .await?;
-        }
-        for (item, completion) in results {
-            let (status, next_at, error) = match completion {
-                Completion::Delivered | Completion::Suppressed(_) => continue,
-                Completion::Deferred { at, reason } => {
-                    ("pending", Some(*at), Some(reason.as_str()))
-                }
-                Completion::Retry { at, error, .. } => ("pending", Some(*at), Some(error.as_str())),
-                Completion::Rejected(reason) => ("rejected", None, Some(reason.as_str())),
-                Completion::Dead(reason) => ("dead", None, Some(reason.as_str())),
-            };
-            let attempts = match completion {
-                Completion::Deferred { .. } => item.attempts,
-                _ => item.attempts + 1,
-            };
-            sqlx::query(
-                "UPDATE outbox SET status = $1, attempts = $2, next_attempt_at = COALESCE($3, next_attempt_at),
-                                   lease_until = NULL, last_error = COALESCE($4, last_error)
-                 WHERE id = $5",
-            )
-            .bind(status)
-            .bind(attempts)
-            .bind(next_at)
-            .bind(error)
-            .bind(item.id)
-            .execute(&mut *tx)
-            .await?;
-            if status != "pending" {
-                sqlx::query(
-                    "INSERT INTO deliveries (outbox_id, sink_id, kind, idempotency_key, outcome, detail, attempts, at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(item.id)
-                .bind(sink)
-                .bind(item.kind.as_str())
-                .bind(&item.idempotency_key)
-                .bind(status)
-                .bind(error)
-                .bind(attempts)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
         }
         tx.commit().await?;
         Ok(())

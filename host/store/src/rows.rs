@@ -2,6 +2,7 @@
 //! `IN (…)` lists), chunked to stay inside both databases' parameter limits. The ingest and delivery
 //! hot paths cost a handful of statements per batch this way, instead of several per row.
 
+use super::dialect::{Backend, Placeholders};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Executor};
 
@@ -48,69 +49,15 @@ impl From<Option<i64>> for Value<'_> {
     }
 }
 
-type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+pub(super) type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
-fn bind<'q>(query: Query<'q>, value: Value<'q>) -> Query<'q> {
+/// Binds `value` to the query's next parameter.
+pub(super) fn bind<'q>(query: Query<'q>, value: Value<'q>) -> Query<'q> {
     match value {
         Value::Text(v) => query.bind(v),
         Value::Int(v) => query.bind(v),
         Value::MaybeText(v) => query.bind(v),
         Value::MaybeInt(v) => query.bind(v),
-    }
-}
-
-/// How a statement numbers its parameters. SQLite gets anonymous `?`: sqlx looks up the name of
-/// every named parameter it binds, which SQLite finds by a linear scan, so `$N` costs time
-/// quadratic in the parameters of a statement; PostgreSQL requires `$N`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Placeholders {
-    Anonymous,
-    Numbered,
-}
-
-impl Placeholders {
-    fn of(conn: &AnyConnection) -> Self {
-        if conn.backend_name() == "SQLite" {
-            Placeholders::Anonymous
-        } else {
-            Placeholders::Numbered
-        }
-    }
-
-    fn push(self, sql: &mut String, n: usize) {
-        match self {
-            Placeholders::Anonymous => sql.push('?'),
-            Placeholders::Numbered => {
-                sql.push('$');
-                sql.push_str(&n.to_string());
-            }
-        }
-    }
-
-    /// `sql` with its `$1…$k` (each used once, in order) written in this style.
-    fn rewrite(self, sql: &str) -> String {
-        if self == Placeholders::Numbered {
-            return sql.to_string();
-        }
-        let mut out = String::with_capacity(sql.len());
-        let mut rest = sql;
-        let mut expected = 1;
-        while let Some(at) = rest.find('$') {
-            out.push_str(&rest[..at]);
-            let digits = rest[at + 1..]
-                .find(|c: char| !c.is_ascii_digit())
-                .unwrap_or(rest.len() - at - 1);
-            debug_assert_eq!(
-                rest[at + 1..at + 1 + digits].parse::<usize>().ok(),
-                Some(expected),
-                "parameters must be used once each, in order: {sql}"
-            );
-            expected += 1;
-            out.push('?');
-            rest = &rest[at + 1 + digits..];
-        }
-        out.push_str(rest);
-        out
     }
 }
 
@@ -159,7 +106,7 @@ pub(super) async fn insert_values(
     let Some(columns) = rows.first().map(Vec::len) else {
         return Ok(returned);
     };
-    let style = Placeholders::of(conn);
+    let style = Backend::of(conn).placeholders();
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "{head} VALUES {} {tail}",
@@ -182,7 +129,7 @@ pub(super) async fn query_in(
     list: &[Value<'_>],
 ) -> Result<Vec<AnyRow>, sqlx::Error> {
     let mut found = Vec::new();
-    let style = Placeholders::of(conn);
+    let style = Backend::of(conn).placeholders();
     let sql = style.rewrite(sql);
     for chunk in list.chunks(ROWS_PER_STATEMENT) {
         let entries = value_rows(style, 1, chunk.len(), params.len() + 1);
@@ -212,14 +159,5 @@ mod tests {
     fn placeholders_number_rows_after_the_leading_parameters() {
         assert_eq!(value_rows(Numbered, 2, 3, 2), "($2, $3, $4), ($5, $6, $7)");
         assert_eq!(value_rows(Anonymous, 1, 2, 2), "(?, ?)");
-    }
-
-    #[test]
-    fn numbered_parameters_become_anonymous_for_sqlite() {
-        assert_eq!(
-            Anonymous.rewrite("a = $1 AND b IN {list} AND c = $2"),
-            "a = ? AND b IN {list} AND c = ?"
-        );
-        assert_eq!(Numbered.rewrite("a = $1"), "a = $1");
     }
 }

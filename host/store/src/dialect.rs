@@ -1,0 +1,209 @@
+//! Every difference between SQLite and PostgreSQL the store deals with, each behind a name: how a
+//! URL is opened and a connection set up, which migrations apply, how writers take turns, how a
+//! claim locks the rows it takes, and how statement parameters are written. The rest of the store
+//! writes one SQL for both and asks here where they part.
+
+use sqlx::migrate::MigrateError;
+use sqlx::{AnyConnection, AnyPool, Executor};
+
+/// Which database is behind the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a database URL names, if it is one the store supports.
+    pub(crate) fn of_url(url: &str) -> Option<Backend> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+
+    /// The backend an open connection talks to.
+    pub(crate) fn of(conn: &AnyConnection) -> Backend {
+        if conn.backend_name() == "SQLite" {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        }
+    }
+
+    /// `url` as the store connects to it: a SQLite file is created if missing (unless the URL
+    /// chooses its own mode).
+    pub(crate) fn connect_url(self, url: &str) -> String {
+        match self {
+            Backend::Sqlite if !url.contains("mode=") => {
+                format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+            }
+            _ => url.to_string(),
+        }
+    }
+
+    /// Sets up a new connection: on SQLite, waiting for the lock, write-ahead logging, durable
+    /// commits and foreign keys.
+    pub(crate) async fn prepare(self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+        if self == Backend::Sqlite {
+            conn.execute("PRAGMA busy_timeout = 10000").await?;
+            conn.execute("PRAGMA journal_mode = WAL").await?;
+            conn.execute("PRAGMA synchronous = FULL").await?;
+            conn.execute("PRAGMA foreign_keys = ON").await?;
+        }
+        Ok(())
+    }
+
+    /// Whether the database lets one writer in at a time (SQLite), so the store writes through one
+    /// connection and takes turns for bulk writes.
+    pub(crate) fn single_writer(self) -> bool {
+        self == Backend::Sqlite
+    }
+
+    /// Applies this backend's migration set.
+    pub(crate) async fn migrate(self, pool: &AnyPool) -> Result<(), MigrateError> {
+        match self {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(pool).await,
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(pool).await,
+        }
+    }
+
+    /// Takes the write lock at the start of a writing transaction. On SQLite its first statement
+    /// must write: a transaction that read first and wrote later could not upgrade once another
+    /// connection had committed, and would fail instead of waiting. (`BEGIN IMMEDIATE` would do the
+    /// same, but sqlx refuses it on a connection whose earlier transaction SQLite rolled back by
+    /// itself, as it does when the disk is full.) PostgreSQL locks rows as they are written.
+    pub(crate) async fn lock_for_writing(
+        self,
+        conn: &mut AnyConnection,
+    ) -> Result<(), sqlx::Error> {
+        if self == Backend::Sqlite {
+            conn.execute("UPDATE sources SET updated_at = updated_at WHERE 0 = 1")
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Makes claims of one queue partition (`partition`: a sink) take turns until the transaction
+    /// ends, so a claim sees what earlier claims took as in flight. On PostgreSQL, where several
+    /// hosts claim from one table, a transaction-scoped advisory lock; SQLite's single writer
+    /// already serialises them.
+    pub(crate) async fn take_claim_turn(
+        self,
+        conn: &mut AnyConnection,
+        partition: &str,
+    ) -> Result<(), sqlx::Error> {
+        if self == Backend::Postgres {
+            conn.execute(
+                sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock(hashtext($1))) AS turn")
+                    .bind(partition),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// What ends a claim's selection of rows of the table aliased `alias`: on PostgreSQL it locks
+    /// them and skips rows other writers hold; SQLite has one writer, so nothing.
+    pub(crate) fn skip_locked(self, alias: &str) -> String {
+        match self {
+            Backend::Postgres => format!("FOR UPDATE OF {alias} SKIP LOCKED"),
+            Backend::Sqlite => String::new(),
+        }
+    }
+
+    /// How statements built at run time number their parameters. SQLite gets anonymous `?`: sqlx
+    /// looks up the name of every named parameter it binds, which SQLite finds by a linear scan, so
+    /// `$N` costs time quadratic in the parameters of a statement; PostgreSQL requires `$N`.
+    pub(crate) fn placeholders(self) -> Placeholders {
+        match self {
+            Backend::Sqlite => Placeholders::Anonymous,
+            Backend::Postgres => Placeholders::Numbered,
+        }
+    }
+}
+
+/// A style of statement parameters: `?` or `$N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Placeholders {
+    Anonymous,
+    Numbered,
+}
+
+impl Placeholders {
+    /// Appends the `n`th parameter (from 1).
+    pub(crate) fn push(self, sql: &mut String, n: usize) {
+        match self {
+            Placeholders::Anonymous => sql.push('?'),
+            Placeholders::Numbered => {
+                sql.push('$');
+                sql.push_str(&n.to_string());
+            }
+        }
+    }
+
+    /// `sql` with its `$1…$k` (each used once, in order) written in this style.
+    pub(crate) fn rewrite(self, sql: &str) -> String {
+        if self == Placeholders::Numbered {
+            return sql.to_string();
+        }
+        let mut out = String::with_capacity(sql.len());
+        let mut rest = sql;
+        let mut expected = 1;
+        while let Some(at) = rest.find('$') {
+            out.push_str(&rest[..at]);
+            let digits = rest[at + 1..]
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len() - at - 1);
+            debug_assert_eq!(
+                rest[at + 1..at + 1 + digits].parse::<usize>().ok(),
+                Some(expected),
+                "parameters must be used once each, in order: {sql}"
+            );
+            expected += 1;
+            out.push('?');
+            rest = &rest[at + 1 + digits..];
+        }
+        out.push_str(rest);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Backend, Placeholders};
+
+    #[test]
+    fn numbered_parameters_become_anonymous_for_sqlite() {
+        assert_eq!(
+            Placeholders::Anonymous.rewrite("a = $1 AND b IN {list} AND c = $2"),
+            "a = ? AND b IN {list} AND c = ?"
+        );
+        assert_eq!(Placeholders::Numbered.rewrite("a = $1"), "a = $1");
+    }
+
+    #[test]
+    fn urls_name_their_backend_and_sqlite_files_are_created() {
+        assert_eq!(Backend::of_url("sqlite://a.db"), Some(Backend::Sqlite));
+        assert_eq!(
+            Backend::of_url("postgresql://h/db"),
+            Some(Backend::Postgres)
+        );
+        assert_eq!(Backend::of_url("mysql://h/db"), None);
+        assert_eq!(
+            Backend::Sqlite.connect_url("sqlite://a.db"),
+            "sqlite://a.db?mode=rwc"
+        );
+        assert_eq!(
+            Backend::Sqlite.connect_url("sqlite://a.db?x=1"),
+            "sqlite://a.db?x=1&mode=rwc"
+        );
+        assert_eq!(
+            Backend::Postgres.connect_url("postgres://h/db"),
+            "postgres://h/db"
+        );
+    }
+}

@@ -1,0 +1,7 @@
+//! The store's SQL on both backends: every case runs on SQLite and on PostgreSQL.
+
+mod common;
+mod erasure;
+mod ingest;
+mod outbox;
+mod retention;

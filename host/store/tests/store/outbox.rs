@@ -1,0 +1,259 @@
+//! The queue mechanics through the outbox: leases, expired leases, retries, dead letters, and the
+//! order in which a person's items are claimed.
+
+use crate::common::{on_both, Db, Param};
+use rapport_store::{now_ms, Completion, OutboxRow};
+
+const LEASE_MS: i64 = 60_000;
+
+/// Status, attempts, next attempt, lease end and last error of an outbox item.
+async fn item(db: &Db, id: i64) -> (String, i64, i64, Option<i64>, Option<String>) {
+    let rows = db
+        .rows(
+            "SELECT status, attempts, next_attempt_at, lease_until, last_error FROM outbox
+             WHERE id = $1",
+            &[Param::Int(id)],
+        )
+        .await;
+    let row = &rows[0];
+    use sqlx::Row;
+    (
+        row.get("status"),
+        row.get("attempts"),
+        row.get("next_attempt_at"),
+        row.get("lease_until"),
+        row.get("last_error"),
+    )
+}
+
+fn ids(claimed: &[OutboxRow]) -> Vec<i64> {
+    claimed.iter().map(|c| c.id).collect()
+}
+
+#[tokio::test]
+async fn a_claim_leases_items_and_a_second_claim_leaves_them() {
+    on_both(|db| async move {
+        let due = now_ms() - 1_000;
+        let a = db.queue_item("crm", "profile", 1, due).await;
+        let b = db.queue_item("crm", "profile", 2, due).await;
+        let other_sink = db.queue_item("mail", "profile", 1, due).await;
+        let before = now_ms();
+        let claimed = db.store.claim("crm", 10, LEASE_MS).await.unwrap();
+        let after = now_ms();
+        assert_eq!(ids(&claimed), vec![a, b]);
+        for id in [a, b] {
+            let (status, attempts, next, lease, _) = item(&db, id).await;
+            assert_eq!((status.as_str(), attempts, next), ("inflight", 0, due));
+            let lease = lease.expect("a lease");
+            assert!(before + LEASE_MS <= lease && lease <= after + LEASE_MS);
+        }
+        assert!(db
+            .store
+            .claim("crm", 10, LEASE_MS)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(item(&db, other_sink).await.0, "pending");
+        assert_eq!(db.store.owed("crm").await.unwrap(), 2);
+        db
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_expired_lease_is_released_and_claimed_again() {
+    on_both(|db| async move {
+        let a = db.queue_item("crm", "profile", 1, now_ms() - 1_000).await;
+        assert_eq!(
+            ids(&db.store.claim("crm", 10, LEASE_MS).await.unwrap()),
+            [a]
+        );
+        // The worker died: its lease ran out a second ago.
+        db.run(
+            "UPDATE outbox SET lease_until = $1 WHERE id = $2",
+            &[Param::Int(now_ms() - 1_000), Param::Int(a)],
+        )
+        .await;
+        let claimed = db.store.claim("crm", 10, LEASE_MS).await.unwrap();
+        assert_eq!(ids(&claimed), [a]);
+        assert_eq!(claimed[0].attempts, 0, "a lost lease uses no attempt");
+        assert_eq!(item(&db, a).await.0, "inflight");
+        db
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_retry_sets_the_next_time_attempts_and_error() {
+    on_both(|db| async move {
+        let a = db.queue_item("crm", "profile", 1, now_ms() - 1_000).await;
+        let claimed = db.store.claim("crm", 10, LEASE_MS).await.unwrap();
+        let at = now_ms() + 3_600_000;
+        let retry = Completion::Retry {
+            at,
+            error: "503 from the vendor".into(),
+            throttled: false,
+        };
+        db.store
+            .complete("crm", &[(claimed[0].clone(), retry)])
+            .await
+            .unwrap();
+        assert_eq!(
+            item(&db, a).await,
+            (
+                "pending".to_string(),
+                1,
+                at,
+                None,
+                Some("503 from the vendor".into())
+            )
+        );
+        assert!(db
+            .store
+            .claim("crm", 10, LEASE_MS)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(db.store.backlog("crm").await.unwrap(), (1, Some(at)));
+        // Deferred: back in line without using an attempt.
+        db.run(
+            "UPDATE outbox SET next_attempt_at = $1 WHERE id = $2",
+            &[Param::Int(now_ms() - 1), Param::Int(a)],
+        )
+        .await;
+        let claimed = db.store.claim("crm", 10, LEASE_MS).await.unwrap();
+        let later = at + 1;
+        let deferred = Completion::Deferred {
+            at: later,
+            reason: "quarantined".into(),
+        };
+        db.store
+            .complete("crm", &[(claimed[0].clone(), deferred)])
+            .await
+            .unwrap();
+        assert_eq!(
+            item(&db, a).await,
+            (
+                "pending".to_string(),
+                1,
+                later,
+                None,
+                Some("quarantined".into())
+            )
+        );
+        db
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_dead_item_is_kept_as_a_dead_letter_with_its_reason() {
+    on_both(|db| async move {
+        let due = now_ms() - 1_000;
+        let a = db.queue_item("crm", "activity", 1, due).await;
+        let b = db.queue_item("crm", "activity", 2, due).await;
+        let claimed = db.store.claim("crm", 10, LEASE_MS).await.unwrap();
+        db.store
+            .complete(
+                "crm",
+                &[
+                    (
+                        claimed[0].clone(),
+                        Completion::Dead("out of attempts".into()),
+                    ),
+                    (claimed[1].clone(), Completion::Delivered),
+                ],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            item(&db, a).await,
+            (
+                "dead".to_string(),
+                1,
+                due,
+                None,
+                Some("out of attempts".into())
+            )
+        );
+        assert_eq!(item(&db, b).await.0, "delivered");
+        assert_eq!(item(&db, b).await.1, 1);
+        let outcomes = db
+            .rows(
+                "SELECT outbox_id, outcome, detail, attempts FROM deliveries ORDER BY outbox_id",
+                &[],
+            )
+            .await;
+        use sqlx::Row;
+        let outcomes: Vec<(i64, String, Option<String>, i64)> = outcomes
+            .iter()
+            .map(|r| {
+                (
+                    r.get("outbox_id"),
+                    r.get("outcome"),
+                    r.get("detail"),
+                    r.get("attempts"),
+                )
+            })
+            .collect();
+        assert_eq!(
+            outcomes,
+            vec![
+                (a, "dead".into(), Some("out of attempts".into()), 1),
+                (b, "ok".into(), None, 1)
+            ]
+        );
+        assert_eq!(db.store.owed("crm").await.unwrap(), 0);
+        db
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_persons_items_are_claimed_in_order_and_consent_changes_first() {
+    on_both(|db| async move {
+        let due = now_ms() - 1_000;
+        let first = db.queue_item("crm", "profile", 1, due).await;
+        let second = db.queue_item("crm", "activity", 1, due).await;
+        let other = db.queue_item("crm", "profile", 2, due).await;
+        let consent = db.queue_item("crm", "consent", 3, due).await;
+        // Consent changes jump the queue.
+        assert_eq!(
+            ids(&db.store.claim("crm", 1, LEASE_MS).await.unwrap()),
+            [consent]
+        );
+        let first_claim = db.store.claim("crm", 1, LEASE_MS).await.unwrap();
+        assert_eq!(ids(&first_claim), [first]);
+        // Person 1's second item waits while their first is in flight; person 2's does not.
+        let claimed = db.store.claim("crm", 10, LEASE_MS).await.unwrap();
+        assert_eq!(ids(&claimed), [other]);
+        // Their first item is to be retried later: the second still waits behind it.
+        let retry = Completion::Retry {
+            at: now_ms() + 3_600_000,
+            error: "timeout".into(),
+            throttled: false,
+        };
+        db.store
+            .complete("crm", &[(first_claim[0].clone(), retry)])
+            .await
+            .unwrap();
+        assert!(db
+            .store
+            .claim("crm", 10, LEASE_MS)
+            .await
+            .unwrap()
+            .is_empty());
+        // Once it is through, the second goes.
+        db.run(
+            "UPDATE outbox SET next_attempt_at = $1 WHERE id = $2",
+            &[Param::Int(now_ms() - 1), Param::Int(first)],
+        )
+        .await;
+        assert_eq!(
+            ids(&db.store.claim("crm", 10, LEASE_MS).await.unwrap()),
+            [first, second]
+        );
+        db
+    })
+    .await;
+}
