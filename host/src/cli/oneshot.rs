@@ -7,9 +7,7 @@ use std::time::Duration;
 
 /// Polls every source once, delivers what is due within `timeout`, and prints what happened.
 pub async fn sync(pipeline: &Pipeline, timeout: Duration) -> anyhow::Result<()> {
-    let report = pipeline
-        .sync_once(timeout, timeout)
-        .await?;
+    let report = pipeline.sync_once(timeout, timeout).await?;
     println!(
         "accepted {} events ({} duplicates, {} rejected); {} work items still waiting; \
          {} sink erasures pending",

@@ -96,7 +96,7 @@ pub(super) async fn record(
             ),
             Choice {
                 at: row.try_get("at")?,
-                state: super::profiles::parse_enum("consents.state", &state)?,
+                state: rows::parse_enum("consents.state", &state)?,
             },
         );
     }
@@ -203,7 +203,7 @@ pub(super) async fn recompute(
         let state: String = row.try_get("state")?;
         let choice = Choice {
             at: row.try_get("at")?,
-            state: super::profiles::parse_enum("consent_ledger.state", &state)?,
+            state: rows::parse_enum("consent_ledger.state", &state)?,
         };
         let key = (row.try_get("channel")?, row.try_get("purpose")?);
         match standing.get(&key) {

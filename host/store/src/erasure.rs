@@ -320,7 +320,7 @@ impl Store {
             .fetch_all(&mut *tx)
             .await?
             .iter()
-            .map(identity)
+            .map(rows::identity)
             .collect::<Result<_, _>>()?;
             claimed.push(ErasureItem {
                 erasure_id,
@@ -460,15 +460,6 @@ impl Store {
     }
 }
 
-pub(super) fn identity(row: &sqlx::any::AnyRow) -> Result<Identity, StoreError> {
-    let kind: String = row.try_get("kind")?;
-    Ok(Identity {
-        kind: IdentityKind::parse(&kind)
-            .ok_or_else(|| StoreError::Corrupt(format!("identity kind {kind:?}")))?,
-        value: row.try_get("value")?,
-    })
-}
-
 async fn identities_of(
     tx: &mut Transaction<'_, Any>,
     profile_id: i64,
@@ -478,7 +469,7 @@ async fn identities_of(
         .fetch_all(&mut **tx)
         .await?
         .iter()
-        .map(identity)
+        .map(rows::identity)
         .collect()
 }
 

@@ -478,7 +478,7 @@ impl Store {
         .fetch_all(&mut *conn)
         .await?
         {
-            let identity = super::erasure::identity(&r)?;
+            let identity = rows::identity(&r)?;
             if r.try_get::<Option<i64>, _>("row_id")?.is_some() {
                 since.absorbed_identities.push(identity);
             } else if r.try_get::<i64, _>("created_at")? >= merged_at {

@@ -117,7 +117,7 @@ fn message_route(
     match (journey, channel) {
         (Some(journey), Some(channel)) => Ok(Some(MessageRoute {
             journey,
-            channel: super::profiles::parse_enum("outbox.channel", channel)?,
+            channel: rows::parse_enum("outbox.channel", channel)?,
         })),
         _ => Ok(None),
     }
@@ -526,7 +526,7 @@ impl Store {
             let channel: String = row.try_get("channel")?;
             sent.entry((
                 row.try_get("profile_id")?,
-                super::profiles::parse_enum("outbox.channel", &channel)?,
+                rows::parse_enum("outbox.channel", &channel)?,
             ))
             .or_default()
             .push(row.try_get("at")?);

@@ -8,7 +8,7 @@ use super::{Store, StoreError};
 use rapport_core::consent::StoredConsent;
 use rapport_core::identity::batch::{plan_batch, BatchGraph, Slot};
 use rapport_core::identity::MergeRules;
-use rapport_core::model::{Customer, Identity, IdentityKind, Money};
+use rapport_core::model::{Customer, Identity, Money};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use std::collections::{HashMap, HashSet};
@@ -171,10 +171,7 @@ async fn load_graph(
     )
     .await?
     {
-        let identity = Identity {
-            kind: identity_kind(&row.try_get::<String, _>("kind")?)?,
-            value: row.try_get("value")?,
-        };
+        let identity = rows::identity(&row)?;
         graph.link(&identity, Slot::Stored(row.try_get("profile_id")?));
     }
     Ok(graph)
@@ -263,20 +260,8 @@ async fn rename_stored(
     Ok(())
 }
 
-fn identity_kind(text: &str) -> Result<IdentityKind, StoreError> {
-    IdentityKind::parse(text).ok_or_else(|| StoreError::Corrupt(format!("identity kind {text:?}")))
-}
-
 fn new_profile_key() -> String {
     format!("p-{}", hex::encode(rand::random::<[u8; 10]>()))
-}
-
-pub(super) fn parse_enum<T: serde::de::DeserializeOwned>(
-    column: &str,
-    text: &str,
-) -> Result<T, StoreError> {
-    serde_json::from_value(serde_json::Value::String(text.to_string()))
-        .map_err(|_| StoreError::Corrupt(format!("{column} has unknown value {text:?}")))
 }
 
 /// What the host knows of a person, as a sink may receive it.
@@ -354,10 +339,7 @@ impl Store {
         .await?
         {
             let snapshot = snapshot_of(&mut snapshots, &row)?;
-            snapshot.identities.push(Identity {
-                kind: identity_kind(&row.try_get::<String, _>("kind")?)?,
-                value: row.try_get("value")?,
-            });
+            snapshot.identities.push(rows::identity(&row)?);
         }
         for row in rows::query_ids(
             &mut conn,
@@ -369,9 +351,15 @@ impl Store {
         .await?
         {
             let consent = StoredConsent {
-                channel: parse_enum("consents.channel", &row.try_get::<String, _>("channel")?)?,
-                purpose: parse_enum("consents.purpose", &row.try_get::<String, _>("purpose")?)?,
-                state: parse_enum("consents.state", &row.try_get::<String, _>("state")?)?,
+                channel: rows::parse_enum(
+                    "consents.channel",
+                    &row.try_get::<String, _>("channel")?,
+                )?,
+                purpose: rows::parse_enum(
+                    "consents.purpose",
+                    &row.try_get::<String, _>("purpose")?,
+                )?,
+                state: rows::parse_enum("consents.state", &row.try_get::<String, _>("state")?)?,
                 at: row.try_get("at")?,
                 source: row.try_get("source")?,
             };

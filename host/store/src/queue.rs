@@ -122,9 +122,13 @@ pub(crate) async fn lease(
         ..
     } = queue;
     let lock = Backend::of(conn).skip_locked(alias);
+    // The selection is materialised so it runs once: on PostgreSQL, a `LIMIT … SKIP LOCKED`
+    // subquery inside `IN (…)` may be evaluated again for each row the UPDATE visits, and then
+    // leases more rows than the limit allows.
     let sql = format!(
-        "UPDATE {table} SET status = '{INFLIGHT}', lease_until = $3
-         WHERE {column} = $1 AND {key} IN ({select} {lock})
+        "WITH picked AS MATERIALIZED ({select} {lock})
+         UPDATE {table} SET status = '{INFLIGHT}', lease_until = $3
+         WHERE {column} = $1 AND {key} IN (SELECT {key} FROM picked)
          RETURNING {returning}"
     );
     let mut query = sqlx::query(&sql)

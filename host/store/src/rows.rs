@@ -3,7 +3,10 @@
 //! hot paths cost a handful of statements per batch this way, instead of several per row.
 
 use super::dialect::{Backend, Placeholders};
+use super::StoreError;
+use rapport_core::model::{Identity, IdentityKind};
 use sqlx::any::AnyRow;
+use sqlx::Row;
 use sqlx::{AnyConnection, Executor};
 
 /// Rows (or list entries) per statement: far below SQLite's 32,766 and PostgreSQL's 65,535
@@ -148,6 +151,25 @@ pub(super) async fn query_ids(
 ) -> Result<Vec<AnyRow>, sqlx::Error> {
     let list: Vec<Value> = ids.iter().map(|id| Value::Int(*id)).collect();
     query_in(conn, sql, params, &list).await
+}
+
+/// Reads a text column holding one of an enum's serde names.
+pub(crate) fn parse_enum<T: serde::de::DeserializeOwned>(
+    column: &str,
+    text: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_value(serde_json::Value::String(text.to_string()))
+        .map_err(|_| StoreError::Corrupt(format!("{column} has unknown value {text:?}")))
+}
+
+/// Reads an identity from a row's `kind` and `value` columns.
+pub(crate) fn identity(row: &sqlx::any::AnyRow) -> Result<Identity, StoreError> {
+    let kind: String = row.try_get("kind")?;
+    Ok(Identity {
+        kind: IdentityKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("identity kind {kind:?}")))?,
+        value: row.try_get("value")?,
+    })
 }
 
 #[cfg(test)]
