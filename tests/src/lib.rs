@@ -214,7 +214,7 @@ impl ShopDir {
 pub struct TestShop {
     document: toml::Table,
     secrets: Vec<(String, String)>,
-    /// Whether the connector added last is a `source` or a `sink`.
+    /// Whether the entry added last is a `source`, a `sink` or a `journey`.
     last: Option<String>,
 }
 
@@ -244,6 +244,16 @@ impl TestShop {
     /// The store at `url` (e.g. a [`PostgresDatabase`]'s).
     pub fn database(self, url: &str) -> TestShop {
         self.section("store", [("database_url", url.into())])
+    }
+
+    /// The shop's region (`[shop] region`), which reads local phone numbers, e.g. `"GB"`.
+    pub fn region(self, code: &str) -> TestShop {
+        self.section("shop", [("region", code.into())])
+    }
+
+    /// The webhook server listening on `127.0.0.1:<port>` (`[server] listen`).
+    pub fn listen(self, port: u16) -> TestShop {
+        self.section("server", [("listen", format!("127.0.0.1:{port}").into())])
     }
 
     /// Sets `entries` in section `[name]`, creating it if needed.
@@ -296,11 +306,80 @@ impl TestShop {
         config: [(&str, toml::Value); N],
     ) -> TestShop {
         self.sink(id, &plugin("http-sink"), config)
-            .set("channels", toml::Value::Array(Vec::new()))
+            .channels(&[])
             .setting("url", url.into())
     }
 
-    /// Sets `key` on the connector added last (e.g. `poll_interval_secs`, `retire`).
+    /// The channels the sink added last markets on (`channels`): none means it receives everyone's
+    /// data, whatever they consented to.
+    pub fn channels(self, channels: &[&str]) -> TestShop {
+        let list = channels.iter().map(|&c| toml::Value::from(c)).collect();
+        self.set("channels", toml::Value::Array(list))
+    }
+
+    /// The person fields the connector added last may send (`fields`), e.g. `["email"]`.
+    pub fn fields(self, fields: &[&str]) -> TestShop {
+        let list = fields.iter().map(|&f| toml::Value::from(f)).collect();
+        self.set("fields", toml::Value::Array(list))
+    }
+
+    /// A `[[journey]]` `name` sending on `channel` through `sink` when `trigger` fires (e.g.
+    /// `"first-order"`); further keys (e.g. `wait`) by [`TestShop::set`].
+    pub fn journey(mut self, name: &str, sink: &str, channel: &str, trigger: &str) -> TestShop {
+        let journey = toml::Table::from_iter([
+            ("name".to_owned(), name.into()),
+            ("sink".to_owned(), sink.into()),
+            ("channel".to_owned(), channel.into()),
+            ("trigger".to_owned(), trigger.into()),
+        ]);
+        push(&mut self.document, "journey", journey);
+        self.last = Some("journey".to_owned());
+        self
+    }
+
+    /// What marketing sinks do with people who never made a choice (`[consent]
+    /// marketing_without_choice`), e.g. `"send"` for the soft opt-in.
+    pub fn marketing_without_choice(self, rule: &str) -> TestShop {
+        self.section("consent", [("marketing_without_choice", rule.into())])
+    }
+
+    /// Quiet hours (`[consent] quiet_hours`) from `start` to `end`, times of day like `"21:00"`.
+    pub fn quiet_hours(self, start: &str, end: &str) -> TestShop {
+        let hours = toml::Table::from_iter([
+            ("start".to_owned(), start.into()),
+            ("end".to_owned(), end.into()),
+        ]);
+        self.section("consent", [("quiet_hours", toml::Value::Table(hours))])
+    }
+
+    /// A frequency cap (`[[consent.cap]]`): at most `max` messages on `channel` per `per_days`,
+    /// and what happens to the rest (`over_cap`: `"drop"` or `"delay"`) if given.
+    pub fn consent_cap(
+        mut self,
+        channel: &str,
+        max: i64,
+        per_days: i64,
+        over_cap: Option<&str>,
+    ) -> TestShop {
+        let mut cap = toml::Table::from_iter([
+            ("channel".to_owned(), channel.into()),
+            ("max".to_owned(), max.into()),
+            ("per_days".to_owned(), per_days.into()),
+        ]);
+        if let Some(rule) = over_cap {
+            cap.insert("over_cap".to_owned(), rule.into());
+        }
+        let consent = self
+            .document
+            .entry("consent")
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .expect("[consent] is a section");
+        push(consent, "cap", cap);
+        self
+    }
+
+    /// Sets `key` on the connector (or journey) added last (e.g. `poll_interval_secs`, `retire`).
     pub fn set(mut self, key: &str, value: toml::Value) -> TestShop {
         self.last_connector().insert(key.to_owned(), value);
         self
@@ -347,8 +426,14 @@ impl TestShop {
     /// A scratch directory holding this config as `rapport.toml` (and its secrets file).
     pub fn write(&self) -> ShopDir {
         let dir = ShopDir::new("");
-        std::fs::write(dir.config(), self.text(dir.path())).expect("write config");
+        self.write_in(&dir);
         dir
+    }
+
+    /// Writes this config (and its secrets file) over `dir`'s, e.g. an edit a running daemon
+    /// picks up.
+    pub fn write_in(&self, dir: &ShopDir) {
+        std::fs::write(dir.config(), self.text(dir.path())).expect("write config");
     }
 
     fn connector<const N: usize>(
@@ -361,12 +446,7 @@ impl TestShop {
         let mut connector = toml::Table::new();
         connector.insert("id".into(), id.into());
         connector.insert("plugin".into(), plugin.display().to_string().into());
-        self.document
-            .entry(kind)
-            .or_insert_with(|| toml::Value::Array(Vec::new()))
-            .as_array_mut()
-            .unwrap_or_else(|| panic!("`{kind}` is not a list of connectors"))
-            .push(toml::Value::Table(connector));
+        push(&mut self.document, kind, connector);
         self.last = Some(kind.to_owned());
         config
             .into_iter()
@@ -374,7 +454,10 @@ impl TestShop {
     }
 
     fn last_connector(&mut self) -> &mut toml::Table {
-        let kind = self.last.clone().expect("add a source or sink first");
+        let kind = self
+            .last
+            .clone()
+            .expect("add a source, sink or journey first");
         self.document
             .get_mut(&kind)
             .and_then(toml::Value::as_array_mut)
@@ -382,6 +465,16 @@ impl TestShop {
             .and_then(toml::Value::as_table_mut)
             .expect("the connector added last")
     }
+}
+
+/// Appends `entry` to the array of tables `key` in `table` (`[[key]]`), creating it if needed.
+fn push(table: &mut toml::Table, key: &str, entry: toml::Table) {
+    table
+        .entry(key)
+        .or_insert_with(|| toml::Value::Array(Vec::new()))
+        .as_array_mut()
+        .unwrap_or_else(|| panic!("`{key}` is not a list of tables"))
+        .push(toml::Value::Table(entry));
 }
 
 impl Default for TestShop {

@@ -1,7 +1,7 @@
 //! Bad input gets a clear error naming what was wrong, and nothing already accepted is lost: an
 //! invalid config, an unreachable database, a disk that fills up mid-run.
 
-use rapport_e2e::{output_text, plugin, ShopDir};
+use rapport_e2e::{output_text, ShopDir, TestShop};
 use rapport_fakes::shop::SampleShop;
 use rapport_host::config::Config;
 use rapport_host::ingest::push::PushError;
@@ -20,10 +20,9 @@ async fn an_invalid_config_is_refused_naming_the_line_and_field() {
         output_text(&out)
     );
 
-    let dir = ShopDir::new(&format!(
-        "[trust]\ndev = true\n[[sink]]\nid = \"crm\"\nplugin = \"{}\"\nchannels = []\n[sink.config]\nurl = \"https://x.example\"\nbatch = 5\n",
-        plugin("http-sink").display()
-    ));
+    let dir = TestShop::new()
+        .http_sink("crm", "https://x.example", [("batch", 5.into())])
+        .write();
     let out = dir.rapport(&["status"]).await;
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
@@ -40,8 +39,9 @@ async fn an_invalid_config_is_refused_naming_the_line_and_field() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unreachable_database_is_named_without_its_password() {
-    let dir =
-        ShopDir::new("[store]\ndatabase_url = \"postgres://rapport:s3cret@127.0.0.1:1/shop\"\n");
+    let dir = TestShop::new()
+        .database("postgres://rapport:s3cret@127.0.0.1:1/shop")
+        .write();
     let out = dir.rapport(&["status"]).await;
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
@@ -91,10 +91,10 @@ async fn a_full_disk_refuses_new_input_clearly_and_keeps_what_was_accepted() {
     let data = dir.path().join("data");
     std::fs::create_dir(&data).unwrap();
     let disk = TinyDisk::mount(&data, "1m");
-    let text = format!(
-        "[store]\ndatabase_url = \"sqlite://data/rapport.db\"\n[trust]\ndev = true\n[[source]]\nid = \"shop\"\nplugin = \"{}\"\n",
-        plugin("csv-source").display()
-    );
+    let text = TestShop::new()
+        .database("sqlite://data/rapport.db")
+        .csv_source("shop")
+        .text(dir.path());
     let pipeline = Pipeline::start(Config::parse(&text, dir.path()).unwrap())
         .await
         .unwrap();

@@ -12,7 +12,7 @@
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rapport_e2e::{drain_all, plugin, upload_csv, ShopDir, SQLITE_LOOPBACK_DEV};
+use rapport_e2e::{drain_all, plugin, upload_csv, TestShop};
 use rapport_fakes::capture::{Arrival, CaptureServer, Captured};
 use rapport_fakes::shop::SampleShop;
 use rapport_host::config::Config;
@@ -24,20 +24,20 @@ use std::time::Duration;
 
 const DAY: i64 = 24 * 3600;
 
-fn config(mail_a: &str, mail_b: &str, warehouse: &str, rules: &str) -> String {
-    let sink = |id: &str, url: &str, extra: &str| {
-        format!(
-            "[[sink]]\nid = \"{id}\"\nplugin = \"{}\"\n{extra}[sink.config]\nurl = \"{url}\"\nbatch_size = 100\n",
-            plugin("http-sink").display()
-        )
-    };
-    format!(
-        "{SQLITE_LOOPBACK_DEV}\n{rules}[[source]]\nid = \"shop\"\nplugin = \"{}\"\n{}{}{}",
-        plugin("csv-source").display(),
-        sink("mail-a", mail_a, ""),
-        sink("mail-b", mail_b, "channels = [\"email\"]\n"),
-        sink("warehouse", warehouse, "channels = []\n"),
-    )
+/// `shop` with the http-sink `id` posting to `url` in batches of 100, marketing on the plugin's
+/// channels unless set otherwise.
+fn mailer(shop: TestShop, id: &str, url: &str) -> TestShop {
+    shop.sink(id, &plugin("http-sink"), [("batch_size", 100.into())])
+        .setting("url", url.into())
+}
+
+/// A shop with a CSV source and three http-sinks: `mail-a` marketing on its plugin's channels,
+/// `mail-b` on email only and `warehouse` on none (it receives everyone's data).
+fn shop(mail_a: &str, mail_b: &str, warehouse: &str) -> TestShop {
+    let shop = TestShop::new().sqlite().csv_source("shop");
+    mailer(mailer(shop, "mail-a", mail_a), "mail-b", mail_b)
+        .channels(&["email"])
+        .http_sink("warehouse", warehouse, [("batch_size", 100.into())])
 }
 
 /// One export of the shop's 10,000 customers: the `keep`-th of its sales (none of its refunds),
@@ -201,18 +201,10 @@ async fn ten_thousand_changing_customers_never_receive_marketing_they_refused() 
     let now = chrono::Utc::now();
     let clock = |t: chrono::DateTime<chrono::Utc>| t.format("%H:%M").to_string();
     let quiet_end = now + chrono::Duration::hours(1);
-    let rules = format!(
-        "[consent]\nquiet_hours = {{ start = \"{}\", end = \"{}\" }}\n\
-         [[journey]]\nname = \"welcome\"\nsink = \"mail-a\"\nchannel = \"email\"\ntrigger = \"first-order\"\n",
-        clock(now - chrono::Duration::hours(1)),
-        clock(quiet_end),
-    );
-    let dir = ShopDir::new(&config(
-        &mail_a.url(),
-        &mail_b.url(),
-        &warehouse.url(),
-        &rules,
-    ));
+    let dir = shop(&mail_a.url(), &mail_b.url(), &warehouse.url())
+        .quiet_hours(&clock(now - chrono::Duration::hours(1)), &clock(quiet_end))
+        .journey("welcome", "mail-a", "email", "first-order")
+        .write();
     let pipeline = Pipeline::start(Config::load(&dir.config()).unwrap())
         .await
         .unwrap();
@@ -419,25 +411,22 @@ async fn ten_thousand_customers_unsubscribing_at_the_crm_never_receive_marketing
     let mailchimp = MailchimpSim::start().await.unwrap();
     mailchimp.add_list("L1");
     let mail_a = CaptureServer::start().await.unwrap();
-    let dir = ShopDir::new("");
-    let secrets = rapport_e2e::secrets_file(dir.path(), &[("mailchimp_key", mailchimp::API_KEY)]);
-    std::fs::write(
-        dir.config(),
-        format!(
-            "{SQLITE_LOOPBACK_DEV}{}\n[[source]]\nid = \"shop\"\nplugin = \"{}\"\n\
-             [[sink]]\nid = \"mailchimp\"\nplugin = \"{}\"\n[sink.config]\napi_base = \"{}\"\nlist_id = \"L1\"\n\
-             [[sink]]\nid = \"mail-a\"\nplugin = \"{}\"\n[sink.config]\nurl = \"{}\"\nbatch_size = 100\n\
-             [[journey]]\nname = \"thanks\"\nsink = \"mail-a\"\nchannel = \"email\"\ntrigger = \"every-order\"\n\
-             [[consent.cap]]\nchannel = \"email\"\nmax = 1\nper_days = 7\n",
-            rapport_e2e::secrets_section(&secrets),
-            plugin("csv-source").display(),
-            plugin("mailchimp-sink").display(),
-            mailchimp.api_base(),
-            plugin("http-sink").display(),
-            mail_a.url(),
-        ),
-    )
-    .unwrap();
+    let shop = TestShop::new()
+        .sqlite()
+        .secrets(&[("mailchimp_key", mailchimp::API_KEY)])
+        .csv_source("shop")
+        .sink(
+            "mailchimp",
+            &plugin("mailchimp-sink"),
+            [
+                ("api_base", mailchimp.api_base().into()),
+                ("list_id", "L1".into()),
+            ],
+        );
+    let dir = mailer(shop, "mail-a", &mail_a.url())
+        .journey("thanks", "mail-a", "email", "every-order")
+        .consent_cap("email", 1, 7, None)
+        .write();
     let pipeline = Pipeline::start(Config::load(&dir.config()).unwrap())
         .await
         .unwrap();

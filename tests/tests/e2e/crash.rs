@@ -4,7 +4,7 @@
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rapport_e2e::{free_port, plugin, stop_gracefully, wait_until, ShopDir, SQLITE_LOOPBACK_DEV};
+use rapport_e2e::{free_port, stop_gracefully, wait_until, ShopDir, TestShop};
 use rapport_fakes::capture::CaptureServer;
 use rapport_fakes::shop::SampleShop;
 use rapport_store::Store;
@@ -21,27 +21,13 @@ const KILLS: usize = 6;
 async fn killing_the_daemon_at_random_loses_nothing() {
     let crm = CaptureServer::start().await.unwrap();
     let port = free_port();
-    let dir = ShopDir::new(&format!(
-        r#"
-{SQLITE_LOOPBACK_DEV}[server]
-listen = "127.0.0.1:{port}"
-[delivery]
-lease_ms = 2000
-[[source]]
-id = "shop"
-plugin = "{csv}"
-[[sink]]
-id = "crm"
-plugin = "{sink}"
-channels = []
-[sink.config]
-url = "{hook}"
-batch_size = 200
-"#,
-        csv = plugin("csv-source").display(),
-        sink = plugin("http-sink").display(),
-        hook = crm.url(),
-    ));
+    let dir = TestShop::new()
+        .sqlite()
+        .listen(port)
+        .section("delivery", [("lease_ms", 2000.into())])
+        .csv_source("shop")
+        .http_sink("crm", &crm.url(), [("batch_size", 200.into())])
+        .write();
     let shops: Vec<SampleShop> = (0..UPLOADS)
         .map(|i| {
             SampleShop::generate(1000 + i as u64, SALES_PER_UPLOAD, 0)

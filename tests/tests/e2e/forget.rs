@@ -6,8 +6,8 @@
 
 use rapport_core::identity::Normalizer;
 use rapport_e2e::{
-    free_port, output_text, plugin, secrets_file, secrets_section, stop_gracefully, wait_until,
-    PostgresDatabase, ShopDir, SQLITE_LOOPBACK_DEV,
+    free_port, output_text, plugin, stop_gracefully, wait_until, PostgresDatabase, ShopDir,
+    TestShop,
 };
 use rapport_fakes::faults::Fault;
 use rapport_fakes::hubspot::{self, HubSpotSim};
@@ -18,7 +18,6 @@ use rapport_host::config::Config;
 use rapport_host::governance::forget::{forget, Forgotten};
 use rapport_host::pipeline::Pipeline;
 use sqlx::Connection;
-use std::path::Path;
 use std::time::Duration;
 
 /// The HubSpot and Klaviyo simulators the shop syncs to.
@@ -46,53 +45,40 @@ impl Sinks {
     }
 }
 
-/// The config of a shop with a CSV source and both sinks, its store at `store`.
-fn config(store: &str, sinks: &Sinks, secrets: &Path) -> String {
-    format!(
-        r#"{store}{secrets}[shop]
-region = "GB"
-[consent]
-marketing_without_choice = "send"
-[delivery]
-backoff_base_ms = 50
-backoff_max_ms = 200
-[server]
-listen = "127.0.0.1:{port}"
-[[source]]
-id = "shop"
-plugin = "{csv}"
-[[sink]]
-id = "hubspot"
-plugin = "{hubspot_plugin}"
-[sink.config]
-api_base = "{hubspot}"
-subscription_id = {subscription}
-[[sink]]
-id = "klaviyo"
-plugin = "{klaviyo_plugin}"
-[sink.config]
-api_base = "{klaviyo}"
-list_id = "LIST1"
-"#,
-        secrets = secrets_section(secrets),
-        port = free_port(),
-        csv = plugin("csv-source").display(),
-        hubspot_plugin = plugin("hubspot-sink").display(),
-        hubspot = sinks.hubspot.base_url(),
-        subscription = hubspot::SUBSCRIPTION_ID,
-        klaviyo_plugin = plugin("klaviyo-sink").display(),
-        klaviyo = sinks.klaviyo.base_url(),
-    )
-}
-
-fn secrets(dir: &Path) -> std::path::PathBuf {
-    secrets_file(
-        dir,
-        &[
+/// A shop with a CSV source and both sinks (the store is the caller's to add).
+fn shop(sinks: &Sinks) -> TestShop {
+    TestShop::new()
+        .secrets(&[
             ("hubspot_token", hubspot::TOKEN),
             ("klaviyo_key", klaviyo::API_KEY),
-        ],
-    )
+        ])
+        .region("GB")
+        .marketing_without_choice("send")
+        .section(
+            "delivery",
+            [
+                ("backoff_base_ms", 50.into()),
+                ("backoff_max_ms", 200.into()),
+            ],
+        )
+        .listen(free_port())
+        .csv_source("shop")
+        .sink(
+            "hubspot",
+            &plugin("hubspot-sink"),
+            [
+                ("api_base", sinks.hubspot.base_url().into()),
+                ("subscription_id", hubspot::SUBSCRIPTION_ID.into()),
+            ],
+        )
+        .sink(
+            "klaviyo",
+            &plugin("klaviyo-sink"),
+            [
+                ("api_base", sinks.klaviyo.base_url().into()),
+                ("list_id", "LIST1".into()),
+            ],
+        )
 }
 
 /// A customer of the sample shop, and how their PII is written.
@@ -231,9 +217,7 @@ fn stdout(output: &std::process::Output) -> String {
 
 /// A shop on SQLite with the sample imported through the binary and synced to both sinks.
 async fn synced_shop(sinks: &Sinks, sample: &SampleShop) -> ShopDir {
-    let shop = ShopDir::new("");
-    let secrets = secrets(shop.path());
-    std::fs::write(shop.config(), config(SQLITE_LOOPBACK_DEV, sinks, &secrets)).unwrap();
+    let shop = shop(sinks).sqlite().write();
     let export = shop.path().join("export.csv");
     std::fs::write(&export, sample.to_csv()).unwrap();
     let import = shop
@@ -455,12 +439,8 @@ async fn forget_on_postgres_leaves_no_pii_in_any_table() {
     let sample = SampleShop::generate(23, 60, 0);
     let ana = person(&sample, 0);
     let dir = tempfile::tempdir().unwrap();
-    let secrets = secrets(dir.path());
-    let store = format!(
-        "[store]\ndatabase_url = \"{}\"\n[network]\nallow_private = [\"127.0.0.1/32\"]\n[trust]\ndev = true\n",
-        database.url()
-    );
-    let config = Config::parse(&config(&store, &sinks, &secrets), dir.path()).unwrap();
+    let text = shop(&sinks).database(&database.url()).text(dir.path());
+    let config = Config::parse(&text, dir.path()).unwrap();
     let pipeline = Pipeline::start(config).await.unwrap();
     pipeline
         .intake

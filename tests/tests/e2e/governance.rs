@@ -1,6 +1,6 @@
 //! Data governance end to end: a sink receives only the person fields its config names.
 
-use rapport_e2e::{plugin, SQLITE_LOOPBACK_DEV};
+use rapport_e2e::TestShop;
 use rapport_fakes::capture::CaptureServer;
 use rapport_fakes::shop::SampleShop;
 use rapport_host::config::Config;
@@ -9,29 +9,17 @@ use serde_json::Value;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-fn config(full: &str, minimal: &str, fields: &str) -> String {
-    format!(
-        r#"
-{SQLITE_LOOPBACK_DEV}[[source]]
-id = "shop"
-plugin = "{csv}"
-[[sink]]
-id = "full"
-plugin = "{sink}"
-channels = []
-[sink.config]
-url = "{full}"
-[[sink]]
-id = "minimal"
-plugin = "{sink}"
-channels = []
-fields = {fields}
-[sink.config]
-url = "{minimal}"
-"#,
-        csv = plugin("csv-source").display(),
-        sink = plugin("http-sink").display(),
-    )
+/// A shop whose csv-source `shop` names `source_fields` (if any), with two http-sinks: `full`,
+/// unrestricted, and `minimal`, sent only `fields`.
+fn shop(source_fields: Option<&[&str]>, full: &str, minimal: &str, fields: &[&str]) -> TestShop {
+    let shop = TestShop::new().sqlite().csv_source("shop");
+    let shop = match source_fields {
+        Some(names) => shop.fields(names),
+        None => shop,
+    };
+    shop.http_sink("full", full, [])
+        .http_sink("minimal", minimal, [])
+        .fields(fields)
 }
 
 fn identity_kinds(record: &Value) -> BTreeSet<String> {
@@ -57,7 +45,13 @@ async fn each_sink_receives_only_the_fields_its_config_names() {
     let full = CaptureServer::start().await.unwrap();
     let minimal = CaptureServer::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let text = config(&full.url(), &minimal.url(), r#"["email", "orders_count"]"#);
+    let text = shop(
+        None,
+        &full.url(),
+        &minimal.url(),
+        &["email", "orders_count"],
+    )
+    .text(dir.path());
     let pipeline = Pipeline::start(Config::parse(&text, dir.path()).unwrap())
         .await
         .unwrap();
@@ -121,11 +115,13 @@ async fn each_sink_receives_only_the_fields_its_config_names() {
 fn an_unknown_field_or_fields_on_a_source_is_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let error = Config::parse(
-        &config(
+        &shop(
+            None,
             "http://127.0.0.1:1/",
             "http://127.0.0.1:2/",
-            r#"["email", "shoe_size"]"#,
-        ),
+            &["email", "shoe_size"],
+        )
+        .text(dir.path()),
         dir.path(),
     )
     .unwrap_err()
@@ -136,11 +132,13 @@ fn an_unknown_field_or_fields_on_a_source_is_refused_by_name() {
         "the error lists the known fields: {error}"
     );
 
-    let on_source = config("http://127.0.0.1:1/", "http://127.0.0.1:2/", r#"["email"]"#).replacen(
-        "[[source]]\n",
-        "[[source]]\nfields = [\"email\"]\n",
-        1,
-    );
+    let on_source = shop(
+        Some(&["email"]),
+        "http://127.0.0.1:1/",
+        "http://127.0.0.1:2/",
+        &["email"],
+    )
+    .text(dir.path());
     let error = Config::parse(&on_source, dir.path())
         .unwrap_err()
         .to_string();

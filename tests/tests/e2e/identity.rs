@@ -6,7 +6,7 @@
 //! again. Refusals: a merge another was built on, one already undone, an unknown one. On SQLite and
 //! PostgreSQL. And a merge moves the absorbed person's pending work but never work in flight.
 
-use rapport_e2e::{output_text, plugin, PostgresDatabase, ShopDir, LOOPBACK_DEV};
+use rapport_e2e::{output_text, PostgresDatabase, ShopDir, TestShop};
 use rapport_fakes::capture::CaptureServer;
 use rapport_store::Store;
 use serde_json::Value;
@@ -30,25 +30,14 @@ fn export(sales: &[String]) -> String {
     format!("{HEADER}\n{}\n", sales.join("\n"))
 }
 
-fn config(store: &str, hook: &str) -> String {
-    format!(
-        r#"[store]
-database_url = "{store}"
-{LOOPBACK_DEV}[shop]
-region = "GB"
-[[source]]
-id = "shop"
-plugin = "{csv}"
-[[sink]]
-id = "hook"
-plugin = "{sink}"
-channels = []
-[sink.config]
-url = "{hook}"
-"#,
-        csv = plugin("csv-source").display(),
-        sink = plugin("http-sink").display(),
-    )
+/// The shop: its store at `store`, the csv-source `shop` (in Britain) and the http-sink `hook`.
+fn shop(store: &str, hook: &str) -> ShopDir {
+    TestShop::new()
+        .database(store)
+        .region("GB")
+        .csv_source("shop")
+        .http_sink("hook", hook, [])
+        .write()
 }
 
 /// Runs `rapport <args>` and returns its stdout; panics with its output if it failed.
@@ -134,7 +123,7 @@ async fn merge_log(url: &str) -> Vec<String> {
 
 async fn merge_and_unmerge_round_trip(store: &str, url: &str) {
     let hook = CaptureServer::start().await.unwrap();
-    let dir = ShopDir::new(&config(store, &hook.url()));
+    let dir = shop(store, &hook.url());
 
     // Ana (shop customer C1, email, opted in) and a phone-only buyer who opted out.
     import(
@@ -306,7 +295,7 @@ async fn owners(url: &str, ids: &[i64]) -> Vec<i64> {
 async fn a_merge_moves_pending_work_and_leaves_work_in_flight_with_its_worker() {
     sqlx::any::install_default_drivers();
     let hook = CaptureServer::start().await.unwrap();
-    let dir = ShopDir::new(&config("sqlite://rapport.db", &hook.url()));
+    let dir = shop("sqlite://rapport.db", &hook.url());
     let url = dir.database_url();
     upload(
         &dir,

@@ -11,7 +11,7 @@
 
 use chrono::{DateTime, Duration as Span, Timelike, Utc};
 use chrono_tz::America::New_York;
-use rapport_e2e::{plugin, upload_csv, PostgresDatabase, SQLITE_LOOPBACK_DEV};
+use rapport_e2e::{plugin, upload_csv, PostgresDatabase, TestShop};
 use rapport_fakes::capture::{CaptureServer, Captured};
 use rapport_fakes::shop::SampleShop;
 use rapport_host::config::Config;
@@ -19,38 +19,28 @@ use rapport_host::pipeline::Pipeline;
 use serde_json::Value;
 use sqlx::{AnyPool, Row};
 use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 use std::time::Duration;
 
 const JOURNEY: &str = "Journey: thanks";
-const EVERY_ORDER: &str = "trigger = \"every-order\"";
-const FIRST_ORDER: &str = "trigger = \"first-order\"";
+const EVERY_ORDER: &str = "every-order";
+const FIRST_ORDER: &str = "first-order";
 const DAY_MS: i64 = 24 * 3600 * 1000;
+/// A hook nothing listens on, for configs that are only parsed.
+const HOOK: &str = "http://127.0.0.1:1/hook";
 
-/// A shop in New York with one csv-source, one http-sink "crm" and the journey "thanks" on email,
-/// whose trigger (and wait) `journey` gives.
-fn config(url: &str, consent: &str, journey: &str) -> String {
-    format!(
-        r#"{SQLITE_LOOPBACK_DEV}
-[shop]
-time_zone = "America/New_York"
-{consent}
-[[source]]
-id = "shop"
-plugin = "{csv}"
-[[sink]]
-id = "crm"
-plugin = "{sink}"
-[sink.config]
-url = "{url}"
-[[journey]]
-name = "thanks"
-sink = "crm"
-channel = "email"
-{journey}
-"#,
-        csv = plugin("csv-source").display(),
-        sink = plugin("http-sink").display(),
-    )
+/// A shop in New York with one csv-source and one http-sink "crm" posting to `url`.
+fn shop(url: &str) -> TestShop {
+    TestShop::new()
+        .sqlite()
+        .section("shop", [("time_zone", "America/New_York".into())])
+        .csv_source("shop")
+        .sink("crm", &plugin("http-sink"), [("url", url.into())])
+}
+
+/// `shop` with the journey "thanks" sending on `channel` through `sink` when `trigger` fires.
+fn thanks(shop: TestShop, sink: &str, channel: &str, trigger: &str) -> TestShop {
+    shop.journey("thanks", sink, channel, trigger)
 }
 
 /// A time of day in New York `offset` from `now`, to the minute, as the config writes it.
@@ -74,12 +64,18 @@ struct Run {
     _dir: tempfile::TempDir,
 }
 
-/// Starts a pipeline on `database_url` (the config's SQLite file when `None`), uploads a sample
-/// shop's export and delivers what is due.
-async fn run(consent: &str, journey: &str, database_url: Option<String>) -> Run {
+/// Starts a pipeline on `database_url` (the config's SQLite file when `None`) with the journey
+/// "thanks" on `trigger` and what `rules` adds (consent rules, or keys of the journey), uploads a sample shop's export and
+/// delivers what is due.
+async fn run(
+    rules: impl FnOnce(TestShop) -> TestShop,
+    trigger: &str,
+    database_url: Option<String>,
+) -> Run {
     let crm = CaptureServer::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::parse(&config(&crm.url(), consent, journey), dir.path()).unwrap();
+    let text = rules(thanks(shop(&crm.url()), "crm", "email", trigger)).text(dir.path());
+    let mut config = Config::parse(&text, dir.path()).unwrap();
     if let Some(url) = database_url {
         config.store.database_url = url;
     }
@@ -188,12 +184,11 @@ fn received(captured: &Captured, name: &str) -> HashMap<String, Vec<Value>> {
 async fn quiet_hours_delay_messages_to_their_end_and_block_nothing() {
     let now = Utc::now();
     let end = to_the_minute(now + Span::hours(2));
-    let consent = format!(
-        "[consent]\nquiet_hours = {{ start = \"{}\", end = \"{}\" }}\n",
+    let (start, stop) = (
         new_york_clock(now, Span::hours(-2)),
         new_york_clock(now, Span::hours(2)),
     );
-    let run = run(&consent, EVERY_ORDER, None).await;
+    let run = run(|shop| shop.quiet_hours(&start, &stop), EVERY_ORDER, None).await;
     let captured = run.crm.captured();
     let stored = messages(&run.pool).await;
     let placed = received(&captured, "Placed Order");
@@ -247,13 +242,15 @@ async fn quiet_hours_delay_messages_to_their_end_and_block_nothing() {
 /// orders; the rest suppressed with the cap's reason; nothing sent twice on a second sync.
 async fn caps_drop_what_is_over(database_url: Option<String>) {
     let now = Utc::now();
-    let consent = format!(
-        "[consent]\nquiet_hours = {{ start = \"{}\", end = \"{}\" }}\n\
-         [[consent.cap]]\nchannel = \"email\"\nmax = 2\nper_days = 7\nover_cap = \"drop\"\n",
+    let (start, stop) = (
         new_york_clock(now, Span::hours(3)),
         new_york_clock(now, Span::hours(4)),
     );
-    let run = run(&consent, EVERY_ORDER, database_url).await;
+    let consent = |shop: TestShop| {
+        shop.quiet_hours(&start, &stop)
+            .consent_cap("email", 2, 7, Some("drop"))
+    };
+    let run = run(consent, EVERY_ORDER, database_url).await;
     let buyers = buyers(&run.shop);
     assert!(
         buyers.values().any(|(yes, o)| *yes && o.len() > 2),
@@ -320,8 +317,7 @@ async fn caps_drop_what_is_over_on_postgres() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_delaying_cap_holds_messages_until_the_oldest_send_leaves_the_window() {
     let started = Utc::now().timestamp_millis();
-    let consent =
-        "[[consent.cap]]\nchannel = \"email\"\nmax = 2\nper_days = 7\nover_cap = \"delay\"\n";
+    let consent = |shop: TestShop| shop.consent_cap("email", 2, 7, Some("delay"));
     let run = run(consent, EVERY_ORDER, None).await;
     let buyers = buyers(&run.shop);
     let sent = received(&run.crm.captured(), JOURNEY);
@@ -387,7 +383,8 @@ async fn a_delaying_cap_holds_messages_until_the_oldest_send_leaves_the_window()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_first_order_journey_sends_once_per_buyer_after_its_wait() {
-    let run = run("", "trigger = \"first-order\"\nwait_minutes = 30", None).await;
+    let wait = |shop: TestShop| shop.set("wait_minutes", 30.into());
+    let run = run(wait, FIRST_ORDER, None).await;
     let buyers = buyers(&run.shop);
     let stored = messages(&run.pool).await;
     let sale_at: HashMap<&str, i64> = (run.shop.receipts.iter())
@@ -427,54 +424,53 @@ async fn a_first_order_journey_sends_once_per_buyer_after_its_wait() {
 #[test]
 fn bad_journey_and_contact_settings_name_the_key() {
     let dir = tempfile::tempdir().unwrap();
-    let base = config("http://127.0.0.1:1/hook", "", FIRST_ORDER);
-    assert!(Config::parse(&base, dir.path()).is_ok());
-    for (text, expected) in [
+    let journey =
+        |sink: &str, channel: &str, trigger: &str| thanks(shop(HOOK), sink, channel, trigger);
+    let base = journey("crm", "email", FIRST_ORDER);
+    assert!(Config::parse(&base.text(dir.path()), dir.path()).is_ok());
+    for (shop, expected) in [
         (
-            base.replace("sink = \"crm\"", "sink = \"mailer\""),
+            journey("mailer", "email", FIRST_ORDER),
             "sink \"mailer\" is not a configured [[sink]] id",
         ),
-        (base.replace("channel = \"email\"", "channel = \"fax\""), "fax"),
+        (journey("crm", "fax", FIRST_ORDER), "fax"),
         (
-            base.replace("channel = \"email\"", "channel = \"sms\""),
+            journey("crm", "sms", FIRST_ORDER),
             "channel \"sms\" is not one sink \"crm\" markets on",
         ),
-        (base.replace("first-order", "birthday"), "birthday"),
+        (journey("crm", "email", "birthday"), "birthday"),
         (
-            base.replace("[sink.config]", "retire = true\n[sink.config]")
-                + "[[sink]]\nid = \"new\"\nplugin = \"p\"\n",
+            thanks(
+                shop(HOOK)
+                    .set("retire", true.into())
+                    .sink("new", Path::new("p"), []),
+                "crm",
+                "email",
+                FIRST_ORDER,
+            ),
             "sink \"crm\" is being retired",
         ),
         (
-            format!("{base}[[journey]]\nname = \"thanks\"\nsink = \"crm\"\nchannel = \"email\"\ntrigger = \"every-order\"\n"),
+            base.clone()
+                .journey("thanks", "crm", "email", "every-order"),
             "name \"thanks\" is used twice",
         ),
         (
-            config(
-                "http://127.0.0.1:1/hook",
-                "[consent]\nquiet_hours = { start = \"25:00\", end = \"08:00\" }\n",
-                FIRST_ORDER,
-            ),
+            base.clone().quiet_hours("25:00", "08:00"),
             "consent.quiet_hours.start: \"25:00\" is not a time of day",
         ),
         (
-            config(
-                "http://127.0.0.1:1/hook",
-                "[[consent.cap]]\nchannel = \"email\"\nmax = 0\nper_days = 7\n",
-                FIRST_ORDER,
-            ),
+            base.clone().consent_cap("email", 0, 7, None),
             "consent.cap (email): max must be between 1",
         ),
         (
-            config(
-                "http://127.0.0.1:1/hook",
-                "[[consent.cap]]\nchannel = \"email\"\nmax = 2\nper_days = 60\n[retention]\noutbox = \"30d\"\n",
-                FIRST_ORDER,
-            ),
+            base.clone()
+                .consent_cap("email", 2, 60, None)
+                .section("retention", [("outbox", "30d".into())]),
             "per_days = 60 counts sends older than retention.outbox keeps",
         ),
     ] {
-        let error = Config::parse(&text, dir.path()).unwrap_err();
+        let error = Config::parse(&shop.text(dir.path()), dir.path()).unwrap_err();
         assert!(error.contains(expected), "{expected:?} not in: {error}");
     }
 }
@@ -482,9 +478,10 @@ fn bad_journey_and_contact_settings_name_the_key() {
 #[test]
 fn the_policy_names_journeys_quiet_hours_and_caps() {
     let dir = tempfile::tempdir().unwrap();
-    let consent = "[consent]\nquiet_hours = { start = \"21:00\", end = \"08:00\" }\n\
-                   [[consent.cap]]\nchannel = \"email\"\nmax = 2\nper_days = 7\nover_cap = \"delay\"\n";
-    let text = config("http://127.0.0.1:1/hook", consent, FIRST_ORDER);
+    let text = thanks(shop(HOOK), "crm", "email", FIRST_ORDER)
+        .quiet_hours("21:00", "08:00")
+        .consent_cap("email", 2, 7, Some("delay"))
+        .text(dir.path());
     let config = Config::parse(&text, dir.path()).unwrap();
     let page = rapport_host::governance::policy::render(&config, &dir.path().join("rapport.toml"));
     for expected in [
@@ -494,12 +491,7 @@ fn the_policy_names_journeys_quiet_hours_and_caps() {
     ] {
         assert!(page.contains(expected), "{expected:?} not in:\n{page}");
     }
-    let without = Config::parse(&config_without_journeys(), dir.path()).unwrap();
+    let without = Config::parse(&shop(HOOK).text(dir.path()), dir.path()).unwrap();
     let page = rapport_host::governance::policy::render(&without, &dir.path().join("rapport.toml"));
     assert!(!page.contains("Messages after a sale"), "{page}");
-}
-
-fn config_without_journeys() -> String {
-    let text = config("http://127.0.0.1:1/hook", "", FIRST_ORDER);
-    text[..text.find("[[journey]]").unwrap()].to_string()
 }

@@ -1,7 +1,7 @@
 //! Source × sink pairs end to end through the host, against simulators: what the CRM holds afterwards
 //! must match the shop exactly — people, consent, sales, refunds and money.
 
-use rapport_e2e::{plugin, secrets_file, secrets_section, SQLITE_LOOPBACK_DEV};
+use rapport_e2e::{plugin, TestShop};
 use rapport_fakes::klaviyo::{self, KlaviyoSim};
 use rapport_fakes::shop::SampleShop;
 use rapport_fakes::square::{self, SquareServer};
@@ -13,31 +13,36 @@ use std::time::Duration;
 
 const SQUARE_TOKEN: &str = "square-pair-token";
 
-/// A config directory with an owner-only secrets file holding `secrets`.
-fn config_dir(secrets: &[(&str, &str)]) -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = secrets_file(dir.path(), secrets);
+/// A shop whose plugins read `secrets`.
+fn shop_config(secrets: &[(&str, &str)]) -> TestShop {
     // The sample shops rely on the soft opt-in for their buyers (Square records only refusals):
     // customers who never chose are sent, those who refused reach the CRM as their refusal alone.
-    let common = format!(
-        "{SQLITE_LOOPBACK_DEV}{}[consent]\nmarketing_without_choice = \"send\"\n",
-        secrets_section(&path)
-    );
-    (dir, common)
+    TestShop::new()
+        .sqlite()
+        .secrets(secrets)
+        .marketing_without_choice("send")
 }
 
-fn square_source(square: &SquareServer) -> String {
-    format!(
-        "[[source]]\nid = \"square\"\nplugin = \"{}\"\n[source.config]\napi_base = \"{}\"\nlocation_ids = \"{},{}\"\n",
-        plugin("square-source").display(),
-        square.base_url(),
+/// `config` with the square-source reading both of the simulator's locations.
+fn square_source(config: TestShop, square: &SquareServer) -> TestShop {
+    let locations = format!(
+        "{},{}",
         square::location_id("High Street"),
         square::location_id("Market Hall"),
+    );
+    config.source(
+        "square",
+        &plugin("square-source"),
+        [
+            ("api_base", square.base_url().into()),
+            ("location_ids", locations.into()),
+        ],
     )
 }
 
-async fn sync(dir: &Path, text: &str) -> Pipeline {
-    let pipeline = Pipeline::start(Config::parse(text, dir).unwrap())
+/// Starts `shop` in `dir` and syncs once.
+async fn sync(dir: &Path, shop: &TestShop) -> Pipeline {
+    let pipeline = Pipeline::start(Config::parse(&shop.text(dir), dir).unwrap())
         .await
         .unwrap();
     let report = pipeline
@@ -60,17 +65,23 @@ async fn square_to_klaviyo_holds_every_customer_sale_refund_and_opt_out() {
     square.load_shop(&shop);
     let klaviyo = KlaviyoSim::start().await.unwrap();
     klaviyo.add_list("LIST1");
-    let (dir, common) = config_dir(&[
-        ("square_token", SQUARE_TOKEN),
-        ("klaviyo_key", klaviyo::API_KEY),
-    ]);
-    let text = format!(
-        "{common}{}[[sink]]\nid = \"klaviyo\"\nplugin = \"{}\"\n[sink.config]\napi_base = \"{}\"\nlist_id = \"LIST1\"\n",
-        square_source(&square),
-        plugin("klaviyo-sink").display(),
-        klaviyo.base_url(),
+    let dir = tempfile::tempdir().unwrap();
+    let config = square_source(
+        shop_config(&[
+            ("square_token", SQUARE_TOKEN),
+            ("klaviyo_key", klaviyo::API_KEY),
+        ]),
+        &square,
+    )
+    .sink(
+        "klaviyo",
+        &plugin("klaviyo-sink"),
+        [
+            ("api_base", klaviyo.base_url().into()),
+            ("list_id", "LIST1".into()),
+        ],
     );
-    sync(dir.path(), &text).await;
+    sync(dir.path(), &config).await;
 
     // One profile per customer, named as in the POS unless they refused marketing.
     let profiles = klaviyo.profiles();
@@ -152,20 +163,27 @@ async fn shopify_to_mailchimp_holds_every_member_with_the_right_status_and_every
     let mailchimp = MailchimpSim::start().await.unwrap();
     mailchimp.add_list("L1");
     mailchimp.add_store("S1");
-    let (dir, common) = config_dir(&[
+    let dir = tempfile::tempdir().unwrap();
+    let config = shop_config(&[
         ("shopify_token", "shpat_pair"),
         ("shopify_webhook_secret", "whsec"),
         ("mailchimp_key", mailchimp::API_KEY),
-    ]);
-    let text = format!(
-        "{common}[[source]]\nid = \"shopify\"\nplugin = \"{}\"\n[source.config]\napi_base = \"{}\"\n\
-         [[sink]]\nid = \"mailchimp\"\nplugin = \"{}\"\n[sink.config]\napi_base = \"{}\"\nlist_id = \"L1\"\nstore_id = \"S1\"\n",
-        plugin("shopify-source").display(),
-        shopify.base_url(),
-        plugin("mailchimp-sink").display(),
-        mailchimp.api_base(),
+    ])
+    .source(
+        "shopify",
+        &plugin("shopify-source"),
+        [("api_base", shopify.base_url().into())],
+    )
+    .sink(
+        "mailchimp",
+        &plugin("mailchimp-sink"),
+        [
+            ("api_base", mailchimp.api_base().into()),
+            ("list_id", "L1".into()),
+            ("store_id", "S1".into()),
+        ],
     );
-    sync(dir.path(), &text).await;
+    sync(dir.path(), &config).await;
 
     // Every customer is a member, with the status their own choice allows: never subscribed
     // without an opt-in.
@@ -238,18 +256,23 @@ async fn square_to_hubspot_holds_every_contact_opt_out_sale_and_refund() {
     let square = SquareServer::start(SQUARE_TOKEN).await.unwrap();
     square.load_shop(&shop);
     let crm = HubSpotSim::start().await.unwrap();
-    let (dir, common) = config_dir(&[
-        ("square_token", SQUARE_TOKEN),
-        ("hubspot_token", hubspot::TOKEN),
-    ]);
-    let text = format!(
-        "{common}{}[[sink]]\nid = \"hubspot\"\nplugin = \"{}\"\n[sink.config]\napi_base = \"{}\"\nsubscription_id = {}\n",
-        square_source(&square),
-        plugin("hubspot-sink").display(),
-        crm.base_url(),
-        hubspot::SUBSCRIPTION_ID,
+    let dir = tempfile::tempdir().unwrap();
+    let config = square_source(
+        shop_config(&[
+            ("square_token", SQUARE_TOKEN),
+            ("hubspot_token", hubspot::TOKEN),
+        ]),
+        &square,
+    )
+    .sink(
+        "hubspot",
+        &plugin("hubspot-sink"),
+        [
+            ("api_base", crm.base_url().into()),
+            ("subscription_id", hubspot::SUBSCRIPTION_ID.into()),
+        ],
     );
-    sync(dir.path(), &text).await;
+    sync(dir.path(), &config).await;
 
     // A contact per customer, with the POS's names; opt-outs recorded as unsubscribed.
     assert_eq!(crm.contact_count(), shop.customers.len());
@@ -340,7 +363,7 @@ async fn square_to_hubspot_holds_every_contact_opt_out_sale_and_refund() {
     square.update_order(&changed.id, "2026-11-20T12:00:00.000Z", |o| {
         o["total_money"]["amount"] = serde_json::json!(new_total)
     });
-    sync(dir.path(), &text).await;
+    sync(dir.path(), &config).await;
     let email = buyer(changed);
     let theirs = |r: &&rapport_fakes::shop::Receipt| buyer(r) == email;
     let orders = shop.attributed_sales().filter(theirs).count();

@@ -2,49 +2,31 @@
 //! sink with its plugin, the fields each sink receives, the retention periods and the identity
 //! rules — and a different config gives a different page, never anyone's data.
 
-use rapport_e2e::{output_text, plugin, ShopDir, SQLITE_LOOPBACK_DEV};
+use rapport_e2e::{output_text, plugin, TestShop};
 
-struct Shop<'a> {
-    crm_fields: &'a str,
-    mailer: &'a str,
-    retention: &'a str,
-    identity: &'a str,
+/// A shop in Britain with the csv-source `till` and two http-sinks: `crm`, sent only
+/// `crm_fields`, and `mailer` (under the id given), sent every field.
+fn shop(crm_fields: &[&str], mailer: &str) -> TestShop {
+    TestShop::new()
+        .sqlite()
+        .region("GB")
+        .source("till", &plugin("csv-source"), [])
+        .set("poll_interval_secs", 300.into())
+        .sink(
+            "crm",
+            &plugin("http-sink"),
+            [("url", "https://hooks.example.com/secret-token-123".into())],
+        )
+        .fields(crm_fields)
+        .sink(
+            mailer,
+            &plugin("http-sink"),
+            [("url", "https://mailer.example.com/hook".into())],
+        )
 }
 
-fn config(shop: &Shop) -> String {
-    format!(
-        r#"{SQLITE_LOOPBACK_DEV}
-[shop]
-region = "GB"
-{identity}
-{retention}
-[[source]]
-id = "till"
-plugin = "{csv}"
-poll_interval_secs = 300
-[[sink]]
-id = "crm"
-plugin = "{sink}"
-{crm_fields}
-[sink.config]
-url = "https://hooks.example.com/secret-token-123"
-[[sink]]
-id = "{mailer}"
-plugin = "{sink}"
-[sink.config]
-url = "https://mailer.example.com/hook"
-"#,
-        identity = shop.identity,
-        retention = shop.retention,
-        crm_fields = shop.crm_fields,
-        mailer = shop.mailer,
-        csv = plugin("csv-source").display(),
-        sink = plugin("http-sink").display(),
-    )
-}
-
-async fn policy(text: &str) -> String {
-    let dir = ShopDir::new(text);
+async fn policy(shop: TestShop) -> String {
+    let dir = shop.write();
     let output = dir.rapport(&["policy"]).await;
     assert!(output.status.success(), "{}", output_text(&output));
     assert!(
@@ -70,12 +52,24 @@ fn sink_entry(page: &str, id: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_policy_says_who_gets_what_and_for_how_long_from_the_config() {
-    let first = policy(&config(&Shop {
-        crm_fields: r#"fields = ["email", "orders_count", "net_spent"]"#,
-        mailer: "mailer",
-        retention: "[retention]\nevents = \"400d\"\nrejected_inputs = \"90d\"\ndead_letters = \"forever\"\n",
-        identity: "[identity]\nblocked = [\"walkin@myshop.co.uk\", \"+447700900123\"]\n",
-    }))
+    let first = policy(
+        shop(&["email", "orders_count", "net_spent"], "mailer")
+            .section(
+                "identity",
+                [(
+                    "blocked",
+                    vec!["walkin@myshop.co.uk", "+447700900123"].into(),
+                )],
+            )
+            .section(
+                "retention",
+                [
+                    ("events", "400d".into()),
+                    ("rejected_inputs", "90d".into()),
+                    ("dead_letters", "forever".into()),
+                ],
+            ),
+    )
     .await;
 
     assert!(
@@ -122,14 +116,25 @@ async fn the_policy_says_who_gets_what_and_for_how_long_from_the_config() {
     }
     assert!(first.lines().count() <= 60, "one page:\n{first}");
 
-    let second = policy(&config(&Shop {
-        crm_fields: r#"fields = ["phone", "loyalty_id", "last_order_at"]"#,
-        mailer: "newsletter",
-        retention:
-            "[retention]\nevents = \"2w\"\nrejected_inputs = \"forever\"\ninterval = \"6h\"\n",
-        identity:
-            "[identity]\ngmail_canonical = true\npriority = [\"email\"]\nlimits = { email = 2 }\n",
-    }))
+    let second = policy(
+        shop(&["phone", "loyalty_id", "last_order_at"], "newsletter")
+            .section(
+                "identity",
+                [
+                    ("gmail_canonical", true.into()),
+                    ("priority", vec!["email"].into()),
+                    ("limits", toml::toml! { email = 2 }.into()),
+                ],
+            )
+            .section(
+                "retention",
+                [
+                    ("events", "2w".into()),
+                    ("rejected_inputs", "forever".into()),
+                    ("interval", "6h".into()),
+                ],
+            ),
+    )
     .await;
     assert_ne!(first, second);
     let crm = sink_entry(&second, "crm");
@@ -165,9 +170,11 @@ async fn the_policy_says_who_gets_what_and_for_how_long_from_the_config() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn without_sinks_the_policy_says_nothing_leaves() {
-    let page = policy(&format!(
-        "{SQLITE_LOOPBACK_DEV}[retention]\nevents = \"forever\"\n"
-    ))
+    let page = policy(
+        TestShop::new()
+            .sqlite()
+            .section("retention", [("events", "forever".into())]),
+    )
     .await;
     assert!(page.contains("No source is configured"), "{page}");
     assert!(page.contains("no customer data leaves the shop"), "{page}");

@@ -5,8 +5,7 @@
 //! and rollback work through the CLI.
 
 use rapport_e2e::{
-    free_port, output_text, plugin, stop_gracefully, with_custom_section, ShopDir,
-    SQLITE_LOOPBACK_DEV,
+    free_port, output_text, plugin, stop_gracefully, with_custom_section, ShopDir, TestShop,
 };
 use rapport_fakes::capture::CaptureServer;
 use rapport_fakes::shop::SampleShop;
@@ -40,32 +39,22 @@ impl Shop {
         for file in ["plugin.wasm", "rapport.toml"] {
             std::fs::copy(plugin("http-sink").join(file), installed.join(file)).unwrap();
         }
-        std::fs::write(
-            dir.config(),
-            format!(
-                r#"
-{SQLITE_LOOPBACK_DEV}[server]
-listen = "127.0.0.1:{port}"
-[delivery]
-backoff_base_ms = 100
-backoff_max_ms = 1000
-[[source]]
-id = "shop"
-plugin = "{csv}"
-[[sink]]
-id = "crm"
-plugin = "{sink}"
-channels = []
-[sink.config]
-url = "{hook}"
-batch_size = 200
-"#,
-                csv = plugin("csv-source").display(),
-                sink = installed.display(),
-                hook = crm.url(),
-            ),
-        )
-        .unwrap();
+        TestShop::new()
+            .sqlite()
+            .listen(port)
+            .section(
+                "delivery",
+                [
+                    ("backoff_base_ms", 100.into()),
+                    ("backoff_max_ms", 1000.into()),
+                ],
+            )
+            .csv_source("shop")
+            .sink("crm", &installed, [])
+            .channels(&[])
+            .setting("url", crm.url().into())
+            .setting("batch_size", 200.into())
+            .write_in(&dir);
         let daemon = dir.spawn_daemon();
         let shop = Shop {
             crm,

@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use rapport_core::governance::retention::{Mode, RecordClass, RetentionConfig};
 use rapport_core::model::{Money, Payload};
-use rapport_e2e::{output_text, plugin, PostgresDatabase, ShopDir, SQLITE_LOOPBACK_DEV};
+use rapport_e2e::{output_text, PostgresDatabase, ShopDir, TestShop, SQLITE_LOOPBACK_DEV};
 use rapport_fakes::capture::CaptureServer;
 use rapport_fakes::faults::Fault;
 use rapport_fakes::shop::SampleShop;
@@ -20,29 +20,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-fn config(store: &str, hook: &str, extra: &str) -> String {
-    format!(
-        r#"
-[store]
-database_url = "{store}"
-[network]
-allow_private = ["127.0.0.1/32"]
-[trust]
-dev = true
-{extra}
-[[source]]
-id = "shop"
-plugin = "{csv}"
-[[sink]]
-id = "hook"
-plugin = "{sink}"
-channels = []
-[sink.config]
-url = "{hook}"
-"#,
-        csv = plugin("csv-source").display(),
-        sink = plugin("http-sink").display(),
-    )
+/// The shop: its store at `store`, the csv-source `shop` and the http-sink `hook`.
+fn shop(store: &str, hook: &str) -> TestShop {
+    TestShop::new()
+        .database(store)
+        .csv_source("shop")
+        .http_sink("hook", hook, [])
 }
 
 fn periods(text: &str) -> RetentionConfig {
@@ -166,7 +149,8 @@ async fn drain(pipeline: &Pipeline) {
 async fn old_records_go_and_totals_stay(database_url: &str) {
     let crm = CaptureServer::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::parse(&config(database_url, &crm.url(), ""), dir.path()).unwrap();
+    let mut config =
+        Config::parse(&shop(database_url, &crm.url()).text(dir.path()), dir.path()).unwrap();
     config.store.database_url = database_url.to_string();
     let pipeline = Pipeline::start(config).await.unwrap();
     sqlx::any::install_default_drivers();
@@ -372,7 +356,7 @@ async fn a_dead_letter_keeps_its_receipt_until_the_letter_itself_expires() {
     );
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("rapport.db").display());
-    let mut config = Config::parse(&config(&url, &crm.url(), ""), dir.path()).unwrap();
+    let mut config = Config::parse(&shop(&url, &crm.url()).text(dir.path()), dir.path()).unwrap();
     config.store.database_url = url.clone();
     let pipeline = Pipeline::start(config).await.unwrap();
     sqlx::any::install_default_drivers();
@@ -431,13 +415,15 @@ async fn a_dead_letter_keeps_its_receipt_until_the_letter_itself_expires() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_command_says_what_it_removes_and_a_dry_run_removes_nothing() {
     let crm = CaptureServer::start().await.unwrap();
-    let dir = ShopDir::new("");
-    let text = config(
-        "sqlite://rapport.db",
-        &crm.url(),
-        "[retention]\nevents = \"1d\"\nrejected_inputs = \"forever\"\n",
-    );
-    std::fs::write(dir.config(), &text).unwrap();
+    let dir = shop("sqlite://rapport.db", &crm.url())
+        .section(
+            "retention",
+            [
+                ("events", "1d".into()),
+                ("rejected_inputs", "forever".into()),
+            ],
+        )
+        .write();
     let shop = SampleShop::generate(34, 60, 10);
     let export = dir.path().join("export.csv");
     std::fs::write(&export, shop.to_csv()).unwrap();

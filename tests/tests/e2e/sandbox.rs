@@ -3,7 +3,7 @@
 //! machine, and the host and the other plugins carry on.
 
 use rapport_e2e::{
-    plugin, scratch_secrets_file, secrets_file, secrets_section, LOOPBACK_DEV, SQLITE_LOOPBACK_DEV,
+    plugin, scratch_secrets_file, secrets_file, secrets_section, TestShop, LOOPBACK_DEV,
 };
 use rapport_fakes::capture::CaptureServer;
 use rapport_host::config::{Config, ConnectorConfig};
@@ -406,38 +406,34 @@ async fn a_quarantined_sink_keeps_its_work_and_does_not_hold_up_the_others() {
 
     let crm = CaptureServer::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let text = format!(
-        r#"
-{SQLITE_LOOPBACK_DEV}[runtime]
-call_timeout_ms = 300
-degrade_after = 1
-quarantine_after = 2
-probe_interval_ms = 600000
-[delivery]
-max_attempts = 3
-backoff_base_ms = 1
-backoff_max_ms = 2
-[[source]]
-id = "shop"
-plugin = "{csv}"
-[[sink]]
-id = "broken"
-plugin = "{hostile}"
-channels = []
-[sink.config]
-behaviour = "trap"
-[[sink]]
-id = "hook"
-plugin = "{sink}"
-channels = []
-[sink.config]
-url = "{hook}"
-"#,
-        csv = plugin("csv-source").display(),
-        hostile = plugin("hostile-sink").display(),
-        sink = plugin("http-sink").display(),
-        hook = crm.url(),
-    );
+    let text = TestShop::new()
+        .sqlite()
+        .section(
+            "runtime",
+            [
+                ("call_timeout_ms", 300.into()),
+                ("degrade_after", 1.into()),
+                ("quarantine_after", 2.into()),
+                ("probe_interval_ms", 600000.into()),
+            ],
+        )
+        .section(
+            "delivery",
+            [
+                ("max_attempts", 3.into()),
+                ("backoff_base_ms", 1.into()),
+                ("backoff_max_ms", 2.into()),
+            ],
+        )
+        .csv_source("shop")
+        .sink(
+            "broken",
+            &plugin("hostile-sink"),
+            [("behaviour", "trap".into())],
+        )
+        .channels(&[])
+        .http_sink("hook", &crm.url(), [])
+        .text(dir.path());
     let config = Config::parse(&text, dir.path()).unwrap();
     let pipeline = Pipeline::start(config).await.unwrap();
     let shop = SampleShop::generate(3, 60, 0);

@@ -3,9 +3,7 @@
 //! minor units for 0-, 2- and 3-decimal currencies.
 
 use rapport_e2e::source_calls::{poll, webhook};
-use rapport_e2e::{
-    loopback_services, plugin, scratch_secrets_file, vendor_spec, SQLITE_LOOPBACK_DEV,
-};
+use rapport_e2e::{loopback_services, plugin, scratch_secrets_file, vendor_spec, TestShop};
 use rapport_fakes::faults::Fault;
 use rapport_fakes::shop::{Receipt, SampleShop};
 use rapport_fakes::shopify::{self, ShopifyServer};
@@ -25,14 +23,15 @@ const TOKEN: &str = "shpat_test_token";
 /// The client secret of VENDOR-NOTES' test vector.
 const WEBHOOK_SECRET: &str = "test-client-secret";
 
+/// The secrets shopify-source reads.
+const SECRETS: [(&str, &str); 2] = [
+    ("shopify_token", TOKEN),
+    ("shopify_webhook_secret", WEBHOOK_SECRET),
+];
+
 fn secrets_file() -> &'static Path {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        scratch_secrets_file(&[
-            ("shopify_token", TOKEN),
-            ("shopify_webhook_secret", WEBHOOK_SECRET),
-        ])
-    })
+    PATH.get_or_init(|| scratch_secrets_file(&SECRETS))
 }
 
 fn services() -> HostServices {
@@ -862,29 +861,19 @@ async fn the_host_ingests_orders_refunds_and_consent_end_to_end() {
     let server = simulator(&shop, "KWD").await;
     let crm = CaptureServer::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let text = format!(
-        r#"
-{SQLITE_LOOPBACK_DEV}[secrets]
-file = "{secrets}"
-[[source]]
-id = "shopify"
-plugin = "{source}"
-[source.config]
-api_base = "{api}"
-page_limit = 25
-[[sink]]
-id = "hook"
-plugin = "{sink}"
-channels = []
-[sink.config]
-url = "{hook}"
-"#,
-        secrets = secrets_file().display(),
-        source = plugin("shopify-source").display(),
-        api = server.base_url(),
-        sink = plugin("http-sink").display(),
-        hook = crm.url(),
-    );
+    let text = TestShop::new()
+        .sqlite()
+        .secrets(&SECRETS)
+        .source(
+            "shopify",
+            &plugin("shopify-source"),
+            [
+                ("api_base", server.base_url().into()),
+                ("page_limit", 25.into()),
+            ],
+        )
+        .http_sink("hook", &crm.url(), [])
+        .text(dir.path());
     let pipeline = Pipeline::start(Config::parse(&text, dir.path()).unwrap())
         .await
         .unwrap();

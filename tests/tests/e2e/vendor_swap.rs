@@ -4,8 +4,8 @@
 //! HubSpot has been sent what it was owed it is retired and hears nothing more.
 
 use rapport_e2e::{
-    drain_all, free_port, output_text, plugin, secrets_file, secrets_section, stop_gracefully,
-    upload_csv, wait_until, ShopDir, SQLITE_LOOPBACK_DEV,
+    drain_all, free_port, output_text, plugin, stop_gracefully, upload_csv, wait_until, ShopDir,
+    TestShop,
 };
 use rapport_fakes::hubspot::{self, HubSpotSim};
 use rapport_fakes::klaviyo::{self, KlaviyoSim};
@@ -18,46 +18,53 @@ use std::time::Duration;
 
 const DAY: i64 = 24 * 3600;
 
-/// The shop's config: the csv-source, then `sinks`.
-fn config(common: &str, sinks: &str) -> String {
-    format!(
-        "{common}[[source]]\nid = \"shop\"\nplugin = \"{}\"\n{sinks}",
-        plugin("csv-source").display()
+/// The shop: its store, and the csv-source (its sinks are the caller's to add).
+fn shop() -> TestShop {
+    TestShop::new().sqlite().csv_source("shop")
+}
+
+/// [`shop`] as it swaps vendors: a secrets file holding both vendors' credentials, and the soft
+/// opt-in the sample shop relies on for buyers who never chose.
+fn swapping_shop() -> TestShop {
+    shop()
+        .secrets(&[
+            ("hubspot_token", hubspot::TOKEN),
+            ("klaviyo_key", klaviyo::API_KEY),
+        ])
+        .marketing_without_choice("send")
+}
+
+/// `shop` with the hubspot-sink in front of `crm`, retiring if `retire`.
+fn hubspot_sink(shop: TestShop, crm: &HubSpotSim, retire: bool) -> TestShop {
+    shop.sink(
+        "hubspot",
+        &plugin("hubspot-sink"),
+        [
+            ("api_base", crm.base_url().into()),
+            ("subscription_id", hubspot::SUBSCRIPTION_ID.into()),
+        ],
+    )
+    .set("retire", retire.into())
+}
+
+/// `shop` with the klaviyo-sink in front of `crm`, on list `LIST1`.
+fn klaviyo_sink(shop: TestShop, crm: &KlaviyoSim) -> TestShop {
+    shop.sink(
+        "klaviyo",
+        &plugin("klaviyo-sink"),
+        [
+            ("api_base", crm.base_url().into()),
+            ("list_id", "LIST1".into()),
+        ],
     )
 }
 
-fn hubspot_sink(crm: &HubSpotSim, retire: bool) -> String {
-    format!(
-        "[[sink]]\nid = \"hubspot\"\nplugin = \"{}\"\nretire = {retire}\n[sink.config]\napi_base = \"{}\"\nsubscription_id = {}\n",
-        plugin("hubspot-sink").display(),
-        crm.base_url(),
-        hubspot::SUBSCRIPTION_ID,
-    )
-}
-
-fn klaviyo_sink(crm: &KlaviyoSim) -> String {
-    format!(
-        "[[sink]]\nid = \"klaviyo\"\nplugin = \"{}\"\n[sink.config]\napi_base = \"{}\"\nlist_id = \"LIST1\"\n",
-        plugin("klaviyo-sink").display(),
-        crm.base_url(),
-    )
-}
-
-/// The old vendor (HubSpot), the new one (Klaviyo, with list `LIST1`), and a shop directory with
-/// a secrets file holding both vendors' credentials.
-async fn vendors() -> (HubSpotSim, KlaviyoSim, ShopDir, std::path::PathBuf) {
+/// The old vendor (HubSpot), the new one (Klaviyo, with list `LIST1`), and a shop directory.
+async fn vendors() -> (HubSpotSim, KlaviyoSim, ShopDir) {
     let old = HubSpotSim::start().await.unwrap();
     let new = KlaviyoSim::start().await.unwrap();
     new.add_list("LIST1");
-    let dir = ShopDir::new("");
-    let secrets = secrets_file(
-        dir.path(),
-        &[
-            ("hubspot_token", hubspot::TOKEN),
-            ("klaviyo_key", klaviyo::API_KEY),
-        ],
-    );
-    (old, new, dir, secrets)
+    (old, new, ShopDir::new(""))
 }
 
 /// Order ids of the attributed sales of `shop` whose buyer did not refuse marketing.
@@ -83,15 +90,10 @@ async fn hubspot_to_klaviyo_mid_stream_backfills_klaviyo_and_retires_hubspot_aft
     let before_swap = shop.clone().with_receipt_prefix("B").shifted(5 * DAY);
     let after_swap = shop.clone().with_receipt_prefix("C").shifted(10 * DAY);
     let after_retirement = shop.clone().with_receipt_prefix("D").shifted(15 * DAY);
-    let (old, new, dir, secrets) = vendors().await;
-    // The sample shop relies on the soft opt-in for buyers who never chose.
-    let common = format!(
-        "{SQLITE_LOOPBACK_DEV}{}[consent]\nmarketing_without_choice = \"send\"\n",
-        secrets_section(&secrets)
-    );
+    let (old, new, dir) = vendors().await;
 
     // The shop runs on HubSpot; a later batch of sales is queued for it when the host stops.
-    std::fs::write(dir.config(), config(&common, &hubspot_sink(&old, false))).unwrap();
+    hubspot_sink(swapping_shop(), &old, false).write_in(&dir);
     let pipeline = Pipeline::start(Config::load(&dir.config()).unwrap())
         .await
         .unwrap();
@@ -102,11 +104,7 @@ async fn hubspot_to_klaviyo_mid_stream_backfills_klaviyo_and_retires_hubspot_aft
     drop(pipeline);
 
     // The operator adds Klaviyo and marks HubSpot for retirement.
-    std::fs::write(
-        dir.config(),
-        config(&common, &(hubspot_sink(&old, true) + &klaviyo_sink(&new))),
-    )
-    .unwrap();
+    klaviyo_sink(hubspot_sink(swapping_shop(), &old, true), &new).write_in(&dir);
     let pipeline = Pipeline::start(Config::load(&dir.config()).unwrap())
         .await
         .unwrap();
@@ -253,14 +251,10 @@ async fn post_export(port: u16, shop: &SampleShop) {
 async fn the_running_daemon_swaps_when_its_config_is_edited_and_refuses_a_bad_edit() {
     let shop = SampleShop::generate(72, 150, 0);
     let later = shop.clone().with_receipt_prefix("L").shifted(5 * DAY);
-    let (old, new, dir, secrets) = vendors().await;
+    let (old, new, dir) = vendors().await;
     let port = free_port();
-    let common = format!(
-        "{SQLITE_LOOPBACK_DEV}{}[server]\nlisten = \"127.0.0.1:{port}\"\n\
-         [consent]\nmarketing_without_choice = \"send\"\n",
-        secrets_section(&secrets)
-    );
-    std::fs::write(dir.config(), config(&common, &hubspot_sink(&old, false))).unwrap();
+    let common = swapping_shop().listen(port);
+    hubspot_sink(common.clone(), &old, false).write_in(&dir);
     let log = dir.path().join("rapport.log");
     let mut daemon = dir.spawn_daemon_logging_to(&log);
     let known = shop
@@ -288,14 +282,9 @@ async fn the_running_daemon_swaps_when_its_config_is_edited_and_refuses_a_bad_ed
     // A bad edit (Klaviyo instead of HubSpot, and a sink without a plugin) is refused, and the log
     // says so and why; the daemon carries on with the configuration it runs: a sale after the
     // edit still reaches HubSpot, and Klaviyo, which only the refused edit names, hears nothing.
-    std::fs::write(
-        dir.config(),
-        config(
-            &common,
-            &(klaviyo_sink(&new) + "[[sink]]\nid = \"broken\"\n"),
-        ),
-    )
-    .unwrap();
+    // The broken sink is literal TOML: the builder writes no sink without a plugin.
+    let edit = klaviyo_sink(common.clone(), &new).text(dir.path());
+    std::fs::write(dir.config(), edit + "[[sink]]\nid = \"broken\"\n").unwrap();
     let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
     assert!(
         wait_until(Duration::from_secs(30), || read_log()
@@ -330,11 +319,7 @@ async fn the_running_daemon_swaps_when_its_config_is_edited_and_refuses_a_bad_ed
     );
 
     // The swap: Klaviyo added, HubSpot retiring, written while the daemon runs.
-    std::fs::write(
-        dir.config(),
-        config(&common, &(hubspot_sink(&old, true) + &klaviyo_sink(&new))),
-    )
-    .unwrap();
+    klaviyo_sink(hubspot_sink(common.clone(), &old, true), &new).write_in(&dir);
     assert!(
         wait_until(Duration::from_secs(120), || new.profiles().len()
             == known.len())
@@ -388,7 +373,7 @@ async fn the_running_daemon_swaps_when_its_config_is_edited_and_refuses_a_bad_ed
 #[tokio::test(flavor = "multi_thread")]
 async fn retire_is_refused_on_sources_and_on_the_last_sink() {
     let crm = HubSpotSim::start().await.unwrap();
-    let dir = ShopDir::new(&config(SQLITE_LOOPBACK_DEV, &hubspot_sink(&crm, true)));
+    let dir = hubspot_sink(shop(), &crm, true).write();
     let err = Config::load(&dir.config()).unwrap_err().to_string();
     assert!(err.contains("keep at least one sink taking work"), "{err}");
 }

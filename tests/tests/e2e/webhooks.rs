@@ -2,7 +2,7 @@
 //! before it is acknowledged, a replay stores nothing new, a bad signature gets 401 and nothing is
 //! kept, and a malformed delivery gets 400 and is kept for inspection.
 
-use rapport_e2e::{free_port, plugin, secrets_file, SQLITE_LOOPBACK_DEV};
+use rapport_e2e::{free_port, plugin, TestShop};
 use rapport_fakes::capture::CaptureServer;
 use rapport_fakes::shop::SampleShop;
 use rapport_fakes::square::{self, SquareServer};
@@ -22,46 +22,31 @@ async fn signed_webhooks_are_stored_once_and_bad_ones_are_refused_or_kept() {
     square.load_shop(&shop);
     let crm = CaptureServer::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let secrets = secrets_file(
-        dir.path(),
-        &[
-            ("square_token", TOKEN),
-            ("square_signature_key", SIGNATURE_KEY),
-        ],
-    );
     let port = free_port();
     let locations = format!(
         "{},{}",
         square::location_id("High Street"),
         square::location_id("Market Hall")
     );
-    let text = format!(
-        r#"
-{SQLITE_LOOPBACK_DEV}[server]
-listen = "127.0.0.1:{port}"
-[secrets]
-file = "{secrets}"
-[[source]]
-id = "square"
-plugin = "{square_plugin}"
-poll_interval_secs = 3600
-[source.config]
-api_base = "{api}"
-location_ids = "{locations}"
-notification_url = "{NOTIFICATION_URL}"
-[[sink]]
-id = "hook"
-plugin = "{sink}"
-channels = []
-[sink.config]
-url = "{hook}"
-"#,
-        secrets = secrets.display(),
-        square_plugin = plugin("square-source").display(),
-        api = square.base_url(),
-        sink = plugin("http-sink").display(),
-        hook = crm.url(),
-    );
+    let text = TestShop::new()
+        .sqlite()
+        .listen(port)
+        .secrets(&[
+            ("square_token", TOKEN),
+            ("square_signature_key", SIGNATURE_KEY),
+        ])
+        .source(
+            "square",
+            &plugin("square-source"),
+            [
+                ("api_base", square.base_url().into()),
+                ("location_ids", locations.into()),
+                ("notification_url", NOTIFICATION_URL.into()),
+            ],
+        )
+        .set("poll_interval_secs", 3600.into())
+        .http_sink("hook", &crm.url(), [])
+        .text(dir.path());
     let pipeline = Arc::new(
         Pipeline::start(Config::parse(&text, dir.path()).unwrap())
             .await
