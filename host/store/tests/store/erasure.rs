@@ -4,7 +4,7 @@
 use crate::common::{on_both, Db, Param};
 use crate::ingest::{customer_event, ingest};
 use rapport_core::model::{Identity, IdentityKind};
-use rapport_store::{now_ms, ErasureStatus, PersonRef};
+use rapport_store::{now_ms, ErasureItem, ErasureStatus, PersonRef};
 use sqlx::Row;
 
 const LEASE_MS: i64 = 60_000;
@@ -54,6 +54,23 @@ async fn part(
     )
 }
 
+/// Claims the `crm` sink's due erasure items.
+async fn claim(db: &Db) -> Vec<ErasureItem> {
+    db.store
+        .claim_erasures("crm", None, LEASE_MS)
+        .await
+        .unwrap()
+}
+
+/// Sets when the `crm` sink's erasure items are next due.
+async fn set_due(db: &Db, at: i64) {
+    db.run(
+        "UPDATE erasure_sinks SET next_attempt_at = $1 WHERE sink_id = 'crm'",
+        &[Param::Int(at)],
+    )
+    .await;
+}
+
 fn sinks() -> Vec<String> {
     vec!["crm".into(), "mail".into()]
 }
@@ -66,11 +83,7 @@ async fn an_erasure_is_claimed_under_a_lease_retried_and_confirmed() {
         assert_eq!(db.store.erasure_backlog(&sinks()).await.unwrap().0, 2);
 
         let before = now_ms();
-        let claimed = db
-            .store
-            .claim_erasures("crm", None, LEASE_MS)
-            .await
-            .unwrap();
+        let claimed = claim(&db).await;
         let after = now_ms();
         assert_eq!(claimed.len(), 1);
         assert_eq!(claimed[0].erasure_id, erasure);
@@ -89,12 +102,7 @@ async fn an_erasure_is_claimed_under_a_lease_retried_and_confirmed() {
         assert!(before + LEASE_MS <= lease && lease <= after + LEASE_MS);
         // Leased: a second claim leaves it; the backlog still counts it, due when the lease ends,
         // but the other sink's part is due sooner.
-        assert!(db
-            .store
-            .claim_erasures("crm", None, LEASE_MS)
-            .await
-            .unwrap()
-            .is_empty());
+        assert!(claim(&db).await.is_empty());
         let (pending, next_at) = db.store.erasure_backlog(&sinks()).await.unwrap();
         assert_eq!(pending, 2);
         let next_at = next_at.expect("a due time");
@@ -127,28 +135,15 @@ async fn an_erasure_is_claimed_under_a_lease_retried_and_confirmed() {
                 Some("503 from the vendor".into())
             )
         );
-        assert!(db
-            .store
-            .claim_erasures("crm", None, LEASE_MS)
-            .await
-            .unwrap()
-            .is_empty());
+        assert!(claim(&db).await.is_empty());
         assert_eq!(
             db.store.erasure_backlog(&["crm".into()]).await.unwrap(),
             (1, Some(at))
         );
 
         // Due again: claimed, and confirmed; the erasure waits for the other sink.
-        db.run(
-            "UPDATE erasure_sinks SET next_attempt_at = $1 WHERE sink_id = 'crm'",
-            &[Param::Int(now_ms() - 1)],
-        )
-        .await;
-        let claimed = db
-            .store
-            .claim_erasures("crm", None, LEASE_MS)
-            .await
-            .unwrap();
+        set_due(&db, now_ms() - 1).await;
+        let claimed = claim(&db).await;
         assert_eq!(claimed[0].attempts, 1);
         let confirmed_from = now_ms();
         assert!(!db.store.confirm_erasure(erasure, "crm").await.unwrap());
@@ -226,31 +221,14 @@ async fn an_erasure_leased_the_old_way_is_retried_when_that_lease_ends() {
         let (erasure, _, _) = forget(&db, "chen.wei@example.com").await;
         // Before the lease column, a claim pushed next_attempt_at to the lease's end.
         let old_lease_end = now_ms() + 60_000;
-        db.run(
-            "UPDATE erasure_sinks SET next_attempt_at = $1 WHERE sink_id = 'crm'",
-            &[Param::Int(old_lease_end)],
-        )
-        .await;
-        assert!(db
-            .store
-            .claim_erasures("crm", None, LEASE_MS)
-            .await
-            .unwrap()
-            .is_empty());
+        set_due(&db, old_lease_end).await;
+        assert!(claim(&db).await.is_empty());
         assert_eq!(
             db.store.erasure_backlog(&["crm".into()]).await.unwrap(),
             (1, Some(old_lease_end))
         );
-        db.run(
-            "UPDATE erasure_sinks SET next_attempt_at = $1 WHERE sink_id = 'crm'",
-            &[Param::Int(now_ms() - 1)],
-        )
-        .await;
-        let claimed = db
-            .store
-            .claim_erasures("crm", None, LEASE_MS)
-            .await
-            .unwrap();
+        set_due(&db, now_ms() - 1).await;
+        let claimed = claim(&db).await;
         assert_eq!(claimed.len(), 1);
         assert_eq!(claimed[0].erasure_id, erasure);
         db

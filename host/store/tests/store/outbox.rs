@@ -26,6 +26,20 @@ async fn item(db: &Db, id: i64) -> (String, i64, i64, Option<i64>, Option<String
     )
 }
 
+/// Claims up to `limit` of the `crm` sink's due items.
+async fn claim(db: &Db, limit: usize) -> Vec<OutboxRow> {
+    db.store.claim("crm", limit, LEASE_MS).await.unwrap()
+}
+
+/// Makes item `id` due now.
+async fn make_due(db: &Db, id: i64) {
+    db.run(
+        "UPDATE outbox SET next_attempt_at = $1 WHERE id = $2",
+        &[Param::Int(now_ms() - 1), Param::Int(id)],
+    )
+    .await;
+}
+
 fn ids(claimed: &[OutboxRow]) -> Vec<i64> {
     claimed.iter().map(|c| c.id).collect()
 }
@@ -38,7 +52,7 @@ async fn a_claim_leases_items_and_a_second_claim_leaves_them() {
         let b = db.queue_item("crm", "profile", 2, due).await;
         let other_sink = db.queue_item("mail", "profile", 1, due).await;
         let before = now_ms();
-        let claimed = db.store.claim("crm", 10, LEASE_MS).await.unwrap();
+        let claimed = claim(&db, 10).await;
         let after = now_ms();
         assert_eq!(ids(&claimed), vec![a, b]);
         for id in [a, b] {
@@ -47,12 +61,7 @@ async fn a_claim_leases_items_and_a_second_claim_leaves_them() {
             let lease = lease.expect("a lease");
             assert!(before + LEASE_MS <= lease && lease <= after + LEASE_MS);
         }
-        assert!(db
-            .store
-            .claim("crm", 10, LEASE_MS)
-            .await
-            .unwrap()
-            .is_empty());
+        assert!(claim(&db, 10).await.is_empty());
         assert_eq!(item(&db, other_sink).await.0, "pending");
         assert_eq!(db.store.owed("crm").await.unwrap(), 2);
         db
@@ -64,17 +73,14 @@ async fn a_claim_leases_items_and_a_second_claim_leaves_them() {
 async fn an_expired_lease_is_released_and_claimed_again() {
     on_both(|db| async move {
         let a = db.queue_item("crm", "profile", 1, now_ms() - 1_000).await;
-        assert_eq!(
-            ids(&db.store.claim("crm", 10, LEASE_MS).await.unwrap()),
-            [a]
-        );
+        assert_eq!(ids(&claim(&db, 10).await), [a]);
         // The worker died: its lease ran out a second ago.
         db.run(
             "UPDATE outbox SET lease_until = $1 WHERE id = $2",
             &[Param::Int(now_ms() - 1_000), Param::Int(a)],
         )
         .await;
-        let claimed = db.store.claim("crm", 10, LEASE_MS).await.unwrap();
+        let claimed = claim(&db, 10).await;
         assert_eq!(ids(&claimed), [a]);
         assert_eq!(claimed[0].attempts, 0, "a lost lease uses no attempt");
         assert_eq!(item(&db, a).await.0, "inflight");
@@ -87,7 +93,7 @@ async fn an_expired_lease_is_released_and_claimed_again() {
 async fn a_retry_sets_the_next_time_attempts_and_error() {
     on_both(|db| async move {
         let a = db.queue_item("crm", "profile", 1, now_ms() - 1_000).await;
-        let claimed = db.store.claim("crm", 10, LEASE_MS).await.unwrap();
+        let claimed = claim(&db, 10).await;
         let at = now_ms() + 3_600_000;
         let retry = Completion::Retry {
             at,
@@ -108,20 +114,11 @@ async fn a_retry_sets_the_next_time_attempts_and_error() {
                 Some("503 from the vendor".into())
             )
         );
-        assert!(db
-            .store
-            .claim("crm", 10, LEASE_MS)
-            .await
-            .unwrap()
-            .is_empty());
+        assert!(claim(&db, 10).await.is_empty());
         assert_eq!(db.store.backlog("crm").await.unwrap(), (1, Some(at)));
         // Deferred: back in line without using an attempt.
-        db.run(
-            "UPDATE outbox SET next_attempt_at = $1 WHERE id = $2",
-            &[Param::Int(now_ms() - 1), Param::Int(a)],
-        )
-        .await;
-        let claimed = db.store.claim("crm", 10, LEASE_MS).await.unwrap();
+        make_due(&db, a).await;
+        let claimed = claim(&db, 10).await;
         let later = at + 1;
         let deferred = Completion::Deferred {
             at: later,
@@ -152,7 +149,7 @@ async fn a_dead_item_is_kept_as_a_dead_letter_with_its_reason() {
         let due = now_ms() - 1_000;
         let a = db.queue_item("crm", "activity", 1, due).await;
         let b = db.queue_item("crm", "activity", 2, due).await;
-        let claimed = db.store.claim("crm", 10, LEASE_MS).await.unwrap();
+        let claimed = claim(&db, 10).await;
         db.store
             .complete(
                 "crm",
@@ -218,14 +215,11 @@ async fn a_persons_items_are_claimed_in_order_and_consent_changes_first() {
         let other = db.queue_item("crm", "profile", 2, due).await;
         let consent = db.queue_item("crm", "consent", 3, due).await;
         // Consent changes jump the queue.
-        assert_eq!(
-            ids(&db.store.claim("crm", 1, LEASE_MS).await.unwrap()),
-            [consent]
-        );
-        let first_claim = db.store.claim("crm", 1, LEASE_MS).await.unwrap();
+        assert_eq!(ids(&claim(&db, 1).await), [consent]);
+        let first_claim = claim(&db, 1).await;
         assert_eq!(ids(&first_claim), [first]);
         // Person 1's second item waits while their first is in flight; person 2's does not.
-        let claimed = db.store.claim("crm", 10, LEASE_MS).await.unwrap();
+        let claimed = claim(&db, 10).await;
         assert_eq!(ids(&claimed), [other]);
         // Their first item is to be retried later: the second still waits behind it.
         let retry = Completion::Retry {
@@ -237,22 +231,10 @@ async fn a_persons_items_are_claimed_in_order_and_consent_changes_first() {
             .complete("crm", &[(first_claim[0].clone(), retry)])
             .await
             .unwrap();
-        assert!(db
-            .store
-            .claim("crm", 10, LEASE_MS)
-            .await
-            .unwrap()
-            .is_empty());
+        assert!(claim(&db, 10).await.is_empty());
         // Once it is through, the second goes.
-        db.run(
-            "UPDATE outbox SET next_attempt_at = $1 WHERE id = $2",
-            &[Param::Int(now_ms() - 1), Param::Int(first)],
-        )
-        .await;
-        assert_eq!(
-            ids(&db.store.claim("crm", 10, LEASE_MS).await.unwrap()),
-            [first, second]
-        );
+        make_due(&db, first).await;
+        assert_eq!(ids(&claim(&db, 10).await), [first, second]);
         db
     })
     .await;
