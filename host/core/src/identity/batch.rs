@@ -67,7 +67,7 @@ pub struct StoredMerge {
 
 /// What the batch does to the identity graph.
 #[derive(Debug, Default)]
-pub struct BatchPlan {
+pub struct BatchPlan<'a> {
     /// Each person's profile as first planned (`None` for an entry that names nobody); pass each
     /// through `graph.find` for where it ended after the batch's later merges.
     pub slots: Vec<Option<Slot>>,
@@ -75,7 +75,7 @@ pub struct BatchPlan {
     /// into others since (`graph.find(slot) != slot`).
     pub created: usize,
     /// Identities to link, with the person they came from and the slot they joined.
-    pub new_links: Vec<(usize, Identity, Slot)>,
+    pub new_links: Vec<(usize, &'a Identity, Slot)>,
     /// Merges of stored profiles, in the order they were made.
     pub merges: Vec<StoredMerge>,
     /// Per person, identities not linked because a per-profile limit would break.
@@ -84,7 +84,7 @@ pub struct BatchPlan {
     pub graph: BatchGraph,
 }
 
-impl BatchPlan {
+impl BatchPlan<'_> {
     /// Where each person ended after every merge of the batch.
     pub fn final_slots(&self) -> Vec<Option<Slot>> {
         self.slots
@@ -105,11 +105,11 @@ impl BatchPlan {
 /// Plans the batch's people in order by the shop's merge `rules`: each finds the profile its
 /// identities name, merging the profiles they join, or gets a new one. `people[i]` is the i-th
 /// entry's normalised identities, `None` for an entry that names nobody.
-pub fn plan_batch(
+pub fn plan_batch<'a>(
     mut graph: BatchGraph,
-    people: &[Option<&[Identity]>],
+    people: &[Option<&'a [Identity]>],
     rules: &MergeRules,
-) -> BatchPlan {
+) -> BatchPlan<'a> {
     let mut plan = BatchPlan::default();
     for (person, identities) in people.iter().enumerate() {
         let Some(identities) = identities else {
@@ -139,7 +139,7 @@ pub fn plan_batch(
             identities
                 .iter()
                 .filter(|i| step.link.contains(*i))
-                .map(|i| (person, i.clone(), slot)),
+                .map(|i| (person, i, slot)),
         );
         if !step.refused.is_empty() {
             plan.refused.push((person, step.refused));
@@ -215,7 +215,7 @@ mod tests {
         assert!(plan.profiles_to_create().is_empty());
         assert_eq!(
             plan.new_links,
-            [(1, email("bea@example.com"), Slot::New(0))]
+            [(1, &email("bea@example.com"), Slot::New(0))]
         );
         assert!(
             plan.merges.is_empty(),
