@@ -56,21 +56,21 @@ impl Store {
     /// Stores a batch atomically; an event already stored for this source is counted as a duplicate
     /// and creates no work. The whole batch costs a fixed handful of statements, whatever its size.
     pub async fn ingest(&self, batch: IngestBatch<'_>) -> Result<IngestReport, StoreError> {
-        let _turn = self.bulk_turn().await;
         let now = now_ms();
-        let mut tx = self.begin_write().await?;
-        let fresh = unseen_events(&mut tx, batch.source_id, batch.events).await?;
+        let mut bulk = self.begin_bulk().await?;
+        let tx = &mut bulk.inner;
+        let fresh = unseen_events(tx, batch.source_id, batch.events).await?;
         let (people, consent_changed) =
-            people_of(&mut tx, batch.source_id, &fresh, batch.merge_rules, now).await?;
-        let first_sightings = first_sightings(&mut tx, batch.source_id, &fresh).await?;
+            people_of(tx, batch.source_id, &fresh, batch.merge_rules, now).await?;
+        let first_sightings = first_sightings(tx, batch.source_id, &fresh).await?;
         let first_order_journeys = (batch.routes.journeys.iter())
             .any(|j| j.trigger == rapport_core::journeys::Trigger::FirstOrder);
         let ordered_before = match first_order_journeys {
-            true => people_with_orders(&mut tx, &people).await?,
+            true => people_with_orders(tx, &people).await?,
             false => HashSet::new(),
         };
-        let stored = insert_events(&mut tx, batch.source_id, &fresh, &people, now).await?;
-        mark_superseded(&mut tx, batch.source_id, &fresh, &first_sightings).await?;
+        let stored = insert_events(tx, batch.source_id, &fresh, &people, now).await?;
+        mark_superseded(tx, batch.source_id, &fresh, &first_sightings).await?;
         let mut work = Vec::new();
         let mut new_orders = Vec::new();
         for (((prepared, person), first), event_id) in
@@ -105,14 +105,14 @@ impl Store {
             duplicates: batch.events.len() - accepted,
             rejected: batch.rejected.len(),
             work_items: outbox::enqueue_consent_changes(
-                &mut tx,
+                tx,
                 &batch.routes.sinks,
                 &consent_changed,
                 now,
             )
             .await?
-                + outbox::enqueue(&mut tx, &batch.routes.sinks, &work, now).await?
-                + outbox::enqueue_messages(&mut tx, &messages, now).await?,
+                + outbox::enqueue(tx, &batch.routes.sinks, &work, now).await?
+                + outbox::enqueue_messages(tx, &messages, now).await?,
         };
         let rejected: Vec<Vec<Value>> = batch
             .rejected
@@ -128,7 +128,7 @@ impl Store {
             })
             .collect();
         rows::insert_values(
-            &mut tx,
+            tx,
             "INSERT INTO rejected_inputs (source_id, origin, locator, reason, received_at)",
             "",
             &rejected,
@@ -143,10 +143,10 @@ impl Store {
             .bind(stream)
             .bind(cursor)
             .bind(now)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         }
-        tx.commit().await?;
+        bulk.commit().await?;
         Ok(report)
     }
 }

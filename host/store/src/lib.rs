@@ -67,6 +67,19 @@ pub struct Store {
     backend: Backend,
 }
 
+/// A write transaction: a service opens one, calls table functions with it and commits; dropped
+/// without a commit, it rolls back.
+pub struct Tx<'s> {
+    pub(crate) inner: sqlx::Transaction<'static, sqlx::Any>,
+    _turn: Option<tokio::sync::MutexGuard<'s, ()>>,
+}
+
+impl Tx<'_> {
+    pub async fn commit(self) -> Result<(), StoreError> {
+        Ok(self.inner.commit().await?)
+    }
+}
+
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
@@ -116,14 +129,26 @@ impl Store {
         Ok(tx)
     }
 
-    /// Waits for this bulk write's turn to queue for the writer (only where one writer gets in at a
-    /// time: PostgreSQL takes writers side by side); hold the turn until the write commits.
-    async fn bulk_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        if self.backend.single_writer() {
-            Some(self.bulk_turn.lock().await)
-        } else {
-            None
-        }
+    /// Begins a write transaction for a service to pass to the table functions and commit.
+    pub async fn begin(&self) -> Result<Tx<'_>, StoreError> {
+        Ok(Tx {
+            inner: self.begin_write().await?,
+            _turn: None,
+        })
+    }
+
+    /// Begins a bulk write transaction (an ingest): on SQLite it first waits for this bulk write's
+    /// turn to queue for the writer, so a claim or a completion waits behind at most one bulk write,
+    /// not behind every upload in flight. PostgreSQL takes writers side by side.
+    pub async fn begin_bulk(&self) -> Result<Tx<'_>, StoreError> {
+        let turn = match self.backend.single_writer() {
+            true => Some(self.bulk_turn.lock().await),
+            false => None,
+        };
+        Ok(Tx {
+            inner: self.begin_write().await?,
+            _turn: turn,
+        })
     }
 
     pub fn backend(&self) -> Backend {
