@@ -55,6 +55,9 @@ enum Command {
         /// The configured source to read the file.
         #[arg(long)]
         source: String,
+        /// The file is past sales: fill profiles and the CRM, start no journey.
+        #[arg(long)]
+        history: bool,
         file: PathBuf,
     },
     /// Print what the store holds.
@@ -151,12 +154,17 @@ async fn main() -> anyhow::Result<()> {
             pipeline.store.close().await;
             result
         }
-        Command::Import { host, source, file } => {
+        Command::Import {
+            host,
+            source,
+            history,
+            file,
+        } => {
             init_logging("warn");
             let body =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let pipeline = start(&host).await?;
-            let result = cli::oneshot::import(&pipeline, &source, &file, body).await;
+            let result = cli::oneshot::import(&pipeline, &source, &file, body, history).await;
             pipeline.store.close().await;
             result
         }

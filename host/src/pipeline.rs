@@ -10,10 +10,11 @@ use crate::delivery::SinkWorker;
 use crate::governance::erasure::ErasureWorker;
 use crate::ingest::poll::{poll_source, PollError};
 use crate::ingest::push::{Intake, Wakers};
+use crate::ingest::IngestReport;
 use crate::reload::{self, Reloaded};
 use rapport_core::journeys::{Messaging, Routes};
 use rapport_sandbox::packages::PluginKind;
-use rapport_store::{IngestReport, Store, StoreError};
+use rapport_store::{Store, StoreError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -60,6 +61,7 @@ impl Pipeline {
         let routes = Routes {
             sinks: connectors.working_sink_ids(),
             journeys: config.journeys.clone(),
+            horizon: config.journey_horizon,
         };
         let messaging = Arc::new(config.messaging());
         let connectors = Arc::new(connectors);

@@ -718,7 +718,7 @@ pub async fn upload_csv(
     pipeline: &rapport_host::pipeline::Pipeline,
     source: &str,
     shop: &rapport_fakes::shop::SampleShop,
-) -> rapport_store::IngestReport {
+) -> rapport_host::ingest::IngestReport {
     let headers = vec![("content-type".to_string(), "text/csv".to_string())];
     let report = pipeline
         .intake

@@ -128,6 +128,8 @@ pub fn plan_messages<'j>(
 pub struct Routes {
     pub sinks: Vec<String>,
     pub journeys: Vec<Journey>,
+    /// How old a sale may be and still start journeys.
+    pub horizon: crate::sales::JourneyHorizon,
 }
 
 /// What delivery needs to judge a journey message: the consent regime and the contact rules.

@@ -1,5 +1,6 @@
 //! rapport's domain, pure: the model (events, people, money, consent), identity normalisation and
-//! merge planning, consent rules (ledger, marketing gate, contact rules), journey rules, governance
+//! merge planning, consent rules (ledger, marketing gate, contact rules), sales facts (current
+//! versions, what counts as a sale, refund buyers, the journey horizon), journey rules, governance
 //! rules (fields a sink may receive, retention periods), retry backoff and idempotency keys.
 //!
 //! No SQL, no wasmtime, no I/O: every rule here is tested with plain values. The store persists
@@ -12,3 +13,4 @@ pub mod identity;
 pub mod journeys;
 pub mod keys;
 pub mod model;
+pub mod sales;

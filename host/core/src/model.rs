@@ -183,6 +183,17 @@ pub enum OrderState {
     Canceled,
 }
 
+impl OrderState {
+    /// The name stored for the state (its serde name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderState::Open => "open",
+            OrderState::Completed => "completed",
+            OrderState::Canceled => "canceled",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LineItem {
     pub sku: Option<String>,

@@ -28,22 +28,26 @@ pub async fn sync(pipeline: &Pipeline, timeout: Duration) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// Uploads `body` (the file at `file`) through `source`'s plugin and prints what was stored and
-/// what was rejected, with each rejected row's reason.
+/// Uploads `body` (the file at `file`) through `source`'s plugin, as history if `history` says so
+/// (no journeys), and prints what was stored and what was rejected, with each rejected row's
+/// reason.
 pub async fn import(
     pipeline: &Pipeline,
     source: &str,
     file: &Path,
     body: Vec<u8>,
+    history: bool,
 ) -> anyhow::Result<()> {
-    let report = pipeline
-        .intake
-        .receive_push(
-            source,
-            vec![("content-type".into(), "text/csv".into())],
-            body,
-        )
-        .await?;
+    let headers = vec![("content-type".into(), "text/csv".into())];
+    let report = match history {
+        true => {
+            pipeline
+                .intake
+                .receive_history(source, headers, body)
+                .await?
+        }
+        false => pipeline.intake.receive_push(source, headers, body).await?,
+    };
     println!(
         "{}: accepted {} events, {} duplicates, {} rejected",
         file.display(),
@@ -68,9 +72,17 @@ pub async fn import(
 /// Prints the store's figures, each sink's deliveries and each plugin's provenance and health.
 pub async fn print_status(pipeline: &Pipeline) -> anyhow::Result<()> {
     let s = pipeline.store.summary().await?;
+    let states = &s.orders_by_state;
     println!(
-        "store: {} orders, {} refunds, {} customer updates, {} rejected inputs, {} profiles",
-        s.orders, s.refunds, s.customer_updates, s.rejected_inputs, s.profiles
+        "store: {} orders ({} completed, {} open, {} cancelled), {} refunds, {} customer updates, {} rejected inputs, {} profiles",
+        s.orders,
+        states.completed,
+        states.open,
+        states.canceled,
+        s.refunds,
+        s.customer_updates,
+        s.rejected_inputs,
+        s.profiles
     );
     for sink in &s.sinks {
         println!(

@@ -47,6 +47,9 @@ pub struct Config {
     /// Messages sinks send people after a sale.
     #[serde(default, rename = "journey")]
     pub journeys: Vec<rapport_core::journeys::Journey>,
+    /// `[journeys]`: settings every journey shares (how old a sale may be and still start one).
+    #[serde(default, rename = "journeys")]
+    pub journey_horizon: rapport_core::sales::JourneyHorizon,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -16,12 +16,13 @@
 
 use crate::connectors::Connector;
 use crate::ingest::poll::{read_stream, PollError, Step};
+use crate::ingest::IngestReport;
 use crate::ingest::{validate, Delivery};
 use rapport_core::journeys::Routes;
 use rapport_core::model::Identity;
 use rapport_sandbox::contract::consent_feed::ConsentChange;
 use rapport_sandbox::contract::wit::{ConsentState, Customer, PosEvent, PosPayload, RejectedInput};
-use rapport_store::{IngestReport, Store};
+use rapport_store::Store;
 
 /// The cursor's stream name under the sink's id.
 pub const STREAM: &str = "consent-feed";

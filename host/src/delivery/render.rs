@@ -1,7 +1,7 @@
 //! What a sink receives: the stored profile snapshot and event rendered into the contract's
 //! `profile` and `activity` records (journey messages included).
 
-use crate::ingest::{PLACED_ORDER, REFUNDED_ORDER};
+use crate::ingest::{CANCELLED_ORDER, PLACED_ORDER, REFUNDED_ORDER};
 use rapport_core::model::{self, Payload};
 use rapport_sandbox::contract::wit;
 use rapport_store::ProfileSnapshot;
@@ -110,7 +110,9 @@ pub fn consents_only(s: &ProfileSnapshot) -> wit::Profile {
     }
 }
 
-/// The activity a sink receives for a stored order or refund event.
+/// The activity a sink receives for a stored order or refund event: a completed order was placed
+/// when the sale was made, a cancelled one was cancelled when it last changed; a refund happened
+/// at the event's time (`occurred_at`).
 pub fn activity(
     key: &str,
     snapshot: &ProfileSnapshot,
@@ -118,9 +120,15 @@ pub fn activity(
     occurred_at: i64,
     payload: &Payload,
 ) -> Option<wit::Activity> {
-    let (name, value, properties) = match payload {
+    let (name, occurred_at) = match payload {
+        Payload::Order(o) if o.state == model::OrderState::Completed => {
+            (PLACED_ORDER, o.placed_at.timestamp_millis())
+        }
+        Payload::Order(o) => (CANCELLED_ORDER, o.updated_at.timestamp_millis()),
+        _ => (REFUNDED_ORDER, occurred_at),
+    };
+    let (value, properties) = match payload {
         Payload::Order(o) => (
-            PLACED_ORDER,
             &o.total,
             vec![
                 text("order_id", o.id.clone()),
@@ -148,7 +156,6 @@ pub fn activity(
             .collect::<Vec<_>>(),
         ),
         Payload::Refund(r) => (
-            REFUNDED_ORDER,
             &r.amount,
             vec![
                 text("refund_id", r.id.clone()),

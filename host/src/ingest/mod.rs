@@ -1,24 +1,39 @@
 //! Ingest: turns what a source returned (a poll step or a webhook) into stored events, work for the
 //! sinks and rejected-input records, in one transaction with the source's cursor.
 
+pub mod commit;
 pub mod poll;
 pub mod push;
 pub mod validate;
 
+pub use commit::{IngestBatch, IngestReport, PreparedEvent};
+
 use rapport_core::identity::Normalizer;
 use rapport_core::journeys::Routes;
 use rapport_core::model::{Event, Payload, RejectedInput};
+use rapport_core::sales::ObjectVersion;
 use rapport_sandbox::contract::wit;
-use rapport_store::{IngestBatch, IngestReport, PreparedEvent, Store, StoreError};
+use rapport_store::{Store, StoreError};
 
 /// Activity names recorded at sinks.
 pub const PLACED_ORDER: &str = "Placed Order";
+pub const CANCELLED_ORDER: &str = "Cancelled Order";
 pub const REFUNDED_ORDER: &str = "Refunded Order";
 
 /// What a source handed over in one call, before validation.
 pub struct Delivery {
     pub events: Vec<wit::PosEvent>,
     pub rejected: Vec<wit::RejectedInput>,
+}
+
+/// Where a delivery came from and where its source resumes.
+pub struct Origin<'a> {
+    /// "poll:<stream>" or "webhook", for rejected-input records.
+    pub name: &'a str,
+    /// `(stream, cursor)` to commit with the events.
+    pub cursor: Option<(&'a str, &'a str)>,
+    /// History (a first sync, an import of old exports): it starts no journey.
+    pub history: bool,
 }
 
 /// Validates, prepares and stores one delivery from `source_id`, whose customer identifiers
@@ -28,8 +43,7 @@ pub async fn ingest(
     normalizer: &Normalizer,
     source_id: &str,
     routes: &Routes,
-    origin: &str,
-    cursor: Option<(&str, &str)>,
+    origin: Origin<'_>,
     delivery: Delivery,
 ) -> Result<IngestReport, StoreError> {
     let mut rejected: Vec<RejectedInput> = delivery
@@ -50,17 +64,20 @@ pub async fn ingest(
     for r in &rejected {
         tracing::warn!(source = source_id, locator = %r.locator, reason = %r.reason, "input rejected");
     }
-    store
-        .ingest(IngestBatch {
+    commit::commit(
+        store,
+        IngestBatch {
             source_id,
-            origin,
-            cursor,
+            origin: origin.name,
+            cursor: origin.cursor,
             events: &events,
             rejected: &rejected,
             routes,
             merge_rules: normalizer.merge_rules(),
-        })
-        .await
+            history: origin.history,
+        },
+    )
+    .await
 }
 
 /// Readies a valid event for the store: its person's identities made canonical, and its payload
@@ -88,24 +105,24 @@ fn prepare(
             ids
         })
         .unwrap_or_default();
-    let (object_id, amount, activity) = match &event.payload {
-        Payload::Order(o) => (o.id.clone(), Some(o.total.clone()), Some(PLACED_ORDER)),
-        Payload::Refund(r) => (r.id.clone(), Some(r.amount.clone()), Some(REFUNDED_ORDER)),
+    let (object_id, amount) = match &event.payload {
+        Payload::Order(o) => (o.id.clone(), Some(o.total.clone())),
+        Payload::Refund(r) => (r.id.clone(), Some(r.amount.clone())),
         Payload::Customer(_) => (
             identities
                 .first()
                 .map(|i| format!("{}:{}", i.kind.as_str(), i.value))
                 .unwrap_or_else(|| event.source_event_id.clone()),
             None,
-            None,
         ),
     };
+    let version = ObjectVersion::of(&event.source_event_id, &event.payload);
     Ok(PreparedEvent {
         event,
         payload_json,
         object_id,
         identities,
         amount,
-        activity,
+        version,
     })
 }

@@ -1,11 +1,11 @@
 //! Polling a source: each stream is read from its stored cursor until the source says nothing more is
 //! available, each step committed with its cursor, so a restart resumes where the last commit left.
 
-use super::{ingest, Delivery};
+use super::{ingest, Delivery, IngestReport, Origin};
 use crate::connectors::Connector;
 use rapport_core::journeys::Routes;
 use rapport_sandbox::contract::wit::ConnectorError;
-use rapport_store::{IngestReport, Store, StoreError};
+use rapport_store::{Store, StoreError};
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
@@ -110,6 +110,8 @@ pub async fn read_stream<'a>(
 ) -> Result<IngestReport, PollError> {
     let origin = format!("poll:{stream}");
     let mut total = IngestReport::default();
+    // A stream read for the first time is history: it fills profiles and starts no journey.
+    let history = store.cursor(&connector.id, stream).await?.is_none();
     loop {
         let cursor = store.cursor(&connector.id, stream).await?;
         let Step {
@@ -122,8 +124,11 @@ pub async fn read_stream<'a>(
             &connector.normalizer,
             &connector.id,
             routes,
-            &origin,
-            cursor.as_deref().map(|c| (stream, c)),
+            Origin {
+                name: &origin,
+                cursor: cursor.as_deref().map(|c| (stream, c)),
+                history,
+            },
             delivery,
         )
         .await?;

@@ -1,11 +1,11 @@
 //! Pushed input: a webhook payload or an uploaded file runs through its source's plugin and is
 //! stored; the answer goes back only once it is durable, and the delivery workers are woken.
 
-use super::{ingest, Delivery};
+use super::{ingest, Delivery, IngestReport, Origin};
 use crate::connectors::Connectors;
 use rapport_core::journeys::Routes;
 use rapport_sandbox::contract::wit::ConnectorError;
-use rapport_store::{IngestReport, Store, StoreError};
+use rapport_store::{Store, StoreError};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
@@ -78,6 +78,27 @@ impl Intake {
         headers: Vec<(String, String)>,
         body: Vec<u8>,
     ) -> Result<IngestReport, PushError> {
+        self.receive(source_id, headers, body, false).await
+    }
+
+    /// Runs an export of past sales through `source_id`'s plugin as history: it fills profiles and
+    /// the sinks and starts no journey, however recent its sales.
+    pub async fn receive_history(
+        &self,
+        source_id: &str,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    ) -> Result<IngestReport, PushError> {
+        self.receive(source_id, headers, body, true).await
+    }
+
+    async fn receive(
+        &self,
+        source_id: &str,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+        history: bool,
+    ) -> Result<IngestReport, PushError> {
         let source = self
             .connectors
             .source(source_id)
@@ -117,8 +138,11 @@ impl Intake {
             &source.normalizer,
             source_id,
             &self.routes,
-            "webhook",
-            None,
+            Origin {
+                name: "webhook",
+                cursor: None,
+                history,
+            },
             Delivery {
                 events: push.events,
                 rejected: push.rejected,

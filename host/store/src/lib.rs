@@ -3,15 +3,17 @@
 //! this crate, grouped by table; the types it reads and writes are `rapport_core`'s model.
 
 mod consents;
+pub mod cursors;
 mod dead_letters;
 mod dialect;
 mod erasure;
+pub mod events;
 mod inbox;
-mod ingest;
 mod merges;
-mod outbox;
-mod profiles;
+pub mod outbox;
+pub mod profiles;
 mod queue;
+pub mod rejected_inputs;
 mod retention;
 mod rows;
 mod summary;
@@ -23,11 +25,10 @@ pub use erasure::{
     ErasureItem, ErasureRecord, ErasureStatus, FoundProfile, PersonRef, ScrubReport, SinkErasure,
 };
 pub use inbox::KeptWebhook;
-pub use ingest::{IngestBatch, IngestReport, PreparedEvent};
 pub use merges::{ArrivedSince, MergeError, MergeRecord, MergedPair, SinceMerge};
 pub use outbox::{Completion, MessageRoute, OutboxRow, WorkKind};
 pub use profiles::{ProfileSnapshot, SnapshotDepth};
-pub use summary::Summary;
+pub use summary::{OrderStates, Summary};
 pub use swap::{Backfill, Retirement};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -71,6 +72,7 @@ pub struct Store {
 /// without a commit, it rolls back.
 pub struct Tx<'s> {
     pub(crate) inner: sqlx::Transaction<'static, sqlx::Any>,
+    pub(crate) backend: Backend,
     _turn: Option<tokio::sync::MutexGuard<'s, ()>>,
 }
 
@@ -133,6 +135,7 @@ impl Store {
     pub async fn begin(&self) -> Result<Tx<'_>, StoreError> {
         Ok(Tx {
             inner: self.begin_write().await?,
+            backend: self.backend,
             _turn: None,
         })
     }
@@ -147,6 +150,7 @@ impl Store {
         };
         Ok(Tx {
             inner: self.begin_write().await?,
+            backend: self.backend,
             _turn: turn,
         })
     }
@@ -178,17 +182,6 @@ impl Store {
         .execute(&self.writer)
         .await?;
         Ok(())
-    }
-
-    /// Where `stream` of `source` resumes, if it was ever polled.
-    pub async fn cursor(&self, source: &str, stream: &str) -> Result<Option<String>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT cursor FROM cursors WHERE source_id = $1 AND stream = $2")
-                .bind(source)
-                .bind(stream)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
     }
 
     pub async fn close(&self) {

@@ -274,11 +274,11 @@ impl Store {
         sinks: &[String],
     ) -> Result<MergedPair, MergeError> {
         let now = now_ms();
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin().await?;
         let (survivor, absorbed) = (a.min(b), a.max(b));
         let (s, x) = (
-            standing(&mut tx, survivor).await?,
-            standing(&mut tx, absorbed).await?,
+            standing(&mut tx.inner, survivor).await?,
+            standing(&mut tx.inner, absorbed).await?,
         );
         if a == b {
             return Err(MergeError::Same(s.key));
@@ -290,18 +290,18 @@ impl Store {
                      AND unmerged_at IS NULL",
                 )
                 .bind(profile)
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut *tx.inner)
                 .await?;
                 return Err(MergeError::Absorbed {
                     key: state.key.clone(),
-                    into: key_of(&mut tx, into).await?,
+                    into: key_of(&mut tx.inner, into).await?,
                     merge,
                 });
             }
         }
         let reason = format!("operator: {}", note.trim());
         let (merge_id, consent_changed) = absorb(
-            &mut tx,
+            &mut tx.inner,
             &NewMerge {
                 survivor,
                 absorbed,
@@ -349,13 +349,13 @@ impl Store {
         sinks: &[String],
     ) -> Result<MergedPair, MergeError> {
         let now = now_ms();
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin().await?;
         let row = sqlx::query(
             "SELECT survivor_id, absorbed_id, took_names, unmerged_at FROM identity_merges
              WHERE id = $1",
         )
         .bind(merge_id)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut *tx.inner)
         .await?
         .ok_or(MergeError::Unknown(merge_id))?;
         let survivor: i64 = row.try_get("survivor_id")?;
@@ -373,7 +373,7 @@ impl Store {
         .bind(absorbed)
         .bind(survivor)
         .bind(absorbed)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut *tx.inner)
         .await?;
         if let Some(later) = later {
             return Err(MergeError::Later {
@@ -381,8 +381,8 @@ impl Store {
                 later,
             });
         }
-        let s = standing(&mut tx, survivor).await?;
-        let x = standing(&mut tx, absorbed).await?;
+        let s = standing(&mut tx.inner, survivor).await?;
+        let x = standing(&mut tx.inner, absorbed).await?;
         for (item, ids) in [
             ("event", &arrived_since.events),
             ("identity", &arrived_since.identities),
@@ -392,7 +392,7 @@ impl Store {
                 .map(|id| vec![merge_id.into(), item.into(), (*id).into()])
                 .collect();
             rows::insert_values(
-                &mut tx,
+                &mut tx.inner,
                 "INSERT INTO identity_merge_moves (merge_id, item, row_id)",
                 "ON CONFLICT (merge_id, item, row_id) DO NOTHING",
                 &moves,
@@ -400,11 +400,11 @@ impl Store {
             .await?;
         }
         for (item, table) in MOVED {
-            move_rows(&mut tx, merge_id, item, table, survivor, absorbed).await?;
+            move_rows(&mut tx.inner, merge_id, item, table, survivor, absorbed).await?;
         }
         // Work still waiting for the events that go back is the absorbed profile's again.
         rows::query_ids(
-            &mut tx,
+            &mut tx.inner,
             "UPDATE outbox SET profile_id = $1
              WHERE profile_id = $2 AND status = 'pending' AND event_id IN {list}",
             &[absorbed.into(), survivor.into()],
@@ -418,22 +418,22 @@ impl Store {
             )
             .bind(now)
             .bind(survivor)
-            .execute(&mut *tx)
+            .execute(&mut *tx.inner)
             .await?;
         }
         sqlx::query("UPDATE profiles SET merged_into = NULL, updated_at = $1 WHERE id = $2")
             .bind(now)
             .bind(absorbed)
-            .execute(&mut *tx)
+            .execute(&mut *tx.inner)
             .await?;
         sqlx::query("UPDATE identity_merges SET unmerged_at = $1 WHERE id = $2")
             .bind(now)
             .bind(merge_id)
-            .execute(&mut *tx)
+            .execute(&mut *tx.inner)
             .await?;
         let mut changed = std::collections::HashSet::new();
         for profile in [survivor, absorbed] {
-            if consents::recompute(&mut tx, profile).await? {
+            if consents::recompute(&mut tx.inner, profile).await? {
                 changed.insert(profile);
             }
         }

@@ -6,10 +6,10 @@
 
 use super::queue::{self, Finish, Queue, Selection};
 use super::rows::{self, Value};
-use super::{now_ms, Store, StoreError};
+use super::{now_ms, Store, StoreError, Tx};
 use rapport_core::journeys::PlannedMessage;
 use rapport_core::model::Channel;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{AnyConnection, Row};
 use std::collections::{HashMap, HashSet};
 
 /// What a work item asks of the sink.
@@ -103,10 +103,74 @@ const OUTBOX: Queue = Queue {
 /// Work one new event creates for every sink: an update of its person's profile, and the activity
 /// it records if it is the first sighting of its vendor object.
 #[derive(Debug, Clone)]
-pub(super) struct NewWork {
+pub struct NewWork {
     pub profile_id: i64,
     pub event_id: i64,
     pub activity_key: Option<String>,
+}
+
+/// Finishes the items `ids` of `sink` as `end` says, and records each in `deliveries`.
+async fn end_items(
+    conn: &mut AnyConnection,
+    sink: &str,
+    ids: &[i64],
+    end: Finish<'_>,
+    now: i64,
+) -> Result<(), StoreError> {
+    queue::finish(conn, &OUTBOX, sink, ids, end, now).await?;
+    let (outcome, detail) = match end {
+        Finish::Done => ("ok", None),
+        Finish::Ended { status, reason, .. } => (status, Some(reason)),
+    };
+    rows::query_ids(
+        conn,
+        "INSERT INTO deliveries (outbox_id, sink_id, kind, idempotency_key, outcome, detail,
+                                 attempts, at)
+         SELECT id, sink_id, kind, idempotency_key, $1, $2, attempts, $3
+         FROM outbox WHERE id IN {list}",
+        &[outcome.into(), detail.into(), now.into()],
+        ids,
+    )
+    .await?;
+    Ok(())
+}
+
+/// The journey messages waiting to be sent (not in flight) that events of `orders` from
+/// `source_id` queued, as `(sink, item id)`.
+pub async fn waiting_messages_of_orders(
+    tx: &mut Tx<'_>,
+    source_id: &str,
+    orders: &[&str],
+) -> Result<Vec<(String, i64)>, StoreError> {
+    let list: Vec<Value> = orders.iter().map(|o| (*o).into()).collect();
+    rows::query_in(
+        &mut tx.inner,
+        "SELECT o.sink_id, o.id FROM outbox o JOIN events e ON e.id = o.event_id
+         WHERE o.kind = 'message' AND o.status = 'pending'
+           AND e.source_id = $1 AND e.kind = 'order' AND e.object_id IN {list}",
+        &[source_id.into()],
+        &list,
+    )
+    .await?
+    .iter()
+    .map(|r| Ok((r.try_get("sink_id")?, r.try_get("id")?)))
+    .collect()
+}
+
+/// Ends waiting items of `sink` unsent (`suppressed`, never attempted) for `reason`.
+pub async fn withdraw(
+    tx: &mut Tx<'_>,
+    sink: &str,
+    ids: &[i64],
+    reason: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let end = Finish::Ended {
+        status: "suppressed",
+        reason,
+        attempted: false,
+    };
+    end_items(&mut tx.inner, sink, ids, end, now).await
 }
 
 /// The journey and channel a stored outbox row names, if it is a message.
@@ -125,8 +189,8 @@ fn message_route(
 
 /// Queues journey messages for their journeys' sinks (one already queued under its key is kept);
 /// returns how many were new.
-pub(super) async fn enqueue_messages(
-    tx: &mut Transaction<'_, Any>,
+pub async fn enqueue_messages(
+    tx: &mut Tx<'_>,
     messages: &[PlannedMessage<'_>],
     now: i64,
 ) -> Result<usize, StoreError> {
@@ -147,15 +211,15 @@ pub(super) async fn enqueue_messages(
             row
         })
         .collect();
-    insert_work(tx, &items).await
+    insert_work(&mut tx.inner, &items).await
 }
 
 /// Queues the work of a batch of new events for every sink; returns the number of items queued.
 /// Each person gets one profile update per sink ahead of their activities, unless one is already
 /// waiting unattempted: that one renders the latest snapshot when it is sent, so a second would
 /// say nothing new.
-pub(super) async fn enqueue(
-    tx: &mut Transaction<'_, Any>,
+pub async fn enqueue(
+    tx: &mut Tx<'_>,
     sinks: &[String],
     work: &[NewWork],
     now: i64,
@@ -174,7 +238,8 @@ pub(super) async fn enqueue(
         .collect();
     let mut queued = 0;
     for sink in sinks {
-        let waiting = waiting_unattempted(tx, sink, WorkKind::Profile, &profile_ids).await?;
+        let waiting =
+            waiting_unattempted(&mut tx.inner, sink, WorkKind::Profile, &profile_ids).await?;
         let mut items: Vec<Vec<Value>> = people
             .iter()
             .zip(&profile_keys)
@@ -193,15 +258,15 @@ pub(super) async fn enqueue(
                 now,
             ))
         }));
-        queued += insert_work(tx, &items).await?;
+        queued += insert_work(&mut tx.inner, &items).await?;
     }
     Ok(queued)
 }
 
 /// Queues, for every sink, a consent update for each of `people` (whose consent in force changed),
 /// unless one is already waiting unattempted: it renders the consents in force when it is sent.
-pub(super) async fn enqueue_consent_changes(
-    tx: &mut Transaction<'_, Any>,
+pub async fn enqueue_consent_changes(
+    tx: &mut Tx<'_>,
     sinks: &[String],
     people: &HashSet<i64>,
     now: i64,
@@ -210,7 +275,7 @@ pub(super) async fn enqueue_consent_changes(
     people.sort_unstable();
     let mut queued = 0;
     for sink in sinks {
-        let waiting = waiting_unattempted(tx, sink, WorkKind::Consent, &people).await?;
+        let waiting = waiting_unattempted(&mut tx.inner, sink, WorkKind::Consent, &people).await?;
         let owed: Vec<(i64, String)> = people
             .iter()
             .filter(|profile| !waiting.contains(profile))
@@ -226,7 +291,7 @@ pub(super) async fn enqueue_consent_changes(
             .iter()
             .map(|(profile, key)| work_row(sink, WorkKind::Consent, *profile, None, key, now))
             .collect();
-        queued += insert_work(tx, &items).await?;
+        queued += insert_work(&mut tx.inner, &items).await?;
     }
     Ok(queued)
 }
@@ -234,8 +299,8 @@ pub(super) async fn enqueue_consent_changes(
 /// Queues, for every sink, a profile update for each of `people` after a change that no event
 /// carries (a merge or an unmerge), unless one is already waiting unattempted; `cause` makes the
 /// idempotency keys unique (`merge:<id>`, `unmerge:<id>`).
-pub(super) async fn enqueue_profile_updates(
-    tx: &mut Transaction<'_, Any>,
+pub async fn enqueue_profile_updates(
+    tx: &mut Tx<'_>,
     sinks: &[String],
     people: &[i64],
     cause: &str,
@@ -247,21 +312,21 @@ pub(super) async fn enqueue_profile_updates(
         .collect();
     let mut queued = 0;
     for sink in sinks {
-        let waiting = waiting_unattempted(tx, sink, WorkKind::Profile, people).await?;
+        let waiting = waiting_unattempted(&mut tx.inner, sink, WorkKind::Profile, people).await?;
         let items: Vec<Vec<Value>> = people
             .iter()
             .zip(&keys)
             .filter(|(profile, _)| !waiting.contains(profile))
             .map(|(profile, key)| work_row(sink, WorkKind::Profile, *profile, None, key, now))
             .collect();
-        queued += insert_work(tx, &items).await?;
+        queued += insert_work(&mut tx.inner, &items).await?;
     }
     Ok(queued)
 }
 
 /// Which of `people` already have an item of `kind` for `sink` waiting, never attempted.
 async fn waiting_unattempted(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut AnyConnection,
     sink: &str,
     kind: WorkKind,
     people: &[i64],
@@ -308,7 +373,7 @@ fn work_row<'a>(
 /// Inserts outbox rows (an item already queued under its key is kept as it is); returns how many
 /// were new.
 async fn insert_work(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut AnyConnection,
     items: &[Vec<Value<'_>>],
 ) -> Result<usize, StoreError> {
     Ok(rows::insert_values(
@@ -436,21 +501,7 @@ impl Store {
             finished.entry(end).or_default().push(item.id);
         }
         for (end, ids) in &finished {
-            queue::finish(&mut tx, &OUTBOX, sink, ids, *end, now).await?;
-            let (outcome, detail) = match end {
-                Finish::Done => ("ok", None),
-                Finish::Ended { status, reason, .. } => (*status, Some(*reason)),
-            };
-            rows::query_ids(
-                &mut tx,
-                "INSERT INTO deliveries (outbox_id, sink_id, kind, idempotency_key, outcome, detail,
-                                         attempts, at)
-                 SELECT id, sink_id, kind, idempotency_key, $1, $2, attempts, $3
-                 FROM outbox WHERE id IN {list}",
-                &[outcome.into(), detail.into(), now.into()],
-                ids,
-            )
-            .await?;
+            end_items(&mut tx, sink, ids, *end, now).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -4,7 +4,7 @@
 use super::consents::{self, NewChoice};
 use super::merges::{self, NewMerge};
 use super::rows::{self, Value};
-use super::{Store, StoreError};
+use super::{Store, StoreError, Tx};
 use rapport_core::consent::StoredConsent;
 use rapport_core::identity::batch::{plan_batch, BatchGraph, Slot};
 use rapport_core::identity::MergeRules;
@@ -22,14 +22,14 @@ struct Given<'a> {
 
 /// A person an event names: their normalised identities, the customer record, and the record it
 /// came from (`<source>:<source event id>`, the evidence for the consents it carries).
-pub(super) struct Named<'a> {
+pub struct Named<'a> {
     pub identities: &'a [Identity],
     pub customer: &'a Customer,
     pub evidence: String,
 }
 
 /// The people of a batch: the profile of each entry, and the people whose consent in force changed.
-pub(super) struct Resolved {
+pub struct Resolved {
     pub profiles: Vec<Option<i64>>,
     pub consent_changed: HashSet<i64>,
 }
@@ -39,12 +39,13 @@ pub(super) struct Resolved {
 /// with the event as evidence), or gets a new one. Records the identities newly linked, the names
 /// given, and the consents in the ledger. Returns the profile id of each entry (`None` for entries
 /// that name nobody).
-pub(super) async fn resolve(
-    tx: &mut Transaction<'_, Any>,
+pub async fn resolve(
+    tx: &mut Tx<'_>,
     people: &[Option<Named<'_>>],
     rules: &MergeRules,
     now: i64,
 ) -> Result<Resolved, StoreError> {
+    let tx = &mut tx.inner;
     let graph = load_graph(tx, people).await?;
     let identities: Vec<Option<&[Identity]>> = people
         .iter()
@@ -368,15 +369,17 @@ impl Store {
         if depth == SnapshotDepth::Basic {
             return Ok(snapshots);
         }
-        // Each vendor object counts once, as its latest version says: an order seen again after an
-        // update, or a refund seen by both webhook and poll, is not counted twice.
+        // Each vendor object counts once, as its current version says (an order seen again after
+        // an update, or a refund seen by both webhook and poll, is not counted twice), and an order
+        // only while it is completed; its time is when it was placed.
         let totals = rows::query_ids(
             &mut conn,
             "SELECT e.profile_id, e.kind, e.currency, COUNT(*) AS n,
                     CAST(COALESCE(SUM(e.amount_minor), 0) AS BIGINT) AS total,
-                    MIN(e.occurred_at) AS first_at, MAX(e.occurred_at) AS last_at
+                    MIN(e.placed_at) AS first_at, MAX(e.placed_at) AS last_at
              FROM events e
-             WHERE e.profile_id IN {list} AND e.kind IN ('order', 'refund') AND e.superseded = 0
+             WHERE e.profile_id IN {list} AND e.superseded = 0
+               AND (e.kind = 'refund' OR (e.kind = 'order' AND e.state = 'completed'))
              GROUP BY e.profile_id, e.kind, e.currency",
             &[],
             profile_ids,

@@ -1,7 +1,6 @@
 //! Read-only figures about what the store holds, for the CLI summary, the admin API and tests.
 
 use super::{now_ms, Store, StoreError};
-use rapport_core::model::RejectedInput;
 use sqlx::Row;
 
 /// Per-sink delivery figures.
@@ -29,7 +28,11 @@ pub struct SinkFigures {
 /// What the store holds, in numbers.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Summary {
+    /// Orders, each once (its current version), whatever their state.
     pub orders: i64,
+    /// The same orders by their current state.
+    pub orders_by_state: OrderStates,
+    /// Refunds, each once.
     pub refunds: i64,
     pub customer_updates: i64,
     pub anonymous_events: i64,
@@ -38,24 +41,52 @@ pub struct Summary {
     pub sinks: Vec<SinkFigures>,
 }
 
+/// How many orders are in each state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct OrderStates {
+    pub open: i64,
+    pub completed: i64,
+    pub canceled: i64,
+}
+
 impl Store {
     pub async fn summary(&self) -> Result<Summary, StoreError> {
         let mut summary = Summary::default();
         for row in sqlx::query(
-            "SELECT kind, COUNT(*) AS n, SUM(CASE WHEN profile_id IS NULL THEN 1 ELSE 0 END) AS anon
-             FROM events GROUP BY kind",
+            "SELECT kind, state, COUNT(*) AS n FROM events WHERE superseded = 0 GROUP BY kind, state",
         )
         .fetch_all(&self.pool)
         .await?
         {
             let n: i64 = row.try_get("n")?;
-            summary.anonymous_events += row.try_get::<i64, _>("anon")?;
-            match row.try_get::<String, _>("kind")?.as_str() {
-                "order" => summary.orders = n,
-                "refund" => summary.refunds = n,
-                _ => summary.customer_updates = n,
+            let state: Option<String> = row.try_get("state")?;
+            match (row.try_get::<String, _>("kind")?.as_str(), state.as_deref()) {
+                ("order", state) => {
+                    summary.orders += n;
+                    let by_state = &mut summary.orders_by_state;
+                    match state {
+                        Some("open") => by_state.open += n,
+                        Some("completed") => by_state.completed += n,
+                        Some("canceled") => by_state.canceled += n,
+                        other => {
+                            return Err(StoreError::Corrupt(format!(
+                                "events.state has unknown value {other:?}"
+                            )))
+                        }
+                    }
+                }
+                ("refund", _) => summary.refunds += n,
+                _ => {}
             }
         }
+        summary.customer_updates =
+            sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE kind = 'customer'")
+                .fetch_one(&self.pool)
+                .await?;
+        summary.anonymous_events =
+            sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE profile_id IS NULL")
+                .fetch_one(&self.pool)
+                .await?;
         summary.rejected_inputs = sqlx::query_scalar("SELECT COUNT(*) FROM rejected_inputs")
             .fetch_one(&self.pool)
             .await?;
@@ -130,22 +161,6 @@ impl Store {
         }
         summary.sinks.sort_by(|a, b| a.sink.cmp(&b.sink));
         Ok(summary)
-    }
-
-    /// Input a source could not use, oldest first.
-    pub async fn rejected_inputs(&self, source: &str) -> Result<Vec<RejectedInput>, StoreError> {
-        sqlx::query("SELECT locator, reason FROM rejected_inputs WHERE source_id = $1 ORDER BY id")
-            .bind(source)
-            .fetch_all(&self.pool)
-            .await?
-            .into_iter()
-            .map(|r| {
-                Ok(RejectedInput {
-                    locator: r.try_get("locator")?,
-                    reason: r.try_get("reason")?,
-                })
-            })
-            .collect()
     }
 }
 

@@ -34,7 +34,10 @@ fn mailer(shop: TestShop, id: &str, url: &str) -> TestShop {
 /// A shop with a CSV source and three http-sinks: `mail-a` marketing on its plugin's channels,
 /// `mail-b` on email only and `warehouse` on none (it receives everyone's data).
 fn shop(mail_a: &str, mail_b: &str, warehouse: &str) -> TestShop {
-    let shop = TestShop::new().sqlite().csv_source("shop");
+    let shop = TestShop::new()
+        .sqlite()
+        .section("journeys", [("max_age", ANY_AGE.into())])
+        .csv_source("shop");
     mailer(mailer(shop, "mail-a", mail_a), "mail-b", mail_b)
         .channels(&["email"])
         .http_sink("warehouse", warehouse, [("batch_size", 100.into())])
@@ -61,6 +64,10 @@ fn export(
     }
     shop
 }
+
+/// The journey horizon of these shops: their sample sales are dated from October 2026, and these
+/// tests are about consent and contact rules, not the horizon (`facts` tests it).
+const ANY_AGE: &str = "3650d";
 
 /// A shop of 10,000 customers and 30,000 sales, without phone numbers (people link by email).
 fn ten_thousand_customers(seed: u64) -> SampleShop {
@@ -413,6 +420,7 @@ async fn ten_thousand_customers_unsubscribing_at_the_crm_never_receive_marketing
     let mail_a = CaptureServer::start().await.unwrap();
     let shop = TestShop::new()
         .sqlite()
+        .section("journeys", [("max_age", ANY_AGE.into())])
         .secrets(&[("mailchimp_key", mailchimp::API_KEY)])
         .csv_source("shop")
         .sink(

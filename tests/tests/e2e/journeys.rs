@@ -29,11 +29,14 @@ const DAY_MS: i64 = 24 * 3600 * 1000;
 /// A hook nothing listens on, for configs that are only parsed.
 const HOOK: &str = "http://127.0.0.1:1/hook";
 
-/// A shop in New York with one csv-source and one http-sink "crm" posting to `url`.
+/// A shop in New York with one csv-source and one http-sink "crm" posting to `url`. The sample
+/// shop's sales are from October 2026, so the journey horizon reaches back ten years: these tests
+/// are about what follows a sale that starts a journey (`facts` tests the horizon).
 fn shop(url: &str) -> TestShop {
     TestShop::new()
         .sqlite()
         .section("shop", [("time_zone", "America/New_York".into())])
+        .section("journeys", [("max_age", "3650d".into())])
         .csv_source("shop")
         .sink("crm", &plugin("http-sink"), [("url", url.into())])
 }

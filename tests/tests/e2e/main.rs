@@ -8,6 +8,7 @@ mod crm_unsubscribes;
 mod csv_import;
 mod delivery;
 mod demo;
+mod facts;
 mod forget;
 mod governance;
 mod hubspot;

@@ -2,7 +2,7 @@
 //! and counted in the backlog.
 
 use crate::common::{on_both, Db, Param};
-use crate::ingest::{customer_event, ingest};
+use crate::events::store_customer;
 use rapport_core::model::{Identity, IdentityKind};
 use rapport_store::{now_ms, ErasureItem, ErasureStatus, PersonRef};
 use sqlx::Row;
@@ -12,7 +12,7 @@ const LEASE_MS: i64 = 60_000;
 /// Stores a customer with this email and erases them for sinks `crm` and `mail`; returns the
 /// erasure's id and when it was requested (between the two times).
 async fn forget(db: &Db, email: &str) -> (i64, i64, i64) {
-    ingest(db, &[customer_event("c1", email)]).await;
+    store_customer(db, "c1", email).await;
     let found = db
         .store
         .find_profiles(&[PersonRef::Identity(Identity {

@@ -2,6 +2,6 @@
 
 mod common;
 mod erasure;
-mod ingest;
+mod events;
 mod outbox;
 mod retention;

@@ -1,7 +1,7 @@
 //! Retention: which records are past their period.
 
 use crate::common::{on_both, Param};
-use crate::ingest::{customer_event, ingest};
+use crate::events::store_customer;
 use rapport_core::governance::retention::RecordClass;
 use rapport_store::{now_ms, Completion};
 use sqlx::Row;
@@ -56,7 +56,7 @@ async fn finished_work_expires_by_its_last_due_time() {
 async fn an_events_details_expire_once_its_work_is_delivered() {
     on_both(|db| async move {
         // The event happened on 1 March 2020; the cutoff is now.
-        ingest(&db, &[customer_event("cust-1", "ana.lopez@example.com")]).await;
+        store_customer(&db, "cust-1", "ana.lopez@example.com").await;
         let event: i64 = db.rows("SELECT id FROM events", &[]).await[0].get("id");
         let cutoff = now_ms();
         let details = || {
