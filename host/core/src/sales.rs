@@ -255,6 +255,61 @@ mod tests {
         assert_eq!((both.current, both.change), (Some(1), Change::Unchanged));
     }
 
+    fn refund(id: &str, order_id: &str) -> Payload {
+        Payload::Refund(crate::model::Refund {
+            id: id.into(),
+            order_id: order_id.into(),
+            customer: None,
+            amount: crate::model::Money {
+                minor: 100,
+                currency: "USD".to_string().try_into().unwrap(),
+            },
+            reason: None,
+            lines: Vec::new(),
+            created_at: DateTime::from_timestamp(0, 0).unwrap(),
+        })
+    }
+
+    fn order(id: &str) -> Payload {
+        let zero = crate::model::Money {
+            minor: 0,
+            currency: "USD".to_string().try_into().unwrap(),
+        };
+        Payload::Order(crate::model::Order {
+            id: id.into(),
+            customer: None,
+            location: None,
+            channel: crate::model::SalesChannel::InStore,
+            state: OrderState::Completed,
+            lines: Vec::new(),
+            subtotal: zero.clone(),
+            tax: zero.clone(),
+            discount: zero.clone(),
+            total: zero,
+            placed_at: DateTime::from_timestamp(0, 0).unwrap(),
+            updated_at: DateTime::from_timestamp(0, 0).unwrap(),
+        })
+    }
+
+    #[test]
+    fn a_refund_naming_nobody_belongs_to_whoever_placed_its_order() {
+        // Order A is in the batch (bought by 7); order B's buyer is stored (9); order C is unknown;
+        // the last refund names its own buyer (5).
+        let payloads = [
+            refund("r1", "A"),
+            order("A"),
+            refund("r2", "B"),
+            refund("r3", "C"),
+            refund("r4", "B"),
+        ];
+        let payloads: Vec<&Payload> = payloads.iter().collect();
+        let mut people = vec![None, Some(7), None, None, Some(5)];
+        assert_eq!(unattributed_refund_orders(&payloads, &people), ["B", "C"]);
+        let stored = HashMap::from([("B".to_string(), 9)]);
+        attribute_refunds(&payloads, &mut people, &stored);
+        assert_eq!(people, [Some(7), Some(7), Some(9), None, Some(5)]);
+    }
+
     #[test]
     fn the_horizon_admits_recent_sales_and_never_history() {
         let now = DateTime::from_timestamp(10 * 86_400, 0).unwrap();
