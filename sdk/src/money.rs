@@ -22,6 +22,10 @@ pub enum MoneyError {
     Overflow(String),
     #[error("{quantity} × {minor} minor units is too large")]
     ProductOverflow { minor: i64, quantity: String },
+    #[error("an amount in {found} cannot be added to amounts in {expected}")]
+    CurrencyMismatch { expected: String, found: String },
+    #[error("the sum of the amounts in {0} is too large")]
+    SumOverflow(String),
 }
 
 /// Why a quantity could not become a [`Decimal`].
@@ -72,6 +76,39 @@ pub fn parse_money(amount: &str, currency: &str) -> Result<Money, MoneyError> {
         minor,
         currency: currency.to_owned(),
     })
+}
+
+/// `minor` units of `currency`, for vendors that already count in minor units (Square's
+/// `{"amount": 550, "currency": "USD"}`): the code is checked as [`exponent`] checks it, so a
+/// malformed one is refused at the edge rather than stored.
+pub fn from_minor(minor: i64, currency: &str) -> Result<Money, MoneyError> {
+    exponent(currency)?;
+    Ok(Money {
+        minor,
+        currency: currency.to_owned(),
+    })
+}
+
+/// The sum of `amounts` in `currency` (zero when there are none). Amounts in another currency are
+/// refused, never converted; a sum beyond `i64` is an error, never wrapped.
+pub fn sum<'a>(
+    currency: &str,
+    amounts: impl IntoIterator<Item = &'a Money>,
+) -> Result<Money, MoneyError> {
+    let mut total = from_minor(0, currency)?;
+    for amount in amounts {
+        if amount.currency != currency {
+            return Err(MoneyError::CurrencyMismatch {
+                expected: currency.to_owned(),
+                found: amount.currency.clone(),
+            });
+        }
+        total.minor = total
+            .minor
+            .checked_add(amount.minor)
+            .ok_or_else(|| MoneyError::SumOverflow(currency.to_owned()))?;
+    }
+    Ok(total)
 }
 
 /// Parses an exact decimal number ("1.5", "-2", "0.250") into a [`Decimal`], keeping its scale.
@@ -215,6 +252,42 @@ mod tests {
         assert_eq!(
             parse_money("1", "US").unwrap_err().to_string(),
             r#"currency "US" is not an ISO 4217 code"#
+        );
+    }
+
+    #[test]
+    fn minor_units_keep_their_currency_once_checked() {
+        assert_eq!(
+            from_minor(1234, "KWD"),
+            Ok(Money {
+                minor: 1234,
+                currency: "KWD".into()
+            })
+        );
+        assert_eq!(
+            from_minor(5, "jpy"),
+            Err(MoneyError::Currency("jpy".into()))
+        );
+    }
+
+    #[test]
+    fn sums_stay_in_one_currency() {
+        let m = |minor, currency: &str| Money {
+            minor,
+            currency: currency.into(),
+        };
+        let kwd = [m(1500, "KWD"), m(12_345, "KWD"), m(-5, "KWD")];
+        assert_eq!(sum("KWD", &kwd).unwrap(), m(13_840, "KWD"));
+        assert_eq!(sum("JPY", []).unwrap(), m(0, "JPY"));
+        assert_eq!(
+            sum("USD", &[m(100, "USD"), m(100, "EUR")])
+                .unwrap_err()
+                .to_string(),
+            "an amount in EUR cannot be added to amounts in USD"
+        );
+        assert_eq!(
+            sum("USD", &[m(i64::MAX, "USD"), m(1, "USD")]),
+            Err(MoneyError::SumOverflow("USD".into()))
         );
     }
 

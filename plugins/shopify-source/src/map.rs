@@ -2,7 +2,7 @@
 //! Money is a decimal string in major units, converted by the order's currency exponent; marketing
 //! consent comes from `email_marketing_consent` and `sms_marketing_consent`.
 
-use rapport_sdk::money::{parse_money, times};
+use rapport_sdk::money::{parse_money, sum, times};
 use rapport_sdk::prelude::*;
 use rapport_sdk::time::parse_field;
 use serde::Deserialize;
@@ -16,7 +16,6 @@ struct ShopifyOrder {
     processed_at: Option<String>,
     updated_at: String,
     cancelled_at: Option<String>,
-    closed_at: Option<String>,
     financial_status: Option<String>,
     source_name: Option<String>,
     location_id: Option<u64>,
@@ -149,7 +148,13 @@ fn order_event(o: &ShopifyOrder) -> Result<PosEvent, String> {
         .map(|(i, l)| line(l, l.quantity, None, cur).map_err(|e| format!("line_items[{i}]: {e}")))
         .collect::<Result<Vec<_>, _>>()?;
     let updated_at = parse_field(&o.updated_at, "updated_at")?;
-    let placed = o.processed_at.as_deref().unwrap_or(&o.created_at);
+    // The sale's own time: when the order was processed (for a POS sale taken offline, the time at
+    // the till, which may be before Shopify created it), else when it was created; never
+    // `updated_at`, which moves with every later payment, fulfilment, refund or cancellation.
+    let (placed, placed_field) = match &o.processed_at {
+        Some(processed) => (processed.as_str(), "processed_at"),
+        None => (o.created_at.as_str(), "created_at"),
+    };
     Ok(PosEvent {
         id: format!("order:{}:{}", o.id, o.updated_at),
         occurred_at: updated_at,
@@ -162,27 +167,37 @@ fn order_event(o: &ShopifyOrder) -> Result<PosEvent, String> {
             } else {
                 SalesChannel::Online
             },
-            state: if o.cancelled_at.is_some() {
-                OrderState::Canceled
-            } else if o.closed_at.is_some()
-                || matches!(
-                    o.financial_status.as_deref(),
-                    Some("paid" | "partially_refunded" | "refunded")
-                )
-            {
-                OrderState::Completed
-            } else {
-                OrderState::Open
-            },
+            state: state(o),
             lines,
             subtotal,
             tax,
             discount,
             total,
-            placed_at: parse_field(placed, "processed_at")?,
+            placed_at: parse_field(placed, placed_field)?,
             updated_at,
         }),
     })
+}
+
+/// An order's state. Cancelled (`cancelled_at`) wins over everything. Otherwise the money decides:
+/// an order that was paid (`paid`, `partially_paid`, and `partially_refunded` or `refunded`, which
+/// a sale must have been to be refunded) is a completed sale; `pending` and `authorized` are not
+/// paid yet, so open; `voided` means the authorisation was given up and no money will come, so
+/// cancelled. `closed_at` is deliberately ignored: it says the order was archived, which a merchant
+/// may do to an unpaid order too (the sample `order.json` is `authorized` and Shopify's
+/// `orders.json` sample is `partially_refunded`, both with `closed_at: null`); POS sales are
+/// archived at once but also arrive `paid`, so they are completed by the same rule.
+fn state(o: &ShopifyOrder) -> OrderState {
+    if o.cancelled_at.is_some() {
+        return OrderState::Canceled;
+    }
+    match o.financial_status.as_deref() {
+        Some("paid" | "partially_paid" | "partially_refunded" | "refunded") => {
+            OrderState::Completed
+        }
+        Some("voided") => OrderState::Canceled,
+        _ => OrderState::Open,
+    }
 }
 
 /// A refund given back through successful `refund` transactions, in the transactions' currency
@@ -198,17 +213,22 @@ fn refund_event(
         .find_map(|t| t.currency.as_deref())
         .or(order_currency)
         .ok_or("no transaction names the refund's currency")?;
-    let mut amount = money(Some("0"), currency, "amount")?;
-    for (i, t) in r.transactions.iter().enumerate() {
-        if t.kind.as_deref() == Some("refund") && t.status.as_deref() == Some("success") {
-            amount.minor += money(
+    let given_back = r
+        .transactions
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| {
+            t.kind.as_deref() == Some("refund") && t.status.as_deref() == Some("success")
+        })
+        .map(|(i, t)| {
+            money(
                 Some(&t.amount),
                 currency,
                 &format!("transactions[{i}].amount"),
-            )?
-            .minor;
-        }
-    }
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let amount = sum(currency, &given_back).map_err(|e| format!("transactions: {e}"))?;
     let lines = r
         .refund_line_items
         .iter()

@@ -1,6 +1,7 @@
 //! A POS source for Square: orders, customers and refunds, polled incrementally by their
 //! `updated_at` watermark and pushed by signed webhooks. Money arrives from Square in minor units
-//! already, so the mapping is mostly renaming.
+//! already, so orders are mostly renamed; goods given back arrive as return orders, each return a
+//! refund with its lines, read the same whichever stream or notification reports it (see `map`).
 
 mod api;
 mod map;

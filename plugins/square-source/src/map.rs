@@ -1,7 +1,17 @@
 //! Square objects (`Order`, `PaymentRefund`, `Customer`) to the contract's events. Square money is
 //! `{amount, currency}` in minor units already; line quantities are decimal strings.
+//!
+//! Returns. Square never edits a sale when goods come back: every refund made at the POS, itemised
+//! or a custom amount, creates a *return order* whose `returns[]` each name the sale
+//! (`source_order_id`) and list the lines given back, whose `refunds[]` list the money paid back,
+//! and which has `line_items` of its own only when it is an exchange. Each return is one refund,
+//! `<return order id>:<return uid>`, whichever way it is read: in the order search, through an
+//! order notification, or through the `PaymentRefund` that paid it (whose `order_id` is the return
+//! order, fetched and read the same way). So the host sees one refund object, under one event id,
+//! however many paths report it. A `PaymentRefund` whose order carries no return (money given
+//! back against the sale itself) is a refund of its own id.
 
-use rapport_sdk::money::{parse_decimal, times};
+use rapport_sdk::money::{from_minor, parse_decimal, sum, times};
 use rapport_sdk::prelude::*;
 use rapport_sdk::time::parse_field;
 use serde::Deserialize;
@@ -39,6 +49,26 @@ struct SquareLine {
     total_money: Option<SquareMoney>,
 }
 
+/// One return of a return order: the sale it refers to and the lines given back.
+#[derive(Deserialize)]
+struct SquareReturn {
+    uid: Option<String>,
+    source_order_id: Option<String>,
+    return_line_items: Option<Vec<SquareLine>>,
+    return_amounts: Option<Amounts>,
+}
+
+#[derive(Deserialize)]
+struct Amounts {
+    total_money: Option<SquareMoney>,
+}
+
+/// A refund as an order lists it (its `reason` is the return's).
+#[derive(Deserialize)]
+struct OrderRefund {
+    reason: Option<String>,
+}
+
 #[derive(Deserialize)]
 struct SquareOrder {
     id: String,
@@ -52,6 +82,9 @@ struct SquareOrder {
     version: Option<i64>,
     created_at: String,
     updated_at: String,
+    closed_at: Option<String>,
+    returns: Option<Vec<SquareReturn>>,
+    refunds: Option<Vec<OrderRefund>>,
     total_money: SquareMoney,
     total_tax_money: Option<SquareMoney>,
     total_discount_money: Option<SquareMoney>,
@@ -91,14 +124,45 @@ pub fn location(object: &Value) -> Option<&str> {
     object.get("location_id").and_then(Value::as_str)
 }
 
-/// An order (any version) as an event with id `order:<id>:v<version>`.
-pub fn order(value: Value) -> Result<Option<PosEvent>, String> {
+/// What one Square object reports: the event about the object itself (`own`, if it is one the
+/// contract has), then the events derived from what it carries (`derived`: the returns of a return
+/// order). A notification's event id names `own`; derived events keep their own ids, so the poll
+/// path and the webhook path report them as the same events.
+#[derive(Debug, Default)]
+pub struct Mapped {
+    pub own: Option<PosEvent>,
+    pub derived: Vec<PosEvent>,
+}
+
+impl IntoIterator for Mapped {
+    type Item = PosEvent;
+    type IntoIter = std::iter::Chain<std::option::IntoIter<PosEvent>, std::vec::IntoIter<PosEvent>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.own.into_iter().chain(self.derived)
+    }
+}
+
+/// An order (any version): the order as `order:<id>:v<version>`, so every version Square commits
+/// is a new event, unless it is a pure return order (returns and no line items of its own: no
+/// sale happened); then one refund for each return it carries, once the return order is
+/// completed.
+pub fn order(value: Value) -> Result<Mapped, String> {
     let o: SquareOrder = decode("order", value)?;
-    let currency = o
-        .total_money
-        .currency
-        .clone()
-        .ok_or("total_money has no currency")?;
+    let pure_return = o.returns.as_ref().is_some_and(|r| !r.is_empty())
+        && o.line_items.as_ref().is_none_or(Vec::is_empty);
+    Ok(Mapped {
+        own: if pure_return {
+            None
+        } else {
+            Some(order_event(&o)?)
+        },
+        derived: returns(&o)?,
+    })
+}
+
+fn order_event(o: &SquareOrder) -> Result<PosEvent, String> {
+    let currency = order_currency(o)?;
     let amount = |m: &Option<SquareMoney>, field: &str| -> Result<Money, String> {
         m.as_ref().map_or(Ok(zero(&currency)), |m| money(m, field))
     };
@@ -107,92 +171,171 @@ pub fn order(value: Value) -> Result<Option<PosEvent>, String> {
     let discount = amount(&o.total_discount_money, "total_discount_money")?;
     let extras = amount(&o.total_tip_money, "total_tip_money")?.minor
         + amount(&o.total_service_charge_money, "total_service_charge_money")?.minor;
-    let lines = o
-        .line_items
-        .iter()
-        .flatten()
-        .enumerate()
-        .map(|(i, l)| line(l, &currency).map_err(|e| format!("line_items[{i}]: {e}")))
-        .collect::<Result<Vec<_>, _>>()?;
-    let buyer = o.customer_id.clone().or_else(|| {
-        o.tenders
-            .iter()
-            .flatten()
-            .find_map(|t| t.customer_id.clone())
-    });
+    let lines = lines(o.line_items.as_deref(), &currency, "line_items")?;
     let updated_at = parse_field(&o.updated_at, "updated_at")?;
     let version = o
         .version
         .map_or_else(|| o.updated_at.clone(), |v| format!("v{v}"));
-    Ok(Some(PosEvent {
+    Ok(PosEvent {
         id: format!("order:{}:{version}", o.id),
         occurred_at: updated_at,
         payload: PosPayload::Order(Order {
-            channel: channel(&o),
-            state: match o.state.as_deref() {
-                Some("COMPLETED") => OrderState::Completed,
-                Some("CANCELED") => OrderState::Canceled,
-                _ => OrderState::Open,
-            },
-            customer: buyer.map(|id| Customer {
-                identities: vec![identity(IdentityKind::VendorCustomer, id)],
-                given_name: None,
-                family_name: None,
-                consents: Vec::new(),
-                created_at: None,
-            }),
+            id: o.id.clone(),
+            customer: buyer(o),
             location: o.location_id.clone(),
+            channel: channel(o),
+            state: state(o.state.as_deref())?,
             subtotal: Money {
                 minor: total.minor - tax.minor + discount.minor - extras,
                 currency: currency.clone(),
             },
-            placed_at: parse_field(&o.created_at, "created_at")?,
-            id: o.id,
             lines,
             tax,
             discount,
             total,
+            placed_at: placed_at(o)?,
             updated_at,
         }),
-    }))
+    })
 }
 
-/// A completed refund as an event with id `refund:<id>`; pending, rejected and failed refunds give
-/// no money back and are not events (a later poll or webhook sees them complete).
-pub fn refund(value: Value) -> Result<Option<PosEvent>, String> {
+/// Square's order states: an open order (or a draft, which cannot be paid yet) is not a sale yet;
+/// COMPLETED (fully paid) and CANCELED are terminal.
+fn state(state: Option<&str>) -> Result<OrderState, String> {
+    match state {
+        None | Some("OPEN" | "DRAFT") => Ok(OrderState::Open),
+        Some("COMPLETED") => Ok(OrderState::Completed),
+        Some("CANCELED") => Ok(OrderState::Canceled),
+        Some(other) => Err(format!(
+            "state {other:?} is not a Square order state (OPEN, DRAFT, COMPLETED or CANCELED)"
+        )),
+    }
+}
+
+/// The sale's own time. A completed order was paid when it closed (`closed_at`, when it reached
+/// its terminal state), which is when the sale happened at the till, however long it stood open
+/// before; any other order is placed when it was created. A cancelled order's `closed_at` is when
+/// it was cancelled, no sale time, so it keeps `created_at`. `updated_at` moves on with every
+/// later change (a fulfilment, a refund) and is never the sale's time.
+fn placed_at(o: &SquareOrder) -> Result<i64, String> {
+    match (o.state.as_deref(), &o.closed_at) {
+        (Some("COMPLETED"), Some(closed)) => parse_field(closed, "closed_at"),
+        _ => parse_field(&o.created_at, "created_at"),
+    }
+}
+
+/// The refunds of a completed return order, one per return, as `refund:<order id>:<return uid>`
+/// at the return order's time. A return's amount is what the goods given back are worth
+/// (`return_amounts.total_money`, else the sum of its lines): in an exchange the new goods are
+/// the order's own sale, so the customer's net spend is the sale less the return. An unlinked
+/// return (no `source_order_id`) is linked to the return order itself.
+fn returns(o: &SquareOrder) -> Result<Vec<PosEvent>, String> {
+    let list = o.returns.as_deref().unwrap_or_default();
+    if list.is_empty() || o.state.as_deref() != Some("COMPLETED") {
+        return Ok(Vec::new());
+    }
+    let currency = order_currency(o)?;
+    let at = placed_at(o)?;
+    let reason = o
+        .refunds
+        .iter()
+        .flatten()
+        .find_map(|r| r.reason.clone().filter(|r| !r.trim().is_empty()));
+    list.iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let field = format!("returns[{i}]");
+            let lines = lines(
+                r.return_line_items.as_deref(),
+                &currency,
+                &format!("{field}.return_line_items"),
+            )?;
+            let amount = match r
+                .return_amounts
+                .as_ref()
+                .and_then(|a| a.total_money.as_ref())
+            {
+                Some(m) => money(m, &format!("{field}.return_amounts.total_money"))?,
+                None => sum(&currency, lines.iter().map(|l| &l.total))
+                    .map_err(|e| format!("{field}: {e}"))?,
+            };
+            let uid = r.uid.clone().unwrap_or_else(|| format!("return-{i}"));
+            let id = format!("{}:{uid}", o.id);
+            Ok(PosEvent {
+                id: format!("refund:{id}"),
+                occurred_at: at,
+                payload: PosPayload::Refund(Refund {
+                    id,
+                    order_id: r.source_order_id.clone().unwrap_or_else(|| o.id.clone()),
+                    customer: buyer(o),
+                    amount,
+                    reason: reason.clone(),
+                    lines,
+                    created_at: at,
+                }),
+            })
+        })
+        .collect()
+}
+
+/// The order a `PaymentRefund` names, if it gave money back: the return order to read it by.
+pub fn refund_order_id(refund: &Value) -> Option<&str> {
+    (refund.get("status").and_then(Value::as_str) == Some("COMPLETED"))
+        .then(|| refund.get("order_id").and_then(Value::as_str))
+        .flatten()
+}
+
+/// A `PaymentRefund` with the order it names (`order`: as Square returned it, `None` if Square has
+/// no such order). Pending, rejected and failed refunds give no money back and report nothing (a
+/// later poll or notification sees them complete). A completed refund of a return order reports
+/// that order's returns (see the module notes); one recorded against an order without returns is
+/// its own refund, `refund:<id>`.
+pub fn payment_refund(value: Value, order: Option<Value>) -> Result<Mapped, String> {
     let r: PaymentRefund = decode("refund", value)?;
     if r.status.as_deref() != Some("COMPLETED") {
-        return Ok(None);
+        return Ok(Mapped::default());
     }
     let order_id = r
         .order_id
         .ok_or("the refund is not linked to an order (no order_id)")?;
+    let order = order.ok_or_else(|| format!("Square has no order {order_id}, which it names"))?;
+    let o: SquareOrder =
+        decode("order", order).map_err(|e| format!("its order {order_id}: {e}"))?;
+    if o.returns.as_ref().is_some_and(|r| !r.is_empty()) {
+        return Ok(Mapped {
+            own: None,
+            derived: returns(&o).map_err(|e| format!("its order {order_id}: {e}"))?,
+        });
+    }
     let created_at = parse_field(&r.created_at, "created_at")?;
-    Ok(Some(PosEvent {
-        id: format!("refund:{}", r.id),
-        occurred_at: created_at,
-        payload: PosPayload::Refund(Refund {
-            amount: money(&r.amount_money, "amount_money")?,
-            id: r.id,
-            order_id,
-            customer: None,
-            reason: r.reason,
-            lines: Vec::new(),
-            created_at,
+    Ok(Mapped {
+        own: Some(PosEvent {
+            id: format!("refund:{}", r.id),
+            occurred_at: created_at,
+            payload: PosPayload::Refund(Refund {
+                amount: money(&r.amount_money, "amount_money")?,
+                id: r.id,
+                order_id,
+                customer: None,
+                reason: r.reason,
+                lines: Vec::new(),
+                created_at,
+            }),
         }),
-    }))
+        derived: Vec::new(),
+    })
 }
 
 /// A customer as an event with id `customer:<id>:<updated_at>`. Square records only an email
 /// opt-out (`preferences.email_unsubscribed`), so that is the one consent it reports.
-pub fn customer(value: Value) -> Result<Option<PosEvent>, String> {
+pub fn customer(value: Value) -> Result<Mapped, String> {
     let c: SquareCustomer = decode("customer", value)?;
     let updated_at = parse_field(&c.updated_at, "updated_at")?;
     let mut identities = vec![identity(IdentityKind::VendorCustomer, c.id.clone())];
     identities.extend(c.email_address.map(|e| identity(IdentityKind::Email, e)));
     identities.extend(c.phone_number.map(|p| identity(IdentityKind::Phone, p)));
     let unsubscribed = c.preferences.and_then(|p| p.email_unsubscribed) == Some(true);
-    Ok(Some(PosEvent {
+    let own = PosEvent {
         id: format!("customer:{}:{}", c.id, c.updated_at),
         occurred_at: updated_at,
         payload: PosPayload::Customer(Customer {
@@ -215,7 +358,11 @@ pub fn customer(value: Value) -> Result<Option<PosEvent>, String> {
                 .map(|t| parse_field(t, "created_at"))
                 .transpose()?,
         }),
-    }))
+    };
+    Ok(Mapped {
+        own: Some(own),
+        derived: Vec::new(),
+    })
 }
 
 /// Square Point of Sale and Terminal sales are in-store; Square Online and orders shipped,
@@ -242,6 +389,45 @@ fn channel(o: &SquareOrder) -> SalesChannel {
     }
 }
 
+/// The buyer: the order's customer, else the customer a tender names.
+fn buyer(o: &SquareOrder) -> Option<Customer> {
+    let id = o.customer_id.clone().or_else(|| {
+        o.tenders
+            .iter()
+            .flatten()
+            .find_map(|t| t.customer_id.clone())
+    })?;
+    Some(Customer {
+        identities: vec![identity(IdentityKind::VendorCustomer, id)],
+        given_name: None,
+        family_name: None,
+        consents: Vec::new(),
+        created_at: None,
+    })
+}
+
+fn order_currency(o: &SquareOrder) -> Result<String, String> {
+    o.total_money
+        .currency
+        .clone()
+        .ok_or_else(|| "total_money has no currency".to_owned())
+}
+
+/// Sold (`line_items`) or returned (`return_line_items`) lines: both have the same fields.
+fn lines(
+    list: Option<&[SquareLine]>,
+    currency: &str,
+    field: &str,
+) -> Result<Vec<LineItem>, String> {
+    list.unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(i, l)| line(l, currency).map_err(|e| format!("{field}[{i}]: {e}")))
+        .collect()
+}
+
+/// A line as Square writes it. Square's lines carry no category (that lives in its catalogue,
+/// which this source does not read), so `category` stays empty.
 fn line(l: &SquareLine, currency: &str) -> Result<LineItem, String> {
     let quantity = parse_decimal(&l.quantity).map_err(|e| e.to_string())?;
     let unit_price = l
@@ -272,10 +458,9 @@ fn decode<T: for<'de> Deserialize<'de>>(what: &str, value: Value) -> Result<T, S
 
 fn money(m: &SquareMoney, field: &str) -> Result<Money, String> {
     match (m.amount, &m.currency) {
-        (Some(minor), Some(currency)) => Ok(Money {
-            minor,
-            currency: currency.clone(),
-        }),
+        (Some(minor), Some(currency)) => {
+            from_minor(minor, currency).map_err(|e| format!("{field}: {e}"))
+        }
         _ => Err(format!("{field} needs both amount and currency")),
     }
 }

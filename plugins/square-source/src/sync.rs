@@ -4,38 +4,74 @@
 //! query), and the newest `updated_at` seen. When the last page is read, the newest time seen
 //! becomes the next watermark. The watermark is inclusive, so a record on the boundary is read
 //! again with the same event id, which the host drops.
+//!
+//! A completed refund is read through the order it names (its return order, see `map`), so a
+//! page of refunds costs one more request: a batch retrieve of those orders.
 
 use crate::{api, location_ids, map, page_limit};
 use rapport_sdk::prelude::*;
 use rapport_sdk::watermark::{Page, Watermark};
 use serde_json::{json, Value};
-
-type Mapper = fn(Value) -> Result<Option<PosEvent>, String>;
+use std::collections::HashMap;
 
 /// Reads the next page of `stream` after `cursor`. Objects of other locations are skipped.
 pub fn poll(stream: &str, cursor: Option<&str>) -> Result<Batch, ConnectorError> {
     let cursor = Watermark::parse(cursor, "Square")?;
     let limit = page_limit()?;
     let locations = location_ids()?;
+    let here = |item: &Value| map::location(item).is_none_or(|l| locations.iter().any(|x| x == l));
     let (since, page) = (cursor.since(), cursor.page());
-    let (page, mapper): (Page, Mapper) = match stream {
-        "orders" => (fetch_orders(&locations, limit, since, page)?, map::order),
-        "customers" => (fetch_customers(limit, since, page)?, map::customer),
-        "refunds" => (fetch_refunds(limit, since, page)?, map::refund),
+    let page = match stream {
+        "orders" => fetch_orders(&locations, limit, since, page)?,
+        "customers" => fetch_customers(limit, since, page)?,
+        "refunds" => fetch_refunds(limit, since, page)?,
         other => {
             return Err(ConnectorError::Invalid(format!(
                 "unknown stream {other:?}: Square has \"orders\", \"customers\" and \"refunds\""
             )))
         }
     };
+    if stream == "refunds" {
+        let orders = refund_orders(page.items.iter().filter(|item| here(item)))?;
+        return Ok(cursor.batch(stream, page, |item| {
+            if !here(&item) {
+                return Ok(map::Mapped::default());
+            }
+            let order = map::refund_order_id(&item).and_then(|id| orders.get(id).cloned());
+            map::payment_refund(item, order)
+        }));
+    }
+    let mapper = if stream == "orders" {
+        map::order
+    } else {
+        map::customer
+    };
     Ok(cursor.batch(stream, page, |item| {
-        let elsewhere = map::location(&item).is_some_and(|l| !locations.iter().any(|x| x == l));
-        if elsewhere {
-            Ok(None)
-        } else {
+        if here(&item) {
             mapper(item)
+        } else {
+            Ok(map::Mapped::default())
         }
     }))
+}
+
+/// The orders the completed refunds among `refunds` name, by id, in one
+/// `POST /v2/orders/batch-retrieve` (a refunds page holds at most 100, Square's limit for it).
+fn refund_orders<'a>(
+    refunds: impl Iterator<Item = &'a Value>,
+) -> Result<HashMap<String, Value>, ConnectorError> {
+    let mut ids: Vec<&str> = refunds.filter_map(map::refund_order_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let answer = api::post("/v2/orders/batch-retrieve", &json!({ "order_ids": ids }))?;
+    Ok(page_of(answer, "orders")?
+        .items
+        .into_iter()
+        .filter_map(|o| Some((o.get("id")?.as_str()?.to_owned(), o)))
+        .collect())
 }
 
 /// `POST /v2/orders/search` for orders updated since `since`, oldest first.

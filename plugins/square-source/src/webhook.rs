@@ -1,8 +1,10 @@
 //! Square webhooks: the signature check (`x-square-hmacsha256-signature` = base64 HMAC-SHA256, keyed
 //! by the subscription's signature key, over the notification URL followed by the raw body,
 //! computed by the host so the key never enters the plugin) and the notification envelope. Order
-//! and payment notifications carry no order, so the order is fetched; every event takes Square's
-//! `event_id`, so a redelivered notification is the same event.
+//! and payment notifications carry no order, so the order is fetched, and so is the return order a
+//! refund names. The event about the notified object takes Square's `event_id`, so a redelivered
+//! notification is the same event; refunds read from a return order keep their own ids (see
+//! `map`), the same as the poll path gives them.
 
 use crate::{api, location_ids, map};
 use rapport_sdk::config::require_url;
@@ -39,21 +41,27 @@ pub fn receive(headers: &[Header], body: &[u8]) -> Result<Push, ConnectorError> 
     let object = &note.data.object;
     let mapped = match note.kind.as_str() {
         "order.created" | "order.updated" | "order.fulfillment.updated" => {
-            fetch_order(&note.data.id)?
+            match fetch_order(&note.data.id)? {
+                Some(order) => map::order(order),
+                None => Ok(map::Mapped::default()),
+            }
         }
         kind if kind.starts_with("payment.") => {
             match object.pointer("/payment/order_id").and_then(Value::as_str) {
-                Some(order_id) => fetch_order(order_id)?,
-                None => Ok(None),
+                Some(order_id) => match fetch_order(order_id)? {
+                    Some(order) => map::order(order),
+                    None => Ok(map::Mapped::default()),
+                },
+                None => Ok(map::Mapped::default()),
             }
         }
-        kind if kind.starts_with("refund.") => map::refund(field(object, "refund")?),
+        kind if kind.starts_with("refund.") => refund(field(object, "refund")?)?,
         kind if kind.starts_with("customer.") && kind != "customer.deleted" => {
             map::customer(field(object, "customer")?)
         }
         other => {
             log::info(&format!("ignored a Square {other} notification"));
-            Ok(None)
+            Ok(map::Mapped::default())
         }
     };
     let mut push = Push {
@@ -61,10 +69,13 @@ pub fn receive(headers: &[Header], body: &[u8]) -> Result<Push, ConnectorError> 
         rejected: Vec::new(),
     };
     match mapped {
-        Ok(event) => push.events.extend(event.map(|e| PosEvent {
-            id: note.event_id.clone(),
-            ..e
-        })),
+        Ok(mapped) => {
+            push.events.extend(mapped.own.map(|e| PosEvent {
+                id: note.event_id.clone(),
+                ..e
+            }));
+            push.events.extend(mapped.derived);
+        }
         Err(reason) => push.rejected.push(RejectedInput {
             locator: format!("{} notification {}", note.kind, note.event_id),
             reason,
@@ -87,16 +98,40 @@ fn verify(headers: &[Header], body: &[u8]) -> Result<(), ConnectorError> {
 }
 
 /// The order a notification is about, if it belongs to a configured location.
-fn fetch_order(id: &str) -> Result<Result<Option<PosEvent>, String>, ConnectorError> {
-    let mut answer = api::get(&format!("/v2/orders/{}", path_segment(id)?), &[])?;
-    let order = answer.get_mut("order").map(Value::take).ok_or_else(|| {
-        ConnectorError::Invalid(format!("Square's answer for order {id} has no `order`"))
-    })?;
-    let locations = location_ids()?;
-    if map::location(&order).is_some_and(|l| !locations.iter().any(|x| x == l)) {
-        return Ok(Ok(None));
+fn fetch_order(id: &str) -> Result<Option<Value>, ConnectorError> {
+    let order = retrieve_order(id)?;
+    if elsewhere(&order)? {
+        Ok(None)
+    } else {
+        Ok(Some(order))
     }
-    Ok(map::order(order))
+}
+
+/// `GET /v2/orders/{id}`: the order.
+fn retrieve_order(id: &str) -> Result<Value, ConnectorError> {
+    let mut answer = api::get(&format!("/v2/orders/{}", path_segment(id)?), &[])?;
+    answer.get_mut("order").map(Value::take).ok_or_else(|| {
+        ConnectorError::Invalid(format!("Square's answer for order {id} has no `order`"))
+    })
+}
+
+/// A refund notification: a completed refund of a configured location is read with the order it
+/// names, as the poll path reads it.
+fn refund(refund: Value) -> Result<Result<map::Mapped, String>, ConnectorError> {
+    if elsewhere(&refund)? {
+        return Ok(Ok(map::Mapped::default()));
+    }
+    let order = match map::refund_order_id(&refund) {
+        Some(id) => Some(retrieve_order(id)?),
+        None => None,
+    };
+    Ok(map::payment_refund(refund, order))
+}
+
+/// Whether `object` names a location this source does not read.
+fn elsewhere(object: &Value) -> Result<bool, ConnectorError> {
+    let locations = location_ids()?;
+    Ok(map::location(object).is_some_and(|l| !locations.iter().any(|x| x == l)))
 }
 
 fn field(object: &Value, name: &str) -> Result<Value, ConnectorError> {

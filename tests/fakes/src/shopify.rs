@@ -2,8 +2,9 @@
 //! returns them) and customers behind the real paths, `X-Shopify-Access-Token` auth, Shopify's
 //! `{"errors": …}` shape for every failure, cursor pagination with `page_info` tokens in the `Link`
 //! header (a `page_info` request that repeats a filter is refused, as Shopify does), the leaky-bucket
-//! call limit with `X-Shopify-Shop-Api-Call-Limit`, switchable faults, a sample shop in any
-//! currency, and signed webhook deliveries.
+//! call limit with `X-Shopify-Shop-Api-Call-Limit`, switchable faults, orders moving from unpaid to
+//! paid, cancelled or refunded (with the refunded lines), a sample shop in any currency, and signed
+//! webhook deliveries.
 
 use crate::faults::FaultPlan;
 use crate::server::{serve, Running};
@@ -171,6 +172,41 @@ impl ShopifyServer {
         customer["updated_at"] = json!(at);
     }
 
+    /// Takes payment for an unpaid order (`pending` or `authorized`) as Shopify does:
+    /// `financial_status` becomes `paid` and `updated_at` becomes `at`; `created_at` and
+    /// `processed_at` stay.
+    pub fn pay_order(&self, id: u64, at: &str) {
+        self.update_order(id, at, |o| {
+            let status = o["financial_status"].as_str().unwrap_or("");
+            assert!(
+                matches!(status, "pending" | "authorized" | "partially_paid"),
+                "order {id} is {status}, not awaiting payment"
+            );
+            o["financial_status"] = json!("paid");
+        });
+    }
+
+    /// Cancels an order as Shopify does: `cancelled_at` = `at` with `reason` (`customer`,
+    /// `inventory`, `fraud`, `declined`, `staff` or `other`), an authorisation not yet captured is
+    /// voided (a paid order keeps `paid` until it is refunded: see [`ShopifyServer::add_refund`]),
+    /// and `updated_at` becomes `at`.
+    pub fn cancel_order(&self, id: u64, at: &str, reason: &str) {
+        self.update_order(id, at, |o| {
+            assert!(
+                o["cancelled_at"].is_null(),
+                "order {id} is already cancelled"
+            );
+            o["cancelled_at"] = json!(at);
+            o["cancel_reason"] = json!(reason);
+            if matches!(
+                o["financial_status"].as_str(),
+                Some("pending" | "authorized")
+            ) {
+                o["financial_status"] = json!("voided");
+            }
+        });
+    }
+
     /// Records `refund` on its order as Shopify does: appended to the order's `refunds`, the
     /// financial status becomes `partially_refunded` (or `refunded` when everything is given back)
     /// and `updated_at` becomes the refund's `created_at`.
@@ -285,10 +321,16 @@ pub fn decimal(minor: i64, currency: &str) -> String {
     }
 }
 
+/// A decimal amount in major units as minor units of `currency` ("1500.00" JPY is 1500, "1.5"
+/// KWD is 1500); `None` if it is not one or is more precise than the currency.
 fn parse_minor(amount: &str, currency: &str) -> Option<i64> {
     let places = exponent(currency) as usize;
     let (int, frac) = amount.split_once('.').unwrap_or((amount, ""));
-    format!("{int}{frac:0<places$}").parse().ok()
+    let (kept, dropped) = frac.split_at(frac.len().min(places));
+    if dropped.bytes().any(|b| b != b'0') {
+        return None;
+    }
+    format!("{int}{kept:0<places$}").parse().ok()
 }
 
 /// A sample-shop UTC time ("2026-10-01T09:00:00Z") as Shopify writes it, in the shop's zone
@@ -457,6 +499,76 @@ pub fn shopify_order(r: &Receipt, customer: Option<Value>, currency: &str) -> Va
         order[name] = value.clone();
     }
     order
+}
+
+/// A sale not paid yet: the order of [`shopify_order`] with `financial_status` `pending` (e.g. a
+/// manual payment method) or `authorized` (a card authorised, not captured), not fulfilled and not
+/// closed. [`ShopifyServer::pay_order`] and [`ShopifyServer::cancel_order`] move it on.
+pub fn unpaid_order(
+    r: &Receipt,
+    customer: Option<Value>,
+    currency: &str,
+    financial_status: &str,
+) -> Value {
+    assert!(
+        matches!(financial_status, "pending" | "authorized"),
+        "an unpaid order is pending or authorized, not {financial_status}"
+    );
+    let mut order = shopify_order(r, customer, currency);
+    order["financial_status"] = json!(financial_status);
+    order["fulfillment_status"] = Value::Null;
+    order["closed_at"] = Value::Null;
+    order
+}
+
+/// A refund of some lines of `order` (as the simulator holds it) at `at`, as Shopify writes one:
+/// a `refund_line_items` entry for each `(index in line_items, quantity)` with the line item
+/// itself and its `subtotal` (price × quantity less the line's discount, pro rata), and one
+/// successful `refund` transaction giving back their sum. Record it with
+/// [`ShopifyServer::add_refund`].
+pub fn refund_lines(order: &Value, refund_id: u64, at: &str, lines: &[(usize, i64)]) -> Value {
+    let order_id = order["id"].as_u64().expect("order id");
+    let currency = order["currency"].as_str().expect("order currency");
+    let minor = |field: &Value| {
+        field
+            .as_str()
+            .and_then(|a| parse_minor(a, currency))
+            .expect("a decimal amount")
+    };
+    let mut given_back = 0;
+    let items: Vec<Value> = lines
+        .iter()
+        .enumerate()
+        .map(|(n, &(index, quantity))| {
+            let item = &order["line_items"][index];
+            let sold = item["quantity"].as_i64().expect("line quantity");
+            assert!(quantity <= sold, "more refunded than sold");
+            let subtotal = minor(&item["price"]) * quantity
+                - minor(&item["total_discount"]) * quantity / sold;
+            given_back += subtotal;
+            json!({
+                "id": refund_id * 10 + n as u64, "quantity": quantity, "line_item_id": item["id"],
+                "location_id": order["location_id"], "restock_type": "return",
+                "subtotal": decimal(subtotal, currency), "subtotal_set": money_set(subtotal, currency),
+                "total_tax": decimal(0, currency), "total_tax_set": money_set(0, currency),
+                "line_item": item,
+            })
+        })
+        .collect();
+    json!({
+        "id": refund_id, "admin_graphql_api_id": format!("gid://shopify/Refund/{refund_id}"),
+        "order_id": order_id, "created_at": at, "processed_at": at, "note": "Returned goods",
+        "restock": true, "user_id": 799_407_056, "refund_line_items": items,
+        "order_adjustments": [],
+        "transactions": [{
+            "id": refund_id + 1, "order_id": order_id, "kind": "refund",
+            "gateway": order["payment_gateway_names"][0], "status": "success", "message": null,
+            "created_at": at, "test": false, "authorization": format!("refund-{refund_id}"),
+            "amount": decimal(given_back, currency), "currency": currency, "location_id": null,
+            "user_id": null, "parent_id": order_id + 1, "device_id": null, "receipt": {},
+            "error_code": null, "source_name": order["source_name"],
+        }],
+    })
 }
 
 /// A refund receipt as a Shopify refund of its sale: the returned line and one successful
@@ -884,6 +996,70 @@ fn list(shared: &Shared, resource: &str, request: &Request) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shop::Line;
+
+    fn receipt() -> Receipt {
+        let line = |sku: &str, product: &str, quantity, unit_cents| Line {
+            sku: sku.into(),
+            product: product.into(),
+            category: "coffee".into(),
+            quantity,
+            unit_cents,
+        };
+        Receipt {
+            id: "R000007".into(),
+            refund_of: None,
+            at: 1_790_845_200,
+            date: "2026-10-01T09:00:00Z".into(),
+            location: "High Street".into(),
+            online: false,
+            customer: None,
+            lines: vec![
+                line("BEAN-ETH-250", "Ethiopia", 2, 1450),
+                line("MUG", "Mug", 1, 1800),
+            ],
+            tax_cents: 376,
+            discount_cents: 0,
+            total_cents: 5076,
+            file_lines: Vec::new(),
+            malformed: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn orders_are_paid_cancelled_and_refunded_as_new_versions() {
+        let shop = ShopifyServer::start("t").await.unwrap();
+        let id = shopify_id("R000007");
+        shop.put_order(unpaid_order(&receipt(), None, "KWD", "pending"));
+        let created = shop.order(id).unwrap()["created_at"].clone();
+        shop.pay_order(id, "2026-10-01T05:10:00-04:00");
+        let paid = shop.order(id).unwrap();
+        assert_eq!(paid["financial_status"], "paid");
+        assert_eq!(paid["updated_at"], "2026-10-01T05:10:00-04:00");
+        assert_eq!(
+            (&paid["created_at"], &paid["processed_at"]),
+            (&created, &created)
+        );
+        assert_eq!(paid["total_price"], "15.228", "5076 × 3 fils");
+
+        let refund = refund_lines(&paid, 77, "2026-10-02T10:00:00-04:00", &[(1, 1)]);
+        assert_eq!(refund["refund_line_items"][0]["line_item"]["sku"], "MUG");
+        assert_eq!(refund["refund_line_items"][0]["subtotal"], "5.400");
+        assert_eq!(refund["transactions"][0]["amount"], "5.400");
+        shop.add_refund(refund);
+        let refunded = shop.order(id).unwrap();
+        assert_eq!(refunded["financial_status"], "partially_refunded");
+        assert_eq!(refunded["updated_at"], "2026-10-02T10:00:00-04:00");
+
+        shop.cancel_order(id, "2026-10-03T10:00:00-04:00", "customer");
+        let cancelled = shop.order(id).unwrap();
+        assert_eq!(cancelled["cancelled_at"], "2026-10-03T10:00:00-04:00");
+        assert_eq!(cancelled["financial_status"], "partially_refunded");
+
+        shop.put_order(unpaid_order(&receipt(), None, "JPY", "authorized"));
+        shop.cancel_order(id, "2026-10-01T06:00:00-04:00", "declined");
+        assert_eq!(shop.order(id).unwrap()["financial_status"], "voided");
+    }
 
     #[test]
     fn times_round_trip_in_the_shop_zone() {
@@ -910,6 +1086,8 @@ mod tests {
         assert_eq!(decimal(5, "KWD"), "0.005");
         assert_eq!(parse_minor("1.125", "KWD"), Some(1125));
         assert_eq!(parse_minor("12.5", "USD"), Some(1250));
+        assert_eq!(parse_minor("1500.00", "JPY"), Some(1500));
+        assert_eq!(parse_minor("0.50", "JPY"), None);
     }
 
     #[test]

@@ -1,8 +1,9 @@
-//! A stateful Square simulator: orders (with versions and `updated_at`), customers and payment
-//! refunds behind the real paths, Bearer auth, Square's `{"errors": [...]}` shape for every
-//! failure, order search with Square's rules (at most 10 locations, a date filter whose field must
-//! match the sort field, `limit` ≤ 1000, cursors bound to their query), switchable faults, a sample
-//! shop in Square's shapes, and signed webhook notifications.
+//! A stateful Square simulator: orders (with versions and `updated_at`, moving through Square's
+//! states, and return orders for goods given back), customers and payment refunds behind the real
+//! paths, Bearer auth, Square's `{"errors": [...]}` shape for every failure, order search with
+//! Square's rules (at most 10 locations, a date filter whose field must match the sort field,
+//! `limit` ≤ 1000, cursors bound to their query), switchable faults, a sample shop in Square's
+//! shapes in any currency, and signed webhook notifications.
 
 use crate::faults::FaultPlan;
 use crate::server::{serve, Running};
@@ -146,13 +147,145 @@ impl SquareServer {
         bump(order, at);
     }
 
+    /// Moves an order to `state` as Square does, as a new version (`version` up by one,
+    /// `updated_at` = `at`; `created_at` never changes): a DRAFT opens (OPEN); an OPEN order is
+    /// paid (COMPLETED: a card tender for the total, nothing due, `closed_at` = `at`, a proposed
+    /// shipment done) or cancelled (CANCELED, `closed_at` = `at`), and so can a DRAFT be cancelled.
+    /// COMPLETED and CANCELED are terminal, and a draft cannot be paid (the spec's `OrderState`),
+    /// so any other move panics.
+    pub fn transition(&self, id: &str, state: &str, at: &str) {
+        let from = self.order(id).expect("no such order")["state"]
+            .as_str()
+            .unwrap_or("OPEN")
+            .to_owned();
+        let allowed = matches!(
+            (from.as_str(), state),
+            ("DRAFT", "OPEN") | ("OPEN", "COMPLETED") | ("DRAFT" | "OPEN", "CANCELED")
+        );
+        assert!(
+            allowed,
+            "Square does not move an order from {from} to {state}: COMPLETED and CANCELED are terminal and a DRAFT cannot be paid"
+        );
+        let mut data = self.data();
+        let order = data.orders.get_mut(id).expect("no such order");
+        let currency = order["total_money"]["currency"].clone();
+        match (from.as_str(), state) {
+            ("DRAFT", "OPEN") => {}
+            ("OPEN", "COMPLETED") => {
+                let total = order["total_money"].clone();
+                order["tenders"] = json!([{
+                    "id": format!("T{id}"), "location_id": order["location_id"], "transaction_id": id,
+                    "created_at": at, "amount_money": total, "type": "CARD",
+                    "payment_id": format!("P{id}"),
+                }]);
+                if let Some(buyer) = order.get("customer_id").cloned() {
+                    order["tenders"][0]["customer_id"] = buyer;
+                }
+                order["net_amount_due_money"] = json!({"amount": 0, "currency": currency});
+                if let Some(shipment) = order.pointer_mut("/fulfillments/0/state") {
+                    *shipment = json!("COMPLETED");
+                }
+                order["closed_at"] = json!(at);
+            }
+            _ => order["closed_at"] = json!(at),
+        }
+        order["state"] = json!(state);
+        bump(order, at);
+    }
+
+    /// Records `r` as Square does (see [`Return`]) and returns the return order.
+    pub fn return_lines(&self, r: &Return) -> Value {
+        let mut data = self.data();
+        let sale = data
+            .orders
+            .get(r.sale_id)
+            .expect("a return of an unknown sale")
+            .clone();
+        assert_eq!(
+            sale["state"], "COMPLETED",
+            "only a paid sale can be returned"
+        );
+        let currency = sale["total_money"]["currency"].as_str().expect("currency");
+        let amount = |minor: i64| money(minor, currency);
+        let mut value = 0;
+        let lines: Vec<Value> = r
+            .lines
+            .iter()
+            .enumerate()
+            .map(|(n, &(index, quantity))| {
+                let sold = &sale["line_items"][index];
+                let sold_quantity: i64 = sold["quantity"]
+                    .as_str()
+                    .and_then(|q| q.parse().ok())
+                    .expect("a whole quantity");
+                assert!(i64::from(quantity) <= sold_quantity, "more returned than sold");
+                let base = sold["base_price_money"]["amount"].as_i64().expect("price");
+                let total = sold["total_money"]["amount"].as_i64().expect("total")
+                    * i64::from(quantity)
+                    / sold_quantity;
+                value += total;
+                json!({
+                    "uid": format!("{}-L{n}", r.return_order_id),
+                    "source_line_item_uid": sold["uid"], "name": sold["name"],
+                    "quantity": quantity.to_string(), "catalog_object_id": sold["catalog_object_id"],
+                    "variation_name": sold["variation_name"], "item_type": "ITEM",
+                    "base_price_money": amount(base),
+                    "variation_total_price_money": amount(base * i64::from(quantity)),
+                    "gross_return_money": amount(base * i64::from(quantity)),
+                    "total_tax_money": amount(0), "total_discount_money": amount(0),
+                    "total_money": amount(total),
+                })
+            })
+            .collect();
+        let amounts = |total: i64| {
+            json!({
+                "total_money": amount(total), "tax_money": amount(0),
+                "discount_money": amount(0), "tip_money": amount(0),
+                "service_charge_money": amount(0),
+            })
+        };
+        let mut order = json!({
+            "id": r.return_order_id, "location_id": sale["location_id"], "source": sale["source"],
+            "returns": [{
+                "uid": format!("{}-R0", r.return_order_id), "source_order_id": r.sale_id,
+                "return_line_items": lines, "return_amounts": amounts(value),
+            }],
+            "return_amounts": amounts(value), "net_amounts": amounts(-value),
+            "refunds": [{
+                "id": r.refund_id, "location_id": sale["location_id"],
+                "transaction_id": r.return_order_id, "tender_id": sale["tenders"][0]["id"],
+                "created_at": r.at, "reason": r.reason, "amount_money": amount(value),
+                "status": "APPROVED",
+            }],
+            "created_at": r.at, "updated_at": r.at, "closed_at": r.at, "state": "COMPLETED",
+            "version": 1, "total_money": amount(0), "total_tax_money": amount(0),
+            "total_discount_money": amount(0), "total_tip_money": amount(0),
+            "total_service_charge_money": amount(0), "net_amount_due_money": amount(0),
+        });
+        if let Some(buyer) = sale.get("customer_id") {
+            order["customer_id"] = buyer.clone();
+        }
+        let refund = json!({
+            "id": r.refund_id, "status": "COMPLETED", "location_id": sale["location_id"],
+            "amount_money": amount(value), "payment_id": sale["tenders"][0]["payment_id"],
+            "order_id": r.return_order_id, "reason": r.reason, "destination_type": "CARD",
+            "created_at": r.at, "updated_at": r.at,
+        });
+        data.orders
+            .insert(r.return_order_id.to_owned(), order.clone());
+        data.refunds.insert(r.refund_id.to_owned(), refund);
+        order
+    }
+
     pub fn put_customer(&self, customer: Value) {
         let id = text(&customer, "id");
         self.data().customers.insert(id, customer);
     }
 
-    /// Records a completed `PaymentRefund` and, as Square does, adds it to its order's `refunds`,
-    /// `return_amounts` and `net_amounts` as a new order version.
+    /// Records a completed `PaymentRefund` against the sale itself and adds it to the sale's
+    /// `refunds`, `return_amounts` and `net_amounts` as a new order version: a refund recorded
+    /// without a return order, as the sample shop's refunds are loaded. Square's own POS records a
+    /// return as a separate return order instead: see [`SquareServer::return_lines`].
     pub fn refund(&self, refund: Value) {
         let mut data = self.data();
         let order_id = text(&refund, "order_id");
@@ -369,7 +502,14 @@ fn money(amount: i64, currency: &str) -> Value {
 /// "Square Online" with a shipment, in-store sales from "Square Point of Sale"; the receipt's
 /// customer is the order's `customer_id` and the card tender's.
 pub fn square_order(shop: &SampleShop, r: &crate::shop::Receipt) -> Value {
-    let currency = shop.currency;
+    let customer = r.customer.map(|c| shop.customers[c].id.as_str());
+    sale_order(r, shop.currency, customer)
+}
+
+/// A receipt as a completed Square order, version 1, with its money in `currency` (the receipt's
+/// cents are taken as minor units of it, as Square counts them: ¥ for JPY, fils for KWD) and
+/// `customer` as its buyer: created, paid and closed at the receipt's time.
+pub fn sale_order(r: &crate::shop::Receipt, currency: &str, customer: Option<&str>) -> Value {
     let at = square_time(&r.date);
     let lines: Vec<Value> = r
         .lines
@@ -388,7 +528,6 @@ pub fn square_order(shop: &SampleShop, r: &crate::shop::Receipt) -> Value {
             })
         })
         .collect();
-    let customer = r.customer.map(|c| shop.customers[c].id.clone());
     let mut tender = json!({
         "id": format!("T{}", r.id), "location_id": location_id(&r.location), "transaction_id": r.id,
         "created_at": at, "amount_money": money(r.total_cents, currency), "type": "CARD",
@@ -419,6 +558,53 @@ pub fn square_order(shop: &SampleShop, r: &crate::shop::Receipt) -> Value {
             json!([{"uid": format!("{}-ship", r.id), "type": "SHIPMENT", "state": "COMPLETED"}]);
     }
     order
+}
+
+/// A receipt as an unpaid Square order in `state` ("DRAFT" or "OPEN"), version 1, created at the
+/// receipt's time: no tender, no `closed_at`, the whole total still due, and an online order's
+/// shipment only proposed. [`SquareServer::transition`] moves it on.
+pub fn unpaid_order(
+    r: &crate::shop::Receipt,
+    currency: &str,
+    customer: Option<&str>,
+    state: &str,
+) -> Value {
+    assert!(
+        matches!(state, "DRAFT" | "OPEN"),
+        "an unpaid order is DRAFT or OPEN, not {state}"
+    );
+    let mut order = sale_order(r, currency, customer);
+    let object = order.as_object_mut().expect("an order is an object");
+    object.remove("closed_at");
+    object.remove("tenders");
+    object.insert("state".into(), json!(state));
+    object.insert(
+        "net_amount_due_money".into(),
+        money(r.total_cents, currency),
+    );
+    if let Some(shipment) = order.pointer_mut("/fulfillments/0/state") {
+        *shipment = json!("PROPOSED");
+    }
+    order
+}
+
+/// A return of lines of a sale, as Square records one: a new *return order* (the sale itself is
+/// not changed) whose one `returns[]` entry names the sale and lists the lines given back, and a
+/// completed `PaymentRefund` of the sale's card payment for their value, whose `order_id` is the
+/// return order. See [`SquareServer::return_lines`].
+#[derive(Debug, Clone)]
+pub struct Return<'a> {
+    /// The sale the goods came from.
+    pub sale_id: &'a str,
+    /// The id of the return order Square creates.
+    pub return_order_id: &'a str,
+    /// The id of the `PaymentRefund` that pays the return.
+    pub refund_id: &'a str,
+    /// When it happened (`created_at`, `closed_at` and `updated_at` of the return order).
+    pub at: &'a str,
+    /// `(index in the sale's line_items, quantity given back)` for each line returned.
+    pub lines: &'a [(usize, u32)],
+    pub reason: &'a str,
 }
 
 /// A sample-shop customer as a Square customer; one who refused marketing has unsubscribed from
@@ -978,6 +1164,123 @@ fn list_refunds_in(shared: &Shared, params: Vec<(String, String)>) -> Result<Res
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shop::{Line, Receipt};
+
+    fn receipt() -> Receipt {
+        let line = |sku: &str, product: &str, quantity, unit_cents| Line {
+            sku: sku.into(),
+            product: product.into(),
+            category: "coffee".into(),
+            quantity,
+            unit_cents,
+        };
+        Receipt {
+            id: "S1".into(),
+            refund_of: None,
+            at: 1_790_845_200,
+            date: "2026-10-01T09:00:00Z".into(),
+            location: "High Street".into(),
+            online: false,
+            customer: None,
+            lines: vec![
+                line("BEAN-ETH-250", "Ethiopia", 2, 1450),
+                line("MUG", "Mug", 1, 1800),
+            ],
+            tax_cents: 376,
+            discount_cents: 0,
+            total_cents: 5076,
+            file_lines: Vec::new(),
+            malformed: None,
+        }
+    }
+
+    async fn server() -> SquareServer {
+        SquareServer::start("t").await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn orders_move_through_squares_states_as_new_versions() {
+        let square = server().await;
+        square.put_order(unpaid_order(&receipt(), "KWD", Some("C1"), "DRAFT"));
+        let created = "2026-10-01T09:00:00.000Z";
+        let steps = [
+            ("OPEN", "2026-10-01T09:01:00.000Z"),
+            ("COMPLETED", "2026-10-01T09:05:00.000Z"),
+        ];
+        for (n, (state, at)) in steps.into_iter().enumerate() {
+            square.transition("S1", state, at);
+            let o = square.order("S1").unwrap();
+            assert_eq!(o["state"], state);
+            assert_eq!(o["version"], json!(n + 2));
+            assert_eq!(
+                (o["created_at"].as_str(), o["updated_at"].as_str()),
+                (Some(created), Some(at))
+            );
+        }
+        let paid = square.order("S1").unwrap();
+        assert_eq!(paid["closed_at"], "2026-10-01T09:05:00.000Z");
+        assert_eq!(
+            paid["tenders"][0]["amount_money"],
+            json!({"amount": 5076, "currency": "KWD"})
+        );
+        assert_eq!(paid["tenders"][0]["customer_id"], "C1");
+        assert_eq!(paid["net_amount_due_money"]["amount"], 0);
+        let terminal = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            square.transition("S1", "CANCELED", "2026-10-01T10:00:00.000Z")
+        }));
+        assert!(terminal.is_err(), "COMPLETED is terminal");
+
+        square.put_order(unpaid_order(&receipt(), "JPY", None, "OPEN"));
+        square.transition("S1", "CANCELED", "2026-10-01T09:30:00.000Z");
+        let cancelled = square.order("S1").unwrap();
+        assert_eq!(
+            (cancelled["state"].as_str(), cancelled["version"].as_i64()),
+            (Some("CANCELED"), Some(2))
+        );
+        assert_eq!(cancelled["closed_at"], "2026-10-01T09:30:00.000Z");
+        assert!(cancelled.get("tenders").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_return_is_a_return_order_and_a_refund_of_it() {
+        let square = server().await;
+        square.put_order(sale_order(&receipt(), "USD", Some("C1")));
+        let sale = square.order("S1").unwrap();
+        let back = square.return_lines(&Return {
+            sale_id: "S1",
+            return_order_id: "RET1",
+            refund_id: "RF1",
+            at: "2026-10-04T12:00:00.000Z",
+            lines: &[(1, 1)],
+            reason: "Chipped",
+        });
+        assert_eq!(square.order("S1").unwrap(), sale, "the sale is not changed");
+        assert_eq!(back["returns"][0]["source_order_id"], "S1");
+        let line = &back["returns"][0]["return_line_items"][0];
+        assert_eq!(
+            (
+                line["catalog_object_id"].as_str(),
+                line["quantity"].as_str()
+            ),
+            (Some("MUG"), Some("1"))
+        );
+        assert_eq!(line["source_line_item_uid"], "S1-1");
+        assert_eq!(
+            line["total_money"],
+            json!({"amount": 1800, "currency": "USD"})
+        );
+        assert_eq!(back["return_amounts"]["total_money"]["amount"], 1800);
+        assert_eq!(back["net_amounts"]["total_money"]["amount"], -1800);
+        assert_eq!(back["customer_id"], "C1");
+        assert!(back.get("line_items").is_none());
+        let refund = &square.refunds()[0];
+        assert_eq!(
+            (refund["order_id"].as_str(), refund["payment_id"].as_str()),
+            (Some("RET1"), Some("PS1"))
+        );
+        assert_eq!(refund["amount_money"]["amount"], 1800);
+        assert_eq!(back["refunds"][0]["id"], "RF1");
+    }
 
     #[test]
     fn the_signature_matches_the_vendor_test_vector() {

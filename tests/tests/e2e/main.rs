@@ -27,6 +27,7 @@ mod sandbox;
 mod schema;
 mod shopify;
 mod simulators;
+mod source_facts;
 mod square;
 mod vendor_swap;
 mod webhooks;

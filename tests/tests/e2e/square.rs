@@ -525,6 +525,31 @@ async fn the_simulator_speaks_squares_schemas_and_rules() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["errors"][0]["code"], "RATE_LIMITED");
     assert_schema("RetrieveOrderResponse", &body);
+
+    // Orders in each state, and the return order and refund of a return, are Square's shapes.
+    let sale = shop
+        .valid_receipts()
+        .find(|r| r.refund_of.is_none())
+        .unwrap();
+    let mut draft = square::unpaid_order(sale, "KWD", Some("C1"), "DRAFT");
+    draft["id"] = json!("DRAFT1");
+    assert_schema("Order", &draft);
+    square.put_order(draft);
+    square.transition("DRAFT1", "OPEN", "2026-11-01T10:00:00.000Z");
+    assert_schema("Order", &square.order("DRAFT1").unwrap());
+    square.transition("DRAFT1", "COMPLETED", "2026-11-01T10:05:00.000Z");
+    assert_schema("Order", &square.order("DRAFT1").unwrap());
+    let back = square.return_lines(&square::Return {
+        sale_id: "DRAFT1",
+        return_order_id: "RETURN1",
+        refund_id: "REFUND1",
+        at: "2026-11-03T16:00:00.000Z",
+        lines: &[(0, 1)],
+        reason: "Changed their mind",
+    });
+    assert_schema("Order", &back);
+    let refund = square.refunds().into_iter().find(|r| r["id"] == "REFUND1");
+    assert_schema("PaymentRefund", &refund.unwrap());
 }
 
 #[test]
