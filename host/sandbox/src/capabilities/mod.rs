@@ -1,12 +1,13 @@
 //! What a plugin may call: the `host` interface of the contract. Each plugin instance gets a
-//! `PluginContext` holding exactly its own settings, egress policy and secrets.
+//! `PluginContext` holding exactly its own settings, egress policy and secrets. Store data lends out
+//! its `Capabilities` through `CapabilitiesView`, as it lends its WASI context through `WasiView`, so
+//! this module never names the store's data type; `add_to_linker` registers `host` for any such type.
 
 pub mod accounting;
 pub mod egress;
 pub mod http;
 pub mod network;
 pub mod secrets;
-pub mod state;
 
 use crate::contract::wit;
 use crate::contract::wit_host::{self, HttpError, HttpRequest, HttpResponse, LogLevel};
@@ -14,9 +15,9 @@ use accounting::{RequestLimits, RequestStats};
 use egress::EgressPolicy;
 use http::{HttpEgress, OutgoingRequest, SendError};
 use secrets::Secrets;
-use state::PluginState;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use wasmtime::component::{HasData, Linker};
 
 /// Everything one plugin instance is allowed to use.
 #[derive(Debug, Clone)]
@@ -32,9 +33,58 @@ pub struct PluginContext {
     pub runtime: tokio::runtime::Handle,
 }
 
-impl wit::Host for PluginState {}
+/// The capability state of one store: the plugin's context and what the current call has used.
+pub struct Capabilities {
+    context: Arc<PluginContext>,
+    /// `send` calls made during this call, against the per-call cap.
+    sends_this_call: u32,
+    /// `send` calls the host refused during this call.
+    denials_this_call: u32,
+}
 
-impl wit_host::Host for PluginState {
+impl Capabilities {
+    pub fn new(context: Arc<PluginContext>) -> Self {
+        Capabilities {
+            context,
+            sends_this_call: 0,
+            denials_this_call: 0,
+        }
+    }
+
+    pub fn context(&self) -> &PluginContext {
+        &self.context
+    }
+
+    /// `send` calls the host refused during this call.
+    pub fn denials_this_call(&self) -> u32 {
+        self.denials_this_call
+    }
+}
+
+/// How store data lends out its `Capabilities`.
+pub trait CapabilitiesView: Send {
+    fn capabilities(&mut self) -> &mut Capabilities;
+}
+
+/// Registers the contract's `types` and `host` interfaces (shared by every contract version),
+/// served by the `Capabilities` of each store's data.
+pub fn add_to_linker<T: CapabilitiesView + 'static>(
+    linker: &mut Linker<T>,
+) -> wasmtime::Result<()> {
+    wit::add_to_linker::<T, HasCapabilities>(linker, T::capabilities)?;
+    wit_host::add_to_linker::<T, HasCapabilities>(linker, T::capabilities)
+}
+
+/// The `HasData` marker through which the bindings reach `Capabilities`.
+struct HasCapabilities;
+
+impl HasData for HasCapabilities {
+    type Data<'a> = &'a mut Capabilities;
+}
+
+impl wit::Host for Capabilities {}
+
+impl wit_host::Host for Capabilities {
     fn log(&mut self, level: LogLevel, message: String) {
         let ctx = &self.context;
         let (plugin, generation) = (ctx.plugin_id.as_str(), ctx.generation);

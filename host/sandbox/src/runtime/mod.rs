@@ -6,14 +6,15 @@ pub mod cache;
 pub mod health;
 pub mod plugin;
 pub mod registry;
+pub mod state;
 
-use crate::capabilities::state::PluginState;
-use crate::capabilities::PluginContext;
+use crate::capabilities::{self, PluginContext};
 use crate::contract::Contract;
 use crate::packages::{PluginKind, PluginPackage};
 use cache::ComponentCache;
 use health::HealthPolicy;
 use plugin::{Plugin, PluginPre, SinkPre};
+use state::PluginState;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,10 +88,7 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         // Both worlds import the same `host` interface: registering it once serves sources and sinks.
-        crate::contract::source::PosSource::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
-            &mut linker,
-            |s| s,
-        )?;
+        capabilities::add_to_linker(&mut linker)?;
         Ok(Runtime {
             engine,
             linker,

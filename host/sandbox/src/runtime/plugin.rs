@@ -3,8 +3,8 @@
 //! the plugin and the cause, count against the plugin's health, and the host carries on.
 
 use super::health::{Admission, Health, HealthPolicy, HealthReport};
+use super::state::PluginState;
 use super::{CallLimits, EPOCH_TICK};
-use crate::capabilities::state::PluginState;
 use crate::capabilities::PluginContext;
 use crate::contract::sink::exports::rapport::connector::sink as wit_sink;
 use crate::contract::source::exports::rapport::connector::source as wit_source;
@@ -350,7 +350,7 @@ impl Plugin {
         };
         let result = instance.and_then(|instance| f(&instance, &mut store));
         store.data().flush_stdio();
-        let denials = store.data().denials_this_call;
+        let denials = store.data().denials_this_call();
         let result = result.map_err(|e| self.fault(call, self.classify(&store, &e)));
         (result, denials)
     }

@@ -1,7 +1,7 @@
 //! The data of one `Store`: a WASI context that grants nothing, the plugin's capabilities, and the
 //! memory limiter. A fresh one is made for every call batch.
 
-use crate::capabilities::PluginContext;
+use crate::capabilities::{Capabilities, CapabilitiesView, PluginContext};
 use std::sync::Arc;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -12,11 +12,7 @@ const STDIO_CAPTURE_BYTES: usize = 64 << 10;
 
 /// Per-call store data.
 pub struct PluginState {
-    pub context: Arc<PluginContext>,
-    /// `send` calls made during this call, against the per-call cap.
-    pub sends_this_call: u32,
-    /// `send` calls the host refused during this call.
-    pub denials_this_call: u32,
+    capabilities: Capabilities,
     wasi: WasiCtx,
     table: ResourceTable,
     pub limiter: MemoryLimiter,
@@ -37,9 +33,7 @@ impl PluginState {
             .allow_udp(false)
             .build();
         PluginState {
-            context,
-            sends_this_call: 0,
-            denials_this_call: 0,
+            capabilities: Capabilities::new(context),
             wasi,
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(memory_limit),
@@ -48,9 +42,14 @@ impl PluginState {
         }
     }
 
+    /// `send` calls the host refused during this call.
+    pub fn denials_this_call(&self) -> u32 {
+        self.capabilities.denials_this_call()
+    }
+
     /// Writes what the plugin printed during the call into the host log, tagged with the plugin.
     pub fn flush_stdio(&self) {
-        let ctx = &self.context;
+        let ctx = self.capabilities.context();
         for (stream, pipe) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
             let bytes = pipe.contents();
             for line in String::from_utf8_lossy(&bytes)
@@ -60,6 +59,12 @@ impl PluginState {
                 tracing::info!(plugin = %ctx.plugin_id, generation = ctx.generation, stream, "{line}");
             }
         }
+    }
+}
+
+impl CapabilitiesView for PluginState {
+    fn capabilities(&mut self) -> &mut Capabilities {
+        &mut self.capabilities
     }
 }
 
