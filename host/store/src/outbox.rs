@@ -561,3 +561,24 @@ impl Store {
         .collect()
     }
 }
+
+/// `enqueue_consent_changes` in a service's transaction (after an operator's merge or unmerge).
+pub async fn queue_consent_changes(
+    tx: &mut super::Tx<'_>,
+    sinks: &[String],
+    people: &HashSet<i64>,
+    now: i64,
+) -> Result<usize, StoreError> {
+    enqueue_consent_changes(&mut tx.inner, sinks, people, now).await
+}
+
+/// `enqueue_profile_updates` in a service's transaction (after an operator's merge or unmerge).
+pub async fn queue_profile_updates(
+    tx: &mut super::Tx<'_>,
+    sinks: &[String],
+    people: &[i64],
+    cause: &str,
+    now: i64,
+) -> Result<usize, StoreError> {
+    enqueue_profile_updates(&mut tx.inner, sinks, people, cause, now).await
+}

@@ -3,14 +3,17 @@
 
 use crate::common::{on_both, Db, Param};
 use crate::ingest::{customer_event, ingest};
+use rapport_core::governance::erasure::{self, Held};
 use rapport_core::model::{Identity, IdentityKind};
-use rapport_store::{now_ms, ErasureItem, ErasureStatus, PersonRef};
+use rapport_store::{erasures, now_ms, scrub, ErasureItem, ErasureStatus, PersonRef};
 use sqlx::Row;
 
 const LEASE_MS: i64 = 60_000;
 
-/// Stores a customer with this email and erases them for sinks `crm` and `mail`; returns the
-/// erasure's id and when it was requested (between the two times).
+/// Stores a customer with this email and records their erasure for sinks `crm` and `mail`, as the
+/// forget service does once the scrub is done: with the identifiers linked to their profile, as the
+/// erasure rules plan it. Returns the erasure's id and when it was requested (between the two
+/// times).
 async fn forget(db: &Db, email: &str) -> (i64, i64, i64) {
     ingest(db, &[customer_event("c1", email)]).await;
     let found = db
@@ -23,12 +26,19 @@ async fn forget(db: &Db, email: &str) -> (i64, i64, i64) {
         .unwrap();
     assert_eq!(found.len(), 1);
     let before = now_ms();
-    let report = db
-        .store
-        .erase_person(found[0].id, email, &["crm".into(), "mail".into()])
+    let mut tx = db.store.begin().await.unwrap();
+    let identities = scrub::identities_of(&mut tx, found[0].id).await.unwrap();
+    let held = Held {
+        identities: &identities,
+        ..Held::default()
+    };
+    let now = now_ms();
+    let plan = erasure::plan(&held, email, &["crm".into(), "mail".into()], now);
+    let erasure_id = erasures::record(&mut tx, &found[0].key, &plan, now)
         .await
         .unwrap();
-    (report.erasure_id, before, now_ms())
+    tx.commit().await.unwrap();
+    (erasure_id, before, now_ms())
 }
 
 /// Status, attempts, next attempt, lease end and last error of a sink's part of an erasure.
