@@ -3,5 +3,6 @@
 mod common;
 mod erasure;
 mod ingest;
+mod merges;
 mod outbox;
 mod retention;
