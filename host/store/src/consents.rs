@@ -3,7 +3,7 @@
 //! the ledger's rules (`consent::ledger`).
 
 use super::rows::{self, Value};
-use super::{Store, StoreError};
+use super::{Store, StoreError, Tx};
 use rapport_core::consent::ledger::{Choice, LegalBasis};
 use rapport_core::model::{Channel, Consent, ConsentState, Identity, Purpose};
 use sqlx::{Any, Row, Transaction};
@@ -172,6 +172,12 @@ impl Store {
         }
         Ok(None)
     }
+}
+
+/// Works the choices in force of `profile_id` out again from its ledger (`recompute`), in a
+/// service's transaction; returns whether the state of any choice changed.
+pub async fn recompute_in_force(tx: &mut Tx<'_>, profile_id: i64) -> Result<bool, StoreError> {
+    recompute(&mut tx.inner, profile_id).await
 }
 
 /// Sets the choices in force of `profile_id` from its ledger by the ledger's rule, after a merge or

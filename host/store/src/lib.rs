@@ -1,33 +1,35 @@
 //! rapport's durable state: sqlx over SQLite (the embedded default, WAL) or PostgreSQL
 //! (`postgres://…`), with one migration set per backend. Every SQL statement of the host lives in
-//! this crate, grouped by table; the types it reads and writes are `rapport_core`'s model.
+//! this crate, grouped by table; the types it reads and writes are `rapport_core`'s model. The host's
+//! services open a [`Tx`], call the table functions of the public modules with it, and commit; the
+//! decisions between those calls are `rapport_core`'s rules.
 
-mod consents;
+pub mod consents;
 pub mod cursors;
 mod dead_letters;
 mod dialect;
-mod erasure;
+pub mod erasures;
 pub mod events;
 mod inbox;
-mod merges;
+pub mod merges;
 pub mod outbox;
 pub mod profiles;
 mod queue;
 pub mod rejected_inputs;
 mod retention;
 mod rows;
+pub mod scrub;
 mod summary;
 mod swap;
 
 pub use dead_letters::{DeadLetter, LetterStatus};
 pub use dialect::Backend;
-pub use erasure::{
-    ErasureItem, ErasureRecord, ErasureStatus, FoundProfile, PersonRef, ScrubReport, SinkErasure,
-};
+pub use erasures::{ErasureItem, ErasureRecord, ErasureStatus, SinkErasure};
 pub use inbox::KeptWebhook;
-pub use merges::{ArrivedSince, MergeError, MergeRecord, MergedPair, SinceMerge};
+pub use merges::{MergeRecord, NewMerge, SinceMerge};
 pub use outbox::{Completion, MessageRoute, OutboxRow, WorkKind};
 pub use profiles::{ProfileSnapshot, SnapshotDepth};
+pub use scrub::{FoundProfile, PersonRef};
 pub use summary::{OrderStates, Summary};
 pub use swap::{Backfill, Retirement};
 

@@ -5,10 +5,12 @@
 //! shop's region, loyalty ids uppercased with single spaces, vendor customer ids namespaced by the
 //! source that issued them. Anything that cannot be made canonical is dropped rather than stored
 //! half-normalised, since a wrong identifier merges strangers. `merge` holds the rule that decides
-//! which profiles a person's identities link and merge.
+//! which profiles a person's identities link and merge; `graph` the rules for carrying a merge out
+//! and undoing it (what moves, operator merges and unmerges and when they are refused).
 
 pub mod batch;
 mod email;
+pub mod graph;
 pub mod merge;
 mod phone;
 #[cfg(test)]

@@ -1,16 +1,21 @@
 //! Erasure work on the shared queue: the sinks' parts are claimed under a lease, retried, confirmed,
-//! and counted in the backlog.
+//! and counted in the backlog. The scrub statements remove what the erasure plan says.
 
 use crate::common::{on_both, Db, Param};
 use crate::events::store_customer;
+use rapport_core::governance::erasure::{self, Held};
 use rapport_core::model::{Identity, IdentityKind};
-use rapport_store::{now_ms, ErasureItem, ErasureStatus, PersonRef};
+use rapport_store::scrub::{self, KeptInput};
+use rapport_store::{erasures, now_ms, ErasureItem, ErasureStatus, FoundProfile, PersonRef};
 use sqlx::Row;
+use std::collections::HashMap;
 
 const LEASE_MS: i64 = 60_000;
 
-/// Stores a customer with this email and erases them for sinks `crm` and `mail`; returns the
-/// erasure's id and when it was requested (between the two times).
+/// Stores a customer with this email and records their erasure for sinks `crm` and `mail`, as the
+/// forget service does once the scrub is done: with the identifiers linked to their profile, as the
+/// erasure rules plan it. Returns the erasure's id and when it was requested (between the two
+/// times).
 async fn forget(db: &Db, email: &str) -> (i64, i64, i64) {
     store_customer(db, "c1", email).await;
     let found = db
@@ -23,12 +28,19 @@ async fn forget(db: &Db, email: &str) -> (i64, i64, i64) {
         .unwrap();
     assert_eq!(found.len(), 1);
     let before = now_ms();
-    let report = db
-        .store
-        .erase_person(found[0].id, email, &["crm".into(), "mail".into()])
+    let mut tx = db.store.begin().await.unwrap();
+    let identities = scrub::identities_of(&mut tx, found[0].id).await.unwrap();
+    let held = Held {
+        identities: &identities,
+        ..Held::default()
+    };
+    let now = now_ms();
+    let plan = erasure::plan(&held, email, &["crm".into(), "mail".into()], now);
+    let erasure_id = erasures::record(&mut tx, &found[0].key, &plan, now)
         .await
         .unwrap();
-    (report.erasure_id, before, now_ms())
+    tx.commit().await.unwrap();
+    (erasure_id, before, now_ms())
 }
 
 /// Status, attempts, next attempt, lease end and last error of a sink's part of an erasure.
@@ -231,6 +243,134 @@ async fn an_erasure_leased_the_old_way_is_retried_when_that_lease_ends() {
         let claimed = claim(&db).await;
         assert_eq!(claimed.len(), 1);
         assert_eq!(claimed[0].erasure_id, erasure);
+        db
+    })
+    .await;
+}
+
+/// Keeps a rejected input and a webhook delivery, each with `text` in it.
+async fn keep_input(db: &Db, text: &str) {
+    db.run(
+        "INSERT INTO rejected_inputs (source_id, origin, locator, reason, received_at)
+         VALUES ('pos', 'upload', $1, 'no total', 0)",
+        &[Param::Text(&format!("row 3: {text}"))],
+    )
+    .await;
+    db.run(
+        "INSERT INTO webhook_inbox (source_id, received_at, reason, headers, body, body_sha256)
+         VALUES ('pos', 0, 'bad signature', '{}', $1, 'x')",
+        &[Param::Text(&format!("{{\"email\": \"{text}\"}}"))],
+    )
+    .await;
+}
+
+/// The profile holding this email.
+async fn profile(db: &Db, email: &str) -> FoundProfile {
+    let mut found = db
+        .store
+        .find_profiles(&[PersonRef::Identity(Identity {
+            kind: IdentityKind::Email,
+            value: email.into(),
+        })])
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1, "{email}");
+    found.remove(0)
+}
+
+async fn count(db: &Db, sql: &str) -> i64 {
+    db.rows(sql, &[]).await[0].get("n")
+}
+
+#[tokio::test]
+async fn the_scrub_statements_remove_what_the_plan_says() {
+    on_both(|db| async move {
+        let email = "ana.lopez@example.com";
+        store_customer(&db, "c1", email).await;
+        store_customer(&db, "c2", "bea.ruiz@example.com").await;
+        keep_input(&db, "ANA.Lopez@Example.com").await;
+        keep_input(&db, "someone.else@example.com").await;
+        let ana = profile(&db, email).await;
+        let bea = profile(&db, "bea.ruiz@example.com").await;
+        let lease_end = now_ms() + LEASE_MS;
+        let in_flight = db.queue_item("crm", "profile", ana.id, now_ms()).await;
+        db.run(
+            "UPDATE outbox SET status = 'inflight', lease_until = $1 WHERE id = $2",
+            &[Param::Int(lease_end), Param::Int(in_flight)],
+        )
+        .await;
+
+        let now = now_ms();
+        let mut tx = db.store.begin().await.unwrap();
+        assert_eq!(scrub::profile_key(&mut tx, ana.id).await.unwrap(), ana.key);
+        let identities = scrub::identities_of(&mut tx, ana.id).await.unwrap();
+        let events = scrub::events_of(&mut tx, ana.id).await.unwrap();
+        assert_eq!(events.len(), 1);
+        let leases = scrub::in_flight_leases(&mut tx, ana.id).await.unwrap();
+        assert_eq!(leases, HashMap::from([("crm".to_string(), lease_end)]));
+        let held = Held {
+            identities: &identities,
+            events: events.iter().map(|e| (e.id, &e.payload)).collect(),
+            leases,
+        };
+        let plan = erasure::plan(&held, email, &sinks(), now);
+        assert!(scrub::rewrite_event(&mut tx, &events[0], &plan.events[0])
+            .await
+            .unwrap());
+        for kept in [KeptInput::Rejected, KeptInput::Webhooks] {
+            assert_eq!(
+                scrub::delete_mentions(&mut tx, kept, &plan.mentions)
+                    .await
+                    .unwrap(),
+                1
+            );
+        }
+        assert_eq!(scrub::delete_consents(&mut tx, ana.id).await.unwrap(), 0);
+        scrub::delete_ledger(&mut tx, ana.id).await.unwrap();
+        scrub::delete_identities(&mut tx, ana.id).await.unwrap();
+        scrub::clear_names(&mut tx, ana.id, now).await.unwrap();
+        scrub::clear_absorbed(&mut tx, &[bea.id]).await.unwrap();
+        // The profile update ingest queued, and the item in flight.
+        assert_eq!(scrub::cancel_outbox(&mut tx, ana.id).await.unwrap(), 2);
+        let erasure = erasures::record(&mut tx, &ana.key, &plan, now)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+
+        let event = db
+            .rows(
+                "SELECT object_id, payload FROM events WHERE id = $1",
+                &[Param::Int(events[0].id)],
+            )
+            .await;
+        assert_eq!(
+            event[0].get::<String, _>("object_id"),
+            format!("erased:{}", events[0].id)
+        );
+        assert!(!event[0].get::<String, _>("payload").contains("ana"));
+        for table in ["rejected_inputs", "webhook_inbox"] {
+            let sql = format!("SELECT COUNT(*) AS n FROM {table}");
+            assert_eq!(count(&db, &sql).await, 1, "{table}");
+        }
+        let profile = db
+            .rows(
+                "SELECT COUNT(*) AS n FROM identities WHERE profile_id = $1",
+                &[Param::Int(ana.id)],
+            )
+            .await;
+        assert_eq!(profile[0].get::<i64, _>("n"), 0);
+        let named = "SELECT COUNT(*) AS n FROM profiles WHERE given_name IS NOT NULL";
+        assert_eq!(count(&db, named).await, 0);
+        let work = db
+            .rows(
+                "SELECT COUNT(*) AS n FROM outbox WHERE profile_id = $1",
+                &[Param::Int(ana.id)],
+            )
+            .await;
+        assert_eq!(work[0].get::<i64, _>("n"), 0);
+        // The sink with an item in flight is first asked when that lease ends.
+        assert_eq!(part(&db, erasure, "crm").await.2, lease_end);
+        assert_eq!(part(&db, erasure, "mail").await.2, now);
         db
     })
     .await;

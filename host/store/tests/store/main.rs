@@ -3,5 +3,6 @@
 mod common;
 mod erasure;
 mod events;
+mod merges;
 mod outbox;
 mod retention;
