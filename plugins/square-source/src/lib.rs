@@ -1,18 +1,23 @@
-//! A POS source for Square: orders, customers and refunds, polled incrementally by their
-//! `updated_at` watermark and pushed by signed webhooks. Money arrives from Square in minor units
-//! already, so orders are mostly renamed; goods given back arrive as return orders, each return a
-//! refund with its lines, read the same whichever stream or notification reports it (see `map`).
+//! A POS source for Square, built for contract 0.3: orders (with Square's `version` and the
+//! category of each line from the catalogue), customers (with their birthday), refunds and loyalty
+//! accounts, polled incrementally by their `updated_at` watermark and pushed by signed webhooks,
+//! which also report the customers Square merges or deletes. Money arrives from Square in minor
+//! units already, so orders are mostly renamed; goods given back arrive as return orders, each
+//! return a refund with its lines, read the same whichever stream or notification reports it (see
+//! `map`).
 
 mod api;
+mod catalog;
 mod map;
+mod people;
 mod sync;
 mod webhook;
 
 use rapport_sdk::config::{config_u32, require};
-use rapport_sdk::prelude::*;
+use rapport_sdk::v0_3::prelude::*;
 
 /// The streams this source polls.
-const STREAMS: [&str; 3] = ["orders", "customers", "refunds"];
+const STREAMS: [&str; 4] = ["orders", "customers", "refunds", "loyalty"];
 /// Square's limit on `location_ids` in one order search.
 const MAX_LOCATIONS: usize = 10;
 const DEFAULT_PAGE_LIMIT: u32 = 100;
@@ -44,7 +49,7 @@ impl Source for SquareSource {
     }
 }
 
-rapport_sdk::export_source!(SquareSource);
+rapport_sdk::export_source_v0_3!(SquareSource);
 
 /// The configured location ids: at least one, at most ten.
 fn location_ids() -> Result<Vec<String>, ConnectorError> {

@@ -10,10 +10,15 @@
 //! order, fetched and read the same way). So the host sees one refund object, under one event id,
 //! however many paths report it. A `PaymentRefund` whose order carries no return (money given
 //! back against the sale itself) is a refund of its own id.
+//!
+//! Categories. A line names the catalogue item variation it sold (`catalog_object_id`) at the
+//! catalogue version it was sold at (`catalog_version`); the category of each line is looked up
+//! in the [`Categories`] the caller resolved beforehand (see `catalog`), so mapping stays pure.
 
+use crate::catalog::Categories;
 use rapport_sdk::money::{from_minor, parse_decimal, sum, times};
-use rapport_sdk::prelude::*;
 use rapport_sdk::time::parse_field;
+use rapport_sdk::v0_3::prelude::*;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -44,6 +49,7 @@ struct SquareLine {
     name: Option<String>,
     variation_name: Option<String>,
     catalog_object_id: Option<String>,
+    catalog_version: Option<i64>,
     quantity: String,
     base_price_money: Option<SquareMoney>,
     total_money: Option<SquareMoney>,
@@ -102,23 +108,6 @@ struct PaymentRefund {
     created_at: String,
 }
 
-#[derive(Deserialize)]
-struct Preferences {
-    email_unsubscribed: Option<bool>,
-}
-
-#[derive(Deserialize)]
-struct SquareCustomer {
-    id: String,
-    given_name: Option<String>,
-    family_name: Option<String>,
-    email_address: Option<String>,
-    phone_number: Option<String>,
-    preferences: Option<Preferences>,
-    created_at: Option<String>,
-    updated_at: String,
-}
-
 /// The location a Square object belongs to, if it names one.
 pub fn location(object: &Value) -> Option<&str> {
     object.get("location_id").and_then(Value::as_str)
@@ -132,6 +121,19 @@ pub fn location(object: &Value) -> Option<&str> {
 pub struct Mapped {
     pub own: Option<PosEvent>,
     pub derived: Vec<PosEvent>,
+    /// What was wrong in the object without costing its events (a customer's malformed birthday:
+    /// the customer is reported without it), as rejected inputs for the operator.
+    pub rejected: Vec<RejectedInput>,
+}
+
+impl Mapped {
+    /// The one event an object is about.
+    pub fn own(event: PosEvent) -> Mapped {
+        Mapped {
+            own: Some(event),
+            ..Mapped::default()
+        }
+    }
 }
 
 impl IntoIterator for Mapped {
@@ -146,8 +148,8 @@ impl IntoIterator for Mapped {
 /// An order (any version): the order as `order:<id>:v<version>`, so every version Square commits
 /// is a new event, unless it is a pure return order (returns and no line items of its own: no
 /// sale happened); then one refund for each return it carries, once the return order is
-/// completed.
-pub fn order(value: Value) -> Result<Mapped, String> {
+/// completed. Lines take their category from `categories`.
+pub fn order(value: Value, categories: &Categories) -> Result<Mapped, String> {
     let o: SquareOrder = decode("order", value)?;
     let pure_return = o.returns.as_ref().is_some_and(|r| !r.is_empty())
         && o.line_items.as_ref().is_none_or(Vec::is_empty);
@@ -155,13 +157,14 @@ pub fn order(value: Value) -> Result<Mapped, String> {
         own: if pure_return {
             None
         } else {
-            Some(order_event(&o)?)
+            Some(order_event(&o, categories)?)
         },
-        derived: returns(&o)?,
+        derived: returns(&o, categories)?,
+        rejected: Vec::new(),
     })
 }
 
-fn order_event(o: &SquareOrder) -> Result<PosEvent, String> {
+fn order_event(o: &SquareOrder, categories: &Categories) -> Result<PosEvent, String> {
     let currency = order_currency(o)?;
     let amount = |m: &Option<SquareMoney>, field: &str| -> Result<Money, String> {
         m.as_ref().map_or(Ok(zero(&currency)), |m| money(m, field))
@@ -171,7 +174,7 @@ fn order_event(o: &SquareOrder) -> Result<PosEvent, String> {
     let discount = amount(&o.total_discount_money, "total_discount_money")?;
     let extras = amount(&o.total_tip_money, "total_tip_money")?.minor
         + amount(&o.total_service_charge_money, "total_service_charge_money")?.minor;
-    let lines = lines(o.line_items.as_deref(), &currency, "line_items")?;
+    let lines = lines(o.line_items.as_deref(), &currency, "line_items", categories)?;
     let updated_at = parse_field(&o.updated_at, "updated_at")?;
     let version = o
         .version
@@ -195,6 +198,7 @@ fn order_event(o: &SquareOrder) -> Result<PosEvent, String> {
             total,
             placed_at: placed_at(o)?,
             updated_at,
+            version: o.version,
         }),
     })
 }
@@ -229,7 +233,7 @@ fn placed_at(o: &SquareOrder) -> Result<i64, String> {
 /// (`return_amounts.total_money`, else the sum of its lines): in an exchange the new goods are
 /// the order's own sale, so the customer's net spend is the sale less the return. An unlinked
 /// return (no `source_order_id`) is linked to the return order itself.
-fn returns(o: &SquareOrder) -> Result<Vec<PosEvent>, String> {
+fn returns(o: &SquareOrder, categories: &Categories) -> Result<Vec<PosEvent>, String> {
     let list = o.returns.as_deref().unwrap_or_default();
     if list.is_empty() || o.state.as_deref() != Some("COMPLETED") {
         return Ok(Vec::new());
@@ -249,6 +253,7 @@ fn returns(o: &SquareOrder) -> Result<Vec<PosEvent>, String> {
                 r.return_line_items.as_deref(),
                 &currency,
                 &format!("{field}.return_line_items"),
+                categories,
             )?;
             let amount = match r
                 .return_amounts
@@ -290,7 +295,11 @@ pub fn refund_order_id(refund: &Value) -> Option<&str> {
 /// later poll or notification sees them complete). A completed refund of a return order reports
 /// that order's returns (see the module notes); one recorded against an order without returns is
 /// its own refund, `refund:<id>`.
-pub fn payment_refund(value: Value, order: Option<Value>) -> Result<Mapped, String> {
+pub fn payment_refund(
+    value: Value,
+    order: Option<Value>,
+    categories: &Categories,
+) -> Result<Mapped, String> {
     let r: PaymentRefund = decode("refund", value)?;
     if r.status.as_deref() != Some("COMPLETED") {
         return Ok(Mapped::default());
@@ -304,65 +313,24 @@ pub fn payment_refund(value: Value, order: Option<Value>) -> Result<Mapped, Stri
     if o.returns.as_ref().is_some_and(|r| !r.is_empty()) {
         return Ok(Mapped {
             own: None,
-            derived: returns(&o).map_err(|e| format!("its order {order_id}: {e}"))?,
+            derived: returns(&o, categories).map_err(|e| format!("its order {order_id}: {e}"))?,
+            rejected: Vec::new(),
         });
     }
     let created_at = parse_field(&r.created_at, "created_at")?;
-    Ok(Mapped {
-        own: Some(PosEvent {
-            id: format!("refund:{}", r.id),
-            occurred_at: created_at,
-            payload: PosPayload::Refund(Refund {
-                amount: money(&r.amount_money, "amount_money")?,
-                id: r.id,
-                order_id,
-                customer: None,
-                reason: r.reason,
-                lines: Vec::new(),
-                created_at,
-            }),
+    Ok(Mapped::own(PosEvent {
+        id: format!("refund:{}", r.id),
+        occurred_at: created_at,
+        payload: PosPayload::Refund(Refund {
+            amount: money(&r.amount_money, "amount_money")?,
+            id: r.id,
+            order_id,
+            customer: None,
+            reason: r.reason,
+            lines: Vec::new(),
+            created_at,
         }),
-        derived: Vec::new(),
-    })
-}
-
-/// A customer as an event with id `customer:<id>:<updated_at>`. Square records only an email
-/// opt-out (`preferences.email_unsubscribed`), so that is the one consent it reports.
-pub fn customer(value: Value) -> Result<Mapped, String> {
-    let c: SquareCustomer = decode("customer", value)?;
-    let updated_at = parse_field(&c.updated_at, "updated_at")?;
-    let mut identities = vec![identity(IdentityKind::VendorCustomer, c.id.clone())];
-    identities.extend(c.email_address.map(|e| identity(IdentityKind::Email, e)));
-    identities.extend(c.phone_number.map(|p| identity(IdentityKind::Phone, p)));
-    let unsubscribed = c.preferences.and_then(|p| p.email_unsubscribed) == Some(true);
-    let own = PosEvent {
-        id: format!("customer:{}:{}", c.id, c.updated_at),
-        occurred_at: updated_at,
-        payload: PosPayload::Customer(Customer {
-            identities,
-            given_name: c.given_name,
-            family_name: c.family_name,
-            consents: unsubscribed
-                .then(|| Consent {
-                    channel: Channel::Email,
-                    purpose: Purpose::Marketing,
-                    state: ConsentState::Revoked,
-                    at: updated_at,
-                    source: "square-email-unsubscribed".into(),
-                })
-                .into_iter()
-                .collect(),
-            created_at: c
-                .created_at
-                .as_deref()
-                .map(|t| parse_field(t, "created_at"))
-                .transpose()?,
-        }),
-    };
-    Ok(Mapped {
-        own: Some(own),
-        derived: Vec::new(),
-    })
+    }))
 }
 
 /// Square Point of Sale and Terminal sales are in-store; Square Online and orders shipped,
@@ -403,6 +371,8 @@ fn buyer(o: &SquareOrder) -> Option<Customer> {
         family_name: None,
         consents: Vec::new(),
         created_at: None,
+        birthday: None,
+        loyalty: None,
     })
 }
 
@@ -418,17 +388,19 @@ fn lines(
     list: Option<&[SquareLine]>,
     currency: &str,
     field: &str,
+    categories: &Categories,
 ) -> Result<Vec<LineItem>, String> {
     list.unwrap_or_default()
         .iter()
         .enumerate()
-        .map(|(i, l)| line(l, currency).map_err(|e| format!("{field}[{i}]: {e}")))
+        .map(|(i, l)| line(l, currency, categories).map_err(|e| format!("{field}[{i}]: {e}")))
         .collect()
 }
 
-/// A line as Square writes it. Square's lines carry no category (that lives in its catalogue,
-/// which this source does not read), so `category` stays empty.
-fn line(l: &SquareLine, currency: &str) -> Result<LineItem, String> {
+/// A line as Square writes it. Its category lives in Square's catalogue: the one `categories`
+/// knows for the variation sold, at the catalogue version it was sold at; a line without a
+/// catalogue object (a custom amount) has none.
+fn line(l: &SquareLine, currency: &str, categories: &Categories) -> Result<LineItem, String> {
     let quantity = parse_decimal(&l.quantity).map_err(|e| e.to_string())?;
     let unit_price = l
         .base_price_money
@@ -445,14 +417,17 @@ fn line(l: &SquareLine, currency: &str) -> Result<LineItem, String> {
             .clone()
             .or_else(|| l.variation_name.clone())
             .unwrap_or_else(|| "Custom amount".into()),
-        category: None,
+        category: l
+            .catalog_object_id
+            .as_deref()
+            .and_then(|id| categories.of(id, l.catalog_version)),
         quantity,
         unit_price,
         total,
     })
 }
 
-fn decode<T: for<'de> Deserialize<'de>>(what: &str, value: Value) -> Result<T, String> {
+pub(crate) fn decode<T: for<'de> Deserialize<'de>>(what: &str, value: Value) -> Result<T, String> {
     serde_json::from_value(value).map_err(|e| format!("not a Square {what}: {e}"))
 }
 
@@ -472,6 +447,96 @@ fn zero(currency: &str) -> Money {
     }
 }
 
-fn identity(kind: IdentityKind, value: String) -> Identity {
+pub(crate) fn identity(kind: IdentityKind, value: String) -> Identity {
     Identity { kind, value }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn usd(amount: i64) -> Value {
+        json!({"amount": amount, "currency": "USD"})
+    }
+
+    /// A completed sale, version 4: two bags (variation V-ETH at catalogue version 7) and a
+    /// custom amount; then a return order of one bag.
+    fn sale() -> Value {
+        json!({
+            "id": "O1", "location_id": "L1", "source": {"name": "Square Point of Sale"},
+            "customer_id": "C1", "state": "COMPLETED", "version": 4,
+            "created_at": "2026-10-05T10:00:00Z", "updated_at": "2026-10-05T10:07:00Z",
+            "closed_at": "2026-10-05T10:05:00Z",
+            "line_items": [
+                {"name": "Ethiopia", "quantity": "2", "catalog_object_id": "V-ETH",
+                 "catalog_version": 7, "base_price_money": usd(1450), "total_money": usd(2900)},
+                {"name": "Custom amount", "quantity": "1", "base_price_money": usd(100)},
+            ],
+            "total_money": usd(3000), "total_tax_money": usd(0),
+        })
+    }
+
+    #[test]
+    fn an_order_carries_squares_version_and_its_lines_their_catalogue_category() {
+        let categories = Categories::of_pairs([(("V-ETH".into(), Some(7)), "Coffee beans")]);
+        let event = order(sale(), &categories).unwrap().own.unwrap();
+        assert_eq!(event.id, "order:O1:v4");
+        let PosPayload::Order(o) = event.payload else {
+            panic!("not an order")
+        };
+        assert_eq!(o.version, Some(4));
+        assert_eq!(o.lines[0].category.as_deref(), Some("Coffee beans"));
+        assert_eq!(o.lines[0].sku.as_deref(), Some("V-ETH"));
+        assert_eq!(o.lines[1].category, None, "a custom amount has no category");
+        assert_eq!(o.lines[1].total.minor, 100);
+        let customer = o.customer.unwrap();
+        assert_eq!((customer.birthday, customer.loyalty), (None, None));
+
+        // Another catalogue version of the variation is another lookup.
+        let mut later = sale();
+        later["line_items"][0]["catalog_version"] = json!(8);
+        let event = order(later, &categories).unwrap().own.unwrap();
+        let PosPayload::Order(o) = event.payload else {
+            panic!("not an order")
+        };
+        assert_eq!(o.lines[0].category, None);
+    }
+
+    #[test]
+    fn an_order_without_a_version_is_named_by_its_update_time() {
+        let mut unversioned = sale();
+        unversioned.as_object_mut().unwrap().remove("version");
+        let event = order(unversioned, &Categories::none())
+            .unwrap()
+            .own
+            .unwrap();
+        assert_eq!(event.id, "order:O1:2026-10-05T10:07:00Z");
+        let PosPayload::Order(o) = event.payload else {
+            panic!("not an order")
+        };
+        assert_eq!(o.version, None);
+    }
+
+    #[test]
+    fn returned_lines_take_their_category_too() {
+        let back = json!({
+            "id": "R1", "location_id": "L1", "state": "COMPLETED", "version": 1,
+            "created_at": "2026-10-06T10:00:00Z", "updated_at": "2026-10-06T10:00:00Z",
+            "closed_at": "2026-10-06T10:00:00Z",
+            "returns": [{"uid": "R1-0", "source_order_id": "O1", "return_line_items": [
+                {"name": "Ethiopia", "quantity": "1", "catalog_object_id": "V-ETH",
+                 "catalog_version": 7, "base_price_money": usd(1450), "total_money": usd(1450)},
+            ]}],
+            "total_money": usd(0),
+        });
+        let categories = Categories::of_pairs([(("V-ETH".into(), Some(7)), "Coffee beans")]);
+        let mapped = order(back, &categories).unwrap();
+        assert!(mapped.own.is_none(), "a pure return order is no sale");
+        let PosPayload::Refund(refund) = &mapped.derived[0].payload else {
+            panic!("not a refund")
+        };
+        assert_eq!(refund.lines[0].category.as_deref(), Some("Coffee beans"));
+        assert_eq!(refund.amount.minor, 1450);
+    }
 }

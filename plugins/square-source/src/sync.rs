@@ -1,4 +1,4 @@
-//! Incremental polling of the three streams. Each stream is read by an `updated_at` watermark: a
+//! Incremental polling of the four streams. Each stream is read by an `updated_at` watermark: a
 //! query asks for everything updated since the watermark, one page per poll; while it is paged,
 //! the cursor keeps the query's watermark and Square's page cursor (later pages resend the same
 //! query), and the newest `updated_at` seen. When the last page is read, the newest time seen
@@ -7,52 +7,156 @@
 //!
 //! A completed refund is read through the order it names (its return order, see `map`), so a
 //! page of refunds costs one more request: a batch retrieve of those orders.
+//!
+//! The lines of the orders a page reads take their categories from the catalogue (see
+//! `catalog`); what the orders and refunds streams know of it rides in their cursors, beside the
+//! watermark: `{"since":…,"newest":…,"page":…,"catalog":{…}}`.
+//!
+//! Loyalty accounts have no time filter (Square searches them by phone or customer only, sorted by
+//! creation): each query reads them all, page by page, and reports those updated at or after the
+//! watermark; the newest `updated_at` read becomes the next watermark as for the other streams.
 
-use crate::{api, location_ids, map, page_limit};
-use rapport_sdk::prelude::*;
+use crate::catalog::{self, Cache};
+use crate::{api, location_ids, map, page_limit, people};
+use rapport_sdk::time::parse_timestamp;
+use rapport_sdk::v0_3::prelude::*;
 use rapport_sdk::watermark::{Page, Watermark};
+use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
+/// Square's largest page of loyalty accounts.
+const MAX_LOYALTY_PAGE: u32 = 200;
+
+/// The catalogue a stream's cursor remembers (the rest of the cursor is its [`Watermark`]).
+#[derive(Deserialize, Default)]
+struct CatalogCursor {
+    #[serde(default)]
+    catalog: Cache,
+}
+
 /// Reads the next page of `stream` after `cursor`. Objects of other locations are skipped.
 pub fn poll(stream: &str, cursor: Option<&str>) -> Result<Batch, ConnectorError> {
-    let cursor = Watermark::parse(cursor, "Square")?;
+    let mark = Watermark::parse(cursor, "Square")?;
     let limit = page_limit()?;
-    let locations = location_ids()?;
-    let here = |item: &Value| map::location(item).is_none_or(|l| locations.iter().any(|x| x == l));
-    let (since, page) = (cursor.since(), cursor.page());
-    let page = match stream {
-        "orders" => fetch_orders(&locations, limit, since, page)?,
-        "customers" => fetch_customers(limit, since, page)?,
-        "refunds" => fetch_refunds(limit, since, page)?,
-        other => {
-            return Err(ConnectorError::Invalid(format!(
-                "unknown stream {other:?}: Square has \"orders\", \"customers\" and \"refunds\""
-            )))
+    let (since, page) = (mark.since(), mark.page());
+    match stream {
+        "orders" => {
+            let locations = location_ids()?;
+            let page = fetch_orders(&locations, limit, since, page)?;
+            let mut cache = stored_catalog(cursor)?;
+            let here = |item: &Value| at(&locations, item);
+            let keys = catalog::line_keys(page.items.iter().filter(|item| here(item)));
+            let categories = catalog::resolve(&keys, &mut cache)?;
+            let batch = batch(mark, stream, page, |item| {
+                if here(&item) {
+                    map::order(item, &categories)
+                } else {
+                    Ok(map::Mapped::default())
+                }
+            });
+            Ok(with_catalog(batch, &cache))
         }
-    };
-    if stream == "refunds" {
-        let orders = refund_orders(page.items.iter().filter(|item| here(item)))?;
-        return Ok(cursor.batch(stream, page, |item| {
-            if !here(&item) {
-                return Ok(map::Mapped::default());
-            }
-            let order = map::refund_order_id(&item).and_then(|id| orders.get(id).cloned());
-            map::payment_refund(item, order)
-        }));
+        "refunds" => {
+            let locations = location_ids()?;
+            let page = fetch_refunds(limit, since, page)?;
+            let here = |item: &Value| at(&locations, item);
+            let orders = refund_orders(page.items.iter().filter(|item| here(item)))?;
+            let mut cache = stored_catalog(cursor)?;
+            let categories = catalog::resolve(&catalog::line_keys(orders.values()), &mut cache)?;
+            let batch = batch(mark, stream, page, |item| {
+                if !here(&item) {
+                    return Ok(map::Mapped::default());
+                }
+                let order = map::refund_order_id(&item).and_then(|id| orders.get(id).cloned());
+                map::payment_refund(item, order, &categories)
+            });
+            Ok(with_catalog(batch, &cache))
+        }
+        "customers" => {
+            let page = fetch_customers(limit, since, page)?;
+            Ok(batch(mark, stream, page, people::customer))
+        }
+        "loyalty" => {
+            let since_ms = since.map(parse_timestamp).transpose().map_err(|e| {
+                ConnectorError::Invalid(format!("stored loyalty watermark {since:?}: {e}"))
+            })?;
+            let page = fetch_loyalty_accounts(limit, page)?;
+            Ok(batch(mark, stream, page, |item| {
+                if updated_since(&item, since_ms) {
+                    people::loyalty_account(item)
+                } else {
+                    Ok(map::Mapped::default())
+                }
+            }))
+        }
+        other => Err(ConnectorError::Invalid(format!(
+            "unknown stream {other:?}: Square has \"orders\", \"customers\", \"refunds\" and \"loyalty\""
+        ))),
     }
-    let mapper = if stream == "orders" {
-        map::order
-    } else {
-        map::customer
+}
+
+/// Whether `item` belongs to one of `locations` (or to none in particular).
+fn at(locations: &[String], item: &Value) -> bool {
+    map::location(item).is_none_or(|l| locations.iter().any(|x| x == l))
+}
+
+/// Whether a loyalty account changed at or after the watermark (`None`: the first read, all
+/// of them). An account whose `updated_at` does not parse is read, and its mapping says why.
+fn updated_since(item: &Value, since_ms: Option<i64>) -> bool {
+    let updated = item
+        .get("updated_at")
+        .and_then(Value::as_str)
+        .and_then(|t| parse_timestamp(t).ok());
+    match (since_ms, updated) {
+        (Some(since), Some(updated)) => updated >= since,
+        _ => true,
+    }
+}
+
+/// The poll's batch from a page (see [`Watermark::batch`]), with the rejected inputs the mapped
+/// objects carried beside their events (a customer's malformed birthday).
+fn batch(
+    mark: Watermark,
+    stream: &str,
+    page: Page,
+    mut map: impl FnMut(Value) -> Result<map::Mapped, String>,
+) -> Batch {
+    let mut noted = Vec::new();
+    let mut batch: Batch = mark.batch(stream, page, |item| {
+        let mut mapped = map(item)?;
+        noted.append(&mut mapped.rejected);
+        Ok(mapped)
+    });
+    batch.rejected.append(&mut noted);
+    batch
+}
+
+/// The catalogue the stored cursor remembers (nothing before the first poll).
+fn stored_catalog(cursor: Option<&str>) -> Result<Cache, ConnectorError> {
+    let Some(text) = cursor else {
+        return Ok(Cache::default());
     };
-    Ok(cursor.batch(stream, page, |item| {
-        if here(&item) {
-            mapper(item)
-        } else {
-            Ok(map::Mapped::default())
-        }
-    }))
+    serde_json::from_str::<CatalogCursor>(text)
+        .map(|c| c.catalog)
+        .map_err(|e| {
+            ConnectorError::Invalid(format!(
+                "stored cursor {text:?} has no Square catalogue: {e}"
+            ))
+        })
+}
+
+/// `batch` with `cache` in its cursor, beside the watermark.
+fn with_catalog(mut batch: Batch, cache: &Cache) -> Batch {
+    if cache.is_empty() {
+        return batch;
+    }
+    batch.cursor = batch.cursor.map(|text| {
+        let mut cursor: Value = serde_json::from_str(&text).expect("a watermark is JSON");
+        cursor["catalog"] = serde_json::to_value(cache).expect("a catalogue serializes");
+        cursor.to_string()
+    });
+    batch
 }
 
 /// The orders the completed refunds among `refunds` name, by id, in one
@@ -125,6 +229,19 @@ fn fetch_refunds(
     query.extend(since.map(|s| ("updated_at_begin_time", s.to_owned())));
     query.extend(page.map(|p| ("cursor", p.to_owned())));
     page_of(api::get("/v2/refunds", &query)?, "refunds")
+}
+
+/// `POST /v2/loyalty/accounts/search` for every account (no query), by creation time: Square
+/// offers no filter by update time.
+fn fetch_loyalty_accounts(limit: u32, page: Option<&str>) -> Result<Page, ConnectorError> {
+    let mut body = json!({"limit": limit.min(MAX_LOYALTY_PAGE)});
+    if let Some(page) = page {
+        body["cursor"] = json!(page);
+    }
+    page_of(
+        api::post("/v2/loyalty/accounts/search", &body)?,
+        "loyalty_accounts",
+    )
 }
 
 fn page_of(mut answer: Value, field: &str) -> Result<Page, ConnectorError> {

@@ -2,14 +2,22 @@
 //! by the subscription's signature key, over the notification URL followed by the raw body,
 //! computed by the host so the key never enters the plugin) and the notification envelope. Order
 //! and payment notifications carry no order, so the order is fetched, and so is the return order a
-//! refund names. The event about the notified object takes Square's `event_id`, so a redelivered
-//! notification is the same event; refunds read from a return order keep their own ids (see
-//! `map`), the same as the poll path gives them.
+//! refund names; the categories of their lines are looked up in the catalogue (see `catalog`).
+//! The event about the notified object takes Square's `event_id`, so a redelivered notification
+//! is the same event; refunds read from a return order keep their own ids (see `map`), the same
+//! as the poll path gives them.
+//!
+//! Customer notifications report customers, the merges Square makes (`customer.created` with a
+//! merge context; the `customer.deleted` of each merged customer is its other half and reports
+//! nothing) and customers deleted for good (see `people`); loyalty account notifications report
+//! the account as it is now.
 
-use crate::{api, location_ids, map};
+use crate::catalog::{self, Cache};
+use crate::{api, location_ids, map, people};
 use rapport_sdk::config::require_url;
 use rapport_sdk::log;
-use rapport_sdk::prelude::*;
+use rapport_sdk::time::parse_field;
+use rapport_sdk::v0_3::prelude::*;
 use rapport_sdk::webhook::signature_matches;
 use serde::Deserialize;
 use serde_json::Value;
@@ -22,6 +30,7 @@ struct Notification {
     event_id: String,
     #[serde(rename = "type")]
     kind: String,
+    created_at: Option<String>,
     data: Data,
 }
 
@@ -41,23 +50,32 @@ pub fn receive(headers: &[Header], body: &[u8]) -> Result<Push, ConnectorError> 
     let object = &note.data.object;
     let mapped = match note.kind.as_str() {
         "order.created" | "order.updated" | "order.fulfillment.updated" => {
-            match fetch_order(&note.data.id)? {
-                Some(order) => map::order(order),
-                None => Ok(map::Mapped::default()),
-            }
+            order(fetch_order(&note.data.id)?)?
         }
         kind if kind.starts_with("payment.") => {
             match object.pointer("/payment/order_id").and_then(Value::as_str) {
-                Some(order_id) => match fetch_order(order_id)? {
-                    Some(order) => map::order(order),
-                    None => Ok(map::Mapped::default()),
-                },
+                Some(order_id) => order(fetch_order(order_id)?)?,
                 None => Ok(map::Mapped::default()),
             }
         }
         kind if kind.starts_with("refund.") => refund(field(object, "refund")?)?,
-        kind if kind.starts_with("customer.") && kind != "customer.deleted" => {
-            map::customer(field(object, "customer")?)
+        "customer.created" => match merged_from(object) {
+            Some(replaced) => people::merged(field(object, "customer")?, replaced),
+            None => people::customer(field(object, "customer")?),
+        },
+        "customer.updated" => people::customer(field(object, "customer")?),
+        "customer.deleted" => match merged_from(object) {
+            Some(_) => {
+                log::info(&format!(
+                    "Square merged customer {} into another: its customer.created notification reports the merge",
+                    note.data.id
+                ));
+                Ok(map::Mapped::default())
+            }
+            None => deleted(&note),
+        },
+        "loyalty.account.created" | "loyalty.account.updated" => {
+            people::loyalty_account(field(object, "loyalty_account")?)
         }
         other => {
             log::info(&format!("ignored a Square {other} notification"));
@@ -75,6 +93,7 @@ pub fn receive(headers: &[Header], body: &[u8]) -> Result<Push, ConnectorError> 
                 ..e
             }));
             push.events.extend(mapped.derived);
+            push.rejected.extend(mapped.rejected);
         }
         Err(reason) => push.rejected.push(RejectedInput {
             locator: format!("{} notification {}", note.kind, note.event_id),
@@ -95,6 +114,45 @@ fn verify(headers: &[Header], body: &[u8]) -> Result<(), ConnectorError> {
             "the {SIGNATURE_HEADER} signature does not match (check `notification_url` and `{SIGNATURE_KEY}`)"
         )))
     }
+}
+
+/// An order (if any) with the categories of its lines.
+fn order(order: Option<Value>) -> Result<Result<map::Mapped, String>, ConnectorError> {
+    let Some(order) = order else {
+        return Ok(Ok(map::Mapped::default()));
+    };
+    let categories = catalog::resolve(&catalog::line_keys([&order]), &mut Cache::default())?;
+    Ok(map::order(order, &categories))
+}
+
+/// The ids a customer notification's merge context says were merged (`from_customer_ids`), if
+/// it has one that names any.
+fn merged_from(object: &Value) -> Option<Vec<String>> {
+    let ids: Vec<String> = object
+        .pointer("/event_context/merge/from_customer_ids")?
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_str)
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned)
+        .collect();
+    (!ids.is_empty()).then_some(ids)
+}
+
+/// A customer deleted for good: whom the deleted object names, when the notification was made
+/// (else when the customer last changed).
+fn deleted(note: &Notification) -> Result<map::Mapped, String> {
+    let customer = note.data.object.get("customer");
+    let at = match (&note.created_at, customer.and_then(|c| c.get("updated_at"))) {
+        (Some(at), _) => parse_field(at, "created_at")?,
+        (None, Some(Value::String(at))) => parse_field(at, "data.object.customer.updated_at")?,
+        _ => return Err("the notification has no created_at".into()),
+    };
+    Ok(map::Mapped::own(PosEvent {
+        id: format!("deleted:{}", note.data.id),
+        occurred_at: at,
+        payload: PosPayload::CustomerDeleted(people::deleted_identities(&note.data.id, customer)),
+    }))
 }
 
 /// The order a notification is about, if it belongs to a configured location.
@@ -125,7 +183,8 @@ fn refund(refund: Value) -> Result<Result<map::Mapped, String>, ConnectorError> 
         Some(id) => Some(retrieve_order(id)?),
         None => None,
     };
-    Ok(map::payment_refund(refund, order))
+    let categories = catalog::resolve(&catalog::line_keys(order.iter()), &mut Cache::default())?;
+    Ok(map::payment_refund(refund, order, &categories))
 }
 
 /// Whether `object` names a location this source does not read.
