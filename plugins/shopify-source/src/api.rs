@@ -27,6 +27,19 @@ pub fn next_page(resource: &str, limit: u32, page_info: &str) -> Result<Page, Co
     list(resource, &format!("limit={limit}&page_info={page_info}"))
 }
 
+/// The products with these ids, each with only `id`, `product_type` and `updated_at` (at most
+/// [`crate::products::IDS_PER_REQUEST`] ids, so one page holds them all). A product Shopify no
+/// longer has is simply absent.
+pub fn products(ids: &[u64]) -> Result<Vec<Value>, ConnectorError> {
+    let ids: Vec<String> = ids.iter().map(u64::to_string).collect();
+    let query = url::query(&[
+        ("ids", ids.join(",")),
+        ("fields", "id,product_type,updated_at".to_owned()),
+        ("limit", crate::products::IDS_PER_REQUEST.to_string()),
+    ]);
+    Ok(list("products", &query)?.items)
+}
+
 /// `GET {api_base}/{resource}.json?{query}` (`query` already encoded).
 fn list(resource: &str, query: &str) -> Result<Page, ConnectorError> {
     let base = require_url("api_base")?;

@@ -2,14 +2,21 @@
 //! customers, polled incrementally by their `updated_at` watermark with Link-header `page_info`
 //! pagination, and pushed by signed webhooks. Shopify writes money as decimal strings in major
 //! units, so amounts are converted by each order's currency exponent.
+//!
+//! Built for contract 0.3: lines carry their product's `product_type` as their category (read
+//! from `products.json`, see [`products`]), a deleted customer is reported as such, and
+//! Shopify's mandatory privacy webhooks become privacy requests (see [`privacy`]). Shopify has
+//! no order version, so `order.version` is `none` and the host orders versions by `updated_at`.
 
 mod api;
 mod map;
+mod privacy;
+mod products;
 mod sync;
 mod webhook;
 
 use rapport_sdk::config::config_u32;
-use rapport_sdk::prelude::*;
+use rapport_sdk::v0_3::prelude::*;
 
 /// The streams this source polls; refunds arrive inside their orders.
 const STREAMS: [&str; 2] = ["orders", "customers"];
@@ -43,7 +50,7 @@ impl Source for ShopifySource {
     }
 }
 
-rapport_sdk::export_source!(ShopifySource);
+rapport_sdk::export_source_v0_3!(ShopifySource);
 
 /// Most records one poll reads: 1 to 250.
 fn page_limit() -> Result<u32, ConnectorError> {

@@ -1,12 +1,19 @@
 //! Shopify resources (order with its embedded refunds, refund, customer) to the contract's events.
 //! Money is a decimal string in major units, converted by the order's currency exponent; marketing
-//! consent comes from `email_marketing_consent` and `sms_marketing_consent`.
+//! consent comes from `email_marketing_consent` and `sms_marketing_consent`; a line's category is
+//! its product's `product_type`, which order lines do not carry: the caller reads it from
+//! `products.json` for the ids [`products_wanted`] names and passes it in as [`Categories`].
 
 use rapport_sdk::money::{parse_money, sum, times};
-use rapport_sdk::prelude::*;
 use rapport_sdk::time::parse_field;
+use rapport_sdk::v0_3::prelude::*;
 use serde::Deserialize;
 use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Product types by product id, for lines that name a product but no type; a product absent here
+/// (unknown, or with an empty `product_type`) gives its lines no category.
+pub type Categories = BTreeMap<u64, String>;
 
 #[derive(Deserialize)]
 struct ShopifyOrder {
@@ -35,6 +42,7 @@ struct ShopifyOrder {
 
 #[derive(Deserialize)]
 struct ShopifyLine {
+    product_id: Option<u64>,
     sku: Option<String>,
     title: Option<String>,
     name: Option<String>,
@@ -91,24 +99,47 @@ struct MarketingConsent {
     consent_updated_at: Option<String>,
 }
 
+/// The products whose type the lines of `resource` (an order with its embedded refunds, or a bare
+/// refund) need: the `product_id` of every line, sold or returned, that carries no
+/// `product_type` of its own. Read leniently: a line that is not what a line should be is left to
+/// the mapping to refuse.
+pub fn products_wanted(resource: &Value) -> BTreeSet<u64> {
+    let sold = resource["line_items"].as_array().into_iter().flatten();
+    let embedded = resource["refunds"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|r| r["refund_line_items"].as_array().into_iter().flatten());
+    let bare = resource["refund_line_items"]
+        .as_array()
+        .into_iter()
+        .flatten();
+    let returned = embedded.chain(bare).map(|l| &l["line_item"]);
+    sold.chain(returned)
+        .filter(|l| nonblank(l["product_type"].as_str()).is_none())
+        .filter_map(|l| l["product_id"].as_u64())
+        .collect()
+}
+
 /// An order as an event with id `order:<id>:<updated_at>`, followed by one `refund:<id>` event for
 /// each refund embedded in it.
-pub fn order_with_refunds(value: Value) -> Result<Vec<PosEvent>, String> {
+pub fn order_with_refunds(value: Value, categories: &Categories) -> Result<Vec<PosEvent>, String> {
     let o: ShopifyOrder = decode("order", value)?;
     let mut events = Vec::with_capacity(1 + o.refunds.len());
-    events.push(order_event(&o)?);
+    events.push(order_event(&o, categories)?);
     for (i, r) in o.refunds.iter().enumerate() {
         let buyer = order_customer(&o)?;
         events.push(
-            refund_event(r, Some(&o.currency), buyer).map_err(|e| format!("refunds[{i}]: {e}"))?,
+            refund_event(r, Some(&o.currency), buyer, categories)
+                .map_err(|e| format!("refunds[{i}]: {e}"))?,
         );
     }
     Ok(events)
 }
 
 /// A bare refund (a `refunds/create` webhook body) as a refund event linked to its order.
-pub fn refund(value: Value) -> Result<PosEvent, String> {
-    refund_event(&decode("refund", value)?, None, None)
+pub fn refund(value: Value, categories: &Categories) -> Result<PosEvent, String> {
+    refund_event(&decode("refund", value)?, None, None, categories)
 }
 
 /// A customer as an event with id `customer:<id>:<updated_at>`.
@@ -126,7 +157,7 @@ pub fn customer_event(value: Value) -> Result<Vec<PosEvent>, String> {
     }])
 }
 
-fn order_event(o: &ShopifyOrder) -> Result<PosEvent, String> {
+fn order_event(o: &ShopifyOrder, categories: &Categories) -> Result<PosEvent, String> {
     let cur = o.currency.as_str();
     let total = money(Some(&o.total_price), cur, "total_price")?;
     let tax = money(o.total_tax.as_deref(), cur, "total_tax")?;
@@ -145,7 +176,9 @@ fn order_event(o: &ShopifyOrder) -> Result<PosEvent, String> {
         .line_items
         .iter()
         .enumerate()
-        .map(|(i, l)| line(l, l.quantity, None, cur).map_err(|e| format!("line_items[{i}]: {e}")))
+        .map(|(i, l)| {
+            line(l, l.quantity, None, cur, categories).map_err(|e| format!("line_items[{i}]: {e}"))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let updated_at = parse_field(&o.updated_at, "updated_at")?;
     // The sale's own time: when the order was processed (for a POS sale taken offline, the time at
@@ -175,6 +208,8 @@ fn order_event(o: &ShopifyOrder) -> Result<PosEvent, String> {
             total,
             placed_at: parse_field(placed, placed_field)?,
             updated_at,
+            // Shopify has no order version: the host orders versions by `updated_at`.
+            version: None,
         }),
     })
 }
@@ -206,6 +241,7 @@ fn refund_event(
     r: &ShopifyRefund,
     order_currency: Option<&str>,
     buyer: Option<Customer>,
+    categories: &Categories,
 ) -> Result<PosEvent, String> {
     let currency = r
         .transactions
@@ -234,8 +270,14 @@ fn refund_event(
         .iter()
         .enumerate()
         .map(|(i, l)| {
-            line(&l.line_item, l.quantity, l.subtotal.as_deref(), currency)
-                .map_err(|e| format!("refund_line_items[{i}]: {e}"))
+            line(
+                &l.line_item,
+                l.quantity,
+                l.subtotal.as_deref(),
+                currency,
+                categories,
+            )
+            .map_err(|e| format!("refund_line_items[{i}]: {e}"))
         })
         .collect::<Result<Vec<_>, _>>()?;
     let created_at = parse_field(&r.created_at, "created_at")?;
@@ -274,6 +316,8 @@ fn order_customer(o: &ShopifyOrder) -> Result<Option<Customer>, String> {
                 family_name: None,
                 consents: Vec::new(),
                 created_at: None,
+                birthday: None,
+                loyalty: None,
             }))
         }
     }
@@ -330,12 +374,17 @@ fn customer(
             .as_deref()
             .map(|t| parse_field(t, "customer.created_at"))
             .transpose()?,
+        birthday: None,
+        loyalty: None,
     })
 }
 
 /// `subscribed` is a granted marketing consent and `unsubscribed` a revoked one. `not_subscribed`
 /// (never asked) and `pending` (double opt-in not yet confirmed) record no choice, nor do
-/// `redacted` and `invalid`, so they give no consent record and the host keeps what it knew.
+/// `redacted` and `invalid`, so they give no consent record and the host keeps what it knew. The
+/// same rule holds for email and SMS; the consent's time is `consent_updated_at` (else the
+/// customer's `updated_at`) and its source names the field and the opt-in level:
+/// `shopify-sms_marketing_consent:single_opt_in`.
 fn consent(
     channel: Channel,
     field: &str,
@@ -362,12 +411,14 @@ fn consent(
 }
 
 /// A line: `quantity` units at `price`, totalling `total` when Shopify gives it (refund lines),
-/// else price × quantity less the line's discount.
+/// else price × quantity less the line's discount. Its category is the line's own
+/// `product_type` if it has one, else its product's from `categories`.
 fn line(
     l: &ShopifyLine,
     quantity: i64,
     total: Option<&str>,
     currency: &str,
+    categories: &Categories,
 ) -> Result<LineItem, String> {
     let unit_price = money(Some(&l.price), currency, "price")?;
     let quantity = Decimal {
@@ -390,7 +441,11 @@ fn line(
         product: nonblank(l.title.as_deref())
             .or_else(|| nonblank(l.name.as_deref()))
             .unwrap_or_else(|| "Custom item".into()),
-        category: nonblank(l.product_type.as_deref()),
+        category: nonblank(l.product_type.as_deref()).or_else(|| {
+            l.product_id
+                .and_then(|id| categories.get(&id))
+                .and_then(|t| nonblank(Some(t)))
+        }),
         quantity,
         unit_price,
         total,
@@ -411,4 +466,119 @@ fn nonblank(value: Option<&str>) -> Option<String> {
         .map(str::trim)
         .filter(|v| !v.is_empty())
         .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn line(product_id: Option<u64>, product_type: Option<&str>, sku: &str) -> Value {
+        json!({
+            "product_id": product_id, "product_type": product_type, "sku": sku, "title": sku,
+            "quantity": 1, "price": "10.00", "total_discount": "0.00",
+        })
+    }
+
+    fn order(lines: Vec<Value>, refunds: Vec<Value>) -> Value {
+        json!({
+            "id": 1001, "currency": "USD", "created_at": "2026-10-05T06:00:00-04:00",
+            "processed_at": null, "updated_at": "2026-10-05T06:10:00-04:00", "cancelled_at": null,
+            "financial_status": "paid", "source_name": "web", "location_id": null,
+            "email": null, "phone": null, "customer": null, "line_items": lines,
+            "total_price": "20.00", "refunds": refunds,
+        })
+    }
+
+    fn refund_of(line_item: Value) -> Value {
+        json!({
+            "id": 77, "order_id": 1001, "created_at": "2026-10-06T09:00:00-04:00", "note": null,
+            "refund_line_items": [{"quantity": 1, "subtotal": "10.00", "line_item": line_item}],
+            "transactions": [
+                {"kind": "refund", "status": "success", "amount": "10.00", "currency": "USD"}
+            ],
+        })
+    }
+
+    #[test]
+    fn the_products_wanted_are_those_of_lines_without_a_type() {
+        let o = order(
+            vec![
+                line(Some(8), None, "BEAN"),
+                line(Some(9), Some("Tea"), "SENCHA"),
+                line(None, None, "CUSTOM"),
+                line(Some(8), Some(" "), "BEAN-2"),
+            ],
+            vec![refund_of(line(Some(12), None, "MUG"))],
+        );
+        assert_eq!(products_wanted(&o), BTreeSet::from([8, 12]));
+        let bare = refund_of(line(Some(13), None, "GRINDER"));
+        assert_eq!(products_wanted(&bare), BTreeSet::from([13]));
+        assert!(products_wanted(&json!({"line_items": "not a list"})).is_empty());
+    }
+
+    #[test]
+    fn lines_take_their_products_type_as_category() {
+        let o = order(
+            vec![
+                line(Some(8), None, "BEAN"),
+                line(Some(9), Some("Tea"), "SENCHA"),
+                line(Some(10), None, "UNTYPED"),
+                line(None, None, "CUSTOM"),
+            ],
+            vec![refund_of(line(Some(8), None, "BEAN"))],
+        );
+        let categories = Categories::from([
+            (8, "Coffee beans".to_owned()),
+            (9, "Not used: the line has its own".to_owned()),
+        ]);
+        let events = order_with_refunds(o, &categories).unwrap();
+        let PosPayload::Order(sold) = &events[0].payload else {
+            panic!("not an order")
+        };
+        let kinds: Vec<Option<&str>> = sold.lines.iter().map(|l| l.category.as_deref()).collect();
+        assert_eq!(kinds, [Some("Coffee beans"), Some("Tea"), None, None]);
+        assert_eq!(sold.version, None, "Shopify has no order version");
+        let PosPayload::Refund(returned) = &events[1].payload else {
+            panic!("not a refund")
+        };
+        assert_eq!(returned.lines[0].category.as_deref(), Some("Coffee beans"));
+    }
+
+    #[test]
+    fn sms_consent_follows_the_email_rule() {
+        let customer = |state: &str| {
+            json!({
+                "id": 7, "phone": "+442079460001", "updated_at": "2026-09-01T06:00:00-04:00",
+                "sms_marketing_consent": {
+                    "state": state, "opt_in_level": "single_opt_in",
+                    "consent_updated_at": "2026-09-02T06:00:00-04:00",
+                    "consent_collected_from": "SHOPIFY",
+                },
+            })
+        };
+        let consents = |state: &str| {
+            let events = customer_event(customer(state)).unwrap();
+            let PosPayload::Customer(c) = &events[0].payload else {
+                panic!("not a customer")
+            };
+            c.consents.clone()
+        };
+        let granted = consents("subscribed");
+        assert_eq!(
+            granted,
+            vec![Consent {
+                channel: Channel::Sms,
+                purpose: Purpose::Marketing,
+                state: ConsentState::Granted,
+                // 2026-09-02T10:00:00Z
+                at: 1_788_343_200_000,
+                source: "shopify-sms_marketing_consent:single_opt_in".into(),
+            }]
+        );
+        assert_eq!(consents("unsubscribed")[0].state, ConsentState::Revoked);
+        for no_choice in ["not_subscribed", "pending", "redacted"] {
+            assert!(consents(no_choice).is_empty(), "{no_choice}");
+        }
+    }
 }

@@ -3,28 +3,40 @@
 //! query's watermark, Shopify's `page_info` for the next page, and the newest `updated_at` read.
 //! When the last page is read, the newest time becomes the next watermark. The watermark is
 //! inclusive, so a record on the boundary is read again with the same event id, which the host
-//! drops.
+//! drops. The orders cursor also remembers the product types read for the lines' categories (see
+//! [`crate::products`]).
 
+use crate::products::{self, Known};
 use crate::{api, map, page_limit};
-use rapport_sdk::prelude::*;
+use rapport_sdk::host;
+use rapport_sdk::v0_3::prelude::*;
 use rapport_sdk::watermark::Watermark;
+use std::collections::BTreeSet;
 
 /// Reads the next page of `stream` after `cursor`.
 pub fn poll(stream: &str, cursor: Option<&str>) -> Result<Batch, ConnectorError> {
-    let mapper: fn(serde_json::Value) -> Result<Vec<PosEvent>, String> = match stream {
-        "orders" => map::order_with_refunds,
-        "customers" => map::customer_event,
-        other => {
-            return Err(ConnectorError::Invalid(format!(
-                "unknown stream {other:?}: Shopify has \"orders\" and \"customers\""
-            )))
-        }
-    };
-    let cursor = Watermark::parse(cursor, "Shopify")?;
+    if !matches!(stream, "orders" | "customers") {
+        return Err(ConnectorError::Invalid(format!(
+            "unknown stream {stream:?}: Shopify has \"orders\" and \"customers\""
+        )));
+    }
+    let mark = Watermark::parse(cursor, "Shopify")?;
     let limit = page_limit()?;
-    let page = match cursor.page() {
+    let page = match mark.page() {
         Some(page_info) => api::next_page(stream, limit, page_info)?,
-        None => api::first_page(stream, limit, cursor.since())?,
+        None => api::first_page(stream, limit, mark.since())?,
     };
-    Ok(cursor.batch(stream, page, mapper))
+    if stream == "customers" {
+        return Ok(mark.batch(stream, page, map::customer_event));
+    }
+    // One products.json request for the whole page, for the products the cursor does not know.
+    let mut known = Known::from_cursor(cursor)?;
+    let wanted: BTreeSet<u64> = page.items.iter().flat_map(map::products_wanted).collect();
+    let categories = products::categories(&mut known, &wanted, host::now())?;
+    known.bound(products::MAX_KNOWN);
+    let mut batch = mark.batch(stream, page, |order| {
+        map::order_with_refunds(order, &categories)
+    });
+    batch.cursor = known.into_cursor(batch.cursor);
+    Ok(batch)
 }

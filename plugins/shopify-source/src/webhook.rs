@@ -1,17 +1,24 @@
 //! Shopify webhooks: the body is the bare resource, `X-Shopify-Topic` says which, and
 //! `X-Shopify-Hmac-Sha256` is base64(HMAC-SHA256(app secret, raw body)), computed by the host so the
-//! secret never enters the plugin. The delivery's `X-Shopify-Webhook-Id` is the event id, so a
-//! redelivered webhook is the same event; refunds embedded in an order keep their `refund:<id>`.
+//! secret never enters the plugin (the privacy webhooks are signed the same way, and a wrong
+//! signature is refused as `auth`, which Shopify requires to be answered 401). The delivery's
+//! `X-Shopify-Webhook-Id` is the event id of an order, refund or customer, so a redelivered
+//! webhook is the same event; refunds embedded in an order keep their `refund:<id>`. Deleted
+//! customers and privacy requests have ids of their own (see [`crate::privacy`]).
 
-use crate::map;
+use crate::products::{self, Known};
+use crate::{map, privacy};
+use rapport_sdk::host;
 use rapport_sdk::log;
-use rapport_sdk::prelude::*;
+use rapport_sdk::time::parse_timestamp;
+use rapport_sdk::v0_3::prelude::*;
 use rapport_sdk::webhook::{self, signature_matches};
 use serde_json::Value;
 
 const SIGNATURE_HEADER: &str = "x-shopify-hmac-sha256";
 const TOPIC_HEADER: &str = "x-shopify-topic";
 const WEBHOOK_ID_HEADER: &str = "x-shopify-webhook-id";
+const TRIGGERED_AT_HEADER: &str = "x-shopify-triggered-at";
 const SECRET: &str = "shopify_webhook_secret";
 
 /// Verifies and reads one delivery.
@@ -27,15 +34,37 @@ pub fn receive(headers: &[Header], body: &[u8]) -> Result<Push, ConnectorError> 
             "the {topic} webhook body is not a Shopify resource (a JSON object)"
         )));
     }
-    let mapped = match topic {
+    let delivery = privacy::Delivery {
+        webhook_id,
+        at: triggered_at(headers),
+    };
+    // Orders, refunds and customers are keyed by the delivery; the rest carry their own ids.
+    let (mapped, keyed_by_delivery) = match topic {
         "orders/create" | "orders/updated" | "orders/paid" | "orders/cancelled" => {
-            map::order_with_refunds(resource)
+            let categories = categories(&resource)?;
+            (map::order_with_refunds(resource, &categories), true)
         }
-        "refunds/create" => map::refund(resource).map(|e| vec![e]),
-        "customers/create" | "customers/update" => map::customer_event(resource),
+        "refunds/create" => {
+            let categories = categories(&resource)?;
+            (map::refund(resource, &categories).map(|e| vec![e]), true)
+        }
+        "customers/create" | "customers/update" => (map::customer_event(resource), true),
+        "customers/delete" => (
+            privacy::customer_deleted(&resource, delivery).map(|e| vec![e]),
+            false,
+        ),
+        "customers/redact" => (
+            privacy::customers_redact(&resource, delivery).map(|e| vec![e]),
+            false,
+        ),
+        "customers/data_request" => (
+            privacy::customers_data_request(&resource, delivery).map(|e| vec![e]),
+            false,
+        ),
+        "shop/redact" => (Ok(vec![privacy::shop_redact(delivery)]), false),
         other => {
             log::info(&format!("ignored a Shopify {other} webhook"));
-            Ok(Vec::new())
+            (Ok(Vec::new()), false)
         }
     };
     let mut push = Push {
@@ -44,7 +73,7 @@ pub fn receive(headers: &[Header], body: &[u8]) -> Result<Push, ConnectorError> 
     };
     match mapped {
         Ok(mut events) => {
-            if let Some(first) = events.first_mut() {
+            if let Some(first) = events.first_mut().filter(|_| keyed_by_delivery) {
                 first.id = webhook_id.to_owned();
             }
             push.events = events;
@@ -55,6 +84,22 @@ pub fn receive(headers: &[Header], body: &[u8]) -> Result<Push, ConnectorError> 
         }),
     }
     Ok(push)
+}
+
+/// The categories of the lines of an order or refund: one products.json request for all their
+/// products (a webhook has no cursor to remember them in). A transient failure fails the delivery,
+/// which Shopify then sends again; see [`crate::products`].
+fn categories(resource: &Value) -> Result<map::Categories, ConnectorError> {
+    let wanted = map::products_wanted(resource);
+    products::categories(&mut Known::default(), &wanted, host::now())
+}
+
+/// When Shopify raised the delivery (`X-Shopify-Triggered-At`), else now: the time of a deletion
+/// or privacy request, whose body has none.
+fn triggered_at(headers: &[Header]) -> Timestamp {
+    webhook::header(headers, TRIGGERED_AT_HEADER)
+        .and_then(|t| parse_timestamp(t.trim()).ok())
+        .unwrap_or_else(host::now)
 }
 
 /// Fails with `Auth` unless the signature header matches the host's HMAC of the raw body.
