@@ -104,28 +104,37 @@ fn at(locations: &[String], item: &Value) -> bool {
 /// Whether a loyalty account changed at or after the watermark (`None`: the first read, all
 /// of them). An account whose `updated_at` does not parse is read, and its mapping says why.
 fn updated_since(item: &Value, since_ms: Option<i64>) -> bool {
-    let updated = item
-        .get("updated_at")
-        .and_then(Value::as_str)
-        .and_then(|t| parse_timestamp(t).ok());
-    match (since_ms, updated) {
+    match (since_ms, updated_ms(item)) {
         (Some(since), Some(updated)) => updated >= since,
         _ => true,
     }
 }
 
+/// An object's `updated_at` in ms, if it has one that parses.
+fn updated_ms(item: &Value) -> Option<i64> {
+    item.get("updated_at")
+        .and_then(Value::as_str)
+        .and_then(|t| parse_timestamp(t).ok())
+}
+
 /// The poll's batch from a page (see [`Watermark::batch`]), with the rejected inputs the mapped
-/// objects carried beside their events (a customer's malformed birthday).
+/// objects carried beside their events (a customer's malformed birthday). An object updated
+/// exactly at the watermark was read by the query before, which reported what was wrong in it:
+/// its events are sent again (the host drops them by id), its rejected inputs are not.
 fn batch(
     mark: Watermark,
     stream: &str,
     page: Page,
     mut map: impl FnMut(Value) -> Result<map::Mapped, String>,
 ) -> Batch {
+    let since = mark.since().and_then(|s| parse_timestamp(s).ok());
     let mut noted = Vec::new();
     let mut batch: Batch = mark.batch(stream, page, |item| {
+        let reread = since.is_some() && updated_ms(&item) == since;
         let mut mapped = map(item)?;
-        noted.append(&mut mapped.rejected);
+        if !reread {
+            noted.append(&mut mapped.rejected);
+        }
         Ok(mapped)
     });
     batch.rejected.append(&mut noted);
@@ -260,4 +269,77 @@ fn page_of(mut answer: Value, field: &str) -> Result<Page, ConnectorError> {
         .filter(|c| !c.is_empty())
         .map(str::to_owned);
     Ok(Page { items, next })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loyalty_accounts_are_read_from_the_watermark_on() {
+        let at = |t: &str| json!({"id": "LA1", "updated_at": t});
+        let since = parse_timestamp("2026-10-05T10:00:00Z").ok();
+        assert!(
+            updated_since(&at("2026-10-05T10:00:00Z"), since),
+            "inclusive"
+        );
+        assert!(updated_since(&at("2026-10-05T11:00:00+01:00"), since));
+        assert!(!updated_since(&at("2026-10-05T09:59:59.999Z"), since));
+        assert!(updated_since(&at("2020-01-01T00:00:00Z"), None));
+        assert!(
+            updated_since(&json!({"id": "LA1"}), since),
+            "mapping says why"
+        );
+    }
+
+    #[test]
+    fn the_catalogue_rides_in_the_cursor_beside_the_watermark() {
+        assert_eq!(stored_catalog(None).unwrap(), Cache::default());
+        let text = r#"{"since":"2026-10-05T10:00:00Z","catalog":{"variations":[["V1",7,"C1"]],"categories":[["C1","Coffee"]]}}"#;
+        let cache = stored_catalog(Some(text)).unwrap();
+        assert!(!cache.is_empty());
+        assert_eq!(
+            Watermark::parse(Some(text), "Square").unwrap().since(),
+            Some("2026-10-05T10:00:00Z")
+        );
+        let batch = Batch {
+            events: Vec::new(),
+            rejected: Vec::new(),
+            cursor: Some(r#"{"since":"2026-10-06T10:00:00Z"}"#.into()),
+            more: false,
+        };
+        let batch = with_catalog(batch, &cache);
+        let cursor: Value = serde_json::from_str(batch.cursor.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            cursor,
+            json!({
+                "since": "2026-10-06T10:00:00Z",
+                "catalog": {"variations": [["V1", 7, "C1"]], "categories": [["C1", "Coffee"]]},
+            })
+        );
+        assert!(matches!(
+            stored_catalog(Some(r#"{"catalog": 3}"#)),
+            Err(ConnectorError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn a_rejection_read_again_at_the_watermark_is_not_reported_twice() {
+        let bad = |id: &str, at: &str| {
+            json!({"id": id, "updated_at": at, "birthday": "1990-02-30",
+                   "created_at": "2026-09-01T00:00:00Z"})
+        };
+        let mark = Watermark::parse(Some(r#"{"since":"2026-10-05T10:00:00Z"}"#), "Square").unwrap();
+        let page = Page {
+            items: vec![
+                bad("C1", "2026-10-05T10:00:00.000Z"),
+                bad("C2", "2026-10-05T10:00:01Z"),
+            ],
+            next: None,
+        };
+        let batch = batch(mark, "customers", page, people::customer);
+        assert_eq!(batch.events.len(), 2, "both customers are kept");
+        let located: Vec<&str> = batch.rejected.iter().map(|r| r.locator.as_str()).collect();
+        assert_eq!(located, ["customer C2"]);
+    }
 }
