@@ -10,6 +10,18 @@
 //! impl Sink for MySink { /* ... */ }
 //! rapport_sdk::export_sink!(MySink);
 //! ```
+//!
+//! A source built for contract 0.3 (birthdays, loyalty accounts, order versions, merged and
+//! deleted customers, privacy requests, loyalty changes) uses 0.3's prelude and export macro, and
+//! says `contract = "rapport:connector@0.3.0"` in `rapport.toml`:
+//!
+//! ```ignore
+//! use rapport_sdk::v0_3::prelude::*;
+//!
+//! struct MySource;
+//! impl Source for MySource { /* ... */ }
+//! rapport_sdk::export_source_v0_3!(MySource);
+//! ```
 
 pub mod amount;
 pub mod batch;
@@ -39,6 +51,23 @@ pub mod prelude {
     pub use crate::{Sink, Source};
 }
 
+/// Contract 0.3 for sources (`rapport:connector@0.3.0`): its `types` (every 0.1 type it leaves
+/// unchanged under the same name, which is the same Rust type as in [`crate::types`]), its
+/// `source` interface, and a prelude.
+pub mod v0_3 {
+    pub use crate::bindings::source_v0_3::exports::rapport::connector0_3_0::source::{
+        Batch, Guest as Source, Push,
+    };
+    pub use crate::bindings::source_v0_3::rapport::connector0_3_0::types;
+
+    /// The types most 0.3 sources use, in one import.
+    pub mod prelude {
+        pub use super::types::*;
+        pub use super::{Batch, Push, Source};
+        pub use crate::host::Header;
+    }
+}
+
 /// Exports `$ty` (which implements [`Source`]) as the `pos-source` world's component exports.
 #[macro_export]
 macro_rules! export_source {
@@ -52,5 +81,13 @@ macro_rules! export_source {
 macro_rules! export_sink {
     ($ty:ident) => {
         $crate::bindings::sink::__export_crm_sink!($ty with_types_in $crate::bindings::sink);
+    };
+}
+
+/// Exports `$ty` (which implements [`v0_3::Source`]) as contract 0.3's `pos-source` world.
+#[macro_export]
+macro_rules! export_source_v0_3 {
+    ($ty:ident) => {
+        $crate::bindings::source_v0_3::__export_pos_source_v0_3!($ty with_types_in $crate::bindings::source_v0_3);
     };
 }

@@ -15,12 +15,58 @@
 //! let page: Page = fetch(mark.since(), mark.page())?;
 //! Ok(mark.batch("orders", page, map::order))
 //! ```
+//!
+//! The batch is of the contract the events are: 0.1's for 0.1 events, 0.3's for 0.3 events.
 
-use crate::bindings::source::exports::rapport::connector::source::Batch;
 use crate::time::parse_timestamp;
-use crate::types::{ConnectorError, PosEvent, RejectedInput};
+use crate::types::{ConnectorError, RejectedInput};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+/// An event of a contract version, which knows the poll step (`batch`) of that version.
+pub trait SourceEvent: Sized {
+    type Batch;
+    fn batch(
+        events: Vec<Self>,
+        rejected: Vec<RejectedInput>,
+        cursor: Option<String>,
+        more: bool,
+    ) -> Self::Batch;
+}
+
+impl SourceEvent for crate::types::PosEvent {
+    type Batch = crate::bindings::source::exports::rapport::connector::source::Batch;
+    fn batch(
+        events: Vec<Self>,
+        rejected: Vec<RejectedInput>,
+        cursor: Option<String>,
+        more: bool,
+    ) -> Self::Batch {
+        Self::Batch {
+            events,
+            rejected,
+            cursor,
+            more,
+        }
+    }
+}
+
+impl SourceEvent for crate::v0_3::types::PosEvent {
+    type Batch = crate::v0_3::Batch;
+    fn batch(
+        events: Vec<Self>,
+        rejected: Vec<RejectedInput>,
+        cursor: Option<String>,
+        more: bool,
+    ) -> Self::Batch {
+        Self::Batch {
+            events,
+            rejected,
+            cursor,
+            more,
+        }
+    }
+}
 
 /// One page of a vendor's list: its records as JSON, and the vendor's token for the next page
 /// (`None` on the last page of the query).
@@ -104,12 +150,12 @@ impl Watermark {
     /// [`Watermark::saw`]), `map` turns each item into its events (none for an item to skip) or
     /// the reason it is rejected, located as "<stream> page item <index> (id <id>)", and the
     /// cursor moves on past the page (see [`Watermark::advance`]); `more` while pages remain.
-    pub fn batch<E: IntoIterator<Item = PosEvent>>(
+    pub fn batch<P: SourceEvent, E: IntoIterator<Item = P>>(
         mut self,
         stream: &str,
         page: Page,
         mut map: impl FnMut(Value) -> Result<E, String>,
-    ) -> Batch {
+    ) -> P::Batch {
         let mut events = Vec::new();
         let mut rejected = Vec::new();
         for (index, item) in page.items.into_iter().enumerate() {
@@ -125,12 +171,13 @@ impl Watermark {
                 }),
             }
         }
-        Batch {
+        let more = page.next.is_some();
+        P::batch(
             events,
             rejected,
-            more: page.next.is_some(),
-            cursor: Some(self.advance(page.next).encode()),
-        }
+            Some(self.advance(page.next).encode()),
+            more,
+        )
     }
 }
 
@@ -157,6 +204,7 @@ fn newer(known: Option<String>, candidate: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::PosEvent;
 
     #[test]
     fn no_cursor_is_the_start() {
@@ -278,6 +326,28 @@ mod tests {
     }
 
     #[test]
+    fn a_page_of_0_3_events_becomes_a_0_3_batch() {
+        use crate::v0_3::types as v0_3;
+        let mark = Watermark::parse(None, "x").unwrap();
+        let page = Page {
+            items: vec![serde_json::json!({"id": "C1", "updated_at": "2024-01-02T00:00:00Z"})],
+            next: None,
+        };
+        let batch: crate::v0_3::Batch = mark.batch("customers", page, |item| {
+            Ok(Some(v0_3::PosEvent {
+                id: item["id"].as_str().unwrap().into(),
+                occurred_at: 0,
+                payload: v0_3::PosPayload::CustomerDeleted(Vec::new()),
+            }))
+        });
+        assert_eq!(batch.events.len(), 1);
+        assert_eq!(
+            batch.cursor.as_deref(),
+            Some(r#"{"since":"2024-01-02T00:00:00Z"}"#)
+        );
+    }
+
+    #[test]
     fn the_last_page_moves_the_watermark_and_ends_the_batch() {
         let mark = Watermark::parse(
             Some(r#"{"newest":"2024-01-05T00:00:00Z","page":"p2"}"#),
@@ -288,7 +358,7 @@ mod tests {
             items: vec![serde_json::json!({"updated_at": "2024-01-03T00:00:00Z"})],
             next: None,
         };
-        let batch = mark.batch("orders", page, |_| Ok(Vec::new()));
+        let batch = mark.batch("orders", page, |_| Ok(Vec::<PosEvent>::new()));
         assert!(batch.events.is_empty() && batch.rejected.is_empty() && !batch.more);
         assert_eq!(
             batch.cursor.as_deref(),

@@ -691,7 +691,7 @@ pub mod sink_calls {
 pub mod source_calls {
     use super::call_plugin;
     use rapport_host::connectors::Connector;
-    use rapport_sandbox::contract::source::exports::rapport::connector::source::{Batch, Push};
+    use rapport_sandbox::contract::pos::{Batch, Push};
     use rapport_sandbox::contract::wit::ConnectorError;
 
     pub async fn poll(

@@ -158,6 +158,27 @@ pub struct Consent {
     pub source: String,
 }
 
+/// A birthday: month and day, and the year when the person gave it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Birthday {
+    /// 1 to 12.
+    pub month: u8,
+    /// 1 to 31, a day that exists in `month` (29 February included).
+    pub day: u8,
+    pub year: Option<u16>,
+}
+
+/// A person's loyalty account at the vendor, in the programme's points.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoyaltyAccount {
+    /// The vendor's id of the account.
+    pub id: String,
+    /// Points held now; may be negative (after an adjustment, a refund or an exchange).
+    pub balance: i64,
+    /// Points ever earned.
+    pub lifetime: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Customer {
     pub identities: Vec<Identity>,
@@ -165,6 +186,28 @@ pub struct Customer {
     pub family_name: Option<String>,
     pub consents: Vec<Consent>,
     pub created_at: Option<DateTime<Utc>>,
+    /// Absent in events stored before contract 0.3.
+    #[serde(default)]
+    pub birthday: Option<Birthday>,
+    /// Absent in events stored before contract 0.3.
+    #[serde(default)]
+    pub loyalty: Option<LoyaltyAccount>,
+}
+
+impl Customer {
+    /// What is left of a customer once their details are gone (retention, erasure): when they
+    /// became a customer, and nothing that identifies or describes them.
+    pub fn without_details(&self) -> Customer {
+        Customer {
+            identities: Vec::new(),
+            given_name: None,
+            family_name: None,
+            consents: Vec::new(),
+            created_at: self.created_at,
+            birthday: None,
+            loyalty: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -218,6 +261,10 @@ pub struct Order {
     pub total: Money,
     pub placed_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The vendor's version (Square `version`), higher is newer; `None` when the vendor has none
+    /// (and in events stored before contract 0.3), and then `updated_at` orders versions.
+    #[serde(default)]
+    pub version: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -231,6 +278,28 @@ pub struct Refund {
     pub created_at: DateTime<Utc>,
 }
 
+/// What a privacy request asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrivacyKind {
+    /// Erase the person's data (Shopify `customers/redact`).
+    Redact,
+    /// Send the person the data held about them (Shopify `customers/data_request`).
+    DataRequest,
+    /// Erase everything about the shop (Shopify `shop/redact`).
+    ShopRedact,
+}
+
+impl PrivacyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrivacyKind::Redact => "redact",
+            PrivacyKind::DataRequest => "data_request",
+            PrivacyKind::ShopRedact => "shop_redact",
+        }
+    }
+}
+
 /// What happened at the POS.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -238,6 +307,26 @@ pub enum Payload {
     Order(Order),
     Refund(Refund),
     Customer(Customer),
+    /// The vendor merged duplicates into `survivor`; `replaced` are the vendor customer ids it
+    /// replaced (as the vendor gave them).
+    CustomersMerged {
+        survivor: Customer,
+        replaced: Vec<String>,
+    },
+    /// The vendor deleted the customer known by these identities.
+    CustomerDeleted {
+        identities: Vec<Identity>,
+    },
+    /// A privacy request about the person known by `identities` (none for a whole shop).
+    PrivacyRequest {
+        id: String,
+        kind: PrivacyKind,
+        identities: Vec<Identity>,
+    },
+    /// A person's loyalty account changed; the account as it is now is on `customer.loyalty`.
+    LoyaltyChanged {
+        customer: Customer,
+    },
 }
 
 impl Payload {
@@ -247,15 +336,34 @@ impl Payload {
             Payload::Order(_) => "order",
             Payload::Refund(_) => "refund",
             Payload::Customer(_) => "customer",
+            Payload::CustomersMerged { .. } => "customers_merged",
+            Payload::CustomerDeleted { .. } => "customer_deleted",
+            Payload::PrivacyRequest { .. } => "privacy_request",
+            Payload::LoyaltyChanged { .. } => "loyalty_changed",
         }
     }
 
-    /// The person this event is about, when the POS knows them.
+    /// The person this event is about, when the POS knows them as a customer (a merge's survivor,
+    /// the holder of a changed loyalty account). A deletion or a privacy request names only
+    /// identities: see [`Payload::identities`].
     pub fn customer(&self) -> Option<&Customer> {
         match self {
             Payload::Order(o) => o.customer.as_ref(),
             Payload::Refund(r) => r.customer.as_ref(),
             Payload::Customer(c) => Some(c),
+            Payload::CustomersMerged { survivor, .. } => Some(survivor),
+            Payload::LoyaltyChanged { customer } => Some(customer),
+            Payload::CustomerDeleted { .. } | Payload::PrivacyRequest { .. } => None,
+        }
+    }
+
+    /// The identities of the person this event is about, as the source gave them: its customer's,
+    /// or those a deletion or privacy request names.
+    pub fn identities(&self) -> &[Identity] {
+        match self {
+            Payload::CustomerDeleted { identities } => identities,
+            Payload::PrivacyRequest { identities, .. } => identities,
+            other => other.customer().map_or(&[], |c| &c.identities),
         }
     }
 }
@@ -273,4 +381,84 @@ pub struct Event {
 pub struct RejectedInput {
     pub locator: String,
     pub reason: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_stored_before_birthdays_loyalty_and_order_versions_still_read() {
+        let customer: Payload = serde_json::from_str(
+            r#"{"type":"customer","identities":[{"kind":"email","value":"a@b.c"}],
+                "given_name":null,"family_name":null,"consents":[],"created_at":null}"#,
+        )
+        .unwrap();
+        let Payload::Customer(customer) = customer else {
+            panic!("{customer:?}")
+        };
+        assert_eq!((customer.birthday, customer.loyalty), (None, None));
+        let usd = r#"{"minor":500,"currency":"USD"}"#;
+        let order: Payload = serde_json::from_str(&format!(
+            r#"{{"type":"order","id":"O-1","customer":null,"location":null,"channel":"in_store",
+                "state":"completed","lines":[],"subtotal":{usd},"tax":{usd},"discount":{usd},
+                "total":{usd},"placed_at":"2024-01-01T00:00:00Z","updated_at":"2024-01-01T00:00:00Z"}}"#
+        ))
+        .unwrap();
+        let Payload::Order(order) = order else {
+            panic!("{order:?}")
+        };
+        assert_eq!(order.version, None);
+    }
+
+    #[test]
+    fn the_new_payloads_are_stored_under_their_kind() {
+        let request = Payload::PrivacyRequest {
+            id: "PR-1".into(),
+            kind: PrivacyKind::DataRequest,
+            identities: Vec::new(),
+        };
+        let text = serde_json::to_string(&request).unwrap();
+        assert_eq!(
+            text,
+            r#"{"type":"privacy_request","id":"PR-1","kind":"data_request","identities":[]}"#
+        );
+        assert_eq!(serde_json::from_str::<Payload>(&text).unwrap(), request);
+        let merged = Payload::CustomersMerged {
+            survivor: ana(),
+            replaced: vec!["C-1".into()],
+        };
+        let text = serde_json::to_string(&merged).unwrap();
+        assert!(
+            text.starts_with(r#"{"type":"customers_merged","survivor":{"#),
+            "{text}"
+        );
+        assert_eq!(serde_json::from_str::<Payload>(&text).unwrap(), merged);
+        assert_eq!(merged.kind(), "customers_merged");
+        assert_eq!(request.kind(), "privacy_request");
+        assert!(request.customer().is_none() && merged.customer().is_some());
+    }
+
+    fn ana() -> Customer {
+        Customer {
+            identities: vec![Identity {
+                kind: IdentityKind::Email,
+                value: "a@b.c".into(),
+            }],
+            given_name: Some("Ana".into()),
+            family_name: None,
+            consents: Vec::new(),
+            created_at: None,
+            birthday: Some(Birthday {
+                month: 2,
+                day: 29,
+                year: None,
+            }),
+            loyalty: Some(LoyaltyAccount {
+                id: "LA-1".into(),
+                balance: -5,
+                lifetime: 10,
+            }),
+        }
+    }
 }

@@ -10,8 +10,9 @@ use std::collections::HashMap;
 /// One version of a vendor object (an order, a refund), as far as choosing the current one goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectVersion {
-    /// The vendor's version: later is newer. For orders, the vendor's update time in ms (Shopify
-    /// `updated_at`; Square bumps `updated_at` with every `version`).
+    /// The vendor's version: later is newer. For orders, the vendor's own version where it has
+    /// one (Square `version`, from contract 0.3), else its update time in ms (Shopify
+    /// `updated_at`).
     pub version: i64,
     /// The source's event id, which breaks ties between two deliveries of the same version so the
     /// same one wins whatever order they arrive in.
@@ -41,15 +42,23 @@ impl ObjectVersion {
         (self.version, &self.event_key) > (other.version, &other.event_key)
     }
 
-    /// The version an event's payload stands for; `None` for what has no versions (customers).
+    /// The version an event's payload stands for; `None` for what has no versions (customers and
+    /// the other events about people).
     pub fn of(event_key: &str, payload: &Payload) -> Option<ObjectVersion> {
         let (version, counts) = match payload {
-            Payload::Order(o) => (o.updated_at, is_sale(o.state)),
-            Payload::Refund(r) => (r.created_at, true),
-            Payload::Customer(_) => return None,
+            Payload::Order(o) => (
+                o.version.unwrap_or(o.updated_at.timestamp_millis()),
+                is_sale(o.state),
+            ),
+            Payload::Refund(r) => (r.created_at.timestamp_millis(), true),
+            Payload::Customer(_)
+            | Payload::CustomersMerged { .. }
+            | Payload::CustomerDeleted { .. }
+            | Payload::PrivacyRequest { .. }
+            | Payload::LoyaltyChanged { .. } => return None,
         };
         Some(ObjectVersion {
-            version: version.timestamp_millis(),
+            version,
             event_key: event_key.to_string(),
             counts,
         })
@@ -288,6 +297,31 @@ mod tests {
             total: zero,
             placed_at: DateTime::from_timestamp(0, 0).unwrap(),
             updated_at: DateTime::from_timestamp(0, 0).unwrap(),
+            version: None,
+        })
+    }
+
+    fn versioned_order(updated_at_ms: i64, version: Option<i64>) -> Payload {
+        use crate::model::{Currency, Money, Order, SalesChannel};
+        let usd = |minor| Money {
+            minor,
+            currency: Currency::try_from("USD".to_string()).unwrap(),
+        };
+        let at = |ms| DateTime::from_timestamp_millis(ms).unwrap();
+        Payload::Order(Order {
+            id: "O-1".into(),
+            customer: None,
+            location: None,
+            channel: SalesChannel::InStore,
+            state: OrderState::Completed,
+            lines: Vec::new(),
+            subtotal: usd(500),
+            tax: usd(0),
+            discount: usd(0),
+            total: usd(500),
+            placed_at: at(1_000),
+            updated_at: at(updated_at_ms),
+            version,
         })
     }
 
@@ -308,6 +342,22 @@ mod tests {
         let stored = HashMap::from([("B".to_string(), 9)]);
         attribute_refunds(&payloads, &mut people, &stored);
         assert_eq!(people, [Some(7), Some(7), Some(9), None, Some(5)]);
+    }
+
+    #[test]
+    fn the_vendors_version_orders_an_order_and_its_update_time_only_without_one() {
+        // Square's version 3 was updated a millisecond before version 2 (two devices, one clock
+        // behind): the version decides.
+        let v2 = ObjectVersion::of("e2", &versioned_order(2_000, Some(2))).unwrap();
+        let v3 = ObjectVersion::of("e3", &versioned_order(1_999, Some(3))).unwrap();
+        assert_eq!((v2.version, v3.version), (2, 3));
+        assert!(v3.newer_than(&v2));
+        assert_eq!(settle(Some(&v3), &[(0, v2)]).current, None);
+        // Without a vendor version, the later update time is the newer version.
+        let early = ObjectVersion::of("a", &versioned_order(1_000, None)).unwrap();
+        let late = ObjectVersion::of("b", &versioned_order(2_000, None)).unwrap();
+        assert_eq!(late.version, 2_000);
+        assert!(late.newer_than(&early) && late.counts);
     }
 
     #[test]

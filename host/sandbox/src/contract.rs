@@ -5,6 +5,12 @@
 //! optional `consent-feed` export, so every version shares one copy of the generated types, and a
 //! 0.2 sink's `sink` export is called through 0.1's bindings: the capability code implements `host`
 //! once, and the delivery code calls a sink the same way whichever version it was built for.
+//!
+//! Contract 0.3 changes the source side only: its own `types` (customers with a birthday and a
+//! loyalty account, orders with the vendor's version, four new payload cases) and `source`
+//! interfaces, over 0.1's unchanged types and `host`. A source is called through the bindings of
+//! its version, and what a 0.1 or 0.2 source returns is upcast to 0.3's types (`upcast`), so
+//! everything past the sandbox sees one set of source types: [`pos`]. Its sinks are 0.2's.
 
 use std::fmt;
 
@@ -14,11 +20,14 @@ pub enum Contract {
     V0_1,
     /// Adds the optional `consent-feed` sink export.
     V0_2,
+    /// Adds birthdays, loyalty accounts, order versions, merged and deleted customers, privacy
+    /// requests and loyalty changes to sources; sinks are 0.2's.
+    V0_3,
 }
 
 impl Contract {
     /// Every version this host runs, oldest first.
-    pub const SUPPORTED: [Contract; 2] = [Contract::V0_1, Contract::V0_2];
+    pub const SUPPORTED: [Contract; 3] = [Contract::V0_1, Contract::V0_2, Contract::V0_3];
     /// The package name every version shares; a version is `<PACKAGE>@<semver>`.
     pub const PACKAGE: &'static str = "rapport:connector";
 
@@ -26,6 +35,7 @@ impl Contract {
         match self {
             Contract::V0_1 => "rapport:connector@0.1.0",
             Contract::V0_2 => "rapport:connector@0.2.0",
+            Contract::V0_3 => "rapport:connector@0.3.0",
         }
     }
 
@@ -79,5 +89,28 @@ pub mod sink_v0_2 {
     });
 }
 
+/// 0.3's `pos-source` world: 0.3's `types` and `source` over 0.1's types and `host`.
+pub mod source_v0_3 {
+    wasmtime::component::bindgen!({
+        world: "rapport:connector/pos-source@0.3.0",
+        path: ["../../wit/v0.1", "../../wit/v0.2", "../../wit/v0.3"],
+        additional_derives: [PartialEq],
+        with: {
+            "rapport:connector/types@0.1.0": crate::contract::source::rapport::connector::types,
+            "rapport:connector/host@0.1.0": crate::contract::source::rapport::connector::host,
+        },
+    });
+}
+
+pub mod upcast;
+
 pub use sink_v0_2::exports::rapport::connector0_2_0::consent_feed;
 pub use source::rapport::connector::{host as wit_host, types as wit};
+
+/// What every source's calls return past the sandbox, whichever version it was built for: 0.3's
+/// source types (0.1's unchanged ones under the same names), and the `batch` of a poll and `push`
+/// of a webhook.
+pub mod pos {
+    pub use super::source_v0_3::exports::rapport::connector0_3_0::source::{Batch, Push};
+    pub use super::source_v0_3::rapport::connector0_3_0::types::*;
+}

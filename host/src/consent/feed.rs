@@ -21,7 +21,7 @@ use crate::ingest::{validate, Delivery};
 use rapport_core::journeys::Routes;
 use rapport_core::model::Identity;
 use rapport_sandbox::contract::consent_feed::ConsentChange;
-use rapport_sandbox::contract::wit::{ConsentState, Customer, PosEvent, PosPayload, RejectedInput};
+use rapport_sandbox::contract::pos::{ConsentState, Customer, PosEvent, PosPayload, RejectedInput};
 use rapport_store::Store;
 
 /// The cursor's stream name under the sink's id.
@@ -112,6 +112,8 @@ fn customer_event(change: ConsentChange) -> PosEvent {
             family_name: None,
             consents: vec![change.consent],
             created_at: None,
+            birthday: None,
+            loyalty: None,
         }),
     }
 }

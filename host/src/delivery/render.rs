@@ -166,7 +166,11 @@ pub fn activity(
             .chain(r.reason.as_ref().map(|why| text("reason", why.clone())))
             .collect(),
         ),
-        Payload::Customer(_) => return None,
+        Payload::Customer(_)
+        | Payload::CustomersMerged { .. }
+        | Payload::CustomerDeleted { .. }
+        | Payload::PrivacyRequest { .. }
+        | Payload::LoyaltyChanged { .. } => return None,
     };
     Some(wit::Activity {
         idempotency_key: key.to_string(),

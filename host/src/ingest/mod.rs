@@ -12,7 +12,7 @@ use rapport_core::identity::Normalizer;
 use rapport_core::journeys::Routes;
 use rapport_core::model::{Event, Payload, RejectedInput};
 use rapport_core::sales::ObjectVersion;
-use rapport_sandbox::contract::wit;
+use rapport_sandbox::contract::pos;
 use rapport_store::{Store, StoreError};
 
 /// Activity names recorded at sinks.
@@ -22,8 +22,8 @@ pub const REFUNDED_ORDER: &str = "Refunded Order";
 
 /// What a source handed over in one call, before validation.
 pub struct Delivery {
-    pub events: Vec<wit::PosEvent>,
-    pub rejected: Vec<wit::RejectedInput>,
+    pub events: Vec<pos::PosEvent>,
+    pub rejected: Vec<pos::RejectedInput>,
 }
 
 /// Where a delivery came from and where its source resumes.
@@ -92,29 +92,25 @@ fn prepare(
         locator: format!("event {:?}", event.source_event_id),
         reason: format!("cannot serialise the event: {e}"),
     })?;
-    let identities = event
-        .payload
-        .customer()
-        .map(|c| {
-            let mut ids: Vec<_> = c
-                .identities
-                .iter()
-                .filter_map(|i| normalizer.normalize(source_id, i.kind, &i.value))
-                .collect();
-            ids.dedup();
-            ids
-        })
-        .unwrap_or_default();
+    let mut identities: Vec<_> = (event.payload.identities().iter())
+        .filter_map(|i| normalizer.normalize(source_id, i.kind, &i.value))
+        .collect();
+    identities.dedup();
+    // A person's event is about the person: their first identity, else the event itself.
+    let person = || {
+        identities
+            .first()
+            .map(|i| format!("{}:{}", i.kind.as_str(), i.value))
+            .unwrap_or_else(|| event.source_event_id.clone())
+    };
     let (object_id, amount) = match &event.payload {
         Payload::Order(o) => (o.id.clone(), Some(o.total.clone())),
         Payload::Refund(r) => (r.id.clone(), Some(r.amount.clone())),
-        Payload::Customer(_) => (
-            identities
-                .first()
-                .map(|i| format!("{}:{}", i.kind.as_str(), i.value))
-                .unwrap_or_else(|| event.source_event_id.clone()),
-            None,
-        ),
+        Payload::PrivacyRequest { id, .. } => (id.clone(), None),
+        Payload::Customer(_)
+        | Payload::CustomersMerged { .. }
+        | Payload::CustomerDeleted { .. }
+        | Payload::LoyaltyChanged { .. } => (person(), None),
     };
     let version = ObjectVersion::of(&event.source_event_id, &event.payload);
     Ok(PreparedEvent {

@@ -1,9 +1,11 @@
 //! The edge between plugins and the host: a `pos-event` from a source is checked once here and turned
 //! into the canonical model. Anything wrong becomes a rejected input naming the event and the field.
+//! Events arrive in contract 0.3's types whichever version the source was built for (the sandbox
+//! upcasts older ones).
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, TimeZone, Utc};
 use rapport_core::model::*;
-use rapport_sandbox::contract::wit;
+use rapport_sandbox::contract::pos as wit;
 
 /// Longest accepted id or name, in bytes.
 const MAX_TEXT: usize = 512;
@@ -29,7 +31,56 @@ fn payload(raw: wit::PosPayload) -> Result<Payload, String> {
     Ok(match raw {
         wit::PosPayload::Order(o) => Payload::Order(order(o)?),
         wit::PosPayload::Refund(r) => Payload::Refund(refund(r)?),
-        wit::PosPayload::Customer(c) => Payload::Customer(customer(c)?),
+        wit::PosPayload::Customer(c) => Payload::Customer(customer("customer", c)?),
+        wit::PosPayload::CustomersMerged(m) => {
+            if m.replaced.is_empty() {
+                return Err(
+                    "customers-merged.replaced is empty (which customers were merged?)".into(),
+                );
+            }
+            Payload::CustomersMerged {
+                survivor: customer("customers-merged.survivor", m.survivor)?,
+                replaced: (m.replaced.into_iter().enumerate())
+                    .map(|(i, id)| text(&format!("customers-merged.replaced[{i}]"), id))
+                    .collect::<Result<_, _>>()?,
+            }
+        }
+        wit::PosPayload::CustomerDeleted(ids) => {
+            if ids.is_empty() {
+                return Err("customer-deleted names no identity".into());
+            }
+            Payload::CustomerDeleted {
+                identities: identities("customer-deleted", ids)?,
+            }
+        }
+        wit::PosPayload::PrivacyRequest(p) => {
+            let kind = match p.kind {
+                wit::PrivacyKind::Redact => PrivacyKind::Redact,
+                wit::PrivacyKind::DataRequest => PrivacyKind::DataRequest,
+                wit::PrivacyKind::ShopRedact => PrivacyKind::ShopRedact,
+            };
+            if kind != PrivacyKind::ShopRedact && p.identities.is_empty() {
+                return Err(format!(
+                    "privacy-request.identities is empty: a {} request must name the person",
+                    kind.as_str()
+                ));
+            }
+            Payload::PrivacyRequest {
+                id: text("privacy-request.id", p.id)?,
+                kind,
+                identities: identities("privacy-request", p.identities)?,
+            }
+        }
+        wit::PosPayload::LoyaltyChanged(l) => {
+            if l.customer.loyalty.is_none() {
+                return Err(
+                    "loyalty-changed.customer.loyalty is none (which account changed?)".into(),
+                );
+            }
+            Payload::LoyaltyChanged {
+                customer: customer("loyalty-changed.customer", l.customer)?,
+            }
+        }
     })
 }
 
@@ -57,7 +108,10 @@ fn order(o: wit::Order) -> Result<Order, String> {
         .collect::<Result<Vec<_>, String>>()?;
     Ok(Order {
         id,
-        customer: o.customer.map(customer).transpose()?,
+        customer: o
+            .customer
+            .map(|c| customer("order.customer", c))
+            .transpose()?,
         location: optional_text("order.location", o.location)?,
         channel: match o.channel {
             wit::SalesChannel::InStore => SalesChannel::InStore,
@@ -75,6 +129,7 @@ fn order(o: wit::Order) -> Result<Order, String> {
         discount: same_currency("order.discount", money("order.discount", o.discount)?)?,
         placed_at: time("order.placed-at", o.placed_at)?,
         updated_at: time("order.updated-at", o.updated_at)?,
+        version: o.version,
         total,
     })
 }
@@ -90,7 +145,10 @@ fn refund(r: wit::Refund) -> Result<Refund, String> {
     Ok(Refund {
         id: text("refund.id", r.id)?,
         order_id: text("refund.order-id", r.order_id)?,
-        customer: r.customer.map(customer).transpose()?,
+        customer: r
+            .customer
+            .map(|c| customer("refund.customer", c))
+            .transpose()?,
         amount,
         reason: optional_text("refund.reason", r.reason)?,
         lines: r
@@ -153,20 +211,13 @@ pub fn purpose(purpose: wit::Purpose) -> Purpose {
     }
 }
 
-fn customer(c: wit::Customer) -> Result<Customer, String> {
+/// A customer found at `field` ("customer", "order.customer", …), which errors name.
+fn customer(field: &str, c: wit::Customer) -> Result<Customer, String> {
+    let at = |name: &str| format!("{field}.{name}");
     Ok(Customer {
-        identities: c
-            .identities
-            .into_iter()
-            .map(|i| {
-                Ok(Identity {
-                    kind: identity_kind(i.kind),
-                    value: text("customer.identity", i.value)?,
-                })
-            })
-            .collect::<Result<_, String>>()?,
-        given_name: optional_text("customer.given-name", c.given_name)?,
-        family_name: optional_text("customer.family-name", c.family_name)?,
+        identities: identities(field, c.identities)?,
+        given_name: optional_text(&at("given-name"), c.given_name)?,
+        family_name: optional_text(&at("family-name"), c.family_name)?,
         consents: c
             .consents
             .into_iter()
@@ -178,15 +229,87 @@ fn customer(c: wit::Customer) -> Result<Customer, String> {
                         wit::ConsentState::Granted => ConsentState::Granted,
                         wit::ConsentState::Revoked => ConsentState::Revoked,
                     },
-                    at: time("consent.at", k.at)?,
-                    source: text("consent.source", k.source)?,
+                    at: time(&at("consent.at"), k.at)?,
+                    source: text(&at("consent.source"), k.source)?,
                 })
             })
             .collect::<Result<_, String>>()?,
         created_at: c
             .created_at
-            .map(|t| time("customer.created-at", t))
+            .map(|t| time(&at("created-at"), t))
             .transpose()?,
+        birthday: c
+            .birthday
+            .map(|b| birthday(&at("birthday"), b))
+            .transpose()?,
+        loyalty: c.loyalty.map(|l| loyalty(&at("loyalty"), l)).transpose()?,
+    })
+}
+
+/// The identities at `field`, each value checked as text.
+fn identities(field: &str, ids: Vec<wit::Identity>) -> Result<Vec<Identity>, String> {
+    ids.into_iter()
+        .map(|i| {
+            Ok(Identity {
+                kind: identity_kind(i.kind),
+                value: text(&format!("{field}.identity"), i.value)?,
+            })
+        })
+        .collect()
+}
+
+/// A birthday whose month and day exist (29 February in any year, and in the year given only if
+/// it is a leap year); a year from 1900 up to this one.
+fn birthday(field: &str, b: wit::Birthday) -> Result<Birthday, String> {
+    const DAYS: [u8; 12] = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    if !(1..=12).contains(&b.month) {
+        return Err(format!(
+            "{field}.month = {} is not a month (1 to 12)",
+            b.month
+        ));
+    }
+    let last = DAYS[usize::from(b.month - 1)];
+    if !(1..=last).contains(&b.day) {
+        return Err(format!(
+            "{field}.day = {} is not a day of month {} (1 to {last})",
+            b.day, b.month
+        ));
+    }
+    if let Some(year) = b.year {
+        let this_year = u16::try_from(Utc::now().year()).unwrap_or(u16::MAX);
+        if !(1900..=this_year).contains(&year) {
+            return Err(format!(
+                "{field}.year = {year} is not a birth year (1900 to {this_year})"
+            ));
+        }
+        if chrono::NaiveDate::from_ymd_opt(i32::from(year), b.month.into(), b.day.into()).is_none()
+        {
+            return Err(format!(
+                "{field} = {year}-{:02}-{:02} is not a date",
+                b.month, b.day
+            ));
+        }
+    }
+    Ok(Birthday {
+        month: b.month,
+        day: b.day,
+        year: b.year,
+    })
+}
+
+/// A loyalty account: an id, and the points ever earned, never negative. The balance may be
+/// negative (Square: after a manual adjustment, a refund or an exchange).
+fn loyalty(field: &str, l: wit::LoyaltyAccount) -> Result<LoyaltyAccount, String> {
+    if l.lifetime < 0 {
+        return Err(format!(
+            "{field}.lifetime = {} points is negative",
+            l.lifetime
+        ));
+    }
+    Ok(LoyaltyAccount {
+        id: text(&format!("{field}.id"), l.id)?,
+        balance: l.balance,
+        lifetime: l.lifetime,
     })
 }
 
@@ -232,4 +355,91 @@ fn time(field: &str, ms: i64) -> Result<DateTime<Utc>, String> {
 
 fn truncate(s: &str) -> String {
     s.chars().take(80).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(month: u8, day: u8, year: Option<u16>) -> Result<Birthday, String> {
+        birthday("customer.birthday", wit::Birthday { month, day, year })
+    }
+
+    #[test]
+    fn a_birthday_must_be_a_day_of_the_calendar() {
+        assert!(day(2, 29, None).is_ok());
+        assert!(day(2, 29, Some(2000)).is_ok());
+        assert_eq!(
+            day(2, 29, Some(1999)).unwrap_err(),
+            "customer.birthday = 1999-02-29 is not a date"
+        );
+        assert_eq!(
+            day(13, 1, None).unwrap_err(),
+            "customer.birthday.month = 13 is not a month (1 to 12)"
+        );
+        assert_eq!(
+            day(4, 31, None).unwrap_err(),
+            "customer.birthday.day = 31 is not a day of month 4 (1 to 30)"
+        );
+        assert!(day(1, 0, None).is_err());
+        assert!(day(1, 1, Some(1899)).unwrap_err().contains("year = 1899"));
+    }
+
+    #[test]
+    fn a_loyalty_balance_may_be_negative_and_lifetime_points_may_not() {
+        let account = |balance, lifetime| {
+            loyalty(
+                "customer.loyalty",
+                wit::LoyaltyAccount {
+                    id: "LA-1".into(),
+                    balance,
+                    lifetime,
+                },
+            )
+        };
+        assert_eq!(account(-20, 100).unwrap().balance, -20);
+        assert_eq!(
+            account(0, -1).unwrap_err(),
+            "customer.loyalty.lifetime = -1 points is negative"
+        );
+    }
+
+    #[test]
+    fn the_new_payloads_must_say_whom_and_what_they_are_about() {
+        let merged = payload(wit::PosPayload::CustomersMerged(wit::CustomerMerge {
+            survivor: wit::Customer {
+                identities: Vec::new(),
+                given_name: None,
+                family_name: None,
+                consents: Vec::new(),
+                created_at: None,
+                birthday: None,
+                loyalty: None,
+            },
+            replaced: Vec::new(),
+        }));
+        assert!(merged
+            .unwrap_err()
+            .starts_with("customers-merged.replaced is empty"));
+        let deleted = payload(wit::PosPayload::CustomerDeleted(Vec::new()));
+        assert_eq!(deleted.unwrap_err(), "customer-deleted names no identity");
+        let request = |kind| {
+            payload(wit::PosPayload::PrivacyRequest(wit::PrivacyRequest {
+                id: "PR-1".into(),
+                kind,
+                identities: Vec::new(),
+            }))
+        };
+        assert!(request(wit::PrivacyKind::Redact)
+            .unwrap_err()
+            .contains("a redact request must name the person"));
+        assert_eq!(
+            request(wit::PrivacyKind::ShopRedact).unwrap(),
+            Payload::PrivacyRequest {
+                id: "PR-1".into(),
+                kind: PrivacyKind::ShopRedact,
+                identities: Vec::new(),
+            }
+        );
+    }
 }

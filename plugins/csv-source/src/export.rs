@@ -3,7 +3,7 @@
 
 use crate::raw::Entry;
 use crate::{csv_file, jsonl, receipt};
-use rapport_sdk::prelude::*;
+use rapport_sdk::v0_3::prelude::*;
 use std::collections::BTreeMap;
 
 /// The file format of an export.

@@ -1,5 +1,6 @@
 //! A POS source for tills without an API: imports their CSV or JSON Lines export, uploaded by the
-//! operator (as a webhook body) or fetched from `export_url` on every poll.
+//! operator (as a webhook body) or fetched from `export_url` on every poll. Built for contract 0.3
+//! (an export carries no birthdays, loyalty accounts or order versions, so those stay absent).
 
 mod csv_file;
 mod export;
@@ -11,7 +12,7 @@ use export::Format;
 use rapport_sdk::config::{config_str, config_u32, config_url};
 use rapport_sdk::http::Request;
 use rapport_sdk::log;
-use rapport_sdk::prelude::*;
+use rapport_sdk::v0_3::prelude::*;
 
 const STREAM: &str = "sales";
 const DEFAULT_BATCH_SIZE: u32 = 500;
@@ -68,7 +69,7 @@ impl Source for CsvSource {
     }
 }
 
-rapport_sdk::export_source!(CsvSource);
+rapport_sdk::export_source_v0_3!(CsvSource);
 
 fn format() -> Result<Format, ConnectorError> {
     Format::from_config(config_str("format").as_deref())

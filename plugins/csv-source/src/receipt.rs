@@ -4,8 +4,8 @@
 
 use crate::raw::{Fields, RawLine, RawReceipt};
 use rapport_sdk::money::{exponent, parse_decimal, parse_money, times};
-use rapport_sdk::prelude::*;
 use rapport_sdk::time::parse_timestamp;
+use rapport_sdk::v0_3::prelude::*;
 use std::collections::BTreeMap;
 use std::fmt::Display;
 
@@ -99,6 +99,7 @@ pub fn build(raw: &RawReceipt) -> Result<PosEvent, Vec<RejectedInput>> {
                 total,
                 placed_at: date,
                 updated_at: date,
+                version: None,
             }),
         },
         Kind::Refund { of } => PosEvent {
@@ -157,6 +158,8 @@ fn customer(f: &Fields, opt_in: Option<ConsentState>, date: Timestamp) -> Option
         family_name,
         consents,
         created_at: None,
+        birthday: None,
+        loyalty: None,
     })
 }
 

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod consent;
+mod contract_v0_3;
 mod crash;
 mod crm_unsubscribes;
 mod csv_import;

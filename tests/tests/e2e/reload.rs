@@ -324,7 +324,9 @@ async fn a_version_built_for_an_unknown_contract_is_refused_and_the_old_one_keep
     let refusal = report["last_refusal"].to_string();
     assert!(
         refusal.contains("built for rapport:connector@0.9.0")
-            && refusal.contains("rapport:connector@0.1.0, rapport:connector@0.2.0"),
+            && refusal.contains(
+                "rapport:connector@0.1.0, rapport:connector@0.2.0, rapport:connector@0.3.0"
+            ),
         "{report:#}"
     );
     assert_eq!(

@@ -124,10 +124,19 @@ fn assert_summary(payload: &str) {
             r.customer.is_none() && r.lines.is_empty() && r.reason.is_none(),
             "{payload}"
         ),
-        Payload::Customer(c) => assert!(
-            c.identities.is_empty() && c.given_name.is_none() && c.consents.is_empty(),
+        Payload::Customer(c)
+        | Payload::CustomersMerged { survivor: c, .. }
+        | Payload::LoyaltyChanged { customer: c } => assert!(
+            c.identities.is_empty()
+                && c.given_name.is_none()
+                && c.consents.is_empty()
+                && c.birthday.is_none()
+                && c.loyalty.is_none(),
             "{payload}"
         ),
+        Payload::CustomerDeleted { identities } | Payload::PrivacyRequest { identities, .. } => {
+            assert!(identities.is_empty(), "{payload}")
+        }
     }
 }
 

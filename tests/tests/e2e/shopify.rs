@@ -9,7 +9,7 @@ use rapport_fakes::shop::{Receipt, SampleShop};
 use rapport_fakes::shopify::{self, ShopifyServer};
 use rapport_host::config::{Config, ConnectorConfig};
 use rapport_host::connectors::{Connector, HostServices};
-use rapport_sandbox::contract::wit::{
+use rapport_sandbox::contract::pos::{
     Channel, ConnectorError, ConsentState, Decimal, IdentityKind, OrderState, PosEvent, PosPayload,
     Purpose, SalesChannel,
 };

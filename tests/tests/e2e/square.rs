@@ -8,7 +8,7 @@ use rapport_fakes::shop::SampleShop;
 use rapport_fakes::square::{self, SquareServer};
 use rapport_host::config::ConnectorConfig;
 use rapport_host::connectors::{Connector, HostServices};
-use rapport_sandbox::contract::wit::{
+use rapport_sandbox::contract::pos::{
     ConnectorError, ConsentState, Decimal, IdentityKind, PosEvent, PosPayload, SalesChannel,
 };
 use rapport_sandbox::packages::PluginKind;

@@ -77,9 +77,7 @@ pub fn plan(held: &Held<'_>, typed: &str, sinks: &[String], now: i64) -> Erasure
         .events
         .iter()
         .map(|(id, payload)| {
-            if let Some(customer) = payload.customer() {
-                raw.extend(mentionable(&customer.identities));
-            }
+            raw.extend(mentionable(payload.identities()));
             scrub(*id, payload)
         })
         .collect();
@@ -130,15 +128,22 @@ fn scrub(id: i64, payload: &Payload) -> ScrubbedEvent {
             refund.customer = None;
             None
         }
-        Payload::Customer(customer) => {
-            *customer = Customer {
-                identities: Vec::new(),
-                given_name: None,
-                family_name: None,
-                consents: Vec::new(),
-                created_at: customer.created_at,
-            };
+        // These events' object ids are made of the person's identities: they get a neutral one.
+        Payload::Customer(customer)
+        | Payload::CustomersMerged {
+            survivor: customer, ..
+        }
+        | Payload::LoyaltyChanged { customer } => {
+            *customer = customer.without_details();
             Some(format!("erased:{id}"))
+        }
+        Payload::CustomerDeleted { identities } => {
+            identities.clear();
+            Some(format!("erased:{id}"))
+        }
+        Payload::PrivacyRequest { identities, .. } => {
+            identities.clear();
+            None
         }
     };
     ScrubbedEvent {

@@ -4,7 +4,7 @@
 //! person's totals come from stay, so orders counts and spend never change. Everything else past its
 //! period is deleted. The job that applies these rules is the host's retention service.
 
-use crate::model::{Customer, Order, Payload, Refund};
+use crate::model::{Order, Payload, Refund};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer};
 use std::fmt;
@@ -225,13 +225,22 @@ pub fn summarise(payload: Payload) -> Payload {
             lines: Vec::new(),
             ..refund
         }),
-        Payload::Customer(customer) => Payload::Customer(Customer {
+        Payload::Customer(customer) => Payload::Customer(customer.without_details()),
+        Payload::CustomersMerged { survivor, replaced } => Payload::CustomersMerged {
+            survivor: survivor.without_details(),
+            replaced,
+        },
+        Payload::CustomerDeleted { .. } => Payload::CustomerDeleted {
             identities: Vec::new(),
-            given_name: None,
-            family_name: None,
-            consents: Vec::new(),
-            created_at: customer.created_at,
-        }),
+        },
+        Payload::PrivacyRequest { id, kind, .. } => Payload::PrivacyRequest {
+            id,
+            kind,
+            identities: Vec::new(),
+        },
+        Payload::LoyaltyChanged { customer } => Payload::LoyaltyChanged {
+            customer: customer.without_details(),
+        },
     }
 }
 

@@ -72,6 +72,10 @@ pub fn add_to_linker<T: CapabilitiesView + 'static>(
     linker: &mut Linker<T>,
 ) -> wasmtime::Result<()> {
     wit::add_to_linker::<T, HasCapabilities>(linker, T::capabilities)?;
+    crate::contract::source_v0_3::rapport::connector0_3_0::types::add_to_linker::<T, HasCapabilities>(
+        linker,
+        T::capabilities,
+    )?;
     wit_host::add_to_linker::<T, HasCapabilities>(linker, T::capabilities)
 }
 
@@ -83,6 +87,8 @@ impl HasData for HasCapabilities {
 }
 
 impl wit::Host for Capabilities {}
+
+impl crate::contract::source_v0_3::rapport::connector0_3_0::types::Host for Capabilities {}
 
 impl wit_host::Host for Capabilities {
     fn log(&mut self, level: LogLevel, message: String) {

@@ -13,7 +13,7 @@ use crate::contract::Contract;
 use crate::packages::{PluginKind, PluginPackage};
 use cache::ComponentCache;
 use health::HealthPolicy;
-use plugin::{Plugin, PluginPre, SinkPre};
+use plugin::{Plugin, PluginPre, SinkPre, SourcePre};
 use state::PluginState;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -155,9 +155,9 @@ impl Runtime {
             .instantiate_pre(&component)
             .map_err(world_error)?;
         Ok(match (kind, contract) {
-            (PluginKind::PosSource, _) => PluginPre::Source(
-                crate::contract::source::PosSourcePre::new(instance_pre).map_err(world_error)?,
-            ),
+            (PluginKind::PosSource, contract) => {
+                PluginPre::Source(SourcePre::new(instance_pre, contract).map_err(world_error)?)
+            }
             (PluginKind::CrmSink, contract) => {
                 PluginPre::Sink(SinkPre::new(instance_pre, contract).map_err(world_error)?)
             }

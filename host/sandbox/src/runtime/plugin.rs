@@ -7,9 +7,8 @@ use super::state::PluginState;
 use super::{CallLimits, EPOCH_TICK};
 use crate::capabilities::PluginContext;
 use crate::contract::sink::exports::rapport::connector::sink as wit_sink;
-use crate::contract::source::exports::rapport::connector::source as wit_source;
 use crate::contract::wit::{Activity, ConnectorError, Descriptor, Identity, Outcome, Profile};
-use crate::contract::{consent_feed, sink, sink_v0_2, source, Contract};
+use crate::contract::{consent_feed, pos, sink, sink_v0_2, source, source_v0_3, upcast, Contract};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,14 +17,112 @@ use wasmtime::{Store, Trap};
 
 /// The pre-linked component of a plugin, by world.
 pub enum PluginPre {
-    Source(source::PosSourcePre<PluginState>),
+    Source(SourcePre),
     Sink(SinkPre),
+}
+
+/// A pre-linked source, by the contract version it was built for: 0.1 and 0.2 sources export 0.1's
+/// `source` interface, 0.3 sources 0.3's.
+pub enum SourcePre {
+    V0_1(source::PosSourcePre<PluginState>),
+    V0_3(source_v0_3::PosSourcePre<PluginState>),
+}
+
+impl SourcePre {
+    /// Type-checks `instance_pre` against the source world of `contract`.
+    pub fn new(
+        instance_pre: InstancePre<PluginState>,
+        contract: Contract,
+    ) -> wasmtime::Result<Self> {
+        Ok(match contract {
+            Contract::V0_1 | Contract::V0_2 => {
+                SourcePre::V0_1(source::PosSourcePre::new(instance_pre)?)
+            }
+            Contract::V0_3 => SourcePre::V0_3(source_v0_3::PosSourcePre::new(instance_pre)?),
+        })
+    }
+
+    fn engine(&self) -> &wasmtime::Engine {
+        match self {
+            SourcePre::V0_1(pre) => pre.engine(),
+            SourcePre::V0_3(pre) => pre.engine(),
+        }
+    }
+
+    fn instantiate(&self, store: &mut Store<PluginState>) -> wasmtime::Result<SourceInstance> {
+        Ok(match self {
+            SourcePre::V0_1(pre) => SourceInstance::V0_1(pre.instantiate(store)?),
+            SourcePre::V0_3(pre) => SourceInstance::V0_3(pre.instantiate(store)?),
+        })
+    }
+}
+
+/// An instantiated source, called through the bindings of its version; what a 0.1 source returns
+/// is upcast to 0.3's types.
+enum SourceInstance {
+    V0_1(source::PosSource),
+    V0_3(source_v0_3::PosSource),
+}
+
+impl SourceInstance {
+    fn call_describe(&self, store: &mut Store<PluginState>) -> wasmtime::Result<Descriptor> {
+        match self {
+            SourceInstance::V0_1(s) => s.rapport_connector_source().call_describe(store),
+            SourceInstance::V0_3(s) => s.rapport_connector0_3_0_source().call_describe(store),
+        }
+    }
+
+    fn call_check(
+        &self,
+        store: &mut Store<PluginState>,
+    ) -> wasmtime::Result<Result<(), ConnectorError>> {
+        match self {
+            SourceInstance::V0_1(s) => s.rapport_connector_source().call_check(store),
+            SourceInstance::V0_3(s) => s.rapport_connector0_3_0_source().call_check(store),
+        }
+    }
+
+    fn call_poll(
+        &self,
+        store: &mut Store<PluginState>,
+        stream: &str,
+        cursor: Option<&str>,
+    ) -> wasmtime::Result<Result<pos::Batch, ConnectorError>> {
+        Ok(match self {
+            SourceInstance::V0_1(s) => s
+                .rapport_connector_source()
+                .call_poll(store, stream, cursor)?
+                .map(upcast::batch),
+            SourceInstance::V0_3(s) => s
+                .rapport_connector0_3_0_source()
+                .call_poll(store, stream, cursor)?,
+        })
+    }
+
+    fn call_webhook(
+        &self,
+        store: &mut Store<PluginState>,
+        headers: &[crate::contract::wit_host::Header],
+        body: &[u8],
+    ) -> wasmtime::Result<Result<pos::Push, ConnectorError>> {
+        Ok(match self {
+            SourceInstance::V0_1(s) => s
+                .rapport_connector_source()
+                .call_webhook(store, headers, body)?
+                .map(upcast::push),
+            SourceInstance::V0_3(s) => s
+                .rapport_connector0_3_0_source()
+                .call_webhook(store, headers, body)?,
+        })
+    }
 }
 
 /// A pre-linked sink, by the contract version it was built for. Every version exports 0.1's `sink`
 /// interface, so a 0.2 sink is called through the same bindings; only `consent-feed` is extra.
+/// 0.3's sink world is 0.2's.
 pub enum SinkPre {
     V0_1(sink::CrmSinkPre<PluginState>),
+    /// A 0.2 or 0.3 sink.
     V0_2 {
         instance_pre: InstancePre<PluginState>,
         sink: sink::CrmSinkIndices,
@@ -41,7 +138,7 @@ impl SinkPre {
     ) -> wasmtime::Result<Self> {
         Ok(match contract {
             Contract::V0_1 => SinkPre::V0_1(sink::CrmSinkPre::new(instance_pre)?),
-            Contract::V0_2 => {
+            Contract::V0_2 | Contract::V0_3 => {
                 sink_v0_2::CrmSinkIndices::new(&instance_pre)?;
                 SinkPre::V0_2 {
                     sink: sink::CrmSinkIndices::new(&instance_pre)?,
@@ -82,7 +179,7 @@ impl SinkPre {
 
 /// An instantiated plugin, by world.
 enum Instance {
-    Source(source::PosSource),
+    Source(SourceInstance),
     Sink(SinkInstance),
 }
 
@@ -288,7 +385,7 @@ impl Plugin {
             }
             Admission::Probe => {
                 let probe = self.run(call, |instance, store| match instance {
-                    Instance::Source(s) => s.rapport_connector_source().call_check(store),
+                    Instance::Source(s) => s.call_check(store),
                     Instance::Sink(s) => s.sink().call_check(store),
                 });
                 let (passed, detail) = match &probe {
@@ -358,13 +455,13 @@ impl Plugin {
     fn source_call<R>(
         &self,
         call: &'static str,
-        f: impl FnOnce(&wit_source::Guest, &mut Store<PluginState>) -> wasmtime::Result<R>,
+        f: impl FnOnce(&SourceInstance, &mut Store<PluginState>) -> wasmtime::Result<R>,
     ) -> Result<R, PluginError> {
         if !matches!(self.pre, PluginPre::Source(_)) {
             return Err(self.fault(call, Fault::WrongKind("pos-source")));
         }
         self.call(call, |instance, store| match instance {
-            Instance::Source(s) => f(s.rapport_connector_source(), store),
+            Instance::Source(s) => f(s, store),
             Instance::Sink(_) => unreachable!("checked above"),
         })
     }
@@ -400,7 +497,7 @@ impl Plugin {
     /// The plugin's own description.
     pub fn describe(&self) -> Result<Descriptor, PluginError> {
         self.call("describe", |instance, store| match instance {
-            Instance::Source(s) => s.rapport_connector_source().call_describe(store),
+            Instance::Source(s) => s.call_describe(store),
             Instance::Sink(s) => s.sink().call_describe(store),
         })
     }
@@ -408,24 +505,27 @@ impl Plugin {
     /// The plugin's configuration and credentials check.
     pub fn check(&self) -> Result<Result<(), ConnectorError>, PluginError> {
         self.call("check", |instance, store| match instance {
-            Instance::Source(s) => s.rapport_connector_source().call_check(store),
+            Instance::Source(s) => s.call_check(store),
             Instance::Sink(s) => s.sink().call_check(store),
         })
     }
 
+    /// One poll step of a source, in 0.3's types whichever version the source was built for.
     pub fn poll(
         &self,
         stream: &str,
         cursor: Option<&str>,
-    ) -> Result<Result<wit_source::Batch, ConnectorError>, PluginError> {
+    ) -> Result<Result<pos::Batch, ConnectorError>, PluginError> {
         self.source_call("poll", |g, s| g.call_poll(s, stream, cursor))
     }
 
+    /// A webhook delivery (or uploaded file) turned into events by a source, in 0.3's types
+    /// whichever version the source was built for.
     pub fn webhook(
         &self,
         headers: &[(String, String)],
         body: &[u8],
-    ) -> Result<Result<wit_source::Push, ConnectorError>, PluginError> {
+    ) -> Result<Result<pos::Push, ConnectorError>, PluginError> {
         let headers: Vec<_> = headers
             .iter()
             .map(|(name, value)| crate::contract::wit_host::Header {

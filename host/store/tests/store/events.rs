@@ -22,6 +22,8 @@ fn customer(email: &str) -> (Identity, Customer) {
         family_name: None,
         consents: Vec::new(),
         created_at: None,
+        birthday: None,
+        loyalty: None,
     };
     (identity, customer)
 }
