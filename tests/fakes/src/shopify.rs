@@ -4,7 +4,11 @@
 //! header (a `page_info` request that repeats a filter is refused, as Shopify does), the leaky-bucket
 //! call limit with `X-Shopify-Shop-Api-Call-Limit`, switchable faults, orders moving from unpaid to
 //! paid, cancelled or refunded (with the refunded lines), a sample shop in any currency, and signed
-//! webhook deliveries.
+//! webhook deliveries. Products (`products.json`, with `ids` and `fields` as Shopify reads them)
+//! carry the `product_type` that order lines lack; customers carry email and SMS marketing
+//! consent; a deleted customer and the mandatory privacy webhooks (`customers/redact`,
+//! `customers/data_request`, `shop/redact`) have their bodies built here, to be signed and posted
+//! with [`webhook`].
 
 use crate::faults::FaultPlan;
 use crate::server::{serve, Running};
@@ -29,6 +33,8 @@ use std::time::Instant;
 pub const API_VERSION: &str = "2025-01";
 /// The shop every webhook names.
 pub const SHOP_DOMAIN: &str = "rapport-sim.myshopify.com";
+/// The shop's id, as the privacy webhooks name it.
+pub const SHOP_ID: u64 = 54_838_000_009;
 /// Shopify's answer to a missing or wrong access token.
 pub const INVALID_TOKEN: &str =
     "[API] Invalid API key or access token (unrecognized login or wrong password)";
@@ -66,6 +72,7 @@ impl ShopifyRequest {
 struct Data {
     orders: BTreeMap<u64, Value>,
     customers: BTreeMap<u64, Value>,
+    products: BTreeMap<u64, Value>,
     requests: Vec<ShopifyRequest>,
     /// The call-limit bucket: its level and when it was last drained.
     bucket: (f64, Instant),
@@ -77,7 +84,7 @@ struct Shared {
     faults: FaultPlan,
 }
 
-/// The simulator: `GET /admin/api/2025-01/orders.json` and `GET /admin/api/2025-01/customers.json`.
+/// The simulator: `GET /admin/api/2025-01/orders.json`, `customers.json` and `products.json`.
 pub struct ShopifyServer {
     running: Running,
     shared: Arc<Shared>,
@@ -91,6 +98,7 @@ impl ShopifyServer {
             data: Mutex::new(Data {
                 orders: BTreeMap::new(),
                 customers: BTreeMap::new(),
+                products: BTreeMap::new(),
                 requests: Vec::new(),
                 bucket: (0.0, Instant::now()),
             }),
@@ -100,6 +108,7 @@ impl ShopifyServer {
         let app = Router::new()
             .route(&format!("{base}/orders.json"), get(list_orders))
             .route(&format!("{base}/customers.json"), get(list_customers))
+            .route(&format!("{base}/products.json"), get(list_products))
             .fallback(|| async { errors(StatusCode::NOT_FOUND, json!("Not Found")) })
             .layer(axum::middleware::from_fn_with_state(shared.clone(), gate))
             .with_state(shared.clone());
@@ -139,6 +148,16 @@ impl ShopifyServer {
         self.data().customers.values().cloned().collect()
     }
 
+    /// Every product, by id.
+    pub fn products(&self) -> Vec<Value> {
+        self.data().products.values().cloned().collect()
+    }
+
+    /// One product as Shopify now holds it.
+    pub fn product(&self, id: u64) -> Option<Value> {
+        self.data().products.get(&id).cloned()
+    }
+
     /// Every request received, in arrival order (refused ones included).
     pub fn requests(&self) -> Vec<ShopifyRequest> {
         self.data().requests.clone()
@@ -154,6 +173,68 @@ impl ShopifyServer {
     pub fn put_customer(&self, customer: Value) {
         let id = customer["id"].as_u64().expect("customer id");
         self.data().customers.insert(id, customer);
+    }
+
+    /// Stores `product` as given (it needs a numeric `id` and `updated_at`).
+    pub fn put_product(&self, product: Value) {
+        let id = product["id"].as_u64().expect("product id");
+        self.data().products.insert(id, product);
+    }
+
+    /// Changes a product: `change` edits it, then `updated_at` becomes `at`.
+    pub fn update_product(&self, id: u64, at: &str, change: impl FnOnce(&mut Value)) {
+        let mut data = self.data();
+        let product = data.products.get_mut(&id).expect("no such product");
+        change(product);
+        product["updated_at"] = json!(at);
+    }
+
+    /// Deletes a customer as a merchant would, and returns the body of the `customers/delete`
+    /// webhook Shopify then sends. Shopify deletes only customers who have placed no order.
+    pub fn delete_customer(&self, id: u64) -> Value {
+        let mut data = self.data();
+        let placed = data
+            .orders
+            .values()
+            .any(|o| o["customer"]["id"].as_u64() == Some(id));
+        assert!(!placed, "Shopify deletes only customers without orders");
+        let customer = data.customers.remove(&id).expect("no such customer");
+        deleted_customer(&customer)
+    }
+
+    /// The body of the `customers/redact` webhook for customer `id`: who they are and their
+    /// orders.
+    pub fn customers_redact(&self, id: u64) -> Value {
+        let (customer, orders) = self.privacy_subject(id);
+        json!({
+            "shop_id": SHOP_ID, "shop_domain": SHOP_DOMAIN,
+            "customer": customer, "orders_to_redact": orders,
+        })
+    }
+
+    /// The body of the `customers/data_request` webhook `request_id` for customer `id`.
+    pub fn customers_data_request(&self, id: u64, request_id: u64) -> Value {
+        let (customer, orders) = self.privacy_subject(id);
+        json!({
+            "shop_id": SHOP_ID, "shop_domain": SHOP_DOMAIN, "orders_requested": orders,
+            "customer": customer, "data_request": {"id": request_id},
+        })
+    }
+
+    /// `{id, email, phone}` of customer `id` and the ids of their orders.
+    fn privacy_subject(&self, id: u64) -> (Value, Vec<u64>) {
+        let data = self.data();
+        let customer = data.customers.get(&id).expect("no such customer");
+        let orders = data
+            .orders
+            .values()
+            .filter(|o| o["customer"]["id"].as_u64() == Some(id))
+            .filter_map(|o| o["id"].as_u64())
+            .collect();
+        let subject = json!({
+            "id": id, "email": customer["email"], "phone": customer["phone"],
+        });
+        (subject, orders)
     }
 
     /// Changes an order as a merchant would: `change` edits it, then `updated_at` becomes `at`.
@@ -240,7 +321,8 @@ impl ShopifyServer {
         order["updated_at"] = at;
     }
 
-    /// Loads `shop` in Shopify's shapes with all money in `currency`: its customers, each intact
+    /// Loads `shop` in Shopify's shapes with all money in `currency`: its customers, one product
+    /// for each SKU sold (its `product_type` the sample line's category), each intact
     /// sale as a paid order (in-store sales from the POS at their location, online sales from the
     /// web store) and each refund receipt as a refund of its sale. Sample-shop cents become minor
     /// units by [`minor_units`].
@@ -253,6 +335,15 @@ impl ShopifyServer {
             .collect();
         for c in &customers {
             self.put_customer(c.clone());
+        }
+        let mut catalogue = BTreeMap::new();
+        for l in shop.valid_receipts().flat_map(|r| &r.lines) {
+            catalogue
+                .entry(l.sku.clone())
+                .or_insert_with(|| shopify_product(l, currency, &l.category, PRODUCTS_UPDATED_AT));
+        }
+        for product in catalogue.into_values() {
+            self.put_product(product);
         }
         for r in shop.valid_receipts() {
             match &r.refund_of {
@@ -277,6 +368,94 @@ pub fn shopify_id(sample_id: &str) -> u64 {
         other => panic!("no Shopify id for sample-shop prefix {other:?}"),
     };
     base + digits.parse::<u64>().expect("sample-shop id digits")
+}
+
+/// When the sample shop's products were last changed.
+const PRODUCTS_UPDATED_AT: &str = "2026-08-01T10:00:00-04:00";
+
+/// Shopify's product id for a SKU (each SKU is one product of one variant here): 8000000000
+/// plus a hash of the SKU, the same in every order.
+pub fn product_id(sku: &str) -> u64 {
+    8_000_000_000 + sku_hash(sku)
+}
+
+/// Shopify's variant id for a SKU.
+pub fn variant_id(sku: &str) -> u64 {
+    40_000_000_000 + sku_hash(sku)
+}
+
+/// FNV-1a of `sku`, below 10⁹.
+fn sku_hash(sku: &str) -> u64 {
+    let hash = sku.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    hash % 1_000_000_000
+}
+
+/// A product as Shopify's REST Admin API writes one (`GET products.json`): one variant, `sku`
+/// and price from `line`, of type `product_type` ("" when the merchant set none), created and
+/// last updated at `at`. Store it with [`ShopifyServer::put_product`].
+pub fn shopify_product(
+    line: &crate::shop::Line,
+    currency: &str,
+    product_type: &str,
+    at: &str,
+) -> Value {
+    let id = product_id(&line.sku);
+    let variant = variant_id(&line.sku);
+    let handle: String = line
+        .product
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_alphanumeric() { c } else { '-' })
+        .collect();
+    json!({
+        "id": id, "title": line.product, "body_html": format!("<p>{}</p>", line.product),
+        "vendor": "Rapport Roasters", "product_type": product_type, "created_at": at,
+        "handle": handle, "updated_at": at, "published_at": at, "template_suffix": null,
+        "published_scope": "global", "tags": "", "status": "active",
+        "admin_graphql_api_id": format!("gid://shopify/Product/{id}"),
+        "variants": [{
+            "id": variant, "product_id": id, "title": "Default Title",
+            "price": decimal(minor_units(line.unit_cents, currency), currency), "sku": line.sku,
+            "position": 1, "inventory_policy": "deny", "compare_at_price": null,
+            "fulfillment_service": "manual", "inventory_management": "shopify",
+            "option1": "Default Title", "option2": null, "option3": null,
+            "created_at": at, "updated_at": at, "taxable": true, "barcode": null, "grams": 250,
+            "weight": 250.0, "weight_unit": "g", "inventory_item_id": variant + 1,
+            "inventory_quantity": 100, "requires_shipping": true,
+            "admin_graphql_api_id": format!("gid://shopify/ProductVariant/{variant}"),
+        }],
+        "options": [{"id": id + 1, "product_id": id, "name": "Title", "position": 1, "values": ["Default Title"]}],
+        "images": [], "image": null,
+    })
+}
+
+/// The body of a `customers/delete` webhook for `customer` (as it was): Shopify sends little more
+/// than the id once a customer is gone (shape from Shopify's webhook example payload, unverified
+/// against a primary source: the connector relies on `id` alone).
+pub fn deleted_customer(customer: &Value) -> Value {
+    let id = customer["id"].as_u64().expect("customer id");
+    json!({
+        "id": id, "phone": null, "addresses": [], "tax_exemptions": [],
+        "email_marketing_consent": null, "sms_marketing_consent": null,
+        "admin_graphql_api_id": format!("gid://shopify/Customer/{id}"),
+    })
+}
+
+/// The body of the `shop/redact` webhook, sent 48 hours after the shop uninstalled the app.
+pub fn shop_redact() -> Value {
+    json!({"shop_id": SHOP_ID, "shop_domain": SHOP_DOMAIN})
+}
+
+/// A customer's `sms_marketing_consent` (or `email_marketing_consent`, without
+/// `consent_collected_from`): `state` (`subscribed`, `unsubscribed`, `not_subscribed`, `pending`,
+/// `redacted`) with `opt_in_level` at `at` (null when no choice was ever recorded).
+pub fn sms_marketing_consent(state: &str, opt_in_level: &str, at: Option<&str>) -> Value {
+    json!({
+        "state": state, "opt_in_level": opt_in_level, "consent_updated_at": at,
+        "consent_collected_from": "SHOPIFY",
+    })
 }
 
 /// Shopify's location id for a sample-shop location name.
@@ -427,7 +606,7 @@ fn line_item(receipt: &str, n: usize, l: &crate::shop::Line, currency: &str) -> 
     let id = shopify_id(receipt) * 10 + n as u64;
     json!({
         "id": id, "admin_graphql_api_id": format!("gid://shopify/LineItem/{id}"),
-        "variant_id": 40_000_000_000u64 + n as u64, "product_id": 8_000_000_000u64 + n as u64,
+        "variant_id": variant_id(&l.sku), "product_id": product_id(&l.sku),
         "title": l.product, "name": l.product, "variant_title": "", "sku": l.sku,
         "vendor": "Rapport Roasters", "quantity": l.quantity,
         "price": decimal(minor_units(l.unit_cents, currency), currency),
@@ -787,6 +966,9 @@ struct Token {
     created_at_min: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     created_at_max: Option<String>,
+    /// Products only: the comma-separated ids asked for.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    ids: Option<String>,
     /// The sort key (`updated_at` ms, id) of the record the page starts after (next) or before
     /// (previous); absent on the first page.
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -799,6 +981,7 @@ struct Token {
 
 const FILTERS: &[&str] = &[
     "status",
+    "ids",
     "updated_at_min",
     "updated_at_max",
     "created_at_min",
@@ -813,7 +996,12 @@ async fn list_customers(State(shared): State<Arc<Shared>>, request: Request) -> 
     list(&shared, "customers", &request)
 }
 
-/// One page of `resource`, sorted by `updated_at` then id, ascending.
+async fn list_products(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    list(&shared, "products", &request)
+}
+
+/// One page of `resource`: orders and customers sorted by `updated_at` then id, products by id,
+/// ascending. `fields` keeps only the named properties of each record.
 fn list(shared: &Shared, resource: &str, request: &Request) -> Response {
     let params = query_pairs(request.uri().query().unwrap_or(""));
     let param = |name: &str| {
@@ -879,6 +1067,7 @@ fn list(shared: &Shared, resource: &str, request: &Request) -> Response {
                 }
                 match *name {
                     "status" if resource == "orders" => token.status = value,
+                    "ids" if resource == "products" => token.ids = value,
                     "updated_at_min" => token.updated_at_min = value,
                     "updated_at_max" => token.updated_at_max = value,
                     "created_at_min" => token.created_at_min = value,
@@ -890,16 +1079,27 @@ fn list(shared: &Shared, resource: &str, request: &Request) -> Response {
         }
     };
     let data = shared.data.lock().expect("shopify data");
-    let store = if resource == "orders" {
-        &data.orders
-    } else {
-        &data.customers
+    let store = match resource {
+        "orders" => &data.orders,
+        "products" => &data.products,
+        _ => &data.customers,
     };
     let key = |v: &Value| {
-        (
-            v["updated_at"].as_str().and_then(millis).unwrap_or(0),
-            v["id"].as_u64().unwrap_or(0),
-        )
+        let at = match resource {
+            "products" => 0,
+            _ => v["updated_at"].as_str().and_then(millis).unwrap_or(0),
+        };
+        (at, v["id"].as_u64().unwrap_or(0))
+    };
+    // Ids that are not numbers name no product.
+    let ids: Option<Vec<u64>> = token.ids.as_deref().map(|ids| {
+        ids.split(',')
+            .filter_map(|id| id.trim().parse().ok())
+            .collect()
+    });
+    let asked = |v: &Value| {
+        ids.as_ref()
+            .is_none_or(|ids| v["id"].as_u64().is_some_and(|id| ids.contains(&id)))
     };
     let within = |v: &Value, field: &str, min: &Option<String>, max: &Option<String>| {
         let at = v[field].as_str().and_then(millis);
@@ -919,6 +1119,7 @@ fn list(shared: &Shared, resource: &str, request: &Request) -> Response {
         .values()
         .filter(|v| {
             status_ok(v)
+                && asked(v)
                 && within(
                     v,
                     "updated_at",
@@ -984,6 +1185,20 @@ fn list(shared: &Shared, resource: &str, request: &Request) -> Response {
             links.push(link("next", last));
         }
     }
+    let fields: Option<Vec<String>> =
+        param("fields").map(|f| f.split(',').map(|n| n.trim().to_owned()).collect());
+    let page: Vec<Value> = page
+        .into_iter()
+        .map(|record| match (&fields, record) {
+            (Some(fields), Value::Object(all)) => Value::Object(
+                all.iter()
+                    .filter(|(name, _)| fields.contains(name))
+                    .map(|(name, value)| (name.clone(), value.clone()))
+                    .collect(),
+            ),
+            (_, record) => record.clone(),
+        })
+        .collect();
     let body = json!({ resource: page });
     let mut response = Json(body).into_response();
     if !links.is_empty() {
@@ -1059,6 +1274,60 @@ mod tests {
         shop.put_order(unpaid_order(&receipt(), None, "JPY", "authorized"));
         shop.cancel_order(id, "2026-10-01T06:00:00-04:00", "declined");
         assert_eq!(shop.order(id).unwrap()["financial_status"], "voided");
+    }
+
+    #[tokio::test]
+    async fn privacy_bodies_name_the_customer_and_their_orders() {
+        let shop = ShopifyServer::start("t").await.unwrap();
+        let customer = json!({
+            "id": 7, "email": "ana@example.com", "phone": "+442079460001",
+            "updated_at": "2026-09-01T06:00:00-04:00",
+        });
+        shop.put_customer(customer.clone());
+        let mut order = shopify_order(&receipt(), Some(customer), "USD");
+        order["id"] = json!(501);
+        shop.put_order(order);
+        let redact = shop.customers_redact(7);
+        assert_eq!(
+            redact,
+            json!({
+                "shop_id": SHOP_ID, "shop_domain": SHOP_DOMAIN,
+                "customer": {"id": 7, "email": "ana@example.com", "phone": "+442079460001"},
+                "orders_to_redact": [501],
+            })
+        );
+        let request = shop.customers_data_request(7, 9999);
+        assert_eq!(request["data_request"], json!({"id": 9999}));
+        assert_eq!(request["orders_requested"], json!([501]));
+        assert_eq!(request["customer"], redact["customer"]);
+        assert_eq!(
+            shop_redact(),
+            json!({"shop_id": SHOP_ID, "shop_domain": SHOP_DOMAIN})
+        );
+
+        shop.put_customer(json!({"id": 8, "email": "ben@example.com", "updated_at": "x"}));
+        let deleted = shop.delete_customer(8);
+        assert_eq!(deleted["id"], 8);
+        assert!(deleted.get("email").is_none());
+        assert_eq!(shop.customers().len(), 1);
+    }
+
+    #[test]
+    fn a_sku_is_one_product_in_every_order() {
+        assert_eq!(product_id("MUG"), product_id("MUG"));
+        assert_ne!(product_id("MUG"), product_id("BEAN-ETH-250"));
+        let lines = &receipt().lines;
+        let first = line_item("R000007", 0, &lines[0], "USD");
+        let again = line_item("R000008", 2, &lines[0], "USD");
+        assert_eq!(first["product_id"], again["product_id"]);
+        let product = shopify_product(&lines[1], "KWD", "homeware", "2026-08-01T10:00:00-04:00");
+        assert_eq!(product["id"], json!(product_id("MUG")));
+        assert_eq!(product["product_type"], "homeware");
+        assert_eq!(
+            product["variants"][0]["price"], "5.400",
+            "1800 cents × 3 fils"
+        );
+        assert_eq!(product["variants"][0]["id"], json!(variant_id("MUG")));
     }
 
     #[test]
