@@ -146,7 +146,8 @@ impl HostServices {
             limits,
             trust,
             dev: config.trust.dev,
-            normalizer: Normalizer::new(config.shop.region, &config.identity),
+            normalizer: Normalizer::new(config.shop.region, &config.identity)
+                .keeping_birth_year(config.privacy.keep_birth_year),
             marketing_without_choice: config.consent.marketing_without_choice,
         })
     }

@@ -1,5 +1,5 @@
 //! The one wiring point of the daemon: a pipeline's pollers, delivery and erasure workers, the
-//! retention job, the plugin-directory watch and the HTTP server, run until shutdown; and the
+//! privacy requests, the retention job, the plugin-directory watch and the HTTP server, run until shutdown; and the
 //! config-reload loop of `rapport run`, which starts the pipeline again whenever its config file
 //! changes and loads.
 
@@ -39,6 +39,23 @@ async fn watch_plugins(pipeline: Arc<Pipeline>, shutdown: watch::Receiver<bool>)
         async move { pipeline.reload_dir(&dir).await }
     })
     .await;
+}
+
+/// How often the daemon looks for privacy requests to carry out.
+const PRIVACY_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Carries out the privacy requests vendors forward, soon after they arrive, until `shutdown`. A
+/// request that fails stays pending and is tried again.
+async fn privacy_loop(pipeline: Arc<Pipeline>, mut shutdown: watch::Receiver<bool>) {
+    while !*shutdown.borrow() {
+        if let Err(e) = pipeline.handle_privacy_requests().await {
+            tracing::error!(error = %e, "a privacy request is still pending; it is tried again");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(PRIVACY_INTERVAL) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
 }
 
 /// Applies the retention periods now and every `retention.interval` until `shutdown`. A run
@@ -106,6 +123,7 @@ pub async fn run(pipeline: Arc<Pipeline>, shutdown: watch::Receiver<bool>) -> an
         });
     }
     tasks.spawn(retention_loop(pipeline.clone(), shutdown.clone()));
+    tasks.spawn(privacy_loop(pipeline.clone(), shutdown.clone()));
     tasks.spawn(watch_plugins(pipeline.clone(), shutdown.clone()));
     let app = admin_router(&pipeline);
     let mut server_shutdown = shutdown.clone();

@@ -1,13 +1,15 @@
 //! The pipeline: one config's store, connectors and workflows — polling sources and consent feeds,
 //! webhook and upload intake, one delivery worker per sink, the erasure worker, and loading new
 //! plugin versions as new generations. `sync_once` polls every source once and delivers everything
-//! due (erasures included), for one-shot jobs and the demo; the daemon runs it continuously.
+//! due (privacy requests and erasures included), for one-shot jobs and the demo; the daemon runs it
+//! continuously.
 
 use crate::config::Config;
 use crate::connectors::{Connector, Connectors, HostServices};
 use crate::consent::feed::read_consent_feed;
 use crate::delivery::SinkWorker;
 use crate::governance::erasure::ErasureWorker;
+use crate::governance::privacy::{self, Handled, PrivacyError};
 use crate::ingest::poll::{poll_source, PollError};
 use crate::ingest::push::{Intake, Wakers};
 use crate::ingest::IngestReport;
@@ -43,6 +45,8 @@ pub struct SyncReport {
     pub still_waiting: i64,
     /// Sinks' parts of erasures not yet confirmed when the drain stopped.
     pub erasures_pending: i64,
+    /// Privacy requests carried out.
+    pub privacy_requests: Vec<Handled>,
 }
 
 impl Pipeline {
@@ -213,13 +217,29 @@ impl Pipeline {
         }
     }
 
-    /// Polls every source once, then delivers what is due and asks sinks to forget.
+    /// Carries out the privacy requests vendors forwarded that are still pending (forgetting
+    /// queues each sink's part for the erasure worker).
+    pub async fn handle_privacy_requests(&self) -> Result<Vec<Handled>, PrivacyError> {
+        let answers = &self.config.privacy.data_requests;
+        privacy::handle_pending(&self.store, &self.routes.sinks, answers).await
+    }
+
+    /// Polls every source once, carries out the privacy requests that came with it, then delivers
+    /// what is due and asks sinks to forget.
     pub async fn sync_once(
         &self,
         horizon: Duration,
         timeout: Duration,
     ) -> Result<SyncReport, StoreError> {
         let (ingested, errors) = self.poll_all_once().await;
+        let privacy_requests = match self.handle_privacy_requests().await {
+            Ok(handled) => handled,
+            Err(PrivacyError::Store(e)) => return Err(e),
+            Err(e) => {
+                tracing::error!(error = %e, "a privacy request is still pending");
+                Vec::new()
+            }
+        };
         let still_waiting = self.drain(horizon, timeout).await?;
         let erasures_pending = self.drain_erasures(horizon, timeout).await?;
         Ok(SyncReport {
@@ -227,6 +247,7 @@ impl Pipeline {
             poll_errors: errors.iter().map(ToString::to_string).collect(),
             still_waiting,
             erasures_pending,
+            privacy_requests,
         })
     }
 }

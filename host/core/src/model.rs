@@ -186,11 +186,11 @@ pub struct Customer {
     pub family_name: Option<String>,
     pub consents: Vec<Consent>,
     pub created_at: Option<DateTime<Utc>>,
-    /// Absent in events stored before contract 0.3.
-    #[serde(default)]
+    /// Absent in events stored before contract 0.3, and left out when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub birthday: Option<Birthday>,
-    /// Absent in events stored before contract 0.3.
-    #[serde(default)]
+    /// Absent in events stored before contract 0.3, and left out when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loyalty: Option<LoyaltyAccount>,
 }
 
@@ -263,7 +263,7 @@ pub struct Order {
     pub updated_at: DateTime<Utc>,
     /// The vendor's version (Square `version`), higher is newer; `None` when the vendor has none
     /// (and in events stored before contract 0.3), and then `updated_at` orders versions.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<i64>,
 }
 
@@ -350,6 +350,18 @@ impl Payload {
         match self {
             Payload::Order(o) => o.customer.as_ref(),
             Payload::Refund(r) => r.customer.as_ref(),
+            Payload::Customer(c) => Some(c),
+            Payload::CustomersMerged { survivor, .. } => Some(survivor),
+            Payload::LoyaltyChanged { customer } => Some(customer),
+            Payload::CustomerDeleted { .. } | Payload::PrivacyRequest { .. } => None,
+        }
+    }
+
+    /// [`Payload::customer`], to change.
+    pub fn customer_mut(&mut self) -> Option<&mut Customer> {
+        match self {
+            Payload::Order(o) => o.customer.as_mut(),
+            Payload::Refund(r) => r.customer.as_mut(),
             Payload::Customer(c) => Some(c),
             Payload::CustomersMerged { survivor, .. } => Some(survivor),
             Payload::LoyaltyChanged { customer } => Some(customer),

@@ -10,10 +10,13 @@ use std::collections::HashMap;
 /// One version of a vendor object (an order, a refund), as far as choosing the current one goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectVersion {
-    /// The vendor's version: later is newer. For orders, the vendor's own version where it has
-    /// one (Square `version`, from contract 0.3), else its update time in ms (Shopify
-    /// `updated_at`).
+    /// When the vendor last changed it, in ms (an order's `updated_at`, a refund's `created_at`):
+    /// later is newer, where the vendor has no version of its own.
     pub version: i64,
+    /// The vendor's own version (Square `version`, from contract 0.3): it decides between two
+    /// versions that both have one, whatever their update times say. Versions stored before
+    /// contract 0.3 have none and are ordered by update time.
+    pub vendor: Option<i64>,
     /// The source's event id, which breaks ties between two deliveries of the same version so the
     /// same one wins whatever order they arrive in.
     pub event_key: String,
@@ -22,35 +25,44 @@ pub struct ObjectVersion {
 }
 
 impl ObjectVersion {
-    /// A stored current version: its vendor version (`None` sorts first), event id, kind
-    /// (`Payload::kind`) and, for an order, its state.
+    /// A stored current version: its update time (`None` sorts first), vendor version, event id,
+    /// kind (`Payload::kind`) and, for an order, its state.
     pub fn stored(
         kind: &str,
         version: Option<i64>,
+        vendor: Option<i64>,
         event_key: &str,
         state: Option<OrderState>,
     ) -> ObjectVersion {
         ObjectVersion {
             version: version.unwrap_or(i64::MIN),
+            vendor,
             event_key: event_key.to_string(),
             counts: kind == "refund" || state.is_some_and(is_sale),
         }
     }
 
+    /// How `self` compares with `other` in age: by the vendor's versions when both have one, else
+    /// by update time; the event id breaks ties.
+    pub fn age_order(&self, other: &ObjectVersion) -> std::cmp::Ordering {
+        let (mine, theirs) = match (self.vendor, other.vendor) {
+            (Some(mine), Some(theirs)) => (mine, theirs),
+            _ => (self.version, other.version),
+        };
+        (mine, &self.event_key).cmp(&(theirs, &other.event_key))
+    }
+
     /// Whether `self` is newer than `other`.
     pub fn newer_than(&self, other: &ObjectVersion) -> bool {
-        (self.version, &self.event_key) > (other.version, &other.event_key)
+        self.age_order(other).is_gt()
     }
 
     /// The version an event's payload stands for; `None` for what has no versions (customers and
     /// the other events about people).
     pub fn of(event_key: &str, payload: &Payload) -> Option<ObjectVersion> {
-        let (version, counts) = match payload {
-            Payload::Order(o) => (
-                o.version.unwrap_or(o.updated_at.timestamp_millis()),
-                is_sale(o.state),
-            ),
-            Payload::Refund(r) => (r.created_at.timestamp_millis(), true),
+        let (version, vendor, counts) = match payload {
+            Payload::Order(o) => (o.updated_at.timestamp_millis(), o.version, is_sale(o.state)),
+            Payload::Refund(r) => (r.created_at.timestamp_millis(), None, true),
             Payload::Customer(_)
             | Payload::CustomersMerged { .. }
             | Payload::CustomerDeleted { .. }
@@ -59,6 +71,7 @@ impl ObjectVersion {
         };
         Some(ObjectVersion {
             version,
+            vendor,
             event_key: event_key.to_string(),
             counts,
         })
@@ -98,7 +111,7 @@ pub fn settle(stored: Option<&ObjectVersion>, incoming: &[(usize, ObjectVersion)
     let newest = incoming
         .iter()
         .filter(|(_, v)| stored.is_none_or(|s| v.newer_than(s)))
-        .max_by(|(_, a), (_, b)| (a.version, &a.event_key).cmp(&(b.version, &b.event_key)));
+        .max_by(|(_, a), (_, b)| a.age_order(b));
     let Some((position, version)) = newest else {
         return Settled {
             current: None,
@@ -225,6 +238,7 @@ mod tests {
     fn v(version: i64, key: &str, counts: bool) -> ObjectVersion {
         ObjectVersion {
             version,
+            vendor: None,
             event_key: key.into(),
             counts,
         }
@@ -350,9 +364,14 @@ mod tests {
         // behind): the version decides.
         let v2 = ObjectVersion::of("e2", &versioned_order(2_000, Some(2))).unwrap();
         let v3 = ObjectVersion::of("e3", &versioned_order(1_999, Some(3))).unwrap();
-        assert_eq!((v2.version, v3.version), (2, 3));
+        assert_eq!((v2.vendor, v3.vendor), (Some(2), Some(3)));
         assert!(v3.newer_than(&v2));
-        assert_eq!(settle(Some(&v3), &[(0, v2)]).current, None);
+        assert_eq!(settle(Some(&v3), &[(0, v2.clone())]).current, None);
+        // A version stored before contract 0.3 has no vendor version: update times decide, so an
+        // upgraded source's next version still replaces it.
+        let before_upgrade = ObjectVersion::stored("order", Some(1_500), None, "e1", None);
+        assert!(v2.newer_than(&before_upgrade) && !before_upgrade.newer_than(&v2));
+        assert_eq!(settle(Some(&before_upgrade), &[(0, v2)]).current, Some(0));
         // Without a vendor version, the later update time is the newer version.
         let early = ObjectVersion::of("a", &versioned_order(1_000, None)).unwrap();
         let late = ObjectVersion::of("b", &versioned_order(2_000, None)).unwrap();

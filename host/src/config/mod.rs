@@ -37,6 +37,9 @@ pub struct Config {
     pub secrets: SecretsConfig,
     #[serde(default)]
     pub trust: TrustConfig,
+    /// `[privacy]`: how much of a birthday is kept, where data requests are answered.
+    #[serde(default)]
+    pub privacy: rapport_core::governance::privacy::PrivacyConfig,
     /// How long each class of stored record is kept.
     #[serde(default)]
     pub retention: rapport_core::governance::retention::RetentionConfig,
@@ -453,6 +456,7 @@ impl Config {
             self.runtime.cache_dir.as_mut(),
             self.secrets.file.as_mut(),
             self.trust.store.as_mut(),
+            Some(&mut self.privacy.data_requests),
         ]
         .into_iter()
         .flatten()

@@ -68,6 +68,23 @@ pub fn profile(s: &ProfileSnapshot) -> wit::Profile {
             });
         }
     }
+    if let Some(birthday) = s.birthday {
+        traits.push(wit::ProfileTrait {
+            name: "birthday".into(),
+            value: wit::TraitValue::Text(birthday_text(birthday)),
+        });
+    }
+    if let Some(loyalty) = &s.loyalty {
+        for (name, points) in [
+            ("loyalty_points", loyalty.balance),
+            ("loyalty_lifetime_points", loyalty.lifetime),
+        ] {
+            traits.push(wit::ProfileTrait {
+                name: name.into(),
+                value: wit::TraitValue::Integer(points),
+            });
+        }
+    }
     wit::Profile {
         key: s.key.clone(),
         identities: s.identities.iter().map(identity).collect(),
@@ -96,6 +113,14 @@ pub fn profile(s: &ProfileSnapshot) -> wit::Profile {
             })
             .collect(),
         traits,
+    }
+}
+
+/// A birthday as ISO 8601 writes it: `YYYY-MM-DD`, or `--MM-DD` without the year.
+fn birthday_text(b: model::Birthday) -> String {
+    match b.year {
+        Some(year) => format!("{year:04}-{:02}-{:02}", b.month, b.day),
+        None => format!("--{:02}-{:02}", b.month, b.day),
     }
 }
 

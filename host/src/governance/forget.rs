@@ -140,7 +140,7 @@ pub async fn forget(
 /// mentions one of their identifiers (`typed` too: the text the operator gave), what merges left on
 /// profiles merged into theirs, and their undelivered outbox items. Records the erasure and queues
 /// one part per sink in `sinks`, each first tried when the rules say.
-async fn erase_person(
+pub(crate) async fn erase_person(
     store: &Store,
     profile_id: i64,
     typed: &str,

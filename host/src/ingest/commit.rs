@@ -3,6 +3,7 @@
 //! withdrawn thank-you), rejected input and the source's cursor, committed together or not at all.
 //! The decisions are `rapport_core::sales` and `rapport_core::journeys`; the SQL is the store's.
 
+use crate::identity::vendor::{self, VendorMerge};
 use rapport_core::identity::MergeRules;
 use rapport_core::journeys::{plan_messages, NewSale, Routes, Trigger};
 use rapport_core::keys::activity_key;
@@ -11,6 +12,7 @@ use rapport_core::sales::{self, Change, ObjectVersion};
 use rapport_store::events::{self, NewEvent};
 use rapport_store::outbox::{self, NewWork};
 use rapport_store::profiles::{self, Named, Resolved};
+use rapport_store::privacy_requests::{self, NewRequest};
 use rapport_store::{cursors, rejected_inputs, Store, StoreError};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -26,6 +28,8 @@ pub struct PreparedEvent {
     /// The vendor object the event is about (order id, refund id, customer key).
     pub object_id: String,
     pub identities: Vec<Identity>,
+    /// For a vendor's merge, the vendor customer ids the survivor replaced (normalised).
+    pub merged_from: Vec<Identity>,
     pub amount: Option<Money>,
     /// The version of its object it stands for (orders and refunds).
     pub version: Option<ObjectVersion>,
@@ -107,8 +111,21 @@ pub async fn commit(store: &Store, batch: IngestBatch<'_>) -> Result<IngestRepor
         .collect();
     let Resolved {
         profiles: mut people,
-        consent_changed,
+        mut consent_changed,
     } = profiles::resolve(&mut tx, &named, batch.merge_rules, now_ms).await?;
+    let vendor_merges: Vec<VendorMerge> = (fresh.iter().enumerate())
+        .filter(|(_, p)| !p.merged_from.is_empty())
+        .map(|(position, p)| VendorMerge {
+            position,
+            evidence: format!("{source_id}:{}", p.event.source_event_id),
+            replaced: &p.merged_from,
+        })
+        .collect();
+    let merged =
+        vendor::merge_duplicates(&mut tx, source_id, &vendor_merges, &mut people, now_ms).await?;
+    consent_changed.retain(|p| !merged.absorbed.contains(p));
+    consent_changed.extend(merged.consent_changed);
+    attribute_to_holders(&mut tx, &fresh, &mut people).await?;
     let payloads: Vec<&Payload> = fresh.iter().map(|p| &p.event.payload).collect();
     let unattributed = sales::unattributed_refund_orders(&payloads, &people);
     let stored_buyers = events::buyers(&mut tx, source_id, &unattributed).await?;
@@ -140,6 +157,11 @@ pub async fn commit(store: &Store, batch: IngestBatch<'_>) -> Result<IngestRepor
         let (Some(profile_id), Some(event_id)) = (*person, *event_id) else {
             continue;
         };
+        // A deletion or a privacy request at the vendor is on the person's record, and nothing a
+        // sink is told of.
+        if p.event.payload.customer().is_none() && p.version.is_none() {
+            continue;
+        }
         let change = match current {
             true => outcomes
                 .get(&(p.event.payload.kind(), p.object_id.as_str()))
@@ -192,12 +214,40 @@ pub async fn commit(store: &Store, batch: IngestBatch<'_>) -> Result<IngestRepor
             + outbox::enqueue(&mut tx, sinks, &work, now_ms).await?
             + outbox::enqueue_messages(&mut tx, &messages, now_ms).await?,
     };
+    let requests: Vec<NewRequest> = (fresh.iter())
+        .filter_map(|p| match &p.event.payload {
+            Payload::PrivacyRequest { id, kind, .. } => Some(NewRequest {
+                request_id: id,
+                kind: *kind,
+                identities: &p.identities,
+            }),
+            _ => None,
+        })
+        .collect();
+    privacy_requests::insert(&mut tx, source_id, &requests, now_ms).await?;
     rejected_inputs::insert(&mut tx, source_id, batch.origin, batch.rejected, now_ms).await?;
     if let Some((stream, cursor)) = batch.cursor {
         cursors::save(&mut tx, source_id, stream, cursor, now_ms).await?;
     }
     tx.commit().await?;
     Ok(report)
+}
+
+/// Events that name a person only by identities (a deletion or a privacy request at the vendor)
+/// belong to whoever holds the first of those identities the store knows; they never create one.
+async fn attribute_to_holders(
+    tx: &mut rapport_store::Tx<'_>,
+    fresh: &[&PreparedEvent],
+    people: &mut [Option<i64>],
+) -> Result<(), StoreError> {
+    for (p, person) in fresh.iter().zip(people.iter_mut()) {
+        if person.is_some() || p.event.payload.customer().is_some() || p.identities.is_empty() {
+            continue;
+        }
+        let holders = profiles::holders(tx, &p.identities).await?;
+        *person = p.identities.iter().find_map(|i| holders.get(i).copied());
+    }
+    Ok(())
 }
 
 /// Settles every object the batch has versions of against its stored current version: returns,
@@ -234,7 +284,7 @@ async fn settle_versions<'e>(
     for ((kind, object), versions) in incoming {
         let before = stored.get(&(kind, object.to_string()));
         let stored_version =
-            before.map(|c| ObjectVersion::stored(kind, c.version, &c.source_event_id, c.state));
+            before.map(|c| ObjectVersion::stored(kind, c.version, c.vendor_version, &c.source_event_id, c.state));
         let settled = sales::settle(stored_version.as_ref(), &versions);
         if let Some(i) = settled.current {
             current[i] = true;
@@ -268,6 +318,7 @@ fn new_event(p: &PreparedEvent, person: Option<i64>, current: bool) -> NewEvent<
         state,
         placed_at,
         version: p.version.as_ref().map(|v| v.version),
+        vendor_version: p.version.as_ref().and_then(|v| v.vendor),
         current,
     }
 }

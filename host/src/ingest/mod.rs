@@ -10,7 +10,7 @@ pub use commit::{IngestBatch, IngestReport, PreparedEvent};
 
 use rapport_core::identity::Normalizer;
 use rapport_core::journeys::Routes;
-use rapport_core::model::{Event, Payload, RejectedInput};
+use rapport_core::model::{Event, IdentityKind, Payload, RejectedInput};
 use rapport_core::sales::ObjectVersion;
 use rapport_sandbox::contract::pos;
 use rapport_store::{Store, StoreError};
@@ -86,8 +86,11 @@ pub async fn ingest(
 fn prepare(
     normalizer: &Normalizer,
     source_id: &str,
-    event: Event,
+    mut event: Event,
 ) -> Result<PreparedEvent, RejectedInput> {
+    if let Some(customer) = event.payload.customer_mut() {
+        normalizer.customer_details(customer);
+    }
     let payload_json = serde_json::to_string(&event.payload).map_err(|e| RejectedInput {
         locator: format!("event {:?}", event.source_event_id),
         reason: format!("cannot serialise the event: {e}"),
@@ -113,11 +116,18 @@ fn prepare(
         | Payload::LoyaltyChanged { .. } => (person(), None),
     };
     let version = ObjectVersion::of(&event.source_event_id, &event.payload);
+    let merged_from = match &event.payload {
+        Payload::CustomersMerged { replaced, .. } => (replaced.iter())
+            .filter_map(|id| normalizer.normalize(source_id, IdentityKind::VendorCustomer, id))
+            .collect(),
+        _ => Vec::new(),
+    };
     Ok(PreparedEvent {
         event,
         payload_json,
         object_id,
         identities,
+        merged_from,
         amount,
         version,
     })

@@ -22,8 +22,10 @@ pub struct NewEvent<'a> {
     pub state: Option<OrderState>,
     /// An order's `placed_at`.
     pub placed_at: Option<i64>,
-    /// The vendor's version, for choosing the current one.
+    /// When the vendor last changed the object (ms), for choosing the current one.
     pub version: Option<i64>,
+    /// The vendor's own version, where it has one (Square's): it decides between two that have one.
+    pub vendor_version: Option<i64>,
     /// Whether it is the object's current version.
     pub current: bool,
 }
@@ -34,6 +36,7 @@ pub struct CurrentVersion {
     pub event_id: i64,
     pub source_event_id: String,
     pub version: Option<i64>,
+    pub vendor_version: Option<i64>,
     pub state: Option<OrderState>,
     pub profile_id: Option<i64>,
 }
@@ -77,7 +80,8 @@ pub async fn current_versions(
     let mut current = HashMap::new();
     for row in rows::query_in(
         &mut tx.inner,
-        "SELECT id, object_id, source_event_id, version, state, profile_id FROM events
+        "SELECT id, object_id, source_event_id, version, vendor_version, state, profile_id
+         FROM events
          WHERE source_id = $1 AND kind = $2 AND superseded = 0 AND object_id IN {list}",
         &[source_id.into(), kind.into()],
         &list,
@@ -91,6 +95,7 @@ pub async fn current_versions(
                 event_id: row.try_get("id")?,
                 source_event_id: row.try_get("source_event_id")?,
                 version: row.try_get("version")?,
+                vendor_version: row.try_get("vendor_version")?,
                 state: state
                     .map(|s| rows::parse_enum("events.state", &s))
                     .transpose()?,
@@ -182,6 +187,7 @@ pub async fn insert(
                 e.state.map(OrderState::as_str).into(),
                 e.placed_at.into(),
                 e.version.into(),
+                e.vendor_version.into(),
                 i64::from(!e.current).into(),
             ]
         })
@@ -190,7 +196,7 @@ pub async fn insert(
         &mut tx.inner,
         "INSERT INTO events (source_id, source_event_id, kind, object_id, profile_id, amount_minor,
                              currency, occurred_at, ingested_at, payload, state, placed_at, version,
-                             superseded)",
+                             vendor_version, superseded)",
         "ON CONFLICT (source_id, source_event_id) DO NOTHING RETURNING id, source_event_id",
         &values,
     )

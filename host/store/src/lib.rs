@@ -13,6 +13,7 @@ pub mod events;
 mod inbox;
 pub mod merges;
 pub mod outbox;
+pub mod privacy_requests;
 pub mod profiles;
 mod queue;
 pub mod rejected_inputs;

@@ -91,6 +91,28 @@ pub(super) async fn absorb(
         .execute(&mut **tx)
         .await?;
     }
+    // A birthday or loyalty account only the absorbed profile knows is the person's too (each
+    // taken whole, never mixed with the survivor's).
+    sqlx::query(
+        "UPDATE profiles SET
+            birthday_month = CASE WHEN birthday_month IS NULL
+                THEN (SELECT a.birthday_month FROM profiles a WHERE a.id = $1) ELSE birthday_month END,
+            birthday_day = CASE WHEN birthday_month IS NULL
+                THEN (SELECT a.birthday_day FROM profiles a WHERE a.id = $1) ELSE birthday_day END,
+            birthday_year = CASE WHEN birthday_month IS NULL
+                THEN (SELECT a.birthday_year FROM profiles a WHERE a.id = $1) ELSE birthday_year END,
+            loyalty_account = CASE WHEN loyalty_account IS NULL
+                THEN (SELECT a.loyalty_account FROM profiles a WHERE a.id = $1) ELSE loyalty_account END,
+            loyalty_balance = CASE WHEN loyalty_account IS NULL
+                THEN (SELECT a.loyalty_balance FROM profiles a WHERE a.id = $1) ELSE loyalty_balance END,
+            loyalty_lifetime = CASE WHEN loyalty_account IS NULL
+                THEN (SELECT a.loyalty_lifetime FROM profiles a WHERE a.id = $1) ELSE loyalty_lifetime END
+         WHERE id = $2",
+    )
+    .bind(m.absorbed)
+    .bind(m.survivor)
+    .execute(&mut **tx)
+    .await?;
     for item in Moved::ALL {
         record_moves(tx, merge_id, item, m.absorbed, m.survivor).await?;
         move_rows(tx, merge_id, item, m.absorbed, m.survivor).await?;

@@ -8,16 +8,27 @@ use super::{Store, StoreError, Tx};
 use rapport_core::consent::StoredConsent;
 use rapport_core::identity::batch::{plan_batch, BatchGraph, Slot};
 use rapport_core::identity::MergeRules;
-use rapport_core::model::{Customer, Identity, Money};
+use rapport_core::model::{Birthday, Customer, Identity, LoyaltyAccount, Money};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use std::collections::{HashMap, HashSet};
 
-/// Names a batch gives one profile: the latest name given wins.
+/// What a batch tells of one profile: the latest name, birthday and loyalty account given win.
 #[derive(Default)]
 struct Given<'a> {
     given_name: Option<&'a str>,
     family_name: Option<&'a str>,
+    birthday: Option<Birthday>,
+    loyalty: Option<&'a LoyaltyAccount>,
+}
+
+impl Given<'_> {
+    fn says_anything(&self) -> bool {
+        self.given_name.is_some()
+            || self.family_name.is_some()
+            || self.birthday.is_some()
+            || self.loyalty.is_some()
+    }
 }
 
 /// A person an event names: their normalised identities, the customer record, and the record it
@@ -68,6 +79,8 @@ pub async fn resolve(
             let entry = given.entry(*slot).or_default();
             entry.given_name = named.customer.given_name.as_deref().or(entry.given_name);
             entry.family_name = named.customer.family_name.as_deref().or(entry.family_name);
+            entry.birthday = named.customer.birthday.or(entry.birthday);
+            entry.loyalty = named.customer.loyalty.as_ref().or(entry.loyalty);
         }
     }
     let ids = create_profiles(tx, &plan.profiles_to_create(), &given, now).await?;
@@ -90,26 +103,11 @@ pub async fn resolve(
             consent_changed.insert(merged.survivor);
         }
     }
-    rename_stored(tx, &given, now).await?;
-    let links: Vec<Vec<Value>> = plan
-        .new_links
-        .iter()
-        .map(|(_, identity, slot)| {
-            vec![
-                identity.kind.as_str().into(),
-                (&identity.value).into(),
-                id_of(*slot).into(),
-                now.into(),
-            ]
-        })
+    update_stored(tx, &given, now).await?;
+    let links: Vec<(&Identity, i64)> = (plan.new_links.iter())
+        .map(|(_, identity, slot)| (*identity, id_of(*slot)))
         .collect();
-    rows::insert_values(
-        tx,
-        "INSERT INTO identities (kind, value, profile_id, created_at)",
-        "ON CONFLICT (kind, value) DO NOTHING",
-        &links,
-    )
-    .await?;
+    insert_links(tx, &links, now).await?;
     let choices: Vec<NewChoice> = people
         .iter()
         .zip(&slots)
@@ -131,6 +129,62 @@ pub async fn resolve(
         profiles: slots.into_iter().map(|s| s.map(id_of)).collect(),
         consent_changed,
     })
+}
+
+/// Links each identity to its profile, unless it is linked already.
+pub async fn link(tx: &mut Tx<'_>, links: &[(&Identity, i64)], now: i64) -> Result<(), StoreError> {
+    insert_links(&mut tx.inner, links, now).await
+}
+
+async fn insert_links(
+    tx: &mut Transaction<'_, Any>,
+    links: &[(&Identity, i64)],
+    now: i64,
+) -> Result<(), StoreError> {
+    let values: Vec<Vec<Value>> = links
+        .iter()
+        .map(|(identity, profile)| {
+            vec![
+                identity.kind.as_str().into(),
+                (&identity.value).into(),
+                (*profile).into(),
+                now.into(),
+            ]
+        })
+        .collect();
+    rows::insert_values(
+        tx,
+        "INSERT INTO identities (kind, value, profile_id, created_at)",
+        "ON CONFLICT (kind, value) DO NOTHING",
+        &values,
+    )
+    .await?;
+    Ok(())
+}
+
+/// The profile each of `identities` is linked to, for those linked.
+pub async fn holders(
+    tx: &mut Tx<'_>,
+    identities: &[Identity],
+) -> Result<HashMap<Identity, i64>, StoreError> {
+    let mut found = HashMap::new();
+    for kind in identities.iter().map(|i| i.kind).collect::<HashSet<_>>() {
+        let values: Vec<Value> = (identities.iter())
+            .filter(|i| i.kind == kind)
+            .map(|i| (&i.value).into())
+            .collect();
+        for row in rows::query_in(
+            &mut tx.inner,
+            "SELECT kind, value, profile_id FROM identities WHERE kind = $1 AND value IN {list}",
+            &[kind.as_str().into()],
+            &values,
+        )
+        .await?
+        {
+            found.insert(rows::identity(&row)?, row.try_get("profile_id")?);
+        }
+    }
+    Ok(found)
 }
 
 /// The part of the stored graph the batch touches: the profiles its identities are linked to, with
@@ -190,11 +244,19 @@ async fn create_profiles(
         .iter()
         .zip(slots)
         .map(|(key, slot)| {
-            let names = given.get(slot);
+            let given = given.get(slot);
+            let birthday = given.and_then(|g| g.birthday);
+            let loyalty = given.and_then(|g| g.loyalty);
             vec![
                 key.into(),
-                names.and_then(|n| n.given_name).into(),
-                names.and_then(|n| n.family_name).into(),
+                given.and_then(|g| g.given_name).into(),
+                given.and_then(|g| g.family_name).into(),
+                birthday.map(|b| i64::from(b.month)).into(),
+                birthday.map(|b| i64::from(b.day)).into(),
+                birthday.and_then(|b| b.year).map(i64::from).into(),
+                loyalty.map(|l| l.id.as_str()).into(),
+                loyalty.map(|l| l.balance).into(),
+                loyalty.map(|l| l.lifetime).into(),
                 now.into(),
                 now.into(),
             ]
@@ -202,7 +264,9 @@ async fn create_profiles(
         .collect();
     let ids: HashMap<String, i64> = rows::insert_values(
         tx,
-        "INSERT INTO profiles (key, given_name, family_name, created_at, updated_at)",
+        "INSERT INTO profiles (key, given_name, family_name, birthday_month, birthday_day,
+                               birthday_year, loyalty_account, loyalty_balance, loyalty_lifetime,
+                               created_at, updated_at)",
         "RETURNING id, key",
         &values,
     )
@@ -217,15 +281,16 @@ async fn create_profiles(
         .collect())
 }
 
-/// Gives stored profiles the names the batch gave them, where those differ from what is stored.
-async fn rename_stored(
+/// Gives stored profiles the names, birthday and loyalty account the batch gave them, where those
+/// differ from what is stored (what the batch does not say stays as it is).
+async fn update_stored(
     tx: &mut Transaction<'_, Any>,
     given: &HashMap<Slot, Given<'_>>,
     now: i64,
 ) -> Result<(), StoreError> {
-    let named: Vec<i64> = given
+    let told: Vec<i64> = given
         .iter()
-        .filter(|(_, g)| g.given_name.is_some() || g.family_name.is_some())
+        .filter(|(_, g)| g.says_anything())
         .filter_map(|(slot, _)| match slot {
             Slot::Stored(id) => Some(*id),
             Slot::New(_) => None,
@@ -233,32 +298,95 @@ async fn rename_stored(
         .collect();
     let stored = rows::query_ids(
         tx,
-        "SELECT id, given_name, family_name FROM profiles WHERE id IN {list}",
+        &format!("SELECT id, {FACTS} FROM profiles WHERE id IN {{list}}"),
         &[],
-        &named,
+        &told,
     )
     .await?;
     for row in stored {
         let id: i64 = row.try_get("id")?;
-        let names = &given[&Slot::Stored(id)];
-        let stored: (Option<String>, Option<String>) =
-            (row.try_get("given_name")?, row.try_get("family_name")?);
-        let given_name = names.given_name.map(str::to_string).or(stored.0.clone());
-        let family_name = names.family_name.map(str::to_string).or(stored.1.clone());
-        if (&given_name, &family_name) == (&stored.0, &stored.1) {
+        let g = &given[&Slot::Stored(id)];
+        let before = facts(&row)?;
+        let after = PersonFacts {
+            given_name: g.given_name.map(str::to_string).or(before.given_name.clone()),
+            family_name: g.family_name.map(str::to_string).or(before.family_name.clone()),
+            birthday: g.birthday.or(before.birthday),
+            loyalty: g.loyalty.cloned().or(before.loyalty.clone()),
+        };
+        if after == before {
             continue;
         }
         sqlx::query(
-            "UPDATE profiles SET given_name = $1, family_name = $2, updated_at = $3 WHERE id = $4",
+            "UPDATE profiles SET given_name = $1, family_name = $2, birthday_month = $3,
+                    birthday_day = $4, birthday_year = $5, loyalty_account = $6,
+                    loyalty_balance = $7, loyalty_lifetime = $8, updated_at = $9
+             WHERE id = $10",
         )
-        .bind(given_name)
-        .bind(family_name)
+        .bind(after.given_name)
+        .bind(after.family_name)
+        .bind(after.birthday.map(|b| i64::from(b.month)))
+        .bind(after.birthday.map(|b| i64::from(b.day)))
+        .bind(after.birthday.and_then(|b| b.year).map(i64::from))
+        .bind(after.loyalty.as_ref().map(|l| l.id.clone()))
+        .bind(after.loyalty.as_ref().map(|l| l.balance))
+        .bind(after.loyalty.as_ref().map(|l| l.lifetime))
         .bind(now)
         .bind(id)
         .execute(&mut **tx)
         .await?;
     }
     Ok(())
+}
+
+/// The columns of `profiles` that hold what a person told the shop about themselves.
+const FACTS: &str = "given_name, family_name, birthday_month, birthday_day, birthday_year,
+                     loyalty_account, loyalty_balance, loyalty_lifetime";
+
+/// What a person told the shop about themselves, as a profile row holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PersonFacts {
+    given_name: Option<String>,
+    family_name: Option<String>,
+    birthday: Option<Birthday>,
+    loyalty: Option<LoyaltyAccount>,
+}
+
+/// The [`FACTS`] of a profile row.
+fn facts(row: &AnyRow) -> Result<PersonFacts, StoreError> {
+    let small = |column: &str| -> Result<Option<u16>, StoreError> {
+        let value: Option<i64> = row.try_get(column)?;
+        value
+            .map(|v| {
+                u16::try_from(v)
+                    .map_err(|_| StoreError::Corrupt(format!("profiles.{column} = {v}")))
+            })
+            .transpose()
+    };
+    let birthday = match (small("birthday_month")?, small("birthday_day")?) {
+        (Some(month), Some(day)) => Some(Birthday {
+            month: u8::try_from(month)
+                .map_err(|_| StoreError::Corrupt(format!("profiles.birthday_month = {month}")))?,
+            day: u8::try_from(day)
+                .map_err(|_| StoreError::Corrupt(format!("profiles.birthday_day = {day}")))?,
+            year: small("birthday_year")?,
+        }),
+        _ => None,
+    };
+    let account: Option<String> = row.try_get("loyalty_account")?;
+    let loyalty = match account {
+        Some(id) => Some(LoyaltyAccount {
+            id,
+            balance: row.try_get::<Option<i64>, _>("loyalty_balance")?.unwrap_or(0),
+            lifetime: row.try_get::<Option<i64>, _>("loyalty_lifetime")?.unwrap_or(0),
+        }),
+        None => None,
+    };
+    Ok(PersonFacts {
+        given_name: row.try_get("given_name")?,
+        family_name: row.try_get("family_name")?,
+        birthday,
+        loyalty,
+    })
 }
 
 fn new_profile_key() -> String {
@@ -273,6 +401,8 @@ pub struct ProfileSnapshot {
     pub identities: Vec<Identity>,
     pub given_name: Option<String>,
     pub family_name: Option<String>,
+    pub birthday: Option<Birthday>,
+    pub loyalty: Option<LoyaltyAccount>,
     pub consents: Vec<StoredConsent>,
     pub orders_count: i64,
     pub refunds_count: i64,
@@ -301,21 +431,24 @@ impl Store {
         let mut snapshots = HashMap::with_capacity(profile_ids.len());
         for row in rows::query_ids(
             &mut conn,
-            "SELECT id, key, given_name, family_name FROM profiles WHERE id IN {list}",
+            &format!("SELECT id, key, {FACTS} FROM profiles WHERE id IN {{list}}"),
             &[],
             profile_ids,
         )
         .await?
         {
             let id: i64 = row.try_get("id")?;
+            let facts = facts(&row)?;
             snapshots.insert(
                 id,
                 ProfileSnapshot {
                     id,
                     key: row.try_get("key")?,
                     identities: Vec::new(),
-                    given_name: row.try_get("given_name")?,
-                    family_name: row.try_get("family_name")?,
+                    given_name: facts.given_name,
+                    family_name: facts.family_name,
+                    birthday: facts.birthday,
+                    loyalty: facts.loyalty,
                     consents: Vec::new(),
                     orders_count: 0,
                     refunds_count: 0,

@@ -234,10 +234,12 @@ pub async fn delete_identities(tx: &mut Tx<'_>, profile_id: i64) -> Result<(), S
     Ok(())
 }
 
-/// Blanks the names of profile `profile_id`.
+/// Blanks the names, birthday and loyalty account of profile `profile_id`.
 pub async fn clear_names(tx: &mut Tx<'_>, profile_id: i64, now: i64) -> Result<(), StoreError> {
     sqlx::query(
-        "UPDATE profiles SET given_name = NULL, family_name = NULL, updated_at = $1
+        "UPDATE profiles SET given_name = NULL, family_name = NULL, birthday_month = NULL,
+                birthday_day = NULL, birthday_year = NULL, loyalty_account = NULL,
+                loyalty_balance = NULL, loyalty_lifetime = NULL, updated_at = $1
          WHERE id = $2",
     )
     .bind(now)
@@ -251,7 +253,10 @@ pub async fn clear_names(tx: &mut Tx<'_>, profile_id: i64, now: i64) -> Result<(
 /// choices left on them, in the ledger and in force.
 pub async fn clear_absorbed(tx: &mut Tx<'_>, absorbed: &[i64]) -> Result<(), StoreError> {
     for statement in [
-        "UPDATE profiles SET given_name = NULL, family_name = NULL WHERE id IN {list}",
+        "UPDATE profiles SET given_name = NULL, family_name = NULL, birthday_month = NULL,
+                birthday_day = NULL, birthday_year = NULL, loyalty_account = NULL,
+                loyalty_balance = NULL, loyalty_lifetime = NULL
+         WHERE id IN {list}",
         "DELETE FROM consent_ledger WHERE profile_id IN {list}",
         "DELETE FROM consents WHERE profile_id IN {list}",
     ] {

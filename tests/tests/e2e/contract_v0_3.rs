@@ -2,9 +2,9 @@
 //! test guest `source-v0-3`, built with the SDK's 0.3 prelude) is loaded, polled and heard by
 //! webhook, and what it reports is stored as the canonical model says: a customer's birthday and
 //! loyalty account, an order's vendor version, merged and deleted customers, privacy requests and
-//! loyalty changes. Those people events start no activity at the sinks. Sources built for 0.1 keep
-//! loading (every other source test runs one), and a plugin built for a contract the host does not
-//! run is refused by name.
+//! loyalty changes. Those people events start no activity at the sinks. A source built for 0.1 (the
+//! test guest `source-v0-1`) keeps loading and working beside it, and a plugin built for a contract
+//! the host does not run is refused by name.
 
 use rapport_e2e::{plugin, TestShop};
 use rapport_fakes::capture::CaptureServer;
@@ -98,18 +98,20 @@ async fn a_0_3_source_reports_birthdays_loyalty_versions_merges_deletions_and_pr
     expected["type"] = json!("customer");
     assert_eq!(customer, expected);
 
-    // The order, with Square's version, which is its stored version.
+    // The order, with Square's version, stored as its vendor version beside its update time.
     let (kind, object, order) = shop.event("order-O-1-v7").await;
     assert_eq!((kind.as_str(), object.as_str()), ("order", "O-1"));
     assert_eq!(order["version"], 7);
     assert_eq!(order["customer"]["loyalty"]["balance"], 120);
-    let version: i64 = sqlx::query_scalar(
-        "SELECT version FROM events WHERE source_id = 'facts' AND source_event_id = 'order-O-1-v7'",
+    let row = sqlx::query(
+        "SELECT version, vendor_version FROM events
+         WHERE source_id = 'facts' AND source_event_id = 'order-O-1-v7'",
     )
     .fetch_one(&shop.pool)
     .await
     .unwrap();
-    assert_eq!(version, 7);
+    let (version, vendor): (i64, i64) = (row.get("version"), row.get("vendor_version"));
+    assert_eq!((version, vendor), (1_700_000_000_000, 7));
 
     // The merge: the survivor, and the vendor ids it replaced.
     let (kind, object, merge) = shop.event("merge-C-NEW").await;
@@ -203,12 +205,65 @@ async fn a_0_3_source_reports_birthdays_loyalty_versions_merges_deletions_and_pr
     assert_eq!(report.accepted, 0);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_source_built_for_0_1_keeps_working_beside_0_3_sources() {
+    let crm = CaptureServer::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let text = TestShop::new()
+        .sqlite()
+        .source("old", &plugin("source-v0-1"), [])
+        .source("facts", &plugin("source-v0-3"), [])
+        .http_sink("crm", &crm.url(), [])
+        .text(dir.path());
+    let pipeline = Pipeline::start(Config::parse(&text, dir.path()).unwrap())
+        .await
+        .unwrap();
+    let (report, errors) = pipeline.poll_all_once().await;
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(report.accepted, 2 + 7, "{report:?}");
+    sqlx::any::install_default_drivers();
+    let pool = AnyPool::connect(&pipeline.config.store.database_url)
+        .await
+        .unwrap();
+    // What 0.1 cannot say is absent: no birthday, no loyalty account, no vendor version (the
+    // update time orders the order's versions).
+    let row = sqlx::query(
+        "SELECT payload, version, vendor_version FROM events
+         WHERE source_id = 'old' AND source_event_id = 'order-O-1'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let payload: Value = serde_json::from_str(&row.get::<String, _>("payload")).unwrap();
+    assert_eq!(
+        payload["customer"],
+        json!({
+            "identities": [{"kind": "email", "value": "ana@example.com"}],
+            "given_name": "Ana", "family_name": null, "consents": [],
+            "created_at": "2023-11-14T22:13:20Z",
+        })
+    );
+    assert!(payload.get("version").is_none(), "{payload}");
+    let version: i64 = row.get("version");
+    let vendor: Option<i64> = row.get("vendor_version");
+    assert_eq!((version, vendor), (1_700_000_000_000, None));
+    // Its sale reaches the sink like any other.
+    pipeline
+        .drain(Duration::from_secs(5), Duration::from_secs(60))
+        .await
+        .unwrap();
+    let names: Vec<String> = (crm.captured().activities.iter())
+        .map(|a| a["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["Placed Order", "Placed Order"]);
+}
+
 #[test]
 fn a_source_must_implement_the_world_of_the_version_its_manifest_names() {
     let runtime = Runtime::new(None).expect("runtime");
     let open = |name: &str| PluginPackage::open(&plugin(name)).expect("built package opens");
     // A 0.3 source and a 0.1 one load side by side.
-    for name in ["source-v0-3", "square-source"] {
+    for name in ["source-v0-3", "source-v0-1"] {
         runtime
             .check_world(&open(name))
             .unwrap_or_else(|e| panic!("{name} loads: {e}"));
@@ -217,7 +272,7 @@ fn a_source_must_implement_the_world_of_the_version_its_manifest_names() {
     for (name, declared) in [
         ("source-v0-3", Contract::V0_1),
         ("source-v0-3", Contract::V0_2),
-        ("square-source", Contract::V0_3),
+        ("source-v0-1", Contract::V0_3),
     ] {
         let mut package = open(name);
         package.manifest.contract = declared;

@@ -17,7 +17,7 @@
 //! - a sink holding one of their work items in flight is first asked once that lease ends, so an
 //!   update still on its way cannot land after the sink forgot them.
 
-use crate::model::{Customer, Identity, IdentityKind, Payload};
+use crate::model::{Identity, IdentityKind, Payload};
 use std::collections::{BTreeSet, HashMap};
 
 /// Raw text shorter than this is not searched for in kept input: it would match unrelated rows.
@@ -157,7 +157,7 @@ fn scrub(id: i64, payload: &Payload) -> ScrubbedEvent {
 mod tests {
     use super::*;
     use crate::model::{
-        Channel, Consent, ConsentState, Currency, Money, Order, OrderState, Purpose, Refund,
+        Channel, Consent, ConsentState, Customer, Currency, Money, Order, OrderState, Purpose, Refund,
         SalesChannel,
     };
     use chrono::{TimeZone, Utc};
@@ -182,6 +182,16 @@ mod tests {
                 source: "pos".into(),
             }],
             created_at: Some(Utc.timestamp_millis_opt(2_000).unwrap()),
+            birthday: Some(crate::model::Birthday {
+                month: 7,
+                day: 14,
+                year: None,
+            }),
+            loyalty: Some(crate::model::LoyaltyAccount {
+                id: "LA-1".into(),
+                balance: 40,
+                lifetime: 90,
+            }),
         }
     }
 
@@ -208,6 +218,7 @@ mod tests {
             total: money,
             placed_at: at,
             updated_at: at,
+            version: None,
         })
     }
 
@@ -266,6 +277,8 @@ mod tests {
                         family_name: None,
                         consents: Vec::new(),
                         created_at: person.created_at,
+                        birthday: None,
+                        loyalty: None,
                     }),
                     object_id: Some("erased:3".into())
                 },

@@ -22,10 +22,13 @@ pub enum Field {
     NetSpent,
     FirstOrderAt,
     LastOrderAt,
+    Birthday,
+    LoyaltyPoints,
+    LoyaltyLifetimePoints,
 }
 
 impl Field {
-    pub const ALL: [Field; 11] = [
+    pub const ALL: [Field; 14] = [
         Field::GivenName,
         Field::FamilyName,
         Field::Email,
@@ -37,6 +40,9 @@ impl Field {
         Field::NetSpent,
         Field::FirstOrderAt,
         Field::LastOrderAt,
+        Field::Birthday,
+        Field::LoyaltyPoints,
+        Field::LoyaltyLifetimePoints,
     ];
 
     /// The name used in config, and for traits the trait's name.
@@ -53,6 +59,9 @@ impl Field {
             Field::NetSpent => "net_spent",
             Field::FirstOrderAt => "first_order_at",
             Field::LastOrderAt => "last_order_at",
+            Field::Birthday => "birthday",
+            Field::LoyaltyPoints => "loyalty_points",
+            Field::LoyaltyLifetimePoints => "loyalty_lifetime_points",
         }
     }
 
@@ -70,6 +79,9 @@ impl Field {
             Field::NetSpent => "total spent",
             Field::FirstOrderAt => "date of first order",
             Field::LastOrderAt => "date of last order",
+            Field::Birthday => "birthday (day and month; the year only where the shop keeps it)",
+            Field::LoyaltyPoints => "loyalty points held",
+            Field::LoyaltyLifetimePoints => "loyalty points ever earned",
         }
     }
 

@@ -158,6 +158,11 @@ pub fn operator_reason(note: &str) -> String {
         .to_string()
 }
 
+/// The reason a merge the vendor made is recorded with: `<source> merge` (`square merge`).
+pub fn vendor_reason(source_id: &str) -> String {
+    format!("{source_id} merge")
+}
+
 /// A recorded merge as an unmerge needs to know it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordedMerge {

@@ -19,7 +19,7 @@ mod properties;
 pub use merge::{Limits, MergeRules};
 pub use phone::{Region, RegionError};
 
-use crate::model::{Identity, IdentityKind};
+use crate::model::{Customer, Identity, IdentityKind};
 use serde::Deserialize;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -55,7 +55,9 @@ const BUILT_IN_BLOCKED: [&str; 6] = [
     "0000000000",
 ];
 
-/// Normalises identifiers with one shop's region and rules, both fixed at start-up.
+/// Normalises identifiers with one shop's region and rules, both fixed at start-up, and the details
+/// people give with the shop's privacy policy (a birthday's year is kept only where the shop keeps
+/// it: `governance::privacy`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Normalizer {
     phones: phone::Reader,
@@ -64,6 +66,7 @@ pub struct Normalizer {
     blocked: Arc<HashSet<Identity>>,
     /// How the identifiers it reads link and merge profiles.
     merge_rules: Arc<MergeRules>,
+    keep_birth_year: bool,
 }
 
 impl Normalizer {
@@ -74,6 +77,7 @@ impl Normalizer {
             gmail_canonical: rules.gmail_canonical,
             blocked: Arc::default(),
             merge_rules: Arc::new(MergeRules::new(&rules.priority, rules.limits)),
+            keep_birth_year: false,
         };
         let blocked: HashSet<Identity> = BUILT_IN_BLOCKED
             .iter()
@@ -104,6 +108,20 @@ impl Normalizer {
     pub fn normalize(&self, source_id: &str, kind: IdentityKind, raw: &str) -> Option<Identity> {
         self.canonical(source_id, kind, raw)
             .filter(|identity| !self.blocked.contains(identity))
+    }
+
+    /// The same normaliser, keeping the year of birthdays if `keep` (the shop's `[privacy]`).
+    pub fn keeping_birth_year(self, keep: bool) -> Normalizer {
+        Normalizer {
+            keep_birth_year: keep,
+            ..self
+        }
+    }
+
+    /// A customer's details as the shop keeps them (today: their birthday's year only where kept).
+    pub fn customer_details(&self, customer: &mut Customer) {
+        customer.birthday = (customer.birthday)
+            .map(|b| crate::governance::privacy::kept_birthday(b, self.keep_birth_year));
     }
 
     /// The shop's merge rule for the identifiers this normaliser reads.

@@ -59,6 +59,7 @@ pub async fn store_customer(db: &Db, id: &str, email: &str) -> Option<i64> {
         state: None,
         placed_at: None,
         version: None,
+        vendor_version: None,
         current: true,
     };
     let stored = events::insert(&mut tx, "pos", &[row], 2).await.unwrap()[0];
@@ -90,6 +91,7 @@ fn order<'a>(id: &'a str, order: &'a str, version: i64, state: OrderState) -> Ne
         state: Some(state),
         placed_at: Some(1),
         version: Some(version),
+        vendor_version: None,
         current: false,
     }
 }
@@ -151,6 +153,7 @@ async fn one_version_is_current_and_superseding_it_hands_over() {
                 event_id: ids[0].unwrap(),
                 source_event_id: "o1-v1".into(),
                 version: Some(10),
+                vendor_version: None,
                 state: Some(OrderState::Completed),
                 profile_id: None,
             })
