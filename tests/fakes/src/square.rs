@@ -4,6 +4,19 @@
 //! Square's rules (at most 10 locations, a date filter whose field must match the sort field,
 //! `limit` ≤ 1000, cursors bound to their query), switchable faults, a sample shop in Square's
 //! shapes in any currency, and signed webhook notifications.
+//!
+//! Also, each in its own module: the catalogue (items, variations and categories, every change a
+//! new catalogue version, read by batch retrieve: `catalog`), customers merged and deleted as
+//! Square does it, with their notifications (`people`), and loyalty accounts with their points,
+//! search and notifications (`loyalty`).
+
+mod catalog;
+mod loyalty;
+mod people;
+
+pub use catalog::catalog_item;
+pub use loyalty::LOYALTY_PROGRAM_ID;
+pub use people::Merge;
 
 use crate::faults::FaultPlan;
 use crate::server::{serve, Running};
@@ -48,6 +61,13 @@ struct Data {
     customers: BTreeMap<String, Value>,
     refunds: BTreeMap<String, Value>,
     requests: Vec<SquareRequest>,
+    /// Every version of each catalogue object, oldest first.
+    catalog: BTreeMap<String, Vec<Value>>,
+    /// The catalogue's version: every change takes the next one.
+    catalog_version: i64,
+    loyalty_accounts: BTreeMap<String, Value>,
+    /// What the next `GET /v2/orders/{id}` answers instead of the order as it is.
+    lagging: BTreeMap<String, Value>,
 }
 
 struct Shared {
@@ -57,7 +77,8 @@ struct Shared {
 }
 
 /// The simulator: `POST /v2/orders/search`, `GET /v2/orders/{id}`, `POST /v2/orders/batch-retrieve`,
-/// `POST /v2/customers/search`, `GET /v2/refunds`.
+/// `POST /v2/customers/search`, `GET /v2/refunds`, `POST /v2/catalog/batch-retrieve`,
+/// `POST /v2/loyalty/accounts/search`.
 pub struct SquareServer {
     running: Running,
     shared: Arc<Shared>,
@@ -77,6 +98,8 @@ impl SquareServer {
             .route("/v2/orders/{id}", get(retrieve_order))
             .route("/v2/customers/search", post(search_customers))
             .route("/v2/refunds", get(list_refunds))
+            .route("/v2/catalog/batch-retrieve", post(catalog::batch_retrieve))
+            .route("/v2/loyalty/accounts/search", post(loyalty::search))
             .fallback(|| async {
                 error(
                     StatusCode::NOT_FOUND,
@@ -132,10 +155,33 @@ impl SquareServer {
         self.data().requests.clone()
     }
 
-    /// Stores `order` as given (it needs `id`, `location_id`, `version` and the timestamps).
-    pub fn put_order(&self, order: Value) {
+    /// Stores `order` as given (it needs `id`, `location_id`, `version` and the timestamps). As
+    /// Square does when a line is rung up from the catalogue, a line whose `catalog_object_id` is
+    /// a variation of the catalogue gets the variation's version as its `catalog_version` (unless
+    /// it names one).
+    pub fn put_order(&self, mut order: Value) {
         let id = text(&order, "id");
-        self.data().orders.insert(id, order);
+        let mut data = self.data();
+        if let Some(lines) = order["line_items"].as_array_mut() {
+            for line in lines {
+                let version = line["catalog_object_id"]
+                    .as_str()
+                    .and_then(|v| data.catalog.get(v)?.last())
+                    .filter(|o| o["type"] == "ITEM_VARIATION")
+                    .map(|o| o["version"].clone());
+                if let (Some(version), None) = (version, line.get("catalog_version")) {
+                    line["catalog_version"] = version;
+                }
+            }
+        }
+        data.orders.insert(id, order);
+    }
+
+    /// The next `GET /v2/orders/{id}` answers `as_it_was` (an older version of the order, taken
+    /// earlier with [`SquareServer::order`]) instead of the order as it is: a read that lags
+    /// behind a write, as a webhook handler may see one. Later reads answer the order as it is.
+    pub fn lag_next_read(&self, id: &str, as_it_was: Value) {
+        self.data().lagging.insert(id.to_owned(), as_it_was);
     }
 
     /// Changes an order as Square does: `change` edits it, then `version` goes up by one and
@@ -970,7 +1016,9 @@ fn search_orders_in(shared: &Shared, bytes: &[u8]) -> Result<Response, BadReques
 }
 
 async fn retrieve_order(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
-    match shared.data.lock().expect("square data").orders.get(&id) {
+    let mut data = shared.data.lock().expect("square data");
+    let lagging = data.lagging.remove(&id);
+    match lagging.as_ref().or(data.orders.get(&id)) {
         Some(order) => Json(json!({"order": order})).into_response(),
         None => error(
             StatusCode::NOT_FOUND,
