@@ -68,7 +68,8 @@ impl Shop {
     }
 }
 
-/// Jane as the guest reports her, with `balance` points.
+/// Jane as the host stores her, with `balance` points: the guest gives her birthday with its year
+/// (1992), which the shop does not keep by default (`[privacy] keep_birth_year`).
 fn jane(balance: i64) -> Value {
     json!({
         "identities": [

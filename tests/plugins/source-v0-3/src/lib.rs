@@ -103,7 +103,7 @@ fn jane(balance: i64) -> Customer {
         birthday: Some(Birthday {
             month: 2,
             day: 29,
-            year: None,
+            year: Some(1992),
         }),
         loyalty: Some(LoyaltyAccount {
             id: "LA-1".into(),
