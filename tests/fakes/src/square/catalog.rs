@@ -202,3 +202,92 @@ fn references(object: &Value) -> Vec<String> {
     add(&item["category_id"]);
     ids
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn answer(square: &SquareServer, body: Value) -> (u16, Value) {
+        let response = batch_retrieve_in(&square.shared, body.to_string().as_bytes())
+            .unwrap_or_else(IntoResponse::into_response);
+        let status = response.status().as_u16();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    fn ids(list: &Value) -> Vec<&str> {
+        list.as_array()
+            .into_iter()
+            .flatten()
+            .map(|o| o["id"].as_str().unwrap())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn related_objects_go_one_level_deep_and_old_versions_stay_readable() {
+        let square = SquareServer::start("t").await.unwrap();
+        let first = square.put_category("CAT", "Coffee", "2026-09-01T08:00:00Z");
+        let filing = json!({"categories": [{"id": "CAT", "ordinal": 0}]});
+        let item = catalog_item("ITEM", "Beans", filing, &[("VAR", "250g", 1450)], "USD");
+        let second = square.put_catalog_object(item, "2026-09-01T08:01:00Z");
+        assert_eq!(second, first + 1, "every change takes the next version");
+        assert_eq!(square.catalog_object("VAR").unwrap()["version"], second);
+        assert_eq!(
+            square.catalog_object("VAR").unwrap()["item_variation_data"]["item_id"],
+            "ITEM"
+        );
+
+        // A variation brings its item, not the item's category.
+        let (status, body) = answer(
+            &square,
+            json!({"object_ids": ["VAR", "NOPE"], "include_related_objects": true}),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(ids(&body["objects"]), ["VAR"]);
+        assert_eq!(ids(&body["related_objects"]), ["ITEM"]);
+        // An item brings its category; without the flag, nothing comes along.
+        let (_, body) = answer(
+            &square,
+            json!({"object_ids": ["ITEM"], "include_related_objects": true}),
+        )
+        .await;
+        assert_eq!(ids(&body["related_objects"]), ["CAT"]);
+        let (_, body) = answer(&square, json!({"object_ids": ["ITEM"]})).await;
+        assert!(body.get("related_objects").is_none());
+
+        // A rename is a new version; the catalogue as it was still reads the old name.
+        square.put_category("CAT", "Whole beans", "2026-09-02T08:00:00Z");
+        let (_, now) = answer(&square, json!({"object_ids": ["CAT"]})).await;
+        assert_eq!(now["objects"][0]["category_data"]["name"], "Whole beans");
+        let (_, then) = answer(
+            &square,
+            json!({"object_ids": ["CAT"], "catalog_version": second}),
+        )
+        .await;
+        assert_eq!(then["objects"][0]["category_data"]["name"], "Coffee");
+
+        let (status, refused) = answer(&square, json!({"object_ids": []})).await;
+        assert_eq!(
+            (status, refused["errors"][0]["code"].as_str()),
+            (400, Some("INVALID_ARRAY_VALUE"))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_line_rung_up_from_the_catalogue_names_its_version() {
+        let square = SquareServer::start("t").await.unwrap();
+        let item = catalog_item("ITEM", "Mug", json!({}), &[("VAR", "Regular", 1800)], "USD");
+        let version = square.put_catalog_object(item, "2026-09-01T08:00:00Z");
+        square.put_order(json!({"id": "O1", "line_items": [
+            {"catalog_object_id": "VAR"}, {"catalog_object_id": "ELSEWHERE"},
+            {"catalog_object_id": "VAR", "catalog_version": 5},
+        ]}));
+        let lines = &square.order("O1").unwrap()["line_items"];
+        assert_eq!(lines[0]["catalog_version"], version);
+        assert!(lines[1].get("catalog_version").is_none());
+        assert_eq!(lines[2]["catalog_version"], 5, "a version given is kept");
+    }
+}

@@ -177,3 +177,75 @@ fn search_in(shared: &Shared, bytes: &[u8]) -> Result<Response, BadRequest> {
     }
     Ok(Json(Value::Object(answer)).into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn answer(square: &SquareServer, body: Value) -> (u16, Value) {
+        let response = search_in(&square.shared, body.to_string().as_bytes())
+            .unwrap_or_else(IntoResponse::into_response);
+        let status = response.status().as_u16();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn points_earned_count_for_life_and_points_taken_only_for_the_balance() {
+        let square = SquareServer::start("t").await.unwrap();
+        square.create_loyalty_account("L1", "+15550101", Some("C1"), "2026-10-01T09:00:00Z");
+        square.adjust_loyalty_points("L1", 100, "2026-10-01T10:00:00Z");
+        let account = square.adjust_loyalty_points("L1", -130, "2026-10-01T11:00:00Z");
+        assert_eq!(
+            (
+                &account["balance"],
+                &account["lifetime_points"],
+                &account["updated_at"]
+            ),
+            (&json!(-30), &json!(100), &json!("2026-10-01T11:00:00Z"))
+        );
+        assert_eq!(account["created_at"], "2026-10-01T09:00:00Z");
+        let note = square.loyalty_notification("loyalty.account.updated", "L1", "e1");
+        assert_eq!(note["data"]["type"], "loyalty_account");
+        assert_eq!(note["data"]["object"]["loyalty_account"], account);
+    }
+
+    #[tokio::test]
+    async fn the_search_lists_by_creation_and_filters_by_phone_or_customer_never_both() {
+        let square = SquareServer::start("t").await.unwrap();
+        square.create_loyalty_account("L2", "+15550102", None, "2026-10-01T09:05:00Z");
+        square.create_loyalty_account("L1", "+15550101", Some("C1"), "2026-10-01T09:00:00Z");
+        square.create_loyalty_account("L3", "+15550103", Some("C3"), "2026-10-01T09:10:00Z");
+        let ids = |body: &Value| -> Vec<String> {
+            body["loyalty_accounts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|a| text(a, "id"))
+                .collect()
+        };
+        let (_, first) = answer(&square, json!({"limit": 2})).await;
+        assert_eq!(ids(&first), ["L1", "L2"]);
+        let (_, rest) = answer(&square, json!({"limit": 2, "cursor": first["cursor"]})).await;
+        assert_eq!(ids(&rest), ["L3"]);
+        assert!(rest.get("cursor").is_none());
+        let (_, phone) = answer(
+            &square,
+            json!({"query": {"mappings": [{"phone_number": "+15550102"}]}}),
+        )
+        .await;
+        assert_eq!(ids(&phone), ["L2"]);
+        let (_, customer) = answer(&square, json!({"query": {"customer_ids": ["C3"]}})).await;
+        assert_eq!(ids(&customer), ["L3"]);
+        let (status, _) = answer(
+            &square,
+            json!({"query": {"customer_ids": ["C3"], "mappings": []}}),
+        )
+        .await;
+        assert_eq!(status, 400);
+        let (status, _) = answer(&square, json!({"limit": 201})).await;
+        assert_eq!(status, 400);
+    }
+}

@@ -128,3 +128,58 @@ impl SquareServer {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_merge_is_a_new_customer_and_notifications_with_its_context() {
+        let square = SquareServer::start("t").await.unwrap();
+        square.put_customer(json!({"id": "A", "given_name": "Ada", "email_address": "a@example.com",
+            "created_at": "2026-09-01T00:00:00Z", "updated_at": "2026-09-01T00:00:00Z", "version": 2}));
+        square.put_customer(
+            json!({"id": "B", "given_name": "Ada L.", "phone_number": "+15550100",
+            "birthday": "0000-03-04", "created_at": "2026-09-02T00:00:00Z",
+            "updated_at": "2026-09-02T00:00:00Z", "version": 7}),
+        );
+        let merge = square.merge_customers(&["A", "B"], "N", "2026-10-01T00:00:00Z", "e");
+        let ids: Vec<String> = square.customers().iter().map(|c| text(c, "id")).collect();
+        assert_eq!(ids, ["N"], "the merged customers are deleted");
+        let n = &merge.customer;
+        assert_eq!(
+            (
+                &n["given_name"],
+                &n["email_address"],
+                &n["phone_number"],
+                &n["birthday"]
+            ),
+            (
+                &json!("Ada"),
+                &json!("a@example.com"),
+                &json!("+15550100"),
+                &json!("0000-03-04")
+            )
+        );
+        assert_eq!(
+            (&n["version"], &n["creation_source"]),
+            (&json!(8), &json!("MERGE"))
+        );
+        let context = json!({"merge": {"from_customer_ids": ["A", "B"], "to_customer_id": "N"}});
+        assert_eq!(merge.created["type"], "customer.created");
+        assert_eq!(merge.created["event_id"], "e-created");
+        assert_eq!(merge.created["data"]["object"]["event_context"], context);
+        let deleted: Vec<(&Value, &Value)> = merge
+            .deleted
+            .iter()
+            .map(|d| (&d["data"]["id"], &d["data"]["object"]["event_context"]))
+            .collect();
+        assert_eq!(deleted, [(&json!("A"), &context), (&json!("B"), &context)]);
+
+        square.update_customer("N", "2026-10-02T00:00:00Z", |c| c["note"] = json!("VIP"));
+        let gone = square.delete_customer("N", "2026-10-03T00:00:00Z", "e-gone");
+        assert_eq!(gone["data"]["object"]["customer"]["version"], 9);
+        assert!(gone["data"]["object"].get("event_context").is_none());
+        assert!(square.customers().is_empty());
+    }
+}
