@@ -73,6 +73,8 @@ struct Data {
     orders: BTreeMap<u64, Value>,
     customers: BTreeMap<u64, Value>,
     products: BTreeMap<u64, Value>,
+    /// Statuses the next `products.json` requests are answered with, in Shopify's error shape.
+    product_faults: std::collections::VecDeque<u16>,
     requests: Vec<ShopifyRequest>,
     /// The call-limit bucket: its level and when it was last drained.
     bucket: (f64, Instant),
@@ -99,6 +101,7 @@ impl ShopifyServer {
                 orders: BTreeMap::new(),
                 customers: BTreeMap::new(),
                 products: BTreeMap::new(),
+                product_faults: std::collections::VecDeque::new(),
                 requests: Vec::new(),
                 bucket: (0.0, Instant::now()),
             }),
@@ -146,6 +149,15 @@ impl ShopifyServer {
     /// Every customer, by id.
     pub fn customers(&self) -> Vec<Value> {
         self.data().customers.values().cloned().collect()
+    }
+
+    /// The next `count` requests for `products.json` (and only those: [`ShopifyServer::faults`]
+    /// takes the next requests of any path) are answered `status` in Shopify's error shape, e.g.
+    /// 403 for a token without the `read_products` scope.
+    pub fn fail_next_products(&self, count: usize, status: u16) {
+        self.data()
+            .product_faults
+            .extend(std::iter::repeat_n(status, count));
     }
 
     /// Every product, by id.
@@ -997,7 +1009,24 @@ async fn list_customers(State(shared): State<Arc<Shared>>, request: Request) -> 
 }
 
 async fn list_products(State(shared): State<Arc<Shared>>, request: Request) -> Response {
-    list(&shared, "products", &request)
+    let fault = shared
+        .data
+        .lock()
+        .expect("shopify data")
+        .product_faults
+        .pop_front();
+    match fault {
+        Some(403) => errors(
+            StatusCode::FORBIDDEN,
+            json!("[API] This action requires merchant approval for read_products scope."),
+        ),
+        Some(status) => {
+            let (_, body) = render_fault(status);
+            let body: Value = serde_json::from_str(&body).expect("a fault body");
+            (StatusCode::from_u16(status).expect("a status"), Json(body)).into_response()
+        }
+        None => list(&shared, "products", &request),
+    }
 }
 
 /// One page of `resource`: orders and customers sorted by `updated_at` then id, products by id,
