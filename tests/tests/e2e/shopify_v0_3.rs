@@ -749,3 +749,162 @@ async fn the_simulator_serves_products_by_ids_with_the_fields_asked() {
     let (status, _, body) = get(format!("limit=2&page_info={page_info}&ids={mug}")).await;
     assert_eq!(status, 400, "{body}");
 }
+
+// ---- What the host does with Shopify's privacy requests ----
+
+/// A shop reading `server` that also sends everyone to an http-sink "crm" at `crm`.
+async fn start_with_crm(server: &ShopifyServer, crm: &str) -> (Pipeline, TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let text = TestShop::new()
+        .sqlite()
+        .secrets(&[("shopify_token", TOKEN), ("shopify_webhook_secret", SECRET)])
+        .source(
+            "shopify",
+            &plugin("shopify-source"),
+            [("api_base", server.base_url().into())],
+        )
+        .http_sink("crm", crm, [])
+        .text(dir.path());
+    let pipeline = Pipeline::start(Config::parse(&text, dir.path()).unwrap())
+        .await
+        .unwrap();
+    (pipeline, dir)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_data_request_is_answered_in_a_file_and_a_redact_forgets_ana_at_home_and_at_the_sink() {
+    let server = shop_with_ana().await;
+    let crm = rapport_fakes::capture::CaptureServer::start()
+        .await
+        .unwrap();
+    let (pipeline, dir) = start_with_crm(&server, &crm.url()).await;
+    poll(&pipeline).await;
+    let wait = std::time::Duration::from_secs(5);
+    let limit = std::time::Duration::from_secs(60);
+    pipeline.drain(wait, limit).await.unwrap();
+    assert_eq!(crm.captured().profiles.len(), 1, "Ana is at the CRM");
+
+    // The data request: what the shop holds on Ana, in a file named after the request.
+    let request = server.customers_data_request(ANA, 9_999);
+    push(
+        &pipeline,
+        SECRET,
+        "customers/data_request",
+        "wh-dr-1",
+        &request,
+    )
+    .await
+    .unwrap();
+    let handled = pipeline.handle_privacy_requests().await.unwrap();
+    assert_eq!(handled.len(), 1, "{handled:?}");
+    let file = dir.path().join("data-requests").join("shopify-9999.json");
+    assert_eq!(handled[0].file.as_deref(), Some(file.as_path()));
+    let answer: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let people = answer["people"].as_array().unwrap();
+    assert_eq!(people.len(), 1, "{answer}");
+    let ana = &people[0];
+    assert_eq!(
+        (ana["given_name"].clone(), ana["family_name"].clone()),
+        (json!("Ana"), json!("Silva"))
+    );
+    let identities: BTreeSet<String> = (ana["identities"].as_array().unwrap().iter())
+        .map(|i| {
+            format!(
+                "{}={}",
+                i["kind"].as_str().unwrap(),
+                i["value"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        identities,
+        BTreeSet::from([
+            format!("email={ANA_EMAIL}"),
+            format!("phone={ANA_PHONE}"),
+            format!("vendor_customer=shopify:{ANA}"),
+        ])
+    );
+    // One mug at $18.00.
+    assert_eq!(ana["orders_count"], 1);
+    assert_eq!(ana["net_spent"], json!({"minor": 1800, "currency": "USD"}));
+
+    // The redact request forgets her: nothing in the store names her, and the CRM is told.
+    push(
+        &pipeline,
+        SECRET,
+        "customers/redact",
+        "wh-redact-1",
+        &server.customers_redact(ANA),
+    )
+    .await
+    .unwrap();
+    let handled = pipeline.handle_privacy_requests().await.unwrap();
+    assert_eq!(handled.len(), 1, "{handled:?}");
+    assert!(
+        handled[0].outcome.starts_with("forgot 1 person (erasure "),
+        "{handled:?}"
+    );
+    for who in [ANA_EMAIL, ANA_PHONE] {
+        assert!(
+            pipeline
+                .store
+                .find_profiles(&[rapport_store::PersonRef::Identity(
+                    rapport_core::model::Identity {
+                        kind: if who.contains('@') {
+                            rapport_core::model::IdentityKind::Email
+                        } else {
+                            rapport_core::model::IdentityKind::Phone
+                        },
+                        value: who.to_string(),
+                    }
+                )])
+                .await
+                .unwrap()
+                .is_empty(),
+            "{who} names nobody"
+        );
+    }
+    let pool = AnyPool::connect(&pipeline.config.store.database_url)
+        .await
+        .unwrap();
+    let payloads: Vec<String> = sqlx::query_scalar("SELECT payload FROM events")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    for payload in &payloads {
+        assert!(
+            !payload.contains(ANA_EMAIL) && !payload.contains(ANA_PHONE),
+            "{payload}"
+        );
+    }
+    let pending = pipeline.drain_erasures(wait, limit).await.unwrap();
+    assert_eq!(pending, 0);
+    assert_eq!(
+        crm.captured().forgets.len(),
+        1,
+        "the CRM was asked to forget her"
+    );
+
+    // The shop redact is acknowledged; every request was carried out once.
+    push(
+        &pipeline,
+        SECRET,
+        "shop/redact",
+        "wh-shop-1",
+        &shopify::shop_redact(),
+    )
+    .await
+    .unwrap();
+    let handled = pipeline.handle_privacy_requests().await.unwrap();
+    assert!(
+        handled[0].outcome.starts_with("acknowledged"),
+        "{handled:?}"
+    );
+    let records = pipeline.store.privacy_requests().await.unwrap();
+    assert_eq!(records.len(), 3);
+    assert!(
+        records.iter().all(|r| r.handled_at.is_some()),
+        "{records:?}"
+    );
+    assert!(pipeline.handle_privacy_requests().await.unwrap().is_empty());
+}
