@@ -115,7 +115,11 @@ async fn forget(
     let typed = request.identities.first().map_or("", |i| i.value.as_str());
     let mut erasures = Vec::new();
     for person in people.iter().filter(|p| p.identities > 0) {
-        erasures.push(erase_person(store, person.id, typed, sinks).await?.erasure_id);
+        erasures.push(
+            erase_person(store, person.id, typed, sinks)
+                .await?
+                .erasure_id,
+        );
     }
     Ok(match erasures.is_empty() {
         true => "nobody held: no stored person has the identities the request names".to_string(),
@@ -197,8 +201,7 @@ fn person(
 
 /// A time in ms as RFC 3339.
 fn time(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map_or_else(|| ms.to_string(), |t| t.to_rfc3339())
+    chrono::DateTime::from_timestamp_millis(ms).map_or_else(|| ms.to_string(), |t| t.to_rfc3339())
 }
 
 fn plural(n: usize, one: &'static str, many: &'static str) -> &'static str {

@@ -11,8 +11,8 @@ use rapport_core::model::{Event, Identity, Money, OrderState, Payload, RejectedI
 use rapport_core::sales::{self, Change, ObjectVersion};
 use rapport_store::events::{self, NewEvent};
 use rapport_store::outbox::{self, NewWork};
-use rapport_store::profiles::{self, Named, Resolved};
 use rapport_store::privacy_requests::{self, NewRequest};
+use rapport_store::profiles::{self, Named, Resolved};
 use rapport_store::{cursors, rejected_inputs, Store, StoreError};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -283,8 +283,15 @@ async fn settle_versions<'e>(
     let mut outcomes = HashMap::new();
     for ((kind, object), versions) in incoming {
         let before = stored.get(&(kind, object.to_string()));
-        let stored_version =
-            before.map(|c| ObjectVersion::stored(kind, c.version, c.vendor_version, &c.source_event_id, c.state));
+        let stored_version = before.map(|c| {
+            ObjectVersion::stored(
+                kind,
+                c.version,
+                c.vendor_version,
+                &c.source_event_id,
+                c.state,
+            )
+        });
         let settled = sales::settle(stored_version.as_ref(), &versions);
         if let Some(i) = settled.current {
             current[i] = true;

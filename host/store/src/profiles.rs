@@ -308,8 +308,14 @@ async fn update_stored(
         let g = &given[&Slot::Stored(id)];
         let before = facts(&row)?;
         let after = PersonFacts {
-            given_name: g.given_name.map(str::to_string).or(before.given_name.clone()),
-            family_name: g.family_name.map(str::to_string).or(before.family_name.clone()),
+            given_name: g
+                .given_name
+                .map(str::to_string)
+                .or(before.given_name.clone()),
+            family_name: g
+                .family_name
+                .map(str::to_string)
+                .or(before.family_name.clone()),
             birthday: g.birthday.or(before.birthday),
             loyalty: g.loyalty.cloned().or(before.loyalty.clone()),
         };
@@ -376,8 +382,12 @@ fn facts(row: &AnyRow) -> Result<PersonFacts, StoreError> {
     let loyalty = match account {
         Some(id) => Some(LoyaltyAccount {
             id,
-            balance: row.try_get::<Option<i64>, _>("loyalty_balance")?.unwrap_or(0),
-            lifetime: row.try_get::<Option<i64>, _>("loyalty_lifetime")?.unwrap_or(0),
+            balance: row
+                .try_get::<Option<i64>, _>("loyalty_balance")?
+                .unwrap_or(0),
+            lifetime: row
+                .try_get::<Option<i64>, _>("loyalty_lifetime")?
+                .unwrap_or(0),
         }),
         None => None,
     };

@@ -130,7 +130,12 @@ async fn a_shop_that_keeps_the_year_sends_it_and_a_sink_not_allowed_birthdays_ge
         .collect();
     assert_eq!(janes.len(), 1, "{:?}", captured.profiles);
     // Its fields name the loyalty points and no birthday, lifetime points or totals.
-    assert_eq!(janes[0]["traits"], json!({"loyalty_points": 80}), "{}", janes[0]);
+    assert_eq!(
+        janes[0]["traits"],
+        json!({"loyalty_points": 80}),
+        "{}",
+        janes[0]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -149,7 +154,10 @@ async fn a_vendor_merge_links_the_replaced_ids_to_the_survivor() {
         );
     }
     // A deletion at the vendor of someone the shop never knew creates nobody.
-    assert_eq!(shop.profile_of("vendor_customer", "facts:C-GONE").await, None);
+    assert_eq!(
+        shop.profile_of("vendor_customer", "facts:C-GONE").await,
+        None
+    );
     let people: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM profiles")
         .fetch_one(&shop.pool)
         .await
@@ -163,11 +171,18 @@ async fn privacy_requests_are_carried_out_once_each() {
     shop.sync().await;
     let records = shop.pipeline.store.privacy_requests().await.unwrap();
     assert_eq!(records.len(), 2, "{records:?}");
-    assert!(records.iter().all(|r| r.handled_at.is_some()), "{records:?}");
+    assert!(
+        records.iter().all(|r| r.handled_at.is_some()),
+        "{records:?}"
+    );
 
     // The data request about Jane is answered in a file under the config's directory.
     let answered = request(&records, "PR-1");
-    let file = shop.dir.path().join("data-requests").join("facts-PR-1.json");
+    let file = shop
+        .dir
+        .path()
+        .join("data-requests")
+        .join("facts-PR-1.json");
     assert_eq!(
         answered.outcome.as_deref(),
         Some(
@@ -185,7 +200,10 @@ async fn privacy_requests_are_carried_out_once_each() {
     assert_eq!(people.len(), 1, "{answer}");
     let jane = &people[0];
     assert_eq!(jane["given_name"], "Jane");
-    assert_eq!(jane["birthday"], json!({"month": 2, "day": 29, "year": null}));
+    assert_eq!(
+        jane["birthday"],
+        json!({"month": 2, "day": 29, "year": null})
+    );
     assert_eq!(
         jane["loyalty"],
         json!({"id": "LA-1", "balance": 80, "lifetime": 450})
@@ -193,7 +211,13 @@ async fn privacy_requests_are_carried_out_once_each() {
     assert_eq!(jane["orders_count"], 1);
     assert_eq!(jane["net_spent"], json!({"minor": 972, "currency": "USD"}));
     let identities: Vec<String> = (jane["identities"].as_array().unwrap().iter())
-        .map(|i| format!("{}:{}", i["kind"].as_str().unwrap(), i["value"].as_str().unwrap()))
+        .map(|i| {
+            format!(
+                "{}:{}",
+                i["kind"].as_str().unwrap(),
+                i["value"].as_str().unwrap()
+            )
+        })
         .collect();
     for expected in [
         "email:jane@example.com",

@@ -157,8 +157,8 @@ fn scrub(id: i64, payload: &Payload) -> ScrubbedEvent {
 mod tests {
     use super::*;
     use crate::model::{
-        Channel, Consent, ConsentState, Customer, Currency, Money, Order, OrderState, Purpose, Refund,
-        SalesChannel,
+        Channel, Consent, ConsentState, Currency, Customer, Money, Order, OrderState, Purpose,
+        Refund, SalesChannel,
     };
     use chrono::{TimeZone, Utc};
 

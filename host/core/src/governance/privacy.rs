@@ -68,10 +68,12 @@ pub fn action(kind: PrivacyKind) -> Action {
 pub fn export_file_name(source_id: &str, request_id: &str) -> String {
     let safe = |text: &str| -> String {
         text.chars()
-            .map(|c| match c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                true => c,
-                false => '_',
-            })
+            .map(
+                |c| match c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    true => c,
+                    false => '_',
+                },
+            )
             .collect()
     };
     format!("{}-{}.json", safe(source_id), safe(request_id))

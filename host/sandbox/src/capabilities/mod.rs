@@ -72,10 +72,10 @@ pub fn add_to_linker<T: CapabilitiesView + 'static>(
     linker: &mut Linker<T>,
 ) -> wasmtime::Result<()> {
     wit::add_to_linker::<T, HasCapabilities>(linker, T::capabilities)?;
-    crate::contract::source_v0_3::rapport::connector0_3_0::types::add_to_linker::<T, HasCapabilities>(
-        linker,
-        T::capabilities,
-    )?;
+    crate::contract::source_v0_3::rapport::connector0_3_0::types::add_to_linker::<
+        T,
+        HasCapabilities,
+    >(linker, T::capabilities)?;
     wit_host::add_to_linker::<T, HasCapabilities>(linker, T::capabilities)
 }
 

@@ -45,7 +45,9 @@ impl Source for SourceV01 {
     }
 
     fn webhook(_headers: Vec<Header>, _body: Vec<u8>) -> Result<Push, ConnectorError> {
-        Err(ConnectorError::Invalid("this source takes no webhooks".into()))
+        Err(ConnectorError::Invalid(
+            "this source takes no webhooks".into(),
+        ))
     }
 }
 
