@@ -5,6 +5,7 @@
 use rapport_sdk::config::config_url;
 use rapport_sdk::host;
 use rapport_sdk::http::{Request, Response};
+use rapport_sdk::log;
 use rapport_sdk::types::ConnectorError;
 use rapport_sdk::url;
 use serde_json::Value;
@@ -20,6 +21,22 @@ pub const RATE_LIMIT_JITTER_MS: u32 = 1000;
 pub fn post(path: &str, body: &Value) -> Result<Value, ConnectorError> {
     let request = Request::post(&api_url(path)?, body)?;
     answer(request.header("square-version", SQUARE_VERSION).send()?)
+}
+
+/// [`post`], except that a 403 or a 404 (the token lacks the scope, or the seller has not set
+/// the feature up, e.g. no loyalty programme) is `None`, with Square's answer logged.
+pub fn post_if_enabled(path: &str, body: &Value) -> Result<Option<Value>, ConnectorError> {
+    let request = Request::post(&api_url(path)?, body)?;
+    let response = request.header("square-version", SQUARE_VERSION).send()?;
+    if matches!(response.status, 403 | 404) {
+        log::warn(&format!(
+            "Square answered HTTP {} to {path}: {}",
+            response.status,
+            String::from_utf8_lossy(&response.body)
+        ));
+        return Ok(None);
+    }
+    answer(response).map(Some)
 }
 
 /// `GET {api_base}{path}?{query}` (query pairs are percent-encoded here); the decoded JSON answer.

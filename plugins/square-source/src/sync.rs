@@ -18,6 +18,7 @@
 
 use crate::catalog::{self, Cache};
 use crate::{api, location_ids, map, page_limit, people};
+use rapport_sdk::log;
 use rapport_sdk::time::parse_timestamp;
 use rapport_sdk::v0_3::prelude::*;
 use rapport_sdk::watermark::{Page, Watermark};
@@ -81,7 +82,18 @@ pub fn poll(stream: &str, cursor: Option<&str>) -> Result<Batch, ConnectorError>
             let since_ms = since.map(parse_timestamp).transpose().map_err(|e| {
                 ConnectorError::Invalid(format!("stored loyalty watermark {since:?}: {e}"))
             })?;
-            let page = fetch_loyalty_accounts(limit, page)?;
+            let Some(page) = fetch_loyalty_accounts(limit, page)? else {
+                log::warn(
+                    "Square Loyalty cannot be read (no programme, or the token lacks LOYALTY_READ): \
+                     no loyalty accounts this time",
+                );
+                return Ok(Batch {
+                    events: Vec::new(),
+                    rejected: Vec::new(),
+                    cursor: None,
+                    more: false,
+                });
+            };
             Ok(batch(mark, stream, page, |item| {
                 if updated_since(&item, since_ms) {
                     people::loyalty_account(item)
@@ -241,16 +253,16 @@ fn fetch_refunds(
 }
 
 /// `POST /v2/loyalty/accounts/search` for every account (no query), by creation time: Square
-/// offers no filter by update time.
-fn fetch_loyalty_accounts(limit: u32, page: Option<&str>) -> Result<Page, ConnectorError> {
+/// offers no filter by update time. `None` when the shop's loyalty programme cannot be read (it
+/// has none, or the token lacks `LOYALTY_READ`): the other streams go on.
+fn fetch_loyalty_accounts(limit: u32, page: Option<&str>) -> Result<Option<Page>, ConnectorError> {
     let mut body = json!({"limit": limit.min(MAX_LOYALTY_PAGE)});
     if let Some(page) = page {
         body["cursor"] = json!(page);
     }
-    page_of(
-        api::post("/v2/loyalty/accounts/search", &body)?,
-        "loyalty_accounts",
-    )
+    api::post_if_enabled("/v2/loyalty/accounts/search", &body)?
+        .map(|answer| page_of(answer, "loyalty_accounts"))
+        .transpose()
 }
 
 fn page_of(mut answer: Value, field: &str) -> Result<Page, ConnectorError> {

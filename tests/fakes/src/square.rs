@@ -68,6 +68,8 @@ struct Data {
     loyalty_accounts: BTreeMap<String, Value>,
     /// What the next `GET /v2/orders/{id}` answers instead of the order as it is.
     lagging: BTreeMap<String, Value>,
+    /// Paths answered with a status instead (see [`SquareServer::refuse`]).
+    refusals: BTreeMap<String, u16>,
 }
 
 struct Shared {
@@ -148,6 +150,18 @@ impl SquareServer {
     /// Every payment refund, by id.
     pub fn refunds(&self) -> Vec<Value> {
         self.data().refunds.values().cloned().collect()
+    }
+
+    /// Answers every request to `path` with `status` in Square's error shape from now on (`None`:
+    /// serves it again): 403 as for a token without the scope (e.g. `ITEMS_READ` for the
+    /// catalogue), 404 as for a seller without the feature (no loyalty programme), 503 as an
+    /// outage of that API alone.
+    pub fn refuse(&self, path: &str, status: Option<u16>) {
+        let mut data = self.data();
+        match status {
+            Some(status) => data.refusals.insert(path.to_owned(), status),
+            None => data.refusals.remove(path),
+        };
     }
 
     /// Every request received, in arrival order (refused ones included).
@@ -768,6 +782,19 @@ async fn gate(State(shared): State<Arc<Shared>>, request: Request, next: Next) -
             "UNAUTHORIZED",
             "This request could not be authorized.",
         );
+    }
+    let refusal = shared
+        .data
+        .lock()
+        .expect("square data")
+        .refusals
+        .get(parts.uri.path())
+        .copied();
+    if let Some(status) = refusal {
+        let (_, body) = render_fault(status);
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
+        let body: Value = serde_json::from_str(&body).expect("a rendered fault is JSON");
+        return (status, Json(body)).into_response();
     }
     let version_ok = square_version.as_deref().is_none_or(|v| {
         v.len() == 10

@@ -789,3 +789,92 @@ async fn loyalty_accounts_arrive_by_poll_and_by_webhook_with_balance_and_lifetim
     assert_schema("SearchLoyaltyAccountsResponse", &answer);
     assert_eq!(answer["loyalty_accounts"][0]["id"], "LA-1");
 }
+
+// ---- When the catalogue or Loyalty cannot answer ----
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_catalogue_or_loyalty_programme_that_cannot_answer_never_loses_a_sale() {
+    let square = SquareServer::start(TOKEN).await.unwrap();
+    stock_catalogue(&square);
+    let (pipeline, _dir) = start(&square, 100).await;
+    let sale = |id: &str, at: &str, sku: &str, product: &str, price: i64| {
+        let order = square::sale_order(
+            &receipt(id, at, vec![line(sku, product, 1, price)]),
+            "USD",
+            None,
+        );
+        square.put_order(order);
+    };
+    const CATALOGUE: &str = "/v2/catalog/batch-retrieve";
+    const LOYALTY: &str = "/v2/loyalty/accounts/search";
+
+    // The catalogue is down: the poll step fails and stores nothing, so it is read again.
+    sale(
+        "SQ-1",
+        "2026-10-05T10:00:00Z",
+        "VAR-ETH-250",
+        "Ethiopia 250g",
+        1450,
+    );
+    square.refuse(CATALOGUE, Some(503));
+    let (report, errors) = pipeline.poll_all_once().await;
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].to_string().contains("stream orders"),
+        "{}",
+        errors[0]
+    );
+    assert_eq!(report.accepted, 0);
+    assert!(stored(&pipeline).await.is_empty());
+    square.refuse(CATALOGUE, None);
+    assert_eq!(poll(&pipeline).await.accepted, 1);
+    let events = stored(&pipeline).await;
+    assert_eq!(
+        categories(&events, "order:SQ-1:v1"),
+        [json!("Coffee beans")]
+    );
+
+    // The token may not read the catalogue: the sale arrives without a category, and nothing is
+    // remembered, so the next mug sold once the catalogue answers has its category.
+    square.refuse(CATALOGUE, Some(403));
+    sale(
+        "SQ-2",
+        "2026-10-05T10:05:00Z",
+        "VAR-MUG",
+        "Stoneware mug",
+        1800,
+    );
+    assert_eq!(poll(&pipeline).await.accepted, 1);
+    square.refuse(CATALOGUE, None);
+    sale(
+        "SQ-3",
+        "2026-10-05T10:10:00Z",
+        "VAR-MUG",
+        "Stoneware mug",
+        1800,
+    );
+    assert_eq!(poll(&pipeline).await.accepted, 1);
+    let events = stored(&pipeline).await;
+    assert_eq!(categories(&events, "order:SQ-2:v1"), [Value::Null]);
+    assert_eq!(categories(&events, "order:SQ-3:v1"), [json!("Homeware")]);
+
+    // A shop without a loyalty programme (Square's 404): the other streams go on, no error.
+    square.refuse(LOYALTY, Some(404));
+    square.create_loyalty_account("LA-1", "+14155551111", None, "2026-10-05T11:00:00Z");
+    sale(
+        "SQ-4",
+        "2026-10-05T11:00:00Z",
+        "VAR-SEN-100",
+        "Sencha 100g",
+        900,
+    );
+    assert_eq!(poll(&pipeline).await.accepted, 1, "the sale");
+    // Once the programme can be read, its accounts arrive.
+    square.refuse(LOYALTY, None);
+    assert_eq!(poll(&pipeline).await.accepted, 1, "the account");
+    let events = stored(&pipeline).await;
+    assert_eq!(
+        loyalty(&events, "loyalty:LA-1:2026-10-05T11:00:00Z")["loyalty"],
+        json!({"id": "LA-1", "balance": 0, "lifetime": 0})
+    );
+}
