@@ -1,5 +1,6 @@
 //! Data minimisation at the edge: a profile or activity rendered for a sink loses what the sink's
-//! field allowlist (`rapport_core::governance::fields`) does not name. Consents always go.
+//! field allowlist (`rapport_core::governance::fields`) does not name: identities, traits, and an
+//! activity's products, location and refund reason. Consents always go.
 
 use crate::ingest::validate::identity_kind;
 use rapport_core::governance::fields::{Allowlist, Field};
@@ -20,9 +21,13 @@ pub fn minimise_profile(allow: &Allowlist, profile: &mut wit::Profile) {
         .retain(|t| Field::of_trait(&t.name).is_some_and(|f| allow.allows(f)));
 }
 
-/// Removes from an activity the identities the sink may not receive.
+/// Removes from an activity the identities and the properties (what was bought, where, why it
+/// was refunded) the sink may not receive.
 pub fn minimise_activity(allow: &Allowlist, activity: &mut wit::Activity) {
     minimise_identities(allow, &mut activity.identities);
+    activity
+        .properties
+        .retain(|p| Field::of_property(&p.name).is_none_or(|f| allow.allows(f)));
 }
 
 /// Removes the identities the sink may not receive.
@@ -82,5 +87,33 @@ mod tests {
         assert_eq!(p.identities.len(), 2);
         assert_eq!(p.given_name.as_deref(), Some("Ana"));
         assert_eq!(p.traits.len(), 2);
+    }
+
+    #[test]
+    fn an_activity_keeps_its_facts_and_loses_the_properties_the_sink_may_not_receive() {
+        let text = |name: &str, value: &str| wit::Property {
+            name: name.into(),
+            value: wit::TraitValue::Text(value.into()),
+        };
+        let mut activity = wit::Activity {
+            idempotency_key: "k".into(),
+            profile_key: "p-1".into(),
+            identities: profile().identities,
+            name: "Refunded Order".into(),
+            occurred_at: 1,
+            value: None,
+            properties: vec![
+                text("refund_id", "r-1"),
+                text("order_id", "o-1"),
+                text("products", "Stoneware mug"),
+                text("location", "High Street"),
+                text("reason", "Chipped"),
+            ],
+        };
+        let allow = Allowlist::new(Some(&[Field::Email, Field::Location]));
+        minimise_activity(&allow, &mut activity);
+        let names: Vec<_> = activity.properties.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["refund_id", "order_id", "location"]);
+        assert_eq!(activity.identities.len(), 1);
     }
 }

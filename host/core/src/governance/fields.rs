@@ -25,10 +25,13 @@ pub enum Field {
     Birthday,
     LoyaltyPoints,
     LoyaltyLifetimePoints,
+    Products,
+    Location,
+    RefundReason,
 }
 
 impl Field {
-    pub const ALL: [Field; 14] = [
+    pub const ALL: [Field; 17] = [
         Field::GivenName,
         Field::FamilyName,
         Field::Email,
@@ -43,6 +46,9 @@ impl Field {
         Field::Birthday,
         Field::LoyaltyPoints,
         Field::LoyaltyLifetimePoints,
+        Field::Products,
+        Field::Location,
+        Field::RefundReason,
     ];
 
     /// The name used in config, and for traits the trait's name.
@@ -62,6 +68,9 @@ impl Field {
             Field::Birthday => "birthday",
             Field::LoyaltyPoints => "loyalty_points",
             Field::LoyaltyLifetimePoints => "loyalty_lifetime_points",
+            Field::Products => "products",
+            Field::Location => "location",
+            Field::RefundReason => "refund_reason",
         }
     }
 
@@ -82,6 +91,9 @@ impl Field {
             Field::Birthday => "birthday (day and month; the year only where the shop keeps it)",
             Field::LoyaltyPoints => "loyalty points held",
             Field::LoyaltyLifetimePoints => "loyalty points ever earned",
+            Field::Products => "what each order contained",
+            Field::Location => "the shop location of each order",
+            Field::RefundReason => "the reason given for each refund",
         }
     }
 
@@ -106,6 +118,18 @@ impl Field {
     /// The field a profile trait named `name` carries, if the host knows it.
     pub fn of_trait(name: &str) -> Option<Field> {
         Field::ALL.into_iter().find(|f| f.as_str() == name)
+    }
+
+    /// The field an activity property named `name` carries; `None` for the facts every activity
+    /// keeps (its ids, source, channel, line count and value), which say what happened and let a
+    /// sink reconcile it, and nothing about the person.
+    pub fn of_property(name: &str) -> Option<Field> {
+        match name {
+            "products" => Some(Field::Products),
+            "location" => Some(Field::Location),
+            "reason" => Some(Field::RefundReason),
+            _ => None,
+        }
     }
 }
 
@@ -146,6 +170,16 @@ impl Allowlist {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_an_order_contained_where_and_why_it_was_refunded_are_fields_and_its_ids_are_not() {
+        assert_eq!(Field::of_property("products"), Some(Field::Products));
+        assert_eq!(Field::of_property("location"), Some(Field::Location));
+        assert_eq!(Field::of_property("reason"), Some(Field::RefundReason));
+        for kept in ["order_id", "refund_id", "source", "channel", "line_count"] {
+            assert_eq!(Field::of_property(kept), None, "{kept}");
+        }
+    }
 
     #[test]
     fn every_field_name_is_the_config_name() {
