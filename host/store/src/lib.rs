@@ -22,11 +22,12 @@ mod rows;
 pub mod scrub;
 mod summary;
 mod swap;
+pub mod tokens;
 
 pub use dead_letters::{DeadLetter, LetterStatus};
 pub use dialect::Backend;
 pub use erasures::{ErasureItem, ErasureRecord, ErasureStatus, SinkErasure};
-pub use inbox::KeptWebhook;
+pub use inbox::{Kept, KeptWebhook};
 pub use merges::{MergeRecord, NewMerge, SinceMerge};
 pub use outbox::{Completion, MessageRoute, OutboxRow, WorkKind};
 pub use profiles::{ProfileSnapshot, SnapshotDepth};
