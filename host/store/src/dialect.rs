@@ -46,13 +46,15 @@ impl Backend {
     }
 
     /// Sets up a new connection: on SQLite, waiting for the lock, write-ahead logging, durable
-    /// commits and foreign keys.
+    /// commits, foreign keys, and secure deletion (deleted content is overwritten with zeros, so
+    /// a forgotten person's details do not survive in free pages).
     pub(crate) async fn prepare(self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
         if self == Backend::Sqlite {
             conn.execute("PRAGMA busy_timeout = 10000").await?;
             conn.execute("PRAGMA journal_mode = WAL").await?;
             conn.execute("PRAGMA synchronous = FULL").await?;
             conn.execute("PRAGMA foreign_keys = ON").await?;
+            conn.execute("PRAGMA secure_delete = ON").await?;
         }
         Ok(())
     }

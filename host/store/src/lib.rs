@@ -20,6 +20,7 @@ pub mod rejected_inputs;
 mod retention;
 mod rows;
 pub mod scrub;
+mod sqlite_file;
 mod summary;
 mod swap;
 pub mod tokens;
@@ -37,6 +38,7 @@ pub use swap::{Backfill, Retirement};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::AnyPool;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,6 +56,13 @@ pub enum StoreError {
     Query(#[from] sqlx::Error),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error("the database file {path} is damaged (SQLite's quick_check: {problems}); rapport will not run on it and has not changed it: restore it from a backup, or move it aside to start afresh", path = .path.display())]
+    Damaged { path: PathBuf, problems: String },
+    #[error("cannot open the database file {path}: {source} (the user running rapport must be able to read and write it, and to create files in its directory)", path = .path.display())]
+    Permission {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// The host's database.
@@ -92,17 +101,44 @@ pub fn now_ms() -> i64 {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `url` and applies migrations.
+    /// Opens (creating if needed) the database at `url` and applies migrations. A SQLite file is
+    /// checked first (see `sqlite_file`): created owner-only, refused if damaged or not writable.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let backend =
             Backend::of_url(url).ok_or_else(|| StoreError::UnsupportedUrl(redact(url)))?;
-        let connect_error = |source| StoreError::Connect {
-            url: redact(url),
-            source,
+        let file = match backend {
+            Backend::Sqlite => sqlite_file::path_of(url),
+            Backend::Postgres => None,
+        };
+        if let Some(path) = &file {
+            sqlite_file::check(path).await?;
+        }
+        let connect_error = |source| match (&file, source) {
+            (Some(path), sqlx::Error::Database(e)) if e.message().contains("readonly") => {
+                StoreError::Permission {
+                    path: path.clone(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::PermissionDenied,
+                        format!("permission denied ({})", e.message()),
+                    ),
+                }
+            }
+            (_, source) => StoreError::Connect {
+                url: redact(url),
+                source,
+            },
         };
         let options =
             AnyConnectOptions::from_str(&backend.connect_url(url)).map_err(connect_error)?;
+        // One connection first, set up as the pool's are: its own error (a read-only file, say)
+        // says what is wrong, where a pool would only time out.
+        {
+            use sqlx::{ConnectOptions, Connection};
+            let mut first = options.connect().await.map_err(connect_error)?;
+            backend.prepare(&mut first).await.map_err(connect_error)?;
+            let _ = first.close().await;
+        }
         let connect = |connections: u32| {
             AnyPoolOptions::new()
                 .max_connections(connections)
