@@ -878,3 +878,157 @@ async fn a_catalogue_or_loyalty_programme_that_cannot_answer_never_loses_a_sale(
         json!({"id": "LA-1", "balance": 0, "lifetime": 0})
     );
 }
+
+// ---- What the host makes of a Square merge, loyalty and birthdays ----
+
+/// The stored profile an identity names, as the store snapshots it.
+async fn person(pipeline: &Pipeline, kind: &str, value: &str) -> rapport_store::ProfileSnapshot {
+    let kind = rapport_core::model::IdentityKind::parse(kind).unwrap();
+    let found = pipeline
+        .store
+        .find_profiles(&[rapport_store::PersonRef::Identity(
+            rapport_core::model::Identity {
+                kind,
+                value: value.into(),
+            },
+        )])
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1, "{value} names one person: {found:?}");
+    let id = found[0].id;
+    pipeline
+        .store
+        .profile_snapshots(&[id], rapport_store::SnapshotDepth::Full)
+        .await
+        .unwrap()
+        .remove(&id)
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_customers_square_merged_are_one_person_with_both_orders_her_points_and_her_birthday() {
+    let square = SquareServer::start(TOKEN).await.unwrap();
+    let crm = rapport_fakes::capture::CaptureServer::start()
+        .await
+        .unwrap();
+    let crm_url = crm.url();
+    let (pipeline, _dir) =
+        start_with(&square, 100, |shop| shop.http_sink("crm", &crm_url, [])).await;
+    // Ada by email (birthday 10 December, no year) bought a mug; Ada by phone bought two lattes
+    // and joined the loyalty programme, where she earned 120 points.
+    let mut by_email = customer("C-OLD-1", "Ada", "Lovelace", "2026-09-01T10:00:00.000Z");
+    by_email["email_address"] = json!("ada@example.com");
+    by_email["birthday"] = json!("0000-12-10");
+    let mut by_phone = customer("C-OLD-2", "Ada", "L.", "2026-09-02T10:00:00.000Z");
+    by_phone["phone_number"] = json!("+442079460123");
+    square.put_customer(by_email);
+    square.put_customer(by_phone);
+    let mug = receipt(
+        "SQ-M1",
+        "2026-09-05T10:00:00Z",
+        vec![line("MUG-STONE", "Stoneware mug", 1, 1800)],
+    );
+    square.put_order(square::sale_order(&mug, "USD", Some("C-OLD-1")));
+    let lattes = receipt(
+        "SQ-M2",
+        "2026-09-06T10:00:00Z",
+        vec![line("LATTE", "Latte", 2, 450)],
+    );
+    square.put_order(square::sale_order(&lattes, "USD", Some("C-OLD-2")));
+    square.create_loyalty_account(
+        "LA-9",
+        "+442079460123",
+        Some("C-OLD-2"),
+        "2026-09-06T10:05:00Z",
+    );
+    square.adjust_loyalty_points("LA-9", 120, "2026-09-06T10:06:00Z");
+    poll(&pipeline).await;
+    let by_email = person(&pipeline, "email", "ada@example.com").await;
+    let by_phone = person(&pipeline, "phone", "+442079460123").await;
+    assert_ne!(
+        by_email.key, by_phone.key,
+        "two people until Square merges them"
+    );
+    assert_eq!((by_email.orders_count, by_phone.orders_count), (1, 1));
+
+    // Square merges them into C-NEW.
+    let merge = square.merge_customers(
+        &["C-OLD-1", "C-OLD-2"],
+        "C-NEW",
+        "2026-10-01T12:00:00.000Z",
+        "evt-merge",
+    );
+    push(&pipeline, &merge.created).await;
+    for note in &merge.deleted {
+        push(&pipeline, note).await;
+    }
+
+    // One person, the older profile (Ada by email), known by every id Square gave her.
+    let ada = person(&pipeline, "vendor_customer", "square:C-NEW").await;
+    assert_eq!(ada.key, by_email.key);
+    for (kind, value) in [
+        ("vendor_customer", "square:C-OLD-1"),
+        ("vendor_customer", "square:C-OLD-2"),
+        ("phone", "+442079460123"),
+        ("loyalty_id", "LA-9"),
+    ] {
+        assert_eq!(person(&pipeline, kind, value).await.key, ada.key, "{value}");
+    }
+    // Both orders: $18.00 + 2 × $4.50; her points; her birthday without a year.
+    assert_eq!(ada.orders_count, 2);
+    assert_eq!(ada.net_spent.as_ref().map(|m| m.minor), Some(2700));
+    assert_eq!(
+        ada.loyalty
+            .as_ref()
+            .map(|l| (l.id.as_str(), l.balance, l.lifetime)),
+        Some(("LA-9", 120, 120))
+    );
+    assert_eq!(
+        ada.birthday.map(|b| (b.month, b.day, b.year)),
+        Some((12, 10, None))
+    );
+    // The merge is on record as Square's, with the notification as evidence: Ada by phone went
+    // into Ada by email, and so did the profile the new id was first given (two customer ids of
+    // one source never link by the shop's own rule, so only Square's word joins them).
+    let merges = pipeline.store.merge_history(ada.id).await.unwrap();
+    assert_eq!(merges.len(), 2, "{merges:?}");
+    for merge in &merges {
+        assert_eq!(
+            (
+                merge.reason.as_str(),
+                merge.evidence.as_str(),
+                merge.survivor_key.as_str()
+            ),
+            ("square merge", "square:evt-merge-created", ada.key.as_str())
+        );
+    }
+    assert!(
+        merges.iter().any(|m| m.absorbed_key == by_phone.key),
+        "{merges:?}"
+    );
+
+    // A sale that still names an old id belongs to her.
+    let cup = receipt(
+        "SQ-M3",
+        "2026-10-02T10:00:00Z",
+        vec![line("CUP", "Espresso cup", 1, 900)],
+    );
+    square.put_order(square::sale_order(&cup, "USD", Some("C-OLD-2")));
+    poll(&pipeline).await;
+    let ada = person(&pipeline, "email", "ada@example.com").await;
+    assert_eq!(ada.orders_count, 3);
+
+    // The CRM holds her as one contact with the totals, points and birthday.
+    pipeline
+        .drain(
+            std::time::Duration::from_secs(5),
+            std::time::Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    let captured = crm.captured();
+    let profile = &captured.profiles[&ada.key];
+    assert_eq!(profile["traits"]["orders_count"], 3, "{profile}");
+    assert_eq!(profile["traits"]["loyalty_points"], 120, "{profile}");
+    assert_eq!(profile["traits"]["birthday"], "--12-10", "{profile}");
+}
