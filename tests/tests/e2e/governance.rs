@@ -130,7 +130,10 @@ async fn each_sink_receives_only_the_fields_its_config_names() {
     let sent_in_full: BTreeSet<String> = full.activities.iter().flat_map(property_names).collect();
     // (The sample's exports give no refund reasons: the rule for them is minimise's unit test.)
     for sent in ["products", "location"] {
-        assert!(sent_in_full.contains(sent), "{sent} goes to the unrestricted sink");
+        assert!(
+            sent_in_full.contains(sent),
+            "{sent} goes to the unrestricted sink"
+        );
     }
     pipeline.store.close().await;
 }
