@@ -96,6 +96,19 @@ pub async fn print_status(pipeline: &Pipeline) -> anyhow::Result<()> {
             sink.dead,
             sink.waiting
         );
+        if let Some(pause) = &sink.pause {
+            let until = chrono::DateTime::from_timestamp_millis(pause.until)
+                .map_or_else(|| pause.until.to_string(), |t| t.to_rfc3339());
+            println!(
+                "sink {} {} until {until}: {}",
+                sink.sink,
+                match pause.needs_attention {
+                    true => "NEEDS ATTENTION, paused",
+                    false => "paused",
+                },
+                pause.reason
+            );
+        }
         if pipeline.routes.journeys.iter().any(|j| j.sink == sink.sink) {
             println!(
                 "sink {} journeys: {} messages sent, {} waiting for their time, {} dropped by a frequency cap",

@@ -264,6 +264,10 @@ pub struct DeliveryConfig {
     /// Batches each sink may have in flight at once. A person's items still go in order: a batch
     /// never takes one while an earlier one of theirs is in flight.
     pub concurrency: usize,
+    /// Longest a vendor's `Retry-After` (or rate limit) pauses a sink: a longer wait is cut to this.
+    pub retry_after_cap_ms: u64,
+    /// How long a sink whose vendor refused its credentials (401/403) rests before it tries again.
+    pub auth_retry_ms: u64,
 }
 
 impl Default for DeliveryConfig {
@@ -274,6 +278,8 @@ impl Default for DeliveryConfig {
             backoff_max_ms: 300_000,
             lease_ms: 60_000,
             concurrency: 4,
+            retry_after_cap_ms: 3_600_000,
+            auth_retry_ms: 300_000,
         }
     }
 }
@@ -432,6 +438,12 @@ impl Config {
         self.network.policy()?;
         if self.delivery.max_attempts < 1 {
             return Err("delivery.max_attempts must be at least 1".into());
+        }
+        if self.delivery.retry_after_cap_ms < 1000 || self.delivery.auth_retry_ms < 1000 {
+            return Err(
+                "delivery.retry_after_cap_ms and delivery.auth_retry_ms must be at least 1000"
+                    .into(),
+            );
         }
         if !(1..=64).contains(&self.delivery.concurrency) {
             return Err(format!(

@@ -1,7 +1,9 @@
 //! Delivery: one worker per sink drains that sink's outbox — batches up to the sink's limit, one kind
 //! of work per call, outcomes applied per item (retry after, backoff, rejected, dead-lettered). A slow
 //! or failing sink only ever holds up its own worker. Journey messages go as activities, once the
-//! person's consent on their channel and the shop's contact rules allow.
+//! person's consent on their channel and the shop's contact rules allow. A vendor that throttles
+//! (429, rate limits) or refuses the sink's credentials (401/403) pauses the whole sink, and its work
+//! waits without using attempts: neither is the items' fault.
 
 pub mod minimise;
 pub mod rate;
@@ -136,9 +138,13 @@ impl SinkWorker {
     /// Claims one batch, sends it, and records each item's outcome; waits first if the sink's pace
     /// requires it. The batch's profile updates go first, in one call, then its activities in
     /// another; an activity whose person's update must be retried waits behind it, unattempted. A
-    /// disabled sink claims nothing: its work waits in the outbox.
+    /// disabled or paused sink claims nothing: its work waits in the outbox.
     pub async fn step(&self) -> Result<StepReport, StoreError> {
         if self.sink.generations.is_disabled() {
+            return Ok(StepReport::default());
+        }
+        let paused = self.store.sink_pause(&self.sink.id).await?;
+        if paused.as_ref().is_some_and(|p| p.until > now_ms()) {
             return Ok(StepReport::default());
         }
         let wait = self.gate.lock().expect("rate gate").wait();
@@ -159,8 +165,11 @@ impl SinkWorker {
             .partition(|(_, item)| matches!(item, Item::Profile(_)));
         // Why each person's profile update is still pending, and until when.
         let mut still_pending: HashMap<i64, (i64, String)> = HashMap::new();
+        let mut pause = None;
         if !profiles.is_empty() {
-            for (row, completion) in self.call(WorkKind::Profile, profiles).await {
+            let (completions, stopped) = self.call(WorkKind::Profile, profiles).await;
+            pause = stopped;
+            for (row, completion) in completions {
                 match &completion {
                     Completion::Retry { at, error, .. } => {
                         still_pending.insert(row.profile_id, (*at, error.clone()));
@@ -185,7 +194,21 @@ impl SinkWorker {
             (row, waiting)
         }));
         if !activities.is_empty() {
-            results.extend(self.call(WorkKind::Activity, activities).await);
+            // After a pause, the activities wait for its end unattempted, like a paused sink's work.
+            match &pause {
+                Some(p) => results.extend(activities.into_iter().map(|(row, _)| {
+                    let waiting = Completion::Deferred {
+                        at: p.until,
+                        reason: p.reason.clone(),
+                    };
+                    (row, waiting)
+                })),
+                None => {
+                    let (completions, stopped) = self.call(WorkKind::Activity, activities).await;
+                    pause = stopped;
+                    results.extend(completions);
+                }
+            }
         }
         let results: Vec<_> = results
             .into_iter()
@@ -202,6 +225,25 @@ impl SinkWorker {
                 .count(),
         };
         self.store.complete(&self.sink.id, &results).await?;
+        match pause {
+            Some(p) => {
+                tracing::warn!(
+                    until = p.until,
+                    needs_attention = p.needs_attention,
+                    "sink paused: {}",
+                    p.reason
+                );
+                self.store
+                    .pause_sink(&self.sink.id, p.until, &p.reason, p.needs_attention)
+                    .await?;
+            }
+            None if paused.is_some() && report.delivered > 0 => {
+                if self.store.resume_sink(&self.sink.id).await? {
+                    tracing::info!("sink resumed: the vendor takes its work again");
+                }
+            }
+            None => {}
+        }
         tracing::debug!(
             claimed = report.claimed,
             delivered = report.delivered,
@@ -211,17 +253,17 @@ impl SinkWorker {
     }
 
     /// One plugin call for items of one kind, paced by the sink's rate gate; returns each item's
-    /// completion.
+    /// completion, and the pause of the whole sink the answer calls for, if any.
     async fn call(
         &self,
         kind: WorkKind,
         items: Vec<(OutboxRow, Item)>,
-    ) -> Vec<(OutboxRow, Completion)> {
+    ) -> (Vec<(OutboxRow, Completion)>, Option<Pause>) {
         self.gate.lock().expect("rate gate").sent();
         let (rows, items): (Vec<OutboxRow>, Vec<Item>) = items.into_iter().unzip();
-        let outcomes = self.send(kind, &rows, items).await;
+        let (outcomes, pause) = self.send(kind, &rows, items).await;
         self.pace(&outcomes);
-        rows.into_iter().zip(outcomes).collect()
+        (rows.into_iter().zip(outcomes).collect(), pause)
     }
 
     /// Renders rows into contract records, reading every person and event of the batch at once
@@ -374,8 +416,14 @@ impl SinkWorker {
     }
 
     /// Calls the live generation of the plugin off the async runtime (the call finishes on that
-    /// generation whatever is swapped in meanwhile) and maps its answer to one completion per item.
-    async fn send(&self, kind: WorkKind, rows: &[OutboxRow], batch: Vec<Item>) -> Vec<Completion> {
+    /// generation whatever is swapped in meanwhile) and maps its answer to one completion per item,
+    /// and to a pause of the whole sink when the vendor throttled or refused the credentials.
+    async fn send(
+        &self,
+        kind: WorkKind,
+        rows: &[OutboxRow],
+        batch: Vec<Item>,
+    ) -> (Vec<Completion>, Option<Pause>) {
         let plugin = self.sink.plugin();
         let count = batch.len();
         let answer = tokio::task::spawn_blocking(move || match kind {
@@ -392,7 +440,15 @@ impl SinkWorker {
         let whole_call = |make: &dyn Fn(&OutboxRow) -> Completion| -> Vec<Completion> {
             rows.iter().map(make).collect()
         };
-        match answer {
+        let throttled = |ms: u32| {
+            let wait = self.throttle_wait(ms);
+            Completion::Retry {
+                at: now + wait.ms,
+                error: wait.reason,
+                throttled: true,
+            }
+        };
+        let completions = match answer {
             Err(join) => {
                 whole_call(&|row| retry(row.attempts, format!("sink task failed: {join}")))
             }
@@ -412,12 +468,26 @@ impl SinkWorker {
             }
             Ok(Ok(Err(error))) => {
                 tracing::warn!(error = ?error, "sink reported an error for the whole batch");
+                if let ConnectorError::Auth(m) = &error {
+                    let pause = Pause {
+                        until: now + self.config.auth_retry_ms as i64,
+                        reason: format!(
+                            "needs attention: the vendor refused the sink's credentials ({m}); \
+                             check the secrets granted to sink `{}`, its work waits and is tried \
+                             again every {} s",
+                            self.sink.id,
+                            self.config.auth_retry_ms / 1000
+                        ),
+                        needs_attention: true,
+                    };
+                    let deferred = whole_call(&|_| Completion::Deferred {
+                        at: pause.until,
+                        reason: pause.reason.clone(),
+                    });
+                    return (deferred, Some(pause));
+                }
                 whole_call(&|row| match &error {
-                    ConnectorError::RateLimited(ms) => Completion::Retry {
-                        at: now + i64::from(*ms),
-                        error: format!("rate limited for {ms} ms"),
-                        throttled: true,
-                    },
+                    ConnectorError::RateLimited(ms) => throttled(*ms),
                     ConnectorError::Invalid(reason) => Completion::Rejected(reason.clone()),
                     ConnectorError::Transient(m) => retry(row.attempts, format!("transient: {m}")),
                     ConnectorError::Auth(m) => retry(row.attempts, format!("auth: {m}")),
@@ -437,15 +507,49 @@ impl SinkWorker {
                 .zip(outcomes)
                 .map(|(row, outcome)| match outcome {
                     Outcome::Ok => Completion::Delivered,
-                    Outcome::RetryAfter(ms) => Completion::Retry {
-                        at: now + i64::from(ms),
-                        error: format!("vendor asked to retry after {ms} ms"),
-                        throttled: true,
-                    },
+                    Outcome::RetryAfter(ms) => throttled(ms),
                     Outcome::Transient(m) => retry(row.attempts, m),
                     Outcome::Rejected(reason) => Completion::Rejected(reason),
                 })
                 .collect(),
+        };
+        let pause = completions
+            .iter()
+            .filter_map(|c| match c {
+                Completion::Retry {
+                    at,
+                    error,
+                    throttled: true,
+                } => Some(Pause {
+                    until: *at,
+                    reason: error.clone(),
+                    needs_attention: false,
+                }),
+                _ => None,
+            })
+            .max_by_key(|p| p.until);
+        (completions, pause)
+    }
+
+    /// How long a vendor's throttling (`ms` asked for) pauses the sink: at most
+    /// `delivery.retry_after_cap_ms`, with the reason saying what was asked and what was kept.
+    fn throttle_wait(&self, ms: u32) -> ThrottleWait {
+        let asked = i64::from(ms);
+        let cap = self.config.retry_after_cap_ms as i64;
+        match asked > cap {
+            true => ThrottleWait {
+                ms: cap,
+                reason: format!(
+                    "throttled: the vendor asked to wait {} s, capped at {} s \
+                     (delivery.retry_after_cap_ms)",
+                    asked / 1000,
+                    cap / 1000
+                ),
+            },
+            false => ThrottleWait {
+                ms: asked,
+                reason: format!("throttled: the vendor asked to wait {asked} ms"),
+            },
         }
     }
 
@@ -479,17 +583,36 @@ impl SinkWorker {
         .as_millis() as i64
     }
 
+    /// A retry that would be one attempt too many is a dead letter instead; throttling uses no
+    /// attempt, so it never dead-letters anything.
     fn dead_letter_if_exhausted(&self, row: &OutboxRow, completion: Completion) -> Completion {
         match completion {
-            Completion::Retry { error, .. } if row.attempts + 1 >= self.config.max_attempts => {
-                Completion::Dead(format!(
-                    "gave up after {} attempts; last error: {error}",
-                    row.attempts + 1
-                ))
-            }
+            Completion::Retry {
+                error,
+                throttled: false,
+                ..
+            } if row.attempts + 1 >= self.config.max_attempts => Completion::Dead(format!(
+                "gave up after {} attempts; last error: {error}",
+                row.attempts + 1
+            )),
             other => other,
         }
     }
+}
+
+/// A pause of the whole sink an answer calls for.
+#[derive(Debug, Clone)]
+struct Pause {
+    until: i64,
+    reason: String,
+    /// The vendor refused the credentials: the operator must look.
+    needs_attention: bool,
+}
+
+/// The wait a vendor's throttling imposes, capped, and how to explain it.
+struct ThrottleWait {
+    ms: i64,
+    reason: String,
 }
 
 /// The stored event a row points at: its id, source, time and payload.

@@ -20,6 +20,7 @@ pub mod rejected_inputs;
 mod retention;
 mod rows;
 pub mod scrub;
+mod sink_pauses;
 mod sqlite_file;
 mod summary;
 mod swap;
@@ -33,6 +34,7 @@ pub use merges::{MergeRecord, NewMerge, SinceMerge};
 pub use outbox::{Completion, MessageRoute, OutboxRow, WorkKind};
 pub use profiles::{ProfileSnapshot, SnapshotDepth};
 pub use scrub::{FoundProfile, PersonRef};
+pub use sink_pauses::SinkPause;
 pub use summary::{OrderStates, Summary};
 pub use swap::{Backfill, Retirement};
 

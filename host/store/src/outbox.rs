@@ -72,14 +72,15 @@ pub enum Completion {
     Retry {
         at: i64,
         error: String,
-        /// The vendor asked the sink to slow down.
+        /// The vendor asked the sink to slow down (a 429 or a rate limit): this uses no attempt.
         throttled: bool,
     },
     /// The vendor refused it for good.
     Rejected(String),
     /// Retries exhausted.
     Dead(String),
-    /// Not attempted (the sink's plugin is quarantined): wait until this time; uses no attempt.
+    /// Not attempted, or not through a fault of the item (the sink's plugin is quarantined, the
+    /// vendor refused the sink's credentials): wait until this time; uses no attempt.
     Deferred {
         at: i64,
         reason: String,
@@ -489,8 +490,13 @@ impl Store {
                 Completion::Suppressed(reason) => ended("suppressed", reason, false),
                 Completion::Rejected(reason) => ended("rejected", reason, true),
                 Completion::Dead(reason) => ended("dead", reason, true),
-                Completion::Retry { at, error, .. } => {
-                    queue::retry(&mut tx, &OUTBOX, sink, item.id, *at, error, true).await?;
+                Completion::Retry {
+                    at,
+                    error,
+                    throttled,
+                } => {
+                    let attempted = !throttled;
+                    queue::retry(&mut tx, &OUTBOX, sink, item.id, *at, error, attempted).await?;
                     continue;
                 }
                 Completion::Deferred { at, reason } => {

@@ -23,6 +23,8 @@ pub struct SinkFigures {
     pub rejected: i64,
     pub dead: i64,
     pub waiting: i64,
+    /// The sink is paused (throttled, or its credentials refused: `needs_attention`).
+    pub pause: Option<super::SinkPause>,
 }
 
 /// What the store holds, in numbers.
@@ -157,6 +159,16 @@ impl Store {
                 figures.messages_delayed = row.try_get("delayed")?;
                 figures.messages_dropped = row.try_get("dropped")?;
                 figures.withheld -= figures.messages_dropped;
+            }
+        }
+        for pause in self.sink_pauses().await? {
+            match summary.sinks.iter_mut().find(|s| s.sink == pause.sink) {
+                Some(figures) => figures.pause = Some(pause),
+                None => summary.sinks.push(SinkFigures {
+                    sink: pause.sink.clone(),
+                    pause: Some(pause),
+                    ..SinkFigures::default()
+                }),
             }
         }
         summary.sinks.sort_by(|a, b| a.sink.cmp(&b.sink));
