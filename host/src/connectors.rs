@@ -1,5 +1,7 @@
 //! The running connectors: every configured source and sink bound to the generations of its loaded,
-//! type-checked plugin and to the settings, egress policy and secrets that instance may use.
+//! type-checked plugin and to the settings, egress policy and secrets that instance may use. A
+//! connector uses only the secrets its config entry grants, and each must be set; what its plugin
+//! asks for (secrets, egress) is approved once per connector in the store, at its first start.
 
 use crate::config::{Config, ConnectorConfig, RuntimeConfig};
 use rapport_core::consent::gate::{MarketingGate, WithoutChoice};
@@ -12,14 +14,16 @@ use rapport_sandbox::capabilities::secrets::SecretStore;
 use rapport_sandbox::capabilities::PluginContext;
 use rapport_sandbox::contract::wit::Descriptor;
 use rapport_sandbox::packages::instance::{resolve_egress, resolve_settings};
+use rapport_sandbox::packages::permissions::{permissions, Permission};
 use rapport_sandbox::packages::{
-    open_installed, PluginKind, PluginPackage, Provenance, TrustStore,
+    open_installed, Manifest, PluginKind, PluginPackage, Provenance, TrustStore,
 };
 use rapport_sandbox::runtime::health::{HealthPolicy, HealthReport};
 use rapport_sandbox::runtime::plugin::Plugin;
 use rapport_sandbox::runtime::registry::{Generation, Generations, RegistryPolicy, RegistryReport};
 use rapport_sandbox::runtime::{CallLimits, Runtime};
 use rapport_store::{ConnectorRole, Store};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -182,11 +186,32 @@ impl Connectors {
             (ConnectorRole::Sink, &config.sinks, PluginKind::CrmSink),
         ] {
             for c in list {
-                let connector = Connector::load(c, kind, host).await?;
-                connector
-                    .register(store)
+                let store_error =
+                    |e: rapport_store::StoreError| load_error(kind, &c.id, e.to_string());
+                let (package, provenance) = open_package(c, kind, host)?;
+                let asked = permissions(&package.manifest);
+                let version = package.manifest.version.clone();
+                let approved = store
+                    .approved_permissions(&c.id)
                     .await
-                    .map_err(|e| load_error(kind, &c.id, e.to_string()))?;
+                    .map_err(store_error)?;
+                let first_start = approved.is_empty();
+                let unapproved = not_approved(&asked, &approved);
+                if !first_start && !unapproved.is_empty() {
+                    return Err(load_error(
+                        kind,
+                        &c.id,
+                        held_reason(&package.manifest.id, &version, &unapproved, &c.id),
+                    ));
+                }
+                let connector = Connector::from_package(c, kind, host, package, provenance).await?;
+                if first_start {
+                    store
+                        .approve_permissions(&c.id, &version, &asked)
+                        .await
+                        .map_err(store_error)?;
+                }
+                connector.register(store).await.map_err(store_error)?;
                 match role {
                     ConnectorRole::Source => connectors.sources.push(Arc::new(connector)),
                     ConnectorRole::Sink => connectors.sinks.push(Arc::new(connector)),
@@ -225,6 +250,46 @@ impl Connectors {
     }
 }
 
+/// What a plugin asks for that was never approved for its connector, in order.
+pub fn not_approved(asked: &BTreeSet<Permission>, approved: &BTreeSet<String>) -> Vec<Permission> {
+    asked.difference(approved).cloned().collect()
+}
+
+/// Refuses a manifest that names a secret the connector's config entry does not grant it.
+pub fn check_grants(c: &ConnectorConfig, manifest: &Manifest) -> Result<(), String> {
+    let ungranted: Vec<&str> = manifest
+        .secrets
+        .iter()
+        .filter(|name| !c.secrets.contains(name))
+        .map(String::as_str)
+        .collect();
+    match ungranted.is_empty() {
+        true => Ok(()),
+        false => Err(format!(
+            "plugin {} {} names secret {}, which the config does not grant to this connector \
+             (add it to this connector's `secrets = [...]` only if this plugin should use it)",
+            manifest.id,
+            manifest.version,
+            ungranted.join(", ")
+        )),
+    }
+}
+
+/// Why a version of `plugin` is held: what it asks for that was never approved, and what to do.
+pub fn held_reason(
+    plugin: &str,
+    version: &str,
+    unapproved: &[Permission],
+    connector: &str,
+) -> String {
+    format!(
+        "plugin {plugin} {version} asks for what was never approved for this connector ({}): \
+         run `rapport plugin approve --config <config> {connector}` to see the difference and \
+         approve it",
+        unapproved.join("; ")
+    )
+}
+
 fn load_error(kind: PluginKind, id: &str, message: String) -> ConnectorLoadError {
     ConnectorLoadError {
         role: match kind {
@@ -246,6 +311,17 @@ impl Connector {
         host: &HostServices,
     ) -> Result<Connector, ConnectorLoadError> {
         let (package, provenance) = open_package(c, kind, host)?;
+        Connector::from_package(c, kind, host, package, provenance).await
+    }
+
+    /// [`Connector::load`] from a package already opened and verified.
+    pub async fn from_package(
+        c: &ConnectorConfig,
+        kind: PluginKind,
+        host: &HostServices,
+        package: PluginPackage,
+        provenance: Provenance,
+    ) -> Result<Connector, ConnectorLoadError> {
         let stats = Arc::new(RequestStats::default());
         let first = load_generation(c, kind, host, package, provenance, 1, stats).await?;
         let policy = RegistryPolicy {
@@ -325,6 +401,14 @@ pub async fn load_generation(
 ) -> Result<Generation, ConnectorLoadError> {
     let error = |message: String| load_error(kind, &c.id, message);
     let manifest = &package.manifest;
+    check_grants(c, manifest).map_err(&error)?;
+    if let Some(missing) = c.secrets.iter().find(|name| !host.secrets.has(name)) {
+        return Err(error(format!(
+            "secret `{missing}` is granted to it but not set: set {} or add `{missing} = \"…\"` \
+             to the secrets file",
+            rapport_sandbox::capabilities::secrets::env_var_for(missing)
+        )));
+    }
     let settings = resolve_settings(manifest, &c.config).map_err(&error)?;
     let secrets = host.secrets.for_plugin(&manifest.secrets);
     let egress = resolve_egress(manifest, &settings, &secrets).map_err(&error)?;

@@ -115,8 +115,9 @@ impl Pipeline {
     }
 
     /// Loads the plugin files in `dir` as the next generation of every connector running them (see
-    /// `reload::reload`), logging what each did.
-    pub async fn reload_dir(&self, dir: &std::path::Path) {
+    /// `reload::reload`), logging what each did. Returns whether a version is held for approval.
+    pub async fn reload_dir(&self, dir: &std::path::Path) -> bool {
+        let mut held = false;
         for (connector, result) in
             reload::reload_dir(&self.connectors, dir, &self.host, &self.store).await
         {
@@ -125,9 +126,16 @@ impl Pipeline {
                     tracing::debug!(connector = %connector, dir = %dir.display(), "plugin files unchanged")
                 }
                 Ok(Reloaded::Promoted { .. }) => {}
+                Ok(Reloaded::Held { reason, again, .. }) => {
+                    held = true;
+                    if !again {
+                        tracing::warn!(connector = %connector, "new version {reason}");
+                    }
+                }
                 Err(refused) => tracing::error!("{refused}"),
             }
         }
+        held
     }
 
     /// Polls every source, and every sink's consent feed, once (each until caught up).

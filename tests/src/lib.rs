@@ -436,6 +436,8 @@ impl TestShop {
         std::fs::write(dir.config(), self.text(dir.path())).expect("write config");
     }
 
+    /// Adds a connector running the plugin in `plugin`, granted the secrets its manifest names (a
+    /// test about grants sets `secrets` itself afterwards).
     fn connector<const N: usize>(
         mut self,
         kind: &str,
@@ -446,6 +448,11 @@ impl TestShop {
         let mut connector = toml::Table::new();
         connector.insert("id".into(), id.into());
         connector.insert("plugin".into(), plugin.display().to_string().into());
+        let named = manifest_secrets(plugin);
+        if !named.is_empty() {
+            let granted = named.into_iter().map(toml::Value::from).collect();
+            connector.insert("secrets".into(), toml::Value::Array(granted));
+        }
         push(&mut self.document, kind, connector);
         self.last = Some(kind.to_owned());
         config
@@ -465,6 +472,17 @@ impl TestShop {
             .and_then(toml::Value::as_table_mut)
             .expect("the connector added last")
     }
+}
+
+/// The secrets the manifest in the plugin directory `plugin` names (none if it has no readable
+/// manifest: the connector's loading then says what is wrong).
+pub fn manifest_secrets(plugin: &Path) -> Vec<String> {
+    let path = plugin.join("rapport.toml");
+    std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|text| rapport_sandbox::packages::Manifest::parse(&text, &path).ok())
+        .map(|manifest| manifest.secrets)
+        .unwrap_or_default()
 }
 
 /// Appends `entry` to the array of tables `key` in `table` (`[[key]]`), creating it if needed.

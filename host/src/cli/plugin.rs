@@ -1,18 +1,24 @@
 //! `rapport plugin …`: publisher keys, packing and signing `.rpk` packages, verifying and
-//! installing them against the operator's trust store, and the running daemon's plugin generations
-//! (list, rollback, disable, enable; see `generations`).
+//! installing them against the operator's trust store, the running daemon's plugin generations
+//! (list, rollback, disable, enable; see `generations`), and approving what a new version asks for
+//! (`approve`, through the store, where the daemon's reload watch reads it).
 
 use super::generations;
 use anyhow::Context as _;
 use clap::Subcommand;
+use rapport_host::config::Config;
+use rapport_host::connectors::{check_grants, not_approved};
 use rapport_sandbox::install::{check_world, verify_archive};
 use rapport_sandbox::install::{install, InstallError};
 use rapport_sandbox::packages::archive::{self, PackageFiles};
+use rapport_sandbox::packages::permissions::permissions;
 use rapport_sandbox::packages::signing::{fingerprint, PublisherKey};
 use rapport_sandbox::packages::{
-    Manifest, PackageRefusal, PluginPackage, TrustStore, TrustStoreError,
+    open_installed, Manifest, PackageRefusal, PluginKind, PluginPackage, TrustStore,
+    TrustStoreError,
 };
 use rapport_sandbox::runtime::Runtime;
+use rapport_store::Store;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -98,6 +104,20 @@ pub enum PluginCommand {
         /// A connector id, or a plugin id for every connector running it.
         target: String,
     },
+    /// Show what the plugin installed for a connector asks for (secrets, egress) beyond what was
+    /// approved for it, and approve it: a running daemon then takes a version it held.
+    Approve {
+        #[arg(long, default_value = "rapport.toml")]
+        config: PathBuf,
+        /// The connector id.
+        connector: String,
+        /// Only show the difference.
+        #[arg(long)]
+        dry_run: bool,
+        /// Load unsigned local plugins (as `rapport run --dev` does).
+        #[arg(long)]
+        dev: bool,
+    },
 }
 
 /// Why a `rapport plugin` command failed: a package refused by a check, or anything else. Both
@@ -156,6 +176,12 @@ pub async fn run(command: PluginCommand) -> Result<(), Failure> {
         PluginCommand::Enable { config, target } => {
             Ok(generations::set_disabled(&config, &target, false).await?)
         }
+        PluginCommand::Approve {
+            config,
+            connector,
+            dry_run,
+            dev,
+        } => Ok(approve(&config, &connector, dry_run, dev).await?),
         PluginCommand::Keygen { key_id, out } => keygen(&key_id, &out),
         PluginCommand::Pack {
             manifest,
@@ -195,6 +221,87 @@ pub async fn run(command: PluginCommand) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+/// Prints what the plugin installed for `connector` asks for that was never approved for it (and
+/// what it no longer asks for), and unless `dry_run`, records it as approved in the store.
+async fn approve(
+    config_path: &Path,
+    connector: &str,
+    dry_run: bool,
+    dev: bool,
+) -> anyhow::Result<()> {
+    let mut config = Config::load(config_path)?;
+    config.trust.dev |= dev;
+    let all = || {
+        let sources = config.sources.iter().map(|c| (c, PluginKind::PosSource));
+        sources.chain(config.sinks.iter().map(|c| (c, PluginKind::CrmSink)))
+    };
+    let Some((c, kind)) = all().find(|(c, _)| c.id == connector) else {
+        let known: Vec<&str> = all().map(|(c, _)| c.id.as_str()).collect();
+        anyhow::bail!(
+            "no connector is named `{connector}` in {} (connectors: {})",
+            config_path.display(),
+            known.join(", ")
+        );
+    };
+    let role = match kind {
+        PluginKind::PosSource => "source",
+        PluginKind::CrmSink => "sink",
+    };
+    let trust = config
+        .trust
+        .store
+        .as_deref()
+        .map(TrustStore::load)
+        .transpose()?;
+    let (package, provenance) = open_installed(&c.plugin, trust.as_ref(), config.trust.dev)
+        .map_err(|refusal| {
+            anyhow::anyhow!(
+                "{role} `{connector}`: plugin at {} refused: {refusal}",
+                c.plugin.display()
+            )
+        })?;
+    let manifest = &package.manifest;
+    anyhow::ensure!(
+        manifest.kind == kind,
+        "{role} `{connector}`: plugin {} is a {} plugin, not a {kind}",
+        manifest.id,
+        manifest.kind
+    );
+    check_grants(c, manifest).map_err(|e| anyhow::anyhow!("{role} `{connector}`: {e}"))?;
+    let store = Store::open(&config.store.database_url).await?;
+    let asked = permissions(manifest);
+    let approved = store.approved_permissions(connector).await?;
+    let unapproved = not_approved(&asked, &approved);
+    let (id, version) = (&manifest.id, &manifest.version);
+    if unapproved.is_empty() {
+        println!(
+            "{role} {connector}: plugin {id} {version} asks for nothing new: nothing to approve"
+        );
+        store.close().await;
+        return Ok(());
+    }
+    println!(
+        "{role} {connector}: plugin {id} {version} ({provenance}) asks for more than was approved:"
+    );
+    for permission in &unapproved {
+        println!("  + {permission}");
+    }
+    for permission in approved.difference(&asked) {
+        println!("  - {permission} (no longer asked for)");
+    }
+    match dry_run {
+        true => println!("not approved (--dry-run)"),
+        false => {
+            store
+                .approve_permissions(connector, version, &asked)
+                .await?;
+            println!("approved: a running daemon takes this version within a few seconds");
+        }
+    }
+    store.close().await;
+    Ok(())
 }
 
 fn keygen(key_id: &str, out: &Path) -> Result<(), Failure> {

@@ -226,7 +226,8 @@ pub struct TrustConfig {
     pub dev: bool,
 }
 
-/// Where the operator keeps secret values besides `RAPPORT_SECRET_<NAME>` variables.
+/// Where the operator keeps secret values besides `RAPPORT_SECRET_<NAME>` variables. Which
+/// connector may use which secret is granted per connector (`secrets = [...]` in its entry).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SecretsConfig {
@@ -307,6 +308,10 @@ pub struct ConnectorConfig {
     /// retired (it is still asked to forget people).
     #[serde(default)]
     pub retire: bool,
+    /// The secrets this connector may use, by name: its plugin's manifest may name no others, and
+    /// each must be set (`RAPPORT_SECRET_<NAME>` or the secrets file) for it to start.
+    #[serde(default)]
+    pub secrets: Vec<String>,
     /// The plugin's settings, checked against its manifest.
     #[serde(default)]
     pub config: RawSettings,

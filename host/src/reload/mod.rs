@@ -1,15 +1,21 @@
 //! Hot reload: a new version of a connector's plugin becomes its next generation only after the
 //! checks install runs (manifest, contract, signature and trust), compilation off the hot path,
 //! the world's type check, and a `check` probe. A version that fails any step is refused with the
-//! reason, and the live generation keeps running. Operators roll back, disable and enable connectors
-//! by connector id or plugin id (`control`); the daemon watches the plugins directories (`watch`).
+//! reason, and the live generation keeps running. A version that asks for secrets or egress
+//! destinations never approved for the connector is held before any of it runs, until `rapport
+//! plugin approve` records the approval in the store, where the daemon's watch finds it on its next
+//! look at held directories. Operators roll back, disable and enable connectors by connector id or
+//! plugin id (`control`); the daemon watches the plugins directories (`watch`).
 
 pub mod config;
 pub mod control;
 pub mod watch;
 
-use crate::connectors::{load_generation, open_package, Connector, Connectors, HostServices};
+use crate::connectors::{
+    held_reason, load_generation, not_approved, open_package, Connector, Connectors, HostServices,
+};
 use rapport_sandbox::contract::wit::ConnectorError;
+use rapport_sandbox::packages::permissions::{permissions, Permission};
 use rapport_store::Store;
 
 /// What a reload did.
@@ -19,6 +25,15 @@ pub enum Reloaded {
     Unchanged,
     /// Generation `to` (version `version`) replaced generation `from` and is on probation.
     Promoted { from: u64, to: u64, version: String },
+    /// Version `version` asks for what was never approved for the connector: it waits for
+    /// `rapport plugin approve`, and the live generation keeps running. `again` says whether the
+    /// same version was held the last time too.
+    Held {
+        version: String,
+        unapproved: Vec<Permission>,
+        reason: String,
+        again: bool,
+    },
 }
 
 /// Why a new version was refused; the live generation keeps running.
@@ -65,6 +80,30 @@ pub async fn reload(
         && rapport_sandbox::runtime::cache::digest(&package.wasm) == live.plugin.digest()
     {
         return Ok(Reloaded::Unchanged);
+    }
+    let approved = store
+        .approved_permissions(&connector.id)
+        .await
+        .map_err(|e| refuse(None, format!("cannot read what was approved for it: {e}")))?;
+    let unapproved = not_approved(&permissions(&package.manifest), &approved);
+    if !unapproved.is_empty() {
+        let version = package.manifest.version.clone();
+        let reason = format!(
+            "held, generation {} keeps running: {}",
+            live.number(),
+            held_reason(&package.manifest.id, &version, &unapproved, &connector.id)
+        );
+        let last = connector.generations.report().last_refusal;
+        let again = last.is_some_and(|refusal| refusal.reason == reason);
+        if !again {
+            connector.generations.refused(None, reason.clone());
+        }
+        return Ok(Reloaded::Held {
+            version,
+            unapproved,
+            reason,
+            again,
+        });
     }
     let number = connector.generations.next_number();
     let refused = |reason: String| refuse(Some(number), reason);

@@ -2,7 +2,8 @@
 //! plugin directory — an install renamed into place, or files copied in — reloads every connector
 //! running it, once the directory has been quiet for `runtime.reload_debounce_ms`, so a file still
 //! being written is not loaded half-way (and if it was, the refusal is followed by another try when
-//! the writing ends).
+//! the writing ends). A directory whose new version is held for approval is tried again every
+//! [`HELD_RETRY`], so an approval recorded in the store takes effect without a file change.
 
 use notify::{Event, EventKind, RecursiveMode, Watcher};
 use std::collections::BTreeSet;
@@ -11,8 +12,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
+/// How often a directory whose new version is held for approval is tried again.
+pub const HELD_RETRY: Duration = Duration::from_secs(1);
+
 /// Watches the parents of `plugin_dirs` until `shutdown` turns true, and calls `reload` with each
-/// plugin directory whose files changed once it has been quiet for `quiet`. If the watch cannot be
+/// plugin directory whose files changed once it has been quiet for `quiet`, and again every
+/// [`HELD_RETRY`] while `reload` says a version there is held for approval. If the watch cannot be
 /// set up, the daemon runs on without hot reload and says so.
 pub async fn run<F, Fut>(
     plugin_dirs: BTreeSet<PathBuf>,
@@ -21,7 +26,7 @@ pub async fn run<F, Fut>(
     reload: F,
 ) where
     F: Fn(PathBuf) -> Fut,
-    Fut: std::future::Future<Output = ()>,
+    Fut: std::future::Future<Output = bool>,
 {
     let (events, mut incoming) = mpsc::unbounded_channel();
     let watcher = notify::recommended_watcher(move |event: notify::Result<Event>| {
@@ -41,13 +46,29 @@ pub async fn run<F, Fut>(
         }
     };
     tracing::info!(dirs = ?plugin_dirs, "watching plugin directories for new versions");
+    let mut held: BTreeSet<PathBuf> = BTreeSet::new();
     loop {
         let mut changed = BTreeSet::new();
+        let retry = async {
+            match held.is_empty() {
+                true => std::future::pending().await,
+                false => tokio::time::sleep(HELD_RETRY).await,
+            }
+        };
         tokio::select! {
             event = incoming.recv() => match event {
                 Some(event) => changed.extend(affected(&plugin_dirs, event)),
                 None => return,
             },
+            _ = retry => {
+                for dir in std::mem::take(&mut held) {
+                    let span = tracing::debug_span!("held", dir = %dir.display());
+                    if reload(dir.clone()).instrument(span).await {
+                        held.insert(dir);
+                    }
+                }
+                continue;
+            }
             _ = shutdown.changed() => return,
         }
         if changed.is_empty() {
@@ -65,7 +86,10 @@ pub async fn run<F, Fut>(
                     "plugin files changed"
                 )
             });
-            reload(dir).instrument(span).await;
+            match reload(dir.clone()).instrument(span).await {
+                true => held.insert(dir),
+                false => held.remove(&dir),
+            };
         }
     }
 }

@@ -363,6 +363,10 @@ cache_dir = "cache"
 [server]
 listen = "127.0.0.1:{port}"
 
+# Square signs its webhooks and square-source checks the signature, so they need no upload token.
+[server.sources.square]
+vendor_signed = true
+
 # The demo's vendors are simulators on this machine: allow loopback, and nothing else private.
 [network]
 allow_private = ["127.0.0.1/32"]
@@ -380,6 +384,7 @@ dev = true
 id = "square"
 plugin = "{source}"
 poll_interval_secs = 3600
+secrets = ["square_token", "square_signature_key"]   # granted to this source only
 [source.config]
 api_base = "{square_api}"
 location_ids = "{high_street},{market_hall}"
@@ -396,6 +401,7 @@ marketing_without_choice = "send"
 id = "hubspot"
 plugin = "{sink}"
 channels = ["email"]
+secrets = ["hubspot_token"]
 [sink.config]
 api_base = "{hubspot_api}"
 subscription_id = {subscription}

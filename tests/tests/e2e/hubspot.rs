@@ -53,6 +53,7 @@ async fn sink_with(sim: &HubSpotSim, token: &str, settings: &[(&str, toml::Value
         "plugin".into(),
         plugin("hubspot-sink").display().to_string().into(),
     );
+    table.insert("secrets".into(), vec!["hubspot_token"].into());
     table.insert("config".into(), config.into());
     let config: ConnectorConfig = table.try_into().expect("a connector config");
     Connector::load(&config, PluginKind::CrmSink, &host)

@@ -36,6 +36,7 @@ async fn sink(sim: &KlaviyoSim, key: &str, list: Option<&str>) -> Connector {
         "plugin".into(),
         plugin("klaviyo-sink").display().to_string().into(),
     );
+    table.insert("secrets".into(), vec!["klaviyo_key"].into());
     table.insert("config".into(), settings.into());
     let config: ConnectorConfig = table.try_into().expect("a connector config");
     Connector::load(&config, PluginKind::CrmSink, &host)

@@ -41,6 +41,7 @@ async fn sink_from(dir: &Path, key: &str, settings: &[(&str, &str)]) -> Connecto
     let mut table = toml::Table::new();
     table.insert("id".into(), "mailchimp".into());
     table.insert("plugin".into(), dir.display().to_string().into());
+    table.insert("secrets".into(), vec!["mailchimp_key"].into());
     table.insert("config".into(), config.into());
     let config: ConnectorConfig = table.try_into().expect("a connector config");
     Connector::load(&config, PluginKind::CrmSink, &host)

@@ -676,6 +676,7 @@ async fn the_host_loads_only_trusted_plugins_unless_in_development_mode() {
                 fields: None,
                 channels: None,
                 retire: false,
+                secrets: Vec::new(),
                 config: [(
                     "url".to_string(),
                     toml::Value::String("https://hooks.example.com/x".into()),

@@ -46,6 +46,11 @@ async fn load_sink(host: &HostServices, name: &str, settings: &[(&str, &str)]) -
         fields: None,
         channels: None,
         retire: false,
+        // The secret the hostile sink's manifest names, granted to it (http-sink names none).
+        secrets: match name {
+            "hostile-sink" => vec!["hubspot_token".into()],
+            _ => Vec::new(),
+        },
         config: settings
             .iter()
             .map(|(k, v)| (k.to_string(), toml::Value::String(v.to_string())))

@@ -41,7 +41,7 @@ fn services() -> HostServices {
 /// The shopify-source pointed at `shop`'s Admin API.
 async fn source(host: &HostServices, shop: &ShopifyServer, page_limit: u32) -> Connector {
     let text = format!(
-        "id = \"shopify\"\nplugin = \"{}\"\n[config]\napi_base = \"{}\"\npage_limit = {page_limit}\n",
+        "id = \"shopify\"\nplugin = \"{}\"\nsecrets = [\"shopify_token\", \"shopify_webhook_secret\"]\n[config]\napi_base = \"{}\"\npage_limit = {page_limit}\n",
         plugin("shopify-source").display(),
         shop.base_url()
     );

@@ -44,7 +44,7 @@ async fn source(host: &HostServices, square: &SquareServer, page_limit: u32) -> 
         square::location_id("Market Hall")
     );
     let text = format!(
-        "id = \"square\"\nplugin = \"{}\"\n[config]\napi_base = \"{}\"\nlocation_ids = \"{locations}\"\nnotification_url = \"{NOTIFICATION_URL}\"\npage_limit = {page_limit}\n",
+        "id = \"square\"\nplugin = \"{}\"\nsecrets = [\"square_token\", \"square_signature_key\"]\n[config]\napi_base = \"{}\"\nlocation_ids = \"{locations}\"\nnotification_url = \"{NOTIFICATION_URL}\"\npage_limit = {page_limit}\n",
         plugin("square-source").display(),
         square.base_url()
     );

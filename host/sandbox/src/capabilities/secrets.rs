@@ -61,6 +61,11 @@ impl SecretStore {
             .map(String::into_bytes)
     }
 
+    /// Whether the operator supplied secret `name`.
+    pub fn has(&self, name: &str) -> bool {
+        std::env::var_os(env_var_for(name)).is_some() || self.file.contains_key(name)
+    }
+
     /// The secrets a plugin declared, as far as the operator supplied them.
     pub fn for_plugin(&self, declared: &[String]) -> Secrets {
         Secrets {

@@ -1,9 +1,11 @@
 //! Plugin packages: the manifest beside each `plugin.wasm`, locating a plugin on disk, and the
-//! signed `.rpk` packages publishers ship and operators install (`rapport plugin …`).
+//! signed `.rpk` packages publishers ship and operators install (`rapport plugin …`), and what a
+//! manifest asks the operator for (`permissions`).
 
 pub mod archive;
 pub mod instance;
 pub mod manifest;
+pub mod permissions;
 pub mod signing;
 pub mod trust;
 pub mod verify;
