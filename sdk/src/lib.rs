@@ -25,6 +25,8 @@
 
 pub mod amount;
 pub mod batch;
+#[cfg(feature = "fuzz")]
+pub mod fuzz;
 pub mod bindings;
 pub mod config;
 pub mod http;

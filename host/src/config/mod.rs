@@ -2,6 +2,8 @@
 //! run with which plugin and settings, and the limits the host enforces. Errors name the file, the
 //! field and, for syntax errors, the line.
 
+#[cfg(test)]
+mod fuzz;
 mod journeys;
 
 use rapport_core::consent::contact::ContactRules;

@@ -4,6 +4,8 @@
 
 mod csv_file;
 mod export;
+#[cfg(test)]
+mod fuzz;
 mod jsonl;
 mod raw;
 mod receipt;

@@ -9,6 +9,8 @@
 //! no order version, so `order.version` is `none` and the host orders versions by `updated_at`.
 
 mod api;
+#[cfg(test)]
+mod fuzz;
 mod map;
 mod privacy;
 mod products;

@@ -7,6 +7,8 @@
 //! `map`).
 
 mod api;
+#[cfg(test)]
+mod fuzz;
 mod catalog;
 mod map;
 mod people;
