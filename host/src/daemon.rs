@@ -23,6 +23,8 @@ pub fn admin_router(pipeline: &Pipeline) -> axum::Router {
         connectors: pipeline.connectors.clone(),
         intake: pipeline.intake.clone(),
         wakers: pipeline.wakers.clone(),
+        server: Arc::new(pipeline.config.server.clone()),
+        memory_limit_mib: pipeline.config.runtime.memory_limit_mib,
     })
 }
 
@@ -84,9 +86,7 @@ async fn retention_loop(pipeline: Arc<Pipeline>, mut shutdown: watch::Receiver<b
 /// The daemon: pollers, delivery workers and the HTTP server until `shutdown` turns true. Work in
 /// flight is finished and recorded before it returns.
 pub async fn run(pipeline: Arc<Pipeline>, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(&pipeline.config.server.listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", pipeline.config.server.listen))?;
+    let listener = admin::listen::Listener::bind(&pipeline.config.server).await?;
     tracing::info!(listen = %pipeline.config.server.listen, sources = pipeline.connectors.sources.len(),
         sinks = pipeline.connectors.sinks.len(), "rapport running");
     let mut tasks = tokio::task::JoinSet::new();
@@ -125,16 +125,9 @@ pub async fn run(pipeline: Arc<Pipeline>, shutdown: watch::Receiver<bool>) -> an
     tasks.spawn(retention_loop(pipeline.clone(), shutdown.clone()));
     tasks.spawn(privacy_loop(pipeline.clone(), shutdown.clone()));
     tasks.spawn(watch_plugins(pipeline.clone(), shutdown.clone()));
-    let app = admin_router(&pipeline);
-    let mut server_shutdown = shutdown.clone();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        while !*server_shutdown.borrow() {
-            if server_shutdown.changed().await.is_err() {
-                break;
-            }
-        }
-    });
-    server.await?;
+    listener
+        .serve(admin_router(&pipeline), shutdown.clone())
+        .await?;
     while tasks.join_next().await.is_some() {}
     tracing::info!("rapport stopped");
     Ok(())
@@ -166,6 +159,13 @@ pub async fn serve(
                 None => return Err(e),
             },
         };
+        // The first run makes the admin token, shown this once; only its hash is kept.
+        if let Some(first) = admin::tokens::first_run(&pipeline.store).await? {
+            println!(
+                "rapport: the admin token (shown once; `rapport token create` makes more):\n{}",
+                first.token
+            );
+        }
         // This pipeline runs until the daemon stops or its config file changes and loads.
         let (restart, restarted) = watch::channel(false);
         let text = std::fs::read_to_string(config_path).unwrap_or_default();

@@ -117,6 +117,13 @@ enum Command {
         #[command(subcommand)]
         command: cli::identity::IdentityCommand,
     },
+    /// Tokens of the HTTP surface: create (printed once), list, revoke.
+    Token {
+        #[arg(long, global = true, default_value = "rapport.toml")]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: cli::token::TokenCommand,
+    },
     /// Print the shop's data policy, in plain language, from the config.
     Policy {
         #[arg(long, default_value = "rapport.toml")]
@@ -224,6 +231,14 @@ async fn main() -> anyhow::Result<()> {
             let config = Config::load(&config)?;
             let store = rapport_store::Store::open(&config.store.database_url).await?;
             let result = cli::identity::run(&config, &store, command).await;
+            store.close().await;
+            result
+        }
+        Command::Token { config, command } => {
+            init_logging("warn");
+            let config = Config::load(&config)?;
+            let store = rapport_store::Store::open(&config.store.database_url).await?;
+            let result = cli::token::run(&config, &store, command).await;
             store.close().await;
             result
         }

@@ -1,41 +1,59 @@
-//! The host's HTTP face: webhook intake for sources (acknowledged only once durable), a health check,
-//! a JSON summary for operators, and the plugin routes (`plugins`).
+//! The host's HTTP face: webhook intake for sources (acknowledged only once durable, each source's
+//! route bounded in `webhooks`), a health check, a JSON summary for operators, the plugin routes
+//! (`plugins`) and the login form (`login`). Every request passes the Host and Origin `guard`;
+//! every route but `/health`, the login form and signed vendor webhooks needs a token (`auth`,
+//! `tokens`). `listen` serves it, over TLS when configured.
 
+pub mod auth;
+pub mod guard;
+pub mod listen;
+mod login;
 mod plugins;
+pub mod tokens;
+mod webhooks;
 
+use crate::config::ServerConfig;
 use crate::connectors::Connectors;
-use crate::ingest::push::{Intake, PushError, Wakers};
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use crate::ingest::push::{Intake, Wakers};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::routing::get;
+use axum::{middleware, Json, Router};
 use rapport_store::Store;
 use serde_json::json;
 use std::sync::Arc;
 
-/// Largest webhook body accepted.
-const MAX_WEBHOOK_BYTES: usize = 32 << 20;
-
 /// What the HTTP handlers may reach: the store's read-outs, the connectors' controls, the intake of
-/// pushed input, and the delivery workers' doorbells.
+/// pushed input, the delivery workers' doorbells, and the `[server]` rules and the plugin memory
+/// limit the routes are bounded by.
 #[derive(Clone)]
 pub struct AdminState {
     pub store: Store,
     pub connectors: Arc<Connectors>,
     pub intake: Arc<Intake>,
     pub wakers: Wakers,
+    pub server: Arc<ServerConfig>,
+    /// `runtime.memory_limit_mib`: a source's default body limit is a quarter of it.
+    pub memory_limit_mib: u64,
 }
 
 pub fn router(state: AdminState) -> Router {
-    Router::new()
-        .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
+    let admin = Router::new()
         .route("/api/summary", get(summary))
         .route("/api/backfills", get(backfills))
         .merge(plugins::routes())
-        .route("/webhooks/{source}", post(webhook))
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_WEBHOOK_BYTES))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_admin,
+        ));
+    let rules = Arc::new(guard::HostRules::new(&state.server));
+    Router::new()
+        .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
+        .merge(login::routes())
+        .merge(admin)
+        .merge(webhooks::routes(&state))
+        .layer(middleware::from_fn_with_state(rules, guard::check))
         .with_state(state)
 }
 
@@ -51,45 +69,6 @@ async fn backfills(State(state): State<AdminState>) -> Response {
     match state.store.backfills().await {
         Ok(backfills) => Json(backfills).into_response(),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-    }
-}
-
-async fn webhook(
-    State(state): State<AdminState>,
-    Path(source): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let headers = headers
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
-    match state
-        .intake
-        .receive_push(&source, headers, body.to_vec())
-        .await
-    {
-        Ok(report) => Json(json!({
-            "accepted": report.accepted,
-            "duplicates": report.duplicates,
-            "rejected": report.rejected,
-        }))
-        .into_response(),
-        Err(e) => {
-            let status = match &e {
-                PushError::UnknownSource(_) => StatusCode::NOT_FOUND,
-                PushError::Auth(_) => StatusCode::UNAUTHORIZED,
-                PushError::Invalid { .. } => StatusCode::BAD_REQUEST,
-                PushError::Unavailable(_) | PushError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
-            };
-            tracing::warn!(source = %source, error = %e, "webhook refused");
-            error(status, e.to_string())
-        }
     }
 }
 

@@ -1,8 +1,11 @@
 //! A client of the running daemon's admin API, for the commands that act on the daemon itself
 //! (`rapport plugin list | rollback | disable | enable`). It finds the daemon at the config's
-//! `server.listen`.
+//! `server.listen` (over HTTPS when `[server] tls` is set, trusting that certificate), and
+//! authenticates with `RAPPORT_TOKEN`, or else with a short-lived admin token it makes in the
+//! database (whoever can open it can make tokens anyway) and deletes once answered.
 
 use anyhow::Context as _;
+use rapport_host::admin::tokens;
 use rapport_host::config::Config;
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -13,6 +16,7 @@ use std::time::Duration;
 pub struct Daemon {
     base: String,
     client: reqwest::Client,
+    database_url: String,
 }
 
 impl Daemon {
@@ -26,11 +30,29 @@ impl Daemon {
         if listen.ip().is_unspecified() {
             listen.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
         }
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(30));
+        let (base, client) = match &config.server.tls {
+            None => (format!("http://{listen}"), client),
+            Some(tls) => {
+                let pem = std::fs::read(&tls.cert)
+                    .with_context(|| format!("reading [server] tls cert {}", tls.cert.display()))?;
+                let name = config
+                    .server
+                    .hostnames
+                    .first()
+                    .map_or("localhost", String::as_str);
+                (
+                    format!("https://{name}:{}", listen.port()),
+                    client
+                        .add_root_certificate(reqwest::Certificate::from_pem(&pem)?)
+                        .resolve(name, listen),
+                )
+            }
+        };
         Ok(Daemon {
-            base: format!("http://{listen}"),
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()?,
+            base,
+            client: client.build()?,
+            database_url: config.store.database_url,
         })
     }
 
@@ -47,7 +69,23 @@ impl Daemon {
     }
 
     async fn answer(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
-        let response = request.send().await.with_context(|| {
+        if let Ok(token) = std::env::var("RAPPORT_TOKEN") {
+            return self.answer_as(request, &token).await;
+        }
+        let store = rapport_store::Store::open(&self.database_url).await?;
+        let token = tokens::for_command(&store, "rapport plugin").await?;
+        let answer = self.answer_as(request, &token).await;
+        tokens::end(&store, &token).await?;
+        store.close().await;
+        answer
+    }
+
+    async fn answer_as(
+        &self,
+        request: reqwest::RequestBuilder,
+        token: &str,
+    ) -> anyhow::Result<Value> {
+        let response = request.bearer_auth(token).send().await.with_context(|| {
             format!(
                 "no rapport daemon answers at {} (is `rapport run` running with this config?)",
                 self.base

@@ -9,3 +9,4 @@ pub mod oneshot;
 pub mod plugin;
 pub mod retention;
 pub mod swap;
+pub mod token;

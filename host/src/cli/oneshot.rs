@@ -1,6 +1,7 @@
 //! The one-shot commands over a started pipeline: `rapport sync` (poll every source once and
 //! deliver what is due), `rapport import` (upload a file through a source) and `rapport status`.
 
+use rapport_host::ingest::push::PushPolicy;
 use rapport_host::pipeline::Pipeline;
 use std::path::Path;
 use std::time::Duration;
@@ -29,7 +30,7 @@ pub async fn sync(pipeline: &Pipeline, timeout: Duration) -> anyhow::Result<()> 
 }
 
 /// Uploads `body` (the file at `file`) through `source`'s plugin, as history if `history` says so
-/// (no journeys), and prints what was stored and what was rejected, with each rejected row's
+/// (no journeys), under the source's `[server.sources.<id>]` rules, and prints what was stored and what was rejected, with each rejected row's
 /// reason.
 pub async fn import(
     pipeline: &Pipeline,
@@ -38,16 +39,14 @@ pub async fn import(
     body: Vec<u8>,
     history: bool,
 ) -> anyhow::Result<()> {
+    // This command opens the database itself, so it needs no upload token; the source's consent
+    // rule and the inbox cap of `[server]` apply as they do to uploads over HTTP.
     let headers = vec![("content-type".into(), "text/csv".into())];
-    let report = match history {
-        true => {
-            pipeline
-                .intake
-                .receive_history(source, headers, body)
-                .await?
-        }
-        false => pipeline.intake.receive_push(source, headers, body).await?,
-    };
+    let policy = PushPolicy::of(&pipeline.config.server, source);
+    let report = pipeline
+        .intake
+        .receive(source, headers, body, history, policy)
+        .await?;
     println!(
         "{}: accepted {} events, {} duplicates, {} rejected",
         file.display(),

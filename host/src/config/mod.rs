@@ -237,6 +237,7 @@ pub struct SecretsConfig {
     pub file: Option<PathBuf>,
 }
 
+/// `[server]`: the HTTP surface (webhooks, uploads, the admin API) and how it is guarded.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
@@ -244,6 +245,54 @@ pub struct ServerConfig {
     pub listen: String,
     /// Total timeout of a plugin's outgoing request.
     pub http_timeout_ms: u64,
+    /// Host names the server answers to besides loopback (DNS rebinding is refused by Host).
+    pub hostnames: Vec<String>,
+    /// Serve HTTPS with this certificate chain and key (PEM files, relative to the config file).
+    pub tls: Option<TlsConfig>,
+    /// A TLS-terminating proxy is in front: a non-loopback `listen` may then serve plain HTTP.
+    pub tls_proxy: bool,
+    /// How long a client may take to send a request's headers.
+    pub header_timeout_ms: u64,
+    /// How long a client may take to send a request's body.
+    pub body_timeout_ms: u64,
+    /// Most bytes of refused bodies the webhook inbox keeps.
+    pub inbox_max_mib: u64,
+    /// How each source's `POST /webhooks/<id>` is guarded and bounded, by source id.
+    pub sources: std::collections::BTreeMap<String, SourceEdge>,
+}
+
+/// The certificate and key of an HTTPS listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// `[server.sources.<id>]`: one source's push route.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SourceEdge {
+    /// The plugin checks a vendor's signature on every push (Square, Shopify): no upload token.
+    /// Otherwise pushes need the source's upload token.
+    pub vendor_signed: bool,
+    /// Largest body taken; unset: a quarter of the plugin memory limit.
+    pub max_body_mib: Option<u64>,
+    /// Requests handled at once; more are answered 503 at once.
+    pub max_concurrent: usize,
+    /// Whether consent grants from this source are taken (refusals always are).
+    pub grants_consent: bool,
+}
+
+impl Default for SourceEdge {
+    fn default() -> Self {
+        SourceEdge {
+            vendor_signed: false,
+            max_body_mib: None,
+            max_concurrent: 4,
+            grants_consent: true,
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -251,7 +300,67 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: "127.0.0.1:8940".into(),
             http_timeout_ms: 30_000,
+            hostnames: Vec::new(),
+            tls: None,
+            tls_proxy: false,
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 30_000,
+            inbox_max_mib: 64,
+            sources: Default::default(),
         }
+    }
+}
+
+impl ServerConfig {
+    /// `source`'s push route settings (the defaults for a source not named).
+    pub fn source(&self, source: &str) -> SourceEdge {
+        self.sources.get(source).cloned().unwrap_or_default()
+    }
+
+    /// Checks `[server]` against the sources configured.
+    fn validate(&self, sources: &[ConnectorConfig]) -> Result<(), String> {
+        let listen: std::net::SocketAddr = self
+            .listen
+            .parse()
+            .map_err(|_| format!("server.listen {:?} is not host:port", self.listen))?;
+        if !listen.ip().is_loopback() && self.tls.is_none() && !self.tls_proxy {
+            return Err(format!(
+                "server.listen {:?} is not a loopback address, so it needs TLS: set [server] tls = {{ cert = \"cert.pem\", key = \"key.pem\" }} to serve HTTPS, or tls_proxy = true if a TLS-terminating proxy is in front of it",
+                self.listen
+            ));
+        }
+        if self.tls.is_some() && self.tls_proxy {
+            return Err("[server] sets both tls and tls_proxy: keep tls to serve HTTPS here, or tls_proxy if a proxy terminates TLS".into());
+        }
+        if let Some(name) = self.hostnames.iter().find(|h| {
+            h.is_empty()
+                || !h
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        }) {
+            return Err(format!(
+                "server.hostnames: {name:?} is not a host name (like \"rapport.myshop.example\", without a port)"
+            ));
+        }
+        if self.header_timeout_ms == 0 || self.body_timeout_ms == 0 {
+            return Err(
+                "server.header_timeout_ms and server.body_timeout_ms must be at least 1".into(),
+            );
+        }
+        for (id, edge) in &self.sources {
+            if !sources.iter().any(|s| &s.id == id) {
+                return Err(format!(
+                    "[server.sources.{id}] names no configured [[source]] (the ids are {:?})",
+                    sources.iter().map(|s| s.id.as_str()).collect::<Vec<_>>()
+                ));
+            }
+            if edge.max_body_mib == Some(0) || edge.max_concurrent == 0 {
+                return Err(format!(
+                    "[server.sources.{id}] max_body_mib and max_concurrent must be at least 1"
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -458,10 +567,7 @@ impl Config {
                 self.delivery.concurrency
             ));
         }
-        self.server
-            .listen
-            .parse::<std::net::SocketAddr>()
-            .map_err(|_| format!("server.listen {:?} is not host:port", self.server.listen))?;
+        self.server.validate(&self.sources)?;
         journeys::validate(self)
     }
 
@@ -479,6 +585,13 @@ impl Config {
         ]
         .into_iter()
         .flatten()
+        .chain(
+            self.server
+                .tls
+                .as_mut()
+                .into_iter()
+                .flat_map(|tls| [&mut tls.cert, &mut tls.key]),
+        )
         .filter(|p| p.is_relative())
         {
             *path = base.join(&*path);
@@ -519,6 +632,30 @@ mod tests {
         let text = format!("{text}[[sink]]\nid = \"new\"\nplugin = \"q\"\n");
         let config = Config::parse(&text, Path::new(".")).unwrap();
         assert!(config.sinks[0].retire && !config.sinks[1].retire);
+    }
+
+    #[test]
+    fn a_non_loopback_listen_needs_tls_or_a_proxy() {
+        let err =
+            Config::parse("[server]\nlisten = \"0.0.0.0:8940\"\n", Path::new(".")).unwrap_err();
+        assert!(
+            err.contains("tls = {") && err.contains("tls_proxy = true"),
+            "{err}"
+        );
+        let proxied = "[server]\nlisten = \"0.0.0.0:8940\"\ntls_proxy = true\n";
+        assert!(Config::parse(proxied, Path::new(".")).is_ok());
+        let tls =
+            "[server]\nlisten = \"0.0.0.0:8940\"\ntls = { cert = \"c.pem\", key = \"k.pem\" }\n";
+        let config = Config::parse(tls, Path::new("/etc/rapport")).unwrap();
+        assert_eq!(
+            config.server.tls.unwrap().cert,
+            Path::new("/etc/rapport/c.pem")
+        );
+        let err = Config::parse("[server.sources.nope]\n", Path::new(".")).unwrap_err();
+        assert!(
+            err.contains("[server.sources.nope] names no configured [[source]]"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,11 +1,16 @@
 //! Pushed input: a webhook payload or an uploaded file runs through its source's plugin and is
-//! stored; the answer goes back only once it is durable, and the delivery workers are woken.
+//! stored; the answer goes back only once it is durable, and the delivery workers are woken. A body
+//! the source refuses, or one its plugin cannot hold in memory, is the input's fault: it is kept
+//! once in the webhook inbox and the plugin's health is untouched. A source that may not grant
+//! consent has its grants dropped here (and recorded as rejected input); its refusals count.
 
 use super::{ingest, Delivery, IngestReport, Origin};
 use crate::connectors::Connectors;
 use rapport_core::journeys::Routes;
+use rapport_sandbox::contract::pos;
 use rapport_sandbox::contract::wit::ConnectorError;
-use rapport_store::{Store, StoreError};
+use rapport_sandbox::runtime::plugin::Fault;
+use rapport_store::{Kept, Store, StoreError};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
@@ -16,12 +21,84 @@ pub enum PushError {
     UnknownSource(String),
     #[error("signature or credentials refused: {0}")]
     Auth(String),
-    #[error("payload refused: {reason} (kept for inspection as webhook inbox item {kept})")]
-    Invalid { reason: String, kept: i64 },
+    #[error("payload refused: {reason} ({})", kept_note(kept))]
+    Invalid { reason: String, kept: Kept },
+    #[error("payload too large: {reason} ({})", kept_note(kept))]
+    TooLarge { reason: String, kept: Kept },
     #[error("source is unavailable: {0}")]
     Unavailable(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+fn kept_note(kept: &Kept) -> String {
+    match kept {
+        Kept::Item { id, attempts: 1 } => {
+            format!("kept for inspection as webhook inbox item {id}")
+        }
+        Kept::Item { id, attempts } => {
+            format!("kept for inspection as webhook inbox item {id}, refused {attempts} times")
+        }
+        Kept::Full => "not kept: the webhook inbox is full (server.inbox_max_mib)".into(),
+    }
+}
+
+/// How far a push is trusted, from the source's `[server.sources.<id>]` and `[server]`.
+#[derive(Debug, Clone, Copy)]
+pub struct PushPolicy {
+    /// Whether the source's consent grants are taken; its refusals always are.
+    pub grants_consent: bool,
+    /// Most bytes of refused bodies the webhook inbox holds.
+    pub inbox_cap_bytes: i64,
+}
+
+impl PushPolicy {
+    /// The policy `[server]` sets for `source`.
+    pub fn of(server: &crate::config::ServerConfig, source: &str) -> PushPolicy {
+        PushPolicy {
+            grants_consent: server.source(source).grants_consent,
+            inbox_cap_bytes: i64::try_from(server.inbox_max_mib << 20).unwrap_or(i64::MAX),
+        }
+    }
+}
+
+impl Default for PushPolicy {
+    /// The policy of a source `[server]` says nothing about.
+    fn default() -> Self {
+        PushPolicy::of(&crate::config::ServerConfig::default(), "")
+    }
+}
+
+/// Drops the consent grants in `events` (refusals stay), and says which events lost one.
+fn drop_grants(source_id: &str, events: &mut [pos::PosEvent]) -> Vec<pos::RejectedInput> {
+    let mut dropped = Vec::new();
+    for event in events {
+        let customers: Vec<&mut pos::Customer> = match &mut event.payload {
+            pos::PosPayload::Order(o) => o.customer.iter_mut().collect(),
+            pos::PosPayload::Refund(r) => r.customer.iter_mut().collect(),
+            pos::PosPayload::Customer(c) => vec![c],
+            pos::PosPayload::CustomersMerged(m) => vec![&mut m.survivor],
+            pos::PosPayload::LoyaltyChanged(l) => vec![&mut l.customer],
+            pos::PosPayload::CustomerDeleted(_) | pos::PosPayload::PrivacyRequest(_) => vec![],
+        };
+        let mut grants = 0;
+        for customer in customers {
+            let before = customer.consents.len();
+            customer
+                .consents
+                .retain(|c| c.state != pos::ConsentState::Granted);
+            grants += before - customer.consents.len();
+        }
+        if grants > 0 {
+            dropped.push(pos::RejectedInput {
+                locator: format!("event {:?}", event.id),
+                reason: format!(
+                    "{grants} consent grant(s) not taken: source `{source_id}` may not grant consent ([server.sources.{source_id}] grants_consent = false); the rest of the event is stored"
+                ),
+            });
+        }
+    }
+    dropped
 }
 
 /// The delivery workers' doorbells: ingest rings them when it has stored new work.
@@ -70,15 +147,16 @@ impl Intake {
         }
     }
 
-    /// Runs a webhook payload or an uploaded file through `source_id`'s plugin and stores the result;
-    /// returns once it is durable.
+    /// Runs a webhook payload or an uploaded file through `source_id`'s plugin and stores the result
+    /// under the default [`PushPolicy`]; returns once it is durable.
     pub async fn receive_push(
         &self,
         source_id: &str,
         headers: Vec<(String, String)>,
         body: Vec<u8>,
     ) -> Result<IngestReport, PushError> {
-        self.receive(source_id, headers, body, false).await
+        self.receive(source_id, headers, body, false, PushPolicy::default())
+            .await
     }
 
     /// Runs an export of past sales through `source_id`'s plugin as history: it fills profiles and
@@ -89,15 +167,19 @@ impl Intake {
         headers: Vec<(String, String)>,
         body: Vec<u8>,
     ) -> Result<IngestReport, PushError> {
-        self.receive(source_id, headers, body, true).await
+        self.receive(source_id, headers, body, true, PushPolicy::default())
+            .await
     }
 
-    async fn receive(
+    /// Runs a push through `source_id`'s plugin under `policy` and stores the result, as history if
+    /// `history` says so; returns once it is durable.
+    pub async fn receive(
         &self,
         source_id: &str,
         headers: Vec<(String, String)>,
         body: Vec<u8>,
         history: bool,
+        policy: PushPolicy,
     ) -> Result<IngestReport, PushError> {
         let source = self
             .connectors
@@ -116,16 +198,33 @@ impl Intake {
             move || plugin.webhook(&headers, &body)
         })
         .await
-        .map_err(|e| PushError::Unavailable(e.to_string()))?
-        .map_err(|fault| PushError::Unavailable(fault.to_string()))?;
-        let push = match answer {
+        .map_err(|e| PushError::Unavailable(e.to_string()))?;
+        let keep = |reason: String| async {
+            let kept = self
+                .store
+                .keep_webhook_within(source_id, &reason, &headers, &body, policy.inbox_cap_bytes)
+                .await?;
+            Ok::<_, StoreError>((reason, kept))
+        };
+        let answer = match answer {
+            Ok(answer) => answer,
+            // The body is more than the plugin can hold: the input's fault, not the plugin's.
+            Err(e) if matches!(e.fault, Fault::Memory(_)) => {
+                let (reason, kept) = keep(format!(
+                    "source `{source_id}`'s plugin {} reading a body of {} bytes: send it in smaller parts",
+                    e.fault,
+                    body.len()
+                ))
+                .await?;
+                return Err(PushError::TooLarge { reason, kept });
+            }
+            Err(e) => return Err(PushError::Unavailable(e.to_string())),
+        };
+        let mut push = match answer {
             Ok(push) => push,
             Err(ConnectorError::Auth(m)) => return Err(PushError::Auth(m)),
             Err(ConnectorError::Invalid(reason) | ConnectorError::Config(reason)) => {
-                let kept = self
-                    .store
-                    .keep_webhook(source_id, &reason, &headers, &body)
-                    .await?;
+                let (reason, kept) = keep(reason).await?;
                 return Err(PushError::Invalid { reason, kept });
             }
             Err(ConnectorError::Transient(m)) => return Err(PushError::Unavailable(m)),
@@ -133,6 +232,10 @@ impl Intake {
                 return Err(PushError::Unavailable(format!("rate limited for {ms} ms")))
             }
         };
+        if !policy.grants_consent {
+            let dropped = drop_grants(source_id, &mut push.events);
+            push.rejected.extend(dropped);
+        }
         let report = ingest(
             &self.store,
             &source.normalizer,

@@ -415,6 +415,9 @@ impl Plugin {
         let (result, denials) = self.run_counting(call, f);
         let mut health = self.health.lock().expect("health lock");
         match (&result, denials) {
+            // A pushed body too large for the plugin's memory is the input's fault: the host
+            // answers it as too large, and traffic cannot quarantine a healthy plugin.
+            (Err(e), _) if call == "webhook" && matches!(e.fault, Fault::Memory(_)) => {}
             (Err(e), _) => health.record_fault(e.fault.kind(), e.to_string()),
             (Ok(_), 0) => health.record_success(),
             (Ok(_), n) => health.record_fault(

@@ -1,0 +1,143 @@
+//! The login form for browsers: an operator pastes a token once, and gets a session cookie
+//! (HttpOnly, SameSite=Strict, Secure when served over TLS) that stands for it for a while; the
+//! token itself never sits in the browser. Logging out ends the session.
+
+use super::auth::{self, SESSION_COOKIE};
+use super::tokens::{self, Role};
+use super::{error, AdminState};
+use axum::extract::{FromRequest as _, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+
+pub fn routes() -> Router<AdminState> {
+    Router::new()
+        .route("/login", get(|| async { Html(page("")) }).post(login))
+        .route("/logout", post(logout))
+}
+
+fn page(message: &str) -> String {
+    format!(
+        "<!doctype html><meta charset=utf-8><title>rapport: log in</title>\
+         <form method=post action=/login>\
+         <p>{message}</p>\
+         <label>Token <input name=token type=password autocomplete=off required></label>\
+         <button>Log in</button></form>"
+    )
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    token: String,
+    /// Where to go after logging in: a path on this server.
+    next: Option<String>,
+}
+
+/// A path on this server to go to after logging in (never another site).
+fn local_path(next: Option<&str>) -> &str {
+    match next {
+        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
+            path
+        }
+        _ => "/api/summary",
+    }
+}
+
+fn cookie(state: &AdminState, value: &str, max_age: u64) -> HeaderValue {
+    let secure = if state.server.tls.is_some() || state.server.tls_proxy {
+        "; Secure"
+    } else {
+        ""
+    };
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+    ))
+    .expect("a session cookie is a valid header value")
+}
+
+async fn login(State(state): State<AdminState>, request: Request) -> Response {
+    // A login posted from another site is refused too (login CSRF); the guard already refused a
+    // foreign Origin, and a browser that says where it posted from must say this server.
+    let cross_site = request
+        .headers()
+        .get("sec-fetch-site")
+        .is_some_and(|site| site != "same-origin" && site != "none");
+    if cross_site {
+        return error(
+            StatusCode::FORBIDDEN,
+            "a login must be posted from this server's own login page".into(),
+        );
+    }
+    let form = match Form::<LoginForm>::from_request(request, &state).await {
+        Ok(Form(form)) => form,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let holder = match tokens::check(&state.store, form.token.trim()).await {
+        Ok(Some(holder)) if matches!(holder.role, Role::Admin | Role::Staff) => holder,
+        Ok(_) => {
+            return (
+                StatusCode::UNAUTHORIZED,
+                Html(page("That token is not an admin or staff token in force.")),
+            )
+                .into_response()
+        }
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    };
+    match tokens::start_session(&state.store, &holder).await {
+        Ok(session) => {
+            let max_age = tokens::SESSION_LIFETIME.as_secs();
+            let mut response = (
+                StatusCode::SEE_OTHER,
+                [(
+                    header::LOCATION,
+                    local_path(form.next.as_deref()).to_string(),
+                )],
+            )
+                .into_response();
+            response
+                .headers_mut()
+                .insert(header::SET_COOKIE, cookie(&state, &session, max_age));
+            response
+        }
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
+async fn logout(State(state): State<AdminState>, request: Request) -> Response {
+    if !auth::from_own_pages(&request) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "a logout must be posted from this server's own pages".into(),
+        );
+    }
+    if let Some(session) = auth::session_cookie(request.headers()) {
+        if let Err(e) = tokens::end(&state.store, session).await {
+            return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
+        }
+    }
+    let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, "/login")]).into_response();
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, cookie(&state, "", 0));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn after_login_only_a_local_path_is_followed() {
+        assert_eq!(local_path(Some("/api/plugins")), "/api/plugins");
+        for next in [
+            None,
+            Some("//evil.example/"),
+            Some("https://evil.example"),
+            Some("/\\evil"),
+        ] {
+            assert_eq!(local_path(next), "/api/summary", "{next:?}");
+        }
+    }
+}
