@@ -117,6 +117,17 @@ impl Backend {
         }
     }
 
+    /// How a claim's selection is named in its `WITH`: on PostgreSQL `AS MATERIALIZED`, so it runs
+    /// once (a `LIMIT … SKIP LOCKED` subquery inside `IN (…)` may be evaluated again for each row the
+    /// UPDATE visits, and then lease more rows than the limit allows); SQLite has one writer and
+    /// flattens a plain `AS` into the UPDATE, which spares it building a temporary table per claim.
+    pub(crate) fn claim_selection(self) -> &'static str {
+        match self {
+            Backend::Postgres => "AS MATERIALIZED",
+            Backend::Sqlite => "AS",
+        }
+    }
+
     /// How statements built at run time number their parameters. SQLite gets anonymous `?`: sqlx
     /// looks up the name of every named parameter it binds, which SQLite finds by a linear scan, so
     /// `$N` costs time quadratic in the parameters of a statement; PostgreSQL requires `$N`.

@@ -121,12 +121,11 @@ pub(crate) async fn lease(
         alias,
         ..
     } = queue;
-    let lock = Backend::of(conn).skip_locked(alias);
-    // The selection is materialised so it runs once: on PostgreSQL, a `LIMIT … SKIP LOCKED`
-    // subquery inside `IN (…)` may be evaluated again for each row the UPDATE visits, and then
-    // leases more rows than the limit allows.
+    let backend = Backend::of(conn);
+    let lock = backend.skip_locked(alias);
+    let named = backend.claim_selection();
     let sql = format!(
-        "WITH picked AS MATERIALIZED ({select} {lock})
+        "WITH picked {named} ({select} {lock})
          UPDATE {table} SET status = '{INFLIGHT}', lease_until = $3
          WHERE {column} = $1 AND {key} IN (SELECT {key} FROM picked)
          RETURNING {returning}"
