@@ -9,6 +9,8 @@ mod crm_unsubscribes;
 mod csv_import;
 mod delivery;
 mod demo;
+mod edges_http;
+mod edges_secrets;
 mod facts;
 mod forget;
 mod governance;
