@@ -175,6 +175,23 @@ impl ShopDir {
             .expect("rapport task")
     }
 
+    /// Makes a token with `rapport token create --role <role>` (and `--source <source>` for an
+    /// upload token) in this shop's database, and returns it.
+    pub async fn token(&self, role: &str, source: Option<&str>) -> String {
+        let mut args = vec!["token", "create", "--role", role];
+        if let Some(source) = source {
+            args.extend(["--source", source]);
+        }
+        let output = self.rapport(&args).await;
+        assert!(output.status.success(), "{}", output_text(&output));
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .last()
+            .expect("rapport token create prints the token last")
+            .trim()
+            .to_string()
+    }
+
     /// Starts `rapport run` in the background.
     pub fn spawn_daemon(&self) -> Child {
         Self::spawn_daemon_with(&self.config())
@@ -254,6 +271,38 @@ impl TestShop {
     /// The webhook server listening on `127.0.0.1:<port>` (`[server] listen`).
     pub fn listen(self, port: u16) -> TestShop {
         self.section("server", [("listen", format!("127.0.0.1:{port}").into())])
+    }
+
+    /// Sets `entries` in `[server.sources.<source>]`, the source's push route (e.g.
+    /// `vendor_signed`, `grants_consent`, `max_body_mib`, `max_concurrent`).
+    pub fn server_source<const N: usize>(
+        mut self,
+        source: &str,
+        entries: [(&str, toml::Value); N],
+    ) -> TestShop {
+        let sources = self
+            .document
+            .entry("server")
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .expect("[server] is a section")
+            .entry("sources")
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .expect("[server.sources] is a table");
+        sources
+            .entry(source)
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .expect("[server.sources.<id>] is a table")
+            .extend(entries.map(|(key, value)| (key.to_owned(), value)));
+        self
+    }
+
+    /// Marks `source` as checking its vendor's signature on every push (Square, Shopify): its
+    /// webhook needs no upload token.
+    pub fn vendor_signed(self, source: &str) -> TestShop {
+        self.server_source(source, [("vendor_signed", true.into())])
     }
 
     /// Sets `entries` in section `[name]`, creating it if needed.
@@ -746,6 +795,24 @@ pub async fn upload_csv(
     let refused = pipeline.store.rejected_inputs(source).await.unwrap();
     assert_eq!(report.rejected, 0, "{:?}", refused.first());
     report
+}
+
+/// An admin token made in `store` (as `rapport token create` does), for a pipeline's HTTP routes.
+pub async fn admin_token(store: &rapport_store::Store) -> String {
+    let role = rapport_host::admin::tokens::Role::Admin;
+    rapport_host::admin::tokens::create(store, &role, "test")
+        .await
+        .unwrap()
+        .token
+}
+
+/// An upload token for `source` made in `store`.
+pub async fn upload_token(store: &rapport_store::Store, source: &str) -> String {
+    let role = rapport_host::admin::tokens::Role::Upload(source.to_string());
+    rapport_host::admin::tokens::create(store, &role, "test")
+        .await
+        .unwrap()
+        .token
 }
 
 /// Delivers until nothing is due within 5 s (at most `timeout`); every sink must catch up.

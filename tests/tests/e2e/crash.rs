@@ -42,6 +42,7 @@ async fn killing_the_daemon_at_random_loses_nothing() {
         })
         .sum();
 
+    let token = dir.token("upload", Some("shop")).await;
     let daemon: Arc<Mutex<Child>> = Arc::new(Mutex::new(dir.spawn_daemon()));
     let uploads_done = Arc::new(std::sync::atomic::AtomicBool::new(false));
 
@@ -71,7 +72,13 @@ async fn killing_the_daemon_at_random_loses_nothing() {
     for shop in &shops {
         let body = shop.to_csv();
         loop {
-            match client.post(&url).body(body.clone()).send().await {
+            match client
+                .post(&url)
+                .bearer_auth(&token)
+                .body(body.clone())
+                .send()
+                .await
+            {
                 Ok(r) if r.status().is_success() => break,
                 _ => {
                     resends += 1;

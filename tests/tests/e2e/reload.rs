@@ -26,6 +26,8 @@ struct Shop {
     port: u16,
     daemon: Child,
     http: reqwest::Client,
+    /// An admin token, for the admin API and the source's webhook.
+    token: String,
 }
 
 impl Shop {
@@ -55,12 +57,14 @@ impl Shop {
             .setting("url", crm.url().into())
             .setting("batch_size", 200.into())
             .write_in(&dir);
+        let token = dir.token("admin", None).await;
         let daemon = dir.spawn_daemon();
         let shop = Shop {
             crm,
             dir,
             port,
             daemon,
+            token,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()
@@ -113,7 +117,16 @@ impl Shop {
     /// The admin API's report on the `crm` sink, if the daemon answers.
     async fn sink(&self) -> Option<Value> {
         let url = format!("http://127.0.0.1:{}/api/plugins", self.port);
-        let reports: Value = self.http.get(url).send().await.ok()?.json().await.ok()?;
+        let reports: Value = self
+            .http
+            .get(url)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
         reports
             .as_array()?
             .iter()
@@ -155,7 +168,14 @@ impl Shop {
         let url = format!("http://127.0.0.1:{}/webhooks/shop", self.port);
         let body = shop.to_csv();
         loop {
-            match self.http.post(&url).body(body.clone()).send().await {
+            match self
+                .http
+                .post(&url)
+                .bearer_auth(&self.token)
+                .body(body.clone())
+                .send()
+                .await
+            {
                 Ok(r) if r.status().is_success() => return shop,
                 _ => tokio::time::sleep(Duration::from_millis(100)).await,
             }
@@ -285,6 +305,7 @@ async fn twenty_swaps_under_load_lose_nothing_and_repeat_nothing() {
     let summary: Value = shop
         .http
         .get(format!("http://127.0.0.1:{}/api/summary", shop.port))
+        .bearer_auth(&shop.token)
         .send()
         .await
         .unwrap()
@@ -409,6 +430,7 @@ async fn disable_enable_and_rollback_through_the_cli() {
         let summary: Value = shop
             .http
             .get(&summary_url)
+            .bearer_auth(&shop.token)
             .send()
             .await
             .unwrap()

@@ -222,7 +222,16 @@ async fn hubspot_to_klaviyo_mid_stream_backfills_klaviyo_and_retires_hubspot_aft
         .await
         .unwrap();
     let url = format!("{}/api/backfills", admin.base_url());
-    let shown: serde_json::Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
+    let token = rapport_e2e::admin_token(&pipeline.store).await;
+    let shown: serde_json::Value = reqwest::Client::new()
+        .get(&url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let klaviyo = shown
         .as_array()
         .unwrap()
@@ -236,10 +245,11 @@ async fn hubspot_to_klaviyo_mid_stream_backfills_klaviyo_and_retires_hubspot_aft
     );
 }
 
-/// Posts `shop`'s CSV export to the running daemon's webhook for the source `shop`.
-async fn post_export(port: u16, shop: &SampleShop) {
+/// Posts `shop`'s CSV export to the running daemon's webhook for the source `shop`, with `token`.
+async fn post_export(port: u16, token: &str, shop: &SampleShop) {
     let response = reqwest::Client::new()
         .post(format!("http://127.0.0.1:{port}/webhooks/shop"))
+        .bearer_auth(token)
         .body(shop.to_csv())
         .send()
         .await
@@ -256,6 +266,7 @@ async fn the_running_daemon_swaps_when_its_config_is_edited_and_refuses_a_bad_ed
     let common = swapping_shop().listen(port);
     hubspot_sink(common.clone(), &old, false).write_in(&dir);
     let log = dir.path().join("rapport.log");
+    let token = dir.token("admin", None).await;
     let mut daemon = dir.spawn_daemon_logging_to(&log);
     let known = shop
         .valid_receipts()
@@ -271,7 +282,7 @@ async fn the_running_daemon_swaps_when_its_config_is_edited_and_refuses_a_bad_ed
         .await,
         "the daemon listens"
     );
-    post_export(port, &shop).await;
+    post_export(port, &token, &shop).await;
     assert!(
         wait_until(Duration::from_secs(120), || old.contact_count()
             == known.len())
@@ -305,7 +316,7 @@ async fn the_running_daemon_swaps_when_its_config_is_edited_and_refuses_a_bad_ed
         .next()
         .expect("the shop has a consented sale");
     after_bad_edit.receipts.retain(|r| r.id == sale);
-    post_export(port, &after_bad_edit).await;
+    post_export(port, &token, &after_bad_edit).await;
     assert!(
         wait_until(Duration::from_secs(60), || hubspot_order_ids(&old)
             .contains(&sale))
@@ -329,7 +340,10 @@ async fn the_running_daemon_swaps_when_its_config_is_edited_and_refuses_a_bad_ed
     let backfills = format!("http://127.0.0.1:{port}/api/backfills");
     let mut owed = None;
     for _ in 0..600 {
-        let shown: serde_json::Value = reqwest::get(&backfills)
+        let shown: serde_json::Value = reqwest::Client::new()
+            .get(&backfills)
+            .bearer_auth(&token)
+            .send()
             .await
             .unwrap()
             .json()
@@ -348,7 +362,7 @@ async fn the_running_daemon_swaps_when_its_config_is_edited_and_refuses_a_bad_ed
     }
     assert_eq!(owed, Some(0), "the backfill finished");
     let hubspot_requests = old.seen().len();
-    post_export(port, &later).await;
+    post_export(port, &token, &later).await;
     let want = consented_sales(&later);
     assert!(
         wait_until(Duration::from_secs(120), || {

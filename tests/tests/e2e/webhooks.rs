@@ -45,6 +45,7 @@ async fn signed_webhooks_are_stored_once_and_bad_ones_are_refused_or_kept() {
             ],
         )
         .set("poll_interval_secs", 3600.into())
+        .vendor_signed("square")
         .http_sink("hook", &crm.url(), [])
         .text(dir.path());
     let pipeline = Arc::new(
