@@ -8,10 +8,13 @@
 //! record the erasure with each sink's part, commit.
 
 use rapport_core::governance::erasure::{self, Held};
+use rapport_core::governance::suppression;
 use rapport_core::identity::Normalizer;
 use rapport_core::model::IdentityKind;
 use rapport_store::scrub::{self, KeptInput};
-use rapport_store::{erasures, merges, now_ms, FoundProfile, PersonRef, Store, StoreError};
+use rapport_store::{
+    erasures, forgotten, merges, now_ms, FoundProfile, PersonRef, Store, StoreError,
+};
 
 /// Why a forget request was refused. Nothing was changed.
 #[derive(Debug, thiserror::Error)]
@@ -181,6 +184,12 @@ pub(crate) async fn erase_person(
     // refuses): their names and the choices left on them (heard through both) go too.
     scrub::clear_absorbed(&mut tx, &absorbed).await?;
     report.outbox_items = scrub::cancel_outbox(&mut tx, profile_id).await?;
+    // What stays: a salted digest of each identity, so old records do not bring them back.
+    let salt = forgotten::salt(&mut tx).await?;
+    let digests: Vec<String> = (identities.iter())
+        .map(|i| suppression::digest(&salt, i))
+        .collect();
+    forgotten::record(&mut tx, &digests, now).await?;
     report.erasure_id = erasures::record(&mut tx, &key, &plan, now).await?;
     tx.commit().await?;
     Ok(report)

@@ -192,9 +192,9 @@ pub fn render(config: &Config, config_path: &Path) -> String {
     line(&mut page, "4. How a person is forgotten".into());
     line(
         &mut page,
-        "Run `rapport forget` with one of the person's identifiers (see `rapport forget --help`):\n\
-         their identities, name and marketing choices are erased here, and each CRM above is\n\
-         asked to delete them too."
+        "Run `rapport forget` with one of the person's identifiers: their identities, name and marketing\n\
+         choices are erased here and each CRM above is asked to delete them. Only a one-way digest of\n\
+         each identity stays, so old records cannot bring them back; a purchase with a fresh consent can."
             .into(),
     );
     line(&mut page, String::new());

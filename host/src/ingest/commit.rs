@@ -13,7 +13,8 @@ use rapport_store::events::{self, NewEvent};
 use rapport_store::outbox::{self, NewWork};
 use rapport_store::privacy_requests::{self, NewRequest};
 use rapport_store::profiles::{self, Named, Resolved};
-use rapport_store::{cursors, rejected_inputs, Store, StoreError};
+use rapport_core::governance::suppression;
+use rapport_store::{cursors, forgotten, rejected_inputs, Store, StoreError};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Why a journey message was withdrawn before it went.
@@ -98,11 +99,13 @@ pub async fn commit(store: &Store, batch: IngestBatch<'_>) -> Result<IngestRepor
         })
         .collect();
 
+    let linkable = not_forgotten(&mut tx, &fresh).await?;
     let named: Vec<Option<Named>> = fresh
         .iter()
-        .map(|p| match p.event.payload.customer() {
-            Some(customer) if !p.identities.is_empty() => Some(Named {
-                identities: &p.identities,
+        .zip(&linkable)
+        .map(|(p, identities)| match p.event.payload.customer() {
+            Some(customer) if !identities.is_empty() => Some(Named {
+                identities,
                 customer,
                 evidence: format!("{source_id}:{}", p.event.source_event_id),
             }),
@@ -231,6 +234,34 @@ pub async fn commit(store: &Store, batch: IngestBatch<'_>) -> Result<IngestRepor
     }
     tx.commit().await?;
     Ok(report)
+}
+
+/// Each event's identities that may link a person: those of a forgotten person are left out, unless
+/// the event brings a consent they gave after being forgotten (`governance::suppression`).
+async fn not_forgotten(
+    tx: &mut rapport_store::Tx<'_>,
+    fresh: &[&PreparedEvent],
+) -> Result<Vec<Vec<Identity>>, StoreError> {
+    let salt = forgotten::salt(tx).await?;
+    let digests: Vec<Vec<String>> = (fresh.iter())
+        .map(|p| (p.identities.iter()).map(|i| suppression::digest(&salt, i)).collect())
+        .collect();
+    let all: Vec<String> = digests.iter().flatten().cloned().collect();
+    let forgotten = forgotten::forgotten_at(tx, &all).await?;
+    Ok(fresh
+        .iter()
+        .zip(&digests)
+        .map(|(p, digests)| {
+            (p.identities.iter().zip(digests))
+                .filter(|(_, d)| {
+                    forgotten.get(*d).is_none_or(|at| {
+                        suppression::may_return(p.event.payload.customer(), *at)
+                    })
+                })
+                .map(|(i, _)| i.clone())
+                .collect()
+        })
+        .collect())
 }
 
 /// Events that name a person only by identities (a deletion or a privacy request at the vendor)

@@ -474,3 +474,83 @@ async fn forget_on_postgres_leaves_no_pii_in_any_table() {
     assert_eq!(count(&rows, "erasure_identities"), 0);
     assert!(!sinks.hold(&ana));
 }
+
+/// A one-line CSV export: sale `id` of a $5.00 latte at `date` by `email`, opted in to marketing.
+fn sale_by(id: &str, date: &str, email: &str) -> Vec<u8> {
+    format!(
+        "receipt_id,kind,date,customer_email,marketing_opt_in,product,quantity,unit_price,currency,total\n\
+         {id},sale,{date},{email},yes,Latte,1,5.00,USD,5.00\n"
+    )
+    .into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forgotten_person_is_not_brought_back_by_an_old_record_only_by_a_fresh_consent() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = TestShop::new().sqlite().csv_source("shop").text(dir.path());
+    let pipeline = Pipeline::start(Config::parse(&text, dir.path()).unwrap())
+        .await
+        .unwrap();
+    let email = "zoe.forgotten@example.com";
+    let upload = |body: Vec<u8>| pipeline.intake.receive_push("shop", vec![], body);
+    let known = |pipeline: &Pipeline| {
+        let refs = [rapport_store::PersonRef::Identity(
+            rapport_core::model::Identity {
+                kind: rapport_core::model::IdentityKind::Email,
+                value: email.into(),
+            },
+        )];
+        let store = pipeline.store.clone();
+        async move { store.find_profiles(&refs).await.unwrap().len() }
+    };
+    upload(sale_by("R1", "2026-10-01T09:00:00Z", email))
+        .await
+        .unwrap();
+    assert_eq!(known(&pipeline).await, 1);
+
+    let normalizer = Normalizer::new(pipeline.config.shop.region, &pipeline.config.identity);
+    let forgotten = forget(&pipeline.store, &normalizer, email, &[])
+        .await
+        .unwrap();
+    assert!(matches!(forgotten, Forgotten::Now(_)), "{forgotten:?}");
+    assert_eq!(known(&pipeline).await, 0);
+
+    // An older export read again (her opt-in was given before she was forgotten): the sale is
+    // kept, and she is not.
+    let report = upload(sale_by("R0", "2026-09-20T09:00:00Z", email))
+        .await
+        .unwrap();
+    assert_eq!(report.accepted, 1);
+    assert_eq!(
+        known(&pipeline).await,
+        0,
+        "an old record does not re-create her"
+    );
+    let pool = sqlx::AnyPool::connect(&pipeline.config.store.database_url)
+        .await
+        .unwrap();
+    let profile: Option<i64> =
+        sqlx::query_scalar("SELECT profile_id FROM events WHERE source_event_id LIKE '%R0%'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(profile, None);
+    // Nothing stored holds her address in the clear: the digest list is one-way.
+    let digests: Vec<String> = sqlx::query_scalar("SELECT digest FROM forgotten_identities")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(digests.len(), 1);
+    assert!(!digests[0].contains("zoe"), "{digests:?}");
+
+    // She comes back and opts in again after being forgotten: a new profile.
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    upload(sale_by("R2", &tomorrow, email)).await.unwrap();
+    assert_eq!(
+        known(&pipeline).await,
+        1,
+        "a fresh consent starts a new profile"
+    );
+}
