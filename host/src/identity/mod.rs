@@ -1,6 +1,5 @@
 //! The identity graph as an operator sees it: a person's identities, consents, orders and merges,
-//! operator merges and unmerges, and the merges a vendor reports (`vendor`). Normalisation and merge planning are pure rules in
+//! and operator merges and unmerges. Normalisation and merge planning are pure rules in
 //! `rapport_core::identity`; this module reads and writes them through the store.
 
 pub mod graph;
-pub mod vendor;

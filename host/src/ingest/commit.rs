@@ -3,7 +3,7 @@
 //! withdrawn thank-you), rejected input and the source's cursor, committed together or not at all.
 //! The decisions are `rapport_core::sales` and `rapport_core::journeys`; the SQL is the store's.
 
-use crate::identity::vendor::{self, VendorMerge};
+use super::vendor_merge::{self, VendorMerge};
 use rapport_core::identity::MergeRules;
 use rapport_core::journeys::{plan_messages, NewSale, Routes, Trigger};
 use rapport_core::keys::activity_key;
@@ -125,7 +125,7 @@ pub async fn commit(store: &Store, batch: IngestBatch<'_>) -> Result<IngestRepor
         })
         .collect();
     let merged =
-        vendor::merge_duplicates(&mut tx, source_id, &vendor_merges, &mut people, now_ms).await?;
+        vendor_merge::merge_duplicates(&mut tx, source_id, &vendor_merges, &mut people, now_ms).await?;
     consent_changed.retain(|p| !merged.absorbed.contains(p));
     consent_changed.extend(merged.consent_changed);
     attribute_to_holders(&mut tx, &fresh, &mut people).await?;

@@ -1,10 +1,12 @@
 //! Ingest: turns what a source returned (a poll step or a webhook) into stored events, work for the
-//! sinks and rejected-input records, in one transaction with the source's cursor.
+//! sinks and rejected-input records, in one transaction with the source's cursor; a vendor's merge
+//! of duplicate customers is carried out in the same transaction (`vendor_merge`).
 
 pub mod commit;
 pub mod poll;
 pub mod push;
 pub mod validate;
+mod vendor_merge;
 
 pub use commit::{IngestBatch, IngestReport, PreparedEvent};
 
