@@ -677,3 +677,68 @@ async fn a_tls_listen_serves_https() {
         .await;
     assert!(plain.is_err() || !plain.unwrap().status().is_success());
 }
+
+/// Starts `rapport run` on `dir`'s config with its output captured.
+fn run_capturing(dir: &ShopDir) -> std::process::Child {
+    std::process::Command::new(rapport_e2e::rapport_bin())
+        .args(["run", "--config"])
+        .arg(dir.config())
+        .env_remove("DATABASE_URL")
+        .env("RAPPORT_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start rapport run")
+}
+
+/// Stops `run` and returns everything it printed.
+async fn stop_and_read(mut run: std::process::Child) -> String {
+    assert!(rapport_e2e::stop_gracefully(&mut run), "rapport stops");
+    let mut out = String::new();
+    run.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_first_run_prints_an_admin_token_once_and_keeps_only_its_hash() {
+    let port = free_port();
+    let dir = ShopDir::new("");
+    TestShop::new()
+        .sqlite()
+        .listen(port)
+        .csv_source("shop")
+        .write_in(&dir);
+    let summary = format!("http://127.0.0.1:{port}/api/summary");
+    let listening = || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+
+    let first = run_capturing(&dir);
+    assert!(wait_until(Duration::from_secs(60), listening).await);
+    let printed = stop_and_read(first).await;
+    let token = printed
+        .lines()
+        .find(|l| l.starts_with("rapport_"))
+        .unwrap_or_else(|| panic!("the first run prints the token: {printed:?}"))
+        .to_string();
+    for file in ["rapport.db", "rapport.db-wal"] {
+        let bytes = std::fs::read(dir.path().join(file)).unwrap_or_default();
+        assert!(
+            !bytes.windows(token.len()).any(|w| w == token.as_bytes()),
+            "{file} holds the token's hash, not the token"
+        );
+    }
+
+    let second = run_capturing(&dir);
+    assert!(wait_until(Duration::from_secs(60), listening).await);
+    let answer = client()
+        .get(&summary)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK, "the printed token works");
+    let printed_again = stop_and_read(second).await;
+    assert!(
+        !printed_again.contains("rapport_"),
+        "a later run prints no token: {printed_again:?}"
+    );
+}
