@@ -9,6 +9,7 @@ mod crm_unsubscribes;
 mod csv_import;
 mod delivery;
 mod demo;
+mod edges_delivery;
 mod edges_http;
 mod edges_secrets;
 mod facts;
