@@ -249,10 +249,10 @@ async fn the_database_and_its_wal_are_created_owner_only() {
 async fn a_damaged_database_is_refused_and_left_unchanged() {
     let shop = csv_shop();
     let pipeline = start(&shop).await;
-    upload_csv(&pipeline, "shop", &SampleShop::generate(45, 40, 0)).await;
+    upload_csv(&pipeline, "shop", &SampleShop::generate(45, 200, 0)).await;
     pipeline.store.close().await;
     let db = shop.path().join("rapport.db");
-    let mut bytes = std::fs::read(&db).unwrap();
+    let mut bytes = checkpointed_bytes(&shop).await;
     assert!(bytes.len() > 8 * 4096, "a database of several pages");
     // Scribble over the middle of the file, as a failing disk or a stray write would.
     let middle = bytes.len() / 2 / 4096 * 4096;

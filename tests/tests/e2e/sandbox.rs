@@ -413,6 +413,8 @@ async fn a_quarantined_sink_keeps_its_work_and_does_not_hold_up_the_others() {
     let dir = tempfile::tempdir().unwrap();
     let text = TestShop::new()
         .sqlite()
+        // The hostile sink is granted the token its manifest names, which must then be set.
+        .secrets(&[("hubspot_token", "test-token")])
         .section(
             "runtime",
             [
