@@ -237,10 +237,10 @@ impl SinkWorker {
                     .pause_sink(&self.sink.id, p.until, &p.reason, p.needs_attention)
                     .await?;
             }
+            // A delivery went through: the pause (a throttle, or the credentials) is over.
             None if paused.is_some() && report.delivered > 0 => {
-                if self.store.resume_sink(&self.sink.id).await? {
-                    tracing::info!("sink resumed: the vendor takes its work again");
-                }
+                self.store.resume_sink(&self.sink.id).await?;
+                tracing::info!("sink resumed: the vendor takes its work again");
             }
             None => {}
         }

@@ -49,14 +49,13 @@ impl Store {
         Ok(())
     }
 
-    /// Ends `sink`'s pause (a delivery went through); returns whether it was paused.
-    pub async fn resume_sink(&self, sink: &str) -> Result<bool, StoreError> {
-        let ended = sqlx::query("DELETE FROM sink_pauses WHERE sink_id = $1")
+    /// Ends `sink`'s pause (a delivery went through).
+    pub async fn resume_sink(&self, sink: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sink_pauses WHERE sink_id = $1")
             .bind(sink)
             .execute(&self.writer)
-            .await?
-            .rows_affected();
-        Ok(ended > 0)
+            .await?;
+        Ok(())
     }
 
     /// `sink`'s pause, if it has one (ended or not: it ends for good at the next delivery).
