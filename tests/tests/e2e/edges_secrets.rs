@@ -263,7 +263,8 @@ async fn a_reloaded_version_asking_for_a_new_secret_and_host_is_held_until_appro
     let logged = std::fs::read_to_string(&log).unwrap();
     assert!(logged.contains("secret hubspot_token"), "{logged}");
     assert!(
-        logged.contains("egress https://collector.example.com with secret hubspot_token"),
+        logged.contains("egress https://collector.example.com;")
+            && logged.contains("secret hubspot_token sent to https://collector.example.com"),
         "{logged}"
     );
 
@@ -305,7 +306,8 @@ async fn a_reloaded_version_asking_for_a_new_secret_and_host_is_held_until_appro
     );
     assert!(text.contains("  + secret hubspot_token"), "{text}");
     assert!(
-        text.contains("  + egress https://collector.example.com with secret hubspot_token"),
+        text.contains("  + egress https://collector.example.com\n")
+            && text.contains("  + secret hubspot_token sent to https://collector.example.com\n"),
         "{text}"
     );
     assert!(text.contains("not approved (--dry-run)"), "{text}");

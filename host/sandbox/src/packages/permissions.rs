@@ -1,5 +1,5 @@
 //! What a plugin's manifest asks of the operator, as plain lines an operator can read and approve:
-//! each secret it names, and each egress destination with the secrets the host injects there. A
+//! each secret it names, each egress destination, and each secret the host injects at one. A
 //! destination taken from a setting (`{config:url}`) is named by that setting: where it points is
 //! the operator's own choice in the config, not the plugin's. Two versions of a plugin are compared
 //! by these lines, so a new version that asks for more can be held until the operator approves it.
@@ -7,8 +7,8 @@
 use super::manifest::{template_references, EgressAuth, Manifest, Reference};
 use std::collections::BTreeSet;
 
-/// One thing a manifest asks for, e.g. `secret hubspot_token` or
-/// `egress https://api.hubapi.com with secret hubspot_token`.
+/// One thing a manifest asks for, e.g. `secret hubspot_token`, `egress https://api.hubapi.com` or
+/// `secret hubspot_token sent to https://api.hubapi.com`.
 pub type Permission = String;
 
 /// Every permission `manifest` asks for.
@@ -36,13 +36,10 @@ pub fn permissions(manifest: &Manifest) -> BTreeSet<Permission> {
             Some(key) => format!("the `{key}` setting's destination"),
             None => rule.url.clone(),
         };
-        asked.insert(match injected.is_empty() {
-            true => format!("egress {destination}"),
-            false => format!(
-                "egress {destination} with secret {}",
-                injected.into_iter().collect::<Vec<_>>().join(", ")
-            ),
-        });
+        for name in injected {
+            asked.insert(format!("secret {name} sent to {destination}"));
+        }
+        asked.insert(format!("egress {destination}"));
     }
     asked
 }
@@ -68,7 +65,8 @@ mod tests {
         ));
         let expected: BTreeSet<String> = [
             "secret token",
-            "egress https://api.example.com with secret token",
+            "egress https://api.example.com",
+            "secret token sent to https://api.example.com",
             "egress the `url` setting's destination",
         ]
         .map(String::from)
@@ -85,6 +83,6 @@ mod tests {
             "secrets = [\"token\"]\n[[egress]]\nurl = \"https://a.example.com\"\n[[egress]]\nurl = \"https://b.example.com\"\nauth = { header = \"X\", value = \"{secret:token}\" }\n",
         ));
         let new: Vec<_> = after.difference(&before).collect();
-        assert_eq!(new, ["egress https://b.example.com with secret token"]);
+        assert_eq!(new, ["secret token sent to https://b.example.com"]);
     }
 }
