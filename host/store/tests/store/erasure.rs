@@ -248,7 +248,8 @@ async fn an_erasure_leased_the_old_way_is_retried_when_that_lease_ends() {
     .await;
 }
 
-/// Keeps a rejected input and a webhook delivery, each with `text` in it.
+/// Keeps a rejected input and a webhook delivery, each with `text` in it (the body stands in for
+/// its hash: the inbox keeps one row per source and body hash).
 async fn keep_input(db: &Db, text: &str) {
     db.run(
         "INSERT INTO rejected_inputs (source_id, origin, locator, reason, received_at)
@@ -258,7 +259,7 @@ async fn keep_input(db: &Db, text: &str) {
     .await;
     db.run(
         "INSERT INTO webhook_inbox (source_id, received_at, reason, headers, body, body_sha256)
-         VALUES ('pos', 0, 'bad signature', '{}', $1, 'x')",
+         VALUES ('pos', 0, 'bad signature', '{}', $1, $1)",
         &[Param::Text(&format!("{{\"email\": \"{text}\"}}"))],
     )
     .await;
