@@ -17,9 +17,12 @@ const SQUARE_TOKEN: &str = "square-pair-token";
 fn shop_config(secrets: &[(&str, &str)]) -> TestShop {
     // The sample shops rely on the soft opt-in for their buyers (Square records only refusals):
     // customers who never chose are sent, those who refused reach the CRM as their refusal alone.
+    // The square-source is granted both secrets its manifest names, so both must be set, though
+    // only the token is used when it polls.
     TestShop::new()
         .sqlite()
         .secrets(secrets)
+        .secrets(&[("square_signature_key", "pair-signature-key")])
         .marketing_without_choice("send")
 }
 
