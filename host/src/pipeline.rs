@@ -160,7 +160,10 @@ impl Pipeline {
     pub async fn poll_once(&self, connector: &Connector) -> Result<IngestReport, PollError> {
         let wake = || self.wakers.wake_all();
         match connector.kind {
-            PluginKind::PosSource => poll_source(&self.store, connector, &self.routes, &wake).await,
+            PluginKind::PosSource => {
+                let grants = self.config.server.source(&connector.id).grants_consent;
+                poll_source(&self.store, connector, &self.routes, grants, &wake).await
+            }
             PluginKind::CrmSink => {
                 read_consent_feed(&self.store, connector, &self.routes, &wake).await
             }

@@ -112,7 +112,11 @@ mod tests {
         };
         let allow = Allowlist::new(Some(&[Field::Email, Field::Location]));
         minimise_activity(&allow, &mut activity);
-        let names: Vec<_> = activity.properties.iter().map(|p| p.name.as_str()).collect();
+        let names: Vec<_> = activity
+            .properties
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect();
         assert_eq!(names, ["refund_id", "order_id", "location"]);
         assert_eq!(activity.identities.len(), 1);
     }

@@ -4,6 +4,7 @@
 //! The decisions are `rapport_core::sales` and `rapport_core::journeys`; the SQL is the store's.
 
 use super::vendor_merge::{self, VendorMerge};
+use rapport_core::governance::suppression;
 use rapport_core::identity::MergeRules;
 use rapport_core::journeys::{plan_messages, NewSale, Routes, Trigger};
 use rapport_core::keys::activity_key;
@@ -13,7 +14,6 @@ use rapport_store::events::{self, NewEvent};
 use rapport_store::outbox::{self, NewWork};
 use rapport_store::privacy_requests::{self, NewRequest};
 use rapport_store::profiles::{self, Named, Resolved};
-use rapport_core::governance::suppression;
 use rapport_store::{cursors, forgotten, rejected_inputs, Store, StoreError};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -125,7 +125,8 @@ pub async fn commit(store: &Store, batch: IngestBatch<'_>) -> Result<IngestRepor
         })
         .collect();
     let merged =
-        vendor_merge::merge_duplicates(&mut tx, source_id, &vendor_merges, &mut people, now_ms).await?;
+        vendor_merge::merge_duplicates(&mut tx, source_id, &vendor_merges, &mut people, now_ms)
+            .await?;
     consent_changed.retain(|p| !merged.absorbed.contains(p));
     consent_changed.extend(merged.consent_changed);
     attribute_to_holders(&mut tx, &fresh, &mut people).await?;
@@ -244,7 +245,11 @@ async fn not_forgotten(
 ) -> Result<Vec<Vec<Identity>>, StoreError> {
     let salt = forgotten::salt(tx).await?;
     let digests: Vec<Vec<String>> = (fresh.iter())
-        .map(|p| (p.identities.iter()).map(|i| suppression::digest(&salt, i)).collect())
+        .map(|p| {
+            (p.identities.iter())
+                .map(|i| suppression::digest(&salt, i))
+                .collect()
+        })
         .collect();
     let all: Vec<String> = digests.iter().flatten().cloned().collect();
     let forgotten = forgotten::forgotten_at(tx, &all).await?;
@@ -254,9 +259,9 @@ async fn not_forgotten(
         .map(|(p, digests)| {
             (p.identities.iter().zip(digests))
                 .filter(|(_, d)| {
-                    forgotten.get(*d).is_none_or(|at| {
-                        suppression::may_return(p.event.payload.customer(), *at)
-                    })
+                    forgotten
+                        .get(*d)
+                        .is_none_or(|at| suppression::may_return(p.event.payload.customer(), *at))
                 })
                 .map(|(i, _)| i.clone())
                 .collect()

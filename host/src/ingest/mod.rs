@@ -3,6 +3,7 @@
 //! of duplicate customers is carried out in the same transaction (`vendor_merge`).
 
 pub mod commit;
+mod grants;
 pub mod poll;
 pub mod push;
 pub mod validate;

@@ -1,7 +1,7 @@
 //! Polling a source: each stream is read from its stored cursor until the source says nothing more is
 //! available, each step committed with its cursor, so a restart resumes where the last commit left.
 
-use super::{ingest, Delivery, IngestReport, Origin};
+use super::{grants, ingest, Delivery, IngestReport, Origin};
 use crate::connectors::Connector;
 use rapport_core::journeys::Routes;
 use rapport_sandbox::contract::wit::ConnectorError;
@@ -61,6 +61,7 @@ pub async fn poll_source(
     store: &Store,
     source: &Connector,
     routes: &Routes,
+    grants_consent: bool,
     on_commit: &(dyn Fn() + Send + Sync),
 ) -> Result<IngestReport, PollError> {
     let mut total = IngestReport::default();
@@ -77,11 +78,15 @@ pub async fn poll_source(
                 })
                 .await
                 .map_err(|e| PollError::Task(e.to_string()))??;
-                let batch = answer.map_err(|error| PollError::Connector {
+                let mut batch = answer.map_err(|error| PollError::Connector {
                     source_id: source.id.clone(),
                     stream: stream.clone(),
                     error,
                 })?;
+                if !grants_consent {
+                    let dropped = grants::drop_grants(&source.id, &mut batch.events);
+                    batch.rejected.extend(dropped);
+                }
                 Ok(Step {
                     delivery: Delivery {
                         events: batch.events,

@@ -2,12 +2,11 @@
 //! stored; the answer goes back only once it is durable, and the delivery workers are woken. A body
 //! the source refuses, or one its plugin cannot hold in memory, is the input's fault: it is kept
 //! once in the webhook inbox and the plugin's health is untouched. A source that may not grant
-//! consent has its grants dropped here (and recorded as rejected input); its refusals count.
+//! consent has its grants dropped (`grants`); its refusals count.
 
-use super::{ingest, Delivery, IngestReport, Origin};
+use super::{grants, ingest, Delivery, IngestReport, Origin};
 use crate::connectors::Connectors;
 use rapport_core::journeys::Routes;
-use rapport_sandbox::contract::pos;
 use rapport_sandbox::contract::wit::ConnectorError;
 use rapport_sandbox::runtime::plugin::Fault;
 use rapport_store::{Kept, Store, StoreError};
@@ -67,38 +66,6 @@ impl Default for PushPolicy {
     fn default() -> Self {
         PushPolicy::of(&crate::config::ServerConfig::default(), "")
     }
-}
-
-/// Drops the consent grants in `events` (refusals stay), and says which events lost one.
-fn drop_grants(source_id: &str, events: &mut [pos::PosEvent]) -> Vec<pos::RejectedInput> {
-    let mut dropped = Vec::new();
-    for event in events {
-        let customers: Vec<&mut pos::Customer> = match &mut event.payload {
-            pos::PosPayload::Order(o) => o.customer.iter_mut().collect(),
-            pos::PosPayload::Refund(r) => r.customer.iter_mut().collect(),
-            pos::PosPayload::Customer(c) => vec![c],
-            pos::PosPayload::CustomersMerged(m) => vec![&mut m.survivor],
-            pos::PosPayload::LoyaltyChanged(l) => vec![&mut l.customer],
-            pos::PosPayload::CustomerDeleted(_) | pos::PosPayload::PrivacyRequest(_) => vec![],
-        };
-        let mut grants = 0;
-        for customer in customers {
-            let before = customer.consents.len();
-            customer
-                .consents
-                .retain(|c| c.state != pos::ConsentState::Granted);
-            grants += before - customer.consents.len();
-        }
-        if grants > 0 {
-            dropped.push(pos::RejectedInput {
-                locator: format!("event {:?}", event.id),
-                reason: format!(
-                    "{grants} consent grant(s) not taken: source `{source_id}` may not grant consent ([server.sources.{source_id}] grants_consent = false); the rest of the event is stored"
-                ),
-            });
-        }
-    }
-    dropped
 }
 
 /// The delivery workers' doorbells: ingest rings them when it has stored new work.
@@ -233,7 +200,7 @@ impl Intake {
             }
         };
         if !policy.grants_consent {
-            let dropped = drop_grants(source_id, &mut push.events);
+            let dropped = grants::drop_grants(source_id, &mut push.events);
             push.rejected.extend(dropped);
         }
         let report = ingest(

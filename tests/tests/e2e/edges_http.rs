@@ -256,6 +256,46 @@ async fn a_forged_opt_in_cannot_override_a_refusal_when_the_source_may_not_grant
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_polled_source_that_may_not_grant_consent_has_its_grants_dropped_too() {
+    // The partner's export is fetched, not pushed: the rule holds all the same.
+    let exports = rapport_fakes::exports::ExportServer::start().await.unwrap();
+    let url = exports.publish(
+        "partner.jsonl",
+        receipt("P1", "2026-11-03T09:00:00Z", true).into_bytes(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let text = TestShop::new()
+        .sqlite()
+        .source(
+            "partner",
+            &plugin("csv-source"),
+            [
+                ("export_url", url.as_str().into()),
+                ("format", "jsonl".into()),
+            ],
+        )
+        .server_source("partner", [("grants_consent", false.into())])
+        .text(dir.path());
+    let pipeline = Pipeline::start(Config::parse(&text, dir.path()).unwrap())
+        .await
+        .unwrap();
+    let (report, errors) = pipeline.poll_all_once().await;
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!((report.accepted, report.rejected), (1, 1), "{report:?}");
+    let why = pipeline.store.rejected_inputs("partner").await.unwrap();
+    assert!(why[0].reason.contains("may not grant consent"), "{why:?}");
+    let consents: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM consent_ledger")
+        .fetch_one(
+            &sqlx::AnyPool::connect(&pipeline.config.store.database_url)
+                .await
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(consents, 0, "no grant recorded");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_admin_post_needs_a_token_and_a_host_of_this_server() {
     let daemon = Daemon::start(TestShop::new()).await;
     let http = client();
