@@ -25,10 +25,10 @@
 
 pub mod amount;
 pub mod batch;
-#[cfg(feature = "fuzz")]
-pub mod fuzz;
 pub mod bindings;
 pub mod config;
+#[cfg(feature = "fuzz")]
+pub mod fuzz;
 pub mod http;
 pub mod log;
 pub mod money;

@@ -9,17 +9,16 @@ use std::collections::HashMap;
 
 /// The store's salt for digests, made once when the table was created.
 pub async fn salt(tx: &mut Tx<'_>) -> Result<String, StoreError> {
-    Ok(sqlx::query_scalar("SELECT salt FROM store_salt WHERE id = 1")
-        .fetch_one(&mut *tx.inner)
-        .await?)
+    Ok(
+        sqlx::query_scalar("SELECT salt FROM store_salt WHERE id = 1")
+            .fetch_one(&mut *tx.inner)
+            .await?,
+    )
 }
 
 /// Records `digests` as forgotten at `now` (a digest already recorded keeps its first time).
 pub async fn record(tx: &mut Tx<'_>, digests: &[String], now: i64) -> Result<(), StoreError> {
-    let values: Vec<Vec<Value>> = digests
-        .iter()
-        .map(|d| vec![d.into(), now.into()])
-        .collect();
+    let values: Vec<Vec<Value>> = digests.iter().map(|d| vec![d.into(), now.into()]).collect();
     rows::insert_values(
         &mut tx.inner,
         "INSERT INTO forgotten_identities (digest, forgotten_at)",

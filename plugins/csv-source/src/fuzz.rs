@@ -21,10 +21,31 @@ fn csv_like() -> impl Strategy<Value = Vec<u8>> {
 /// JSON Lines exports with the export's keys.
 fn jsonl_like() -> impl Strategy<Value = Vec<u8>> {
     let fields = &[
-        "receipt_id", "date", "product", "quantity", "unit_price", "currency", "total", "email",
-        "phone", "refund_of", "sku", "customer_id", "opt_in",
+        "receipt_id",
+        "date",
+        "product",
+        "quantity",
+        "unit_price",
+        "currency",
+        "total",
+        "email",
+        "phone",
+        "refund_of",
+        "sku",
+        "customer_id",
+        "opt_in",
     ];
-    let texts = &["2026-10-01", "2026-10-01T09:00:00Z", "USD", "JPY", "KWD", "1", "2.5", "-1", "R1"];
+    let texts = &[
+        "2026-10-01",
+        "2026-10-01T09:00:00Z",
+        "USD",
+        "JPY",
+        "KWD",
+        "1",
+        "2.5",
+        "-1",
+        "R1",
+    ];
     prop::collection::vec(rapport_sdk::fuzz::vendor_json(fields, texts), 0..6).prop_map(|lines| {
         lines
             .iter()

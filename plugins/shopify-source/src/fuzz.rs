@@ -2,28 +2,85 @@
 //! customers, privacy and deletion webhooks), the mappers answer with events or a reason, never a
 //! panic. Run with `cargo test -p shopify-source fuzz` (`PROPTEST_CASES=100000` for a longer run).
 
-use crate::privacy::{self, Delivery};
 use crate::map::{self, Categories};
+use crate::privacy::{self, Delivery};
 use proptest::prelude::*;
 use rapport_sdk::fuzz::{mutated, vendor_json};
 use serde_json::Value;
 
 const FIELDS: &[&str] = &[
-    "id", "order_id", "created_at", "updated_at", "processed_at", "cancelled_at", "closed_at",
-    "financial_status", "fulfillment_status", "currency", "total_price", "subtotal_price",
-    "total_tax", "total_discounts", "line_items", "refunds", "refund_line_items", "line_item",
-    "line_item_id", "quantity", "price", "subtotal", "total_tax", "title", "sku", "product_id",
-    "variant_id", "customer", "email", "phone", "first_name", "last_name", "location_id",
-    "source_name", "transactions", "amount", "kind", "status", "note",
-    "email_marketing_consent", "sms_marketing_consent", "state", "opt_in_level",
-    "consent_updated_at", "shop_id", "shop_domain", "orders_to_redact", "orders_requested",
+    "id",
+    "order_id",
+    "created_at",
+    "updated_at",
+    "processed_at",
+    "cancelled_at",
+    "closed_at",
+    "financial_status",
+    "fulfillment_status",
+    "currency",
+    "total_price",
+    "subtotal_price",
+    "total_tax",
+    "total_discounts",
+    "line_items",
+    "refunds",
+    "refund_line_items",
+    "line_item",
+    "line_item_id",
+    "quantity",
+    "price",
+    "subtotal",
+    "total_tax",
+    "title",
+    "sku",
+    "product_id",
+    "variant_id",
+    "customer",
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "location_id",
+    "source_name",
+    "transactions",
+    "amount",
+    "kind",
+    "status",
+    "note",
+    "email_marketing_consent",
+    "sms_marketing_consent",
+    "state",
+    "opt_in_level",
+    "consent_updated_at",
+    "shop_id",
+    "shop_domain",
+    "orders_to_redact",
+    "orders_requested",
     "data_request",
 ];
 
 const TEXTS: &[&str] = &[
-    "2026-10-05T10:00:00-04:00", "2026-10-05T10:00:00Z", "paid", "refunded", "partially_refunded",
-    "voided", "pending", "USD", "JPY", "KWD", "18.00", "0.500", "-1", "subscribed",
-    "unsubscribed", "not_subscribed", "single_opt_in", "ana@example.com", "+442079460301", "",
+    "2026-10-05T10:00:00-04:00",
+    "2026-10-05T10:00:00Z",
+    "paid",
+    "refunded",
+    "partially_refunded",
+    "voided",
+    "pending",
+    "USD",
+    "JPY",
+    "KWD",
+    "18.00",
+    "0.500",
+    "-1",
+    "subscribed",
+    "unsubscribed",
+    "not_subscribed",
+    "single_opt_in",
+    "ana@example.com",
+    "+442079460301",
+    "",
 ];
 
 fn json() -> impl Strategy<Value = Value> {
@@ -37,15 +94,24 @@ fn fixture(text: &str, key: &str) -> Value {
 }
 
 fn order_example() -> Value {
-    fixture(include_str!("../../../tests/fakes/specs/shopify/order.json"), "order")
+    fixture(
+        include_str!("../../../tests/fakes/specs/shopify/order.json"),
+        "order",
+    )
 }
 
 fn refund_example() -> Value {
-    fixture(include_str!("../../../tests/fakes/specs/shopify/refund.json"), "refund")
+    fixture(
+        include_str!("../../../tests/fakes/specs/shopify/refund.json"),
+        "refund",
+    )
 }
 
 fn customer_example() -> Value {
-    fixture(include_str!("../../../tests/fakes/specs/shopify/customer.json"), "customer")
+    fixture(
+        include_str!("../../../tests/fakes/specs/shopify/customer.json"),
+        "customer",
+    )
 }
 
 #[test]

@@ -7,9 +7,9 @@
 //! `map`).
 
 mod api;
+mod catalog;
 #[cfg(test)]
 mod fuzz;
-mod catalog;
 mod map;
 mod people;
 mod sync;

@@ -58,7 +58,16 @@ mod tests {
             kind: IdentityKind::Email,
             value: "bc".into(),
         };
-        assert_ne!(digest("a", &a), digest("ab", &Identity { value: "c".into(), ..a.clone() }));
+        assert_ne!(
+            digest("a", &a),
+            digest(
+                "ab",
+                &Identity {
+                    value: "c".into(),
+                    ..a.clone()
+                }
+            )
+        );
     }
 
     #[test]
