@@ -441,7 +441,7 @@ impl SinkWorker {
             rows.iter().map(make).collect()
         };
         let throttled = |ms: u32| {
-            let wait = self.throttle_wait(ms);
+            let wait = throttle_wait(&self.config, ms);
             Completion::Retry {
                 at: now + wait.ms,
                 error: wait.reason,
@@ -531,28 +531,6 @@ impl SinkWorker {
         (completions, pause)
     }
 
-    /// How long a vendor's throttling (`ms` asked for) pauses the sink: at most
-    /// `delivery.retry_after_cap_ms`, with the reason saying what was asked and what was kept.
-    fn throttle_wait(&self, ms: u32) -> ThrottleWait {
-        let asked = i64::from(ms);
-        let cap = self.config.retry_after_cap_ms as i64;
-        match asked > cap {
-            true => ThrottleWait {
-                ms: cap,
-                reason: format!(
-                    "throttled: the vendor asked to wait {} s, capped at {} s \
-                     (delivery.retry_after_cap_ms)",
-                    asked / 1000,
-                    cap / 1000
-                ),
-            },
-            false => ThrottleWait {
-                ms: asked,
-                reason: format!("throttled: the vendor asked to wait {asked} ms"),
-            },
-        }
-    }
-
     /// Slows the sink when the vendor throttled any item of the batch, speeds it up when it took them.
     fn pace(&self, outcomes: &[Completion]) {
         let mut gate = self.gate.lock().expect("rate gate");
@@ -609,10 +587,33 @@ struct Pause {
     needs_attention: bool,
 }
 
+/// How long a vendor's throttling (`ms` asked for) holds a sink's work, deliveries and erasures
+/// alike: at most `delivery.retry_after_cap_ms`, with the reason saying what was asked and what
+/// was kept.
+pub(crate) fn throttle_wait(config: &DeliveryConfig, ms: u32) -> ThrottleWait {
+    let asked = i64::from(ms);
+    let cap = i64::try_from(config.retry_after_cap_ms).unwrap_or(i64::MAX);
+    match asked > cap {
+        true => ThrottleWait {
+            ms: cap,
+            reason: format!(
+                "throttled: the vendor asked to wait {} s, capped at {} s \
+                 (delivery.retry_after_cap_ms)",
+                asked / 1000,
+                cap / 1000
+            ),
+        },
+        false => ThrottleWait {
+            ms: asked,
+            reason: format!("throttled: the vendor asked to wait {asked} ms"),
+        },
+    }
+}
+
 /// The wait a vendor's throttling imposes, capped, and how to explain it.
-struct ThrottleWait {
-    ms: i64,
-    reason: String,
+pub(crate) struct ThrottleWait {
+    pub(crate) ms: i64,
+    pub(crate) reason: String,
 }
 
 /// The stored event a row points at: its id, source, time and payload.
@@ -696,4 +697,29 @@ fn activities(items: Vec<Item>) -> Vec<rapport_sandbox::contract::wit::Activity>
             Item::Profile(_) => None,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_vendors_wait_is_kept_up_to_the_cap_and_the_reason_says_both() {
+        let config = DeliveryConfig {
+            retry_after_cap_ms: 3_600_000,
+            ..DeliveryConfig::default()
+        };
+        let short = throttle_wait(&config, 2_500);
+        assert_eq!(short.ms, 2_500);
+        assert_eq!(short.reason, "throttled: the vendor asked to wait 2500 ms");
+        // 49 days, as a Retry-After once asked.
+        let long = throttle_wait(&config, 49 * 86_400 * 1000);
+        assert_eq!(long.ms, 3_600_000);
+        assert!(
+            long.reason
+                .contains("asked to wait 4233600 s, capped at 3600 s"),
+            "{}",
+            long.reason
+        );
+    }
 }

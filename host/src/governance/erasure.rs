@@ -5,7 +5,7 @@
 
 use crate::config::DeliveryConfig;
 use crate::connectors::Connector;
-use crate::delivery::render;
+use crate::delivery::{render, throttle_wait};
 use rapport_core::backoff;
 use rapport_sandbox::contract::wit::ConnectorError;
 use rapport_sandbox::runtime::plugin::{Fault, PluginError};
@@ -117,7 +117,8 @@ impl ErasureWorker {
                 return Ok(Attempt::Confirmed);
             }
             Ok(Ok(Err(ConnectorError::RateLimited(ms)))) => {
-                (now + i64::from(ms), format!("rate limited for {ms} ms"))
+                let wait = throttle_wait(&self.config, ms);
+                (now + wait.ms, wait.reason)
             }
             Ok(Ok(Err(error))) => (backoff(), describe(&error)),
             Ok(Err(PluginError {
