@@ -379,9 +379,10 @@ fn customer(
     })
 }
 
-/// `subscribed` is a granted marketing consent and `unsubscribed` a revoked one. `not_subscribed`
-/// (never asked) and `pending` (double opt-in not yet confirmed) record no choice, nor do
-/// `redacted` and `invalid`, so they give no consent record and the host keeps what it knew. The
+/// `subscribed` is a granted marketing consent; `unsubscribed` is a revoked one, and so is
+/// `redacted` (Shopify erased the person's data: whatever they had agreed to is gone, and a grant
+/// the host knew must not outlive it). `not_subscribed` (never asked), `pending` (double opt-in not
+/// yet confirmed) and `invalid` record no choice, so the host keeps what it knew. The
 /// same rule holds for email and SMS; the consent's time is `consent_updated_at` (else the
 /// customer's `updated_at`) and its source names the field and the opt-in level:
 /// `shopify-sms_marketing_consent:single_opt_in`.
@@ -393,7 +394,7 @@ fn consent(
 ) -> Result<Option<Consent>, String> {
     let state = match given.state.as_deref() {
         Some("subscribed") => ConsentState::Granted,
-        Some("unsubscribed") => ConsentState::Revoked,
+        Some("unsubscribed" | "redacted") => ConsentState::Revoked,
         _ => return Ok(None),
     };
     let at = match &given.consent_updated_at {
@@ -577,7 +578,8 @@ mod tests {
             }]
         );
         assert_eq!(consents("unsubscribed")[0].state, ConsentState::Revoked);
-        for no_choice in ["not_subscribed", "pending", "redacted"] {
+        assert_eq!(consents("redacted")[0].state, ConsentState::Revoked);
+        for no_choice in ["not_subscribed", "pending", "invalid"] {
             assert!(consents(no_choice).is_empty(), "{no_choice}");
         }
     }
