@@ -50,9 +50,22 @@ pub struct SyncReport {
 }
 
 impl Pipeline {
-    /// Opens the store, builds the runtime and loads every configured connector.
+    /// Opens the store, builds the runtime and loads every configured connector. A start that
+    /// fails closes the store it opened, so nothing of it holds the database (a daemon whose
+    /// changed config cannot start goes on writing through the pipeline that ran).
     pub async fn start(config: Config) -> anyhow::Result<Pipeline> {
         let store = Store::open(&config.store.database_url).await?;
+        match Pipeline::assemble(config, store.clone()).await {
+            Ok(pipeline) => Ok(pipeline),
+            Err(e) => {
+                store.close().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// [`Pipeline::start`] over the store it opened.
+    async fn assemble(config: Config, store: Store) -> anyhow::Result<Pipeline> {
         let host = HostServices::from_config(&config)?;
         let connectors = Connectors::load(&config, &host, &store).await?;
         for sink in connectors.sinks.iter().filter(|s| !s.retiring) {

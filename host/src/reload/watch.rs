@@ -47,6 +47,13 @@ pub async fn run<F, Fut>(
     };
     tracing::info!(dirs = ?plugin_dirs, "watching plugin directories for new versions");
     let mut held: BTreeSet<PathBuf> = BTreeSet::new();
+    // What changed while nothing watched (a version held across a restart of the pipeline, or
+    // files dropped while it started) is looked at once now; unchanged files are left as they are.
+    for dir in &plugin_dirs {
+        if reload(dir.clone()).await {
+            held.insert(dir.clone());
+        }
+    }
     loop {
         let mut changed = BTreeSet::new();
         let retry = async {
