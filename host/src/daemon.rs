@@ -134,19 +134,31 @@ pub async fn run(pipeline: Arc<Pipeline>, shutdown: watch::Receiver<bool>) -> an
 }
 
 /// `rapport run`: starts the pipeline from the config file and runs it until `shutdown`. When the
-/// file changes and loads, the work in flight is finished and a pipeline is started from the new
-/// config; an edit that loads but cannot start leaves the pipeline that ran running on, as it
-/// was loaded (it is not started again from disk, where a plugin version may now be waiting for
-/// approval), until the file changes again.
+/// file changes and loads, the work in flight is finished and the pipeline starts again from the
+/// new config; an edit that loads but cannot start sends it back to the config that ran.
 pub async fn serve(
     config_path: &Path,
     dev: bool,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let mut config = Config::load(config_path)?;
-    config.trust.dev |= dev;
-    let mut pipeline = Arc::new(Pipeline::start(config).await?);
+    let mut previous: Option<Config> = None;
     loop {
+        config.trust.dev |= dev;
+        let pipeline = match Pipeline::start(config.clone()).await {
+            Ok(pipeline) => Arc::new(pipeline),
+            Err(e) => match previous.take() {
+                Some(running) => {
+                    tracing::error!(
+                        error = format!("{e:#}"),
+                        "the changed config cannot start; going back to the one that ran"
+                    );
+                    config = running;
+                    continue;
+                }
+                None => return Err(e),
+            },
+        };
         // The first run makes the admin token, shown this once; only its hash is kept.
         if let Some(first) = admin::tokens::first_run(&pipeline.store).await? {
             println!(
@@ -163,24 +175,12 @@ pub async fn serve(
             let _ = restart.send(true);
             next
         });
-        if let Err(e) = run(pipeline.clone(), restarted).await {
-            pipeline.store.close().await;
-            return Err(e);
-        }
-        let Some(mut next) = next.await? else {
-            pipeline.store.close().await;
-            return Ok(());
-        };
-        next.trust.dev |= dev;
-        match Pipeline::start(next).await {
-            Ok(started) => {
-                pipeline.store.close().await;
-                pipeline = Arc::new(started);
-            }
-            Err(e) => tracing::error!(
-                error = format!("{e:#}"),
-                "the changed config cannot start; going back to the one that ran"
-            ),
+        let result = run(pipeline.clone(), restarted).await;
+        pipeline.store.close().await;
+        result?;
+        match next.await? {
+            Some(next) => previous = Some(std::mem::replace(&mut config, next)),
+            None => return Ok(()),
         }
     }
 }
