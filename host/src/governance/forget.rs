@@ -185,9 +185,9 @@ pub(crate) async fn erase_person(
     scrub::clear_absorbed(&mut tx, &absorbed).await?;
     report.outbox_items = scrub::cancel_outbox(&mut tx, profile_id).await?;
     // What stays: a salted digest of each identity, so old records do not bring them back.
-    let salt = forgotten::salt(&mut tx).await?;
+    let salt = store.forgotten_salt().await?;
     let digests: Vec<String> = (identities.iter())
-        .map(|i| suppression::digest(&salt, i))
+        .map(|i| suppression::digest(salt, i))
         .collect();
     forgotten::record(&mut tx, &digests, now).await?;
     report.erasure_id = erasures::record(&mut tx, &key, &plan, now).await?;

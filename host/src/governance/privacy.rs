@@ -144,14 +144,19 @@ async fn answer(
 ) -> Result<Value, StoreError> {
     let ids: Vec<i64> = people.iter().map(|p| p.id).collect();
     let snapshots = store.profile_snapshots(&ids, SnapshotDepth::Full).await?;
-    let mut held = Vec::with_capacity(ids.len());
+    // The events are read through the writer (the only place the store reads them from), which
+    // is let go before anything else is read.
+    let mut events = Vec::with_capacity(ids.len());
     let mut tx = store.begin().await?;
     for id in &ids {
-        let events = scrub::events_of(&mut tx, *id).await?;
-        let merges = store.merge_history(*id).await?;
-        held.push(person(&snapshots[id], &events, &merges));
+        events.push(scrub::events_of(&mut tx, *id).await?);
     }
     drop(tx);
+    let mut held = Vec::with_capacity(ids.len());
+    for (id, events) in ids.iter().zip(&events) {
+        let merges = store.merge_history(*id).await?;
+        held.push(person(&snapshots[id], events, &merges));
+    }
     Ok(json!({
         "request": {
             "source": request.source_id,

@@ -86,6 +86,7 @@ pub async fn commit(store: &Store, batch: IngestBatch<'_>) -> Result<IngestRepor
     let now = chrono::Utc::now();
     let now_ms = now.timestamp_millis();
     let source_id = batch.source_id;
+    let salt = store.forgotten_salt().await?;
     let mut tx = store.begin_bulk().await?;
     events::take_ingest_turn(&mut tx, source_id).await?;
     let keys: Vec<&str> = (batch.events.iter())
@@ -99,7 +100,7 @@ pub async fn commit(store: &Store, batch: IngestBatch<'_>) -> Result<IngestRepor
         })
         .collect();
 
-    let linkable = not_forgotten(&mut tx, &fresh).await?;
+    let linkable = not_forgotten(&mut tx, salt, &fresh).await?;
     let named: Vec<Option<Named>> = fresh
         .iter()
         .zip(&linkable)
@@ -241,18 +242,17 @@ pub async fn commit(store: &Store, batch: IngestBatch<'_>) -> Result<IngestRepor
 /// the event brings a consent they gave after being forgotten (`governance::suppression`).
 async fn not_forgotten(
     tx: &mut rapport_store::Tx<'_>,
+    salt: &str,
     fresh: &[&PreparedEvent],
 ) -> Result<Vec<Vec<Identity>>, StoreError> {
-    let salt = forgotten::salt(tx).await?;
     let digests: Vec<Vec<String>> = (fresh.iter())
         .map(|p| {
             (p.identities.iter())
-                .map(|i| suppression::digest(&salt, i))
+                .map(|i| suppression::digest(salt, i))
                 .collect()
         })
         .collect();
-    let all: Vec<String> = digests.iter().flatten().cloned().collect();
-    let forgotten = forgotten::forgotten_at(tx, &all).await?;
+    let forgotten = forgotten::forgotten_at(tx, &digests.concat()).await?;
     Ok(fresh
         .iter()
         .zip(&digests)

@@ -3,17 +3,24 @@
 //! they stop), and the store's salt.
 
 use super::rows::{self, Value};
-use super::{StoreError, Tx};
+use super::{Store, StoreError, Tx};
 use sqlx::Row;
 use std::collections::HashMap;
 
-/// The store's salt for digests, made once when the table was created.
-pub async fn salt(tx: &mut Tx<'_>) -> Result<String, StoreError> {
-    Ok(
-        sqlx::query_scalar("SELECT salt FROM store_salt WHERE id = 1")
-            .fetch_one(&mut *tx.inner)
-            .await?,
-    )
+impl Store {
+    /// The store's salt for digests, made once when the table was created; read from the database
+    /// the first time only, since every ingest digests its identities with it.
+    pub async fn forgotten_salt(&self) -> Result<&str, StoreError> {
+        let salt = self
+            .forgotten_salt
+            .get_or_try_init(|| async {
+                sqlx::query_scalar("SELECT salt FROM store_salt WHERE id = 1")
+                    .fetch_one(&self.pool)
+                    .await
+            })
+            .await?;
+        Ok(salt)
+    }
 }
 
 /// Records `digests` as forgotten at `now` (a digest already recorded keeps its first time).

@@ -82,6 +82,8 @@ pub struct Store {
     /// or a completion waits behind at most one ingest, not behind every upload in flight, and
     /// delivery keeps pace while sales pour in.
     bulk_turn: Arc<tokio::sync::Mutex<()>>,
+    /// The salt of forgotten identities' digests, read once: it never changes.
+    forgotten_salt: Arc<tokio::sync::OnceCell<String>>,
     backend: Backend,
 }
 
@@ -161,6 +163,7 @@ impl Store {
             pool,
             writer,
             bulk_turn: Arc::new(tokio::sync::Mutex::new(())),
+            forgotten_salt: Arc::default(),
             backend,
         })
     }
