@@ -36,5 +36,6 @@ mod simulators;
 mod source_facts;
 mod square;
 mod square_v0_3;
+mod vendor_sales;
 mod vendor_swap;
 mod webhooks;

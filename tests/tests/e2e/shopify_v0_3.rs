@@ -7,6 +7,7 @@
 //! product the orders cursor already knows) or per webhook, and a failed product read loses no
 //! order. Every expected value is worked out by hand here, from what the test stages.
 
+use crate::vendor_sales::{line, ms, sale, stored, Stored};
 use rapport_e2e::{plugin, TestShop};
 use rapport_fakes::shop::{Line, Receipt};
 use rapport_fakes::shopify::{self, ShopifyServer};
@@ -15,19 +16,12 @@ use rapport_host::ingest::push::PushError;
 use rapport_host::ingest::IngestReport;
 use rapport_host::pipeline::Pipeline;
 use serde_json::{json, Value};
-use sqlx::{AnyPool, Row};
+use sqlx::AnyPool;
 use std::collections::BTreeSet;
 use tempfile::TempDir;
 
 const TOKEN: &str = "shpat_v0_3_token";
 const SECRET: &str = "test-client-secret";
-
-/// Milliseconds of an RFC 3339 time.
-fn ms(time: &str) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(time)
-        .unwrap_or_else(|e| panic!("{time}: {e}"))
-        .timestamp_millis()
-}
 
 /// A shop with the shopify-source "shopify" reading `server`, `page_limit` records a page.
 async fn start(server: &ShopifyServer, page_limit: i64) -> (Pipeline, TempDir) {
@@ -67,36 +61,6 @@ async fn push(
 ) -> Result<IngestReport, PushError> {
     let (headers, body) = shopify::webhook(secret, topic, webhook_id, resource);
     pipeline.intake.receive_push("shopify", headers, body).await
-}
-
-/// One stored event: its id at the source, kind, object and canonical payload.
-#[derive(Debug, Clone)]
-struct Stored {
-    event_id: String,
-    kind: String,
-    object_id: String,
-    payload: Value,
-}
-
-/// Every event the host stored, oldest first.
-async fn stored(pipeline: &Pipeline) -> Vec<Stored> {
-    let pool = AnyPool::connect(&pipeline.config.store.database_url)
-        .await
-        .unwrap();
-    let rows =
-        sqlx::query("SELECT source_event_id, kind, object_id, payload FROM events ORDER BY id")
-            .fetch_all(&pool)
-            .await
-            .unwrap();
-    pool.close().await;
-    rows.iter()
-        .map(|r| Stored {
-            event_id: r.get("source_event_id"),
-            kind: r.get("kind"),
-            object_id: r.get("object_id"),
-            payload: serde_json::from_str(&r.get::<String, _>("payload")).unwrap(),
-        })
-        .collect()
 }
 
 fn event<'a>(events: &'a [Stored], event_id: &str) -> &'a Stored {
@@ -406,37 +370,9 @@ async fn sms_marketing_consent_lands_on_the_customer() {
 
 // ---- Categories ----
 
-fn line(sku: &str, product: &str, quantity: u32, unit_cents: i64) -> Line {
-    Line {
-        sku: sku.into(),
-        product: product.into(),
-        category: "unused: the product holds the type".into(),
-        quantity,
-        unit_cents,
-    }
-}
-
 /// A web sale at `date` (UTC), no tax or discount.
 fn receipt(id: &str, date: &str, lines: Vec<Line>) -> Receipt {
-    let total = lines
-        .iter()
-        .map(|l| l.unit_cents * i64::from(l.quantity))
-        .sum();
-    Receipt {
-        id: id.into(),
-        refund_of: None,
-        at: ms(date) / 1000,
-        date: date.into(),
-        location: "High Street".into(),
-        online: true,
-        customer: None,
-        lines,
-        tax_cents: 0,
-        discount_cents: 0,
-        total_cents: total,
-        file_lines: Vec::new(),
-        malformed: None,
-    }
+    sale(id, date, lines, true, 0, 0)
 }
 
 fn bean(quantity: u32) -> Line {

@@ -6,6 +6,7 @@
 //! currencies; by polling and by webhooks alike. Every expected value is worked out by hand here,
 //! from the orders the test stages.
 
+use crate::vendor_sales::{line, ms, sale, stored, Stored};
 use rapport_e2e::{plugin, TestShop};
 use rapport_fakes::shop::{Line, Receipt};
 use rapport_fakes::shopify::{self, ShopifyServer};
@@ -14,7 +15,7 @@ use rapport_host::config::Config;
 use rapport_host::ingest::IngestReport;
 use rapport_host::pipeline::Pipeline;
 use serde_json::{json, Value};
-use sqlx::{AnyPool, Row};
+
 use tempfile::TempDir;
 
 const SQUARE_TOKEN: &str = "sq-facts-token";
@@ -23,45 +24,10 @@ const NOTIFICATION_URL: &str = "https://example.com/hooks/square";
 const SHOPIFY_TOKEN: &str = "shpat_facts_token";
 const SHOPIFY_SECRET: &str = "test-client-secret";
 
-/// Milliseconds of an RFC 3339 time.
-fn ms(time: &str) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(time)
-        .unwrap_or_else(|e| panic!("{time}: {e}"))
-        .timestamp_millis()
-}
-
-fn line(sku: &str, product: &str, quantity: u32, unit_cents: i64) -> Line {
-    Line {
-        sku: sku.into(),
-        product: product.into(),
-        category: "unused".into(),
-        quantity,
-        unit_cents,
-    }
-}
-
 /// A sale at the High Street till at `date` (UTC). Amounts are minor units as the simulators
 /// take them (cents, yen, and for Shopify's KWD three times as many fils: see each test).
 fn receipt(id: &str, date: &str, lines: Vec<Line>, tax: i64, discount: i64) -> Receipt {
-    let gross: i64 = lines
-        .iter()
-        .map(|l| l.unit_cents * i64::from(l.quantity))
-        .sum();
-    Receipt {
-        id: id.into(),
-        refund_of: None,
-        at: ms(date) / 1000,
-        date: date.into(),
-        location: "High Street".into(),
-        online: false,
-        customer: None,
-        lines,
-        tax_cents: tax,
-        discount_cents: discount,
-        total_cents: gross + tax - discount,
-        file_lines: Vec::new(),
-        malformed: None,
-    }
+    sale(id, date, lines, false, tax, discount)
 }
 
 /// Starts a pipeline (no daemon: it polls only when asked) for `shop` in a fresh directory.
@@ -79,36 +45,6 @@ async fn poll(pipeline: &Pipeline) -> IngestReport {
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(report.rejected, 0, "nothing the sources read was refused");
     report
-}
-
-/// One stored event: its id at the source, kind, vendor object and canonical payload.
-#[derive(Debug, Clone)]
-struct Stored {
-    event_id: String,
-    kind: String,
-    object_id: String,
-    payload: Value,
-}
-
-/// Every event the host stored, oldest first.
-async fn stored(pipeline: &Pipeline) -> Vec<Stored> {
-    let pool = AnyPool::connect(&pipeline.config.store.database_url)
-        .await
-        .unwrap();
-    let rows =
-        sqlx::query("SELECT source_event_id, kind, object_id, payload FROM events ORDER BY id")
-            .fetch_all(&pool)
-            .await
-            .unwrap();
-    pool.close().await;
-    rows.iter()
-        .map(|r| Stored {
-            event_id: r.get("source_event_id"),
-            kind: r.get("kind"),
-            object_id: r.get("object_id"),
-            payload: serde_json::from_str(&r.get::<String, _>("payload")).unwrap(),
-        })
-        .collect()
 }
 
 /// The payload stored under `event_id`.

@@ -9,6 +9,7 @@
 //! and plugin request met here is checked against Square's OpenAPI document. Expected values are
 //! worked out by hand from what each test stages.
 
+use crate::vendor_sales::{line, ms, sale, stored, Stored};
 use rapport_e2e::{plugin, vendor_spec, TestShop};
 use rapport_fakes::shop::{Line, Receipt};
 use rapport_fakes::square::{self, SquareServer};
@@ -16,20 +17,13 @@ use rapport_host::config::Config;
 use rapport_host::ingest::IngestReport;
 use rapport_host::pipeline::Pipeline;
 use serde_json::{json, Value};
-use sqlx::{AnyPool, Row};
+
 use std::sync::OnceLock;
 use tempfile::TempDir;
 
 const TOKEN: &str = "sq-v03-token";
 const SIGNATURE_KEY: &str = "test-signature-key";
 const NOTIFICATION_URL: &str = "https://example.com/hooks/square";
-
-/// Milliseconds of an RFC 3339 time.
-fn ms(time: &str) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(time)
-        .unwrap_or_else(|e| panic!("{time}: {e}"))
-        .timestamp_millis()
-}
 
 /// A pipeline (it polls only when asked) with the square-source reading the High Street till of
 /// `square`, `page_limit` records per poll step.
@@ -83,40 +77,6 @@ async fn push(pipeline: &Pipeline, note: &Value) -> IngestReport {
         .receive_push("square", headers, body)
         .await
         .unwrap()
-}
-
-/// One stored event.
-#[derive(Debug, Clone)]
-struct Stored {
-    event_id: String,
-    kind: String,
-    object_id: String,
-    superseded: bool,
-    payload: Value,
-}
-
-/// Every event the host stored, oldest first.
-async fn stored(pipeline: &Pipeline) -> Vec<Stored> {
-    sqlx::any::install_default_drivers();
-    let pool = AnyPool::connect(&pipeline.config.store.database_url)
-        .await
-        .unwrap();
-    let rows = sqlx::query(
-        "SELECT source_event_id, kind, object_id, superseded, payload FROM events ORDER BY id",
-    )
-    .fetch_all(&pool)
-    .await
-    .unwrap();
-    pool.close().await;
-    rows.iter()
-        .map(|r| Stored {
-            event_id: r.get("source_event_id"),
-            kind: r.get("kind"),
-            object_id: r.get("object_id"),
-            superseded: r.get::<i64, _>("superseded") != 0,
-            payload: serde_json::from_str(&r.get::<String, _>("payload")).unwrap(),
-        })
-        .collect()
 }
 
 fn find<'a>(events: &'a [Stored], event_id: &str) -> &'a Stored {
@@ -191,37 +151,9 @@ fn bodies(square: &SquareServer, path: &str) -> Vec<Value> {
         .collect()
 }
 
-fn line(sku: &str, product: &str, quantity: u32, unit_cents: i64) -> Line {
-    Line {
-        sku: sku.into(),
-        product: product.into(),
-        category: "unused: Square's lines have no category of their own".into(),
-        quantity,
-        unit_cents,
-    }
-}
-
 /// A sale at the High Street till at `date`, without tax or discount.
 fn receipt(id: &str, date: &str, lines: Vec<Line>) -> Receipt {
-    let total = lines
-        .iter()
-        .map(|l| l.unit_cents * i64::from(l.quantity))
-        .sum();
-    Receipt {
-        id: id.into(),
-        refund_of: None,
-        at: ms(date) / 1000,
-        date: date.into(),
-        location: "High Street".into(),
-        online: false,
-        customer: None,
-        lines,
-        tax_cents: 0,
-        discount_cents: 0,
-        total_cents: total,
-        file_lines: Vec::new(),
-        malformed: None,
-    }
+    sale(id, date, lines, false, 0, 0)
 }
 
 /// A Square customer as the Customers API holds one.
