@@ -1,7 +1,8 @@
 //! rapport's domain, pure: the model (events, people, money, consent), identity normalisation and
 //! merge planning, consent rules (ledger, marketing gate, contact rules), sales facts (current
 //! versions, what counts as a sale, refund buyers, the journey horizon), journey rules, governance
-//! rules (fields a sink may receive, retention periods), retry backoff and idempotency keys.
+//! rules (fields a sink may receive, retention periods), profile facts, RFM segments and loyalty
+//! tiers (`profile`), retry backoff and idempotency keys.
 //!
 //! No SQL, no wasmtime, no I/O: every rule here is tested with plain values. The store persists
 //! what these types describe; the host's services call these rules between reads and writes.
@@ -13,4 +14,5 @@ pub mod identity;
 pub mod journeys;
 pub mod keys;
 pub mod model;
+pub mod profile;
 pub mod sales;
