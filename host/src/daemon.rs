@@ -25,6 +25,14 @@ pub fn admin_router(pipeline: &Pipeline) -> axum::Router {
         wakers: pipeline.wakers.clone(),
         server: Arc::new(pipeline.config.server.clone()),
         memory_limit_mib: pipeline.config.runtime.memory_limit_mib,
+        people: Arc::new(admin::profiles::PeopleRules {
+            normalizer: rapport_core::identity::Normalizer::new(
+                pipeline.config.shop.region,
+                &pipeline.config.identity,
+            ),
+            tiers: pipeline.config.profiles.tiers.clone(),
+            zone: pipeline.config.shop.time_zone,
+        }),
     })
 }
 

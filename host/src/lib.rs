@@ -16,4 +16,5 @@ pub mod governance;
 pub mod identity;
 pub mod ingest;
 pub mod pipeline;
+pub mod profiles;
 pub mod reload;

@@ -117,6 +117,20 @@ enum Command {
         #[command(subcommand)]
         command: cli::identity::IdentityCommand,
     },
+    /// One person as the counter (`--view staff`) or a marketer sees them; their service issues.
+    Profile {
+        #[arg(long, global = true, default_value = "rapport.toml")]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: cli::profile::ProfileCommand,
+    },
+    /// The shop's buyers per RFM segment, with what each segment is worth.
+    Segments {
+        #[arg(long, default_value = "rapport.toml")]
+        config: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// Tokens of the HTTP surface: create (printed once), list, revoke.
     Token {
         #[arg(long, global = true, default_value = "rapport.toml")]
@@ -231,6 +245,22 @@ async fn main() -> anyhow::Result<()> {
             let config = Config::load(&config)?;
             let store = rapport_store::Store::open(&config.store.database_url).await?;
             let result = cli::identity::run(&config, &store, command).await;
+            store.close().await;
+            result
+        }
+        Command::Profile { config, command } => {
+            init_logging("warn");
+            let config = Config::load(&config)?;
+            let store = rapport_store::Store::open(&config.store.database_url).await?;
+            let result = cli::profile::run(&config, &store, command).await;
+            store.close().await;
+            result
+        }
+        Command::Segments { config, json } => {
+            init_logging("warn");
+            let config = Config::load(&config)?;
+            let store = rapport_store::Store::open(&config.store.database_url).await?;
+            let result = cli::profile::print_segments(&store, json).await;
             store.close().await;
             result
         }

@@ -67,6 +67,7 @@ impl Pipeline {
     /// [`Pipeline::start`] over the store it opened.
     async fn assemble(config: Config, store: Store) -> anyhow::Result<Pipeline> {
         let host = HostServices::from_config(&config)?;
+        crate::profiles::rebuild_if_missing(&store, config.shop.time_zone).await?;
         let connectors = Connectors::load(&config, &host, &store).await?;
         for sink in connectors.sinks.iter().filter(|s| !s.retiring) {
             if let Some(queued @ 1..) = store.start_backfill(&sink.id).await? {
@@ -79,6 +80,7 @@ impl Pipeline {
             sinks: connectors.working_sink_ids(),
             journeys: config.journeys.clone(),
             horizon: config.journey_horizon,
+            time_zone: config.shop.time_zone,
         };
         let messaging = Arc::new(config.messaging());
         let connectors = Arc::new(connectors);

@@ -130,6 +130,8 @@ pub struct Routes {
     pub journeys: Vec<Journey>,
     /// How old a sale may be and still start journeys.
     pub horizon: crate::sales::JourneyHorizon,
+    /// The shop's time zone: what a day is, for visits.
+    pub time_zone: chrono_tz::Tz,
 }
 
 /// What delivery needs to judge a journey message: the consent regime and the contact rules.

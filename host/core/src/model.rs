@@ -218,6 +218,17 @@ pub enum SalesChannel {
     Other,
 }
 
+impl SalesChannel {
+    /// The name stored for the channel (its serde name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SalesChannel::InStore => "in_store",
+            SalesChannel::Online => "online",
+            SalesChannel::Other => "other",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderState {

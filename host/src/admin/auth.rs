@@ -88,24 +88,45 @@ pub async fn require_admin(
     request: Request,
     next: Next,
 ) -> Response {
-    let found = match holder(&state, request.headers()).await {
+    require(&state, request, next, &[Role::Admin]).await
+}
+
+/// Lets a request through to the routes shop staff use (the staff view of a profile, its service
+/// issues) with a staff or an admin token or session; the handler learns which from the request's
+/// [`Role`] extension.
+pub async fn require_staff(
+    State(state): State<AdminState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    require(&state, request, next, &[Role::Admin, Role::Staff]).await
+}
+
+async fn require(state: &AdminState, mut request: Request, next: Next, roles: &[Role]) -> Response {
+    let found = match holder(state, request.headers()).await {
         Ok(found) => found,
         Err(unavailable) => return unavailable,
     };
+    let needed = match roles {
+        [Role::Admin] => "an admin token",
+        _ => "a staff or admin token",
+    };
     match found {
-        None => unauthorized(
-            "this route needs an admin token: send `Authorization: Bearer <token>` (`rapport token create --role admin` makes one), or log in at /login"
-                .into(),
-        ),
-        Some((holder, _)) if holder.role != Role::Admin => error(
+        None => unauthorized(format!(
+            "this route needs {needed}: send `Authorization: Bearer <token>` (`rapport token create --role admin|staff` makes one), or log in at /login"
+        )),
+        Some((holder, _)) if !roles.contains(&holder.role) => error(
             StatusCode::FORBIDDEN,
-            format!("a token with the role {} may not use the admin API", holder.role),
+            format!("a token with the role {} may not use this route", holder.role),
         ),
         Some((_, Via::Session)) if !safe(request.method()) && !from_own_pages(&request) => error(
             StatusCode::FORBIDDEN,
             "a form post on a browser session must come from this server's own pages".into(),
         ),
-        Some(_) => next.run(request).await,
+        Some((holder, _)) => {
+            request.extensions_mut().insert(holder.role);
+            next.run(request).await
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! The host's HTTP face: webhook intake for sources (acknowledged only once durable, each source's
 //! route bounded in `webhooks`), a health check, a JSON summary for operators, the plugin routes
-//! (`plugins`) and the login form (`login`). Every request passes the Host and Origin `guard`;
+//! (`plugins`), the profile and segment routes (`profiles`) and the login form (`login`). Every request passes the Host and Origin `guard`;
 //! every route but `/health`, the login form and signed vendor webhooks needs a token (`auth`,
 //! `tokens`). `listen` serves it, over TLS when configured.
 
@@ -9,6 +9,7 @@ pub mod guard;
 pub mod listen;
 mod login;
 mod plugins;
+pub mod profiles;
 pub mod tokens;
 mod webhooks;
 
@@ -36,6 +37,8 @@ pub struct AdminState {
     pub server: Arc<ServerConfig>,
     /// `runtime.memory_limit_mib`: a source's default body limit is a quarter of it.
     pub memory_limit_mib: u64,
+    /// How the profile routes look people up and read their profiles.
+    pub people: Arc<profiles::PeopleRules>,
 }
 
 pub fn router(state: AdminState) -> Router {
@@ -43,15 +46,21 @@ pub fn router(state: AdminState) -> Router {
         .route("/api/summary", get(summary))
         .route("/api/backfills", get(backfills))
         .merge(plugins::routes())
+        .merge(profiles::admin_routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_admin,
         ));
+    let staff = profiles::staff_routes().route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_staff,
+    ));
     let rules = Arc::new(guard::HostRules::new(&state.server));
     Router::new()
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
         .merge(login::routes())
         .merge(admin)
+        .merge(staff)
         .merge(webhooks::routes(&state))
         .layer(middleware::from_fn_with_state(rules, guard::check))
         .with_state(state)

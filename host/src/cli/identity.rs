@@ -37,7 +37,16 @@ pub async fn run(config: &Config, store: &Store, command: IdentityCommand) -> an
     match command {
         IdentityCommand::Show { who } => print_shown(&graph::show(store, &normalizer, &who).await?),
         IdentityCommand::Merge { a, b, reason } => {
-            let merged = graph::merge(store, &normalizer, &a, &b, &reason, &sinks).await?;
+            let merged = graph::merge(
+                store,
+                &normalizer,
+                &a,
+                &b,
+                &reason,
+                &sinks,
+                config.shop.time_zone,
+            )
+            .await?;
             println!(
                 "merge {}: profile {} merged into {}; {} sink(s) will receive {}",
                 merged.merge_id,
@@ -48,7 +57,8 @@ pub async fn run(config: &Config, store: &Store, command: IdentityCommand) -> an
             );
         }
         IdentityCommand::Unmerge { merge_id } => {
-            let undone = graph::unmerge(store, &normalizer, merge_id, &sinks).await?;
+            let undone =
+                graph::unmerge(store, &normalizer, merge_id, &sinks, config.shop.time_zone).await?;
             println!(
                 "merge {}: undone; profiles {} and {} are apart again and {} sink(s) will receive both",
                 undone.merge_id,

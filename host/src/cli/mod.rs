@@ -7,6 +7,7 @@ pub mod generations;
 pub mod identity;
 pub mod oneshot;
 pub mod plugin;
+pub mod profile;
 pub mod retention;
 pub mod swap;
 pub mod token;

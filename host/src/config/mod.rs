@@ -42,6 +42,9 @@ pub struct Config {
     /// `[privacy]`: how much of a birthday is kept, where data requests are answered.
     #[serde(default)]
     pub privacy: rapport_core::governance::privacy::PrivacyConfig,
+    /// `[profiles]`: the loyalty tiers, lowest first.
+    #[serde(default)]
+    pub profiles: ProfilesConfig,
     /// How long each class of stored record is kept.
     #[serde(default)]
     pub retention: rapport_core::governance::retention::RetentionConfig,
@@ -446,6 +449,15 @@ pub struct ConfigError {
     pub message: String,
 }
 
+/// `[profiles]`: how profiles are read. `tiers` runs from the lowest tier to the highest, e.g.
+/// `tiers = [{ name = "silver", min_spend_minor = 10000 }, { name = "gold", min_lifetime_points = 500 }]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfilesConfig {
+    #[serde(default)]
+    pub tiers: Vec<rapport_core::profile::tiers::Tier>,
+}
+
 impl Config {
     /// What delivery needs to judge a journey message: the shop's contact rules and consent regime.
     pub fn messaging(&self) -> Messaging {
@@ -482,6 +494,8 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
+        rapport_core::profile::tiers::check(&self.profiles.tiers)
+            .map_err(|e| format!("[profiles] tiers: {e}"))?;
         let mut seen = HashSet::new();
         for (section, connector) in self
             .sources

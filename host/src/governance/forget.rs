@@ -11,6 +11,7 @@ use rapport_core::governance::erasure::{self, Held};
 use rapport_core::governance::suppression;
 use rapport_core::identity::Normalizer;
 use rapport_core::model::IdentityKind;
+use rapport_store::profile_issues;
 use rapport_store::scrub::{self, KeptInput};
 use rapport_store::{
     erasures, forgotten, merges, now_ms, FoundProfile, PersonRef, Store, StoreError,
@@ -21,8 +22,9 @@ use rapport_store::{
 pub enum ForgetError {
     #[error(
         "{0:?} cannot name a person: it is not an email address, a phone number (read as dialled \
-         in the [shop] region), a vendor customer id (source:id), a profile key (p-…) or a profile \
-         id, or it is a placeholder that never identifies anyone (built in, or in [identity] blocked)"
+         in the [shop] region), a vendor customer id (source:id), a loyalty number \
+         (loyalty:NUMBER), a profile key (p-…) or a profile id, or it is a placeholder that never \
+         identifies anyone (built in, or in [identity] blocked)"
     )]
     Unreadable(String),
     #[error(
@@ -64,10 +66,24 @@ pub enum Forgotten {
     },
 }
 
-/// The ways `text` may name a person: an email, a phone number, a vendor customer id, a profile key
-/// or a profile id. Several readings may apply (digits are a phone number or an id).
+/// How a loyalty number is written where a person is looked up: `loyalty:<number>`.
+pub const LOYALTY_PREFIX: &str = "loyalty:";
+
+/// The ways `text` may name a person: an email, a phone number, a vendor customer id, a loyalty
+/// number (`loyalty:<number>`), a profile key or a profile id. Several readings may apply (digits
+/// are a phone number or an id).
 pub fn readings(normalizer: &Normalizer, text: &str) -> Result<Vec<PersonRef>, ForgetError> {
     let text = text.trim();
+    if let Some(number) = text.strip_prefix(LOYALTY_PREFIX) {
+        let loyalty = normalizer.normalize("", IdentityKind::LoyaltyId, number);
+        return match loyalty {
+            Some(identity) => Ok(vec![PersonRef::Loyalty {
+                account: number.trim().to_string(),
+                identity: identity.value,
+            }]),
+            None => Err(ForgetError::Unreadable(text.to_string())),
+        };
+    }
     let mut refs = Vec::new();
     if text.contains('@') {
         refs.extend(normalizer.normalize("", IdentityKind::Email, text));
@@ -183,6 +199,9 @@ pub(crate) async fn erase_person(
     // Profiles merged into this one keep their rows (for an unmerge, which the erasure now
     // refuses): their names and the choices left on them (heard through both) go too.
     scrub::clear_absorbed(&mut tx, &absorbed).await?;
+    for profile in std::iter::once(profile_id).chain(absorbed.iter().copied()) {
+        profile_issues::delete_of(&mut tx, profile).await?;
+    }
     report.outbox_items = scrub::cancel_outbox(&mut tx, profile_id).await?;
     // What stays: a salted digest of each identity, so old records do not bring them back.
     let salt = store.forgotten_salt().await?;

@@ -82,6 +82,7 @@ pub async fn merge(
     b: &str,
     note: &str,
     sinks: &[String],
+    zone: chrono_tz::Tz,
 ) -> Result<MergedPair, IdentityError> {
     let a = find_one(store, normalizer, a).await?;
     let b = find_one(store, normalizer, b).await?;
@@ -108,6 +109,8 @@ pub async fn merge(
     }
     let cause = format!("merge:{merge_id}");
     outbox::enqueue_profile_updates(&mut tx, sinks, &[planned.survivor], &cause, now).await?;
+    let touched = [planned.survivor, planned.absorbed];
+    crate::profiles::refresh(&mut tx, &touched, zone, now).await?;
     tx.commit().await?;
     Ok(MergedPair {
         merge_id,
@@ -129,6 +132,7 @@ pub async fn unmerge(
     normalizer: &Normalizer,
     merge_id: i64,
     sinks: &[String],
+    zone: chrono_tz::Tz,
 ) -> Result<MergedPair, IdentityError> {
     let since = store
         .since_merge(merge_id)
@@ -183,6 +187,7 @@ pub async fn unmerge(
     let cause = format!("unmerge:{merge_id}");
     let people = [undo.survivor, undo.absorbed];
     outbox::enqueue_profile_updates(&mut tx, sinks, &people, &cause, now).await?;
+    crate::profiles::refresh(&mut tx, &people, zone, now).await?;
     tx.commit().await?;
     tracing::info!(
         merge = merge_id,

@@ -1,6 +1,7 @@
 //! The ingest transaction: a batch's events (deduplicated), the people they name, the current
 //! version of each vendor object, the work each sink is owed (activities, journey messages, a
-//! withdrawn thank-you), rejected input and the source's cursor, committed together or not at all.
+//! withdrawn thank-you), rejected input, the source's cursor and the facts of every profile it
+//! touched (`crate::profiles::refresh`), committed together or not at all.
 //! The decisions are `rapport_core::sales` and `rapport_core::journeys`; the SQL is the store's.
 
 use super::vendor_merge::{self, VendorMerge};
@@ -8,7 +9,8 @@ use rapport_core::governance::suppression;
 use rapport_core::identity::MergeRules;
 use rapport_core::journeys::{plan_messages, NewSale, Routes, Trigger};
 use rapport_core::keys::activity_key;
-use rapport_core::model::{Event, Identity, Money, OrderState, Payload, RejectedInput};
+use rapport_core::model::{Event, Identity, Money, Payload, RejectedInput};
+use rapport_core::profile::facts::sale_categories;
 use rapport_core::sales::{self, Change, ObjectVersion};
 use rapport_store::events::{self, NewEvent};
 use rapport_store::outbox::{self, NewWork};
@@ -116,6 +118,7 @@ pub async fn commit(store: &Store, batch: IngestBatch<'_>) -> Result<IngestRepor
     let Resolved {
         profiles: mut people,
         mut consent_changed,
+        absorbed: mut touched,
     } = profiles::resolve(&mut tx, &named, batch.merge_rules, now_ms).await?;
     let vendor_merges: Vec<VendorMerge> = (fresh.iter().enumerate())
         .filter(|(_, p)| !p.merged_from.is_empty())
@@ -148,6 +151,8 @@ pub async fn commit(store: &Store, batch: IngestBatch<'_>) -> Result<IngestRepor
     };
     let replaced: Vec<i64> = outcomes.values().filter_map(|o| o.replaced).collect();
     events::supersede(&mut tx, &replaced).await?;
+    touched.extend(events::people_of(&mut tx, &replaced).await?);
+    touched.extend(merged.absorbed.iter().copied());
     let rows: Vec<NewEvent> = fresh
         .iter()
         .zip(&people)
@@ -230,6 +235,8 @@ pub async fn commit(store: &Store, batch: IngestBatch<'_>) -> Result<IngestRepor
         })
         .collect();
     privacy_requests::insert(&mut tx, source_id, &requests, now_ms).await?;
+    touched.extend(people.iter().flatten().copied());
+    crate::profiles::refresh(&mut tx, &touched, batch.routes.time_zone, now_ms).await?;
     rejected_inputs::insert(&mut tx, source_id, batch.origin, batch.rejected, now_ms).await?;
     if let Some((stream, cursor)) = batch.cursor {
         cursors::save(&mut tx, source_id, stream, cursor, now_ms).await?;
@@ -345,9 +352,9 @@ async fn settle_versions<'e>(
 
 /// The row an event is stored as.
 fn new_event(p: &PreparedEvent, person: Option<i64>, current: bool) -> NewEvent<'_> {
-    let (state, placed_at): (Option<OrderState>, Option<i64>) = match &p.event.payload {
-        Payload::Order(o) => (Some(o.state), Some(o.placed_at.timestamp_millis())),
-        _ => (None, None),
+    let order = match &p.event.payload {
+        Payload::Order(o) => Some(o),
+        _ => None,
     };
     NewEvent {
         source_event_id: &p.event.source_event_id,
@@ -358,10 +365,14 @@ fn new_event(p: &PreparedEvent, person: Option<i64>, current: bool) -> NewEvent<
         currency: p.amount.as_ref().map(|m| m.currency.as_str()),
         occurred_at: p.event.occurred_at.timestamp_millis(),
         payload: &p.payload_json,
-        state,
-        placed_at,
+        state: order.map(|o| o.state),
+        placed_at: order.map(|o| o.placed_at.timestamp_millis()),
         version: p.version.as_ref().map(|v| v.version),
         vendor_version: p.version.as_ref().and_then(|v| v.vendor),
         current,
+        channel: order.map(|o| o.channel),
+        categories: order.map(|o| {
+            serde_json::to_string(&sale_categories(o)).expect("pairs of text and integers")
+        }),
     }
 }

@@ -3,7 +3,7 @@
 
 use super::rows::{self, Value};
 use super::{StoreError, Tx};
-use rapport_core::model::OrderState;
+use rapport_core::model::{OrderState, SalesChannel};
 use sqlx::Row;
 use std::collections::{HashMap, HashSet};
 
@@ -28,6 +28,10 @@ pub struct NewEvent<'a> {
     pub vendor_version: Option<i64>,
     /// Whether it is the object's current version.
     pub current: bool,
+    /// An order's sales channel.
+    pub channel: Option<SalesChannel>,
+    /// An order's spend per category, as JSON `[[category, minor], ...]`.
+    pub categories: Option<String>,
 }
 
 /// An object's current version as stored.
@@ -162,6 +166,20 @@ pub async fn supersede(tx: &mut Tx<'_>, event_ids: &[i64]) -> Result<(), StoreEr
     Ok(())
 }
 
+/// The people the given events belong to.
+pub async fn people_of(tx: &mut Tx<'_>, event_ids: &[i64]) -> Result<Vec<i64>, StoreError> {
+    rows::query_ids(
+        &mut tx.inner,
+        "SELECT DISTINCT profile_id FROM events WHERE id IN {list} AND profile_id IS NOT NULL",
+        &[],
+        event_ids,
+    )
+    .await?
+    .iter()
+    .map(|r| Ok(r.try_get("profile_id")?))
+    .collect()
+}
+
 /// Inserts `events` from `source_id`, received at `now`; returns each one's row id, or `None` where
 /// a concurrent ingest stored the same event first.
 pub async fn insert(
@@ -189,6 +207,8 @@ pub async fn insert(
                 e.version.into(),
                 e.vendor_version.into(),
                 i64::from(!e.current).into(),
+                e.channel.map(SalesChannel::as_str).into(),
+                e.categories.as_deref().into(),
             ]
         })
         .collect();
@@ -196,7 +216,7 @@ pub async fn insert(
         &mut tx.inner,
         "INSERT INTO events (source_id, source_event_id, kind, object_id, profile_id, amount_minor,
                              currency, occurred_at, ingested_at, payload, state, placed_at, version,
-                             vendor_version, superseded)",
+                             vendor_version, superseded, channel, categories)",
         "ON CONFLICT (source_id, source_event_id) DO NOTHING RETURNING id, source_event_id",
         &values,
     )

@@ -16,6 +16,8 @@ mod inbox;
 pub mod merges;
 pub mod outbox;
 pub mod privacy_requests;
+pub mod profile_facts;
+pub mod profile_issues;
 pub mod profiles;
 mod queue;
 pub mod rejected_inputs;

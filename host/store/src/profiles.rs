@@ -43,6 +43,8 @@ pub struct Named<'a> {
 pub struct Resolved {
     pub profiles: Vec<Option<i64>>,
     pub consent_changed: HashSet<i64>,
+    /// Stored profiles merged into another.
+    pub absorbed: Vec<i64>,
 }
 
 /// Resolves the people of a batch, in order, by the shop's merge rule (`identity::merge`): each
@@ -89,6 +91,7 @@ pub async fn resolve(
         new => ids[&new],
     };
     let mut consent_changed = HashSet::new();
+    let absorbed: Vec<i64> = plan.merges.iter().map(|m| m.absorbed).collect();
     for merged in &plan.merges {
         let evidence = people[merged.person]
             .as_ref()
@@ -128,6 +131,7 @@ pub async fn resolve(
     Ok(Resolved {
         profiles: slots.into_iter().map(|s| s.map(id_of)).collect(),
         consent_changed,
+        absorbed,
     })
 }
 

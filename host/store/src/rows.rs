@@ -20,6 +20,7 @@ pub(super) enum Value<'a> {
     Int(i64),
     MaybeText(Option<&'a str>),
     MaybeInt(Option<i64>),
+    MaybeReal(Option<f64>),
 }
 
 impl<'a> From<&'a str> for Value<'a> {
@@ -52,6 +53,12 @@ impl From<Option<i64>> for Value<'_> {
     }
 }
 
+impl From<Option<f64>> for Value<'_> {
+    fn from(v: Option<f64>) -> Self {
+        Value::MaybeReal(v)
+    }
+}
+
 pub(super) type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
 /// Binds `value` to the query's next parameter.
@@ -61,6 +68,7 @@ pub(super) fn bind<'q>(query: Query<'q>, value: Value<'q>) -> Query<'q> {
         Value::Int(v) => query.bind(v),
         Value::MaybeText(v) => query.bind(v),
         Value::MaybeInt(v) => query.bind(v),
+        Value::MaybeReal(v) => query.bind(v),
     }
 }
 

@@ -19,6 +19,9 @@ pub enum PersonRef {
     ProfileKey(String),
     /// Their profile's row id.
     ProfileId(i64),
+    /// Their loyalty number: the profile's loyalty account as the vendor gave it (`account`), or a
+    /// loyalty identity (`identity`, normalised).
+    Loyalty { account: String, identity: String },
 }
 
 /// A stored profile found for a [`PersonRef`].
@@ -75,6 +78,13 @@ impl Store {
                 PersonRef::ProfileId(id) => {
                     sqlx::query("SELECT id, key FROM profiles WHERE id = $1").bind(*id)
                 }
+                PersonRef::Loyalty { account, identity } => sqlx::query(
+                    "SELECT id, key FROM profiles WHERE loyalty_account = $1
+                     UNION SELECT p.id, p.key FROM profiles p JOIN identities i ON i.profile_id = p.id
+                     WHERE i.kind = 'loyalty_id' AND i.value = $2",
+                )
+                .bind(account.as_str())
+                .bind(identity.as_str()),
             };
             for row in query.fetch_all(&self.pool).await? {
                 let id: i64 = row.try_get("id")?;

@@ -14,7 +14,7 @@
 //! - category spend: each category's line totals per calendar month (main currency), from which
 //!   [`favoured_categories`] picks the top three of the last twelve months when asked.
 
-use crate::model::{Currency, Money, SalesChannel};
+use crate::model::{Currency, Money, Order, SalesChannel};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -66,6 +66,25 @@ impl ProfileFacts {
             currency,
         })
     }
+}
+
+/// An order's spend per category: the totals of its lines that name a category and are in the
+/// order's currency, summed per category, in the order the categories first appear.
+pub fn sale_categories(order: &Order) -> Vec<(String, i64)> {
+    let mut spend: Vec<(String, i64)> = Vec::new();
+    for line in &order.lines {
+        let Some(category) = line.category.as_deref().map(str::trim) else {
+            continue;
+        };
+        if category.is_empty() || line.total.currency != order.total.currency {
+            continue;
+        }
+        match spend.iter_mut().find(|(c, _)| c == category) {
+            Some((_, sum)) => *sum += line.total.minor,
+            None => spend.push((category.to_owned(), line.total.minor)),
+        }
+    }
+    spend
 }
 
 /// Summarises a person's counted sales and current refunds; the order of either does not matter.

@@ -4,7 +4,7 @@
 use crate::common::{on_both, Db, Param};
 use chrono::{TimeZone, Utc};
 use rapport_core::identity::MergeRules;
-use rapport_core::model::{Customer, Identity, IdentityKind, OrderState, Payload};
+use rapport_core::model::{Customer, Identity, IdentityKind, OrderState, Payload, SalesChannel};
 use rapport_store::events::{self, CurrentVersion, NewEvent};
 use rapport_store::outbox::{self, NewWork};
 use rapport_store::profiles::{self, Named};
@@ -61,6 +61,8 @@ pub async fn store_customer(db: &Db, id: &str, email: &str) -> Option<i64> {
         version: None,
         vendor_version: None,
         current: true,
+        channel: None,
+        categories: None,
     };
     let stored = events::insert(&mut tx, "pos", &[row], 2).await.unwrap()[0];
     if let (Some(profile_id), Some(event_id)) = (people[0], stored) {
@@ -93,6 +95,8 @@ fn order<'a>(id: &'a str, order: &'a str, version: i64, state: OrderState) -> Ne
         version: Some(version),
         vendor_version: None,
         current: false,
+        channel: Some(SalesChannel::InStore),
+        categories: Some("[]".into()),
     }
 }
 

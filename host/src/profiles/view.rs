@@ -1,0 +1,319 @@
+//! The two views of one person. The staff view is what the counter needs in a glance and masks
+//! every contact detail (first name, last visit, loyalty tier and points, favoured category,
+//! birthday this month, open issues, the channels they opted in to); the marketer view has
+//! everything rapport knows of them.
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono_tz::Tz;
+use rapport_core::consent::StoredConsent;
+use rapport_core::model::{Channel, ConsentState, Money, Purpose};
+use rapport_core::profile::facts::{favoured_categories, ProfileFacts};
+use rapport_core::profile::rfm::{self, RfmInput, RfmScore, Segment};
+use rapport_core::profile::tiers::{tier_of, Tier};
+use rapport_store::profile_issues::Issue;
+use rapport_store::{ProfileSnapshot, SnapshotDepth, Store, StoreError};
+use serde::{Deserialize, Serialize};
+
+/// Which view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum ViewKind {
+    #[default]
+    Staff,
+    Marketer,
+}
+
+/// What a view is drawn from.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub snapshot: ProfileSnapshot,
+    pub facts: Option<ProfileFacts>,
+    /// `None` for someone who never bought.
+    pub rfm: Option<RfmScore>,
+    pub issues: Vec<Issue>,
+}
+
+/// The shop's rules a view applies.
+#[derive(Debug, Clone, Copy)]
+pub struct ViewRules<'a> {
+    pub tiers: &'a [Tier],
+    pub zone: Tz,
+    pub now: DateTime<Utc>,
+}
+
+/// Reads what the views of profile `profile_id` need.
+pub async fn load(store: &Store, profile_id: i64) -> Result<Loaded, StoreError> {
+    let snapshot = store
+        .profile_snapshots(&[profile_id], SnapshotDepth::Full)
+        .await?
+        .remove(&profile_id)
+        .ok_or_else(|| StoreError::Corrupt(format!("profile {profile_id} vanished")))?;
+    let facts = store
+        .profile_facts(&[profile_id])
+        .await?
+        .remove(&profile_id);
+    let buyers = store.buyers_facts().await?;
+    let inputs: Vec<RfmInput> = buyers.iter().map(|(_, _, f)| rfm_input(f)).collect();
+    let rfm = buyers
+        .iter()
+        .position(|(id, _, _)| *id == profile_id)
+        .map(|i| rfm::score(&inputs)[i]);
+    Ok(Loaded {
+        snapshot,
+        facts,
+        rfm,
+        issues: store.issues_of(profile_id).await?,
+    })
+}
+
+/// What RFM scores a buyer on.
+pub fn rfm_input(facts: &ProfileFacts) -> RfmInput {
+    RfmInput {
+        last_visit: facts.last_visit_at.map_or(0, |t| t.timestamp_millis()),
+        visits: facts.visits,
+        spend_minor: facts.net_spend_minor,
+    }
+}
+
+/// An issue as a view shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IssueLine {
+    pub id: i64,
+    pub title: String,
+    pub opened_at: DateTime<Utc>,
+    pub opened_by: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+/// What the counter sees.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StaffView {
+    pub first_name: Option<String>,
+    /// The day of the last visit, in shop time.
+    pub last_visit: Option<NaiveDate>,
+    pub loyalty_tier: Option<String>,
+    pub loyalty_points: Option<i64>,
+    pub favoured_category: Option<String>,
+    /// The day of the month, when the birthday falls in the current month (shop time).
+    pub birthday_this_month: Option<u8>,
+    pub open_issues: Vec<IssueLine>,
+    /// Channels the person agreed to hear from the shop on (marketing).
+    pub opted_in: Vec<Channel>,
+}
+
+/// Money as a view shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Amount {
+    pub minor: i64,
+    pub currency: String,
+}
+
+impl Amount {
+    fn of(minor: i64, money: &Option<Money>) -> Option<Amount> {
+        money.as_ref().map(|m| Amount {
+            minor,
+            currency: m.currency.as_str().to_owned(),
+        })
+    }
+}
+
+/// A consent as the marketer view shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConsentLine {
+    pub channel: Channel,
+    pub purpose: Purpose,
+    pub state: ConsentState,
+    pub at: DateTime<Utc>,
+    pub source: String,
+}
+
+/// A category and what the person spent on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CategorySpend {
+    pub category: String,
+    pub spend_minor: i64,
+}
+
+/// RFM scores and the segment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RfmLine {
+    pub recency: u8,
+    pub frequency: u8,
+    pub monetary: u8,
+    pub segment: Segment,
+}
+
+/// Everything rapport knows of the person.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MarketerView {
+    pub key: String,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub emails: Vec<String>,
+    pub phones: Vec<String>,
+    pub birthday: Option<MonthDay>,
+    pub loyalty: Option<LoyaltyLine>,
+    pub consents: Vec<ConsentLine>,
+    pub opted_in: Vec<Channel>,
+    pub orders: i64,
+    pub store_orders: i64,
+    pub online_orders: i64,
+    pub visits: i64,
+    pub returns: i64,
+    pub first_visit: Option<DateTime<Utc>>,
+    pub last_visit: Option<DateTime<Utc>>,
+    /// Sales minus refunds, in the person's main currency.
+    pub net_spend: Option<Amount>,
+    /// The median sale.
+    pub typical_basket: Option<Amount>,
+    pub mean_days_between_visits: Option<f64>,
+    pub median_days_between_visits: Option<f64>,
+    /// Top three by spend over the last twelve months.
+    pub favoured_categories: Vec<CategorySpend>,
+    pub rfm: Option<RfmLine>,
+    pub issues: Vec<IssueLine>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct MonthDay {
+    pub month: u8,
+    pub day: u8,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LoyaltyLine {
+    pub account: String,
+    pub points: i64,
+    pub lifetime_points: i64,
+    pub tier: Option<String>,
+}
+
+fn time(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+fn issue_line(issue: &Issue) -> IssueLine {
+    IssueLine {
+        id: issue.id,
+        title: issue.title.clone(),
+        opened_at: time(issue.opened_at),
+        opened_by: issue.opened_by.clone(),
+        closed_at: issue.closed_at.map(time),
+    }
+}
+
+/// The channels with a marketing consent granted in force.
+fn opted_in(consents: &[StoredConsent]) -> Vec<Channel> {
+    consents
+        .iter()
+        .filter(|c| c.purpose == Purpose::Marketing && c.state == ConsentState::Granted)
+        .map(|c| c.channel)
+        .collect()
+}
+
+fn tier(loaded: &Loaded, rules: &ViewRules) -> Option<String> {
+    let spend = loaded.facts.as_ref().map_or(0, |f| f.net_spend_minor);
+    let points = loaded.snapshot.loyalty.as_ref().map_or(0, |l| l.lifetime);
+    tier_of(rules.tiers, spend, points).map(|t| t.name.clone())
+}
+
+fn favoured(loaded: &Loaded, rules: &ViewRules) -> Vec<(String, i64)> {
+    let today = rules.now.with_timezone(&rules.zone).date_naive();
+    loaded
+        .facts
+        .as_ref()
+        .map(|f| favoured_categories(&f.category_spend, today, 3))
+        .unwrap_or_default()
+}
+
+/// The staff view.
+pub fn staff(loaded: &Loaded, rules: &ViewRules) -> StaffView {
+    let s = &loaded.snapshot;
+    let this_month = rules.now.with_timezone(&rules.zone).month() as u8;
+    StaffView {
+        first_name: s.given_name.clone(),
+        last_visit: (loaded.facts.as_ref())
+            .and_then(|f| f.last_visit_at)
+            .map(|t| t.with_timezone(&rules.zone).date_naive()),
+        loyalty_tier: tier(loaded, rules),
+        loyalty_points: s.loyalty.as_ref().map(|l| l.balance),
+        favoured_category: favoured(loaded, rules).into_iter().next().map(|(c, _)| c),
+        birthday_this_month: (s.birthday.as_ref())
+            .filter(|b| b.month == this_month)
+            .map(|b| b.day),
+        open_issues: (loaded.issues.iter())
+            .filter(|i| i.closed_at.is_none())
+            .map(issue_line)
+            .collect(),
+        opted_in: opted_in(&s.consents),
+    }
+}
+
+/// The marketer view.
+pub fn marketer(loaded: &Loaded, rules: &ViewRules) -> MarketerView {
+    use rapport_core::model::IdentityKind;
+    let s = &loaded.snapshot;
+    let of_kind = |kind: IdentityKind| -> Vec<String> {
+        (s.identities.iter())
+            .filter(|i| i.kind == kind)
+            .map(|i| i.value.clone())
+            .collect()
+    };
+    let facts = loaded.facts.clone().unwrap_or_default();
+    let spend = facts.net_spend();
+    MarketerView {
+        key: s.key.clone(),
+        given_name: s.given_name.clone(),
+        family_name: s.family_name.clone(),
+        emails: of_kind(IdentityKind::Email),
+        phones: of_kind(IdentityKind::Phone),
+        birthday: s.birthday.map(|b| MonthDay {
+            month: b.month,
+            day: b.day,
+        }),
+        loyalty: s.loyalty.as_ref().map(|l| LoyaltyLine {
+            account: l.id.clone(),
+            points: l.balance,
+            lifetime_points: l.lifetime,
+            tier: tier(loaded, rules),
+        }),
+        consents: (s.consents.iter())
+            .map(|c| ConsentLine {
+                channel: c.channel,
+                purpose: c.purpose,
+                state: c.state,
+                at: time(c.at),
+                source: c.source.clone(),
+            })
+            .collect(),
+        opted_in: opted_in(&s.consents),
+        orders: facts.orders,
+        store_orders: facts.store_orders,
+        online_orders: facts.online_orders,
+        visits: facts.visits,
+        returns: facts.returns,
+        first_visit: facts.first_visit_at,
+        last_visit: facts.last_visit_at,
+        net_spend: Amount::of(facts.net_spend_minor, &spend),
+        typical_basket: facts
+            .median_basket_minor
+            .and_then(|m| Amount::of(m, &spend)),
+        mean_days_between_visits: facts.mean_days_between_visits,
+        median_days_between_visits: facts.median_days_between_visits,
+        favoured_categories: favoured(loaded, rules)
+            .into_iter()
+            .map(|(category, spend_minor)| CategorySpend {
+                category,
+                spend_minor,
+            })
+            .collect(),
+        rfm: loaded.rfm.map(|r| RfmLine {
+            recency: r.recency,
+            frequency: r.frequency,
+            monetary: r.monetary,
+            segment: r.segment(),
+        }),
+        issues: loaded.issues.iter().map(issue_line).collect(),
+    }
+}

@@ -1,0 +1,41 @@
+-- Profiles kept current on ingest. An order's sales channel and its spend per category (JSON
+-- [[category, minor], ...]) are kept on its event row, so a profile's facts are worked out again
+-- from its counted sales' rows alone, never their payloads. profile_facts holds each profile's
+-- summary (rapport_core::profile::facts), rewritten in the transaction of every ingest, merge,
+-- unmerge or erasure that changes the profile's sales; category_spend is JSON
+-- [{category, month, spend_minor}]. Service issues a person raised are kept per profile, with who
+-- opened and closed them. Facts are empty after this migration: the host rebuilds them all once,
+-- when it finds profiles without facts (an upgrade), and the events' categories from their
+-- payloads with them.
+ALTER TABLE events ADD COLUMN channel TEXT;
+ALTER TABLE events ADD COLUMN categories TEXT;
+UPDATE events SET channel = payload::json->>'channel' WHERE kind = 'order';
+
+CREATE TABLE profile_facts (
+    profile_id BIGINT PRIMARY KEY,
+    orders BIGINT NOT NULL,
+    store_orders BIGINT NOT NULL,
+    online_orders BIGINT NOT NULL,
+    visits BIGINT NOT NULL,
+    returns BIGINT NOT NULL,
+    first_visit_at BIGINT,
+    last_visit_at BIGINT,
+    currency TEXT,
+    net_spend_minor BIGINT NOT NULL,
+    median_basket_minor BIGINT,
+    mean_days_between_visits DOUBLE PRECISION,
+    median_days_between_visits DOUBLE PRECISION,
+    category_spend TEXT NOT NULL,
+    refreshed_at BIGINT NOT NULL
+);
+
+CREATE TABLE profile_issues (
+    id BIGSERIAL PRIMARY KEY,
+    profile_id BIGINT NOT NULL,
+    title TEXT NOT NULL,
+    opened_at BIGINT NOT NULL,
+    opened_by TEXT NOT NULL,
+    closed_at BIGINT,
+    closed_by TEXT
+);
+CREATE INDEX profile_issues_profile ON profile_issues (profile_id, closed_at);
