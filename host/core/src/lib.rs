@@ -14,5 +14,6 @@ pub mod identity;
 pub mod journeys;
 pub mod keys;
 pub mod model;
+pub mod predictions;
 pub mod profile;
 pub mod sales;
