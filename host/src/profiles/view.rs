@@ -317,3 +317,72 @@ pub fn marketer(loaded: &Loaded, rules: &ViewRules) -> MarketerView {
         issues: loaded.issues.iter().map(issue_line).collect(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use rapport_core::model::{Birthday, Identity, IdentityKind, LoyaltyAccount};
+
+    fn loaded(birthday_month: u8) -> Loaded {
+        Loaded {
+            snapshot: ProfileSnapshot {
+                id: 1,
+                key: "p-1".into(),
+                identities: vec![Identity {
+                    kind: IdentityKind::Email,
+                    value: "ana@example.com".into(),
+                }],
+                given_name: Some("Ana".into()),
+                family_name: Some("Lima".into()),
+                birthday: Some(Birthday {
+                    month: birthday_month,
+                    day: 14,
+                    year: None,
+                }),
+                loyalty: Some(LoyaltyAccount {
+                    id: "L-1".into(),
+                    balance: 120,
+                    lifetime: 600,
+                }),
+                consents: Vec::new(),
+                orders_count: 0,
+                refunds_count: 0,
+                net_spent: None,
+                first_order_at: None,
+                last_order_at: None,
+            },
+            facts: None,
+            rfm: None,
+            issues: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_staff_view_names_the_birthday_only_in_its_month_and_the_tier_by_points() {
+        let tiers = [Tier {
+            name: "gold".into(),
+            min_spend_minor: None,
+            min_lifetime_points: Some(500),
+        }];
+        // 23:30 UTC on 30 April is already 1 May in Auckland.
+        let now = Utc.with_ymd_and_hms(2026, 4, 30, 23, 30, 0).unwrap();
+        let rules = |zone| ViewRules {
+            tiers: &tiers,
+            zone,
+            now,
+        };
+        let april = staff(&loaded(4), &rules(chrono_tz::UTC));
+        assert_eq!(april.birthday_this_month, Some(14));
+        assert_eq!(staff(&loaded(5), &rules(chrono_tz::UTC)).birthday_this_month, None);
+        let auckland = rules(chrono_tz::Pacific::Auckland);
+        assert_eq!(staff(&loaded(5), &auckland).birthday_this_month, Some(14));
+        assert_eq!(april.loyalty_tier.as_deref(), Some("gold"));
+        assert_eq!(april.loyalty_points, Some(120));
+        assert_eq!(april.first_name.as_deref(), Some("Ana"));
+        let text = serde_json::to_string(&april).unwrap();
+        for detail in ["ana@example.com", "Lima", "L-1", "p-1"] {
+            assert!(!text.contains(detail), "{detail} in {text}");
+        }
+    }
+}
