@@ -26,6 +26,7 @@ mod people_facts;
 mod policy;
 mod postgres;
 mod reload;
+mod profiles;
 mod restart;
 mod retention;
 mod sandbox;
