@@ -2,8 +2,9 @@
 //! are not licensed for copying): contacts keyed by email and merged on `batch/upsert` (property
 //! values must be strings, at most 100 inputs, 207 with `errors[]` for inputs that fail), custom
 //! event occurrences accepted once per `uuid` (a repeat is refused with 409 and the original kept),
-//! communication-preference statuses per email and subscription with legal basis, and GDPR
-//! deletion. Bearer auth (401 otherwise); every error, injected faults included, is HubSpot's
+//! communication-preference statuses per email and subscription with legal basis, the CRM search
+//! (filter groups ORed, filters ANDed, `EQ`/`NEQ`/`HAS_PROPERTY`/`NOT_HAS_PROPERTY`, paging by
+//! `after`), and GDPR deletion by email or contact id. Bearer auth (401 otherwise); every error, injected faults included, is HubSpot's
 //! `{"status":"error","message","correlationId","category"}`, and a 429 is the rate-limit body
 //! with `policyName` and the `X-HubSpot-RateLimit-*` headers.
 
@@ -91,8 +92,10 @@ impl Exchange {
 
 #[derive(Default)]
 struct Data {
-    /// Contacts by lower-case email.
+    /// Contacts by id.
     contacts: BTreeMap<String, Contact>,
+    /// Contact ids by lower-case email.
+    by_email: BTreeMap<String, String>,
     next_id: u64,
     /// Accepted event occurrences by `uuid`.
     events: BTreeMap<String, Value>,
@@ -100,11 +103,59 @@ struct Data {
     event_arrivals: BTreeMap<String, usize>,
     /// Statuses by (lower-case email, subscription id).
     statuses: BTreeMap<(String, i64), SubscriptionStatus>,
+    /// The `objectId` of each GDPR delete (emails lower-cased), in order.
     gdpr_deleted: Vec<String>,
     /// Emails whose upsert fails inside a batch, with HubSpot's message.
     failing: BTreeMap<String, String>,
     policy: RateLimitPolicy,
     seen: Vec<Exchange>,
+}
+
+impl Data {
+    fn new_id(&mut self) -> String {
+        self.next_id += 1;
+        (100_000 + self.next_id).to_string()
+    }
+
+    /// Sets properties of contact `id`, keeping the email index right.
+    fn set_properties(&mut self, id: &str, properties: &[(&str, &str)]) {
+        let Some(contact) = self.contacts.get_mut(id) else {
+            return;
+        };
+        let old = contact.properties.get("email").map(|e| e.to_lowercase());
+        for (name, value) in properties {
+            contact.properties.insert((*name).into(), (*value).into());
+        }
+        let new = contact.properties.get("email").map(|e| e.to_lowercase());
+        if old != new {
+            if let Some(old) = old {
+                self.by_email.remove(&old);
+            }
+            if let Some(new) = new {
+                self.by_email.insert(new, id.to_owned());
+            }
+        }
+    }
+
+    /// Removes contact `id` and all its associated content (event occurrences, subscription
+    /// statuses).
+    fn erase(&mut self, id: &str) {
+        let Some(contact) = self.contacts.remove(id) else {
+            return;
+        };
+        let email = contact.properties.get("email").map(|e| e.to_lowercase());
+        if let Some(email) = &email {
+            self.by_email.remove(email);
+            self.statuses.retain(|(who, _), _| who != email);
+        }
+        self.events.retain(|_, occurrence| {
+            let by_email = occurrence["email"]
+                .as_str()
+                .is_some_and(|e| Some(e.to_lowercase()) == email);
+            let by_id = occurrence["objectId"].as_str() == Some(id);
+            !(by_email || by_id)
+        });
+    }
 }
 
 struct Shared {
@@ -134,6 +185,7 @@ impl HubSpotSim {
             .route("/crm/v3/objects/contacts", get(list_contacts))
             .route("/crm/v3/objects/contacts/batch/upsert", post(upsert))
             .route("/crm/v3/objects/contacts/gdpr-delete", post(gdpr_delete))
+            .route("/crm/v3/objects/contacts/search", post(search))
             .route("/events/v3/send", post(send_event))
             .route(
                 "/communication-preferences/v4/statuses/{subscriber}",
@@ -155,11 +207,35 @@ impl HubSpotSim {
 
     /// The contact with this email, if any.
     pub fn contact(&self, email: &str) -> Option<Contact> {
-        self.shared
-            .data()
-            .contacts
-            .get(&email.to_lowercase())
-            .cloned()
+        let data = self.shared.data();
+        let id = data.by_email.get(&email.to_lowercase())?;
+        data.contacts.get(id).cloned()
+    }
+
+    /// Every contact, by id.
+    pub fn contacts(&self) -> Vec<Contact> {
+        self.shared.data().contacts.values().cloned().collect()
+    }
+
+    /// Creates a contact with these properties, as someone working in HubSpot (or another
+    /// integration) would; returns its id.
+    pub fn create_contact(&self, properties: &[(&str, &str)]) -> String {
+        let mut data = self.shared.data();
+        let id = data.new_id();
+        data.contacts.insert(
+            id.clone(),
+            Contact {
+                id: id.clone(),
+                properties: BTreeMap::new(),
+            },
+        );
+        data.set_properties(&id, properties);
+        id
+    }
+
+    /// Sets properties of contact `id`, as an edit in HubSpot would (a new `email` re-keys it).
+    pub fn edit_contact(&self, id: &str, properties: &[(&str, &str)]) {
+        self.shared.data().set_properties(id, properties);
     }
 
     /// How many contacts the portal holds.
@@ -210,13 +286,13 @@ impl HubSpotSim {
     /// GDPR blocklist are not such records.
     pub fn holds(&self, texts: &[&str]) -> bool {
         let data = self.shared.data();
-        let records = (data.contacts.iter().map(|r| format!("{r:?}")))
+        let records = (data.contacts.values().map(|r| format!("{r:?}")))
             .chain(data.events.values().map(|r| format!("{r:?}")))
             .chain(data.statuses.iter().map(|r| format!("{r:?}")));
         crate::records::any_holds_all(records, texts)
     }
 
-    /// Emails erased by GDPR delete, in order.
+    /// What each GDPR delete named, in order: the email (lower-cased), or the contact id.
     pub fn gdpr_deleted(&self) -> Vec<String> {
         self.shared.data().gdpr_deleted.clone()
     }
@@ -532,19 +608,24 @@ async fn upsert(State(shared): State<Arc<Shared>>, body: Bytes) -> Result<Respon
             }));
             continue;
         }
-        let new = !data.contacts.contains_key(&input.email);
-        if new {
-            data.next_id += 1;
-            let id = (100_000 + data.next_id).to_string();
-            data.contacts.insert(
-                input.email.clone(),
-                Contact {
-                    id,
-                    properties: BTreeMap::new(),
-                },
-            );
-        }
-        let contact = data.contacts.get_mut(&input.email).expect("inserted above");
+        let existing = data.by_email.get(&input.email).cloned();
+        let new = existing.is_none();
+        let id = match existing {
+            Some(id) => id,
+            None => {
+                let id = data.new_id();
+                data.contacts.insert(
+                    id.clone(),
+                    Contact {
+                        id: id.clone(),
+                        properties: BTreeMap::new(),
+                    },
+                );
+                data.by_email.insert(input.email.clone(), id.clone());
+                id
+            }
+        };
+        let contact = data.contacts.get_mut(&id).expect("inserted above");
         contact.properties.extend(input.properties);
         results.push(contact_json(contact, Some(new)));
     }
@@ -562,38 +643,203 @@ async fn upsert(State(shared): State<Arc<Shared>>, body: Bytes) -> Result<Respon
     Ok((StatusCode::MULTI_STATUS, Json(answer)).into_response())
 }
 
-/// `POST /crm/v3/objects/contacts/gdpr-delete` `{"objectId","idProperty":"email"}`: erases the
-/// contact and all associated content (its event occurrences and subscription statuses; an unknown
-/// email is blocklisted all the same) and answers 204.
+/// `POST /crm/v3/objects/contacts/gdpr-delete` `{"objectId","idProperty"}`: erases the contact and
+/// all associated content (its event occurrences and subscription statuses) and answers 204. With
+/// `idProperty: "email"` the object is named by email, and an unknown email is blocklisted all the
+/// same; without one (or with `hs_object_id`) by contact id, and an unknown id is a 404.
 async fn gdpr_delete(
     State(shared): State<Arc<Shared>>,
     body: Bytes,
 ) -> Result<StatusCode, Refusal> {
     let body = parse(&body)?;
-    let Some(email) = body.get("objectId").and_then(Value::as_str) else {
+    let Some(object) = body.get("objectId").and_then(Value::as_str) else {
         return Err(invalid("objectId is required"));
     };
-    if body.get("idProperty").and_then(Value::as_str) != Some("email") {
-        return Err(error(
-            404,
-            "OBJECT_NOT_FOUND",
-            "Object not found: objectId must be a contact id unless idProperty is `email`",
-        ));
-    }
-    let email = email.to_lowercase();
     let mut data = shared.data();
-    let contact_id = data.contacts.remove(&email).map(|c| c.id);
-    data.statuses.retain(|(who, _), _| *who != email);
-    data.events.retain(|_, occurrence| {
-        let by_email = occurrence["email"]
-            .as_str()
-            .is_some_and(|e| e.to_lowercase() == email);
-        let by_id =
-            contact_id.is_some() && occurrence["objectId"].as_str() == contact_id.as_deref();
-        !(by_email || by_id)
-    });
-    data.gdpr_deleted.push(email);
+    match body.get("idProperty").and_then(Value::as_str) {
+        Some("email") => {
+            let email = object.to_lowercase();
+            if let Some(id) = data.by_email.get(&email).cloned() {
+                data.erase(&id);
+            }
+            data.statuses.retain(|(who, _), _| *who != email);
+            data.events
+                .retain(|_, o| o["email"].as_str().map(str::to_lowercase) != Some(email.clone()));
+            data.gdpr_deleted.push(email);
+        }
+        None | Some("hs_object_id") => {
+            if !data.contacts.contains_key(object) {
+                return Err(error(
+                    404,
+                    "OBJECT_NOT_FOUND",
+                    &format!("Object not found. objectId are usually numeric. {object} not found"),
+                ));
+            }
+            data.erase(object);
+            data.gdpr_deleted.push(object.to_owned());
+        }
+        Some(other) => {
+            return Err(invalid(&format!(
+                "idProperty {other} is not a unique property of contacts in this portal"
+            )))
+        }
+    }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The properties a search returns when it names none.
+const DEFAULT_SEARCH_PROPERTIES: [&str; 6] = [
+    "createdate",
+    "email",
+    "firstname",
+    "hs_object_id",
+    "lastmodifieddate",
+    "lastname",
+];
+/// Search limits: filter groups, filters in all, results per page.
+const MAX_FILTER_GROUPS: usize = 5;
+const MAX_FILTERS: usize = 25;
+const MAX_SEARCH_LIMIT: u64 = 200;
+
+/// One search filter, checked.
+struct Filter {
+    property: String,
+    operator: String,
+    value: Option<String>,
+}
+
+impl Filter {
+    fn matches(&self, contact: &Contact) -> bool {
+        let held = contact.properties.get(&self.property);
+        let equal = || {
+            held.zip(self.value.as_ref())
+                .is_some_and(|(h, v)| h.eq_ignore_ascii_case(v))
+        };
+        match self.operator.as_str() {
+            "EQ" => equal(),
+            "NEQ" => !equal(),
+            "HAS_PROPERTY" => held.is_some(),
+            _ => held.is_none(),
+        }
+    }
+}
+
+fn filter_groups(body: &Map<String, Value>) -> Result<Vec<Vec<Filter>>, Refusal> {
+    let groups = match body.get("filterGroups") {
+        None => return Ok(Vec::new()),
+        Some(Value::Array(groups)) => groups,
+        Some(_) => return Err(invalid("filterGroups must be an array")),
+    };
+    if groups.len() > MAX_FILTER_GROUPS {
+        return Err(invalid(&format!(
+            "Too many filter groups: {} (at most {MAX_FILTER_GROUPS})",
+            groups.len()
+        )));
+    }
+    let mut total = 0;
+    groups
+        .iter()
+        .map(|group| {
+            let Some(filters) = group.get("filters").and_then(Value::as_array) else {
+                return Err(invalid("each filter group needs `filters`, an array"));
+            };
+            total += filters.len();
+            if total > MAX_FILTERS {
+                return Err(invalid(&format!(
+                    "Too many filters (at most {MAX_FILTERS})"
+                )));
+            }
+            filters
+                .iter()
+                .map(|f| {
+                    let text = |k: &str| f.get(k).and_then(Value::as_str).map(str::to_owned);
+                    let (Some(property), Some(operator)) = (text("propertyName"), text("operator"))
+                    else {
+                        return Err(invalid("each filter needs `propertyName` and `operator`"));
+                    };
+                    let value = text("value");
+                    match operator.as_str() {
+                        "EQ" | "NEQ" if value.is_none() => Err(invalid(&format!(
+                            "operator {operator} needs a `value` string"
+                        ))),
+                        "EQ" | "NEQ" | "HAS_PROPERTY" | "NOT_HAS_PROPERTY" => Ok(Filter {
+                            property,
+                            operator,
+                            value,
+                        }),
+                        other => Err(invalid(&format!(
+                            "operator {other} is not supported by this simulator"
+                        ))),
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// `POST /crm/v3/objects/contacts/search`: the contacts any filter group matches (every filter of
+/// a group must), in id order, `limit` (default 10, at most 200) per page from `after`, each with
+/// the `properties` asked for (or the default ones); `{"total","results","paging"}`.
+async fn search(State(shared): State<Arc<Shared>>, body: Bytes) -> Result<Json<Value>, Refusal> {
+    let body = parse(&body)?;
+    if body.get("query").is_some_and(|q| !q.is_null()) {
+        return Err(invalid("`query` is not supported by this simulator"));
+    }
+    let groups = filter_groups(&body)?;
+    let limit = match body.get("limit") {
+        None => 10,
+        Some(n) => match n.as_u64() {
+            Some(n) if (1..=MAX_SEARCH_LIMIT).contains(&n) => n as usize,
+            _ => {
+                return Err(invalid(&format!(
+                    "limit must be between 1 and {MAX_SEARCH_LIMIT}"
+                )))
+            }
+        },
+    };
+    let after = match body.get("after") {
+        None | Some(Value::Null) => 0,
+        Some(Value::String(a)) => a
+            .parse::<usize>()
+            .map_err(|_| invalid("after must be the cursor of a previous page"))?,
+        Some(_) => return Err(invalid("after must be a string")),
+    };
+    let asked: Vec<String> = match body.get("properties") {
+        None => DEFAULT_SEARCH_PROPERTIES.map(str::to_owned).to_vec(),
+        Some(Value::Array(names)) => names
+            .iter()
+            .map(|n| n.as_str().map(str::to_owned))
+            .collect::<Option<_>>()
+            .ok_or_else(|| invalid("properties must be an array of strings"))?,
+        Some(_) => return Err(invalid("properties must be an array of strings")),
+    };
+    let data = shared.data();
+    let matching: Vec<&Contact> = data
+        .contacts
+        .values()
+        .filter(|c| groups.is_empty() || groups.iter().any(|g| g.iter().all(|f| f.matches(c))))
+        .collect();
+    let now = now_iso();
+    let results: Vec<Value> = matching
+        .iter()
+        .skip(after)
+        .take(limit)
+        .map(|c| {
+            let mut properties = Map::new();
+            properties.insert("hs_object_id".into(), json!(c.id));
+            for name in &asked {
+                properties.insert(name.clone(), json!(c.properties.get(name)));
+            }
+            json!({"id": c.id, "properties": properties, "createdAt": now, "updatedAt": now,
+                   "archived": false})
+        })
+        .collect();
+    let mut answer = json!({"total": matching.len(), "results": results});
+    if after + limit < matching.len() {
+        let next = (after + limit).to_string();
+        answer["paging"] = json!({"next": {"after": next, "link": format!("?after={next}")}});
+    }
+    Ok(Json(answer))
 }
 
 /// Whether `value` reads as HubSpot's `occurredAt`: milliseconds or an ISO 8601 date-time.

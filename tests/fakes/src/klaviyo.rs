@@ -1,6 +1,6 @@
 //! A Klaviyo simulator (API revision 2026-07-15, `tests/fakes/specs/klaviyo/stable.json`): profile
-//! import, events deduplicated by `unique_id`, subscription bulk jobs per list, data-privacy
-//! deletion jobs and `GET /api/accounts`. Every request needs `Authorization: Klaviyo-API-Key …`
+//! import, profiles listed by filter (`GET /api/profiles`), events deduplicated by `unique_id`,
+//! subscription bulk jobs per list, data-privacy deletion jobs and `GET /api/accounts`. Every request needs `Authorization: Klaviyo-API-Key …`
 //! (401) and a `revision` header (400); bodies are validated as JSON:API; errors, injected faults
 //! included, are JSON:API `{"errors":[…]}`; a burst limit answers 429 with `Retry-After`, and
 //! other answers carry `RateLimit-Limit/Remaining/Reset`. Every exchange is kept so tests can
@@ -10,7 +10,7 @@ use crate::faults::FaultPlan;
 use crate::server::{serve, Running};
 use crate::time::{now_unix, rfc3339_at_offset};
 use axum::body::{to_bytes, Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
@@ -79,6 +79,8 @@ pub struct Event {
 pub struct Exchange {
     pub method: String,
     pub path: String,
+    /// The query string, as sent (percent-encoded), if any.
+    pub query: Option<String>,
     pub headers: Vec<(String, String)>,
     pub request: Option<Value>,
     pub status: u16,
@@ -158,6 +160,7 @@ impl KlaviyoSim {
         let app = Router::new()
             .route("/api/accounts", get(accounts))
             .route("/api/profile-import", post(profile_import))
+            .route("/api/profiles", get(list_profiles))
             .route("/api/events", post(create_event))
             .route(
                 "/api/profile-subscription-bulk-create-jobs",
@@ -259,6 +262,8 @@ pub struct ApiError {
     title: &'static str,
     detail: String,
     pointer: Option<String>,
+    /// The query parameter at fault (`source.parameter`).
+    parameter: Option<String>,
 }
 
 impl IntoResponse for ApiError {
@@ -272,6 +277,9 @@ impl IntoResponse for ApiError {
         });
         if let Some(pointer) = self.pointer {
             object["source"] = json!({ "pointer": pointer });
+        }
+        if let Some(parameter) = self.parameter {
+            object["source"] = json!({ "parameter": parameter });
         }
         (
             StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
@@ -295,6 +303,7 @@ fn error(
         title,
         detail: detail.to_owned(),
         pointer: pointer.map(str::to_owned),
+        parameter: None,
     }
 }
 
@@ -347,6 +356,7 @@ async fn gate(State(shared): State<Arc<Shared>>, request: Request, next: Next) -
     let mut exchange = Exchange {
         method: parts.method.to_string(),
         path: parts.uri.path().to_owned(),
+        query: parts.uri.query().map(str::to_owned),
         headers,
         request: serde_json::from_slice(&body).ok(),
         status: 0,
@@ -724,22 +734,7 @@ async fn profile_import(
         "data": {
             "type": "profile",
             "id": profile.id,
-            "attributes": {
-                "email": profile.email,
-                "phone_number": profile.phone_number,
-                "external_id": profile.external_id,
-                "first_name": profile.first_name,
-                "last_name": profile.last_name,
-                "organization": null,
-                "locale": null,
-                "title": null,
-                "image": null,
-                "created": profile.created,
-                "updated": profile.updated,
-                "last_event_date": null,
-                "location": null,
-                "properties": profile.properties,
-            },
+            "attributes": profile_attributes(profile),
             "relationships": {
                 "lists": {"links": {"self": format!("{base}/api/profiles/{}/relationships/lists/", profile.id), "related": format!("{base}/api/profiles/{}/lists/", profile.id)}},
                 "segments": {"links": {"self": format!("{base}/api/profiles/{}/relationships/segments/", profile.id), "related": format!("{base}/api/profiles/{}/segments/", profile.id)}},
@@ -1075,27 +1070,46 @@ async fn unsubscribe_job(
     Ok(accepted())
 }
 
+/// `POST /api/data-privacy-deletion-jobs`: deletes every profile matching exactly one identifier,
+/// the profile's `id` (on the resource) or its `email` or `phone_number` (attributes).
 async fn deletion_job(
     State(shared): State<Arc<Shared>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let (_, attributes) = resource(&body, "data-privacy-deletion-job")?;
-    let pointer = "/data/attributes/profile/data/attributes";
-    let Some(who) = attributes
+    let pointer = "/data/attributes/profile/data";
+    let Some(profile) = attributes
         .get("profile")
         .and_then(|p| p.get("data"))
         .filter(|d| d["type"] == "profile")
-        .and_then(|d| d.get("attributes"))
-        .and_then(Value::as_object)
-        .cloned()
     else {
         return Err(invalid(
-            "/data/attributes/profile/data",
+            pointer,
             "A profile of type `profile` with `attributes` is required.",
         ));
     };
-    let given: Vec<(&String, &Value)> = who.iter().filter(|(_, v)| !v.is_null()).collect();
-    let [(field, value)] = given.as_slice() else {
+    let Some(who) = profile.get("attributes").and_then(Value::as_object) else {
+        return Err(invalid(
+            &format!("{pointer}/attributes"),
+            "`attributes` is required and must be an object.",
+        ));
+    };
+    if let Some(field) = who
+        .keys()
+        .find(|k| !["email", "phone_number"].contains(&k.as_str()))
+    {
+        return Err(invalid(
+            &format!("{pointer}/attributes/{field}"),
+            "Only `email` or `phone_number` (or the profile's `id`) identify a profile.",
+        ));
+    }
+    let mut given: Vec<(&str, &Value)> = who
+        .iter()
+        .map(|(k, v)| (k.as_str(), v))
+        .chain(profile.get("id").map(|id| ("id", id)))
+        .filter(|(_, v)| !v.is_null())
+        .collect();
+    let (Some((field, value)), None) = (given.pop(), given.pop()) else {
         return Err(invalid(
             pointer,
             "Exactly one of `email`, `phone_number` or `id` is required.",
@@ -1108,18 +1122,11 @@ async fn deletion_job(
         ));
     };
     let mut data = shared.data();
-    let matches = |p: &Profile| match field.as_str() {
+    let matches = |p: &Profile| match field {
         "email" => p.email.as_deref() == Some(value),
         "phone_number" => p.phone_number.as_deref() == Some(value),
-        "id" => p.id == value,
-        _ => false,
+        _ => p.id == value,
     };
-    if !["email", "phone_number", "id"].contains(&field.as_str()) {
-        return Err(invalid(
-            &format!("{pointer}/{field}"),
-            "Only `email`, `phone_number` or `id` identify a profile.",
-        ));
-    }
     let gone: Vec<String> = data
         .profiles
         .iter()
@@ -1131,8 +1138,163 @@ async fn deletion_job(
     for members in data.lists.values_mut() {
         members.retain(|id| !gone.contains(id));
     }
-    data.deleted.push(Value::Object(who.clone()));
+    data.deleted.push(json!({ field: value }));
     Ok(accepted())
+}
+
+/// Attributes `GET /api/profiles` may filter by (with `equals`) and return.
+const PROFILE_FIELDS: [&str; 7] = [
+    "email",
+    "phone_number",
+    "external_id",
+    "first_name",
+    "last_name",
+    "created",
+    "updated",
+];
+
+/// A profile's attributes as Klaviyo returns them.
+fn profile_attributes(profile: &Profile) -> Map<String, Value> {
+    let attributes = json!({
+        "email": profile.email,
+        "phone_number": profile.phone_number,
+        "external_id": profile.external_id,
+        "first_name": profile.first_name,
+        "last_name": profile.last_name,
+        "organization": null,
+        "locale": null,
+        "title": null,
+        "image": null,
+        "created": profile.created,
+        "updated": profile.updated,
+        "last_event_date": null,
+        "location": null,
+        "properties": profile.properties,
+    });
+    match attributes {
+        Value::Object(map) => map,
+        _ => unreachable!("an object literal"),
+    }
+}
+
+/// `equals(<field>,"<value>")`, the filter this simulator understands.
+fn equals_filter(filter: &str) -> Option<(&str, String)> {
+    let inner = filter.strip_prefix("equals(")?.strip_suffix(')')?;
+    let (field, value) = inner.split_once(',')?;
+    let value = value.trim().strip_prefix('"')?.strip_suffix('"')?;
+    Some((field.trim(), value.replace("\\\"", "\"")))
+}
+
+/// `GET /api/profiles`: profiles in creation order, filtered by `equals` on `id`, `email`,
+/// `phone_number` or `external_id`, with sparse fieldsets (`fields[profile]`) and cursor paging
+/// (`page[size]` 1 to 100, default 20; `links.next`).
+async fn list_profiles(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let parameter = |name: &str, detail: &str| {
+        let mut e = error(400, "invalid", "Invalid input.", detail, None);
+        e.parameter = Some(name.to_owned());
+        e
+    };
+    let filter = match query.get("filter") {
+        None => None,
+        Some(f) => match equals_filter(f) {
+            Some((field, value))
+                if ["id", "email", "phone_number", "external_id"].contains(&field) =>
+            {
+                Some((field.to_owned(), value))
+            }
+            _ => {
+                return Err(parameter(
+                    "filter",
+                    &format!("Invalid filter provided: {f:?}."),
+                ))
+            }
+        },
+    };
+    let fields: Option<Vec<&str>> = query
+        .get("fields[profile]")
+        .map(|f| f.split(',').map(str::trim).collect());
+    if let Some(bad) = fields
+        .iter()
+        .flatten()
+        .find(|f| !PROFILE_FIELDS.contains(f))
+    {
+        return Err(parameter(
+            "fields[profile]",
+            &format!("{bad:?} is not a valid field for the resource 'profile'."),
+        ));
+    }
+    let size = match query.get("page[size]").map(|s| s.parse::<usize>()) {
+        None => 20,
+        Some(Ok(n)) if (1..=100).contains(&n) => n,
+        Some(_) => {
+            return Err(parameter(
+                "page[size]",
+                "page[size] must be between 1 and 100.",
+            ))
+        }
+    };
+    let offset = match query.get("page[cursor]").map(|c| c.parse::<usize>()) {
+        None => 0,
+        Some(Ok(n)) => n,
+        Some(Err(_)) => return Err(parameter("page[cursor]", "Invalid page cursor.")),
+    };
+    let data = shared.data();
+    let base = shared.base_url.lock().expect("base url").clone();
+    let matching: Vec<&Profile> = data
+        .profiles
+        .iter()
+        .filter(|p| match &filter {
+            None => true,
+            Some((field, value)) => match field.as_str() {
+                "id" => p.id == *value,
+                "email" => p.email.as_deref() == Some(value),
+                "phone_number" => p.phone_number.as_deref() == Some(value),
+                _ => p.external_id.as_deref() == Some(value),
+            },
+        })
+        .collect();
+    let page: Vec<Value> = matching
+        .iter()
+        .skip(offset)
+        .take(size)
+        .map(|p| {
+            let mut attributes = profile_attributes(p);
+            if let Some(fields) = &fields {
+                attributes.retain(|k, _| fields.contains(&k.as_str()));
+            }
+            json!({"type": "profile", "id": p.id, "attributes": attributes,
+                   "links": {"self": format!("{base}/api/profiles/{}/", p.id)}})
+        })
+        .collect();
+    let mut links = json!({"self": format!("{base}/api/profiles")});
+    if offset + size < matching.len() {
+        let mut next: BTreeMap<String, String> = query.clone();
+        next.insert("page[cursor]".into(), (offset + size).to_string());
+        let encoded: Vec<String> = next
+            .iter()
+            .map(|(k, v)| format!("{}={}", percent(k), percent(v)))
+            .collect();
+        links["next"] = json!(format!("{base}/api/profiles?{}", encoded.join("&")));
+    }
+    Ok(document(
+        StatusCode::OK,
+        json!({"data": page, "links": links}),
+    ))
+}
+
+/// `s` percent-encoded for a query string.
+fn percent(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// The current UTC time as `YYYY-MM-DDTHH:MM:SS+00:00`, as Klaviyo writes timestamps.
