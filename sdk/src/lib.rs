@@ -22,6 +22,10 @@
 //! impl Source for MySource { /* ... */ }
 //! rapport_sdk::export_source_v0_3!(MySource);
 //! ```
+//!
+//! A sink built for contract 0.4 (erase a person by the profile key it was sent, too) uses
+//! `rapport-sdk-erasure` (or `rapport-sdk-erasure-consent-feed`, with a consent feed), which build
+//! a 0.4 component from a [`Sink`] and the 0.4 `Erasure` trait.
 
 pub mod amount;
 pub mod batch;
@@ -91,5 +95,38 @@ macro_rules! export_sink {
 macro_rules! export_source_v0_3 {
     ($ty:ident) => {
         $crate::bindings::source_v0_3::__export_pos_source_v0_3!($ty with_types_in $crate::bindings::source_v0_3);
+    };
+}
+
+/// Implements the `sink` export trait `$export` of a later contract's bindings (which reuse 0.1's
+/// `sink` interface but generate their own trait for it) for every [`Sink`], so a connector
+/// implements `Sink` once whichever contract it is built for.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! impl_sink_export {
+    ($export:path) => {
+        impl<T: $crate::Sink> $export for T {
+            fn describe() -> $crate::types::Descriptor {
+                <T as $crate::Sink>::describe()
+            }
+            fn check() -> Result<(), $crate::types::ConnectorError> {
+                <T as $crate::Sink>::check()
+            }
+            fn upsert_profiles(
+                profiles: Vec<$crate::types::Profile>,
+            ) -> Result<Vec<$crate::types::Outcome>, $crate::types::ConnectorError> {
+                <T as $crate::Sink>::upsert_profiles(profiles)
+            }
+            fn record_activities(
+                activities: Vec<$crate::types::Activity>,
+            ) -> Result<Vec<$crate::types::Outcome>, $crate::types::ConnectorError> {
+                <T as $crate::Sink>::record_activities(activities)
+            }
+            fn forget(
+                identities: Vec<$crate::types::Identity>,
+            ) -> Result<(), $crate::types::ConnectorError> {
+                <T as $crate::Sink>::forget(identities)
+            }
+        }
     };
 }

@@ -11,6 +11,11 @@
 //! interfaces, over 0.1's unchanged types and `host`. A source is called through the bindings of
 //! its version, and what a 0.1 or 0.2 source returns is upcast to 0.3's types (`upcast`), so
 //! everything past the sandbox sees one set of source types: [`pos`]. Its sinks are 0.2's.
+//!
+//! Contract 0.4 changes the sink side only: a sink also exports `erasure`, whose `forget-person`
+//! is given the profile key the host sent the sink as well as the person's identities, and its
+//! `consent-feed` is optional (used when exported). Its sources are 0.3's. A sink of any version is
+//! still called through 0.1's `sink` bindings; only the optional exports differ.
 
 use std::fmt;
 
@@ -23,11 +28,19 @@ pub enum Contract {
     /// Adds birthdays, loyalty accounts, order versions, merged and deleted customers, privacy
     /// requests and loyalty changes to sources; sinks are 0.2's.
     V0_3,
+    /// Adds the sink export `erasure` (forget a person by the profile key too); `consent-feed` is
+    /// optional; sources are 0.3's.
+    V0_4,
 }
 
 impl Contract {
     /// Every version this host runs, oldest first.
-    pub const SUPPORTED: [Contract; 3] = [Contract::V0_1, Contract::V0_2, Contract::V0_3];
+    pub const SUPPORTED: [Contract; 4] = [
+        Contract::V0_1,
+        Contract::V0_2,
+        Contract::V0_3,
+        Contract::V0_4,
+    ];
     /// The package name every version shares; a version is `<PACKAGE>@<semver>`.
     pub const PACKAGE: &'static str = "rapport:connector";
 
@@ -36,6 +49,7 @@ impl Contract {
             Contract::V0_1 => "rapport:connector@0.1.0",
             Contract::V0_2 => "rapport:connector@0.2.0",
             Contract::V0_3 => "rapport:connector@0.3.0",
+            Contract::V0_4 => "rapport:connector@0.4.0",
         }
     }
 
@@ -102,9 +116,22 @@ pub mod source_v0_3 {
     });
 }
 
+/// 0.4's `crm-sink` world: 0.1's sink plus `erasure` (`consent-feed`, optional in 0.4, is 0.2's).
+pub mod sink_v0_4 {
+    wasmtime::component::bindgen!({
+        world: "rapport:connector/crm-sink@0.4.0",
+        path: ["../../wit/v0.1", "../../wit/v0.2", "../../wit/v0.3", "../../wit/v0.4"],
+        with: {
+            "rapport:connector/types@0.1.0": crate::contract::source::rapport::connector::types,
+            "rapport:connector/host@0.1.0": crate::contract::source::rapport::connector::host,
+        },
+    });
+}
+
 pub mod upcast;
 
 pub use sink_v0_2::exports::rapport::connector0_2_0::consent_feed;
+pub use sink_v0_4::exports::rapport::connector0_4_0::erasure;
 pub use source::rapport::connector::{host as wit_host, types as wit};
 
 /// What every source's calls return past the sandbox, whichever version it was built for: 0.3's

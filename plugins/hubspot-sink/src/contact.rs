@@ -103,11 +103,6 @@ pub fn outcomes(response: &Response, emails: &[&str]) -> Result<Vec<Outcome>, Co
 
 pub const GDPR_DELETE_PATH: &str = "/crm/v3/objects/contacts/gdpr-delete";
 
-/// `{"objectId":<email>,"idProperty":"email"}`.
-pub fn gdpr_delete(email: &str) -> Value {
-    json!({"objectId": email, "idProperty": "email"})
-}
-
 /// HubSpot answers 404 for a contact it does not hold: there is nothing left to erase.
 pub fn already_gone(response: &Response) -> bool {
     response.status == 404

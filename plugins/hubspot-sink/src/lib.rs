@@ -1,11 +1,14 @@
 //! HubSpot CRM sink: profiles become contacts upserted by email in batches, each person's latest
 //! email marketing choice becomes a subscription status with its legal basis, activities become
-//! custom event occurrences whose `uuid` is the activity's idempotency key, and forget is a GDPR
-//! delete by email. The private app token is injected by the host.
+//! custom event occurrences whose `uuid` is the activity's idempotency key, and forgetting is a
+//! GDPR delete of every contact the person's email, phone or profile key names (`erase`). Built
+//! for contract 0.4, so the host hands it the profile key with the identities. The private app
+//! token is injected by the host.
 
 mod answer;
 mod consent;
 mod contact;
+mod erase;
 mod event;
 
 use rapport_sdk::batch;
@@ -15,6 +18,7 @@ use rapport_sdk::outcome::fail_call;
 use rapport_sdk::people::{first_identity, latest_marketing};
 use rapport_sdk::per_item;
 use rapport_sdk::prelude::*;
+use rapport_sdk_erasure::{Erasure, ErasureSubject};
 use serde_json::{json, Value};
 
 /// HubSpot's CRM batch endpoints take at most 100 inputs.
@@ -115,19 +119,21 @@ impl Sink for HubSpotSink {
     }
 
     fn forget(identities: Vec<Identity>) -> Result<(), ConnectorError> {
-        let api = Api::from_config()?;
-        for email in identities.iter().filter(|i| i.kind == IdentityKind::Email) {
-            let body = contact::gdpr_delete(&email.value);
-            let response = Request::post(&api.url(contact::GDPR_DELETE_PATH), &body)?.send()?;
-            if !contact::already_gone(&response) {
-                fail_call(answer::outcome(&response)?)?;
-            }
-        }
-        Ok(())
+        erase::person(&Api::from_config()?.base, None, &identities)
     }
 }
 
-rapport_sdk::export_sink!(HubSpotSink);
+impl Erasure for HubSpotSink {
+    fn forget_person(person: ErasureSubject) -> Result<(), ConnectorError> {
+        erase::person(
+            &Api::from_config()?.base,
+            Some(&person.key),
+            &person.identities,
+        )
+    }
+}
+
+rapport_sdk_erasure::export_sink!(HubSpotSink);
 
 /// One contact of a batch upsert and the profile it came from.
 struct Input<'a> {

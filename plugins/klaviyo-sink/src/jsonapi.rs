@@ -101,20 +101,6 @@ pub fn unsubscribe_job(list: Option<&str>, profiles: &[&Profile]) -> Option<Job>
     })
 }
 
-/// `POST /api/data-privacy-deletion-jobs` for an email or phone (Klaviyo takes exactly one
-/// identifier per job and knows no other kind).
-pub fn deletion_job(identity: &Identity) -> Option<Value> {
-    let field = match identity.kind {
-        IdentityKind::Email => "email",
-        IdentityKind::Phone => "phone_number",
-        IdentityKind::LoyaltyId | IdentityKind::VendorCustomer => return None,
-    };
-    Some(json!({"data": {
-        "type": "data-privacy-deletion-job",
-        "attributes": {"profile": {"data": {"type": "profile", "attributes": {field: identity.value}}}},
-    }}))
-}
-
 /// The first email and phone as Klaviyo's `email` and `phone_number` (E.164, as the host keeps it).
 fn identifiers(identities: &[Identity]) -> Map<String, Value> {
     let mut fields = Map::new();

@@ -1,15 +1,18 @@
 //! Klaviyo CRM sink: each profile becomes a `profile-import` (keyed by the host's profile key as
 //! `external_id`), marketing consent becomes subscription bulk jobs on the configured list, each
-//! activity becomes an event whose `unique_id` is the activity's idempotency key, and forget
-//! becomes data-privacy deletion jobs.
+//! activity becomes an event whose `unique_id` is the activity's idempotency key, and forgetting
+//! becomes data-privacy deletion jobs by email, phone and the profiles found by `external_id`
+//! (`erase`). Built for contract 0.4, so the host hands it the profile key with the identities.
 
 mod answer;
+mod erase;
 mod jsonapi;
 
 use rapport_sdk::config::{config_str, require, require_url};
 use rapport_sdk::http::Request;
 use rapport_sdk::per_item;
 use rapport_sdk::prelude::*;
+use rapport_sdk_erasure::{Erasure, ErasureSubject};
 use serde_json::Value;
 
 /// Klaviyo's unsubscribe jobs take at most 100 profiles, so no batch is larger.
@@ -29,10 +32,7 @@ impl Sink for KlaviyoSink {
 
     fn check() -> Result<(), ConnectorError> {
         let api = Api::from_config()?;
-        Request::get(&api.url("/api/accounts"))
-            .header("revision", &api.revision)
-            .send()?
-            .success()?;
+        api.get(&api.url("/api/accounts")).send()?.success()?;
         Ok(())
     }
 
@@ -76,20 +76,20 @@ impl Sink for KlaviyoSink {
     }
 
     fn forget(identities: Vec<Identity>) -> Result<(), ConnectorError> {
-        let api = Api::from_config()?;
-        for body in identities.iter().filter_map(jsonapi::deletion_job) {
-            api.request("/api/data-privacy-deletion-jobs", &body)?
-                .send()?
-                .success()?;
-        }
-        Ok(())
+        erase::person(&Api::from_config()?, None, &identities)
     }
 }
 
-rapport_sdk::export_sink!(KlaviyoSink);
+impl Erasure for KlaviyoSink {
+    fn forget_person(person: ErasureSubject) -> Result<(), ConnectorError> {
+        erase::person(&Api::from_config()?, Some(&person.key), &person.identities)
+    }
+}
+
+rapport_sdk_erasure::export_sink!(KlaviyoSink);
 
 /// Where and how to reach Klaviyo. The API key is injected by the host.
-struct Api {
+pub(crate) struct Api {
     base: String,
     revision: String,
 }
@@ -104,6 +104,13 @@ impl Api {
 
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// A GET of `url` carrying the `revision` header and accepting JSON:API.
+    fn get(&self, url: &str) -> Request {
+        Request::get(url)
+            .header("accept", jsonapi::MEDIA_TYPE)
+            .header("revision", &self.revision)
     }
 
     /// A JSON:API POST carrying the `revision` header every Klaviyo endpoint requires.

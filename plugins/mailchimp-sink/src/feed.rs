@@ -14,7 +14,7 @@ use rapport_sdk::http::Request;
 use rapport_sdk::prelude::*;
 use rapport_sdk::time::{format_timestamp, parse_timestamp};
 use rapport_sdk::watermark::Watermark;
-use rapport_sdk_consent_feed::{ConsentChange, ConsentPage};
+use rapport_sdk_erasure_consent_feed::{ConsentChange, ConsentPage};
 use serde::Deserialize;
 
 /// Members per page (Mailchimp's maximum `count`).

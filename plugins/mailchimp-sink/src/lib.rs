@@ -1,8 +1,10 @@
 //! Mailchimp Marketing 3.0 CRM sink: each profile becomes an audience member upserted at
 //! `PUT /lists/{list}/members/{md5(lowercase email)}` with a consent-safe status, then its tags;
 //! placed orders become e-commerce store orders when a store is configured, other activities
-//! member events; forget permanently deletes the member. Built for contract 0.2, it also reports
-//! the people who unsubscribed at Mailchimp (`feed`).
+//! member events; forgetting permanently deletes the member of each of the person's email
+//! addresses (Mailchimp keys members by email alone, so the profile key names no one there). Built
+//! for contract 0.4 with its consent feed: it also reports the people who unsubscribed at
+//! Mailchimp (`feed`).
 //!
 //! The API key never reaches the plugin, so its data-centre suffix cannot be read here: the
 //! operator sets `data_center` to the key's suffix (or `api_base` to a full base URL).
@@ -18,7 +20,7 @@ use rapport_sdk::people::first_identity;
 use rapport_sdk::per_item;
 use rapport_sdk::prelude::*;
 use rapport_sdk::url;
-use rapport_sdk_consent_feed::{ConsentFeed, ConsentPage};
+use rapport_sdk_erasure_consent_feed::{ConsentFeed, ConsentPage, Erasure, ErasureSubject};
 use serde_json::Value;
 
 /// Mailchimp allows 10 simultaneous connections per account; 50 sequential requests per call
@@ -103,13 +105,20 @@ impl Sink for MailchimpSink {
     }
 }
 
+impl Erasure for MailchimpSink {
+    /// Members are keyed by email alone: every address of the person is erased.
+    fn forget_person(person: ErasureSubject) -> Result<(), ConnectorError> {
+        <MailchimpSink as Sink>::forget(person.identities)
+    }
+}
+
 impl ConsentFeed for MailchimpSink {
     fn consent_changes(cursor: Option<String>) -> Result<ConsentPage, ConnectorError> {
         feed::unsubscribes(&Api::from_config()?, cursor.as_deref())
     }
 }
 
-rapport_sdk_consent_feed::export_sink!(MailchimpSink);
+rapport_sdk_erasure_consent_feed::export_sink!(MailchimpSink);
 
 /// Where the account's API is and which audience to write to.
 struct Api {

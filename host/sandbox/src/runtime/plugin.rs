@@ -8,7 +8,9 @@ use super::{CallLimits, EPOCH_TICK};
 use crate::capabilities::PluginContext;
 use crate::contract::sink::exports::rapport::connector::sink as wit_sink;
 use crate::contract::wit::{Activity, ConnectorError, Descriptor, Identity, Outcome, Profile};
-use crate::contract::{consent_feed, pos, sink, sink_v0_2, source, source_v0_3, upcast, Contract};
+use crate::contract::{
+    consent_feed, erasure, pos, sink, sink_v0_2, sink_v0_4, source, source_v0_3, upcast, Contract,
+};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -22,7 +24,7 @@ pub enum PluginPre {
 }
 
 /// A pre-linked source, by the contract version it was built for: 0.1 and 0.2 sources export 0.1's
-/// `source` interface, 0.3 sources 0.3's.
+/// `source` interface, 0.3 and 0.4 sources 0.3's.
 pub enum SourcePre {
     V0_1(source::PosSourcePre<PluginState>),
     V0_3(source_v0_3::PosSourcePre<PluginState>),
@@ -38,7 +40,9 @@ impl SourcePre {
             Contract::V0_1 | Contract::V0_2 => {
                 SourcePre::V0_1(source::PosSourcePre::new(instance_pre)?)
             }
-            Contract::V0_3 => SourcePre::V0_3(source_v0_3::PosSourcePre::new(instance_pre)?),
+            Contract::V0_3 | Contract::V0_4 => {
+                SourcePre::V0_3(source_v0_3::PosSourcePre::new(instance_pre)?)
+            }
         })
     }
 
@@ -118,17 +122,22 @@ impl SourceInstance {
 }
 
 /// A pre-linked sink, by the contract version it was built for. Every version exports 0.1's `sink`
-/// interface, so a 0.2 sink is called through the same bindings; only `consent-feed` is extra.
-/// 0.3's sink world is 0.2's.
+/// interface, so every sink is called through the same bindings; later versions add exports:
+/// `consent-feed` (0.2 and 0.3, where it is required; 0.4, where it is used if exported) and
+/// `erasure` (0.4).
 pub enum SinkPre {
     V0_1(sink::CrmSinkPre<PluginState>),
-    /// A 0.2 or 0.3 sink.
-    V0_2 {
+    /// A 0.2, 0.3 or 0.4 sink.
+    Extended {
         instance_pre: InstancePre<PluginState>,
         sink: sink::CrmSinkIndices,
-        consent_feed: consent_feed::GuestIndices,
+        consent_feed: Option<consent_feed::GuestIndices>,
+        erasure: Option<erasure::GuestIndices>,
     },
 }
+
+/// The name of 0.2's `consent-feed` export, which a 0.4 sink may leave out.
+const CONSENT_FEED_EXPORT: &str = "rapport:connector/consent-feed@0.2.0";
 
 impl SinkPre {
     /// Type-checks `instance_pre` against the sink world of `contract`.
@@ -140,9 +149,25 @@ impl SinkPre {
             Contract::V0_1 => SinkPre::V0_1(sink::CrmSinkPre::new(instance_pre)?),
             Contract::V0_2 | Contract::V0_3 => {
                 sink_v0_2::CrmSinkIndices::new(&instance_pre)?;
-                SinkPre::V0_2 {
+                SinkPre::Extended {
                     sink: sink::CrmSinkIndices::new(&instance_pre)?,
-                    consent_feed: consent_feed::GuestIndices::new(&instance_pre)?,
+                    consent_feed: Some(consent_feed::GuestIndices::new(&instance_pre)?),
+                    erasure: None,
+                    instance_pre,
+                }
+            }
+            Contract::V0_4 => {
+                sink_v0_4::CrmSinkIndices::new(&instance_pre)?;
+                let exports_feed = instance_pre
+                    .component()
+                    .get_export_index(None, CONSENT_FEED_EXPORT)
+                    .is_some();
+                SinkPre::Extended {
+                    sink: sink::CrmSinkIndices::new(&instance_pre)?,
+                    consent_feed: exports_feed
+                        .then(|| consent_feed::GuestIndices::new(&instance_pre))
+                        .transpose()?,
+                    erasure: Some(erasure::GuestIndices::new(&instance_pre)?),
                     instance_pre,
                 }
             }
@@ -152,7 +177,7 @@ impl SinkPre {
     fn engine(&self) -> &wasmtime::Engine {
         match self {
             SinkPre::V0_1(pre) => pre.engine(),
-            SinkPre::V0_2 { instance_pre, .. } => instance_pre.engine(),
+            SinkPre::Extended { instance_pre, .. } => instance_pre.engine(),
         }
     }
 
@@ -161,16 +186,25 @@ impl SinkPre {
             SinkPre::V0_1(pre) => SinkInstance {
                 sink: pre.instantiate(store)?,
                 consent_feed: None,
+                erasure: None,
             },
-            SinkPre::V0_2 {
+            SinkPre::Extended {
                 instance_pre,
                 sink,
                 consent_feed,
+                erasure,
             } => {
                 let instance = instance_pre.instantiate(&mut *store)?;
                 SinkInstance {
                     sink: sink.load(&mut *store, &instance)?,
-                    consent_feed: Some(consent_feed.load(&mut *store, &instance)?),
+                    consent_feed: consent_feed
+                        .as_ref()
+                        .map(|feed| feed.load(&mut *store, &instance))
+                        .transpose()?,
+                    erasure: erasure
+                        .as_ref()
+                        .map(|erasure| erasure.load(&mut *store, &instance))
+                        .transpose()?,
                 }
             }
         })
@@ -183,10 +217,12 @@ enum Instance {
     Sink(SinkInstance),
 }
 
-/// An instantiated sink: the `sink` export every version has, and `consent-feed` where it exists.
+/// An instantiated sink: the `sink` export every version has, and the optional exports where they
+/// exist.
 struct SinkInstance {
     sink: sink::CrmSink,
     consent_feed: Option<consent_feed::Guest>,
+    erasure: Option<erasure::Guest>,
 }
 
 impl SinkInstance {
@@ -338,7 +374,24 @@ impl Plugin {
 
     /// Whether this sink reports consent choices made at the vendor (contract 0.2's `consent-feed`).
     pub fn has_consent_feed(&self) -> bool {
-        matches!(self.pre, PluginPre::Sink(SinkPre::V0_2 { .. }))
+        matches!(
+            self.pre,
+            PluginPre::Sink(SinkPre::Extended {
+                consent_feed: Some(_),
+                ..
+            })
+        )
+    }
+
+    /// Whether this sink erases a person by the profile key too (contract 0.4's `erasure`).
+    pub fn has_erasure(&self) -> bool {
+        matches!(
+            self.pre,
+            PluginPre::Sink(SinkPre::Extended {
+                erasure: Some(_),
+                ..
+            })
+        )
     }
 
     fn fault(&self, call: &'static str, fault: Fault) -> PluginError {
@@ -557,11 +610,37 @@ impl Plugin {
         })
     }
 
+    /// The sink's `forget`: erase the person these identities name.
     pub fn forget(
         &self,
         identities: &[Identity],
     ) -> Result<Result<(), ConnectorError>, PluginError> {
         self.sink_call("forget", |g, s| g.call_forget(s, identities))
+    }
+
+    /// Erases the person the sink knows by profile key `key` and by `identities`: through
+    /// `forget-person` where the sink has contract 0.4's `erasure`, otherwise through `forget`
+    /// with the identities alone.
+    pub fn forget_person(
+        &self,
+        key: &str,
+        identities: &[Identity],
+    ) -> Result<Result<(), ConnectorError>, PluginError> {
+        if !self.has_erasure() {
+            return self.forget(identities);
+        }
+        let person = erasure::ErasureSubject {
+            key: key.to_owned(),
+            identities: identities.to_vec(),
+        };
+        self.call("forget-person", |instance, store| match instance {
+            Instance::Sink(s) => s
+                .erasure
+                .as_ref()
+                .expect("checked above")
+                .call_forget_person(store, &person),
+            Instance::Source(_) => unreachable!("checked above"),
+        })
     }
 
     /// The refusals people made at the vendor since `cursor` (sinks with a consent feed only).
