@@ -469,17 +469,7 @@ impl SinkWorker {
             Ok(Ok(Err(error))) => {
                 tracing::warn!(error = ?error, "sink reported an error for the whole batch");
                 if let ConnectorError::Auth(m) = &error {
-                    let pause = Pause {
-                        until: now + self.config.auth_retry_ms as i64,
-                        reason: format!(
-                            "needs attention: the vendor refused the sink's credentials ({m}); \
-                             check the secrets granted to sink `{}`, its work waits and is tried \
-                             again every {} s",
-                            self.sink.id,
-                            self.config.auth_retry_ms / 1000
-                        ),
-                        needs_attention: true,
-                    };
+                    let pause = credentials_refused(&self.config, &self.sink.id, m, now);
                     let deferred = whole_call(&|_| Completion::Deferred {
                         at: pause.until,
                         reason: pause.reason.clone(),
@@ -580,11 +570,31 @@ impl SinkWorker {
 
 /// A pause of the whole sink an answer calls for.
 #[derive(Debug, Clone)]
-struct Pause {
-    until: i64,
-    reason: String,
+pub(crate) struct Pause {
+    pub(crate) until: i64,
+    pub(crate) reason: String,
     /// The vendor refused the credentials: the operator must look.
-    needs_attention: bool,
+    pub(crate) needs_attention: bool,
+}
+
+/// The pause of sink `sink` whose credentials the vendor refused at `now` (saying `message`),
+/// deliveries and erasures alike: it needs the operator's attention, and its work is tried again
+/// every `delivery.auth_retry_ms`.
+pub(crate) fn credentials_refused(
+    config: &DeliveryConfig,
+    sink: &str,
+    message: &str,
+    now: i64,
+) -> Pause {
+    Pause {
+        until: now + config.auth_retry_ms as i64,
+        reason: format!(
+            "needs attention: the vendor refused the sink's credentials ({message}); check the \
+             secrets granted to sink `{sink}`, its work waits and is tried again every {} s",
+            config.auth_retry_ms / 1000
+        ),
+        needs_attention: true,
+    }
 }
 
 /// How long a vendor's throttling (`ms` asked for) holds a sink's work, deliveries and erasures

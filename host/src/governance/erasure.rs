@@ -1,15 +1,19 @@
-//! The erasure worker: tells each sink to forget a forgotten person (`forget` on the sink's plugin)
-//! until the sink confirms. A failure is retried with backoff, never given up: the erasure stays
-//! pending, visible in `rapport forget --status`, until every sink has said yes. Logs name the
-//! erasure, sink and plugin, never the identifiers.
+//! The erasure worker: tells each sink to forget a forgotten person until the sink confirms: by
+//! the profile key the sink was sent and the identities it may receive (contract 0.4's
+//! `forget-person`), or by the identities alone (`forget`, older sinks). A failure is retried with
+//! backoff, never given up: the erasure stays pending, visible in `rapport forget --status`, until
+//! every sink has said yes. A vendor that throttles or refuses the credentials pauses the whole
+//! sink as it does for deliveries (the same store pause, marked as needing attention for
+//! credentials), without using attempts; a paused sink's erasures wait for the pause to end, and
+//! a confirmation ends it. Logs name the erasure, sink and plugin, never the identifiers.
 
 use crate::config::DeliveryConfig;
 use crate::connectors::Connector;
-use crate::delivery::{render, throttle_wait};
+use crate::delivery::{credentials_refused, render, throttle_wait, Pause};
 use rapport_core::backoff;
 use rapport_sandbox::contract::wit::ConnectorError;
 use rapport_sandbox::runtime::plugin::{Fault, PluginError};
-use rapport_store::{now_ms, ErasureItem, Store, StoreError};
+use rapport_store::{now_ms, ErasureItem, SinkPause, Store, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -53,19 +57,30 @@ impl ErasureWorker {
     }
 
     /// Tries every due item once, only erasure `only`'s if given; returns each attempt's sink and
-    /// outcome. A disabled sink's items wait.
+    /// outcome. A disabled sink's items wait; a paused sink's wait for the pause to end.
     pub async fn step(&self, only: Option<i64>) -> Result<Vec<(String, Attempt)>, StoreError> {
         let mut attempts = Vec::new();
         for sink in self.sinks.iter().filter(|s| !s.generations.is_disabled()) {
-            for item in self
+            let items = self
                 .store
                 .claim_erasures(&sink.id, only, self.config.lease_ms)
-                .await?
-            {
+                .await?;
+            if items.is_empty() {
+                continue;
+            }
+            let mut paused = self.store.sink_pause(&sink.id).await?;
+            for item in items {
                 // At WARN, so its fields go with the warnings the daemon logs by default.
                 let span = tracing::warn_span!("erasure", erasure = item.erasure_id, sink = %sink.id,
                     plugin = sink.plugin().id(), generation = sink.live().number());
-                let attempt = self.attempt(sink, &item).instrument(span).await?;
+                let attempt = match paused.as_ref().filter(|p| p.until > now_ms()) {
+                    Some(pause) => self.wait_for(pause, &item).instrument(span).await?,
+                    None => {
+                        self.attempt(sink, &item, &mut paused)
+                            .instrument(span)
+                            .await?
+                    }
+                };
                 attempts.push((sink.id.clone(), attempt));
             }
         }
@@ -92,12 +107,38 @@ impl ErasureWorker {
         }
     }
 
-    /// Calls the sink's `forget` with the identifiers it may receive, and records the outcome.
-    async fn attempt(&self, sink: &Connector, item: &ErasureItem) -> Result<Attempt, StoreError> {
+    /// Leaves `item` unattempted until `pause` ends.
+    async fn wait_for(&self, pause: &SinkPause, item: &ErasureItem) -> Result<Attempt, StoreError> {
+        self.store
+            .retry_erasure(
+                item.erasure_id,
+                &item.sink,
+                pause.until,
+                &pause.reason,
+                false,
+            )
+            .await?;
+        Ok(Attempt::Pending {
+            at: pause.until,
+            reason: pause.reason.clone(),
+        })
+    }
+
+    /// Asks the sink to forget the person by their profile key and the identifiers it may
+    /// receive, and records the outcome; `paused` is the sink's pause, which the outcome may end
+    /// (a confirmation) or start (throttled, credentials refused).
+    async fn attempt(
+        &self,
+        sink: &Connector,
+        item: &ErasureItem,
+        paused: &mut Option<SinkPause>,
+    ) -> Result<Attempt, StoreError> {
         let mut identities: Vec<_> = item.identities.iter().map(render::identity).collect();
         crate::delivery::minimise::minimise_identities(&sink.fields, &mut identities);
         let plugin = sink.plugin();
-        let answer = tokio::task::spawn_blocking(move || plugin.forget(&identities)).await;
+        let key = item.profile_key.clone();
+        let answer =
+            tokio::task::spawn_blocking(move || plugin.forget_person(&key, &identities)).await;
         let now = now_ms();
         let backoff = || {
             now + backoff::delay(
@@ -107,6 +148,7 @@ impl ErasureWorker {
             )
             .as_millis() as i64
         };
+        let mut pause = None;
         let (at, reason) = match answer {
             Ok(Ok(Ok(()))) => {
                 let complete = self
@@ -114,11 +156,26 @@ impl ErasureWorker {
                     .confirm_erasure(item.erasure_id, &sink.id)
                     .await?;
                 tracing::info!(complete, "sink confirmed the erasure");
+                if paused.take().is_some() {
+                    self.store.resume_sink(&sink.id).await?;
+                    tracing::info!("sink resumed: the vendor takes its work again");
+                }
                 return Ok(Attempt::Confirmed);
             }
             Ok(Ok(Err(ConnectorError::RateLimited(ms)))) => {
                 let wait = throttle_wait(&self.config, ms);
+                pause = Some(Pause {
+                    until: now + wait.ms,
+                    reason: wait.reason.clone(),
+                    needs_attention: false,
+                });
                 (now + wait.ms, wait.reason)
+            }
+            Ok(Ok(Err(ConnectorError::Auth(m)))) => {
+                let refused = credentials_refused(&self.config, &sink.id, &m, now);
+                let retry = (refused.until, refused.reason.clone());
+                pause = Some(refused);
+                retry
             }
             Ok(Ok(Err(error))) => (backoff(), describe(&error)),
             Ok(Err(PluginError {
@@ -134,8 +191,26 @@ impl ErasureWorker {
         let reason = blank_out(&reason, item.identities.iter().map(|i| i.value.as_str()));
         tracing::warn!(reason = %reason, retry_in_ms = at - now, "sink has not confirmed the erasure");
         self.store
-            .retry_erasure(item.erasure_id, &sink.id, at, &reason)
+            .retry_erasure(item.erasure_id, &sink.id, at, &reason, pause.is_none())
             .await?;
+        if let Some(p) = pause {
+            let p_reason = blank_out(&p.reason, item.identities.iter().map(|i| i.value.as_str()));
+            tracing::warn!(
+                until = p.until,
+                needs_attention = p.needs_attention,
+                "sink paused: {p_reason}"
+            );
+            self.store
+                .pause_sink(&sink.id, p.until, &p_reason, p.needs_attention)
+                .await?;
+            *paused = Some(SinkPause {
+                sink: sink.id.clone(),
+                until: p.until,
+                reason: p_reason,
+                needs_attention: p.needs_attention,
+                since: now,
+            });
+        }
         Ok(Attempt::Pending { at, reason })
     }
 }

@@ -82,6 +82,8 @@ pub struct ErasureItem {
     pub erasure_id: i64,
     pub sink: String,
     pub attempts: i64,
+    /// The forgotten profile's key, which the sinks were sent as the person's profile key.
+    pub profile_key: String,
     pub identities: Vec<Identity>,
 }
 
@@ -164,6 +166,11 @@ impl Store {
         leased.sort_unstable();
         let mut claimed = Vec::with_capacity(leased.len());
         for (erasure_id, attempts) in leased {
+            let profile_key: String =
+                sqlx::query_scalar("SELECT profile_key FROM erasures WHERE id = $1")
+                    .bind(erasure_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
             let identities = sqlx::query(
                 "SELECT kind, value FROM erasure_identities WHERE erasure_id = $1
                  ORDER BY kind, value",
@@ -178,6 +185,7 @@ impl Store {
                 erasure_id,
                 sink: sink.to_string(),
                 attempts,
+                profile_key,
                 identities,
             });
         }
@@ -215,16 +223,18 @@ impl Store {
         Ok(unconfirmed == 0)
     }
 
-    /// Puts the sink's item back in line for `at`, with why it failed (already free of PII).
+    /// Puts the sink's item back in line for `at`, with why it failed (already free of PII);
+    /// `attempted` says whether it counts as an attempt (a throttled or refused call does not).
     pub async fn retry_erasure(
         &self,
         erasure_id: i64,
         sink: &str,
         at: i64,
         error: &str,
+        attempted: bool,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        queue::retry(&mut tx, &ERASURES, sink, erasure_id, at, error, true).await?;
+        queue::retry(&mut tx, &ERASURES, sink, erasure_id, at, error, attempted).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -100,6 +100,12 @@ async fn an_erasure_is_claimed_under_a_lease_retried_and_confirmed() {
         assert_eq!(claimed.len(), 1);
         assert_eq!(claimed[0].erasure_id, erasure);
         assert_eq!(claimed[0].attempts, 0);
+        let key = &db.store.erasures(Some(erasure), 1).await.unwrap()[0].profile_key;
+        assert!(key.starts_with("p-"), "{key}");
+        assert_eq!(
+            &claimed[0].profile_key, key,
+            "the sinks get the profile key"
+        );
         assert_eq!(
             claimed[0].identities,
             vec![Identity {
@@ -134,7 +140,7 @@ async fn an_erasure_is_claimed_under_a_lease_retried_and_confirmed() {
         // The sink is down: retried in an hour, with the error.
         let at = now_ms() + 3_600_000;
         db.store
-            .retry_erasure(erasure, "crm", at, "503 from the vendor")
+            .retry_erasure(erasure, "crm", at, "503 from the vendor", true)
             .await
             .unwrap();
         assert_eq!(
@@ -171,15 +177,17 @@ async fn an_erasure_is_claimed_under_a_lease_retried_and_confirmed() {
         assert_eq!(log[0].completed_at, None);
         assert_eq!(db.store.erasure_backlog(&sinks()).await.unwrap().0, 1);
 
-        // The last sink confirms: the erasure is complete and the kept identifiers go.
-        assert_eq!(
-            db.store
-                .claim_erasures("mail", Some(erasure), LEASE_MS)
-                .await
-                .unwrap()
-                .len(),
-            1
-        );
+        // The last sink refuses the credentials once, which uses no attempt, then confirms: the
+        // erasure is complete and the kept identifiers go.
+        let mail = || db.store.claim_erasures("mail", Some(erasure), LEASE_MS);
+        assert_eq!(mail().await.unwrap().len(), 1);
+        db.store
+            .retry_erasure(erasure, "mail", now_ms() - 1, "auth: HTTP 401", false)
+            .await
+            .unwrap();
+        let (status, attempts, ..) = part(&db, erasure, "mail").await;
+        assert_eq!((status.as_str(), attempts), ("pending", 0));
+        assert_eq!(mail().await.unwrap()[0].attempts, 0);
         assert!(db.store.confirm_erasure(erasure, "mail").await.unwrap());
         assert_eq!(db.store.erasure_backlog(&sinks()).await.unwrap(), (0, None));
         let kept = db
