@@ -208,9 +208,10 @@ fn operation(method: &str, path: &str) -> &'static Value {
     op
 }
 
-/// Checks one exchange against its operation: required `revision` header, the request body schema,
-/// and the response body schema for its status.
-fn assert_exchange_matches_spec(exchange: &Exchange) {
+/// Checks one exchange against its operation: required `revision` header; for a POST its media
+/// type and the request body schema, for a GET that every query parameter is one the operation
+/// declares; and the response body schema for its status.
+pub(crate) fn assert_exchange_matches_spec(exchange: &Exchange) {
     let op = operation(&exchange.method, &exchange.path);
     let what = format!(
         "{} {} ({})",
@@ -221,15 +222,32 @@ fn assert_exchange_matches_spec(exchange: &Exchange) {
         Some(klaviyo::REVISION),
         "{what}"
     );
-    assert_eq!(
-        exchange.header("content-type"),
-        Some(klaviyo::MEDIA_TYPE),
-        "{what}: requests carry the spec's media type"
-    );
-    let body_schema = &op["requestBody"]["content"][klaviyo::MEDIA_TYPE]["schema"];
-    assert!(body_schema.is_object(), "{what} takes a body");
-    let request = exchange.request.as_ref().expect("a JSON request body");
-    assert_valid(body_schema, request, &format!("request of {what}"));
+    if exchange.method == "GET" {
+        let declared: Vec<&str> = op["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["in"] == "query")
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        for pair in exchange.query.iter().flat_map(|q| q.split('&')) {
+            let name = pair.split('=').next().unwrap_or_default();
+            assert!(
+                declared.contains(&name),
+                "{what}: query parameter {name:?} is not in the spec"
+            );
+        }
+    } else {
+        assert_eq!(
+            exchange.header("content-type"),
+            Some(klaviyo::MEDIA_TYPE),
+            "{what}: requests carry the spec's media type"
+        );
+        let body_schema = &op["requestBody"]["content"][klaviyo::MEDIA_TYPE]["schema"];
+        assert!(body_schema.is_object(), "{what} takes a body");
+        let request = exchange.request.as_ref().expect("a JSON request body");
+        assert_valid(body_schema, request, &format!("request of {what}"));
+    }
 
     let status = exchange.status.to_string();
     let family = format!("{}XX", &status[..1]);

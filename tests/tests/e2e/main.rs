@@ -14,6 +14,7 @@ mod edges_http;
 mod edges_secrets;
 mod facts;
 mod forget;
+mod forget_everywhere;
 mod governance;
 mod hubspot;
 mod identity;
