@@ -2,7 +2,8 @@
 //! merge planning, consent rules (ledger, marketing gate, contact rules), sales facts (current
 //! versions, what counts as a sale, refund buyers, the journey horizon), journey rules, governance
 //! rules (fields a sink may receive, retention periods), profile facts, RFM segments and loyalty
-//! tiers (`profile`), retry backoff and idempotency keys.
+//! tiers (`profile`), product pairs (association rules over baskets: `pairs`), retry backoff and
+//! idempotency keys.
 //!
 //! No SQL, no wasmtime, no I/O: every rule here is tested with plain values. The store persists
 //! what these types describe; the host's services call these rules between reads and writes.
@@ -14,6 +15,7 @@ pub mod identity;
 pub mod journeys;
 pub mod keys;
 pub mod model;
+pub mod pairs;
 pub mod predictions;
 pub mod profile;
 pub mod sales;
