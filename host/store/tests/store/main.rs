@@ -5,4 +5,5 @@ mod erasure;
 mod events;
 mod merges;
 mod outbox;
+mod predictions;
 mod retention;
