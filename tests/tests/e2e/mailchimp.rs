@@ -661,7 +661,7 @@ async fn a_0_1_manifest_runs_the_same_plugin_without_its_consent_feed() {
     let sim = MailchimpSim::start().await.unwrap();
     sim.add_list(LIST);
     let feeding = sink(&sim, None).await;
-    assert!(feeding.plugin().has_consent_feed());
+    assert!(feeding.plugin().has_consent_feed() && feeding.plugin().has_erasure());
     // The same component declared for 0.1 is run through 0.1's bindings: a sink like any other.
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("mailchimp-sink");
@@ -674,13 +674,13 @@ async fn a_0_1_manifest_runs_the_same_plugin_without_its_consent_feed() {
     let manifest = std::fs::read_to_string(plugin("mailchimp-sink").join("rapport.toml")).unwrap();
     std::fs::write(
         copy.join("rapport.toml"),
-        manifest.replace("rapport:connector@0.2.0", "rapport:connector@0.1.0"),
+        manifest.replace("rapport:connector@0.4.0", "rapport:connector@0.1.0"),
     )
     .unwrap();
     let base = sim.api_base();
     let settings = [("api_base", base.as_str()), ("list_id", LIST)];
     let plain = sink_from(&copy, mailchimp::API_KEY, &settings).await;
-    assert!(!plain.plugin().has_consent_feed());
+    assert!(!plain.plugin().has_consent_feed() && !plain.plugin().has_erasure());
     let refused = plain.plugin().consent_changes(None).unwrap_err();
     assert!(refused.to_string().contains("consent-feed"), "{refused}");
     let outcomes = upsert(&plain, vec![person("p-1", "ana@example.com", vec![])]).await;

@@ -540,7 +540,7 @@ fn a_wrong_contract_is_refused() {
         &signed.trust,
         &signed.package,
         &format!(
-            "refused: plugin manifest {}: line 5: field `contract`: the plugin was built for \"rapport:connector@0.9.0\", this host runs rapport:connector@0.1.0, rapport:connector@0.2.0, rapport:connector@0.3.0",
+            "refused: plugin manifest {}: line 5: field `contract`: the plugin was built for \"rapport:connector@0.9.0\", this host runs rapport:connector@0.1.0, rapport:connector@0.2.0, rapport:connector@0.3.0, rapport:connector@0.4.0",
             signed.package.join("rapport.toml").display()
         ),
     );
@@ -566,7 +566,7 @@ fn a_component_built_for_an_unknown_contract_is_refused_by_name() {
     let manifest = bench.manifest("future-sink", None);
     let line = pack_refusal(&bench, "future-sink", &manifest);
     assert!(
-        line.ends_with(": plugin.wasm was built for rapport:connector@0.9.0, and this host runs rapport:connector@0.1.0, rapport:connector@0.2.0, rapport:connector@0.3.0 (rebuild the plugin with an SDK for one of those, or upgrade rapport)"),
+        line.ends_with(": plugin.wasm was built for rapport:connector@0.9.0, and this host runs rapport:connector@0.1.0, rapport:connector@0.2.0, rapport:connector@0.3.0, rapport:connector@0.4.0 (rebuild the plugin with an SDK for one of those, or upgrade rapport)"),
         "{line}"
     );
 }
@@ -585,6 +585,24 @@ fn a_0_1_component_declared_as_0_2_is_refused_for_the_missing_consent_feed() {
     assert!(
         line.contains("plugin.wasm does not implement the crm-sink world its manifest declares: ")
             && line.contains("consent-feed@0.2.0"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_0_1_component_declared_as_0_4_is_refused_for_the_missing_erasure() {
+    let bench = Bench::new();
+    let manifest = bench.manifest("http-sink", None);
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    std::fs::write(
+        &manifest,
+        text.replace("rapport:connector@0.1.0", "rapport:connector@0.4.0"),
+    )
+    .expect("manifest");
+    let line = pack_refusal(&bench, "http-sink", &manifest);
+    assert!(
+        line.contains("plugin.wasm does not implement the crm-sink world its manifest declares: ")
+            && line.contains("erasure@0.4.0"),
         "{line}"
     );
 }
