@@ -39,7 +39,7 @@ pub async fn run(config: &Config, store: &Store, command: ProfileCommand) -> any
     match command {
         ProfileCommand::Show { who, view, json } => {
             let found = find_one(store, &normalizer, &who).await?;
-            let loaded = view::load(store, found.id).await?;
+            let loaded = view::load(store, found.id, view).await?;
             let rules = ViewRules {
                 tiers: &config.profiles.tiers,
                 zone: config.shop.time_zone,

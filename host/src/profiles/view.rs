@@ -28,7 +28,7 @@ pub enum ViewKind {
 pub struct Loaded {
     pub snapshot: ProfileSnapshot,
     pub facts: Option<ProfileFacts>,
-    /// `None` for someone who never bought.
+    /// `None` for someone who never bought, and in the staff view.
     pub rfm: Option<RfmScore>,
     pub issues: Vec<Issue>,
 }
@@ -41,8 +41,9 @@ pub struct ViewRules<'a> {
     pub now: DateTime<Utc>,
 }
 
-/// Reads what the views of profile `profile_id` need.
-pub async fn load(store: &Store, profile_id: i64) -> Result<Loaded, StoreError> {
+/// Reads what `kind` of view of profile `profile_id` needs (the staff view spares the RFM scores,
+/// which rank the person among all the shop's buyers).
+pub async fn load(store: &Store, profile_id: i64, kind: ViewKind) -> Result<Loaded, StoreError> {
     let snapshot = store
         .profile_snapshots(&[profile_id], SnapshotDepth::Full)
         .await?
@@ -52,12 +53,16 @@ pub async fn load(store: &Store, profile_id: i64) -> Result<Loaded, StoreError> 
         .profile_facts(&[profile_id])
         .await?
         .remove(&profile_id);
-    let buyers = store.buyers_facts().await?;
-    let inputs: Vec<RfmInput> = buyers.iter().map(|(_, _, f)| rfm_input(f)).collect();
-    let rfm = buyers
-        .iter()
-        .position(|(id, _, _)| *id == profile_id)
-        .map(|i| rfm::score(&inputs)[i]);
+    let rfm = match kind {
+        ViewKind::Staff => None,
+        ViewKind::Marketer => {
+            let buyers = store.buyers_facts().await?;
+            let inputs: Vec<RfmInput> = buyers.iter().map(|(_, _, f)| rfm_input(f)).collect();
+            (buyers.iter())
+                .position(|(id, _, _)| *id == profile_id)
+                .map(|i| rfm::score(&inputs)[i])
+        }
+    };
     Ok(Loaded {
         snapshot,
         facts,
@@ -374,7 +379,10 @@ mod tests {
         };
         let april = staff(&loaded(4), &rules(chrono_tz::UTC));
         assert_eq!(april.birthday_this_month, Some(14));
-        assert_eq!(staff(&loaded(5), &rules(chrono_tz::UTC)).birthday_this_month, None);
+        assert_eq!(
+            staff(&loaded(5), &rules(chrono_tz::UTC)).birthday_this_month,
+            None
+        );
         let auckland = rules(chrono_tz::Pacific::Auckland);
         assert_eq!(staff(&loaded(5), &auckland).birthday_this_month, Some(14));
         assert_eq!(april.loyalty_tier.as_deref(), Some("gold"));
