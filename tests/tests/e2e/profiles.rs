@@ -2,10 +2,12 @@
 //! history imported through the csv-source (a refund, two sales on one day, in store and online,
 //! categories, a loyalty tier from config), read back as the staff view (no contact detail) and
 //! the marketer view, looked up by email and phone, with service issues opened and closed, and the
-//! shop's RFM segments worked out by hand.
+//! shop's RFM segments worked out by hand; on SQLite and on PostgreSQL.
 
 use chrono::{Duration, Utc};
-use rapport_e2e::{free_port, output_text, stop_gracefully, wait_until, ShopDir, TestShop};
+use rapport_e2e::{
+    free_port, output_text, stop_gracefully, wait_until, PostgresDatabase, ShopDir, TestShop,
+};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::Duration as Wait;
@@ -38,17 +40,32 @@ struct Shop {
     dir: ShopDir,
     base: String,
     daemon: std::process::Child,
+    _postgres: Option<PostgresDatabase>,
 }
 
-async fn start() -> Shop {
+/// The store a test shop runs on.
+#[derive(Clone, Copy, PartialEq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+async fn start(backend: Backend) -> Shop {
+    let postgres = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(PostgresDatabase::create().await),
+    };
+    let shop = match &postgres {
+        None => TestShop::new().sqlite(),
+        Some(database) => TestShop::new().database(&database.url()),
+    };
     let port = free_port();
     let tiers = toml::Value::try_from(json!([
         {"name": "silver", "min_spend_minor": 1000},
         {"name": "gold", "min_spend_minor": 4000},
     ]))
     .unwrap();
-    let dir = TestShop::new()
-        .sqlite()
+    let dir = shop
         .listen(port)
         .section("profiles", [("tiers", tiers)])
         .csv_source("shop")
@@ -80,6 +97,7 @@ async fn start() -> Shop {
         dir,
         base: format!("http://127.0.0.1:{port}"),
         daemon,
+        _postgres: postgres,
     }
 }
 
@@ -127,7 +145,16 @@ impl Drop for Shop {
 
 #[tokio::test]
 async fn the_marketer_view_holds_the_hand_computed_facts() {
-    let shop = start().await;
+    marketer_view_and_segments(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn the_marketer_view_holds_the_hand_computed_facts_on_postgres() {
+    marketer_view_and_segments(Backend::Postgres).await;
+}
+
+async fn marketer_view_and_segments(backend: Backend) {
+    let shop = start(backend).await;
     let ana = shop
         .cli_json(&["profile", "show", "ana@example.com", "--view", "marketer"])
         .await;
@@ -199,7 +226,16 @@ async fn the_marketer_view_holds_the_hand_computed_facts() {
 
 #[tokio::test]
 async fn staff_see_a_short_view_without_contact_details_and_keep_service_issues() {
-    let shop = start().await;
+    staff_view_and_issues(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn staff_see_a_short_view_without_contact_details_and_keep_service_issues_on_postgres() {
+    staff_view_and_issues(Backend::Postgres).await;
+}
+
+async fn staff_view_and_issues(backend: Backend) {
+    let shop = start(backend).await;
     let staff = shop.dir.token("staff", None).await;
     let admin = shop.dir.token("admin", None).await;
 
