@@ -15,6 +15,7 @@ pub mod forgotten;
 mod inbox;
 pub mod merges;
 pub mod outbox;
+pub mod pairs;
 pub mod predictions;
 pub mod privacy_requests;
 pub mod profile_facts;

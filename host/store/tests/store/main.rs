@@ -5,5 +5,6 @@ mod erasure;
 mod events;
 mod merges;
 mod outbox;
+mod pairs;
 mod predictions;
 mod retention;
