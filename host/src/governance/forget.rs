@@ -77,10 +77,7 @@ pub fn readings(normalizer: &Normalizer, text: &str) -> Result<Vec<PersonRef>, F
     if let Some(number) = text.strip_prefix(LOYALTY_PREFIX) {
         let loyalty = normalizer.normalize("", IdentityKind::LoyaltyId, number);
         return match loyalty {
-            Some(identity) => Ok(vec![PersonRef::Loyalty {
-                account: number.trim().to_string(),
-                identity: identity.value,
-            }]),
+            Some(identity) => Ok(vec![PersonRef::Loyalty(identity.value)]),
             None => Err(ForgetError::Unreadable(text.to_string())),
         };
     }

@@ -19,9 +19,9 @@ pub enum PersonRef {
     ProfileKey(String),
     /// Their profile's row id.
     ProfileId(i64),
-    /// Their loyalty number: the profile's loyalty account as the vendor gave it (`account`), or a
-    /// loyalty identity (`identity`, normalised).
-    Loyalty { account: String, identity: String },
+    /// Their loyalty number, normalised (upper case, single spaces): a loyalty identity, or the
+    /// profile's loyalty account, compared without regard to case.
+    Loyalty(String),
 }
 
 /// A stored profile found for a [`PersonRef`].
@@ -78,13 +78,13 @@ impl Store {
                 PersonRef::ProfileId(id) => {
                     sqlx::query("SELECT id, key FROM profiles WHERE id = $1").bind(*id)
                 }
-                PersonRef::Loyalty { account, identity } => sqlx::query(
-                    "SELECT id, key FROM profiles WHERE loyalty_account = $1
+                PersonRef::Loyalty(number) => sqlx::query(
+                    "SELECT id, key FROM profiles WHERE UPPER(loyalty_account) = $1
                      UNION SELECT p.id, p.key FROM profiles p JOIN identities i ON i.profile_id = p.id
                      WHERE i.kind = 'loyalty_id' AND i.value = $2",
                 )
-                .bind(account.as_str())
-                .bind(identity.as_str()),
+                .bind(number.as_str())
+                .bind(number.as_str()),
             };
             for row in query.fetch_all(&self.pool).await? {
                 let id: i64 = row.try_get("id")?;

@@ -6,10 +6,14 @@
 //! test guest `source-v0-1`) keeps loading and working beside it, and a plugin built for a contract
 //! the host does not run is refused by name.
 
+use rapport_core::identity::Normalizer;
+use rapport_core::profile::tiers::Tier;
 use rapport_e2e::{plugin, TestShop};
 use rapport_fakes::capture::CaptureServer;
 use rapport_host::config::Config;
+use rapport_host::governance::forget::find_one;
 use rapport_host::pipeline::Pipeline;
+use rapport_host::profiles::view::{self, ViewKind, ViewRules};
 use rapport_sandbox::contract::Contract;
 use rapport_sandbox::packages::PluginPackage;
 use rapport_sandbox::runtime::{LoadError, Runtime};
@@ -154,6 +158,30 @@ async fn a_0_3_source_reports_birthdays_loyalty_versions_merges_deletions_and_pr
         loyalty["customer"]["loyalty"],
         json!({"id": "LA-1", "balance": 80, "lifetime": 450})
     );
+
+    // Her loyalty number finds her, and the counter sees her points, her tier by the points she
+    // ever earned and, in February, her birthday.
+    let normalizer = Normalizer::new(shop.pipeline.config.shop.region, &Default::default());
+    let store = &shop.pipeline.store;
+    let found = find_one(store, &normalizer, "loyalty: la-1").await.unwrap();
+    let loaded = view::load(store, found.id, ViewKind::Staff).await.unwrap();
+    let tiers = [Tier {
+        name: "member".into(),
+        min_spend_minor: None,
+        min_lifetime_points: Some(400),
+    }];
+    let february = ViewRules {
+        tiers: &tiers,
+        zone: chrono_tz::UTC,
+        now: chrono::DateTime::parse_from_rfc3339("2027-02-10T12:00:00Z")
+            .unwrap()
+            .into(),
+    };
+    let staff = view::staff(&loaded, &february);
+    assert_eq!(staff.first_name.as_deref(), Some("Jane"));
+    assert_eq!(staff.loyalty_points, Some(80));
+    assert_eq!(staff.loyalty_tier.as_deref(), Some("member"));
+    assert_eq!(staff.birthday_this_month, Some(29));
 
     // 30 February does not exist: the event is refused, naming the field.
     let refused = shop.pipeline.store.rejected_inputs("facts").await.unwrap();
