@@ -1,13 +1,14 @@
 //! The one wiring point of the daemon: a pipeline's pollers, delivery and erasure workers, the
-//! privacy requests, the retention job, the plugin-directory watch and the HTTP server, run until shutdown; and the
-//! config-reload loop of `rapport run`, which starts the pipeline again whenever its config file
-//! changes and loads.
+//! privacy requests, the retention job, the daily refit of the predictions, the plugin-directory
+//! watch and the HTTP server, run until shutdown; and the config-reload loop of `rapport run`,
+//! which starts the pipeline again whenever its config file changes and loads.
 
 use crate::admin::{self, AdminState};
 use crate::config::Config;
 use crate::connectors::Connector;
 use crate::governance::retention;
 use crate::pipeline::Pipeline;
+use crate::predictions;
 use crate::reload;
 use rapport_core::governance::retention::Mode;
 use std::collections::BTreeSet;
@@ -91,6 +92,54 @@ async fn retention_loop(pipeline: Arc<Pipeline>, mut shutdown: watch::Receiver<b
     }
 }
 
+/// How often the daemon refits the customer-base models.
+const REFIT_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Refits the customer-base models daily until `shutdown`: when the latest fit is a day old (or
+/// there is none), then a day after. Below rapport's minimum data it logs why and tries the next day.
+async fn predictions_loop(pipeline: Arc<Pipeline>, mut shutdown: watch::Receiver<bool>) {
+    let time_zone = pipeline.config.shop.time_zone;
+    while !*shutdown.borrow() {
+        let wait = match pipeline.store.latest_fit().await {
+            Ok(Some(latest)) => {
+                let age = (chrono::Utc::now().timestamp_millis() - latest.fitted_at).max(0);
+                REFIT_INTERVAL.saturating_sub(Duration::from_millis(age as u64))
+            }
+            Ok(None) => Duration::ZERO,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the latest prediction fit");
+                REFIT_INTERVAL
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => continue,
+        }
+        let as_of = predictions::today(time_zone);
+        match predictions::refit(&pipeline.store, time_zone, as_of).await {
+            Ok(predictions::Refit::Fitted(stored)) => {
+                let b = stored.fit.bgnbd.params;
+                tracing::info!(%as_of, r = b.r, alpha = b.alpha, a = b.a, b = b.b,
+                    "customer-base models refitted");
+            }
+            Ok(predictions::Refit::Refused { refusal, .. }) => {
+                tracing::info!(%as_of, "predictions skipped: {refusal}");
+                tokio::select! {
+                    _ = tokio::time::sleep(REFIT_INTERVAL) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "refitting the customer-base models failed; tried again tomorrow");
+                tokio::select! {
+                    _ = tokio::time::sleep(REFIT_INTERVAL) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+    }
+}
+
 /// The daemon: pollers, delivery workers and the HTTP server until `shutdown` turns true. Work in
 /// flight is finished and recorded before it returns.
 pub async fn run(pipeline: Arc<Pipeline>, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
@@ -131,7 +180,10 @@ pub async fn run(pipeline: Arc<Pipeline>, shutdown: watch::Receiver<bool>) -> an
         });
     }
     tasks.spawn(retention_loop(pipeline.clone(), shutdown.clone()));
+    tasks.spawn(predictions_loop(pipeline.clone(), shutdown.clone()));
     tasks.spawn(privacy_loop(pipeline.clone(), shutdown.clone()));
+    let (store, pairs) = (pipeline.store.clone(), pipeline.config.pairs.clone());
+    tasks.spawn(crate::pairs::schedule(store, pairs, shutdown.clone()));
     tasks.spawn(watch_plugins(pipeline.clone(), shutdown.clone()));
     listener
         .serve(admin_router(&pipeline), shutdown.clone())

@@ -15,6 +15,8 @@ pub mod delivery;
 pub mod governance;
 pub mod identity;
 pub mod ingest;
+pub mod pairs;
 pub mod pipeline;
+pub mod predictions;
 pub mod profiles;
 pub mod reload;

@@ -131,12 +131,36 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Work out which products (or categories) sell together, store the rules and list them, best
+    /// first; below the minimum of baskets, say how far the shop is from it and exit non-zero.
+    Pairs {
+        #[arg(long, default_value = "rapport.toml")]
+        config: PathBuf,
+        /// `product` (a line's sku, else its name) or `category`.
+        #[arg(long, default_value = "product")]
+        by: rapport_core::pairs::PairsBy,
+        #[arg(long)]
+        json: bool,
+    },
     /// Tokens of the HTTP surface: create (printed once), list, revoke.
     Token {
         #[arg(long, global = true, default_value = "rapport.toml")]
         config: PathBuf,
         #[command(subcommand)]
         command: cli::token::TokenCommand,
+    },
+    /// Fit the customer-base models (BG/NBD, Gamma-Gamma) on the shop's history, record the fit
+    /// and print it; below rapport's minimum data, say how far the shop is from it and exit non-zero.
+    Predict {
+        #[arg(long, default_value = "rapport.toml")]
+        config: PathBuf,
+        /// Fit on the history up to and including this day (YYYY-MM-DD, the shop's time zone);
+        /// default today.
+        #[arg(long)]
+        as_of: Option<chrono::NaiveDate>,
+        /// Print the fit as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Print the shop's data policy, in plain language, from the config.
     Policy {
@@ -264,11 +288,31 @@ async fn main() -> anyhow::Result<()> {
             store.close().await;
             result
         }
+        Command::Pairs { config, by, json } => {
+            init_logging("warn");
+            let config = Config::load(&config)?;
+            let store = rapport_store::Store::open(&config.store.database_url).await?;
+            let result = cli::pairs::run(&config, &store, by, json).await;
+            store.close().await;
+            result
+        }
         Command::Token { config, command } => {
             init_logging("warn");
             let config = Config::load(&config)?;
             let store = rapport_store::Store::open(&config.store.database_url).await?;
             let result = cli::token::run(&config, &store, command).await;
+            store.close().await;
+            result
+        }
+        Command::Predict {
+            config,
+            as_of,
+            json,
+        } => {
+            init_logging("warn");
+            let config = Config::load(&config)?;
+            let store = rapport_store::Store::open(&config.store.database_url).await?;
+            let result = cli::predict::run(&config, &store, as_of, json).await;
             store.close().await;
             result
         }

@@ -5,6 +5,7 @@
 #[cfg(test)]
 mod fuzz;
 mod journeys;
+pub mod pairs;
 
 use rapport_core::consent::contact::ContactRules;
 use rapport_core::identity::{IdentityRules, Region};
@@ -45,6 +46,9 @@ pub struct Config {
     /// `[profiles]`: the loyalty tiers, lowest first.
     #[serde(default)]
     pub profiles: ProfilesConfig,
+    /// `[pairs]`: the guards, window and schedule of product pairs.
+    #[serde(default)]
+    pub pairs: pairs::PairsConfig,
     /// How long each class of stored record is kept.
     #[serde(default)]
     pub retention: rapport_core::governance::retention::RetentionConfig,
@@ -582,6 +586,7 @@ impl Config {
             ));
         }
         self.server.validate(&self.sources)?;
+        self.pairs.validate()?;
         journeys::validate(self)
     }
 

@@ -26,6 +26,8 @@ mod pairs;
 mod people_facts;
 mod policy;
 mod postgres;
+mod predict;
+mod product_pairs;
 mod reload;
 mod profiles;
 mod restart;

@@ -79,6 +79,22 @@ impl ShopHistory {
             .iter()
             .max_by(|a, b| (a.1).0.cmp(&(b.1).0).then(b.0.cmp(a.0)))
             .map(|(_, (_, c))| (*c).clone());
+        ShopHistory::summarise_in(sales, time_zone, as_of, time_unit, currency)
+    }
+
+    /// Summarises `sales` as [`summarise`](Self::summarise) does, in a given currency: one
+    /// person's sales in the currency of the shop's fit.
+    pub fn summarise_in(
+        sales: &[Sale],
+        time_zone: Tz,
+        as_of: NaiveDate,
+        time_unit: TimeUnit,
+        currency: Option<Currency>,
+    ) -> ShopHistory {
+        let in_history = sales
+            .iter()
+            .map(|s| (s, s.placed_at.with_timezone(&time_zone).date_naive()))
+            .filter(|(_, day)| *day <= as_of);
         let exponent = currency
             .as_ref()
             .map_or(2, |c| minor_unit_exponent(c.as_str()));
