@@ -1,7 +1,8 @@
 //! The one wiring point of the daemon: a pipeline's pollers, delivery and erasure workers, the
-//! privacy requests, the retention job, the daily refit of the predictions, the plugin-directory
-//! watch and the HTTP server, run until shutdown; and the config-reload loop of `rapport run`,
-//! which starts the pipeline again whenever its config file changes and loads.
+//! privacy requests, the retention job, the daily refit of the predictions, the product pairs
+//! worked out on their schedule, the plugin-directory watch and the HTTP server, run until
+//! shutdown; and the config-reload loop of `rapport run`, which starts the pipeline again whenever
+//! its config file changes and loads.
 
 use crate::admin::{self, AdminState};
 use crate::config::Config;
