@@ -120,7 +120,7 @@ async fn show(state: &AdminState, role: &Role, who: &str, kind: ViewKind) -> Res
         Ok(person) => person,
         Err(response) => return response,
     };
-    let loaded = match view::load(&state.store, person.id, kind).await {
+    let loaded = match view::load(&state.store, person.id, kind, state.people.zone).await {
         Ok(loaded) => loaded,
         Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     };

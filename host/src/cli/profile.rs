@@ -39,7 +39,7 @@ pub async fn run(config: &Config, store: &Store, command: ProfileCommand) -> any
     match command {
         ProfileCommand::Show { who, view, json } => {
             let found = find_one(store, &normalizer, &who).await?;
-            let loaded = view::load(store, found.id, view).await?;
+            let loaded = view::load(store, found.id, view, config.shop.time_zone).await?;
             let rules = ViewRules {
                 tiers: &config.profiles.tiers,
                 zone: config.shop.time_zone,
@@ -187,6 +187,23 @@ fn print_marketer(v: &MarketerView) {
             "  segment: {} (R{} F{} M{})",
             rfm.segment, rfm.recency, rfm.frequency, rfm.monetary
         );
+    }
+    if let Some(p) = &v.predictions {
+        println!("  P(alive): {:.0}%", p.p_alive * 100.0);
+        for line in &p.purchases {
+            let e = &line.estimate;
+            println!(
+                "  purchases in {} days: {:.1} expected ({:.0}–{:.0})",
+                line.days, e.expected, e.low, e.high
+            );
+        }
+        println!("  next order: {}", or_dash(p.next_order));
+        if let Some(value) = &p.value_12_months {
+            println!(
+                "  value in 12 months: {:.2} expected ({:.2}–{:.2})",
+                value.expected, value.low, value.high
+            );
+        }
     }
     let channels: Vec<&str> = v.opted_in.iter().map(|c| c.as_str()).collect();
     println!(

@@ -3,10 +3,13 @@
 //! birthday this month, open issues, the channels they opted in to); the marketer view has
 //! everything rapport knows of them.
 
+use crate::predictions;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use chrono_tz::Tz;
 use rapport_core::consent::StoredConsent;
 use rapport_core::model::{Channel, ConsentState, Money, Purpose};
+use rapport_core::predictions::person::Estimate;
+use rapport_core::predictions::PersonPredictions;
 use rapport_core::profile::facts::{favoured_categories, ProfileFacts};
 use rapport_core::profile::rfm::{self, RfmInput, RfmScore, Segment};
 use rapport_core::profile::tiers::{tier_of, Tier};
@@ -30,6 +33,9 @@ pub struct Loaded {
     pub facts: Option<ProfileFacts>,
     /// `None` for someone who never bought, and in the staff view.
     pub rfm: Option<RfmScore>,
+    /// From the latest fit; `None` before the first, for someone who never bought, and in the
+    /// staff view.
+    pub predictions: Option<PersonPredictions>,
     pub issues: Vec<Issue>,
 }
 
@@ -42,8 +48,13 @@ pub struct ViewRules<'a> {
 }
 
 /// Reads what `kind` of view of profile `profile_id` needs (the staff view spares the RFM scores,
-/// which rank the person among all the shop's buyers).
-pub async fn load(store: &Store, profile_id: i64, kind: ViewKind) -> Result<Loaded, StoreError> {
+/// which rank the person among all the shop's buyers, and the predictions).
+pub async fn load(
+    store: &Store,
+    profile_id: i64,
+    kind: ViewKind,
+    zone: Tz,
+) -> Result<Loaded, StoreError> {
     let snapshot = store
         .profile_snapshots(&[profile_id], SnapshotDepth::Full)
         .await?
@@ -53,20 +64,26 @@ pub async fn load(store: &Store, profile_id: i64, kind: ViewKind) -> Result<Load
         .profile_facts(&[profile_id])
         .await?
         .remove(&profile_id);
-    let rfm = match kind {
-        ViewKind::Staff => None,
+    let (rfm, predictions) = match kind {
+        ViewKind::Staff => (None, None),
         ViewKind::Marketer => {
             let buyers = store.buyers_facts().await?;
             let inputs: Vec<RfmInput> = buyers.iter().map(|(_, _, f)| rfm_input(f)).collect();
-            (buyers.iter())
+            let rfm = (buyers.iter())
                 .position(|(id, _, _)| *id == profile_id)
-                .map(|i| rfm::score(&inputs)[i])
+                .map(|i| rfm::score(&inputs)[i]);
+            let today = predictions::today(zone);
+            (
+                rfm,
+                predictions::for_profile(store, zone, profile_id, today).await?,
+            )
         }
     };
     Ok(Loaded {
         snapshot,
         facts,
         rfm,
+        predictions,
         issues: store.issues_of(profile_id).await?,
     })
 }
@@ -177,7 +194,60 @@ pub struct MarketerView {
     /// Top three by spend over the last twelve months.
     pub favoured_categories: Vec<CategorySpend>,
     pub rfm: Option<RfmLine>,
+    pub predictions: Option<PredictionsLine>,
     pub issues: Vec<IssueLine>,
+}
+
+/// An expectation with its interval (see `rapport_core::predictions::person`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct EstimateLine {
+    pub expected: f64,
+    pub low: f64,
+    pub high: f64,
+}
+
+impl From<&Estimate> for EstimateLine {
+    fn from(e: &Estimate) -> Self {
+        EstimateLine {
+            expected: e.expected,
+            low: e.low,
+            high: e.high,
+        }
+    }
+}
+
+/// Purchases expected over the next `days`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PurchasesLine {
+    pub days: u32,
+    #[serde(flatten)]
+    pub estimate: EstimateLine,
+}
+
+/// What the latest fit predicts for the person.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PredictionsLine {
+    pub p_alive: f64,
+    pub purchases: Vec<PurchasesLine>,
+    pub next_order: Option<NaiveDate>,
+    /// In major units of the fit's currency.
+    pub value_12_months: Option<EstimateLine>,
+}
+
+impl From<&PersonPredictions> for PredictionsLine {
+    fn from(p: &PersonPredictions) -> Self {
+        PredictionsLine {
+            p_alive: p.p_alive,
+            purchases: (p.purchases.iter())
+                .map(|(days, e)| PurchasesLine {
+                    days: *days,
+                    estimate: e.into(),
+                })
+                .collect(),
+            next_order: p.next_order,
+            value_12_months: p.value_12_months.as_ref().map(EstimateLine::from),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -319,6 +389,7 @@ pub fn marketer(loaded: &Loaded, rules: &ViewRules) -> MarketerView {
             monetary: r.monetary,
             segment: r.segment(),
         }),
+        predictions: loaded.predictions.as_ref().map(PredictionsLine::from),
         issues: loaded.issues.iter().map(issue_line).collect(),
     }
 }
@@ -359,6 +430,7 @@ mod tests {
             },
             facts: None,
             rfm: None,
+            predictions: None,
             issues: Vec::new(),
         }
     }

@@ -196,6 +196,11 @@ async fn marketer_view_and_segments(backend: Backend) {
         json!({"recency": 3, "frequency": 5, "monetary": 5, "segment": "loyal"})
     );
     assert_eq!(ana["last_visit"].as_str().unwrap()[..10], ago(5)[..10]);
+    assert_eq!(
+        ana["predictions"],
+        Value::Null,
+        "no fit: three buyers are far below the minimum"
+    );
 
     let segments = shop.cli_json(&["segments"]).await;
     assert_eq!(segments["buyers"], 3);
