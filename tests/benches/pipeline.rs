@@ -4,10 +4,12 @@
 //!   delivered by the http-sink plugin to a loopback CRM; events/s from the first upload to the last
 //!   CRM request, on SQLite and (when reachable) PostgreSQL;
 //! - latency: the daemon fed 1,000 events/s in small uploads; p50/p99 from upload to the CRM
-//!   receiving the sale's activity.
+//!   receiving the sale's activity;
+//! - predictions: the time to fit the customer-base models (BG/NBD and Gamma-Gamma) for 100,000
+//!   customers simulated over two years, on one core (target: 2 s), and to summarise their sales.
 //!
 //! `RAPPORT_BENCH_EVENTS` sets the throughput run's size (default 20,000). Words after `--` pick
-//! runs by name (`throughput`, `latency`, `sqlite`, `postgresql`): all of them must match.
+//! runs by name (`throughput`, `latency`, `predictions`, `sqlite`, `postgresql`): all of them must match.
 
 use rapport_e2e::{plugin, PostgresDatabase, LOOPBACK_DEV};
 use rapport_fakes::capture::CaptureServer;
@@ -189,6 +191,62 @@ async fn latency(backend: &str, database_url: &str) {
     );
 }
 
+/// Fits the customer-base models to 100,000 customers whose first purchases spread over two years
+/// before the fit's date, simulated from CDNOW's published parameters (spend from the Gamma-Gamma
+/// paper's), with purchase times on whole days as a shop's history has them.
+fn predictions() {
+    use chrono::{Duration as Days, NaiveDate, TimeZone, Utc};
+    use rand::{Rng, SeedableRng};
+    use rapport_core::predictions::{self as models, simulate, BgNbd, GammaGamma, Sale};
+    let (truth, spend) = (
+        BgNbd {
+            r: 0.243,
+            alpha: 4.414,
+            a: 0.793,
+            b: 2.426,
+        },
+        GammaGamma {
+            p: 6.25,
+            q: 3.74,
+            v: 15.44,
+        },
+    );
+    let as_of: NaiveDate = "2026-06-30".parse().unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(100_000);
+    let mut sales = Vec::new();
+    for profile_id in 0..100_000 {
+        let t = 104.0 * (1.0 - rng.gen::<f64>());
+        let first = as_of - Days::days((t * 7.0) as i64);
+        for purchase in simulate::customer(&mut rng, &truth, &spend, t) {
+            let day = first + Days::days((purchase.at * 7.0) as i64);
+            sales.push(Sale {
+                profile_id,
+                placed_at: Utc.from_utc_datetime(&day.and_hms_opt(12, 0, 0).unwrap()),
+                amount_minor: (purchase.spend * 100.0).round() as i64,
+                currency: "USD".to_owned().try_into().unwrap(),
+            });
+        }
+    }
+    let started = Instant::now();
+    let history = models::ShopHistory::summarise(&sales, chrono_tz::UTC, as_of, models::TIME_UNIT);
+    let summarised = started.elapsed();
+    let started = Instant::now();
+    let fit = models::fit_shop(&history).expect("the simulated shop is fitted");
+    let fitted = started.elapsed();
+    println!(
+        "predictions: {} customers ({} sales): summarised in {:.2} s, both models fitted in {:.2} s \
+         (target 2 s); r {:.3} alpha {:.3} a {:.3} b {:.3}",
+        history.customers.len(),
+        sales.len(),
+        summarised.as_secs_f64(),
+        fitted.as_secs_f64(),
+        fit.bgnbd.params.r,
+        fit.bgnbd.params.alpha,
+        fit.bgnbd.params.a,
+        fit.bgnbd.params.b,
+    );
+}
+
 /// User and system CPU time this process has used, in seconds (Linux: `/proc/self/stat`, in clock
 /// ticks of 1/100 s).
 fn cpu_seconds() -> Option<f64> {
@@ -209,6 +267,9 @@ fn main() {
         .filter(|a| !a.starts_with("--"))
         .collect();
     let wanted = |run: &str, backend: &str| words.iter().all(|w| w == run || w == backend);
+    if wanted("predictions", "cpu") {
+        predictions();
+    }
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         if wanted("throughput", "sqlite") {
