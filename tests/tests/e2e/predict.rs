@@ -3,7 +3,7 @@
 //! history up to `--as-of` (later sales are in the store and must be left out); and a shop too
 //! small to predict from, refused with the reason and its figures.
 
-use chrono::{Duration, NaiveDate, TimeZone, Utc};
+use chrono::{Datelike, Duration, NaiveDate, TimeZone, Utc};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use rapport_core::predictions::simulate;
@@ -223,6 +223,47 @@ async fn the_cdnow_sample_gives_the_published_fit() {
             "{path:?} = {got}, published {published}"
         );
     }
+
+    // Customer 0001's marketer view carries P(alive) from this fit, as the paper's eq. (12) gives
+    // it for their purchase days (all of them, up to today, in weeks):
+    // 1 / (1 + a/(b + x − 1) · ((α + T)/(α + tₓ))^(r + x)).
+    let days: std::collections::BTreeSet<NaiveDate> = sample
+        .lines()
+        .map(|line| line.split_whitespace().collect::<Vec<_>>())
+        .filter(|f| f[1] == "0001")
+        .map(|f| {
+            let d = NaiveDate::parse_from_str(f[2], "%Y%m%d").unwrap();
+            d.with_year(d.year() + 28).unwrap()
+        })
+        .collect();
+    let first = *days.first().unwrap();
+    let weeks = |d: NaiveDate| (d - first).num_days() as f64 / 7.0;
+    let (x, t_x, t) = (
+        (days.len() - 1) as f64,
+        weeks(*days.last().unwrap()),
+        weeks(Utc::now().date_naive()),
+    );
+    let p = |name: &str| number(&json, &["bgnbd", name]);
+    let expected = 1.0
+        / (1.0
+            + p("a") / (p("b") + x - 1.0)
+                * ((p("alpha") + t) / (p("alpha") + t_x)).powf(p("r") + x));
+    let view = dir
+        .rapport(&["profile", "show", "c0001@example.com", "--json"])
+        .await;
+    assert!(view.status.success(), "{}", output_text(&view));
+    let view: Value = serde_json::from_slice(&view.stdout).unwrap();
+    let p_alive = number(&view, &["predictions", "p_alive"]);
+    assert!(
+        x >= 1.0 && (p_alive - expected).abs() < 1e-9,
+        "P(alive) {p_alive}, by hand {expected}"
+    );
+    let purchases = view["predictions"]["purchases"].as_array().unwrap();
+    let days_ahead: Vec<i64> = purchases
+        .iter()
+        .map(|p| p["days"].as_i64().unwrap())
+        .collect();
+    assert_eq!(days_ahead, [30, 90, 365]);
 }
 
 /// 40 customers over three weeks: refused, non-zero, with the reason and each figure's shortfall.
