@@ -6,8 +6,6 @@
 //! views of a profile and the shop's segments read these facts (`view`, `segments`).
 
 pub mod segments;
-#[cfg(test)]
-mod tests;
 pub mod view;
 
 use chrono_tz::Tz;

@@ -2,10 +2,6 @@
 //! operator's merge and unmerge: values on a hand-computed history, and, for any sequence of sales,
 //! order updates, cancellations, refunds, merges and unmerges, the kept facts equal a rebuild.
 
-use super::{rebuild, refresh};
-use crate::config::Config;
-use crate::identity::graph;
-use crate::ingest::commit::{commit, IngestBatch, PreparedEvent};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use proptest::prelude::*;
 use rapport_core::identity::Normalizer;
@@ -16,6 +12,10 @@ use rapport_core::model::{
 };
 use rapport_core::profile::facts::ProfileFacts;
 use rapport_core::sales::{JourneyHorizon, ObjectVersion};
+use rapport_host::config::Config;
+use rapport_host::identity::graph;
+use rapport_host::ingest::commit::{commit, IngestBatch, PreparedEvent};
+use rapport_host::profiles::{rebuild, refresh};
 use rapport_store::Store;
 use std::collections::HashMap;
 
@@ -183,7 +183,7 @@ impl Shop {
     }
 
     async fn profile_of(&self, person: usize) -> i64 {
-        crate::governance::forget::find_one(&self.store, &self.normalizer, &email(person))
+        rapport_host::governance::forget::find_one(&self.store, &self.normalizer, &email(person))
             .await
             .unwrap()
             .id
