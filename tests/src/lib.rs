@@ -175,6 +175,20 @@ impl ShopDir {
             .expect("rapport task")
     }
 
+    /// Writes `export` to a file in this shop and imports it as past sales through source
+    /// `source` (`rapport import --source <source> --history`); panics unless the import succeeds.
+    /// Returns what the command printed.
+    pub async fn import_history(&self, source: &str, export: &str) -> Output {
+        let file = self.path().join(format!("{source}-history.csv"));
+        std::fs::write(&file, export).expect("write the export");
+        let file = file.to_str().expect("a UTF-8 path");
+        let output = self
+            .rapport(&["import", "--source", source, "--history", file])
+            .await;
+        assert!(output.status.success(), "{}", output_text(&output));
+        output
+    }
+
     /// Makes a token with `rapport token create --role <role>` (and `--source <source>` for an
     /// upload token) in this shop's database, and returns it.
     pub async fn token(&self, role: &str, source: Option<&str>) -> String {

@@ -69,18 +69,7 @@ fn export(sales: &[Sale]) -> String {
 
 async fn predict(sales: &[Sale], as_of: NaiveDate) -> (std::process::Output, Value) {
     let dir = TestShop::new().sqlite().csv_source("shop").write();
-    let file = dir.path().join("history.csv");
-    std::fs::write(&file, export(sales)).unwrap();
-    let import = dir
-        .rapport(&[
-            "import",
-            "--source",
-            "shop",
-            "--history",
-            file.to_str().unwrap(),
-        ])
-        .await;
-    assert!(import.status.success(), "{}", output_text(&import));
+    dir.import_history("shop", &export(sales)).await;
     let as_of = as_of.to_string();
     let output = dir.rapport(&["predict", "--json", "--as-of", &as_of]).await;
     let json = serde_json::from_slice(&output.stdout)
@@ -187,18 +176,7 @@ async fn the_cdnow_sample_gives_the_published_fit() {
         );
     }
     let dir = TestShop::new().sqlite().csv_source("shop").write();
-    let file = dir.path().join("cdnow.csv");
-    std::fs::write(&file, csv).unwrap();
-    let import = dir
-        .rapport(&[
-            "import",
-            "--source",
-            "shop",
-            "--history",
-            file.to_str().unwrap(),
-        ])
-        .await;
-    assert!(import.status.success(), "{}", output_text(&import));
+    dir.import_history("shop", &csv).await;
     let output = dir
         .rapport(&["predict", "--json", "--as-of", "2025-09-30"])
         .await;

@@ -83,20 +83,10 @@ async fn shop(export: String, sales: usize, pairs: [(&str, toml::Value); 4]) -> 
         .csv_source("shop")
         .http_sink("crm", "http://127.0.0.1:9/hook", [])
         .write();
-    let file = dir.path().join("export.csv");
-    std::fs::write(&file, export).unwrap();
-    let imported = dir
-        .rapport(&[
-            "import",
-            "--source",
-            "shop",
-            "--history",
-            file.to_str().unwrap(),
-        ])
-        .await;
+    let imported = dir.import_history("shop", &export).await;
     let accepted = format!("accepted {sales} events, 0 duplicates, 0 rejected");
     assert!(
-        imported.status.success() && String::from_utf8_lossy(&imported.stdout).contains(&accepted),
+        String::from_utf8_lossy(&imported.stdout).contains(&accepted),
         "{}",
         output_text(&imported)
     );

@@ -71,18 +71,7 @@ async fn start(backend: Backend) -> Shop {
         .csv_source("shop")
         .http_sink("crm", "http://127.0.0.1:9/hook", [])
         .write();
-    let file = dir.path().join("export.csv");
-    std::fs::write(&file, export()).unwrap();
-    let imported = dir
-        .rapport(&[
-            "import",
-            "--source",
-            "shop",
-            "--history",
-            file.to_str().unwrap(),
-        ])
-        .await;
-    assert!(imported.status.success(), "{}", output_text(&imported));
+    dir.import_history("shop", &export()).await;
     let daemon = dir.spawn_daemon();
     assert!(
         wait_until(Wait::from_secs(20), || std::net::TcpStream::connect((
