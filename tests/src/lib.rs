@@ -175,16 +175,21 @@ impl ShopDir {
             .expect("rapport task")
     }
 
-    /// Writes `export` to a file in this shop and imports it as past sales through source
-    /// `source` (`rapport import --source <source> --history`); panics unless the import succeeds.
-    /// Returns what the command printed.
-    pub async fn import_history(&self, source: &str, export: &str) -> Output {
-        let file = self.path().join(format!("{source}-history.csv"));
+    /// Writes `export` to a file in this shop and runs `rapport import --source <source>
+    /// <flags…> <file>` (flags such as `--history`, `--dev`); returns what it did.
+    pub async fn try_import(&self, source: &str, export: &str, flags: &[&str]) -> Output {
+        let file = self.path().join(format!("{source}-import.csv"));
         std::fs::write(&file, export).expect("write the export");
         let file = file.to_str().expect("a UTF-8 path");
-        let output = self
-            .rapport(&["import", "--source", source, "--history", file])
-            .await;
+        let mut args = vec!["import", "--source", source];
+        args.extend(flags);
+        args.push(file);
+        self.rapport(&args).await
+    }
+
+    /// [`ShopDir::try_import`], which must succeed.
+    pub async fn import(&self, source: &str, export: &str, flags: &[&str]) -> Output {
+        let output = self.try_import(source, export, flags).await;
         assert!(output.status.success(), "{}", output_text(&output));
         output
     }

@@ -324,18 +324,7 @@ async fn after_forget_and_a_checkpoint_the_file_holds_no_trace_of_the_email() {
         .http_sink("crm", &crm.url(), [])
         .write();
     let sample = SampleShop::generate(46, 30, 0);
-    let file = shop.path().join("export.csv");
-    std::fs::write(&file, sample.to_csv()).unwrap();
-    let import = shop
-        .rapport(&[
-            "import",
-            "--dev",
-            "--source",
-            "shop",
-            file.to_str().unwrap(),
-        ])
-        .await;
-    assert!(import.status.success(), "{}", output_text(&import));
+    shop.import("shop", &sample.to_csv(), &["--dev"]).await;
     let sync = shop.rapport(&["sync", "--dev"]).await;
     assert!(sync.status.success(), "{}", output_text(&sync));
     let email = sample

@@ -138,22 +138,6 @@ fn activities(sample: &SampleShop) -> usize {
             .count()
 }
 
-/// Imports `sample`'s sales through the source `shop` with the binary, beside the daemon.
-async fn import(shop: &ShopDir, name: &str, sample: &SampleShop) {
-    let file = shop.path().join(name);
-    std::fs::write(&file, sample.to_csv()).unwrap();
-    let output = shop
-        .rapport(&[
-            "import",
-            "--dev",
-            "--source",
-            "shop",
-            file.to_str().unwrap(),
-        ])
-        .await;
-    assert!(output.status.success(), "{}", output_text(&output));
-}
-
 /// http-sink's manifest as version `version`, with `extra` appended (more secrets or egress).
 fn http_sink_manifest(version: &str, extra: &str) -> String {
     let original = std::fs::read_to_string(plugin("http-sink").join("rapport.toml")).unwrap();
@@ -219,7 +203,7 @@ async fn a_reloaded_version_asking_for_a_new_secret_and_host_is_held_until_appro
     wait_for_daemon(&dir).await;
 
     let first = sample(1);
-    import(&dir, "first.csv", &first).await;
+    dir.import("shop", &first.to_csv(), &["--dev"]).await;
     let expected = activities(&first);
     assert!(
         wait_until(Duration::from_secs(60), || crm.distinct_activities()
@@ -239,7 +223,7 @@ async fn a_reloaded_version_asking_for_a_new_secret_and_host_is_held_until_appro
         7,
     );
     let second = sample(2);
-    import(&dir, "second.csv", &second).await;
+    dir.import("shop", &second.to_csv(), &["--dev"]).await;
     let expected = expected + activities(&second);
 
     // Version 0.2.0 (another build) asks for the token and for a host never approved.
@@ -341,7 +325,7 @@ async fn a_reloaded_version_asking_for_a_new_secret_and_host_is_held_until_appro
     // Once approved, commands that load the plugin from disk start again, and the new
     // generation delivers too.
     let third = sample(3);
-    import(&dir, "third.csv", &third).await;
+    dir.import("shop", &third.to_csv(), &["--dev"]).await;
     let expected = expected + activities(&third);
     assert!(
         wait_until(Duration::from_secs(60), || crm.distinct_activities()

@@ -218,18 +218,7 @@ fn stdout(output: &std::process::Output) -> String {
 /// A shop on SQLite with the sample imported through the binary and synced to both sinks.
 async fn synced_shop(sinks: &Sinks, sample: &SampleShop) -> ShopDir {
     let shop = shop(sinks).sqlite().write();
-    let export = shop.path().join("export.csv");
-    std::fs::write(&export, sample.to_csv()).unwrap();
-    let import = shop
-        .rapport(&[
-            "import",
-            "--dev",
-            "--source",
-            "shop",
-            export.to_str().unwrap(),
-        ])
-        .await;
-    assert!(import.status.success(), "{}", output_text(&import));
+    shop.import("shop", &sample.to_csv(), &["--dev"]).await;
     let sync = shop.rapport(&["sync", "--dev"]).await;
     assert!(sync.status.success(), "{}", output_text(&sync));
     shop
@@ -237,18 +226,8 @@ async fn synced_shop(sinks: &Sinks, sample: &SampleShop) -> ShopDir {
 
 /// Uploads a file the CSV source refuses as a whole (no receipt columns), which the store keeps
 /// verbatim in its webhook inbox.
-async fn upload_refused(shop: &ShopDir, name: &str, body: &str) {
-    let file = shop.path().join(name);
-    std::fs::write(&file, body).unwrap();
-    let import = shop
-        .rapport(&[
-            "import",
-            "--dev",
-            "--source",
-            "shop",
-            file.to_str().unwrap(),
-        ])
-        .await;
+async fn upload_refused(shop: &ShopDir, body: &str) {
+    let import = shop.try_import("shop", body, &["--dev"]).await;
     assert!(!import.status.success(), "{}", output_text(&import));
 }
 
@@ -260,14 +239,13 @@ async fn forget_leaves_no_pii_in_any_table_or_sink_and_is_harmless_twice() {
     let shop = synced_shop(&sinks, &sample).await;
     upload_refused(
         &shop,
-        "mine.csv",
         &format!(
             "name,phone\n{} {},{}\n",
             ana.given_name, ana.family_name, ana.phone.0
         ),
     )
     .await;
-    upload_refused(&shop, "theirs.csv", &format!("email\n{}\n", other.email)).await;
+    upload_refused(&shop, &format!("email\n{}\n", other.email)).await;
     let url = shop.database_url();
 
     // Before: the store and both sinks hold both people, so the checks below can fail.

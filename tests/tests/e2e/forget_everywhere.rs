@@ -65,18 +65,7 @@ fn shop(sinks: impl FnOnce(TestShop) -> TestShop) -> ShopDir {
 
 /// Imports `csv` through the binary and syncs it to the sinks.
 async fn import_and_sync(shop: &ShopDir, csv: &str) {
-    let file = shop.path().join("export.csv");
-    std::fs::write(&file, csv).unwrap();
-    let import = shop
-        .rapport(&[
-            "import",
-            "--dev",
-            "--source",
-            "shop",
-            file.to_str().unwrap(),
-        ])
-        .await;
-    assert!(import.status.success(), "{}", output_text(&import));
+    shop.import("shop", csv, &["--dev"]).await;
     let sync = shop.rapport(&["sync", "--dev"]).await;
     assert!(sync.status.success(), "{}", output_text(&sync));
 }

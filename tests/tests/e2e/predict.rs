@@ -69,7 +69,7 @@ fn export(sales: &[Sale]) -> String {
 
 async fn predict(sales: &[Sale], as_of: NaiveDate) -> (std::process::Output, Value) {
     let dir = TestShop::new().sqlite().csv_source("shop").write();
-    dir.import_history("shop", &export(sales)).await;
+    dir.import("shop", &export(sales), &["--history"]).await;
     let as_of = as_of.to_string();
     let output = dir.rapport(&["predict", "--json", "--as-of", &as_of]).await;
     let json = serde_json::from_slice(&output.stdout)
@@ -176,7 +176,7 @@ async fn the_cdnow_sample_gives_the_published_fit() {
         );
     }
     let dir = TestShop::new().sqlite().csv_source("shop").write();
-    dir.import_history("shop", &csv).await;
+    dir.import("shop", &csv, &["--history"]).await;
     let output = dir
         .rapport(&["predict", "--json", "--as-of", "2025-09-30"])
         .await;

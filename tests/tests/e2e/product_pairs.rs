@@ -83,7 +83,7 @@ async fn shop(export: String, sales: usize, pairs: [(&str, toml::Value); 4]) -> 
         .csv_source("shop")
         .http_sink("crm", "http://127.0.0.1:9/hook", [])
         .write();
-    let imported = dir.import_history("shop", &export).await;
+    let imported = dir.import("shop", &export, &["--history"]).await;
     let accepted = format!("accepted {sales} events, 0 duplicates, 0 rejected");
     assert!(
         String::from_utf8_lossy(&imported.stdout).contains(&accepted),

@@ -71,7 +71,7 @@ async fn start(backend: Backend) -> Shop {
         .csv_source("shop")
         .http_sink("crm", "http://127.0.0.1:9/hook", [])
         .write();
-    dir.import_history("shop", &export()).await;
+    dir.import("shop", &export(), &["--history"]).await;
     let daemon = dir.spawn_daemon();
     assert!(
         wait_until(Wait::from_secs(20), || std::net::TcpStream::connect((
