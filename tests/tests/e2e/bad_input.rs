@@ -90,7 +90,7 @@ async fn a_full_disk_refuses_new_input_clearly_and_keeps_what_was_accepted() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir(&data).unwrap();
-    let disk = TinyDisk::mount(&data, "1m");
+    let disk = TinyDisk::mount(&data, "2m");
     let text = TestShop::new()
         .database("sqlite://data/rapport.db")
         .csv_source("shop")
