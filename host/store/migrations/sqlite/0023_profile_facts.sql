@@ -12,7 +12,7 @@ ALTER TABLE events ADD COLUMN categories TEXT;
 UPDATE events SET channel = json_extract(payload, '$.channel') WHERE kind = 'order';
 
 CREATE TABLE profile_facts (
-    profile_id BIGINT PRIMARY KEY,
+    profile_id BIGINT NOT NULL PRIMARY KEY,
     orders BIGINT NOT NULL,
     store_orders BIGINT NOT NULL,
     online_orders BIGINT NOT NULL,
