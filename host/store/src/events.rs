@@ -143,8 +143,7 @@ pub async fn people_with_sales(
 ) -> Result<HashSet<i64>, StoreError> {
     rows::query_ids(
         &mut tx.inner,
-        "SELECT DISTINCT profile_id FROM events
-         WHERE kind = 'order' AND superseded = 0 AND state = 'completed' AND profile_id IN {list}",
+        &format!("SELECT DISTINCT profile_id FROM events WHERE {COUNTED_SALES} AND profile_id IN {{list}}"),
         &[],
         people,
     )
@@ -165,6 +164,14 @@ pub async fn supersede(tx: &mut Tx<'_>, event_ids: &[i64]) -> Result<(), StoreEr
     .await?;
     Ok(())
 }
+
+/// The rows that are sales: completed orders, each in its current version
+/// (`rapport_core::sales::is_sale`).
+pub(crate) const COUNTED_SALES: &str = "kind = 'order' AND state = 'completed' AND superseded = 0";
+
+/// Sales, and refunds in their current version: what a person's totals are made of.
+pub(crate) const SALES_AND_REFUNDS: &str =
+    "superseded = 0 AND (kind = 'refund' OR (kind = 'order' AND state = 'completed'))";
 
 /// The people the given events belong to.
 pub async fn people_of(tx: &mut Tx<'_>, event_ids: &[i64]) -> Result<Vec<i64>, StoreError> {

@@ -2,6 +2,7 @@
 //! mined from: every counted sale (a completed order's current version) placed in a window, with
 //! its payload, whose lines the host reads as a basket.
 
+use super::events::COUNTED_SALES;
 use super::rows::{self, Value};
 use super::{Store, StoreError};
 use rapport_core::pairs::{Item, PairsBy, Rule};
@@ -18,11 +19,9 @@ pub struct SaleLines {
 impl Store {
     /// The counted sales placed at or after `since` (ms), by event id.
     pub async fn sales_since(&self, since: i64) -> Result<Vec<SaleLines>, StoreError> {
-        sqlx::query(
-            "SELECT id, payload FROM events
-             WHERE kind = 'order' AND state = 'completed' AND superseded = 0 AND placed_at >= $1
-             ORDER BY id",
-        )
+        sqlx::query(&format!(
+            "SELECT id, payload FROM events WHERE {COUNTED_SALES} AND placed_at >= $1 ORDER BY id"
+        ))
         .bind(since)
         .fetch_all(&self.pool)
         .await?

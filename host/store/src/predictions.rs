@@ -2,6 +2,7 @@
 //! completed order's current version with a known buyer, as `profile_snapshots` counts them. The
 //! models, the minimum and what a fit means are `rapport_core::predictions`'.
 
+use super::events::COUNTED_SALES;
 use super::{Store, StoreError};
 use chrono::{DateTime, NaiveDate};
 use rapport_core::predictions::{
@@ -18,24 +19,26 @@ pub struct StoredFit {
     pub fit: ShopFit,
 }
 
-/// The sales the models read: completed orders' current versions with a buyer.
-const SALES: &str = "SELECT profile_id, placed_at, amount_minor, currency FROM events
-     WHERE kind = 'order' AND state = 'completed' AND superseded = 0
-       AND profile_id IS NOT NULL AND placed_at IS NOT NULL
-       AND amount_minor IS NOT NULL AND currency IS NOT NULL";
+/// The sales the models read (completed orders' current versions with a buyer) that also meet
+/// `and`, a condition and its ordering.
+fn sales(and: &str) -> String {
+    format!(
+        "SELECT profile_id, placed_at, amount_minor, currency FROM events
+         WHERE {COUNTED_SALES} AND profile_id IS NOT NULL AND placed_at IS NOT NULL
+           AND amount_minor IS NOT NULL AND currency IS NOT NULL AND {and}"
+    )
+}
 
 impl Store {
     /// Every buyer's sales placed before `before` (ms), by buyer and time.
     pub async fn sales_before(&self, before: i64) -> Result<Vec<Sale>, StoreError> {
-        sqlx::query(&format!(
-            "{SALES} AND placed_at < $1 ORDER BY profile_id, placed_at"
-        ))
-        .bind(before)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(sale)
-        .collect()
+        sqlx::query(&sales("placed_at < $1 ORDER BY profile_id, placed_at"))
+            .bind(before)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(sale)
+            .collect()
     }
 
     /// One buyer's sales placed before `before` (ms), by time.
@@ -44,8 +47,8 @@ impl Store {
         profile_id: i64,
         before: i64,
     ) -> Result<Vec<Sale>, StoreError> {
-        sqlx::query(&format!(
-            "{SALES} AND profile_id = $1 AND placed_at < $2 ORDER BY placed_at"
+        sqlx::query(&sales(
+            "profile_id = $1 AND placed_at < $2 ORDER BY placed_at",
         ))
         .bind(profile_id)
         .bind(before)

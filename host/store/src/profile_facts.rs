@@ -3,6 +3,7 @@
 //! profile's counted sales and current refunds, read from `events`). Also the events' channel and
 //! category columns an upgrade fills in from their payloads.
 
+use super::events::SALES_AND_REFUNDS;
 use super::rows::{self, Value};
 use super::{Store, StoreError, Tx};
 use rapport_core::model::{Money, SalesChannel};
@@ -23,10 +24,10 @@ pub async fn inputs(tx: &mut Tx<'_>, profile_ids: &[i64]) -> Result<FactInputs, 
     let mut inputs = FactInputs::default();
     for row in rows::query_ids(
         &mut tx.inner,
-        "SELECT profile_id, kind, amount_minor, currency, placed_at, channel, categories
-         FROM events
-         WHERE profile_id IN {list} AND superseded = 0
-           AND (kind = 'refund' OR (kind = 'order' AND state = 'completed'))",
+        &format!(
+            "SELECT profile_id, kind, amount_minor, currency, placed_at, channel, categories
+             FROM events WHERE profile_id IN {{list}} AND {SALES_AND_REFUNDS}"
+        ),
         &[],
         profile_ids,
     )

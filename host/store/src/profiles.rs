@@ -2,6 +2,7 @@
 //! snapshot a sink receives.
 
 use super::consents::{self, NewChoice};
+use super::events::SALES_AND_REFUNDS;
 use super::merges::{self, NewMerge};
 use super::rows::{self, Value};
 use super::{Store, StoreError, Tx};
@@ -521,13 +522,13 @@ impl Store {
         // only while it is completed; its time is when it was placed.
         let totals = rows::query_ids(
             &mut conn,
-            "SELECT e.profile_id, e.kind, e.currency, COUNT(*) AS n,
-                    CAST(COALESCE(SUM(e.amount_minor), 0) AS BIGINT) AS total,
-                    MIN(e.placed_at) AS first_at, MAX(e.placed_at) AS last_at
-             FROM events e
-             WHERE e.profile_id IN {list} AND e.superseded = 0
-               AND (e.kind = 'refund' OR (e.kind = 'order' AND e.state = 'completed'))
-             GROUP BY e.profile_id, e.kind, e.currency",
+            &format!(
+                "SELECT profile_id, kind, currency, COUNT(*) AS n,
+                        CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) AS total,
+                        MIN(placed_at) AS first_at, MAX(placed_at) AS last_at
+                 FROM events WHERE profile_id IN {{list}} AND {SALES_AND_REFUNDS}
+                 GROUP BY profile_id, kind, currency"
+            ),
             &[],
             profile_ids,
         )
