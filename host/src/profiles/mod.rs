@@ -15,18 +15,18 @@ use rapport_store::profile_facts;
 use rapport_store::{Store, StoreError, Tx};
 
 /// Works out again, inside `tx`, the facts of the given profiles (any order, repeats allowed);
-/// a profile left with no sale and no refund has none.
+/// a profile left with no sale and no refund has none. Returns how many have facts.
 pub async fn refresh(
     tx: &mut Tx<'_>,
     profile_ids: &[i64],
     zone: Tz,
     now: i64,
-) -> Result<(), StoreError> {
+) -> Result<usize, StoreError> {
     let mut ids = profile_ids.to_vec();
     ids.sort_unstable();
     ids.dedup();
     if ids.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     let mut inputs = profile_facts::inputs(tx, &ids).await?;
     let mut kept = Vec::with_capacity(ids.len());
@@ -40,7 +40,8 @@ pub async fn refresh(
         }
     }
     profile_facts::save(tx, &kept, now).await?;
-    profile_facts::delete(tx, &gone).await
+    profile_facts::delete(tx, &gone).await?;
+    Ok(kept.len())
 }
 
 /// Orders read per statement when filling in the category column of old orders.
@@ -73,10 +74,9 @@ pub async fn rebuild(store: &Store, zone: Tz) -> Result<usize, StoreError> {
     }
     profile_facts::clear(&mut tx).await?;
     let ids = profile_facts::profiles_with_events(&mut tx).await?;
-    refresh(&mut tx, &ids, zone, now).await?;
+    let profiles = refresh(&mut tx, &ids, zone, now).await?;
     tx.commit().await?;
-    let facts = store.profile_facts(&ids).await?;
-    Ok(facts.len())
+    Ok(profiles)
 }
 
 /// Rebuilds the facts once if the store holds orders from before they were kept.

@@ -27,12 +27,12 @@ pub struct Segments {
 
 /// Scores every buyer and sums each segment.
 pub async fn segments(store: &Store) -> Result<Segments, StoreError> {
-    let buyers = store.buyers_facts().await?;
-    let inputs: Vec<_> = buyers.iter().map(|(_, _, f)| rfm_input(f)).collect();
+    let buyers = store.buyer_standings().await?;
+    let inputs: Vec<_> = buyers.iter().map(rfm_input).collect();
     let scores = rfm::score(&inputs);
     let mut currencies: BTreeMap<&str, usize> = BTreeMap::new();
-    for (_, _, facts) in &buyers {
-        if let Some(c) = &facts.currency {
+    for buyer in &buyers {
+        if let Some(c) = &buyer.currency {
             *currencies.entry(c.as_str()).or_default() += 1;
         }
     }
@@ -48,13 +48,13 @@ pub async fn segments(store: &Store) -> Result<Segments, StoreError> {
             average_minor: 0,
         })
         .collect();
-    for ((_, _, facts), score) in buyers.iter().zip(&scores) {
+    for (buyer, score) in buyers.iter().zip(&scores) {
         let line = (lines.iter_mut())
             .find(|l| l.segment == score.segment())
             .expect("every segment has a line");
         line.people += 1;
-        if facts.currency.as_ref().map(|c| c.as_str()) == currency.as_deref() {
-            line.net_spend_minor += facts.net_spend_minor;
+        if buyer.currency == currency {
+            line.net_spend_minor += buyer.net_spend_minor;
         }
     }
     for line in &mut lines {

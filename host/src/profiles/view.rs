@@ -13,6 +13,7 @@ use rapport_core::predictions::PersonPredictions;
 use rapport_core::profile::facts::{favoured_categories, ProfileFacts};
 use rapport_core::profile::rfm::{self, RfmInput, RfmScore, Segment};
 use rapport_core::profile::tiers::{tier_of, Tier};
+use rapport_store::profile_facts::BuyerStanding;
 use rapport_store::profile_issues::Issue;
 use rapport_store::{ProfileSnapshot, SnapshotDepth, Store, StoreError};
 use serde::{Deserialize, Serialize};
@@ -67,10 +68,10 @@ pub async fn load(
     let (rfm, predictions) = match kind {
         ViewKind::Staff => (None, None),
         ViewKind::Marketer => {
-            let buyers = store.buyers_facts().await?;
-            let inputs: Vec<RfmInput> = buyers.iter().map(|(_, _, f)| rfm_input(f)).collect();
+            let buyers = store.buyer_standings().await?;
+            let inputs: Vec<RfmInput> = buyers.iter().map(rfm_input).collect();
             let rfm = (buyers.iter())
-                .position(|(id, _, _)| *id == profile_id)
+                .position(|b| b.profile_id == profile_id)
                 .map(|i| rfm::score(&inputs)[i]);
             let today = predictions::today(zone);
             (
@@ -89,11 +90,11 @@ pub async fn load(
 }
 
 /// What RFM scores a buyer on.
-pub fn rfm_input(facts: &ProfileFacts) -> RfmInput {
+pub fn rfm_input(buyer: &BuyerStanding) -> RfmInput {
     RfmInput {
-        last_visit: facts.last_visit_at.map_or(0, |t| t.timestamp_millis()),
-        visits: facts.visits,
-        spend_minor: facts.net_spend_minor,
+        last_visit: buyer.last_visit_at.unwrap_or(0),
+        visits: buyer.visits,
+        spend_minor: buyer.net_spend_minor,
     }
 }
 

@@ -12,6 +12,18 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 use std::collections::HashMap;
 
+/// A buyer's figures that rank them among the shop's buyers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuyerStanding {
+    pub profile_id: i64,
+    /// Milliseconds since the epoch.
+    pub last_visit_at: Option<i64>,
+    pub visits: i64,
+    /// In `currency`, the buyer's main one.
+    pub net_spend_minor: i64,
+    pub currency: Option<String>,
+}
+
 /// What a profile's facts are worked out from.
 #[derive(Debug, Default)]
 pub struct FactInputs {
@@ -252,18 +264,28 @@ impl Store {
         .collect()
     }
 
-    /// Every buyer's facts (profiles with at least one counted sale that were not merged into
-    /// another), with the profile's key, by profile id.
-    pub async fn buyers_facts(&self) -> Result<Vec<(i64, String, ProfileFacts)>, StoreError> {
+    /// What ranks every buyer among the others (profiles with at least one counted sale that
+    /// were not merged into another), by profile id: the figures RFM and the segments read, and
+    /// none of the rest.
+    pub async fn buyer_standings(&self) -> Result<Vec<BuyerStanding>, StoreError> {
         let found = sqlx::query(
-            "SELECT p.key, f.* FROM profile_facts f JOIN profiles p ON p.id = f.profile_id
+            "SELECT f.profile_id, f.last_visit_at, f.visits, f.net_spend_minor, f.currency
+             FROM profile_facts f JOIN profiles p ON p.id = f.profile_id
              WHERE f.orders > 0 AND p.merged_into IS NULL ORDER BY f.profile_id",
         )
         .fetch_all(&self.pool)
         .await?;
         found
             .iter()
-            .map(|row| Ok((row.try_get("profile_id")?, row.try_get("key")?, read(row)?)))
+            .map(|row| {
+                Ok(BuyerStanding {
+                    profile_id: row.try_get("profile_id")?,
+                    last_visit_at: row.try_get("last_visit_at")?,
+                    visits: row.try_get("visits")?,
+                    net_spend_minor: row.try_get("net_spend_minor")?,
+                    currency: row.try_get("currency")?,
+                })
+            })
             .collect()
     }
 
