@@ -152,23 +152,26 @@ fn p_alive_and_expected_purchases_match_independent_integration() {
     }
 }
 
+/// The purchase and spend parameters the simulated shops of these tests are drawn from.
+const TRUTH: BgNbd = BgNbd {
+    r: 0.8,
+    alpha: 10.0,
+    a: 0.7,
+    b: 3.0,
+};
+const SPEND: GammaGamma = GammaGamma {
+    p: 6.0,
+    q: 4.0,
+    v: 15.0,
+};
+
 /// Parameters recovered from 20,000 customers simulated from known ones, each first buying at a
 /// uniformly random time of two years (T uniform on (0, 104] weeks). Over eight seeds the largest
 /// relative errors were r 3%, α 3%, a 5%, b 7% and p 10%, q 5%, v 13%; the tolerances are about
 /// twice those: r and α within 8%, a and b within 15%, q within 10%, p and v within 25%.
 #[test]
 fn fits_recover_the_parameters_customers_were_simulated_from() {
-    let truth = BgNbd {
-        r: 0.8,
-        alpha: 10.0,
-        a: 0.7,
-        b: 3.0,
-    };
-    let spend = GammaGamma {
-        p: 6.0,
-        q: 4.0,
-        v: 15.0,
-    };
+    let (truth, spend) = (TRUTH, SPEND);
     let mut rng = StdRng::seed_from_u64(18);
     let customers = simulate::summaries(&mut rng, 20_000, 104.0, &truth, &spend);
     let relative = |got: f64, want: f64| (got - want).abs() / want;
@@ -276,17 +279,7 @@ fn a_persons_predictions_agree_with_the_closed_forms() {
 /// to the actual total within 10%.
 #[test]
 fn intervals_hold_what_simulated_customers_go_on_to_do() {
-    let truth = BgNbd {
-        r: 0.8,
-        alpha: 10.0,
-        a: 0.7,
-        b: 3.0,
-    };
-    let spend = GammaGamma {
-        p: 6.0,
-        q: 4.0,
-        v: 15.0,
-    };
+    let (truth, spend) = (TRUTH, SPEND);
     let models = Models {
         time_unit: TimeUnit::Week,
         bgnbd: truth,
@@ -319,17 +312,7 @@ fn intervals_hold_what_simulated_customers_go_on_to_do() {
 /// year), every one that meets the minimum converges; one below it is refused with the figures.
 #[test]
 fn a_shop_at_the_minimum_is_fitted_and_one_below_refused() {
-    let truth = BgNbd {
-        r: 0.8,
-        alpha: 10.0,
-        a: 0.7,
-        b: 3.0,
-    };
-    let spend = GammaGamma {
-        p: 6.0,
-        q: 4.0,
-        v: 15.0,
-    };
+    let (truth, spend) = (TRUTH, SPEND);
     let as_of: NaiveDate = "2026-06-30".parse().unwrap();
     let shop = |seed: u64, n: usize| {
         let mut rng = StdRng::seed_from_u64(seed);
