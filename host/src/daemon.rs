@@ -35,6 +35,7 @@ pub fn admin_router(pipeline: &Pipeline) -> axum::Router {
             tiers: pipeline.config.profiles.tiers.clone(),
             zone: pipeline.config.shop.time_zone,
         }),
+        clock: pipeline.clock.clone(),
     })
 }
 

@@ -14,6 +14,7 @@ use crate::ingest::poll::{poll_source, PollError};
 use crate::ingest::push::{Intake, Wakers};
 use crate::ingest::IngestReport;
 use crate::reload::{self, Reloaded};
+use rapport_core::clock::{SharedClock, SystemClock};
 use rapport_core::journeys::{Messaging, Routes};
 use rapport_sandbox::packages::PluginKind;
 use rapport_store::{Store, StoreError};
@@ -34,6 +35,8 @@ pub struct Pipeline {
     pub intake: Arc<Intake>,
     /// One doorbell per sink worker, in the order of `connectors.sinks`.
     pub wakers: Wakers,
+    /// What time it is, for every time-based rule.
+    pub clock: SharedClock,
 }
 
 /// What a one-shot sync did.
@@ -54,8 +57,13 @@ impl Pipeline {
     /// fails closes the store it opened, so nothing of it holds the database (a daemon whose
     /// changed config cannot start goes on writing through the pipeline that ran).
     pub async fn start(config: Config) -> anyhow::Result<Pipeline> {
+        Pipeline::start_with_clock(config, SystemClock::shared()).await
+    }
+
+    /// [`Pipeline::start`] on `clock`: every time-based rule of the pipeline reads it.
+    pub async fn start_with_clock(config: Config, clock: SharedClock) -> anyhow::Result<Pipeline> {
         let store = Store::open(&config.store.database_url).await?;
-        match Pipeline::assemble(config, store.clone()).await {
+        match Pipeline::assemble(config, store.clone(), clock).await {
             Ok(pipeline) => Ok(pipeline),
             Err(e) => {
                 store.close().await;
@@ -65,7 +73,11 @@ impl Pipeline {
     }
 
     /// [`Pipeline::start`] over the store it opened.
-    async fn assemble(config: Config, store: Store) -> anyhow::Result<Pipeline> {
+    async fn assemble(
+        config: Config,
+        store: Store,
+        clock: SharedClock,
+    ) -> anyhow::Result<Pipeline> {
         let host = HostServices::from_config(&config)?;
         crate::profiles::rebuild_if_missing(&store, config.shop.time_zone).await?;
         let connectors = Connectors::load(&config, &host, &store).await?;
@@ -99,6 +111,7 @@ impl Pipeline {
             host,
             intake,
             wakers,
+            clock,
         })
     }
 

@@ -1,4 +1,4 @@
-//! rapport's domain, pure: the model (events, people, money, consent), identity normalisation and
+//! rapport's domain, pure: the clock every time-based rule reads, the model (events, people, money, consent), identity normalisation and
 //! merge planning, consent rules (ledger, marketing gate, contact rules), sales facts (current
 //! versions, what counts as a sale, refund buyers, the journey horizon), journey rules, governance
 //! rules (fields a sink may receive, retention periods), profile facts, RFM segments and loyalty
@@ -9,6 +9,7 @@
 //! what these types describe; the host's services call these rules between reads and writes.
 
 pub mod backoff;
+pub mod clock;
 pub mod consent;
 pub mod governance;
 pub mod identity;

@@ -39,6 +39,8 @@ pub struct AdminState {
     pub memory_limit_mib: u64,
     /// How the profile routes look people up and read their profiles.
     pub people: Arc<profiles::PeopleRules>,
+    /// What time it is.
+    pub clock: rapport_core::clock::SharedClock,
 }
 
 pub fn router(state: AdminState) -> Router {

@@ -12,7 +12,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use chrono::Utc;
 use chrono_tz::Tz;
 use rapport_core::identity::Normalizer;
 use rapport_core::profile::tiers::Tier;
@@ -127,7 +126,7 @@ async fn show(state: &AdminState, role: &Role, who: &str, kind: ViewKind) -> Res
     let rules = ViewRules {
         tiers: &state.people.tiers,
         zone: state.people.zone,
-        now: Utc::now(),
+        now: state.clock.now(),
     };
     match kind {
         ViewKind::Staff => Json(view::staff(&loaded, &rules)).into_response(),
@@ -166,7 +165,7 @@ async fn issues(
         }
         Err(response) => return response,
     };
-    let now = Utc::now().timestamp_millis();
+    let now = state.clock.now_ms();
     let by = role.to_string();
     match change {
         IssueChange::Open(title) if title.trim().is_empty() => error(
