@@ -11,6 +11,7 @@
 pub mod backoff;
 pub mod clock;
 pub mod consent;
+pub mod experiments;
 pub mod governance;
 pub mod identity;
 pub mod journeys;
