@@ -2,8 +2,8 @@
 //! merge planning, consent rules (ledger, marketing gate, contact rules), sales facts (current
 //! versions, what counts as a sale, refund buyers, the journey horizon), journey rules, governance
 //! rules (fields a sink may receive, retention periods), profile facts, RFM segments and loyalty
-//! tiers (`profile`), product pairs (association rules over baskets: `pairs`), retry backoff and
-//! idempotency keys.
+//! tiers (`profile`), product pairs (association rules over baskets: `pairs`), staff cues and the
+//! receipt footer (`cues`), retry backoff and idempotency keys.
 //!
 //! No SQL, no wasmtime, no I/O: every rule here is tested with plain values. The store persists
 //! what these types describe; the host's services call these rules between reads and writes.
@@ -11,6 +11,7 @@
 pub mod backoff;
 pub mod clock;
 pub mod consent;
+pub mod cues;
 pub mod experiments;
 pub mod governance;
 pub mod identity;
