@@ -343,8 +343,9 @@ impl SinkWorker {
     }
 
     /// Judges journey messages in order: first the person's consent on the message's channel
-    /// (without it, the message is withheld), then the contact rules, counting the person's earlier
-    /// sends on the channel (to any sink) and those approved just before. What may go now is
+    /// (without it, the message is withheld), then the contact rules with the person's own quiet
+    /// hours, counting the person's earlier sends on the channel (to any sink) and those approved
+    /// just before. What may go now is
     /// rendered; the rest is delayed (unattempted) or dropped, with the reason.
     async fn judge_messages(
         &self,
@@ -389,9 +390,12 @@ impl SinkWorker {
                 );
             }
         }
+        let people: Vec<i64> = routes.iter().map(|(row, _)| row.profile_id).collect();
+        let own_quiet_hours = self.store.quiet_hours_of(&people).await?;
         for (row, channel) in routes {
             let history = sent.entry((row.profile_id, channel)).or_default();
-            match self.messaging.rules.judge(channel, now, history) {
+            let own = own_quiet_hours.get(&row.profile_id).copied();
+            match self.messaging.rules.judge(channel, now, history, own) {
                 Verdict::Send => {
                     match render_message(&row, &snapshots[&row.profile_id], events, now) {
                         Ok(mut activity) => {

@@ -9,8 +9,9 @@ use rapport_core::model::{Channel, Consent, ConsentState, Identity, Purpose};
 use sqlx::{Any, Row, Transaction};
 use std::collections::{HashMap, HashSet};
 
-/// A choice a batch reports for a person, with the record that proves it.
-pub(super) struct NewChoice<'a> {
+/// A choice a batch (or the person, on the preference page) reports for a person, with the record
+/// that proves it.
+pub struct NewChoice<'a> {
     pub profile_id: i64,
     pub consent: &'a Consent,
     /// `<source>:<source event id>`: where the choice was read, without personal data.
@@ -172,6 +173,16 @@ impl Store {
         }
         Ok(None)
     }
+}
+
+/// Appends `choices` to the ledger and updates the choices in force in a service's transaction
+/// (`record`); returns the people for whom one now says something new.
+pub async fn record_choices(
+    tx: &mut Tx<'_>,
+    choices: &[NewChoice<'_>],
+    now: i64,
+) -> Result<HashSet<i64>, StoreError> {
+    record(&mut tx.inner, choices, now).await
 }
 
 /// Works the choices in force of `profile_id` out again from its ledger (`recompute`), in a

@@ -17,6 +17,7 @@ pub mod merges;
 pub mod outbox;
 pub mod pairs;
 pub mod predictions;
+pub mod preferences;
 pub mod privacy_requests;
 pub mod profile_facts;
 pub mod profile_issues;

@@ -1,10 +1,10 @@
 //! Contact rules: when a journey message may reach a person at all. Quiet hours (in the shop's time
-//! zone) delay a message to their end; a frequency cap per channel delays it until an earlier send
-//! leaves the window, or drops it, as the operator chose. The rules only judge; delivery applies
-//! the verdict.
+//! zone) delay a message to their end, the shop's and the person's own (set on the preference
+//! page) alike; a frequency cap per channel delays it until an earlier send leaves the window, or
+//! drops it, as the operator chose. The rules only judge; delivery applies the verdict.
 
 use crate::model::Channel;
-use chrono::{DateTime, Duration, LocalResult, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, LocalResult, NaiveDateTime, NaiveTime, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use serde::Deserialize;
 
@@ -33,21 +33,33 @@ impl TryFrom<RawQuietHours> for QuietHours {
                 format!("consent.quiet_hours.{key}: {text:?} is not a time of day like \"21:00\"")
             })
         };
-        let hours = QuietHours {
-            start: time("start", &raw.start)?,
-            end: time("end", &raw.end)?,
-        };
-        if hours.start == hours.end {
-            return Err(format!(
+        QuietHours::new(time("start", &raw.start)?, time("end", &raw.end)?).ok_or_else(|| {
+            format!(
                 "consent.quiet_hours: start and end are both {:?}; give the hours nobody is contacted, like start = \"21:00\", end = \"08:00\"",
                 raw.start
-            ));
-        }
-        Ok(hours)
+            )
+        })
     }
 }
 
 impl QuietHours {
+    /// The hours from `start` to `end`; none when they are the same time (no hours at all).
+    pub fn new(start: NaiveTime, end: NaiveTime) -> Option<QuietHours> {
+        (start != end).then_some(QuietHours { start, end })
+    }
+
+    /// The hours from minute `start` to minute `end` of the day (0 to 1439), as stored.
+    pub fn from_minutes(start: u32, end: u32) -> Option<QuietHours> {
+        let time = |m: u32| NaiveTime::from_hms_opt(m / 60, m % 60, 0);
+        QuietHours::new(time(start)?, time(end)?)
+    }
+
+    /// `(start, end)` in minutes of the day, as stored.
+    pub fn minutes(&self) -> (u32, u32) {
+        let minute = |t: NaiveTime| t.hour() * 60 + t.minute();
+        (minute(self.start), minute(self.end))
+    }
+
     /// Whether the local time of day `t` is quiet.
     pub fn contains(&self, t: NaiveTime) -> bool {
         if self.start < self.end {
@@ -144,7 +156,10 @@ pub struct ContactRules {
 
 /// Which rule moved a message last.
 enum Cause<'a> {
-    Quiet,
+    /// The shop's quiet hours (`false`) or the person's own (`true`).
+    Quiet {
+        own: bool,
+    },
     Cap(&'a Cap),
 }
 
@@ -163,17 +178,30 @@ impl ContactRules {
     }
 
     /// Whether a message on `channel` may go at `now`, given when the person's earlier messages on
-    /// that channel were sent. A delayed message's `until` is outside quiet hours and within every
+    /// that channel were sent and the person's own quiet hours (`own`, in the shop's time zone),
+    /// if they set some. A delayed message's `until` is outside both quiet hours and within every
     /// cap, assuming nothing else is sent meanwhile.
-    pub fn judge(&self, channel: Channel, now: DateTime<Utc>, sent: &[DateTime<Utc>]) -> Verdict {
+    pub fn judge(
+        &self,
+        channel: Channel,
+        now: DateTime<Utc>,
+        sent: &[DateTime<Utc>],
+        own: Option<QuietHours>,
+    ) -> Verdict {
         let mut sent: Vec<DateTime<Utc>> = sent.to_vec();
         sent.sort_unstable();
+        let quiet: Vec<(QuietHours, bool)> = (self.quiet.map(|q| (q, false)).into_iter())
+            .chain(own.map(|q| (q, true)))
+            .collect();
+        let quiet_end = |at: DateTime<Utc>| {
+            (quiet.iter()).find_map(|(q, own)| Some((self.quiet_end(*q, at)?, *own)))
+        };
         let mut at = now;
         let mut cause = None;
         loop {
-            if let Some(end) = self.quiet_end(at) {
+            while let Some((end, own)) = quiet_end(at) {
                 at = end;
-                cause = Some(Cause::Quiet);
+                cause = Some(Cause::Quiet { own });
             }
             let mut moved = false;
             for cap in self.caps.iter().filter(|c| c.channel == channel) {
@@ -201,16 +229,20 @@ impl ContactRules {
                     }
                 }
             }
-            if !moved && self.quiet_end(at).is_none() {
+            if !moved && quiet_end(at).is_none() {
                 break;
             }
         }
         let local = at.with_timezone(&self.zone).format("%Y-%m-%d %H:%M %Z");
         match cause {
             None => Verdict::Send,
-            Some(Cause::Quiet) => Verdict::Delay {
+            Some(Cause::Quiet { own: false }) => Verdict::Delay {
                 until: at,
                 reason: format!("quiet hours until {local}"),
+            },
+            Some(Cause::Quiet { own: true }) => Verdict::Delay {
+                until: at,
+                reason: format!("the person's own quiet hours until {local}"),
             },
             Some(Cause::Cap(cap)) => Verdict::Delay {
                 until: at,
@@ -230,9 +262,8 @@ impl ContactRules {
             .is_some_and(|q| q.contains(t.with_timezone(&self.zone).time()))
     }
 
-    /// When the quiet hours `t` falls in end, if it falls in them.
-    fn quiet_end(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let quiet = self.quiet?;
+    /// When the quiet hours `quiet` end, if `t` falls in them (in the shop's time zone).
+    fn quiet_end(&self, quiet: QuietHours, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let local = t.with_timezone(&self.zone);
         if !quiet.contains(local.time()) {
             return None;
@@ -309,7 +340,7 @@ mod tests {
         let rules = new_york(Some(quiet("21:00", "08:00")), vec![]);
         // 22:30 and 03:00 New York time (EST, UTC-5) are quiet; both wait until 08:00.
         for now in ["2026-11-25T03:30:00Z", "2026-11-25T08:00:00Z"] {
-            match rules.judge(Channel::Email, at(now), &[]) {
+            match rules.judge(Channel::Email, at(now), &[], None) {
                 Verdict::Delay { until, reason } => {
                     assert_eq!(until, at("2026-11-25T13:00:00Z"), "{now}");
                     assert!(reason.starts_with("quiet hours until 2026-11-25 08:00 EST"));
@@ -319,14 +350,17 @@ mod tests {
         }
         // 08:00 and 20:59 are not.
         for now in ["2026-11-25T13:00:00Z", "2026-11-26T01:59:00Z"] {
-            assert_eq!(rules.judge(Channel::Email, at(now), &[]), Verdict::Send);
+            assert_eq!(
+                rules.judge(Channel::Email, at(now), &[], None),
+                Verdict::Send
+            );
         }
     }
 
     #[test]
     fn quiet_hours_within_a_day() {
         let rules = new_york(Some(quiet("12:00", "13:30")), vec![]);
-        let until = |now| match rules.judge(Channel::Sms, at(now), &[]) {
+        let until = |now| match rules.judge(Channel::Sms, at(now), &[], None) {
             Verdict::Delay { until, .. } => Some(until),
             _ => None,
         };
@@ -339,11 +373,49 @@ mod tests {
     }
 
     #[test]
+    fn a_persons_own_quiet_hours_delay_beyond_the_shops() {
+        let rules = new_york(Some(quiet("21:00", "08:00")), vec![]);
+        let own = Some(quiet("07:30", "10:00"));
+        // 22:30 EST: the shop's quiet hours end at 08:00, inside the person's, which end at 10:00.
+        match rules.judge(Channel::Email, at("2026-11-25T03:30:00Z"), &[], own) {
+            Verdict::Delay { until, reason } => {
+                assert_eq!(until, at("2026-11-25T15:00:00Z"));
+                assert!(
+                    reason.starts_with("the person's own quiet hours until 2026-11-25 10:00 EST"),
+                    "{reason}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // Without shop quiet hours, the person's alone; outside them, the message goes.
+        let open = new_york(None, vec![]);
+        let nine = at("2026-11-25T14:00:00Z");
+        assert!(matches!(
+            open.judge(Channel::Sms, nine, &[], own),
+            Verdict::Delay { until, .. } if until == at("2026-11-25T15:00:00Z")
+        ));
+        assert_eq!(open.judge(Channel::Sms, nine, &[], None), Verdict::Send);
+        assert_eq!(
+            open.judge(Channel::Sms, at("2026-11-25T16:00:00Z"), &[], own),
+            Verdict::Send
+        );
+    }
+
+    #[test]
+    fn quiet_hours_are_stored_as_minutes_of_the_day() {
+        let hours = quiet("21:15", "08:00");
+        assert_eq!(hours.minutes(), (1275, 480));
+        assert_eq!(QuietHours::from_minutes(1275, 480), Some(hours));
+        assert_eq!(QuietHours::from_minutes(480, 480), None);
+        assert_eq!(QuietHours::from_minutes(1440, 480), None);
+    }
+
+    #[test]
     fn an_end_in_the_spring_forward_gap_falls_forward_an_hour() {
         // New York skips 02:00–03:00 on 2026-03-08; quiet hours ending at 02:30 end at 03:30 EDT.
         let rules = new_york(Some(quiet("22:00", "02:30")), vec![]);
         let now = at("2026-03-08T04:00:00Z"); // 23:00 EST on the 7th
-        match rules.judge(Channel::Email, now, &[]) {
+        match rules.judge(Channel::Email, now, &[], None) {
             Verdict::Delay { until, .. } => assert_eq!(until, at("2026-03-08T07:30:00Z")),
             other => panic!("{other:?}"),
         }
@@ -355,12 +427,12 @@ mod tests {
         // hours ending at 01:30 end at 01:30 EST, not at 01:30 EDT an hour earlier.
         let rules = new_york(Some(quiet("21:00", "01:30")), vec![]);
         let second_pass = at("2026-11-01T06:15:00Z");
-        match rules.judge(Channel::Email, second_pass, &[]) {
+        match rules.judge(Channel::Email, second_pass, &[], None) {
             Verdict::Delay { until, .. } => assert_eq!(until, at("2026-11-01T06:30:00Z")),
             other => panic!("{other:?}"),
         }
         let first_pass = at("2026-11-01T05:15:00Z"); // 01:15 EDT
-        match rules.judge(Channel::Email, first_pass, &[]) {
+        match rules.judge(Channel::Email, first_pass, &[], None) {
             Verdict::Delay { until, .. } => assert_eq!(until, at("2026-11-01T05:30:00Z")),
             other => panic!("{other:?}"),
         }
@@ -375,17 +447,20 @@ mod tests {
             at("2026-11-24T09:00:00Z"),
         ];
         let dropping = new_york(None, vec![cap(2, 7, OverCap::Drop)]);
-        match dropping.judge(Channel::Email, now, &sent) {
+        match dropping.judge(Channel::Email, now, &sent, None) {
             Verdict::Drop { reason } => assert!(reason.contains("frequency cap"), "{reason}"),
             other => panic!("{other:?}"),
         }
-        assert_eq!(dropping.judge(Channel::Sms, now, &sent), Verdict::Send);
         assert_eq!(
-            dropping.judge(Channel::Email, now, &sent[..2]),
+            dropping.judge(Channel::Sms, now, &sent, None),
+            Verdict::Send
+        );
+        assert_eq!(
+            dropping.judge(Channel::Email, now, &sent[..2], None),
             Verdict::Send
         );
         let delaying = new_york(None, vec![cap(2, 7, OverCap::Delay)]);
-        match delaying.judge(Channel::Email, now, &sent) {
+        match delaying.judge(Channel::Email, now, &sent, None) {
             Verdict::Delay { until, reason } => {
                 assert_eq!(until, at("2026-11-27T12:00:00Z"));
                 assert!(reason.starts_with("frequency cap"), "{reason}");
@@ -403,7 +478,7 @@ mod tests {
         // Sent at 23:00 EST yesterday (an operator's manual send); free again at 23:00 EST today,
         // which is quiet, so 08:00 EST tomorrow.
         let sent = [at("2026-11-25T04:00:00Z")];
-        match rules.judge(Channel::Email, at("2026-11-25T15:00:00Z"), &sent) {
+        match rules.judge(Channel::Email, at("2026-11-25T15:00:00Z"), &sent, None) {
             Verdict::Delay { until, reason } => {
                 assert_eq!(until, at("2026-11-26T13:00:00Z"));
                 assert!(reason.starts_with("quiet hours"), "{reason}");
@@ -459,7 +534,7 @@ mod tests {
             let now = base + Duration::minutes(offset_min);
             let sent: Vec<_> = sent_ago_min.iter().map(|m| now - Duration::minutes(*m)).collect();
             let rules = new_york(Some(q), vec![cap(max, 2, OverCap::Delay)]);
-            match rules.judge(Channel::Email, now, &sent) {
+            match rules.judge(Channel::Email, now, &sent, None) {
                 Verdict::Send => prop_assert!(!rules.is_quiet(now)),
                 Verdict::Delay { until, .. } => {
                     prop_assert!(until >= now);
