@@ -4,6 +4,10 @@
 //! and the person's profile key, so it is stable across restarts and needs no stored state to be
 //! decided; the store keeps the first assignment so a merge can keep the survivor's older one.
 
+pub mod attribution;
+pub mod report;
+pub mod stats;
+
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
