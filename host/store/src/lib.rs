@@ -11,6 +11,7 @@ mod dead_letters;
 mod dialect;
 pub mod erasures;
 pub mod events;
+pub mod experiments;
 pub mod forgotten;
 mod inbox;
 pub mod merges;

@@ -8,7 +8,7 @@
 //! its row, marked `merged_into`, so that an unmerge brings back its key.
 
 use super::rows::{self, Value};
-use super::{consents, Store, StoreError, Tx};
+use super::{consents, experiments, Store, StoreError, Tx};
 use rapport_core::identity::graph::{
     self, Absorption, GoingBack, Moved, Names, RecordedMerge, Standing,
 };
@@ -117,6 +117,7 @@ pub(super) async fn absorb(
         record_moves(tx, merge_id, item, m.absorbed, m.survivor).await?;
         move_rows(tx, merge_id, item, m.absorbed, m.survivor).await?;
     }
+    experiments::follow_merge(tx, merge_id, m.absorbed, m.survivor).await?;
     sqlx::query("UPDATE profiles SET merged_into = $1, updated_at = $2 WHERE id = $3")
         .bind(m.survivor)
         .bind(now)
@@ -331,7 +332,7 @@ pub async fn move_back(
     for item in Moved::ALL {
         move_rows(&mut tx.inner, merge_id, item, survivor, absorbed).await?;
     }
-    Ok(())
+    experiments::follow_unmerge(&mut tx.inner, merge_id, survivor, absorbed).await
 }
 
 /// Gives `absorbed` back the work still waiting on `survivor` for `events`.
