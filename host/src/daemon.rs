@@ -36,6 +36,7 @@ pub fn admin_router(pipeline: &Pipeline) -> axum::Router {
             zone: pipeline.config.shop.time_zone,
         }),
         clock: pipeline.clock.clone(),
+        preferences: pipeline.preferences.clone(),
     })
 }
 

@@ -18,5 +18,6 @@ pub mod ingest;
 pub mod pairs;
 pub mod pipeline;
 pub mod predictions;
+pub mod preferences;
 pub mod profiles;
 pub mod reload;

@@ -142,8 +142,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Privacy requests: list them; confirm or decline a person's own "forget me" from the
+    /// preference page, which waits for the operator.
+    Privacy {
+        #[arg(long, global = true, default_value = "rapport.toml")]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: cli::privacy::PrivacyCommand,
+    },
     /// Tokens of the HTTP surface: create (printed once), list, revoke.
-    Token {
         #[arg(long, global = true, default_value = "rapport.toml")]
         config: PathBuf,
         #[command(subcommand)]
@@ -293,6 +300,14 @@ async fn main() -> anyhow::Result<()> {
             let config = Config::load(&config)?;
             let store = rapport_store::Store::open(&config.store.database_url).await?;
             let result = cli::pairs::run(&config, &store, by, json).await;
+            store.close().await;
+            result
+        }
+        Command::Privacy { config, command } => {
+            init_logging("warn");
+            let config = Config::load(&config)?;
+            let store = rapport_store::Store::open(&config.store.database_url).await?;
+            let result = cli::privacy::run(&store, command).await;
             store.close().await;
             result
         }

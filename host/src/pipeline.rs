@@ -37,6 +37,8 @@ pub struct Pipeline {
     pub wakers: Wakers,
     /// What time it is, for every time-based rule.
     pub clock: SharedClock,
+    /// The preference page: its links (`Preferences::link`) and the changes people make on it.
+    pub preferences: Arc<crate::preferences::Preferences>,
 }
 
 /// What a one-shot sync did.
@@ -94,6 +96,17 @@ impl Pipeline {
             horizon: config.journey_horizon,
             time_zone: config.shop.time_zone,
         };
+        let preferences = Arc::new(
+            crate::preferences::Preferences::start(
+                store.clone(),
+                &config.server,
+                routes.sinks.clone(),
+                wakers.clone(),
+                clock.clone(),
+                config.shop.time_zone,
+            )
+            .await?,
+        );
         let messaging = Arc::new(config.messaging());
         let connectors = Arc::new(connectors);
         let intake = Arc::new(Intake::new(
@@ -112,6 +125,7 @@ impl Pipeline {
             intake,
             wakers,
             clock,
+            preferences,
         })
     }
 

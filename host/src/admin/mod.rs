@@ -6,9 +6,11 @@
 
 pub mod auth;
 pub mod guard;
+mod html;
 pub mod listen;
 mod login;
 mod plugins;
+mod preferences;
 pub mod profiles;
 pub mod tokens;
 mod webhooks;
@@ -41,6 +43,8 @@ pub struct AdminState {
     pub people: Arc<profiles::PeopleRules>,
     /// What time it is.
     pub clock: rapport_core::clock::SharedClock,
+    /// The preference page people reach by a signed link, without logging in.
+    pub preferences: Arc<crate::preferences::Preferences>,
 }
 
 pub fn router(state: AdminState) -> Router {
@@ -60,6 +64,7 @@ pub fn router(state: AdminState) -> Router {
     let rules = Arc::new(guard::HostRules::new(&state.server));
     Router::new()
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
+        .merge(preferences::routes())
         .merge(login::routes())
         .merge(admin)
         .merge(staff)

@@ -9,6 +9,7 @@ pub mod oneshot;
 pub mod pairs;
 pub mod plugin;
 pub mod predict;
+pub mod privacy;
 pub mod profile;
 pub mod retention;
 pub mod swap;

@@ -6,6 +6,7 @@
 mod fuzz;
 mod journeys;
 pub mod pairs;
+mod preferences;
 
 use rapport_core::consent::contact::ContactRules;
 use rapport_core::identity::{IdentityRules, Region};
@@ -266,6 +267,11 @@ pub struct ServerConfig {
     pub inbox_max_mib: u64,
     /// How each source's `POST /webhooks/<id>` is guarded and bounded, by source id.
     pub sources: std::collections::BTreeMap<String, SourceEdge>,
+    /// Where people reach this server (`https://rapport.myshop.example`): the preference page's
+    /// links start with it. Without it, no link is made.
+    pub public_url: Option<String>,
+    /// How many days a preference page link works.
+    pub preference_link_days: u32,
 }
 
 /// The certificate and key of an HTTPS listener.
@@ -314,6 +320,8 @@ impl Default for ServerConfig {
             body_timeout_ms: 30_000,
             inbox_max_mib: 64,
             sources: Default::default(),
+            public_url: None,
+            preference_link_days: 60,
         }
     }
 }
@@ -367,7 +375,7 @@ impl ServerConfig {
                 ));
             }
         }
-        Ok(())
+        preferences::validate(self)
     }
 }
 

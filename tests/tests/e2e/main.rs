@@ -27,6 +27,7 @@ mod people_facts;
 mod policy;
 mod postgres;
 mod predict;
+mod preferences;
 mod product_pairs;
 mod profiles;
 mod reload;
