@@ -151,6 +151,7 @@ enum Command {
         command: cli::privacy::PrivacyCommand,
     },
     /// Tokens of the HTTP surface: create (printed once), list, revoke.
+    Token {
         #[arg(long, global = true, default_value = "rapport.toml")]
         config: PathBuf,
         #[command(subcommand)]
