@@ -8,6 +8,7 @@ use crate::admin::{self, AdminState};
 use crate::config::Config;
 use crate::connectors::Connector;
 use crate::governance::retention;
+use crate::journeys::scheduler;
 use crate::pipeline::Pipeline;
 use crate::predictions;
 use crate::reload;
@@ -95,6 +96,25 @@ async fn retention_loop(pipeline: Arc<Pipeline>, mut shutdown: watch::Receiver<b
     }
 }
 
+/// Lets people into journeys as their waits fall due, until `shutdown`: it sleeps until the
+/// earliest wait (at most `scheduler::IDLE`, as ingest plans new ones meanwhile).
+async fn journeys_loop(pipeline: Arc<Pipeline>, mut shutdown: watch::Receiver<bool>) {
+    let idle = scheduler::IDLE.to_std().unwrap_or(Duration::from_secs(30));
+    while !*shutdown.borrow() {
+        if let Err(e) = pipeline.run_journeys().await {
+            tracing::error!(error = %e, "the journey scheduler failed; it tries again shortly");
+        }
+        let wait = match pipeline.store.next_journey_due().await {
+            Ok(Some(at)) => Duration::from_millis((at - pipeline.clock.now_ms()).max(50) as u64),
+            _ => idle,
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait.min(idle)) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
 /// How often the daemon refits the customer-base models.
 const REFIT_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
 
@@ -105,7 +125,7 @@ async fn predictions_loop(pipeline: Arc<Pipeline>, mut shutdown: watch::Receiver
     while !*shutdown.borrow() {
         let wait = match pipeline.store.latest_fit().await {
             Ok(Some(latest)) => {
-                let age = (chrono::Utc::now().timestamp_millis() - latest.fitted_at).max(0);
+                let age = (pipeline.clock.now_ms() - latest.fitted_at).max(0);
                 REFIT_INTERVAL.saturating_sub(Duration::from_millis(age as u64))
             }
             Ok(None) => Duration::ZERO,
@@ -119,7 +139,12 @@ async fn predictions_loop(pipeline: Arc<Pipeline>, mut shutdown: watch::Receiver
             _ = shutdown.changed() => continue,
         }
         let as_of = predictions::today(time_zone);
-        match predictions::refit(&pipeline.store, time_zone, as_of).await {
+        let refitted = predictions::refit(&pipeline.store, time_zone, as_of).await;
+        match pipeline.replan_journeys().await {
+            Ok(waits) => tracing::info!(waits, "journeys planned again from the profiles"),
+            Err(e) => tracing::error!(error = %e, "planning the journeys again failed"),
+        }
+        match refitted {
             Ok(predictions::Refit::Fitted(stored)) => {
                 let b = stored.fit.bgnbd.params;
                 tracing::info!(%as_of, r = b.r, alpha = b.alpha, a = b.a, b = b.b,
@@ -184,6 +209,7 @@ pub async fn run(pipeline: Arc<Pipeline>, shutdown: watch::Receiver<bool>) -> an
     }
     tasks.spawn(retention_loop(pipeline.clone(), shutdown.clone()));
     tasks.spawn(predictions_loop(pipeline.clone(), shutdown.clone()));
+    tasks.spawn(journeys_loop(pipeline.clone(), shutdown.clone()));
     tasks.spawn(privacy_loop(pipeline.clone(), shutdown.clone()));
     let (store, pairs) = (pipeline.store.clone(), pipeline.config.pairs.clone());
     tasks.spawn(crate::pairs::schedule(store, pairs, shutdown.clone()));

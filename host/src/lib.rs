@@ -16,6 +16,7 @@ pub mod governance;
 pub mod identity;
 pub mod ingest;
 pub mod pairs;
+pub mod journeys;
 pub mod pipeline;
 pub mod predictions;
 pub mod preferences;

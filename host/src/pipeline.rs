@@ -13,6 +13,7 @@ use crate::governance::privacy::{self, Handled, PrivacyError};
 use crate::ingest::poll::{poll_source, PollError};
 use crate::ingest::push::{Intake, Wakers};
 use crate::ingest::IngestReport;
+use crate::journeys::scheduler;
 use crate::reload::{self, Reloaded};
 use rapport_core::clock::{SharedClock, SystemClock};
 use rapport_core::journeys::{Messaging, Routes};
@@ -95,6 +96,8 @@ impl Pipeline {
             journeys: config.journeys.clone(),
             horizon: config.journey_horizon,
             time_zone: config.shop.time_zone,
+            tiers: config.profiles.tiers.clone(),
+            clock: clock.clone(),
         };
         let preferences = Arc::new(
             crate::preferences::Preferences::start(
@@ -142,6 +145,7 @@ impl Pipeline {
                     self.config.delivery.clone(),
                     self.messaging.clone(),
                     self.wakers.get(index),
+                    self.clock.clone(),
                 )
             })
             .collect()
@@ -217,6 +221,7 @@ impl Pipeline {
         let started = Instant::now();
         let workers = self.workers();
         loop {
+            self.run_journeys().await?;
             let mut claimed = 0;
             for worker in &workers {
                 claimed += worker.step().await?.claimed;
@@ -234,8 +239,14 @@ impl Pipeline {
                     (a, b) => a.or(b),
                 };
             }
-            let now = rapport_store::now_ms();
-            let due_soon = next_due.is_some_and(|at| at <= now + horizon.as_millis() as i64);
+            let now = self.clock.now_ms();
+            let soon = |at: i64| at <= now + horizon.as_millis() as i64;
+            let journey_due = self.store.next_journey_due().await?;
+            if journey_due.is_some_and(soon) && started.elapsed() < timeout {
+                owed += 1;
+                next_due = next_due.min(journey_due).or(journey_due);
+            }
+            let due_soon = next_due.is_some_and(soon);
             if owed == 0 || !due_soon || started.elapsed() >= timeout {
                 for worker in &workers {
                     worker.retire_if_drained().await?;
@@ -245,6 +256,41 @@ impl Pipeline {
             let wait = (next_due.unwrap_or(now) - now).clamp(5, 500);
             tokio::time::sleep(Duration::from_millis(wait as u64)).await;
         }
+    }
+
+    /// Lets in every person whose journey wait has fallen due by the pipeline's clock, queuing
+    /// their messages, and wakes the sinks that were given some.
+    pub async fn run_journeys(&self) -> Result<scheduler::Pass, StoreError> {
+        let now = self.clock.now();
+        let (pass, sinks) =
+            scheduler::run_due(&self.store, &self.routes, &self.messaging, now).await?;
+        for (index, sink) in self.connectors.sinks.iter().enumerate() {
+            if sinks.contains(&sink.id) {
+                self.wakers.get(index).notify_one();
+            }
+        }
+        if pass.due > 0 {
+            tracing::info!(
+                due = pass.due,
+                sent = pass.sent,
+                held_out = pass.held_out,
+                skipped = pass.skipped,
+                "journey waits fell due"
+            );
+        }
+        Ok(pass)
+    }
+
+    /// Plans the fact-triggered journeys of every profile again from the latest fit (see
+    /// `journeys::replan_all`); returns the waits saved.
+    pub async fn replan_journeys(&self) -> Result<usize, StoreError> {
+        let models = self
+            .store
+            .latest_fit()
+            .await?
+            .map(|stored| stored.fit.models());
+        crate::journeys::replan_all(&self.store, &self.routes, models.as_ref(), self.clock.now())
+            .await
     }
 
     /// Asks sinks to forget until no erasure item is due within `horizon`, or `timeout` passes.
@@ -260,7 +306,7 @@ impl Pipeline {
         loop {
             worker.step(None).await?;
             let (pending, next_at) = self.store.erasure_backlog(&sinks).await?;
-            let now = rapport_store::now_ms();
+            let now = self.clock.now_ms();
             let due_soon = next_at.is_some_and(|at| at <= now + horizon.as_millis() as i64);
             if pending == 0 || !due_soon || started.elapsed() >= timeout {
                 return Ok(pending);

@@ -11,7 +11,7 @@ use rapport_core::model::{
     Refund, SalesChannel,
 };
 use rapport_core::profile::facts::ProfileFacts;
-use rapport_core::sales::{JourneyHorizon, ObjectVersion};
+use rapport_core::sales::ObjectVersion;
 use rapport_host::config::Config;
 use rapport_host::identity::graph;
 use rapport_host::ingest::commit::{commit, IngestBatch, PreparedEvent};
@@ -36,10 +36,8 @@ async fn shop() -> Shop {
         store: Store::open(&url).await.unwrap(),
         normalizer: Normalizer::new(config.shop.region, &config.identity),
         routes: Routes {
-            sinks: Vec::new(),
-            journeys: Vec::new(),
-            horizon: JourneyHorizon::default(),
             time_zone: chrono_tz::UTC,
+            ..Routes::default()
         },
         _dir: dir,
     }

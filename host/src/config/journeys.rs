@@ -4,7 +4,6 @@
 
 use super::Config;
 use rapport_core::governance::retention::Keep;
-use rapport_core::journeys::MAX_WAIT_MINUTES;
 use rapport_core::model::Channel;
 use std::collections::HashSet;
 
@@ -12,6 +11,7 @@ use std::collections::HashSet;
 /// the history they count is kept.
 pub fn validate(config: &Config) -> Result<(), String> {
     let mut names = HashSet::new();
+    let mut experiments = HashSet::new();
     for journey in &config.journeys {
         let name = &journey.name;
         if name.trim().is_empty() || name.chars().any(char::is_control) {
@@ -53,11 +53,14 @@ pub fn validate(config: &Config) -> Result<(), String> {
                 listed.join(", ")
             ));
         }
-        if journey.wait_minutes > MAX_WAIT_MINUTES {
-            return Err(format!(
-                "[[journey]] {name:?}: wait_minutes must be at most {MAX_WAIT_MINUTES} (a year), not {}",
-                journey.wait_minutes
-            ));
+        journey.check(!config.profiles.tiers.is_empty())?;
+        if let Some(experiment) = &journey.experiment {
+            if !experiments.insert(experiment.name.as_str()) {
+                return Err(format!(
+                    "[[journey]] {name:?}: experiment name {:?} is used by another journey",
+                    experiment.name
+                ));
+            }
         }
     }
     let retention = &config.retention;

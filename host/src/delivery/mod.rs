@@ -11,17 +11,18 @@ pub mod render;
 
 use crate::config::DeliveryConfig;
 use crate::connectors::Connector;
+use rapport_core::clock::SharedClock;
 use rapport_core::consent::contact::Verdict;
 use rapport_core::consent::gate::Admission;
 use rapport_core::journeys::Messaging;
 use rapport_core::model::{Channel, Payload};
 use rapport_sandbox::contract::wit::{ConnectorError, Outcome};
 use rapport_sandbox::runtime::plugin::{Fault, PluginError};
+use rapport_store::journey_entries::EntryDetail;
 use rapport_store::{
-    now_ms, Completion, OutboxRow, ProfileSnapshot, Retirement, SnapshotDepth, Store, StoreError,
-    WorkKind,
+    Completion, OutboxRow, ProfileSnapshot, Retirement, SnapshotDepth, Store, StoreError, WorkKind,
 };
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
@@ -38,6 +39,7 @@ pub struct SinkWorker {
     messaging: Arc<Messaging>,
     wake: Arc<Notify>,
     gate: std::sync::Mutex<rate::RateGate>,
+    clock: SharedClock,
 }
 
 /// What one step did.
@@ -54,6 +56,7 @@ impl SinkWorker {
         config: DeliveryConfig,
         messaging: Arc<Messaging>,
         wake: Arc<Notify>,
+        clock: SharedClock,
     ) -> Self {
         let gate = std::sync::Mutex::new(rate::RateGate::new(sink.max_requests_per_second));
         SinkWorker {
@@ -63,6 +66,7 @@ impl SinkWorker {
             messaging,
             wake,
             gate,
+            clock,
         }
     }
 
@@ -128,7 +132,7 @@ impl SinkWorker {
     async fn next_wait(&self) -> Duration {
         match self.store.backlog(&self.sink.id).await {
             Ok((_, Some(next_at))) => {
-                let ms = (next_at - now_ms()).clamp(5, IDLE_WAIT.as_millis() as i64);
+                let ms = (next_at - self.clock.now_ms()).clamp(5, IDLE_WAIT.as_millis() as i64);
                 Duration::from_millis(ms as u64)
             }
             _ => IDLE_WAIT,
@@ -144,7 +148,10 @@ impl SinkWorker {
             return Ok(StepReport::default());
         }
         let paused = self.store.sink_pause(&self.sink.id).await?;
-        if paused.as_ref().is_some_and(|p| p.until > now_ms()) {
+        if paused
+            .as_ref()
+            .is_some_and(|p| p.until > self.clock.now_ms())
+        {
             return Ok(StepReport::default());
         }
         let wait = self.gate.lock().expect("rate gate").wait();
@@ -154,7 +161,12 @@ impl SinkWorker {
         let limit = self.sink.live().descriptor.max_batch.clamp(1, 1000) as usize;
         let rows = self
             .store
-            .claim(&self.sink.id, limit, self.config.lease_ms)
+            .claim(
+                &self.sink.id,
+                limit,
+                self.config.lease_ms,
+                self.clock.now_ms(),
+            )
             .await?;
         if rows.is_empty() {
             return Ok(StepReport::default());
@@ -224,7 +236,9 @@ impl SinkWorker {
                 .filter(|(_, c)| *c == Completion::Delivered)
                 .count(),
         };
-        self.store.complete(&self.sink.id, &results).await?;
+        self.store
+            .complete(&self.sink.id, &results, self.clock.now_ms())
+            .await?;
         match pause {
             Some(p) => {
                 tracing::warn!(
@@ -353,7 +367,7 @@ impl SinkWorker {
         snapshots: &HashMap<i64, ProfileSnapshot>,
         events: &HashMap<i64, (String, i64, String)>,
     ) -> Result<(Vec<(OutboxRow, Item)>, Vec<(OutboxRow, Completion)>), StoreError> {
-        let now = chrono::Utc::now();
+        let now = self.clock.now();
         let mut approved = Vec::new();
         let mut held = Vec::new();
         let mut routes: Vec<(OutboxRow, Channel)> = Vec::new();
@@ -392,12 +406,16 @@ impl SinkWorker {
         }
         let people: Vec<i64> = routes.iter().map(|(row, _)| row.profile_id).collect();
         let own_quiet_hours = self.store.quiet_hours_of(&people).await?;
+        let entry_ids: Vec<i64> = (routes.iter())
+            .filter_map(|(row, _)| row.message.as_ref()?.entry)
+            .collect();
+        let entries = self.store.entry_details(&entry_ids).await?;
         for (row, channel) in routes {
             let history = sent.entry((row.profile_id, channel)).or_default();
             let own = own_quiet_hours.get(&row.profile_id).copied();
             match self.messaging.rules.judge(channel, now, history, own) {
                 Verdict::Send => {
-                    match render_message(&row, &snapshots[&row.profile_id], events, now) {
+                    match render_message(&row, &snapshots[&row.profile_id], events, &entries, now) {
                         Ok(mut activity) => {
                             minimise::minimise_activity(&self.sink.fields, &mut activity);
                             history.push(now);
@@ -435,7 +453,7 @@ impl SinkWorker {
             WorkKind::Profile | WorkKind::Consent => plugin.upsert_profiles(&profiles(batch)),
         })
         .await;
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let retry = |attempts: i64, error: String| Completion::Retry {
             at: now + self.backoff(attempts),
             error,
@@ -540,7 +558,9 @@ impl SinkWorker {
             })
             .max();
         match throttled {
-            Some(at) => gate.throttled(Some(Duration::from_millis((at - now_ms()).max(0) as u64))),
+            Some(at) => gate.throttled(Some(Duration::from_millis(
+                (at - self.clock.now_ms()).max(0) as u64,
+            ))),
             None if outcomes.contains(&Completion::Delivered) => gate.accepted(),
             None => {}
         }
@@ -661,27 +681,38 @@ fn render_activity(
     .ok_or_else(|| format!("event {event_id} records no activity"))
 }
 
-/// Renders a journey message, sent `now`, from the order that triggered it.
+/// Renders a journey message, sent `now`: what its entry recorded (the order, category, tier or
+/// suggestion that started it, and the experiment variant's properties), or, for a message queued
+/// before entries were kept, the order that triggered it.
 fn render_message(
     row: &OutboxRow,
     snapshot: &ProfileSnapshot,
     events: &HashMap<i64, (String, i64, String)>,
+    entries: &HashMap<i64, EntryDetail>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<rapport_sandbox::contract::wit::Activity, String> {
-    let journey = &row
-        .message
-        .as_ref()
-        .ok_or("message names no journey")?
-        .journey;
-    let (event_id, _, _, payload) = stored_event(row, events)?;
-    let Payload::Order(order) = payload else {
-        return Err(format!("event {event_id} is not an order"));
+    let route = row.message.as_ref().ok_or("message names no journey")?;
+    let detail = match route.entry.and_then(|id| entries.get(&id)) {
+        Some(entry) => {
+            let mut detail = entry.detail.clone();
+            if let Some(arm) = &entry.arm {
+                detail.insert("variant".into(), arm.clone());
+            }
+            detail
+        }
+        None => {
+            let (event_id, _, _, payload) = stored_event(row, events)?;
+            let Payload::Order(order) = payload else {
+                return Err(format!("event {event_id} is not an order"));
+            };
+            BTreeMap::from([("order_id".to_string(), order.id)])
+        }
     };
     Ok(render::journey_message(
         &row.idempotency_key,
         snapshot,
-        journey,
-        &order.id,
+        &route.journey,
+        &detail,
         now.timestamp_millis(),
     ))
 }

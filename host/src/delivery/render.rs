@@ -209,14 +209,21 @@ pub fn activity(
 }
 
 /// The activity a sink records when it sends a journey's message, at `at` (ms since the epoch):
-/// named `Journey: <name>`, with the journey and the order that triggered it.
+/// named `Journey: <name>`, with the journey and what its entry carries (the order or category that
+/// started it, the suggested product, the experiment variant and its properties).
 pub fn journey_message(
     key: &str,
     snapshot: &ProfileSnapshot,
     journey: &str,
-    order_id: &str,
+    detail: &std::collections::BTreeMap<String, String>,
     at: i64,
 ) -> wit::Activity {
+    let mut properties = vec![text("journey", journey)];
+    properties.extend(
+        detail
+            .iter()
+            .map(|(name, value)| text(name, value.as_str())),
+    );
     wit::Activity {
         idempotency_key: key.to_string(),
         profile_key: snapshot.key.clone(),
@@ -224,6 +231,6 @@ pub fn journey_message(
         name: rapport_core::journeys::Journey::activity_name(journey),
         occurred_at: at,
         value: None,
-        properties: vec![text("journey", journey), text("order_id", order_id)],
+        properties,
     }
 }

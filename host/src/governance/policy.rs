@@ -270,12 +270,17 @@ fn journey_messages(config: &Config) -> Option<String> {
         return None;
     }
     let mut text = String::from(
-        "Messages after a sale, each only to customers who agreed to marketing on its channel:",
+        "Messages when something happens (a sale, a need, a lapse, a birthday), each only to customers who agreed to marketing on its channel:",
     );
     for j in &config.journeys {
         let when = match j.trigger {
             Trigger::FirstOrder => "a customer's first order",
             Trigger::EveryOrder => "every order",
+            Trigger::Replenishment => "the time a customer usually takes to need more has passed",
+            Trigger::Accessory => "buying an item that goes well with another",
+            Trigger::WinBack => "a regular customer has not come back for a long while",
+            Trigger::Birthday => "the start of their birthday month",
+            Trigger::TierChange => "reaching a new loyalty tier",
         };
         let plural = |n: u32| if n == 1 { "" } else { "s" };
         let wait = match j.wait_minutes {

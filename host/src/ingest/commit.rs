@@ -1,13 +1,16 @@
 //! The ingest transaction: a batch's events (deduplicated), the people they name, the current
 //! version of each vendor object, the work each sink is owed (activities, journey messages, a
 //! withdrawn thank-you), rejected input, the source's cursor and the facts of every profile it
-//! touched (`crate::profiles::refresh`), committed together or not at all.
+//! touched (`crate::profiles::refresh`), the new sales credited to the journey entries that earned
+//! them (`crate::experiments::attribute`), committed together or not at all.
 //! The decisions are `rapport_core::sales` and `rapport_core::journeys`; the SQL is the store's.
 
 use super::vendor_merge::{self, VendorMerge};
+use crate::journeys::{self, Planning};
+use rapport_core::experiments::attribution::Sale;
 use rapport_core::governance::suppression;
 use rapport_core::identity::MergeRules;
-use rapport_core::journeys::{plan_messages, NewSale, Routes, Trigger};
+use rapport_core::journeys::{Routes, Trigger};
 use rapport_core::keys::activity_key;
 use rapport_core::model::{Event, Identity, Money, Payload, RejectedInput};
 use rapport_core::profile::facts::sale_categories;
@@ -16,7 +19,7 @@ use rapport_store::events::{self, NewEvent};
 use rapport_store::outbox::{self, NewWork};
 use rapport_store::privacy_requests::{self, NewRequest};
 use rapport_store::profiles::{self, Named, Resolved};
-use rapport_store::{cursors, forgotten, rejected_inputs, Store, StoreError};
+use rapport_store::{cursors, forgotten, journey_due, rejected_inputs, Store, StoreError};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Why a journey message was withdrawn before it went.
@@ -85,10 +88,14 @@ struct ObjectOutcome {
 /// Stores a batch atomically; an event already stored for this source is counted as a duplicate
 /// and creates no work. The whole batch costs a fixed handful of statements, whatever its size.
 pub async fn commit(store: &Store, batch: IngestBatch<'_>) -> Result<IngestReport, StoreError> {
-    let now = chrono::Utc::now();
+    let now = batch.routes.clock.now();
     let now_ms = now.timestamp_millis();
     let source_id = batch.source_id;
     let salt = store.forgotten_salt().await?;
+    let fit = match (batch.routes.journeys.iter()).any(|j| j.trigger == Trigger::WinBack) {
+        true => store.latest_fit().await?.map(|stored| stored.fit.models()),
+        false => None,
+    };
     let mut tx = store.begin_bulk().await?;
     events::take_ingest_turn(&mut tx, source_id).await?;
     let keys: Vec<&str> = (batch.events.iter())
@@ -163,6 +170,7 @@ pub async fn commit(store: &Store, batch: IngestBatch<'_>) -> Result<IngestRepor
 
     let mut work = Vec::new();
     let mut new_sales = Vec::new();
+    let mut sold = Vec::new();
     for (((p, person), current), event_id) in fresh.iter().zip(&people).zip(&current).zip(&stored) {
         let (Some(profile_id), Some(event_id)) = (*person, *event_id) else {
             continue;
@@ -179,17 +187,22 @@ pub async fn commit(store: &Store, batch: IngestBatch<'_>) -> Result<IngestRepor
             false => Change::Unchanged,
         };
         if let (Change::Counted, Payload::Order(order)) = (change, &p.event.payload) {
+            sold.push(Sale {
+                event_id,
+                profile_id,
+                sold_at: order.placed_at.timestamp_millis(),
+            });
             if batch
                 .routes
                 .horizon
                 .admits(order.placed_at, now, batch.history)
             {
-                new_sales.push(NewSale {
+                new_sales.push((
                     profile_id,
                     event_id,
-                    source_event_id: &p.event.source_event_id,
-                    occurred_at: order.placed_at,
-                });
+                    p.event.source_event_id.as_str(),
+                    order,
+                ));
             }
         }
         work.push(NewWork {
@@ -199,7 +212,6 @@ pub async fn commit(store: &Store, batch: IngestBatch<'_>) -> Result<IngestRepor
                 .then(|| activity_key(source_id, &p.event.source_event_id)),
         });
     }
-    let messages = plan_messages(source_id, &batch.routes.journeys, new_sales, ordered_before);
     let withdrawn: Vec<&str> = outcomes
         .iter()
         .filter(|((kind, _), o)| *kind == "order" && o.change == Change::Withdrawn)
@@ -212,7 +224,10 @@ pub async fn commit(store: &Store, batch: IngestBatch<'_>) -> Result<IngestRepor
     for (sink, ids) in &waiting {
         outbox::withdraw(&mut tx, sink, ids, WITHDRAWN, now_ms).await?;
     }
+    journey_due::delete_of_orders(&mut tx, source_id, &withdrawn).await?;
 
+    let journeys = &batch.routes.journeys;
+    crate::experiments::attribute(&mut tx, journeys, &sold, source_id, &withdrawn).await?;
     let sinks = &batch.routes.sinks;
     let accepted = stored.iter().flatten().count();
     let report = IngestReport {
@@ -221,8 +236,7 @@ pub async fn commit(store: &Store, batch: IngestBatch<'_>) -> Result<IngestRepor
         rejected: batch.rejected.len(),
         work_items: outbox::enqueue_consent_changes(&mut tx, sinks, &consent_changed, now_ms)
             .await?
-            + outbox::enqueue(&mut tx, sinks, &work, now_ms).await?
-            + outbox::enqueue_messages(&mut tx, &messages, now_ms).await?,
+            + outbox::enqueue(&mut tx, sinks, &work, now_ms).await?,
     };
     let requests: Vec<NewRequest> = (fresh.iter())
         .filter_map(|p| match &p.event.payload {
@@ -236,7 +250,19 @@ pub async fn commit(store: &Store, batch: IngestBatch<'_>) -> Result<IngestRepor
         .collect();
     privacy_requests::insert(&mut tx, source_id, &requests, now_ms).await?;
     touched.extend(people.iter().flatten().copied());
-    crate::profiles::refresh(&mut tx, &touched, batch.routes.time_zone, now_ms).await?;
+    let before = journeys::standing_before(&mut tx, batch.routes, &touched).await?;
+    let touched =
+        crate::profiles::refresh_reading_sales(&mut tx, &touched, batch.routes.time_zone, now_ms)
+            .await?;
+    let planning = Planning {
+        source_id,
+        sales: new_sales,
+        ordered_before,
+        touched: &touched,
+        before: &before,
+        models: fit.as_ref(),
+    };
+    journeys::plan_batch(&mut tx, batch.routes, planning, now).await?;
     rejected_inputs::insert(&mut tx, source_id, batch.origin, batch.rejected, now_ms).await?;
     if let Some((stream, cursor)) = batch.cursor {
         cursors::save(&mut tx, source_id, stream, cursor, now_ms).await?;

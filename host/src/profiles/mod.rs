@@ -10,11 +10,12 @@ pub mod view;
 
 use chrono_tz::Tz;
 use rapport_core::model::Payload;
-use rapport_core::profile::facts::{sale_categories, summarise};
+use rapport_core::profile::facts::{sale_categories, summarise, Sale};
 use rapport_store::profile_facts;
 use rapport_store::{Store, StoreError, Tx};
 
 /// Works out again, inside `tx`, the facts of the given profiles (any order, repeats allowed);
+use std::collections::HashMap;
 /// a profile left with no sale and no refund has none. Returns how many have facts.
 pub async fn refresh(
     tx: &mut Tx<'_>,
@@ -24,24 +25,41 @@ pub async fn refresh(
 ) -> Result<usize, StoreError> {
     let mut ids = profile_ids.to_vec();
     ids.sort_unstable();
+    Ok(refresh_reading_sales(tx, profile_ids, zone, now)
+        .await?
+        .len())
+}
+
+/// [`refresh`], returning the counted sales of each profile that has facts (what journeys are
+/// planned from).
+pub async fn refresh_reading_sales(
+    tx: &mut Tx<'_>,
+    profile_ids: &[i64],
+    zone: Tz,
+    now: i64,
+) -> Result<HashMap<i64, Vec<Sale>>, StoreError> {
     ids.dedup();
     if ids.is_empty() {
-        return Ok(0);
+        return Ok(HashMap::new());
     }
     let mut inputs = profile_facts::inputs(tx, &ids).await?;
     let mut kept = Vec::with_capacity(ids.len());
     let mut gone = Vec::new();
     for id in ids {
+    let mut sales_of = HashMap::with_capacity(ids.len());
         let sales = inputs.sales.remove(&id).unwrap_or_default();
         let refunds = inputs.refunds.remove(&id).unwrap_or_default();
         match sales.is_empty() && refunds.is_empty() {
             true => gone.push(id),
-            false => kept.push((id, summarise(&sales, &refunds, zone))),
+            false => {
+                kept.push((id, summarise(&sales, &refunds, zone)));
+                sales_of.insert(id, sales);
+            }
         }
     }
     profile_facts::save(tx, &kept, now).await?;
     profile_facts::delete(tx, &gone).await?;
-    Ok(kept.len())
+    Ok(sales_of)
 }
 
 /// Orders read per statement when filling in the category column of old orders.

@@ -15,6 +15,8 @@ pub mod experiments;
 pub mod forgotten;
 mod inbox;
 pub mod merges;
+pub mod journey_due;
+pub mod journey_entries;
 pub mod outbox;
 pub mod pairs;
 pub mod predictions;

@@ -22,6 +22,7 @@ fn table(item: Moved) -> &'static str {
         Moved::Event => "events",
         Moved::Ledger => "consent_ledger",
         Moved::Outbox => "outbox",
+        Moved::JourneyWait => "journey_due",
     }
 }
 

@@ -6,8 +6,7 @@
 
 use super::queue::{self, Finish, Queue, Selection};
 use super::rows::{self, Value};
-use super::{now_ms, Store, StoreError, Tx};
-use rapport_core::journeys::PlannedMessage;
+use super::{Store, StoreError, Tx};
 use rapport_core::model::Channel;
 use sqlx::{AnyConnection, Row};
 use std::collections::{HashMap, HashSet};
@@ -62,6 +61,8 @@ pub struct OutboxRow {
 pub struct MessageRoute {
     pub journey: String,
     pub channel: Channel,
+    /// The journey entry it was queued for (none for messages queued before entries were kept).
+    pub entry: Option<i64>,
 }
 
 /// How a work item ended this attempt.
@@ -178,41 +179,66 @@ pub async fn withdraw(
 fn message_route(
     journey: Option<String>,
     channel: Option<&str>,
+    entry: Option<i64>,
 ) -> Result<Option<MessageRoute>, StoreError> {
     match (journey, channel) {
         (Some(journey), Some(channel)) => Ok(Some(MessageRoute {
             journey,
             channel: rows::parse_enum("outbox.channel", channel)?,
+            entry,
         })),
         _ => Ok(None),
     }
 }
 
-/// Queues journey messages for their journeys' sinks (one already queued under its key is kept);
-/// returns how many were new.
+/// A journey message to queue: the sink, person, the order that started it (if one did), its
+/// idempotency key, journey, channel and entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage<'a> {
+    pub sink: &'a str,
+    pub profile_id: i64,
+    pub event_id: Option<i64>,
+    pub key: &'a str,
+    pub journey: &'a str,
+    pub channel: Channel,
+    pub entry_id: i64,
+}
+
+/// Queues journey messages for their journeys' sinks, due `now` (one already queued under its key
+/// is kept); returns the ids of the new items, by entry.
 pub async fn enqueue_messages(
     tx: &mut Tx<'_>,
-    messages: &[PlannedMessage<'_>],
+    messages: &[NewMessage<'_>],
     now: i64,
-) -> Result<usize, StoreError> {
+) -> Result<Vec<(i64, i64)>, StoreError> {
     let items: Vec<Vec<Value>> = messages
         .iter()
         .map(|m| {
             let mut row = work_row(
-                &m.journey.sink,
+                m.sink,
                 WorkKind::Message,
                 m.profile_id,
-                Some(m.event_id),
-                &m.key,
+                m.event_id,
+                m.key,
                 now,
             );
-            row[7] = m.due.into();
-            row[9] = m.journey.name.as_str().into();
-            row[10] = m.journey.channel.as_str().into();
+            row[9] = m.journey.into();
+            row[10] = m.channel.as_str().into();
+            row[11] = m.entry_id.into();
             row
         })
         .collect();
-    insert_work(&mut tx.inner, &items).await
+    rows::insert_values(
+        &mut tx.inner,
+        "INSERT INTO outbox (sink_id, kind, profile_id, event_id, idempotency_key, status,
+                             attempts, next_attempt_at, created_at, journey, channel, entry_id)",
+        "ON CONFLICT (sink_id, idempotency_key) DO NOTHING RETURNING id, entry_id",
+        &items,
+    )
+    .await?
+    .iter()
+    .map(|row| Ok((row.try_get("entry_id")?, row.try_get("id")?)))
+    .collect()
 }
 
 /// Queues the work of a batch of new events for every sink; returns the number of items queued.
@@ -368,6 +394,7 @@ fn work_row<'a>(
         now.into(),
         None::<&str>.into(),
         None::<&str>.into(),
+        None::<i64>.into(),
     ]
 }
 
@@ -380,7 +407,7 @@ async fn insert_work(
     Ok(rows::insert_values(
         tx,
         "INSERT INTO outbox (sink_id, kind, profile_id, event_id, idempotency_key, status,
-                             attempts, next_attempt_at, created_at, journey, channel)",
+                             attempts, next_attempt_at, created_at, journey, channel, entry_id)",
         "ON CONFLICT (sink_id, idempotency_key) DO NOTHING RETURNING id",
         items,
     )
@@ -397,8 +424,8 @@ impl Store {
         sink: &str,
         limit: usize,
         lease_ms: i64,
+        now: i64,
     ) -> Result<Vec<OutboxRow>, StoreError> {
-        let now = now_ms();
         let mut tx = self.begin_write().await?;
         // On PostgreSQL several hosts claim from one outbox. Their claims of one sink take turns, so
         // a claim sees what earlier claims took as in flight and never takes a person's later item
@@ -441,7 +468,8 @@ impl Store {
                 select,
                 params: &[((limit - rows.len()) as i64).into()],
                 returning:
-                    "id, kind, profile_id, event_id, idempotency_key, attempts, journey, channel",
+                    "id, kind, profile_id, event_id, idempotency_key, attempts, journey, channel,
+                     entry_id",
             };
             rows.extend(
                 queue::lease(&mut tx, &OUTBOX, sink, selection, now, now + lease_ms).await?,
@@ -461,6 +489,7 @@ impl Store {
                     message: message_route(
                         row.try_get("journey")?,
                         row.try_get::<Option<String>, _>("channel")?.as_deref(),
+                        row.try_get("entry_id")?,
                     )?,
                 })
             })
@@ -475,8 +504,8 @@ impl Store {
         &self,
         sink: &str,
         results: &[(OutboxRow, Completion)],
+        now: i64,
     ) -> Result<(), StoreError> {
-        let now = now_ms();
         let mut tx = self.begin_write().await?;
         let mut finished: HashMap<Finish, Vec<i64>> = HashMap::new();
         for (item, completion) in results {

@@ -300,3 +300,68 @@ impl Store {
         Ok(missing.is_some())
     }
 }
+
+/// What journeys are planned from, besides a person's sales.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JourneyInputs {
+    pub key: String,
+    /// Month and day.
+    pub birthday: Option<(u32, u32)>,
+    /// Net lifetime spend as the kept facts say (0 without facts).
+    pub net_spend_minor: i64,
+    pub lifetime_points: i64,
+    /// The last counted sale.
+    pub last_visit_at: Option<i64>,
+}
+
+/// [`JourneyInputs`] of the given profiles (those still standing: not merged into another).
+pub async fn journey_inputs(
+    tx: &mut Tx<'_>,
+    profile_ids: &[i64],
+) -> Result<HashMap<i64, JourneyInputs>, StoreError> {
+    rows::query_ids(
+        &mut tx.inner,
+        "SELECT p.id, p.key, p.birthday_month, p.birthday_day, p.loyalty_lifetime,
+                f.net_spend_minor, f.last_visit_at
+         FROM profiles p LEFT JOIN profile_facts f ON f.profile_id = p.id
+         WHERE p.id IN {list} AND p.merged_into IS NULL",
+        &[],
+        profile_ids,
+    )
+    .await?
+    .iter()
+    .map(|row| {
+        let month: Option<i64> = row.try_get("birthday_month")?;
+        let day: Option<i64> = row.try_get("birthday_day")?;
+        Ok((
+            row.try_get("id")?,
+            JourneyInputs {
+                key: row.try_get("key")?,
+                birthday: month.zip(day).map(|(m, d)| (m as u32, d as u32)),
+                net_spend_minor: row
+                    .try_get::<Option<i64>, _>("net_spend_minor")?
+                    .unwrap_or(0),
+                lifetime_points: row
+                    .try_get::<Option<i64>, _>("loyalty_lifetime")?
+                    .unwrap_or(0),
+                last_visit_at: row.try_get("last_visit_at")?,
+            },
+        ))
+    })
+    .collect()
+}
+
+impl Store {
+    /// Every standing profile with facts or a birthday: whom a daily replanning of the
+    /// fact-triggered journeys covers.
+    pub async fn journey_candidates(&self) -> Result<Vec<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT p.id FROM profiles p
+             WHERE p.merged_into IS NULL AND (p.birthday_month IS NOT NULL
+                   OR EXISTS (SELECT 1 FROM profile_facts f WHERE f.profile_id = p.id))
+             ORDER BY p.id",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

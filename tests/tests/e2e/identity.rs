@@ -308,7 +308,10 @@ async fn a_merge_moves_pending_work_and_leaves_work_in_flight_with_its_worker() 
     .await;
     // A worker holds every item queued so far; then Bob buys again and a sale merges him into Ana.
     let store = Store::open(&url).await.unwrap();
-    let in_flight = store.claim("hook", 100, 600_000).await.unwrap();
+    let in_flight = store
+        .claim("hook", 100, 600_000, rapport_store::now_ms())
+        .await
+        .unwrap();
     assert!(!in_flight.is_empty());
     let ids: Vec<i64> = in_flight.iter().map(|item| item.id).collect();
     let before = owners(&url, &ids).await;

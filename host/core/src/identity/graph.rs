@@ -40,10 +40,18 @@ pub enum Moved {
     Ledger,
     /// Its work items for the sinks.
     Outbox,
+    /// Its waits in journeys.
+    JourneyWait,
 }
 
 impl Moved {
-    pub const ALL: [Moved; 4] = [Moved::Identity, Moved::Event, Moved::Ledger, Moved::Outbox];
+    pub const ALL: [Moved; 5] = [
+        Moved::Identity,
+        Moved::Event,
+        Moved::Ledger,
+        Moved::Outbox,
+        Moved::JourneyWait,
+    ];
 
     /// Its name in the record of a merge's moves.
     pub fn as_str(self) -> &'static str {
@@ -52,6 +60,7 @@ impl Moved {
             Moved::Event => "event",
             Moved::Ledger => "ledger",
             Moved::Outbox => "outbox",
+            Moved::JourneyWait => "journey-wait",
         }
     }
 

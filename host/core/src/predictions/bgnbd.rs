@@ -48,6 +48,20 @@ impl BgNbd {
         1.0 / (1.0 + odds_dead)
     }
 
+    /// The T (from the first purchase, in the fit's unit) after which P(alive | x, tₓ, T) is below
+    /// `p`: solving eq. (13) for T, (α + T) = (α + tₓ)·k^(1/(r+x)) with
+    /// k = (1/p − 1)(b + x − 1)/a. `None` for someone who bought once only (always alive) or a `p`
+    /// outside (0, 1). Never earlier than tₓ.
+    pub fn p_alive_falls_below(&self, c: &CustomerSummary, p: f64) -> Option<f64> {
+        if c.x == 0 || !(p > 0.0 && p < 1.0) {
+            return None;
+        }
+        let x = f64::from(c.x);
+        let k = (1.0 / p - 1.0) * (self.b + x - 1.0) / self.a;
+        let t = (self.alpha + c.t_x) * k.powf(1.0 / (self.r + x)) - self.alpha;
+        Some(t.max(c.t_x))
+    }
+
     /// E[Y(t) | x, tₓ, T], eq. (10): the purchases expected in the `t` after T. The ₂F₁ is taken
     /// after Euler's transformation, (1 − z)^(r+x) ₂F₁(r+x, b+x; a+b+x−1; z) =
     /// (1 − z)^(a−1) ₂F₁(a+b−1−r, a−1; a+b+x−1; z) with z = t / (α + T + t), whose series

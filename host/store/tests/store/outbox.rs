@@ -28,7 +28,10 @@ async fn item(db: &Db, id: i64) -> (String, i64, i64, Option<i64>, Option<String
 
 /// Claims up to `limit` of the `crm` sink's due items.
 async fn claim(db: &Db, limit: usize) -> Vec<OutboxRow> {
-    db.store.claim("crm", limit, LEASE_MS).await.unwrap()
+    db.store
+        .claim("crm", limit, LEASE_MS, now_ms())
+        .await
+        .unwrap()
 }
 
 /// Makes item `id` due now.
@@ -101,7 +104,7 @@ async fn a_retry_sets_the_next_time_attempts_and_error() {
             throttled: false,
         };
         db.store
-            .complete("crm", &[(claimed[0].clone(), retry)])
+            .complete("crm", &[(claimed[0].clone(), retry)], now_ms())
             .await
             .unwrap();
         assert_eq!(
@@ -125,7 +128,7 @@ async fn a_retry_sets_the_next_time_attempts_and_error() {
             reason: "quarantined".into(),
         };
         db.store
-            .complete("crm", &[(claimed[0].clone(), deferred)])
+            .complete("crm", &[(claimed[0].clone(), deferred)], now_ms())
             .await
             .unwrap();
         assert_eq!(
@@ -160,6 +163,7 @@ async fn a_dead_item_is_kept_as_a_dead_letter_with_its_reason() {
                     ),
                     (claimed[1].clone(), Completion::Delivered),
                 ],
+                now_ms(),
             )
             .await
             .unwrap();
@@ -228,7 +232,7 @@ async fn a_persons_items_are_claimed_in_order_and_consent_changes_first() {
             throttled: false,
         };
         db.store
-            .complete("crm", &[(first_claim[0].clone(), retry)])
+            .complete("crm", &[(first_claim[0].clone(), retry)], now_ms())
             .await
             .unwrap();
         assert!(claim(&db, 10).await.is_empty());

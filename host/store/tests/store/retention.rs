@@ -64,13 +64,13 @@ async fn an_events_details_expire_once_its_work_is_delivered() {
                 .expired_records(RecordClass::EventDetails, cutoff, 0, 10)
         };
         assert!(details().await.unwrap().is_empty(), "its work is pending");
-        let claimed = db.store.claim("crm", 10, 60_000).await.unwrap();
+        let claimed = db.store.claim("crm", 10, 60_000, now_ms()).await.unwrap();
         assert_eq!(claimed.len(), 1);
         let done: Vec<_> = claimed
             .into_iter()
             .map(|item| (item, Completion::Delivered))
             .collect();
-        db.store.complete("crm", &done).await.unwrap();
+        db.store.complete("crm", &done, now_ms()).await.unwrap();
         assert_eq!(details().await.unwrap(), [event]);
         assert!(db
             .store
