@@ -259,7 +259,7 @@ async fn a_change_on_the_page_reaches_every_tool_first_and_bad_links_name_nobody
     shop.drain().await;
     let seen = sim.seen();
     let position = |found: &dyn Fn(&hubspot::Exchange) -> bool| {
-        seen[seen_before..].iter().position(|e| found(e))
+        seen[seen_before..].iter().position(found)
     };
     let unsubscribed = position(&|e| {
         e.path
