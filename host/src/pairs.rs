@@ -82,7 +82,7 @@ pub async fn schedule(store: Store, config: PairsConfig, mut shutdown: watch::Re
 
 /// Each sale's basket of items of one kind. A payload that is not an order (the retention job
 /// summarised the sale and kept no lines) gives an empty basket, which counts nowhere.
-fn baskets(sales: &[SaleLines], by: PairsBy) -> Vec<Basket> {
+pub fn baskets(sales: &[SaleLines], by: PairsBy) -> Vec<Basket> {
     sales
         .iter()
         .map(

@@ -5,7 +5,7 @@
 use super::auth::{self, SESSION_COOKIE};
 use super::tokens::{self, Role};
 use super::{error, AdminState};
-use axum::extract::{FromRequest as _, Request, State};
+use axum::extract::{FromRequest as _, Query, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -14,18 +14,47 @@ use serde::Deserialize;
 
 pub fn routes() -> Router<AdminState> {
     Router::new()
-        .route("/login", get(|| async { Html(page("")) }).post(login))
+        .route("/login", get(form).post(login))
         .route("/logout", post(logout))
 }
 
-fn page(message: &str) -> String {
+/// `?next=/path`: where the form goes after logging in (the staff page sends people here so).
+#[derive(Deserialize)]
+struct FormQuery {
+    next: Option<String>,
+}
+
+async fn form(Query(query): Query<FormQuery>) -> Html<String> {
+    Html(page("", query.next.as_deref()))
+}
+
+/// The form, saying `message`, going on to `next` (a local path) once logged in.
+fn page(message: &str, next: Option<&str>) -> String {
+    let next = match next {
+        Some(_) => format!(
+            "<input type=hidden name=next value=\"{}\">",
+            escape(local_path(next))
+        ),
+        None => String::new(),
+    };
     format!(
         "<!doctype html><meta charset=utf-8><title>rapport: log in</title>\
+         <meta name=viewport content=\"width=device-width, initial-scale=1\">\
+         <body style=\"font:1.4rem system-ui,sans-serif;margin:2rem\">\
          <form method=post action=/login>\
-         <p>{message}</p>\
-         <label>Token <input name=token type=password autocomplete=off required></label>\
-         <button>Log in</button></form>"
+         <p>{message}</p>{next}\
+         <label>Token <input name=token type=password autocomplete=off required \
+         style=\"font:inherit\"></label> <button style=\"font:inherit\">Log in</button></form>"
     )
+}
+
+/// `text` safe inside an HTML attribute value or element.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 #[derive(Deserialize)]
@@ -79,7 +108,10 @@ async fn login(State(state): State<AdminState>, request: Request) -> Response {
         Ok(_) => {
             return (
                 StatusCode::UNAUTHORIZED,
-                Html(page("That token is not an admin or staff token in force.")),
+                Html(page(
+                    "That token is not an admin or staff token in force.",
+                    form.next.as_deref(),
+                )),
             )
                 .into_response()
         }
@@ -126,7 +158,7 @@ async fn logout(State(state): State<AdminState>, request: Request) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::local_path;
+    use super::{local_path, page};
 
     #[test]
     fn after_login_only_a_local_path_is_followed() {
@@ -139,5 +171,13 @@ mod tests {
         ] {
             assert_eq!(local_path(next), "/api/summary", "{next:?}");
         }
+    }
+
+    #[test]
+    fn the_form_carries_a_local_next_path_escaped() {
+        assert!(page("", Some("/staff")).contains("name=next value=\"/staff\""));
+        assert!(page("", Some("/a\"><script>")).contains("value=\"/a&quot;&gt;&lt;script&gt;\""));
+        assert!(page("", Some("//evil.example")).contains("value=\"/api/summary\""));
+        assert!(!page("", None).contains("name=next"));
     }
 }

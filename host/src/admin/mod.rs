@@ -1,10 +1,13 @@
 //! The host's HTTP face: webhook intake for sources (acknowledged only once durable, each source's
 //! route bounded in `webhooks`), a health check, a JSON summary for operators, the plugin routes
-//! (`plugins`), the profile and segment routes (`profiles`) and the login form (`login`). Every request passes the Host and Origin `guard`;
-//! every route but `/health`, the login form and signed vendor webhooks needs a token (`auth`,
-//! `tokens`). `listen` serves it, over TLS when configured.
+//! (`plugins`), the profile and segment routes (`profiles`), the staff cues (`cues`), the
+//! counter's tablet page (`staff`) and the login form (`login`). Every request passes the Host and
+//! Origin `guard`; every route but `/health`, the login form, the tablet page's stylesheet and
+//! script, and signed vendor webhooks needs a token (`auth`, `tokens`). `listen` serves it, over
+//! TLS when configured.
 
 pub mod auth;
+mod cues;
 pub mod guard;
 mod html;
 pub mod listen;
@@ -12,6 +15,7 @@ mod login;
 mod plugins;
 mod preferences;
 pub mod profiles;
+mod staff;
 pub mod tokens;
 mod webhooks;
 
@@ -57,15 +61,15 @@ pub fn router(state: AdminState) -> Router {
             state.clone(),
             auth::require_admin,
         ));
-    let staff = profiles::staff_routes().route_layer(middleware::from_fn_with_state(
-        state.clone(),
-        auth::require_staff,
-    ));
+    let staff = (profiles::staff_routes().merge(cues::staff_routes())).route_layer(
+        middleware::from_fn_with_state(state.clone(), auth::require_staff),
+    );
     let rules = Arc::new(guard::HostRules::new(&state.server));
     Router::new()
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
         .merge(preferences::routes())
         .merge(login::routes())
+        .merge(staff::routes())
         .merge(admin)
         .merge(staff)
         .merge(webhooks::routes(&state))

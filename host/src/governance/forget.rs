@@ -112,8 +112,17 @@ pub async fn find_one(
     normalizer: &Normalizer,
     text: &str,
 ) -> Result<FoundProfile, ForgetError> {
-    let refs = readings(normalizer, text)?;
-    let found = store.find_profiles(&refs).await?;
+    one_of(store, &readings(normalizer, text)?, text).await
+}
+
+/// The one stored profile the readings `refs` of `text` name; refused if they name nobody or
+/// several people.
+pub async fn one_of(
+    store: &Store,
+    refs: &[PersonRef],
+    text: &str,
+) -> Result<FoundProfile, ForgetError> {
+    let found = store.find_profiles(refs).await?;
     match <[FoundProfile; 1]>::try_from(found) {
         Ok([one]) => Ok(one),
         Err(found) if found.is_empty() => Err(ForgetError::Unknown(text.trim().to_string())),

@@ -3,8 +3,10 @@
 //! touched (`refresh`), from those profiles' counted sales alone, with the pure rule
 //! `rapport_core::profile::facts::summarise`. `rebuild` works out every profile's facts from
 //! scratch: once after an upgrade, and as the reference the kept facts must always equal. The
-//! views of a profile and the shop's segments read these facts (`view`, `segments`).
+//! views of a profile, the staff cues and the shop's segments read these facts (`view`, `cues`,
+//! `segments`).
 
+pub mod cues;
 pub mod segments;
 pub mod view;
 

@@ -1,6 +1,7 @@
 //! Table `pair_rules`, the latest product pairs (`rapport_core::pairs`), and the sales they are
 //! mined from: every counted sale (a completed order's current version) placed in a window, with
-//! its payload, whose lines the host reads as a basket.
+//! its payload, whose lines the host reads as a basket; and one person's counted sales, whose
+//! lines are what they bought.
 
 use super::events::COUNTED_SALES;
 use super::rows::{self, Value};
@@ -26,12 +27,21 @@ impl Store {
         .fetch_all(&self.pool)
         .await?
         .iter()
-        .map(|row| {
-            Ok(SaleLines {
-                event_id: row.try_get("id")?,
-                payload: row.try_get("payload")?,
-            })
-        })
+        .map(sale_lines)
+        .collect()
+    }
+
+    /// The counted sales of one profile, by event id: what the person bought, for the accessory
+    /// their staff cues suggest.
+    pub async fn sales_of(&self, profile_id: i64) -> Result<Vec<SaleLines>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT id, payload FROM events WHERE {COUNTED_SALES} AND profile_id = $1 ORDER BY id"
+        ))
+        .bind(profile_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(sale_lines)
         .collect()
     }
 
@@ -88,6 +98,13 @@ impl Store {
             .map(|row| Ok((rule(row)?, row.try_get("computed_at")?)))
             .collect()
     }
+}
+
+fn sale_lines(row: &AnyRow) -> Result<SaleLines, StoreError> {
+    Ok(SaleLines {
+        event_id: row.try_get("id")?,
+        payload: row.try_get("payload")?,
+    })
 }
 
 fn rule(row: &AnyRow) -> Result<Rule, StoreError> {
