@@ -12,6 +12,7 @@ pub mod connectors;
 pub mod consent;
 pub mod daemon;
 pub mod delivery;
+pub mod experiments;
 pub mod governance;
 pub mod identity;
 pub mod ingest;

@@ -124,6 +124,13 @@ enum Command {
         #[command(subcommand)]
         command: cli::profile::ProfileCommand,
     },
+    /// A journey's experiment: `report NAME` compares its arms (rate, 95% interval, lift, p-value).
+    Experiment {
+        #[arg(long, global = true, default_value = "rapport.toml")]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: cli::experiment::ExperimentCommand,
+    },
     /// The shop's buyers per RFM segment, with what each segment is worth.
     Segments {
         #[arg(long, default_value = "rapport.toml")]
@@ -285,6 +292,14 @@ async fn main() -> anyhow::Result<()> {
             let config = Config::load(&config)?;
             let store = rapport_store::Store::open(&config.store.database_url).await?;
             let result = cli::profile::run(&config, &store, command).await;
+            store.close().await;
+            result
+        }
+        Command::Experiment { config, command } => {
+            init_logging("warn");
+            let config = Config::load(&config)?;
+            let store = rapport_store::Store::open(&config.store.database_url).await?;
+            let result = cli::experiment::run(&config, &store, command).await;
             store.close().await;
             result
         }

@@ -2,6 +2,7 @@
 
 pub mod daemon;
 pub mod dlq;
+pub mod experiment;
 pub mod forget;
 pub mod generations;
 pub mod identity;

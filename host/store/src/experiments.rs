@@ -40,7 +40,7 @@ pub async fn assignment(
 }
 
 /// The item under which a merge records the journey entries it moved.
-const ENTRY_ITEM: &str = "journey_entry";
+const ENTRY_ITEM: &str = "journey-entry";
 
 /// What merge `merge_id` of `absorbed` into `survivor` does to experiments: in each experiment
 /// both were assigned, the survivor keeps the older assignment (its own on a tie); one only the
