@@ -3,6 +3,7 @@
 //! token itself never sits in the browser. Logging out ends the session.
 
 use super::auth::{self, SESSION_COOKIE};
+use super::html::escape;
 use super::tokens::{self, Role};
 use super::{error, AdminState};
 use axum::extract::{FromRequest as _, Query, Request, State};
@@ -46,15 +47,6 @@ fn page(message: &str, next: Option<&str>) -> String {
          <label>Token <input name=token type=password autocomplete=off required \
          style=\"font:inherit\"></label> <button style=\"font:inherit\">Log in</button></form>"
     )
-}
-
-/// `text` safe inside an HTML attribute value or element.
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }
 
 #[derive(Deserialize)]

@@ -83,6 +83,14 @@ pub async fn print_status(pipeline: &Pipeline) -> anyhow::Result<()> {
         s.rejected_inputs,
         s.profiles
     );
+    let waiting = (pipeline.store.privacy_requests().await?.iter())
+        .filter(|r| r.confirmed_at.is_none() && r.handled_at.is_none())
+        .count();
+    if waiting > 0 {
+        println!(
+            "privacy: {waiting} request(s) to forget a person waiting for your confirmation (rapport privacy list)"
+        );
+    }
     for sink in &s.sinks {
         println!(
             "sink {}: {} profiles, {} activities and {} consent changes delivered, {} withheld for consent, {} rejected, {} dead, {} waiting",
