@@ -1,10 +1,11 @@
 //! The host's HTTP face: webhook intake for sources (acknowledged only once durable, each source's
 //! route bounded in `webhooks`), a health check, a JSON summary for operators, the plugin routes
 //! (`plugins`), the profile and segment routes (`profiles`), the staff cues (`cues`), the
-//! counter's tablet page (`staff`) and the login form (`login`). Every request passes the Host and
-//! Origin `guard`; every route but `/health`, the login form, the tablet page's stylesheet and
-//! script, and signed vendor webhooks needs a token (`auth`, `tokens`). `listen` serves it, over
-//! TLS when configured.
+//! counter's tablet page (`staff`), the login form (`login`) and the customers' preference page
+//! (`preferences`, whose signed link is its credential). Every request passes the Host and Origin
+//! `guard`; every route but `/health`, the login form, the tablet page's stylesheet and script, the
+//! preference page and signed vendor webhooks needs a token (`auth`, `tokens`). `listen` serves
+//! it, over TLS when configured.
 
 pub mod auth;
 mod cues;
