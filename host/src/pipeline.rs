@@ -146,6 +146,7 @@ impl Pipeline {
                     self.messaging.clone(),
                     self.wakers.get(index),
                     self.clock.clone(),
+                    self.preferences.clone(),
                 )
             })
             .collect()

@@ -11,6 +11,7 @@ pub mod render;
 
 use crate::config::DeliveryConfig;
 use crate::connectors::Connector;
+use crate::preferences::Preferences;
 use rapport_core::clock::SharedClock;
 use rapport_core::consent::contact::Verdict;
 use rapport_core::consent::gate::Admission;
@@ -40,6 +41,8 @@ pub struct SinkWorker {
     wake: Arc<Notify>,
     gate: std::sync::Mutex<rate::RateGate>,
     clock: SharedClock,
+    /// Makes the preference-page link every journey message carries.
+    preferences: Arc<Preferences>,
 }
 
 /// What one step did.
@@ -57,6 +60,7 @@ impl SinkWorker {
         messaging: Arc<Messaging>,
         wake: Arc<Notify>,
         clock: SharedClock,
+        preferences: Arc<Preferences>,
     ) -> Self {
         let gate = std::sync::Mutex::new(rate::RateGate::new(sink.max_requests_per_second));
         SinkWorker {
@@ -67,6 +71,7 @@ impl SinkWorker {
             wake,
             gate,
             clock,
+            preferences,
         }
     }
 
@@ -415,7 +420,10 @@ impl SinkWorker {
             let own = own_quiet_hours.get(&row.profile_id).copied();
             match self.messaging.rules.judge(channel, now, history, own) {
                 Verdict::Send => {
-                    match render_message(&row, &snapshots[&row.profile_id], events, &entries, now) {
+                    let snapshot = &snapshots[&row.profile_id];
+                    let link = self.preferences.link(&snapshot.key);
+                    let rendered = render_message(&row, snapshot, events, &entries, link, now);
+                    match rendered {
                         Ok(mut activity) => {
                             minimise::minimise_activity(&self.sink.fields, &mut activity);
                             history.push(now);
@@ -683,16 +691,17 @@ fn render_activity(
 
 /// Renders a journey message, sent `now`: what its entry recorded (the order, category, tier or
 /// suggestion that started it, and the experiment variant's properties), or, for a message queued
-/// before entries were kept, the order that triggered it.
+/// before entries were kept, the order that triggered it; with the link to the person's preference page.
 fn render_message(
     row: &OutboxRow,
     snapshot: &ProfileSnapshot,
     events: &HashMap<i64, (String, i64, String)>,
     entries: &HashMap<i64, EntryDetail>,
+    preferences_url: Option<String>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<rapport_sandbox::contract::wit::Activity, String> {
     let route = row.message.as_ref().ok_or("message names no journey")?;
-    let detail = match route.entry.and_then(|id| entries.get(&id)) {
+    let mut detail = match route.entry.and_then(|id| entries.get(&id)) {
         Some(entry) => {
             let mut detail = entry.detail.clone();
             if let Some(arm) = &entry.arm {
@@ -708,6 +717,9 @@ fn render_message(
             BTreeMap::from([("order_id".to_string(), order.id)])
         }
     };
+    if let Some(url) = preferences_url {
+        detail.insert("preferences_url".into(), url);
+    }
     Ok(render::journey_message(
         &row.idempotency_key,
         snapshot,

@@ -224,7 +224,13 @@ pub async fn commit(store: &Store, batch: IngestBatch<'_>) -> Result<IngestRepor
     for (sink, ids) in &waiting {
         outbox::withdraw(&mut tx, sink, ids, WITHDRAWN, now_ms).await?;
     }
-    journey_due::delete_of_orders(&mut tx, source_id, &withdrawn).await?;
+    // A refund, like a cancellation, withdraws what its order started and has not yet gone.
+    let refunded = fresh.iter().filter_map(|p| match &p.event.payload {
+        Payload::Refund(refund) => Some(refund.order_id.as_str()),
+        _ => None,
+    });
+    let ended: Vec<&str> = withdrawn.iter().copied().chain(refunded).collect();
+    journey_due::delete_of_orders(&mut tx, source_id, &ended).await?;
 
     let journeys = &batch.routes.journeys;
     crate::experiments::attribute(&mut tx, journeys, &sold, source_id, &withdrawn).await?;

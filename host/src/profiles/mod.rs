@@ -15,9 +15,9 @@ use rapport_core::model::Payload;
 use rapport_core::profile::facts::{sale_categories, summarise, Sale};
 use rapport_store::profile_facts;
 use rapport_store::{Store, StoreError, Tx};
+use std::collections::HashMap;
 
 /// Works out again, inside `tx`, the facts of the given profiles (any order, repeats allowed);
-use std::collections::HashMap;
 /// a profile left with no sale and no refund has none. Returns how many have facts.
 pub async fn refresh(
     tx: &mut Tx<'_>,
@@ -25,8 +25,6 @@ pub async fn refresh(
     zone: Tz,
     now: i64,
 ) -> Result<usize, StoreError> {
-    let mut ids = profile_ids.to_vec();
-    ids.sort_unstable();
     Ok(refresh_reading_sales(tx, profile_ids, zone, now)
         .await?
         .len())
@@ -40,15 +38,17 @@ pub async fn refresh_reading_sales(
     zone: Tz,
     now: i64,
 ) -> Result<HashMap<i64, Vec<Sale>>, StoreError> {
+    let mut ids = profile_ids.to_vec();
+    ids.sort_unstable();
     ids.dedup();
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
     let mut inputs = profile_facts::inputs(tx, &ids).await?;
     let mut kept = Vec::with_capacity(ids.len());
+    let mut sales_of = HashMap::with_capacity(ids.len());
     let mut gone = Vec::new();
     for id in ids {
-    let mut sales_of = HashMap::with_capacity(ids.len());
         let sales = inputs.sales.remove(&id).unwrap_or_default();
         let refunds = inputs.refunds.remove(&id).unwrap_or_default();
         match sales.is_empty() && refunds.is_empty() {

@@ -19,6 +19,7 @@ mod governance;
 mod hubspot;
 mod identity;
 mod journeys;
+mod journeys_year;
 mod klaviyo;
 mod mailchimp;
 mod packages;
