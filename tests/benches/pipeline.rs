@@ -8,6 +8,9 @@
 //! - predictions: the time to fit the customer-base models (BG/NBD and Gamma-Gamma) for 100,000
 //!   customers simulated over two years, on one core (target: 2 s), and to summarise their sales.
 //!
+//! - journeys: 20,000 sales each start a thank-you an hour later; the clock (injected) moves past
+//!   the hour and the scheduler lets everyone in: its cost per due profile, on SQLite.
+//!
 //! `RAPPORT_BENCH_EVENTS` sets the throughput run's size (default 20,000). Words after `--` pick
 //! runs by name (`throughput`, `latency`, `predictions`, `sqlite`, `postgresql`): all of them must match.
 
@@ -249,6 +252,48 @@ fn predictions() {
 
 /// User and system CPU time this process has used, in seconds (Linux: `/proc/self/stat`, in clock
 /// ticks of 1/100 s).
+/// The journey scheduler's cost per due profile: `sales` sales uploaded on a manual clock, each
+/// starting a thank-you an hour later; then the clock moves two hours on and one scheduler run
+/// lets every due person in (a message queued for each).
+async fn journeys(sales: usize) {
+    let crm = CaptureServer::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{}[consent]\nmarketing_without_choice = \"send\"\n[journeys]\nmax_age = \"3650d\"\n[[journey]]\nname = \"thanks\"\nsink = \"crm\"\nchannel = \"email\"\ntrigger = \"every-order\"\nwait_minutes = 60\n",
+        config("sqlite://bench.db", &crm.url()).replace("channels = []\n", "")
+    );
+    let mut config = Config::parse(&text, dir.path()).unwrap();
+    config.store.database_url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let batches = uploads(sales, 1_000);
+    let latest = (batches.iter())
+        .flat_map(|(shop, _)| shop.receipts.iter().map(|r| r.at))
+        .max()
+        .unwrap();
+    let start = chrono::DateTime::from_timestamp(latest, 0).unwrap();
+    let clock = rapport_core::clock::ManualClock::starting_at(start);
+    let pipeline = Pipeline::start_with_clock(config, clock.shared()).await.unwrap();
+    let headers = vec![("content-type".to_string(), "text/csv".to_string())];
+    for (_, csv) in &batches {
+        (pipeline.intake)
+            .receive_push("shop", headers.clone(), csv.clone())
+            .await
+            .unwrap();
+    }
+    let waits = pipeline.store.journey_waits().await.unwrap();
+    clock.advance(chrono::Duration::hours(2));
+    let started = Instant::now();
+    let pass = pipeline.run_journeys().await.unwrap();
+    let elapsed = started.elapsed();
+    println!(
+        "journeys sqlite: {waits} waits stored, {} due, {} messages queued in {:.2} s: {:.0} µs per due profile",
+        pass.due,
+        pass.sent,
+        elapsed.as_secs_f64(),
+        elapsed.as_secs_f64() * 1e6 / pass.due.max(1) as f64
+    );
+    pipeline.store.close().await;
+}
+
 fn cpu_seconds() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     let after_name = &stat[stat.rfind(')')? + 2..];
@@ -277,6 +322,9 @@ fn main() {
         }
         if wanted("latency", "sqlite") {
             latency("sqlite", "sqlite://bench.db").await;
+        }
+        if wanted("journeys", "sqlite") {
+            journeys(events).await;
         }
         if wanted("throughput", "postgresql") {
             let postgres = PostgresDatabase::create().await;

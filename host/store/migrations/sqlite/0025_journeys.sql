@@ -57,7 +57,7 @@ CREATE TABLE experiment_assignments (
 -- attributions: a completed sale within a journey's window after a person's entry (a message sent,
 -- or a holdout's would-have-received), attributed to the latest such entry (last touch).
 CREATE TABLE attributions (
-    event_id BIGINT PRIMARY KEY,
+    event_id BIGINT NOT NULL PRIMARY KEY,
     entry_id BIGINT NOT NULL,
     profile_id BIGINT NOT NULL,
     journey TEXT NOT NULL,
