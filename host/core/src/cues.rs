@@ -245,10 +245,10 @@ fn visit_cue(who: &str, facts: &Facts) -> Option<String> {
         .filter(|c| !c.is_empty());
     match (facts.last_visit, favoured) {
         (Some(day), Some(category)) => Some(format!(
-            "{who} was last in {}, and mostly buys {category}.",
+            "{who} last came in {}, and mostly buys {category}.",
             since(day, facts.today)
         )),
-        (Some(day), None) => Some(format!("{who} was last in {}.", since(day, facts.today))),
+        (Some(day), None) => Some(format!("{who} last came in {}.", since(day, facts.today))),
         (None, Some(category)) => Some(format!("{who} mostly buys {category}.")),
         (None, None) => None,
     }
@@ -429,7 +429,7 @@ mod tests {
                 "Ana: Gold member, 120 points",
                 "Ana's birthday is on the 14th: the birthday perk is theirs this month.",
                 "Open service issue: \u{201c}grinder returned twice\u{201d}. Ask how it is going.",
-                "Ana was last in 5 days ago, and mostly buys coffee.",
+                "Ana last came in 5 days ago, and mostly buys coffee.",
                 "Suggest Filters: it goes well with the Grinder Ana bought.",
             ]
         );

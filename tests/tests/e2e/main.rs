@@ -7,6 +7,7 @@ mod contract_v0_3;
 mod crash;
 mod crm_unsubscribes;
 mod csv_import;
+mod cues;
 mod delivery;
 mod demo;
 mod edges_delivery;
