@@ -46,7 +46,7 @@ impl Browser {
     pub async fn start(width: u32, height: u32) -> Browser {
         let profile = tempfile::tempdir().unwrap();
         // The shell hands the browser our pipes as its descriptors 3 (commands) and 4 (answers).
-        let child = Command::new("sh")
+        let mut child = Command::new("sh")
             .arg("-c")
             .arg(format!(
                 "exec {CHROMIUM} --headless --no-sandbox --disable-gpu --no-first-run \
@@ -60,7 +60,6 @@ impl Browser {
             .kill_on_drop(true)
             .spawn()
             .expect("start chromium");
-        let mut child = child;
         let mut browser = Browser {
             commands: child.stdin.take().unwrap(),
             answers: child.stdout.take().unwrap(),
