@@ -17,6 +17,7 @@ pub mod governance;
 pub mod identity;
 pub mod ingest;
 pub mod journeys;
+pub mod lookup;
 pub mod pairs;
 pub mod pipeline;
 pub mod predictions;

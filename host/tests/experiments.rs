@@ -158,7 +158,7 @@ impl Shop {
     }
 
     async fn profile_of(&self, person: usize) -> i64 {
-        rapport_host::governance::forget::find_one(&self.store, &self.normalizer, &email(person))
+        rapport_host::lookup::find_one(&self.store, &self.normalizer, &email(person))
             .await
             .unwrap()
             .id

@@ -4,7 +4,7 @@
 
 use super::{error, AdminState};
 use crate::admin::tokens::Role;
-use crate::governance::forget::{find_one, ForgetError, LOYALTY_PREFIX};
+use crate::lookup::{find_one, LookupError, LOYALTY_PREFIX};
 use crate::profiles::segments::segments;
 use crate::profiles::view::{self, ViewKind, ViewRules};
 use axum::extract::{Path, Query, State};
@@ -102,8 +102,8 @@ async fn found(state: &AdminState, who: &str) -> Result<FoundProfile, Response> 
     find_one(&state.store, &state.people.normalizer, who)
         .await
         .map_err(|e| match e {
-            ForgetError::Store(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-            ForgetError::Unknown(_) => error(StatusCode::NOT_FOUND, "no such person".into()),
+            LookupError::Store(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+            LookupError::Unknown(_) => error(StatusCode::NOT_FOUND, "no such person".into()),
             e => error(StatusCode::BAD_REQUEST, e.to_string()),
         })
 }

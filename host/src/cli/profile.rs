@@ -5,7 +5,7 @@ use chrono::Utc;
 use clap::Subcommand;
 use rapport_core::identity::Normalizer;
 use rapport_host::config::Config;
-use rapport_host::governance::forget::find_one;
+use rapport_host::lookup::find_one;
 use rapport_host::profiles::rebuild;
 use rapport_host::profiles::segments::{segments, Segments};
 use rapport_host::profiles::view::{self, MarketerView, StaffView, ViewKind, ViewRules};

@@ -6,7 +6,7 @@
 //! (`rapport_core::identity::graph`) whether and how, have the store move the rows, work the
 //! consents in force out again, queue what the sinks must hear, commit.
 
-use crate::governance::forget::{find_one, ForgetError};
+use crate::lookup::{find_one, LookupError};
 use rapport_core::identity::graph::{self, Refusal};
 use rapport_core::identity::Normalizer;
 use rapport_core::model::{Identity, Payload};
@@ -20,7 +20,7 @@ use std::collections::HashSet;
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
     #[error(transparent)]
-    Lookup(#[from] ForgetError),
+    Lookup(#[from] LookupError),
     #[error(transparent)]
     Refused(#[from] Refusal),
     #[error(transparent)]

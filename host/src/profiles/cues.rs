@@ -4,7 +4,7 @@
 //! receipt footer. Read only.
 
 use super::view::{self, ViewKind, ViewRules};
-use crate::governance::forget::{one_of, ForgetError, LOYALTY_PREFIX};
+use crate::lookup::{one_of, LookupError, LOYALTY_PREFIX};
 use crate::pairs::baskets;
 use rapport_core::cues::{cues as word, Bought, Cues, Facts, PairRules};
 use rapport_core::identity::Normalizer;
@@ -30,13 +30,13 @@ pub enum CuesError {
     Store(#[from] StoreError),
 }
 
-impl From<ForgetError> for CuesError {
-    fn from(e: ForgetError) -> Self {
+impl From<LookupError> for CuesError {
+    fn from(e: LookupError) -> Self {
         match e {
-            ForgetError::Unreadable(text) => CuesError::Unreadable(text),
-            ForgetError::Unknown(text) => CuesError::Unknown(text),
-            ForgetError::Ambiguous { input, keys } => CuesError::Ambiguous(input, keys.len()),
-            ForgetError::Store(e) => CuesError::Store(e),
+            LookupError::Unreadable(text) => CuesError::Unreadable(text),
+            LookupError::Unknown(text) => CuesError::Unknown(text),
+            LookupError::Ambiguous { input, keys } => CuesError::Ambiguous(input, keys.len()),
+            LookupError::Store(e) => CuesError::Store(e),
         }
     }
 }

@@ -11,7 +11,7 @@ use rapport_core::profile::tiers::Tier;
 use rapport_e2e::{plugin, TestShop};
 use rapport_fakes::capture::CaptureServer;
 use rapport_host::config::Config;
-use rapport_host::governance::forget::find_one;
+use rapport_host::lookup::find_one;
 use rapport_host::pipeline::Pipeline;
 use rapport_host::profiles::view::{self, ViewKind, ViewRules};
 use rapport_sandbox::contract::Contract;
