@@ -271,7 +271,9 @@ async fn journeys(sales: usize) {
         .unwrap();
     let start = chrono::DateTime::from_timestamp(latest, 0).unwrap();
     let clock = rapport_core::clock::ManualClock::starting_at(start);
-    let pipeline = Pipeline::start_with_clock(config, clock.shared()).await.unwrap();
+    let pipeline = Pipeline::start_with_clock(config, clock.shared())
+        .await
+        .unwrap();
     let headers = vec![("content-type".to_string(), "text/csv".to_string())];
     for (_, csv) in &batches {
         (pipeline.intake)

@@ -258,9 +258,8 @@ async fn a_change_on_the_page_reaches_every_tool_first_and_bad_links_name_nobody
     let seen_before = sim.seen().len();
     shop.drain().await;
     let seen = sim.seen();
-    let position = |found: &dyn Fn(&hubspot::Exchange) -> bool| {
-        seen[seen_before..].iter().position(found)
-    };
+    let position =
+        |found: &dyn Fn(&hubspot::Exchange) -> bool| seen[seen_before..].iter().position(found);
     let unsubscribed = position(&|e| {
         e.path
             .starts_with("/communication-preferences/v4/statuses/")
