@@ -411,7 +411,10 @@ mod tests {
     #[test]
     fn a_merge_moves_every_item_and_only_waiting_work() {
         let names: Vec<&str> = Moved::ALL.iter().map(|m| m.as_str()).collect();
-        assert_eq!(names, ["identity", "event", "ledger", "outbox", "journey-wait"]);
+        assert_eq!(
+            names,
+            ["identity", "event", "ledger", "outbox", "journey-wait"]
+        );
         let only_waiting: Vec<Moved> = Moved::ALL
             .into_iter()
             .filter(|m| m.only_waiting())
