@@ -1,5 +1,5 @@
 //! A year of shop life on an injected clock, in seconds: a csv-source shop whose sales are uploaded
-//! as they happen, journeys of five kinds to an http-sink catch-hook, and the clock moved an hour at
+//! as they happen, journeys of six kinds to an http-sink catch-hook, and the clock moved an hour at
 //! a time. Each message is checked against the hour worked out by hand from the sales below:
 //!
 //! - welcome (first order, no wait): the first live sale of each opted-in person without history;
@@ -10,6 +10,8 @@
 //! - beans (replenishment of coffee, typical 30 days): due one interval after the last coffee —
 //!   the person's own mean gap once they have two purchase days; a new purchase moves it;
 //! - silver (loyalty tier at 50.00 spent): when the sale that crosses it is stored;
+//! - lens (accessory: a line at 40.00 or more, three days on): the grinder's partner in the mined
+//!   baskets that the buyer has not bought;
 //! - never for history (an import of last year), never for someone who did not opt in, and the
 //!   cap of two messages a week per person always holds.
 
@@ -47,16 +49,28 @@ struct Line<'a> {
     cents: i64,
 }
 
+fn money(cents: i64) -> String {
+    format!("{}.{:02}", cents / 100, cents % 100)
+}
+
 fn csv(rows: &[Line]) -> Vec<u8> {
     let mut out = format!("{HEADER}\n");
+    let mut totals: BTreeMap<&str, i64> = BTreeMap::new();
     for r in rows {
+        *totals.entry(r.id).or_default() += r.cents;
+    }
+    for r in rows {
+        // `category` names the product: its sku, name and category.
         let product = match r.category {
-            "coffee" => ("BEAN-1", "House beans 250g"),
-            _ => ("CAKE-1", "Banana bread"),
+            "coffee" => ("BEAN-1", "House beans 250g", "coffee"),
+            "grinder" => ("GRND-1", "Hand grinder", "brewing"),
+            "filters" => ("FILT-1", "Paper filters", "brewing"),
+            _ => ("CAKE-1", "Banana bread", "bakery"),
         };
-        let amount = format!("{}.{:02}", r.cents / 100, r.cents % 100);
+        let amount = money(r.cents);
+        let total = money(totals[r.id]);
         out.push_str(&format!(
-            "{},{},{},{},High Street,in-store,{},{}@example.com,,{} Tester,{},{},{},{},1,{amount},{amount},GBP,0.00,0.00,{amount}\n",
+            "{},{},{},{},High Street,in-store,{},{}@example.com,,{} Tester,{},{},{},{},1,{amount},{amount},GBP,0.00,0.00,{total}\n",
             r.id,
             if r.refund_of.is_some() { "refund" } else { "sale" },
             r.refund_of.unwrap_or(""),
@@ -67,7 +81,7 @@ fn csv(rows: &[Line]) -> Vec<u8> {
             if r.opt_in { "yes" } else { "no" },
             product.0,
             product.1,
-            r.category,
+            product.2,
         ));
     }
     out.into_bytes()
@@ -156,6 +170,14 @@ fn config_text(dir: &std::path::Path, crm: &str) -> String {
         .set("categories", toml::Value::Array(vec!["coffee".into()]))
         .set("typical_days", 30.into())
         .journey("silver", "crm", "email", "tier-change")
+        .journey("lens", "crm", "email", "accessory")
+        .set("min_price_minor", 4_000.into())
+        .set("wait_minutes", (3 * 24 * 60).into())
+        .set("max_age_days", 5.into())
+        .section(
+            "pairs",
+            [("min_baskets", 5.into()), ("min_pair_baskets", 2.into())],
+        )
         .text(dir)
 }
 
@@ -344,6 +366,31 @@ async fn a_year_of_shop_life_fires_each_journey_for_the_right_people_at_the_righ
     .await;
     year.deliver().await;
 
+    // Day 59: what sells together is worked out (history: four baskets of a grinder and filters,
+    // two of a grinder alone, by other customers). Day 60, 10:00: ben buys a grinder (45.00, over
+    // the accessory's 40.00): three days later the filters are suggested.
+    year.run_until(at(59, 10, 0)).await;
+    let mut baskets = Vec::new();
+    for (n, id) in ["P1", "P2", "P3", "P4", "P5", "P6"].iter().enumerate() {
+        let buyer = ["hal", "ian", "jo", "kim", "lou", "max"][n];
+        baskets.push(sale(id, at(-10, 12, 0), buyer, "grinder", 4_500));
+        if n < 4 {
+            baskets.push(sale(id, at(-10, 12, 0), buyer, "filters", 600));
+        }
+    }
+    year.upload(&baskets, true).await;
+    let pairs = &year.pipeline.config.pairs;
+    rapport_host::pairs::recompute(&year.pipeline.store, pairs, year.clock.now())
+        .await
+        .unwrap();
+    year.run_until(at(60, 10, 0)).await;
+    year.upload(
+        &[sale("S60-ben", at(60, 10, 0), "ben", "grinder", 4_500)],
+        false,
+    )
+    .await;
+    year.deliver().await;
+
     // Day 100: a restart; then the quiet-hours sale at 20:30 by the first person in a variant.
     year.run_until(at(100, 9, 0)).await;
     let arms_before = year.arms().await;
@@ -421,7 +468,7 @@ async fn a_year_of_shop_life_fires_each_journey_for_the_right_people_at_the_righ
     let thanked_at = |p: &str| -> Vec<DateTime<Utc>> {
         let mut expected = vec![at(0, 11, 0)];
         match p {
-            "ben" => expected.push(at(20, 11, 0)),
+            "ben" => expected.extend([at(20, 11, 0), at(60, 11, 0)]),
             "dan" => expected.extend([at(20, 11, 0), at(25, 11, 0)]),
             "eve" => expected.push(at(28, 11, 0)),
             _ => {}
@@ -488,6 +535,14 @@ async fn a_year_of_shop_life_fires_each_journey_for_the_right_people_at_the_righ
     for p in ["cat", "eve", "zed"] {
         assert!(year.received("silver", p).is_empty(), "{p}");
     }
+
+    // lens: ben's grinder, three days on, suggests the filters he has not bought (the only partner
+    // of the grinder in the baskets); nobody else bought anything at 40.00 or more.
+    assert_eq!(year.received("lens", "ben"), [at(63, 10, 0)]);
+    let lens = year.seen.iter().find(|(j, ..)| j == "lens").unwrap();
+    assert_eq!(lens.3["suggested_product"], "FILT-1");
+    assert_eq!(lens.3["bought"], "GRND-1");
+    assert_eq!(year.seen.iter().filter(|(j, ..)| j == "lens").count(), 1);
 
     // The cap: never more than two messages to one person in seven days.
     let mut by_person: BTreeMap<&str, Vec<DateTime<Utc>>> = BTreeMap::new();
