@@ -1,5 +1,5 @@
 //! A year of shop life on an injected clock, in seconds: a csv-source shop whose sales are uploaded
-//! as they happen, journeys of six kinds to an http-sink catch-hook, and the clock moved an hour at
+//! as they happen, journeys of five kinds to an http-sink catch-hook, and the clock moved an hour at
 //! a time. Each message is checked against the hour worked out by hand from the sales below:
 //!
 //! - welcome (first order, no wait): the first live sale of each opted-in person without history;
