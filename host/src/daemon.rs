@@ -99,7 +99,7 @@ async fn retention_loop(pipeline: Arc<Pipeline>, mut shutdown: watch::Receiver<b
 /// Lets people into journeys as their waits fall due, until `shutdown`: it sleeps until the
 /// earliest wait (at most `scheduler::IDLE`, as ingest plans new ones meanwhile).
 async fn journeys_loop(pipeline: Arc<Pipeline>, mut shutdown: watch::Receiver<bool>) {
-    let idle = scheduler::IDLE.to_std().unwrap_or(Duration::from_secs(30));
+    let idle = scheduler::IDLE;
     while !*shutdown.borrow() {
         if let Err(e) = pipeline.run_journeys().await {
             tracing::error!(error = %e, "the journey scheduler failed; it tries again shortly");

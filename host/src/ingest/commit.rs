@@ -92,7 +92,7 @@ pub async fn commit(store: &Store, batch: IngestBatch<'_>) -> Result<IngestRepor
     let now_ms = now.timestamp_millis();
     let source_id = batch.source_id;
     let salt = store.forgotten_salt().await?;
-    let fit = match (batch.routes.journeys.iter()).any(|j| j.trigger == Trigger::WinBack) {
+    let fit = match batch.routes.has(Trigger::WinBack) {
         true => store.latest_fit().await?.map(|stored| stored.fit.models()),
         false => None,
     };
@@ -147,9 +147,7 @@ pub async fn commit(store: &Store, batch: IngestBatch<'_>) -> Result<IngestRepor
     sales::attribute_refunds(&payloads, &mut people, &stored_buyers);
 
     let (current, outcomes) = settle_versions(&mut tx, source_id, &fresh).await?;
-    let first_order_journeys =
-        (batch.routes.journeys.iter()).any(|j| j.trigger == Trigger::FirstOrder);
-    let ordered_before = match first_order_journeys {
+    let ordered_before = match batch.routes.has(Trigger::FirstOrder) {
         true => {
             let ids: Vec<i64> = people.iter().flatten().copied().collect();
             events::people_with_sales(&mut tx, &ids).await?

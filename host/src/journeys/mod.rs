@@ -41,11 +41,7 @@ pub async fn standing_before(
     routes: &Routes,
     people: &[i64],
 ) -> Result<HashMap<i64, JourneyInputs>, StoreError> {
-    match routes
-        .journeys
-        .iter()
-        .any(|j| j.trigger == Trigger::TierChange)
-    {
+    match routes.has(Trigger::TierChange) {
         true => profile_facts::journey_inputs(tx, people).await,
         false => Ok(HashMap::new()),
     }
@@ -83,10 +79,7 @@ pub async fn plan_batch(
         sales,
         planning.ordered_before,
     );
-    let tiers = routes
-        .journeys
-        .iter()
-        .any(|j| j.trigger == Trigger::TierChange);
+    let tiers = routes.has(Trigger::TierChange);
     if routes.plans_from_facts() || tiers {
         for (id, inputs) in after
             .iter()

@@ -4,13 +4,13 @@
 //! the message for the journey's sink — or, for the holdout, records that they would have received
 //! it. Delivery then applies consent, quiet hours and caps once more when it sends.
 
-use chrono::{DateTime, Duration, Utc};
+use crate::pairs::baskets;
+use chrono::{DateTime, Utc};
 use rapport_core::consent::gate::Admission as Gate;
 use rapport_core::experiments::Arm;
 use rapport_core::journeys::admit::{admit, Admission, Standing};
 use rapport_core::journeys::{Journey, Messaging, Reentry, Routes, Trigger};
 use rapport_core::keys::activity_key;
-use rapport_core::model::Payload;
 use rapport_core::pairs::{Item, PairsBy};
 use rapport_store::journey_due::DueWait;
 use rapport_store::journey_entries::{self, NewEntry, Outcome};
@@ -89,9 +89,11 @@ async fn run_batch(
         .profile_snapshots(&people, SnapshotDepth::Basic)
         .await?;
     let mut last_entries: HashMap<&str, HashMap<i64, i64>> = HashMap::new();
-    for journey in &routes.journeys {
-        let entered = journey_entries::last_entered(&mut tx, &journey.name, &people).await?;
-        last_entries.insert(journey.name.as_str(), entered);
+    for wait in &due {
+        if !last_entries.contains_key(wait.journey.as_str()) {
+            let entered = journey_entries::last_entered(&mut tx, &wait.journey, &people).await?;
+            last_entries.insert(wait.journey.as_str(), entered);
+        }
     }
     let mut entered_now: HashSet<(&str, i64)> = HashSet::new();
     let mut entries = Vec::new();
@@ -115,7 +117,7 @@ async fn run_batch(
                 Gate::Full
             ),
             last_purchase: person.last_visit_at.and_then(at),
-            last_entry: last_entries[journey.name.as_str()]
+            last_entry: last_entries[wait.journey.as_str()]
                 .get(&wait.profile_id)
                 .copied()
                 .and_then(at),
@@ -243,16 +245,6 @@ fn message_key(journey: &Journey, wait: &DueWait) -> String {
 /// highest lift that the person has not bought, by product, else by category.
 async fn accessory(store: &Store, wait: &DueWait) -> Result<Option<String>, StoreError> {
     let sales = store.sales_of(wait.profile_id).await?;
-    let mut bought: HashSet<Item> = HashSet::new();
-    for sale in &sales {
-        if let Ok(Payload::Order(order)) = serde_json::from_str::<Payload>(&sale.payload) {
-            for line in &order.lines {
-                let product = line.sku.as_deref().unwrap_or(&line.product);
-                bought.extend(Item::new(product));
-                bought.extend(line.category.as_deref().and_then(Item::new));
-            }
-        }
-    }
     for (by, from) in [
         (PairsBy::Product, wait.detail.get("bought")),
         (PairsBy::Category, wait.detail.get("bought_category")),
@@ -260,6 +252,7 @@ async fn accessory(store: &Store, wait: &DueWait) -> Result<Option<String>, Stor
         let Some(from) = from.and_then(|f| Item::new(f)) else {
             continue;
         };
+        let bought: HashSet<Item> = baskets(&sales, by).into_iter().flatten().collect();
         let best = (store.pair_rules(by).await?.into_iter())
             .map(|(rule, _)| rule)
             .filter(|r| r.antecedent == from && !bought.contains(&r.consequent))
@@ -272,4 +265,4 @@ async fn accessory(store: &Store, wait: &DueWait) -> Result<Option<String>, Stor
 }
 
 /// How long the scheduler sleeps when nothing is due soon.
-pub const IDLE: Duration = Duration::seconds(30);
+pub const IDLE: std::time::Duration = std::time::Duration::from_secs(30);

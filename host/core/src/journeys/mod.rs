@@ -284,6 +284,11 @@ impl Default for Routes {
 }
 
 impl Routes {
+    /// Whether a journey has the trigger `trigger`.
+    pub fn has(&self, trigger: Trigger) -> bool {
+        self.journeys.iter().any(|j| j.trigger == trigger)
+    }
+
     /// Whether any journey is planned from what profiles know (not only from new sales).
     pub fn plans_from_facts(&self) -> bool {
         self.journeys.iter().any(|j| !j.trigger.on_sale())

@@ -7,6 +7,7 @@
 
 use super::{Journey, Trigger};
 use crate::model::Order;
+use crate::pairs::Item;
 use crate::predictions::person::Models;
 use crate::predictions::summary::{self, ShopHistory};
 use crate::profile::facts::Sale;
@@ -113,12 +114,16 @@ pub fn sale_waits<'j>(
                 else {
                     continue;
                 };
-                let bought = line.sku.clone().unwrap_or_else(|| line.product.clone());
-                planned.detail.insert("bought".into(), bought);
-                if let Some(category) = &line.category {
+                // Named as the pair rules name items, so the scheduler finds its partners.
+                if let Some(bought) = Item::product(line.sku.as_deref(), &line.product) {
                     planned
                         .detail
-                        .insert("bought_category".into(), category.clone());
+                        .insert("bought".into(), bought.as_str().into());
+                }
+                if let Some(category) = line.category.as_deref().and_then(Item::new) {
+                    planned
+                        .detail
+                        .insert("bought_category".into(), category.as_str().into());
                 }
             }
             waits.push(planned);
@@ -248,11 +253,7 @@ fn win_back<'j>(
         }),
     ];
     let since_first = lapses.into_iter().flatten().reduce(f64::min)?;
-    let start = context
-        .zone
-        .from_local_datetime(&first_day.and_hms_opt(0, 0, 0)?)
-        .earliest()?
-        .with_timezone(&Utc);
+    let start = local_midnight(context.zone, first_day)?;
     let trigger_at = start + Duration::seconds((since_first * unit_days * 86_400.0).ceil() as i64);
     let mut planned = wait(journey, person.profile_id, person.key, "lapse", trigger_at);
     planned.replaces = true;
@@ -275,11 +276,7 @@ fn birthday<'j>(
         true => today.year() + 1,
         false => today.year(),
     };
-    let month_start = context
-        .zone
-        .from_local_datetime(&NaiveDate::from_ymd_opt(year, month, 1)?.and_hms_opt(0, 0, 0)?)
-        .earliest()?
-        .with_timezone(&Utc);
+    let month_start = local_midnight(context.zone, NaiveDate::from_ymd_opt(year, month, 1)?)?;
     let trigger_at = month_start.max(context.now);
     let mut planned = wait(
         journey,
@@ -290,6 +287,12 @@ fn birthday<'j>(
     );
     planned.detail.insert("year".into(), year.to_string());
     Some(planned)
+}
+
+/// The first instant of `day` in `zone` (the earliest, where a clock change repeats midnight).
+fn local_midnight(zone: Tz, day: NaiveDate) -> Option<DateTime<Utc>> {
+    let midnight = zone.from_local_datetime(&day.and_hms_opt(0, 0, 0)?);
+    Some(midnight.earliest()?.with_timezone(&Utc))
 }
 
 /// The tier-change waits of a person whose tier went from `before` to `after` at `at` (a move to a
