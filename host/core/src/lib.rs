@@ -3,7 +3,8 @@
 //! versions, what counts as a sale, refund buyers, the journey horizon), journey rules, governance
 //! rules (fields a sink may receive, retention periods), profile facts, RFM segments and loyalty
 //! tiers (`profile`), product pairs (association rules over baskets: `pairs`), staff cues and the
-//! receipt footer (`cues`), retry backoff and idempotency keys, and the operations figures (SLOs,
+//! receipt footer (`cues`), business metrics (repeat purchases, lifetime value, attachment:
+//! `metrics`), retry backoff and idempotency keys, and the operations figures (SLOs,
 //! error budgets, latency percentiles: `operations`).
 //!
 //! No SQL, no wasmtime, no I/O: every rule here is tested with plain values. The store persists
@@ -18,6 +19,7 @@ pub mod governance;
 pub mod identity;
 pub mod journeys;
 pub mod keys;
+pub mod metrics;
 pub mod model;
 pub mod operations;
 pub mod pairs;

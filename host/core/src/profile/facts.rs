@@ -196,7 +196,7 @@ fn median_minor(values: &mut [i64]) -> Option<i64> {
     })
 }
 
-fn median_f64(mut values: Vec<f64>) -> f64 {
+pub(crate) fn median_f64(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     let n = values.len();
     match n % 2 {
