@@ -8,8 +8,10 @@ use crate::config::Config;
 use crate::connectors::{Connector, Connectors, HostServices};
 use crate::consent::feed::read_consent_feed;
 use crate::delivery::SinkWorker;
+use crate::engagement::feed::read_engagement;
 use crate::governance::erasure::ErasureWorker;
 use crate::governance::privacy::{self, Handled, PrivacyError};
+use crate::ingest::issues::read_issues;
 use crate::ingest::poll::{poll_source, PollError};
 use crate::ingest::push::{Intake, Wakers};
 use crate::ingest::IngestReport;
@@ -202,17 +204,24 @@ impl Pipeline {
         (total, errors)
     }
 
-    /// Reads what `connector` has for the host until it is caught up: a source's streams, or a
-    /// sink's consent feed (nothing, for a sink without one).
+    /// Reads what `connector` has for the host until it is caught up: a source's streams and its
+    /// service issues, or a sink's consent feed and engagement (nothing, for a plugin without
+    /// them).
     pub async fn poll_once(&self, connector: &Connector) -> Result<IngestReport, PollError> {
         let wake = || self.wakers.wake_all();
+        let now = self.clock.now_ms();
         match connector.kind {
             PluginKind::PosSource => {
                 let grants = self.config.server.source(&connector.id).grants_consent;
-                poll_source(&self.store, connector, &self.routes, grants, &wake).await
+                let report =
+                    poll_source(&self.store, connector, &self.routes, grants, &wake).await?;
+                read_issues(&self.store, connector, now).await?;
+                Ok(report)
             }
             PluginKind::CrmSink => {
-                read_consent_feed(&self.store, connector, &self.routes, &wake).await
+                let report = read_consent_feed(&self.store, connector, &self.routes, &wake).await?;
+                read_engagement(&self.store, connector, now).await?;
+                Ok(report)
             }
         }
     }

@@ -26,11 +26,16 @@
 //! A sink built for contract 0.4 (erase a person by the profile key it was sent, too) uses
 //! `rapport-sdk-erasure` (or `rapport-sdk-erasure-consent-feed`, with a consent feed), which build
 //! a 0.4 component from a [`Sink`] and the 0.4 `Erasure` trait.
+//!
+//! A sink built for contract 0.5 that reports what became of its messages uses
+//! `rapport-sdk-engagement` (or `rapport-sdk-engagement-consent-feed`); a 0.5 source that reports
+//! service issues uses `rapport-sdk-service-issues`.
 
 pub mod amount;
 pub mod batch;
 pub mod bindings;
 pub mod config;
+pub mod feeds;
 #[cfg(feature = "fuzz")]
 pub mod fuzz;
 pub mod http;

@@ -16,6 +16,12 @@
 //! is given the profile key the host sent the sink as well as the person's identities, and its
 //! `consent-feed` is optional (used when exported). Its sources are 0.3's. A sink of any version is
 //! still called through 0.1's `sink` bindings; only the optional exports differ.
+//!
+//! Contract 0.5 adds two optional exports and changes nothing else: a sink may export
+//! `engagement` (what became of the messages it was given) and a source `service-issues` (its
+//! customers' issues opened and closed). Its sinks are otherwise 0.4's and its sources 0.3's, so
+//! they are type-checked and called through those bindings, and the optional exports are looked
+//! for by name.
 
 use std::fmt;
 
@@ -31,15 +37,19 @@ pub enum Contract {
     /// Adds the sink export `erasure` (forget a person by the profile key too); `consent-feed` is
     /// optional; sources are 0.3's.
     V0_4,
+    /// Adds the optional sink export `engagement` and source export `service-issues`; sinks are
+    /// otherwise 0.4's, sources 0.3's.
+    V0_5,
 }
 
 impl Contract {
     /// Every version this host runs, oldest first.
-    pub const SUPPORTED: [Contract; 4] = [
+    pub const SUPPORTED: [Contract; 5] = [
         Contract::V0_1,
         Contract::V0_2,
         Contract::V0_3,
         Contract::V0_4,
+        Contract::V0_5,
     ];
     /// The package name every version shares; a version is `<PACKAGE>@<semver>`.
     pub const PACKAGE: &'static str = "rapport:connector";
@@ -50,6 +60,7 @@ impl Contract {
             Contract::V0_2 => "rapport:connector@0.2.0",
             Contract::V0_3 => "rapport:connector@0.3.0",
             Contract::V0_4 => "rapport:connector@0.4.0",
+            Contract::V0_5 => "rapport:connector@0.5.0",
         }
     }
 
@@ -128,11 +139,50 @@ pub mod sink_v0_4 {
     });
 }
 
+/// 0.5's `crm-sink-engagement` world: 0.4's sink plus `engagement`.
+pub mod sink_v0_5 {
+    wasmtime::component::bindgen!({
+        world: "rapport:connector/crm-sink-engagement@0.5.0",
+        path: [
+            "../../wit/v0.1",
+            "../../wit/v0.2",
+            "../../wit/v0.3",
+            "../../wit/v0.4",
+            "../../wit/v0.5",
+        ],
+        with: {
+            "rapport:connector/types@0.1.0": crate::contract::source::rapport::connector::types,
+            "rapport:connector/host@0.1.0": crate::contract::source::rapport::connector::host,
+        },
+    });
+}
+
+/// 0.5's `pos-source-service-issues` world: 0.3's source plus `service-issues`.
+pub mod source_v0_5 {
+    wasmtime::component::bindgen!({
+        world: "rapport:connector/pos-source-service-issues@0.5.0",
+        path: [
+            "../../wit/v0.1",
+            "../../wit/v0.2",
+            "../../wit/v0.3",
+            "../../wit/v0.4",
+            "../../wit/v0.5",
+        ],
+        with: {
+            "rapport:connector/types@0.1.0": crate::contract::source::rapport::connector::types,
+            "rapport:connector/host@0.1.0": crate::contract::source::rapport::connector::host,
+            "rapport:connector/types@0.3.0": crate::contract::source_v0_3::rapport::connector0_3_0::types,
+        },
+    });
+}
+
 pub mod upcast;
 
 pub use sink_v0_2::exports::rapport::connector0_2_0::consent_feed;
 pub use sink_v0_4::exports::rapport::connector0_4_0::erasure;
+pub use sink_v0_5::exports::rapport::connector0_5_0::engagement;
 pub use source::rapport::connector::{host as wit_host, types as wit};
+pub use source_v0_5::exports::rapport::connector0_5_0::service_issues;
 
 /// What every source's calls return past the sandbox, whichever version it was built for: 0.3's
 /// source types (0.1's unchanged ones under the same names), and the `batch` of a poll and `push`

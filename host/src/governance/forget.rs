@@ -11,7 +11,7 @@ use crate::lookup::{find_one, LookupError};
 use rapport_core::governance::erasure::{self, Held};
 use rapport_core::governance::suppression;
 use rapport_core::identity::Normalizer;
-use rapport_store::profile_issues;
+use rapport_store::{engagement, profile_issues};
 use rapport_store::scrub::{self, KeptInput};
 use rapport_store::{erasures, forgotten, merges, now_ms, Store, StoreError};
 
@@ -114,6 +114,7 @@ pub(crate) async fn erase_person(
     scrub::clear_absorbed(&mut tx, &absorbed).await?;
     for profile in std::iter::once(profile_id).chain(absorbed.iter().copied()) {
         profile_issues::delete_of(&mut tx, profile).await?;
+        engagement::forget_person(&mut tx, profile).await?;
     }
     report.outbox_items = scrub::cancel_outbox(&mut tx, profile_id).await?;
     // What stays: a salted digest of each identity, so old records do not bring them back.

@@ -4,6 +4,7 @@
 
 pub mod commit;
 mod grants;
+pub mod issues;
 pub mod poll;
 pub mod push;
 pub mod validate;

@@ -1,5 +1,6 @@
 //! Table `profile_issues`: service issues a person raised (a wrong order, a repair, a complaint),
-//! opened and closed by staff, shown on the person's profile while open.
+//! opened and closed by staff or reported by a source (keyed then by the source and the vendor's
+//! issue id), shown on the person's profile while open.
 
 use super::{Store, StoreError, Tx};
 use serde::Serialize;
@@ -15,6 +16,16 @@ pub struct Issue {
     pub opened_by: String,
     pub closed_at: Option<i64>,
     pub closed_by: Option<String>,
+}
+
+/// A service issue as a source reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceIssue<'a> {
+    /// The vendor's id of the issue.
+    pub vendor_issue_id: &'a str,
+    pub title: &'a str,
+    pub opened_at: i64,
+    pub closed_at: Option<i64>,
 }
 
 impl Store {
@@ -64,6 +75,43 @@ impl Store {
         .execute(&self.writer)
         .await?;
         Ok(closed.rows_affected() == 1)
+    }
+
+    /// Records issue `vendor_issue_id` of `source_id` on a profile as the source reports it now:
+    /// opened (once, however often it is reported) and, with `closed_at`, closed. Returns whether
+    /// anything changed.
+    pub async fn record_source_issue(
+        &self,
+        profile_id: i64,
+        source_id: &str,
+        issue: &SourceIssue<'_>,
+    ) -> Result<bool, StoreError> {
+        let opened = sqlx::query(
+            "INSERT INTO profile_issues
+                 (profile_id, title, opened_at, opened_by, source_id, vendor_issue_id)
+             VALUES ($1, $2, $3, $4, $4, $5)
+             ON CONFLICT (source_id, vendor_issue_id) DO NOTHING",
+        )
+        .bind(profile_id)
+        .bind(issue.title)
+        .bind(issue.opened_at)
+        .bind(source_id)
+        .bind(issue.vendor_issue_id)
+        .execute(&self.writer)
+        .await?;
+        let Some(closed_at) = issue.closed_at else {
+            return Ok(opened.rows_affected() == 1);
+        };
+        let closed = sqlx::query(
+            "UPDATE profile_issues SET closed_at = $1, closed_by = $2
+             WHERE source_id = $2 AND vendor_issue_id = $3 AND closed_at IS NULL",
+        )
+        .bind(closed_at)
+        .bind(source_id)
+        .bind(issue.vendor_issue_id)
+        .execute(&self.writer)
+        .await?;
+        Ok(opened.rows_affected() + closed.rows_affected() > 0)
     }
 
     /// The issues of a profile and of the profiles merged into it (at any depth), open ones

@@ -5,6 +5,7 @@
 //! "not found" (404) means there is nothing left to delete.
 
 use crate::answer::KLAVIYO;
+use crate::jsonapi::Links;
 use crate::Api;
 use rapport_sdk::prelude::*;
 use rapport_sdk::url;
@@ -74,11 +75,6 @@ struct Attributes {
     phone_number: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct Links {
-    next: Option<String>,
-}
-
 /// Every profile whose `external_id` is `key` (`GET /api/profiles`, following `links.next`).
 fn with_external_id(api: &Api, key: &str) -> Result<Vec<Found>, ConnectorError> {
     let filter = format!("equals(external_id,\"{}\")", key.replace('"', "\\\""));
@@ -91,7 +87,7 @@ fn with_external_id(api: &Api, key: &str) -> Result<Vec<Found>, ConnectorError> 
         let response = KLAVIYO.success(api.get(&page_url).send()?)?;
         let page: Page = response.json()?;
         found.extend(page.data);
-        next = page.links.and_then(|l| l.next).filter(|n| !n.is_empty());
+        next = Links::next_of(page.links);
     }
     Ok(found)
 }

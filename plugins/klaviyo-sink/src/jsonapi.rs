@@ -5,10 +5,24 @@ use rapport_sdk::amount::major_units;
 use rapport_sdk::people::{first_identity, latest_marketing};
 use rapport_sdk::prelude::*;
 use rapport_sdk::time::format_timestamp;
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 /// Klaviyo's JSON:API media type, for `content-type` and `accept`.
 pub const MEDIA_TYPE: &str = "application/vnd.api+json";
+
+/// A collection's `links`: the next page's URL, absent (or empty) on the last page.
+#[derive(Debug, Deserialize)]
+pub struct Links {
+    next: Option<String>,
+}
+
+impl Links {
+    /// The next page's URL, if there is one.
+    pub fn next_of(links: Option<Links>) -> Option<String> {
+        links.and_then(|l| l.next).filter(|n| !n.is_empty())
+    }
+}
 
 /// A subscription bulk job and the profile keys it covers.
 pub struct Job {

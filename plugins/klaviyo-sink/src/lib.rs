@@ -2,9 +2,11 @@
 //! `external_id`), marketing consent becomes subscription bulk jobs on the configured list, each
 //! activity becomes an event whose `unique_id` is the activity's idempotency key, and forgetting
 //! becomes data-privacy deletion jobs by email, phone and the profiles found by `external_id`
-//! (`erase`). Built for contract 0.4, so the host hands it the profile key with the identities.
+//! (`erase`). Built for contract 0.5: the host hands it the profile key with the identities, and
+//! it reports what became of the messages Klaviyo sent (`engagement`).
 
 mod answer;
+mod engagement;
 mod erase;
 mod jsonapi;
 
@@ -12,7 +14,7 @@ use rapport_sdk::config::{config_str, require, require_url};
 use rapport_sdk::http::Request;
 use rapport_sdk::per_item;
 use rapport_sdk::prelude::*;
-use rapport_sdk_erasure::{Erasure, ErasureSubject};
+use rapport_sdk_engagement::{Engagement, EngagementPage, Erasure, ErasureSubject};
 use serde_json::Value;
 
 /// Klaviyo's unsubscribe jobs take at most 100 profiles, so no batch is larger.
@@ -86,7 +88,13 @@ impl Erasure for KlaviyoSink {
     }
 }
 
-rapport_sdk_erasure::export_sink!(KlaviyoSink);
+impl Engagement for KlaviyoSink {
+    fn engagement_events(cursor: Option<String>) -> Result<EngagementPage, ConnectorError> {
+        engagement::events(&Api::from_config()?, cursor.as_deref())
+    }
+}
+
+rapport_sdk_engagement::export_sink!(KlaviyoSink);
 
 /// Where and how to reach Klaviyo. The API key is injected by the host.
 pub(crate) struct Api {

@@ -4,7 +4,12 @@
 //! (401) and a `revision` header (400); bodies are validated as JSON:API; errors, injected faults
 //! included, are JSON:API `{"errors":[…]}`; a burst limit answers 429 with `Retry-After`, and
 //! other answers carry `RateLimit-Limit/Remaining/Reset`. Every exchange is kept so tests can
-//! check requests and responses against the official spec.
+//! check requests and responses against the official spec. Engagement (metrics, events read
+//! back, a flow's emails and what tests mark happening to them) is `engagement`.
+
+mod engagement;
+
+pub use engagement::Metric;
 
 use crate::faults::FaultPlan;
 use crate::server::{serve, Running};
@@ -69,6 +74,8 @@ pub struct Event {
     pub profile_id: String,
     pub unique_id: Option<String>,
     pub time: Option<String>,
+    /// When it happened (its `time`, else when it arrived), ms since the epoch.
+    pub at: i64,
     pub value: Option<Value>,
     pub value_currency: Option<String>,
     pub properties: Map<String, Value>,
@@ -114,6 +121,9 @@ struct Data {
     event_posts: BTreeMap<String, usize>,
     lists: BTreeMap<String, BTreeSet<String>>,
     deleted: Vec<Value>,
+    metrics: Vec<Metric>,
+    /// The trigger metrics of the account's flows.
+    flows: Vec<String>,
     exchanges: Vec<Exchange>,
     window: Option<(Instant, u32)>,
 }
@@ -161,7 +171,11 @@ impl KlaviyoSim {
             .route("/api/accounts", get(accounts))
             .route("/api/profile-import", post(profile_import))
             .route("/api/profiles", get(list_profiles))
-            .route("/api/events", post(create_event))
+            .route(
+                "/api/events",
+                post(create_event).get(engagement::list_events),
+            )
+            .route("/api/metrics", get(engagement::list_metrics))
             .route(
                 "/api/profile-subscription-bulk-create-jobs",
                 post(subscribe_job),
@@ -833,16 +847,20 @@ async fn create_event(
         }
     }
     let id = shared.id();
-    data.events.push(Event {
+    engagement::metric_id(&shared, &mut data, &metric);
+    let event = Event {
         id,
         metric,
         profile_id,
         unique_id,
+        at: engagement::event_at(time.as_deref()),
         time,
         value,
         value_currency,
         properties,
-    });
+    };
+    engagement::after_event(&shared, &mut data, &event);
+    data.events.push(event);
     Ok(accepted())
 }
 

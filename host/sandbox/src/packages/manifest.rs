@@ -393,7 +393,7 @@ auth = { header = "Authorization", value = "Bearer {secret:hubspot_token}" }
         assert!(
             err.contains(
                 "this host runs rapport:connector@0.1.0, rapport:connector@0.2.0, \
-                 rapport:connector@0.3.0, rapport:connector@0.4.0"
+                 rapport:connector@0.3.0, rapport:connector@0.4.0, rapport:connector@0.5.0"
             ),
             "{err}"
         );
@@ -403,6 +403,8 @@ auth = { header = "Authorization", value = "Bearer {secret:hubspot_token}" }
         assert_eq!(v0_3.contract, Contract::V0_3);
         let v0_4 = parse(&GOOD.replace("@0.1.0", "@0.4.0")).expect("0.4 is supported");
         assert_eq!(v0_4.contract, Contract::V0_4);
+        let v0_5 = parse(&GOOD.replace("@0.1.0", "@0.5.0")).expect("0.5 is supported");
+        assert_eq!(v0_5.contract, Contract::V0_5);
         let err = parse(&GOOD.replace("crm-sink", "crm-thing")).unwrap_err();
         assert!(err.contains("line 4"), "{err}");
         let err = parse(&GOOD.replace("memory_mib", "memory")).unwrap_err();

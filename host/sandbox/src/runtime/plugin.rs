@@ -9,7 +9,8 @@ use crate::capabilities::PluginContext;
 use crate::contract::sink::exports::rapport::connector::sink as wit_sink;
 use crate::contract::wit::{Activity, ConnectorError, Descriptor, Identity, Outcome, Profile};
 use crate::contract::{
-    consent_feed, erasure, pos, sink, sink_v0_2, sink_v0_4, source, source_v0_3, upcast, Contract,
+    consent_feed, engagement, erasure, pos, service_issues, sink, sink_v0_2, sink_v0_4, source,
+    source_v0_3, upcast, Contract,
 };
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -24,11 +25,18 @@ pub enum PluginPre {
 }
 
 /// A pre-linked source, by the contract version it was built for: 0.1 and 0.2 sources export 0.1's
-/// `source` interface, 0.3 and 0.4 sources 0.3's.
+/// `source` interface, 0.3 to 0.5 sources 0.3's; a 0.5 source may also export `service-issues`.
 pub enum SourcePre {
     V0_1(source::PosSourcePre<PluginState>),
-    V0_3(source_v0_3::PosSourcePre<PluginState>),
+    V0_3 {
+        instance_pre: InstancePre<PluginState>,
+        source: source_v0_3::PosSourceIndices,
+        service_issues: Option<service_issues::GuestIndices>,
+    },
 }
+
+/// The name of 0.5's `service-issues` export, which a 0.5 source may leave out.
+const SERVICE_ISSUES_EXPORT: &str = "rapport:connector/service-issues@0.5.0";
 
 impl SourcePre {
     /// Type-checks `instance_pre` against the source world of `contract`.
@@ -40,8 +48,16 @@ impl SourcePre {
             Contract::V0_1 | Contract::V0_2 => {
                 SourcePre::V0_1(source::PosSourcePre::new(instance_pre)?)
             }
-            Contract::V0_3 | Contract::V0_4 => {
-                SourcePre::V0_3(source_v0_3::PosSourcePre::new(instance_pre)?)
+            Contract::V0_3 | Contract::V0_4 | Contract::V0_5 => {
+                let exports_issues =
+                    contract == Contract::V0_5 && exports(&instance_pre, SERVICE_ISSUES_EXPORT);
+                SourcePre::V0_3 {
+                    source: source_v0_3::PosSourceIndices::new(&instance_pre)?,
+                    service_issues: exports_issues
+                        .then(|| service_issues::GuestIndices::new(&instance_pre))
+                        .transpose()?,
+                    instance_pre,
+                }
             }
         })
     }
@@ -49,14 +65,27 @@ impl SourcePre {
     fn engine(&self) -> &wasmtime::Engine {
         match self {
             SourcePre::V0_1(pre) => pre.engine(),
-            SourcePre::V0_3(pre) => pre.engine(),
+            SourcePre::V0_3 { instance_pre, .. } => instance_pre.engine(),
         }
     }
 
     fn instantiate(&self, store: &mut Store<PluginState>) -> wasmtime::Result<SourceInstance> {
         Ok(match self {
             SourcePre::V0_1(pre) => SourceInstance::V0_1(pre.instantiate(store)?),
-            SourcePre::V0_3(pre) => SourceInstance::V0_3(pre.instantiate(store)?),
+            SourcePre::V0_3 {
+                instance_pre,
+                source,
+                service_issues,
+            } => {
+                let instance = instance_pre.instantiate(&mut *store)?;
+                SourceInstance::V0_3 {
+                    source: source.load(&mut *store, &instance)?,
+                    service_issues: service_issues
+                        .as_ref()
+                        .map(|issues| issues.load(&mut *store, &instance))
+                        .transpose()?,
+                }
+            }
         })
     }
 }
@@ -65,14 +94,19 @@ impl SourcePre {
 /// is upcast to 0.3's types.
 enum SourceInstance {
     V0_1(source::PosSource),
-    V0_3(source_v0_3::PosSource),
+    V0_3 {
+        source: source_v0_3::PosSource,
+        service_issues: Option<service_issues::Guest>,
+    },
 }
 
 impl SourceInstance {
     fn call_describe(&self, store: &mut Store<PluginState>) -> wasmtime::Result<Descriptor> {
         match self {
             SourceInstance::V0_1(s) => s.rapport_connector_source().call_describe(store),
-            SourceInstance::V0_3(s) => s.rapport_connector0_3_0_source().call_describe(store),
+            SourceInstance::V0_3 { source: s, .. } => {
+                s.rapport_connector0_3_0_source().call_describe(store)
+            }
         }
     }
 
@@ -82,7 +116,9 @@ impl SourceInstance {
     ) -> wasmtime::Result<Result<(), ConnectorError>> {
         match self {
             SourceInstance::V0_1(s) => s.rapport_connector_source().call_check(store),
-            SourceInstance::V0_3(s) => s.rapport_connector0_3_0_source().call_check(store),
+            SourceInstance::V0_3 { source: s, .. } => {
+                s.rapport_connector0_3_0_source().call_check(store)
+            }
         }
     }
 
@@ -97,7 +133,7 @@ impl SourceInstance {
                 .rapport_connector_source()
                 .call_poll(store, stream, cursor)?
                 .map(upcast::batch),
-            SourceInstance::V0_3(s) => s
+            SourceInstance::V0_3 { source: s, .. } => s
                 .rapport_connector0_3_0_source()
                 .call_poll(store, stream, cursor)?,
         })
@@ -114,7 +150,7 @@ impl SourceInstance {
                 .rapport_connector_source()
                 .call_webhook(store, headers, body)?
                 .map(upcast::push),
-            SourceInstance::V0_3(s) => s
+            SourceInstance::V0_3 { source: s, .. } => s
                 .rapport_connector0_3_0_source()
                 .call_webhook(store, headers, body)?,
         })
@@ -133,11 +169,23 @@ pub enum SinkPre {
         sink: sink::CrmSinkIndices,
         consent_feed: Option<consent_feed::GuestIndices>,
         erasure: Option<erasure::GuestIndices>,
+        engagement: Option<engagement::GuestIndices>,
     },
 }
 
-/// The name of 0.2's `consent-feed` export, which a 0.4 sink may leave out.
+/// The name of 0.2's `consent-feed` export, which a 0.4 or 0.5 sink may leave out.
 const CONSENT_FEED_EXPORT: &str = "rapport:connector/consent-feed@0.2.0";
+
+/// The name of 0.5's `engagement` export, which a 0.5 sink may leave out.
+const ENGAGEMENT_EXPORT: &str = "rapport:connector/engagement@0.5.0";
+
+/// Whether the component exports the interface `name`.
+fn exports(instance_pre: &InstancePre<PluginState>, name: &str) -> bool {
+    instance_pre
+        .component()
+        .get_export_index(None, name)
+        .is_some()
+}
 
 impl SinkPre {
     /// Type-checks `instance_pre` against the sink world of `contract`.
@@ -153,21 +201,24 @@ impl SinkPre {
                     sink: sink::CrmSinkIndices::new(&instance_pre)?,
                     consent_feed: Some(consent_feed::GuestIndices::new(&instance_pre)?),
                     erasure: None,
+                    engagement: None,
                     instance_pre,
                 }
             }
-            Contract::V0_4 => {
+            Contract::V0_4 | Contract::V0_5 => {
                 sink_v0_4::CrmSinkIndices::new(&instance_pre)?;
-                let exports_feed = instance_pre
-                    .component()
-                    .get_export_index(None, CONSENT_FEED_EXPORT)
-                    .is_some();
+                let exports_feed = exports(&instance_pre, CONSENT_FEED_EXPORT);
+                let exports_engagement =
+                    contract == Contract::V0_5 && exports(&instance_pre, ENGAGEMENT_EXPORT);
                 SinkPre::Extended {
                     sink: sink::CrmSinkIndices::new(&instance_pre)?,
                     consent_feed: exports_feed
                         .then(|| consent_feed::GuestIndices::new(&instance_pre))
                         .transpose()?,
                     erasure: Some(erasure::GuestIndices::new(&instance_pre)?),
+                    engagement: exports_engagement
+                        .then(|| engagement::GuestIndices::new(&instance_pre))
+                        .transpose()?,
                     instance_pre,
                 }
             }
@@ -187,12 +238,14 @@ impl SinkPre {
                 sink: pre.instantiate(store)?,
                 consent_feed: None,
                 erasure: None,
+                engagement: None,
             },
             SinkPre::Extended {
                 instance_pre,
                 sink,
                 consent_feed,
                 erasure,
+                engagement,
             } => {
                 let instance = instance_pre.instantiate(&mut *store)?;
                 SinkInstance {
@@ -204,6 +257,10 @@ impl SinkPre {
                     erasure: erasure
                         .as_ref()
                         .map(|erasure| erasure.load(&mut *store, &instance))
+                        .transpose()?,
+                    engagement: engagement
+                        .as_ref()
+                        .map(|engagement| engagement.load(&mut *store, &instance))
                         .transpose()?,
                 }
             }
@@ -223,6 +280,7 @@ struct SinkInstance {
     sink: sink::CrmSink,
     consent_feed: Option<consent_feed::Guest>,
     erasure: Option<erasure::Guest>,
+    engagement: Option<engagement::Guest>,
 }
 
 impl SinkInstance {
@@ -389,6 +447,29 @@ impl Plugin {
             self.pre,
             PluginPre::Sink(SinkPre::Extended {
                 erasure: Some(_),
+                ..
+            })
+        )
+    }
+
+    /// Whether this sink reports what became of its messages (contract 0.5's `engagement`).
+    pub fn has_engagement(&self) -> bool {
+        matches!(
+            self.pre,
+            PluginPre::Sink(SinkPre::Extended {
+                engagement: Some(_),
+                ..
+            })
+        )
+    }
+
+    /// Whether this source reports its customers' service issues (contract 0.5's
+    /// `service-issues`).
+    pub fn has_service_issues(&self) -> bool {
+        matches!(
+            self.pre,
+            PluginPre::Source(SourcePre::V0_3 {
+                service_issues: Some(_),
                 ..
             })
         )
@@ -649,5 +730,41 @@ impl Plugin {
         cursor: Option<&str>,
     ) -> Result<Result<consent_feed::ConsentPage, ConnectorError>, PluginError> {
         self.consent_feed_call("consent-changes", |g, s| g.call_consent_changes(s, cursor))
+    }
+
+    /// What became of the sink's messages since `cursor` (sinks with `engagement` only).
+    pub fn engagement_events(
+        &self,
+        cursor: Option<&str>,
+    ) -> Result<Result<engagement::EngagementPage, ConnectorError>, PluginError> {
+        let call = "engagement-events";
+        if !self.has_engagement() {
+            return Err(self.fault(call, Fault::WrongKind("engagement (contract 0.5)")));
+        }
+        self.call(call, |instance, store| match instance {
+            Instance::Sink(SinkInstance {
+                engagement: Some(engagement),
+                ..
+            }) => engagement.call_engagement_events(store, cursor),
+            _ => unreachable!("checked above"),
+        })
+    }
+
+    /// The service issues opened or closed since `cursor` (sources with `service-issues` only).
+    pub fn issue_changes(
+        &self,
+        cursor: Option<&str>,
+    ) -> Result<Result<service_issues::IssuePage, ConnectorError>, PluginError> {
+        let call = "issue-changes";
+        if !self.has_service_issues() {
+            return Err(self.fault(call, Fault::WrongKind("service-issues (contract 0.5)")));
+        }
+        self.call(call, |instance, store| match instance {
+            Instance::Source(SourceInstance::V0_3 {
+                service_issues: Some(issues),
+                ..
+            }) => issues.call_issue_changes(store, cursor),
+            _ => unreachable!("checked above"),
+        })
     }
 }

@@ -1,0 +1,253 @@
+//! Message engagement end to end: journey messages go through the klaviyo-sink plugin (contract
+//! 0.5) to the Klaviyo simulator, whose flow emails each person ("Received Email"); the test marks
+//! opens, clicks and a bounce there; the host reads them back through the plugin (`GET
+//! /api/metrics`, `GET /api/events` paged by `links.next`) and counts them per journey, experiment
+//! variant and channel — equal to what was marked, and unchanged by reading again. A sink built
+//! for contract 0.4 still loads and simply reports no engagement.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use rapport_core::clock::{Clock, ManualClock};
+use rapport_e2e::{plugin, TestShop};
+use rapport_fakes::klaviyo::{self, KlaviyoSim};
+use rapport_host::config::Config;
+use rapport_host::engagement::{self, feed, EngagementCounts};
+use rapport_host::pipeline::Pipeline;
+use sqlx::{AnyPool, Row as _};
+use std::collections::BTreeMap;
+use std::time::Duration as Wait;
+
+const HEADER: &str = "receipt_id,kind,refund_of,date,location,channel,customer_id,customer_email,customer_phone,customer_name,marketing_opt_in,sku,product,category,quantity,unit_price,line_total,currency,tax,discount,total";
+/// The people who buy, one sale each, all opted in to email marketing.
+const PEOPLE: [&str; 6] = ["ana", "bob", "cat", "dan", "eve", "fay"];
+
+/// 2026-03-02T10:00:00Z, when the sales happen.
+fn morning() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, 10, 0, 0).unwrap()
+}
+
+/// One sale of 5.00 to each of `PEOPLE`, at `at`.
+fn sales(at: DateTime<Utc>) -> Vec<u8> {
+    let mut out = format!("{HEADER}\n");
+    let date = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    for (n, who) in PEOPLE.iter().enumerate() {
+        out.push_str(&format!(
+            "R-{n},sale,,{date},High Street,in-store,C-{who},{who}@example.com,,{who} Tester,yes,CAKE-1,Banana bread,bakery,1,5.00,5.00,GBP,0.00,0.00,5.00\n"
+        ));
+    }
+    out.into_bytes()
+}
+
+/// A shop sending the journey "thanks" (every order, no wait; an experiment of two variants and
+/// no holdout) by email through `sink`, built by `sinks`.
+fn config(dir: &std::path::Path, sinks: impl FnOnce(TestShop) -> TestShop) -> String {
+    let variant =
+        |name: &str| toml::Value::Table(toml::Table::from_iter([("name".to_owned(), name.into())]));
+    let experiment = toml::Table::from_iter([
+        ("name".to_owned(), "thanks-copy".into()),
+        ("holdout".to_owned(), 0.0.into()),
+        (
+            "variants".to_owned(),
+            toml::Value::Array(vec![variant("warm"), variant("short")]),
+        ),
+    ]);
+    sinks(
+        TestShop::new()
+            .sqlite()
+            .section("shop", [("time_zone", "UTC".into())])
+            .section("journeys", [("max_age", "2d".into())])
+            .csv_source("shop"),
+    )
+    .journey("thanks", "crm", "email", "every-order")
+    .set("experiment", toml::Value::Table(experiment))
+    .text(dir)
+}
+
+struct Shop {
+    pipeline: Pipeline,
+    pool: AnyPool,
+    clock: ManualClock,
+    _dir: tempfile::TempDir,
+}
+
+/// Starts the shop, uploads the sales and delivers the journey's messages.
+async fn open(sinks: impl FnOnce(TestShop) -> TestShop) -> Shop {
+    let dir = tempfile::tempdir().unwrap();
+    let text = config(dir.path(), sinks);
+    let clock = ManualClock::starting_at(morning());
+    let pipeline =
+        Pipeline::start_with_clock(Config::parse(&text, dir.path()).unwrap(), clock.shared())
+            .await
+            .unwrap();
+    sqlx::any::install_default_drivers();
+    let pool = AnyPool::connect(&pipeline.config.store.database_url)
+        .await
+        .unwrap();
+    let headers = vec![("content-type".to_string(), "text/csv".to_string())];
+    let report = (pipeline.intake)
+        .receive_push("shop", headers, sales(morning()))
+        .await
+        .unwrap();
+    assert_eq!(report.rejected, 0);
+    clock.set(morning() + Duration::minutes(5));
+    let owed = pipeline
+        .drain(Wait::from_secs(1), Wait::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(owed, 0, "every message is delivered");
+    Shop {
+        pipeline,
+        pool,
+        clock,
+        _dir: dir,
+    }
+}
+
+impl Shop {
+    /// Each person's experiment arm.
+    async fn arms(&self) -> BTreeMap<String, String> {
+        sqlx::query(
+            "SELECT i.value, a.arm FROM experiment_assignments a
+             JOIN identities i ON i.profile_id = a.profile_id AND i.kind = 'email'",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+    }
+
+    async fn rows(&self) -> i64 {
+        sqlx::query("SELECT COUNT(*) FROM message_engagement")
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+            .get(0)
+    }
+
+    async fn counts(&self) -> BTreeMap<engagement::EngagementKey, EngagementCounts> {
+        let from = morning() - Duration::days(1);
+        let to = morning() + Duration::days(1);
+        engagement::per_journey(&self.pipeline.store, from, to)
+            .await
+            .unwrap()
+    }
+
+    /// Reads the sink's engagement once, as the daemon's poll does.
+    async fn read(&self) -> feed::EngagementReport {
+        let sink = self.pipeline.connectors.sinks[0].clone();
+        let now = self.clock.now().timestamp_millis();
+        feed::read_engagement(&self.pipeline.store, &sink, now)
+            .await
+            .unwrap()
+    }
+}
+
+fn email(who: &str) -> String {
+    format!("{who}@example.com")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn klaviyo_engagement_is_counted_per_journey_variant_and_channel_once() {
+    let sim = KlaviyoSim::start().await.unwrap();
+    sim.add_flow("Journey: thanks");
+    let base = sim.base_url();
+    let shop = open(|shop| {
+        shop.secrets(&[("klaviyo_key", klaviyo::API_KEY)]).sink(
+            "crm",
+            &plugin("klaviyo-sink"),
+            [("api_base", base.into())],
+        )
+    })
+    .await;
+    assert!(shop.pipeline.connectors.sinks[0].plugin().has_engagement());
+    let received = (sim.events().into_iter())
+        .filter(|e| e.metric == "Received Email")
+        .count();
+    assert_eq!(received, PEOPLE.len(), "the flow emailed every buyer once");
+
+    // What the test marks: opens by ana, bob (twice) and cat; clicks by ana and cat; dan's
+    // email bounced; eve and fay did nothing but receive it.
+    let later = |minutes: i64| (morning() + Duration::minutes(minutes)).timestamp_millis();
+    let marks = [
+        ("ana", "Opened Email", 30),
+        ("ana", "Clicked Email", 31),
+        ("bob", "Opened Email", 40),
+        ("bob", "Opened Email", 90),
+        ("cat", "Opened Email", 50),
+        ("cat", "Clicked Email", 52),
+        ("dan", "Bounced Email", 6),
+    ];
+    for (who, metric, minutes) in marks {
+        assert!(sim.mark(&email(who), metric, later(minutes)).is_some());
+    }
+    shop.clock.set(morning() + Duration::hours(2));
+
+    let first = shop.read().await;
+    assert_eq!(first.recorded, PEOPLE.len() + marks.len());
+    assert_eq!(
+        first.linked, first.recorded,
+        "every event is tied to its message"
+    );
+
+    let arms = shop.arms().await;
+    assert_eq!(arms.len(), PEOPLE.len());
+    let mut expected: BTreeMap<engagement::EngagementKey, EngagementCounts> = BTreeMap::new();
+    for who in PEOPLE {
+        let arm = arms[&email(who)].clone();
+        let counts = expected
+            .entry(("thanks".to_string(), Some(arm), "email".to_string()))
+            .or_default();
+        counts.delivered += 1;
+        counts.opened += u64::from(["ana", "bob", "cat"].contains(&who));
+        counts.clicked += u64::from(["ana", "cat"].contains(&who));
+        counts.bounced += u64::from(who == "dan");
+    }
+    assert_eq!(shop.counts().await, expected);
+
+    // Reading again (from the start, as after a lost cursor, and from the cursor) adds nothing.
+    let rows = shop.rows().await;
+    sqlx::query("DELETE FROM cursors WHERE stream = 'engagement'")
+        .execute(&shop.pool)
+        .await
+        .unwrap();
+    let again = shop.read().await;
+    assert_eq!(again.recorded, 0);
+    assert_eq!(again.duplicates, first.recorded);
+    let caught_up = shop.read().await;
+    assert_eq!(caught_up.recorded, 0);
+    assert_eq!(shop.rows().await, rows);
+    assert_eq!(shop.counts().await, expected);
+
+    // A click marked now is read from the stored cursor and counted once more.
+    assert!(sim
+        .mark(&email("bob"), "Clicked Email", later(100))
+        .is_some());
+    let next = shop.read().await;
+    assert_eq!(next.recorded, 1);
+    let bob = (
+        "thanks".to_string(),
+        Some(arms[&email("bob")].clone()),
+        "email".to_string(),
+    );
+    expected.get_mut(&bob).unwrap().clicked += 1;
+    assert_eq!(shop.counts().await, expected);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sink_built_for_contract_0_4_still_loads_and_reports_no_engagement() {
+    let sim = rapport_fakes::hubspot::HubSpotSim::start().await.unwrap();
+    let base = sim.base_url();
+    let shop = open(|shop| {
+        shop.secrets(&[("hubspot_token", rapport_fakes::hubspot::TOKEN)])
+            .sink("crm", &plugin("hubspot-sink"), [("api_base", base.into())])
+    })
+    .await;
+    let manifest = std::fs::read_to_string(plugin("hubspot-sink").join("rapport.toml")).unwrap();
+    assert!(manifest.contains("contract = \"rapport:connector@0.4.0\""));
+    let sink = shop.pipeline.connectors.sinks[0].clone();
+    assert!(sink.plugin().has_erasure() && !sink.plugin().has_engagement());
+    assert_eq!(shop.read().await, feed::EngagementReport::default());
+    assert_eq!(shop.rows().await, 0);
+    assert!(shop.counts().await.is_empty());
+}
