@@ -8,7 +8,6 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use rapport_host::config::Config;
 use rapport_host::pipeline::Pipeline;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -61,13 +60,10 @@ enum Command {
         history: bool,
         file: PathBuf,
     },
-    /// Print what the store holds and how each connector is doing.
+    /// Print what the store holds.
     Status {
         #[command(flatten)]
         host: HostArgs,
-        /// Print the store's and the operations figures as JSON.
-        #[arg(long)]
-        json: bool,
     },
     /// Show a vendor swap as it runs: each new sink's backfill as a progress bar, and what each
     /// sink being retired (`retire = true`) still owes.
@@ -188,18 +184,13 @@ enum Command {
     },
 }
 
-/// Logs to stderr at `RAPPORT_LOG` (or `default`): JSON lines with `RAPPORT_LOG_FORMAT=json`,
-/// text otherwise, coloured only when stderr is a terminal.
 fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RAPPORT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let logs = tracing_subscriber::fmt()
+    tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match std::env::var("RAPPORT_LOG_FORMAT").as_deref() {
-        Ok("json") => logs.json().init(),
-        _ => logs.with_ansi(std::io::stderr().is_terminal()).init(),
-    }
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 #[tokio::main]
@@ -237,15 +228,10 @@ async fn main() -> anyhow::Result<()> {
             pipeline.store.close().await;
             result
         }
-        Command::Status { host, json } => {
+        Command::Status { host } => {
             init_logging("warn");
             let pipeline = start(&host).await?;
-            let result = match json {
-                true => cli::status::json(&pipeline)
-                    .await
-                    .map(|figures| println!("{figures:#}")),
-                false => cli::oneshot::print_status(&pipeline).await,
-            };
+            let result = cli::oneshot::print_status(&pipeline).await;
             pipeline.store.close().await;
             result
         }

@@ -13,6 +13,5 @@ pub mod predict;
 pub mod privacy;
 pub mod profile;
 pub mod retention;
-pub mod status;
 pub mod swap;
 pub mod token;
