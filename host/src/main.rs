@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use rapport_host::config::Config;
 use rapport_host::pipeline::Pipeline;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -60,10 +61,13 @@ enum Command {
         history: bool,
         file: PathBuf,
     },
-    /// Print what the store holds.
+    /// Print what the store holds and how each connector is doing.
     Status {
         #[command(flatten)]
         host: HostArgs,
+        /// Print the store's and the operations figures as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Show a vendor swap as it runs: each new sink's backfill as a progress bar, and what each
     /// sink being retired (`retire = true`) still owes.
@@ -184,13 +188,18 @@ enum Command {
     },
 }
 
+/// Logs to stderr at `RAPPORT_LOG` (or `default`): JSON lines with `RAPPORT_LOG_FORMAT=json`,
+/// text otherwise, coloured only when stderr is a terminal.
 fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RAPPORT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match std::env::var("RAPPORT_LOG_FORMAT").as_deref() {
+        Ok("json") => logs.json().init(),
+        _ => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
 }
 
 #[tokio::main]
@@ -228,10 +237,15 @@ async fn main() -> anyhow::Result<()> {
             pipeline.store.close().await;
             result
         }
-        Command::Status { host } => {
+        Command::Status { host, json } => {
             init_logging("warn");
             let pipeline = start(&host).await?;
-            let result = cli::oneshot::print_status(&pipeline).await;
+            let result = match json {
+                true => cli::status::json(&pipeline)
+                    .await
+                    .map(|figures| println!("{figures:#}")),
+                false => cli::oneshot::print_status(&pipeline).await,
+            };
             pipeline.store.close().await;
             result
         }

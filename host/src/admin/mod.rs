@@ -1,6 +1,7 @@
 //! The host's HTTP face: webhook intake for sources (acknowledged only once durable, each source's
 //! route bounded in `webhooks`), a health check, a JSON summary for operators, the plugin routes
-//! (`plugins`), the profile and segment routes (`profiles`), the staff cues (`cues`), the
+//! (`plugins`), the operations figures as JSON (`operations`) and as Prometheus text at `/metrics`
+//! (`prometheus`), the profile and segment routes (`profiles`), the staff cues (`cues`), the
 //! counter's tablet page (`staff`), the login form (`login`) and the customers' preference page
 //! (`preferences`, whose signed link is its credential). Every request passes the Host and Origin
 //! `guard`; every route but `/health`, the login form, the tablet page's stylesheet and script, the
@@ -13,8 +14,10 @@ pub mod guard;
 mod html;
 pub mod listen;
 mod login;
+mod operations;
 mod plugins;
 mod preferences;
+mod prometheus;
 pub mod profiles;
 mod staff;
 pub mod tokens;
@@ -58,6 +61,8 @@ pub fn router(state: AdminState) -> Router {
         .route("/api/backfills", get(backfills))
         .merge(plugins::routes())
         .merge(profiles::admin_routes())
+        .merge(operations::routes())
+        .merge(prometheus::routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_admin,

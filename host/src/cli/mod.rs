@@ -13,5 +13,6 @@ pub mod predict;
 pub mod privacy;
 pub mod profile;
 pub mod retention;
+pub mod status;
 pub mod swap;
 pub mod token;

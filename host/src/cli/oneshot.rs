@@ -68,7 +68,8 @@ pub async fn import(
     Ok(())
 }
 
-/// Prints the store's figures, each sink's deliveries and each plugin's provenance and health.
+/// Prints the store's figures, each sink's deliveries and operations figures, and each plugin's
+/// provenance and health.
 pub async fn print_status(pipeline: &Pipeline) -> anyhow::Result<()> {
     let s = pipeline.store.summary().await?;
     let states = &s.orders_by_state;
@@ -123,6 +124,7 @@ pub async fn print_status(pipeline: &Pipeline) -> anyhow::Result<()> {
             );
         }
     }
+    super::status::print_operations(pipeline).await?;
     for c in pipeline.connectors.reports() {
         println!(
             "{} {}: plugin {} generation {} ({}), {:?}, {} faults, {} requests sent, {} denied",

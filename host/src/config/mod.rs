@@ -11,6 +11,7 @@ mod preferences;
 use rapport_core::consent::contact::ContactRules;
 use rapport_core::identity::{IdentityRules, Region};
 use rapport_core::journeys::Messaging;
+use rapport_core::operations::{Slo, SloError};
 use rapport_sandbox::packages::instance::RawSettings;
 use serde::{Deserialize, Deserializer};
 use std::collections::HashSet;
@@ -441,6 +442,10 @@ pub struct ConnectorConfig {
     /// The plugin's settings, checked against its manifest.
     #[serde(default)]
     pub config: RawSettings,
+    /// A sink's objective: the share of its finished items that should reach the CRM (0.995 when
+    /// unset), measured over the last `slo_window_days` days (28 when unset).
+    pub slo: Option<f64>,
+    pub slo_window_days: Option<u32>,
 }
 
 fn default_poll_interval() -> u64 {
@@ -450,6 +455,14 @@ fn default_poll_interval() -> u64 {
 impl ConnectorConfig {
     pub fn poll_interval(&self) -> Duration {
         Duration::from_secs(self.poll_interval_secs)
+    }
+
+    /// A sink's objective, defaults filled in.
+    pub fn slo(&self) -> Result<Slo, SloError> {
+        Slo::new(
+            self.slo.unwrap_or(Slo::DEFAULT_TARGET),
+            self.slo_window_days.unwrap_or(Slo::DEFAULT_WINDOW_DAYS),
+        )
     }
 }
 
@@ -547,6 +560,15 @@ impl Config {
                     connector.id
                 ));
             }
+            if section == "source" && (connector.slo.is_some() || connector.slo_window_days.is_some()) {
+                return Err(format!(
+                    "[[source]] {:?}: slo and slo_window_days apply to sinks only",
+                    connector.id
+                ));
+            }
+            connector
+                .slo()
+                .map_err(|e| format!("[[{section}]] {:?}: {e}", connector.id))?;
             if section == "source" && connector.retire {
                 return Err(format!(
                     "[[source]] {:?}: retire applies to sinks only (remove a source from the config to stop it)",

@@ -255,6 +255,14 @@ impl SinkWorker {
                 self.store
                     .pause_sink(&self.sink.id, p.until, &p.reason, p.needs_attention)
                     .await?;
+                if !p.needs_attention {
+                    // The vendor's rate limit holds the sink's work from now until the pause ends.
+                    let now = self.clock.now_ms();
+                    let held = (p.until - now).max(0);
+                    self.store
+                        .add_rate_limit_wait(&self.sink.id, held, now)
+                        .await?;
+                }
             }
             // A delivery went through: the pause (a throttle, or the credentials) is over.
             None if paused.is_some() && report.delivered > 0 => {

@@ -111,7 +111,8 @@ pub struct NewWork {
     pub activity_key: Option<String>,
 }
 
-/// Finishes the items `ids` of `sink` as `end` says, and records each in `deliveries`.
+/// Finishes the items `ids` of `sink` as `end` says, and records each in `deliveries` with when it
+/// was queued (for the sync latency).
 async fn end_items(
     conn: &mut AnyConnection,
     sink: &str,
@@ -127,8 +128,8 @@ async fn end_items(
     rows::query_ids(
         conn,
         "INSERT INTO deliveries (outbox_id, sink_id, kind, idempotency_key, outcome, detail,
-                                 attempts, at)
-         SELECT id, sink_id, kind, idempotency_key, $1, $2, attempts, $3
+                                 attempts, at, queued_at)
+         SELECT id, sink_id, kind, idempotency_key, $1, $2, attempts, $3, created_at
          FROM outbox WHERE id IN {list}",
         &[outcome.into(), detail.into(), now.into()],
         ids,

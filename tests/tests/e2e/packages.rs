@@ -701,6 +701,8 @@ async fn the_host_loads_only_trusted_plugins_unless_in_development_mode() {
                 )]
                 .into_iter()
                 .collect(),
+                slo: None,
+                slo_window_days: None,
             };
             Connector::load(&config, PluginKind::CrmSink, &host)
                 .await

@@ -55,6 +55,8 @@ async fn load_sink(host: &HostServices, name: &str, settings: &[(&str, &str)]) -
             .iter()
             .map(|(k, v)| (k.to_string(), toml::Value::String(v.to_string())))
             .collect(),
+        slo: None,
+        slo_window_days: None,
     };
     Connector::load(&config, PluginKind::CrmSink, host)
         .await
