@@ -560,7 +560,9 @@ impl Config {
                     connector.id
                 ));
             }
-            if section == "source" && (connector.slo.is_some() || connector.slo_window_days.is_some()) {
+            if section == "source"
+                && (connector.slo.is_some() || connector.slo_window_days.is_some())
+            {
                 return Err(format!(
                     "[[source]] {:?}: slo and slo_window_days apply to sinks only",
                     connector.id
