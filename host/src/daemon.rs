@@ -38,6 +38,7 @@ pub fn admin_router(pipeline: &Pipeline) -> axum::Router {
         }),
         clock: pipeline.clock.clone(),
         preferences: pipeline.preferences.clone(),
+        journeys: pipeline.config.journeys.clone().into(),
     })
 }
 

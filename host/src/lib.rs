@@ -19,6 +19,7 @@ pub mod identity;
 pub mod ingest;
 pub mod journeys;
 pub mod lookup;
+pub mod metrics;
 pub mod operations;
 pub mod pairs;
 pub mod pipeline;

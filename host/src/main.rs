@@ -142,6 +142,21 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Business metrics of [--from, --to) beside the period before: repeat purchases, visits,
+    /// time to a second order, lifetime value, attachment, pairs, segments, journeys, experiments.
+    Metrics {
+        #[arg(long, default_value = "rapport.toml")]
+        config: PathBuf,
+        /// The first day (YYYY-MM-DD, the shop's time zone); default 30 days before --to.
+        #[arg(long)]
+        from: Option<chrono::NaiveDate>,
+        /// The day after the last one (not included); default tomorrow, so today is the last.
+        #[arg(long)]
+        to: Option<chrono::NaiveDate>,
+        /// Print the metrics as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Work out which products (or categories) sell together, store the rules and list them, best
     /// first; below the minimum of baskets, say how far the shop is from it and exit non-zero.
     Pairs {
@@ -322,6 +337,20 @@ async fn main() -> anyhow::Result<()> {
             let config = Config::load(&config)?;
             let store = rapport_store::Store::open(&config.store.database_url).await?;
             let result = cli::profile::print_segments(&store, json).await;
+            store.close().await;
+            result
+        }
+        Command::Metrics {
+            config,
+            from,
+            to,
+            json,
+        } => {
+            init_logging("warn");
+            let config = Config::load(&config)?;
+            let store = rapport_store::Store::open(&config.store.database_url).await?;
+            let clock = rapport_core::clock::SystemClock::shared();
+            let result = cli::metrics::run(&config, &store, clock, from, to, json).await;
             store.close().await;
             result
         }

@@ -31,7 +31,7 @@ pub fn today(time_zone: Tz) -> NaiveDate {
 
 /// Every sale that can fall on or before `as_of` in any time zone: those placed before the UTC
 /// midnight two days after it. The core keeps those on or before `as_of` in the shop's.
-fn before(as_of: NaiveDate) -> i64 {
+pub(crate) fn before(as_of: NaiveDate) -> i64 {
     (as_of + Duration::days(2))
         .and_hms_opt(0, 0, 0)
         .expect("midnight exists")

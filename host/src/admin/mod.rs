@@ -14,6 +14,7 @@ pub mod guard;
 mod html;
 pub mod listen;
 mod login;
+mod metrics;
 mod operations;
 mod plugins;
 mod preferences;
@@ -53,6 +54,8 @@ pub struct AdminState {
     pub clock: rapport_core::clock::SharedClock,
     /// The preference page people reach by a signed link, without logging in.
     pub preferences: Arc<crate::preferences::Preferences>,
+    /// The configured journeys, whose entries, windows and experiments the metrics read.
+    pub journeys: Arc<[rapport_core::journeys::Journey]>,
 }
 
 pub fn router(state: AdminState) -> Router {
@@ -61,6 +64,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/api/backfills", get(backfills))
         .merge(plugins::routes())
         .merge(profiles::admin_routes())
+        .merge(metrics::routes())
         .merge(operations::routes())
         .merge(prometheus::routes())
         .route_layer(middleware::from_fn_with_state(

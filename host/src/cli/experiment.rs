@@ -45,7 +45,7 @@ pub async fn run(config: &Config, store: &Store, command: ExperimentCommand) -> 
 }
 
 /// The report as a table, one line per arm, then each arm's sentence.
-fn text(report: &Report) -> String {
+pub(crate) fn text(report: &Report) -> String {
     let mut out = format!(
         "experiment {} (baseline: {})\n{:<16} {:>7} {:>7} {:>11} {:>7} {:>17} {:>7} {:>11}\n",
         report.experiment,

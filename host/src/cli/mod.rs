@@ -6,6 +6,7 @@ pub mod experiment;
 pub mod forget;
 pub mod generations;
 pub mod identity;
+pub mod metrics;
 pub mod oneshot;
 pub mod pairs;
 pub mod plugin;

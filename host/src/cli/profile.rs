@@ -99,7 +99,7 @@ fn or_dash<T: ToString>(value: Option<T>) -> String {
     value.map_or_else(|| "—".into(), |v| v.to_string())
 }
 
-fn money(minor: i64, currency: &str) -> String {
+pub(crate) fn money(minor: i64, currency: &str) -> String {
     let sign = if minor < 0 { "-" } else { "" };
     format!(
         "{sign}{}.{:02} {currency}",
@@ -220,7 +220,7 @@ fn print_marketer(v: &MarketerView) {
     }
 }
 
-fn print_segment_table(s: &Segments) {
+pub(crate) fn print_segment_table(s: &Segments) {
     let currency = s.currency.as_deref().unwrap_or("");
     println!("{} buyer(s)", s.buyers);
     for line in &s.segments {

@@ -18,6 +18,7 @@ mod inbox;
 pub mod journey_due;
 pub mod journey_entries;
 pub mod merges;
+pub mod metrics;
 pub mod operations;
 pub mod outbox;
 pub mod pairs;

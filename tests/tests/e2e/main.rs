@@ -24,6 +24,7 @@ mod journeys;
 mod journeys_year;
 mod klaviyo;
 mod mailchimp;
+mod metrics;
 mod operations;
 mod packages;
 mod pairs;

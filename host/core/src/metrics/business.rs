@@ -181,7 +181,10 @@ fn second_orders(days: &[i64]) -> SecondOrders {
 pub fn main_currency<'m>(money: impl Iterator<Item = &'m Money>) -> Option<Currency> {
     let mut counts: BTreeMap<&str, (u64, &Currency)> = BTreeMap::new();
     for m in money {
-        counts.entry(m.currency.as_str()).or_insert((0, &m.currency)).0 += 1;
+        counts
+            .entry(m.currency.as_str())
+            .or_insert((0, &m.currency))
+            .0 += 1;
     }
     // Iterated by name; `max_by_key` keeps the last of equals, so reverse to keep the first.
     (counts.into_values().rev())
@@ -201,7 +204,8 @@ fn lifetime_value(
         };
     };
     let buyers: BTreeSet<i64> = buyers.iter().copied().collect();
-    let of_buyers = |person: i64, money: &Money| buyers.contains(&person) && money.currency == currency;
+    let of_buyers =
+        |person: i64, money: &Money| buyers.contains(&person) && money.currency == currency;
     let sold: i64 = (purchases.iter())
         .filter(|(p, _)| of_buyers(p.person, &p.total))
         .map(|(p, _)| p.total.minor)
@@ -313,7 +317,14 @@ mod tests {
             .collect();
         assert_eq!(
             buckets,
-            [("0–7", 0), ("8–30", 1), ("31–90", 1), ("91–180", 0), ("181–365", 0), ("366+", 1)]
+            [
+                ("0–7", 0),
+                ("8–30", 1),
+                ("31–90", 1),
+                ("91–180", 0),
+                ("181–365", 0),
+                ("366+", 1)
+            ]
         );
         // Lifetime net spend of the March buyers up to 31 March: 1: 10 + 20 + 5 + 15 = 50.00
         // (the April refund is after the period); 2: 40.00; 3: 30 + 25 − 10 = 45.00;
@@ -331,7 +342,10 @@ mod tests {
         assert_eq!((f.buyers, f.repeat_buyers), (1, 0));
         assert_eq!(f.repeat_purchase_rate, Some(0.0));
         assert_eq!((f.return_visits, f.mean_days_between_visits), (0, None));
-        assert_eq!((f.second_order.people, f.second_order.median_days), (0, None));
+        assert_eq!(
+            (f.second_order.people, f.second_order.median_days),
+            (0, None)
+        );
         // 3's spend up to 1 March: 30.00; the March sale and refund are later.
         assert_eq!(f.lifetime_value.mean_per_buyer, Some(money(3_000, "EUR")));
     }

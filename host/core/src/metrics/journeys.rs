@@ -197,9 +197,8 @@ pub fn attachment(
             currency: c.clone(),
         })
     };
-    let per_entry = |[entries, _, revenue]: [i64; 3]| {
-        (entries > 0).then(|| divide_rounded(revenue, entries))
-    };
+    let per_entry =
+        |[entries, _, revenue]: [i64; 3]| (entries > 0).then(|| divide_rounded(revenue, entries));
     let arm = |counts: [i64; 3]| AttachmentArm {
         entries: counts[0] as u64,
         attached: counts[1] as u64,
@@ -300,9 +299,22 @@ mod tests {
             },
             converted(entry(5, "old", "email", false, 6)),
         ];
-        let lines = journey_results(&entries, &["welcome", "thanks", "lens"], march(), chrono_tz::UTC);
+        let lines = journey_results(
+            &entries,
+            &["welcome", "thanks", "lens"],
+            march(),
+            chrono_tz::UTC,
+        );
         let rows: Vec<(&str, u64, u64, u64, u64)> = (lines.iter())
-            .map(|l| (l.journey.as_str(), l.entered, l.sent, l.held_out, l.converted))
+            .map(|l| {
+                (
+                    l.journey.as_str(),
+                    l.entered,
+                    l.sent,
+                    l.held_out,
+                    l.converted,
+                )
+            })
             .collect();
         // thanks: 3 entries in March (2 sent, 1 held out), 2 converted (one of them the holdout's).
         assert_eq!(
@@ -353,20 +365,42 @@ mod tests {
         let filters = |minor| line("FILT-1", "Paper filters", "brewing", minor);
         let orders = vec![
             // 1 buys the filters (4.00) with bread on day 5, inside the window: attached, 4.00.
-            (1, order(at(5, 12), vec![filters(400), line("", "Bread", "bakery", 300)])),
+            (
+                1,
+                order(
+                    at(5, 12),
+                    vec![filters(400), line("", "Bread", "bakery", 300)],
+                ),
+            ),
             // 2 buys them on day 9 at 09:00: the window (entered day 2 at 09:00, 7 days) has
             // closed.
             (2, order(at(9, 9), vec![filters(400)])),
             // 3 was suggested the category "brewing" and buys a grinder (brewing, 30.00) on day 11.
-            (3, order(at(11, 9), vec![line("GRND-1", "Hand grinder", "brewing", 3000)])),
+            (
+                3,
+                order(
+                    at(11, 9),
+                    vec![line("GRND-1", "Hand grinder", "brewing", 3000)],
+                ),
+            ),
             // 4 (held out) buys a line named "Paper filters" without a sku, in another category.
-            (4, order(at(3, 9), vec![line("", "Paper filters", "bakery", 500)])),
+            (
+                4,
+                order(at(3, 9), vec![line("", "Paper filters", "bakery", 500)]),
+            ),
             // 5 (held out) bought them before the entry.
             (5, order(at(1, 9), vec![filters(400)])),
             (6, order(at(3, 9), vec![filters(400)])),
         ];
         let currency = usd(0).currency;
-        let a = attachment(&entries, &windows, &orders, Some(&currency), march(), chrono_tz::UTC);
+        let a = attachment(
+            &entries,
+            &windows,
+            &orders,
+            Some(&currency),
+            march(),
+            chrono_tz::UTC,
+        );
         // Recipients: 1 and 3 attached of 3 entries; revenue 4.00 + 30.00 = 34.00, per entry
         // 3400 / 3 = 1133.3 → 11.33.
         assert_eq!((a.recipients.entries, a.recipients.attached), (3, 2));
@@ -379,7 +413,10 @@ mod tests {
         assert_eq!(a.holdout.revenue_per_entry, Some(usd(0)));
         assert_eq!(a.rate_lift, Some(2.0 / 3.0));
         assert_eq!(a.revenue_lift_per_entry, Some(usd(1133)));
-        assert_eq!((a.margin, a.margin_note), (None, "no product costs from the sources"));
+        assert_eq!(
+            (a.margin, a.margin_note),
+            (None, "no product costs from the sources")
+        );
     }
 
     #[test]

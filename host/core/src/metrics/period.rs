@@ -123,7 +123,10 @@ mod tests {
         // Today 15 March: to is the 16th (excluded), from 30 days before it, the 14th of February.
         let today = day("2026-03-15");
         let period = Period::or_default(None, None, today).unwrap();
-        assert_eq!((period.from, period.to), (day("2026-02-14"), day("2026-03-16")));
+        assert_eq!(
+            (period.from, period.to),
+            (day("2026-02-14"), day("2026-03-16"))
+        );
         assert_eq!(period.days(), DEFAULT_DAYS);
         // Only `to` given: the 30 days before it.
         let before = Period::or_default(None, Some(day("2026-03-01")), today).unwrap();
