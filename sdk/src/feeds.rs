@@ -106,7 +106,7 @@ mod tests {
     #[test]
     fn a_stranger_cursor_is_invalid() {
         assert!(matches!(
-            Feeds::parse(Some("[1]"), "Test"),
+            Feeds::parse(Some("page-2"), "Test"),
             Err(ConnectorError::Invalid(_))
         ));
     }

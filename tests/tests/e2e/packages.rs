@@ -540,7 +540,7 @@ fn a_wrong_contract_is_refused() {
         &signed.trust,
         &signed.package,
         &format!(
-            "refused: plugin manifest {}: line 5: field `contract`: the plugin was built for \"rapport:connector@0.9.0\", this host runs rapport:connector@0.1.0, rapport:connector@0.2.0, rapport:connector@0.3.0, rapport:connector@0.4.0",
+            "refused: plugin manifest {}: line 5: field `contract`: the plugin was built for \"rapport:connector@0.9.0\", this host runs rapport:connector@0.1.0, rapport:connector@0.2.0, rapport:connector@0.3.0, rapport:connector@0.4.0, rapport:connector@0.5.0",
             signed.package.join("rapport.toml").display()
         ),
     );
@@ -566,45 +566,46 @@ fn a_component_built_for_an_unknown_contract_is_refused_by_name() {
     let manifest = bench.manifest("future-sink", None);
     let line = pack_refusal(&bench, "future-sink", &manifest);
     assert!(
-        line.ends_with(": plugin.wasm was built for rapport:connector@0.9.0, and this host runs rapport:connector@0.1.0, rapport:connector@0.2.0, rapport:connector@0.3.0, rapport:connector@0.4.0 (rebuild the plugin with an SDK for one of those, or upgrade rapport)"),
+        line.ends_with(": plugin.wasm was built for rapport:connector@0.9.0, and this host runs rapport:connector@0.1.0, rapport:connector@0.2.0, rapport:connector@0.3.0, rapport:connector@0.4.0, rapport:connector@0.5.0 (rebuild the plugin with an SDK for one of those, or upgrade rapport)"),
+        "{line}"
+    );
+}
+
+/// The 0.1 http-sink under a manifest declaring contract `version` is refused at pack time,
+/// naming the `export` it lacks.
+fn http_sink_declared_as_is_refused_for(version: &str, export: &str) {
+    let bench = Bench::new();
+    let manifest = bench.manifest("http-sink", None);
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    std::fs::write(
+        &manifest,
+        text.replace(
+            "rapport:connector@0.1.0",
+            &format!("rapport:connector@{version}"),
+        ),
+    )
+    .expect("manifest");
+    let line = pack_refusal(&bench, "http-sink", &manifest);
+    assert!(
+        line.contains("plugin.wasm does not implement the crm-sink world its manifest declares: ")
+            && line.contains(export),
         "{line}"
     );
 }
 
 #[test]
 fn a_0_1_component_declared_as_0_2_is_refused_for_the_missing_consent_feed() {
-    let bench = Bench::new();
-    let manifest = bench.manifest("http-sink", None);
-    let text = std::fs::read_to_string(&manifest).expect("manifest");
-    std::fs::write(
-        &manifest,
-        text.replace("rapport:connector@0.1.0", "rapport:connector@0.2.0"),
-    )
-    .expect("manifest");
-    let line = pack_refusal(&bench, "http-sink", &manifest);
-    assert!(
-        line.contains("plugin.wasm does not implement the crm-sink world its manifest declares: ")
-            && line.contains("consent-feed@0.2.0"),
-        "{line}"
-    );
+    http_sink_declared_as_is_refused_for("0.2.0", "consent-feed@0.2.0");
 }
 
 #[test]
 fn a_0_1_component_declared_as_0_4_is_refused_for_the_missing_erasure() {
-    let bench = Bench::new();
-    let manifest = bench.manifest("http-sink", None);
-    let text = std::fs::read_to_string(&manifest).expect("manifest");
-    std::fs::write(
-        &manifest,
-        text.replace("rapport:connector@0.1.0", "rapport:connector@0.4.0"),
-    )
-    .expect("manifest");
-    let line = pack_refusal(&bench, "http-sink", &manifest);
-    assert!(
-        line.contains("plugin.wasm does not implement the crm-sink world its manifest declares: ")
-            && line.contains("erasure@0.4.0"),
-        "{line}"
-    );
+    http_sink_declared_as_is_refused_for("0.4.0", "erasure@0.4.0");
+}
+
+#[test]
+fn a_0_1_component_declared_as_0_5_is_refused_for_the_missing_erasure() {
+    http_sink_declared_as_is_refused_for("0.5.0", "erasure@0.4.0");
 }
 
 #[test]

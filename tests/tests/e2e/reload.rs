@@ -347,7 +347,7 @@ async fn a_version_built_for_an_unknown_contract_is_refused_and_the_old_one_keep
         refusal.contains("built for rapport:connector@0.9.0")
             && refusal.contains(
                 "rapport:connector@0.1.0, rapport:connector@0.2.0, rapport:connector@0.3.0, \
-                 rapport:connector@0.4.0"
+                 rapport:connector@0.4.0, rapport:connector@0.5.0"
             ),
         "{report:#}"
     );
