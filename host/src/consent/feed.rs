@@ -15,7 +15,7 @@
 //! resubscribe them is not heard through the feed.
 
 use crate::connectors::Connector;
-use crate::ingest::poll::{read_stream, PollError, Step};
+use crate::ingest::poll::{call_plugin, read_stream, PollError, Step};
 use crate::ingest::IngestReport;
 use crate::ingest::{validate, Delivery};
 use rapport_core::journeys::Routes;
@@ -40,15 +40,7 @@ pub async fn read_consent_feed(
     }
     read_stream(store, sink, STREAM, routes, on_commit, |cursor| {
         Box::pin(async move {
-        let plugin = sink.plugin();
-        let answer = tokio::task::spawn_blocking(move || plugin.consent_changes(cursor.as_deref()))
-            .await
-            .map_err(|e| PollError::Task(e.to_string()))??;
-        let page = answer.map_err(|error| PollError::Connector {
-            source_id: sink.id.clone(),
-            stream: STREAM.into(),
-            error,
-        })?;
+        let page = call_plugin(sink, STREAM, move |p| p.consent_changes(cursor.as_deref())).await?;
         let mut delivery = Delivery {
             events: Vec::new(),
             rejected: Vec::new(),

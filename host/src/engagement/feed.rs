@@ -7,7 +7,7 @@
 //! An event about someone the host does not know is recorded without a person or message.
 
 use crate::connectors::Connector;
-use crate::ingest::poll::PollError;
+use crate::ingest::poll::{call_plugin, PollError};
 use crate::ingest::validate;
 use crate::lookup;
 use rapport_sandbox::contract::engagement::{EngagementEvent, EngagementKind};
@@ -45,15 +45,10 @@ pub async fn read_engagement(
         let span = tracing::info_span!("engagement", sink = %sink.id,
             plugin = %plugin.id(), generation = plugin.generation());
         let cursor = store.cursor(&sink.id, STREAM).await?;
-        let answer =
-            tokio::task::spawn_blocking(move || plugin.engagement_events(cursor.as_deref()))
-                .await
-                .map_err(|e| PollError::Task(e.to_string()))??;
-        let page = answer.map_err(|error| PollError::Connector {
-            source_id: sink.id.clone(),
-            stream: STREAM.into(),
-            error,
-        })?;
+        let page = call_plugin(sink, STREAM, move |p| {
+            p.engagement_events(cursor.as_deref())
+        })
+        .await?;
         let mut tx = store.begin().await?;
         for event in &page.events {
             let person = person(store, sink, event).await?;

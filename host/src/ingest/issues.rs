@@ -4,7 +4,7 @@
 //! `POST /api/profiles/{key}/issues`. An issue reported closed closes that issue; one about a
 //! customer the host does not know is skipped (and read again never, as the cursor moves on).
 
-use super::poll::PollError;
+use super::poll::{call_plugin, PollError};
 use crate::connectors::Connector;
 use crate::lookup;
 use rapport_core::model::IdentityKind;
@@ -41,14 +41,7 @@ pub async fn read_issues(
         let span = tracing::info_span!("service-issues", source = %source.id,
             plugin = %plugin.id(), generation = plugin.generation());
         let cursor = store.cursor(&source.id, STREAM).await?;
-        let answer = tokio::task::spawn_blocking(move || plugin.issue_changes(cursor.as_deref()))
-            .await
-            .map_err(|e| PollError::Task(e.to_string()))??;
-        let page = answer.map_err(|error| PollError::Connector {
-            source_id: source.id.clone(),
-            stream: STREAM.into(),
-            error,
-        })?;
+        let page = call_plugin(source, STREAM, move |p| p.issue_changes(cursor.as_deref())).await?;
         for issue in &page.issues {
             if issue.id.trim().is_empty() || issue.title.trim().is_empty() {
                 tracing::warn!(parent: &span, issue = %issue.id, "service issue without an id or a title");

@@ -5,6 +5,7 @@ use super::{grants, ingest, Delivery, IngestReport, Origin};
 use crate::connectors::Connector;
 use rapport_core::journeys::Routes;
 use rapport_sandbox::contract::wit::ConnectorError;
+use rapport_sandbox::runtime::plugin::{Plugin, PluginError};
 use rapport_store::{Store, StoreError};
 use std::future::Future;
 use std::pin::Pin;
@@ -44,6 +45,24 @@ impl PollError {
     }
 }
 
+/// Runs `call` on `connector`'s live plugin off the async runtime and reads its answer: a plugin
+/// fault or a connector error (named with `stream`) fails the read.
+pub async fn call_plugin<R: Send + 'static>(
+    connector: &Connector,
+    stream: &str,
+    call: impl FnOnce(&Plugin) -> Result<Result<R, ConnectorError>, PluginError> + Send + 'static,
+) -> Result<R, PollError> {
+    let plugin = connector.plugin();
+    let answer = tokio::task::spawn_blocking(move || call(&plugin))
+        .await
+        .map_err(|e| PollError::Task(e.to_string()))??;
+    answer.map_err(|error| PollError::Connector {
+        source_id: connector.id.clone(),
+        stream: stream.into(),
+        error,
+    })
+}
+
 /// Reading the next step of a stream.
 pub type StepFuture<'a> = Pin<Box<dyn Future<Output = Result<Step, PollError>> + Send + 'a>>;
 
@@ -71,18 +90,11 @@ pub async fn poll_source(
     for stream in &source.live().descriptor.streams {
         total += read_stream(store, source, stream, routes, on_commit, |cursor| {
             Box::pin(async move {
-                let plugin = source.plugin();
                 let stream_name = stream.clone();
-                let answer = tokio::task::spawn_blocking(move || {
-                    plugin.poll(&stream_name, cursor.as_deref())
+                let mut batch = call_plugin(source, stream, move |p| {
+                    p.poll(&stream_name, cursor.as_deref())
                 })
-                .await
-                .map_err(|e| PollError::Task(e.to_string()))??;
-                let mut batch = answer.map_err(|error| PollError::Connector {
-                    source_id: source.id.clone(),
-                    stream: stream.clone(),
-                    error,
-                })?;
+                .await?;
                 if !grants_consent {
                     let dropped = grants::drop_grants(&source.id, &mut batch.events);
                     batch.rejected.extend(dropped);

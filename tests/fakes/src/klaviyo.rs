@@ -1210,11 +1210,7 @@ async fn list_profiles(
     State(shared): State<Arc<Shared>>,
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let parameter = |name: &str, detail: &str| {
-        let mut e = error(400, "invalid", "Invalid input.", detail, None);
-        e.parameter = Some(name.to_owned());
-        e
-    };
+    let parameter = invalid_parameter;
     let filter = match query.get("filter") {
         None => None,
         Some(f) => match equals_filter(f) {
@@ -1287,20 +1283,45 @@ async fn list_profiles(
                    "links": {"self": format!("{base}/api/profiles/{}/", p.id)}})
         })
         .collect();
-    let mut links = json!({"self": format!("{base}/api/profiles")});
-    if offset + size < matching.len() {
-        let mut next: BTreeMap<String, String> = query.clone();
-        next.insert("page[cursor]".into(), (offset + size).to_string());
-        let encoded: Vec<String> = next
-            .iter()
-            .map(|(k, v)| format!("{}={}", percent(k), percent(v)))
-            .collect();
-        links["next"] = json!(format!("{base}/api/profiles?{}", encoded.join("&")));
-    }
+    let links = collection_links(
+        &base,
+        "/api/profiles",
+        &query,
+        offset + size,
+        matching.len(),
+    );
     Ok(document(
         StatusCode::OK,
         json!({"data": page, "links": links}),
     ))
+}
+
+/// A 400 `invalid` error about query parameter `name`.
+fn invalid_parameter(name: &str, detail: &str) -> ApiError {
+    let mut e = error(400, "invalid", "Invalid input.", detail, None);
+    e.parameter = Some(name.to_owned());
+    e
+}
+
+/// A collection's `links` for a page ending at `end` of `total` items of `path`: `self`, and
+/// `next` (the same query from `end`) unless the page is the last.
+fn collection_links(
+    base: &str,
+    path: &str,
+    query: &BTreeMap<String, String>,
+    end: usize,
+    total: usize,
+) -> Value {
+    let mut links = json!({"self": format!("{base}{path}")});
+    if end < total {
+        let mut next = query.clone();
+        next.insert("page[cursor]".into(), end.to_string());
+        let encoded: Vec<String> = (next.iter())
+            .map(|(k, v)| format!("{}={}", percent(k), percent(v)))
+            .collect();
+        links["next"] = json!(format!("{base}{path}?{}", encoded.join("&")));
+    }
+    links
 }
 
 /// `s` percent-encoded for a query string.

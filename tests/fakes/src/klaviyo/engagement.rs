@@ -4,7 +4,10 @@
 //! an event of its trigger metric arrives, and what a test marks happening to that email
 //! ("Opened Email", "Clicked Email", "Bounced Email", …), each an event as Klaviyo records it.
 
-use super::{document, error, percent, profile_attributes, ApiError, Event, KlaviyoSim, Shared};
+use super::{
+    collection_links, document, invalid_parameter, profile_attributes, ApiError, Event, KlaviyoSim,
+    Shared,
+};
 use crate::time::{rfc3339_at_offset, rfc3339_millis};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -221,11 +224,7 @@ pub(super) async fn list_events(
     State(shared): State<Arc<Shared>>,
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let parameter = |name: &str, detail: &str| {
-        let mut e = error(400, "invalid", "Invalid input.", detail, None);
-        e.parameter = Some(name.to_owned());
-        e
-    };
+    let parameter = invalid_parameter;
     let filter = match query.get("filter") {
         None => Filter::default(),
         Some(f) => parse_filter(f)
@@ -321,15 +320,7 @@ pub(super) async fn list_events(
                    "links": {"self": format!("{base}/api/events/{}", e.id)}})
         })
         .collect();
-    let mut links = json!({"self": format!("{base}/api/events")});
-    if offset + size < matching.len() {
-        let mut next = query.clone();
-        next.insert("page[cursor]".into(), (offset + size).to_string());
-        let encoded: Vec<String> = (next.iter())
-            .map(|(k, v)| format!("{}={}", percent(k), percent(v)))
-            .collect();
-        links["next"] = json!(format!("{base}/api/events?{}", encoded.join("&")));
-    }
+    let links = collection_links(&base, "/api/events", &query, offset + size, matching.len());
     let mut body = json!({"data": events, "links": links});
     if include_profile {
         body["included"] = json!(included);
