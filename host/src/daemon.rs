@@ -139,8 +139,9 @@ async fn predictions_loop(pipeline: Arc<Pipeline>, mut shutdown: watch::Receiver
             _ = tokio::time::sleep(wait) => {}
             _ = shutdown.changed() => continue,
         }
-        let as_of = predictions::today(time_zone);
-        let refitted = predictions::refit(&pipeline.store, time_zone, as_of).await;
+        let now = pipeline.clock.now();
+        let as_of = predictions::today(now, time_zone);
+        let refitted = predictions::refit(&pipeline.store, time_zone, as_of, now).await;
         match pipeline.replan_journeys().await {
             Ok(waits) => tracing::info!(waits, "journeys planned again from the profiles"),
             Err(e) => tracing::error!(error = %e, "planning the journeys again failed"),

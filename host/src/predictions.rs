@@ -3,7 +3,7 @@
 //! predictions from the latest fit, for the profile views. The models and every rule about them
 //! are `rapport_core::predictions`'; this reads the sales, calls them and writes the fit.
 
-use chrono::{Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 use rapport_core::predictions::{
     self, person, DataFigures, PersonPredictions, Refusal, ShopHistory, TIME_UNIT,
@@ -24,9 +24,9 @@ pub enum Refit {
     },
 }
 
-/// Today's date in the shop's time zone.
-pub fn today(time_zone: Tz) -> NaiveDate {
-    Utc::now().with_timezone(&time_zone).date_naive()
+/// The date `now` falls on in the shop's time zone.
+pub fn today(now: DateTime<Utc>, time_zone: Tz) -> NaiveDate {
+    now.with_timezone(&time_zone).date_naive()
 }
 
 /// Every sale that can fall on or before `as_of` in any time zone: those placed before the UTC
@@ -40,8 +40,14 @@ pub(crate) fn before(as_of: NaiveDate) -> i64 {
 }
 
 /// Fits the models on the shop's history up to and including `as_of` and records the fit; below
-/// rapport's minimum, or when the fit does not converge, records nothing and says why.
-pub async fn refit(store: &Store, time_zone: Tz, as_of: NaiveDate) -> Result<Refit, StoreError> {
+/// rapport's minimum, or when the fit does not converge, records nothing and says why. `now` is
+/// when the fit is recorded as made.
+pub async fn refit(
+    store: &Store,
+    time_zone: Tz,
+    as_of: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<Refit, StoreError> {
     let sales = store.sales_before(before(as_of)).await?;
     let history = ShopHistory::summarise(&sales, time_zone, as_of, TIME_UNIT);
     let fit = match predictions::fit_shop(&history) {
@@ -54,7 +60,7 @@ pub async fn refit(store: &Store, time_zone: Tz, as_of: NaiveDate) -> Result<Ref
             })
         }
     };
-    let fitted_at = Utc::now().timestamp_millis();
+    let fitted_at = now.timestamp_millis();
     let id = store.record_fit(&fit, fitted_at).await?;
     Ok(Refit::Fitted(StoredFit { id, fitted_at, fit }))
 }

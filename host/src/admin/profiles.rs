@@ -119,14 +119,14 @@ async fn show(state: &AdminState, role: &Role, who: &str, kind: ViewKind) -> Res
         Ok(person) => person,
         Err(response) => return response,
     };
-    let loaded = match view::load(&state.store, person.id, kind, state.people.zone).await {
-        Ok(loaded) => loaded,
-        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-    };
     let rules = ViewRules {
         tiers: &state.people.tiers,
         zone: state.people.zone,
         now: state.clock.now(),
+    };
+    let loaded = match view::load(&state.store, person.id, kind, &rules).await {
+        Ok(loaded) => loaded,
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     };
     match kind {
         ViewKind::Staff => Json(view::staff(&loaded, &rules)).into_response(),

@@ -4,6 +4,7 @@
 
 use anyhow::bail;
 use chrono::{DateTime, NaiveDate};
+use rapport_core::clock::{Clock, SystemClock};
 use rapport_core::predictions::minimum::Gap;
 use rapport_core::predictions::{DataFigures, Refusal, ShopFit, MINIMUM};
 use rapport_host::config::Config;
@@ -20,8 +21,9 @@ pub async fn run(
     as_json: bool,
 ) -> anyhow::Result<()> {
     let time_zone = config.shop.time_zone;
-    let as_of = as_of.unwrap_or_else(|| predictions::today(time_zone));
-    match predictions::refit(store, time_zone, as_of).await? {
+    let now = SystemClock.now();
+    let as_of = as_of.unwrap_or_else(|| predictions::today(now, time_zone));
+    match predictions::refit(store, time_zone, as_of, now).await? {
         Refit::Fitted(stored) => {
             let fitted_at = DateTime::from_timestamp_millis(stored.fitted_at)
                 .map(|t| t.to_rfc3339())

@@ -39,12 +39,12 @@ pub async fn run(config: &Config, store: &Store, command: ProfileCommand) -> any
     match command {
         ProfileCommand::Show { who, view, json } => {
             let found = find_one(store, &normalizer, &who).await?;
-            let loaded = view::load(store, found.id, view, config.shop.time_zone).await?;
             let rules = ViewRules {
                 tiers: &config.profiles.tiers,
                 zone: config.shop.time_zone,
                 now,
             };
+            let loaded = view::load(store, found.id, view, &rules).await?;
             match (view, json) {
                 (ViewKind::Staff, true) => print_json(&view::staff(&loaded, &rules))?,
                 (ViewKind::Staff, false) => print_staff(&view::staff(&loaded, &rules)),

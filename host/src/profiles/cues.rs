@@ -80,7 +80,7 @@ pub async fn for_identity(
         return Err(CuesError::Unreadable(identity.trim().to_owned()));
     }
     let person = one_of(store, &refs, identity.trim()).await?;
-    let loaded = view::load(store, person.id, ViewKind::Staff, rules.zone).await?;
+    let loaded = view::load(store, person.id, ViewKind::Staff, rules).await?;
     let staff = view::staff(&loaded, rules);
     let sales = store.sales_of(person.id).await?;
     let bought = Bought {

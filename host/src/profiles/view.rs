@@ -54,7 +54,7 @@ pub async fn load(
     store: &Store,
     profile_id: i64,
     kind: ViewKind,
-    zone: Tz,
+    rules: &ViewRules<'_>,
 ) -> Result<Loaded, StoreError> {
     let snapshot = store
         .profile_snapshots(&[profile_id], SnapshotDepth::Full)
@@ -73,10 +73,10 @@ pub async fn load(
             let rfm = (buyers.iter())
                 .position(|b| b.profile_id == profile_id)
                 .map(|i| rfm::score(&inputs)[i]);
-            let today = predictions::today(zone);
+            let today = predictions::today(rules.now, rules.zone);
             (
                 rfm,
-                predictions::for_profile(store, zone, profile_id, today).await?,
+                predictions::for_profile(store, rules.zone, profile_id, today).await?,
             )
         }
     };

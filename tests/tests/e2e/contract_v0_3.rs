@@ -164,9 +164,6 @@ async fn a_0_3_source_reports_birthdays_loyalty_versions_merges_deletions_and_pr
     let normalizer = Normalizer::new(shop.pipeline.config.shop.region, &Default::default());
     let store = &shop.pipeline.store;
     let found = find_one(store, &normalizer, "loyalty: la-1").await.unwrap();
-    let loaded = view::load(store, found.id, ViewKind::Staff, chrono_tz::UTC)
-        .await
-        .unwrap();
     let tiers = [Tier {
         name: "member".into(),
         min_spend_minor: None,
@@ -179,6 +176,9 @@ async fn a_0_3_source_reports_birthdays_loyalty_versions_merges_deletions_and_pr
             .unwrap()
             .into(),
     };
+    let loaded = view::load(store, found.id, ViewKind::Staff, &february)
+        .await
+        .unwrap();
     let staff = view::staff(&loaded, &february);
     assert_eq!(staff.first_name.as_deref(), Some("Jane"));
     assert_eq!(staff.loyalty_points, Some(80));
