@@ -70,7 +70,8 @@ pub async fn forget(
 /// Removes one person's PII from every table, in one transaction, as the erasure rules plan it: their
 /// identities and consents, their names, the customer blocks of their events, kept input that
 /// mentions one of their identifiers (`typed` too: the text the operator gave), what merges left on
-/// profiles merged into theirs, and their undelivered outbox items. Records the erasure and queues
+/// profiles merged into theirs, their undelivered outbox items, their journey waits and the quiet
+/// hours they set. Records the erasure and queues
 /// one part per sink in `sinks`, each first tried when the rules say.
 pub(crate) async fn erase_person(
     store: &Store,
@@ -112,10 +113,14 @@ pub(crate) async fn erase_person(
     // Profiles merged into this one keep their rows (for an unmerge, which the erasure now
     // refuses): their names and the choices left on them (heard through both) go too.
     scrub::clear_absorbed(&mut tx, &absorbed).await?;
-    for profile in std::iter::once(profile_id).chain(absorbed.iter().copied()) {
-        profile_issues::delete_of(&mut tx, profile).await?;
-        engagement::forget_person(&mut tx, profile).await?;
+    let people: Vec<i64> = std::iter::once(profile_id)
+        .chain(absorbed.iter().copied())
+        .collect();
+    for profile in &people {
+        profile_issues::delete_of(&mut tx, *profile).await?;
+        engagement::forget_person(&mut tx, *profile).await?;
     }
+    scrub::delete_journey_waits_and_wishes(&mut tx, &people).await?;
     report.outbox_items = scrub::cancel_outbox(&mut tx, profile_id).await?;
     // What stays: a salted digest of each identity, so old records do not bring them back.
     let salt = store.forgotten_salt().await?;

@@ -105,7 +105,7 @@ pub async fn merge(
     let (merge_id, consent_changed) = merges::merge(&mut tx, &merge, now).await?;
     if consent_changed {
         let people = HashSet::from([planned.survivor]);
-        outbox::enqueue_consent_changes(&mut tx, sinks, &people, now).await?;
+        crate::consent::changed_in_force(&mut tx, sinks, &people, now).await?;
     }
     let cause = format!("merge:{merge_id}");
     outbox::enqueue_profile_updates(&mut tx, sinks, &[planned.survivor], &cause, now).await?;
@@ -183,7 +183,7 @@ pub async fn unmerge(
             changed.insert(profile);
         }
     }
-    outbox::enqueue_consent_changes(&mut tx, sinks, &changed, now).await?;
+    crate::consent::changed_in_force(&mut tx, sinks, &changed, now).await?;
     let cause = format!("unmerge:{merge_id}");
     let people = [undo.survivor, undo.absorbed];
     outbox::enqueue_profile_updates(&mut tx, sinks, &people, &cause, now).await?;

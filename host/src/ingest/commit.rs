@@ -19,7 +19,9 @@ use rapport_store::events::{self, NewEvent};
 use rapport_store::outbox::{self, NewWork};
 use rapport_store::privacy_requests::{self, NewRequest};
 use rapport_store::profiles::{self, Named, Resolved};
-use rapport_store::{cursors, forgotten, journey_due, rejected_inputs, Store, StoreError};
+use rapport_store::{
+    cursors, forgotten, journey_due, journey_entries, rejected_inputs, Store, StoreError,
+};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Why a journey message was withdrawn before it went.
@@ -221,6 +223,7 @@ pub async fn commit(store: &Store, batch: IngestBatch<'_>) -> Result<IngestRepor
     }
     for (sink, ids) in &waiting {
         outbox::withdraw(&mut tx, sink, ids, WITHDRAWN, now_ms).await?;
+        journey_entries::withdraw_messages(&mut tx, ids).await?;
     }
     // A refund, like a cancellation, withdraws what its order started and has not yet gone.
     let refunded = fresh.iter().filter_map(|p| match &p.event.payload {
@@ -267,6 +270,8 @@ pub async fn commit(store: &Store, batch: IngestBatch<'_>) -> Result<IngestRepor
         models: fit.as_ref(),
     };
     journeys::plan_batch(&mut tx, batch.routes, planning, now).await?;
+    // After planning, so a person who bought and revoked in one batch keeps no wait either.
+    crate::consent::withdraw_refused(&mut tx, &consent_changed, now_ms).await?;
     rejected_inputs::insert(&mut tx, source_id, batch.origin, batch.rejected, now_ms).await?;
     if let Some((stream, cursor)) = batch.cursor {
         cursors::save(&mut tx, source_id, stream, cursor, now_ms).await?;

@@ -175,6 +175,35 @@ impl Store {
     }
 }
 
+/// The channels on which each of `people` has a choice in force of `state` for `purpose`, read in a
+/// service's transaction (so it sees the choices that transaction just recorded).
+pub async fn in_force_with_state(
+    tx: &mut Tx<'_>,
+    people: &HashSet<i64>,
+    purpose: Purpose,
+    state: ConsentState,
+) -> Result<Vec<(i64, Channel)>, StoreError> {
+    let mut people: Vec<i64> = people.iter().copied().collect();
+    people.sort_unstable();
+    rows::query_ids(
+        &mut tx.inner,
+        "SELECT profile_id, channel FROM consents
+         WHERE purpose = $1 AND state = $2 AND profile_id IN {list}",
+        &[purpose.as_str().into(), state.as_str().into()],
+        &people,
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        let channel: String = r.try_get("channel")?;
+        Ok((
+            r.try_get("profile_id")?,
+            rows::parse_enum("consents.channel", &channel)?,
+        ))
+    })
+    .collect()
+}
+
 /// Appends `choices` to the ledger and updates the choices in force in a service's transaction
 /// (`record`); returns the people for whom one now says something new.
 pub async fn record_choices(

@@ -5,6 +5,7 @@
 use super::rows::{self, Value};
 use super::{Store, StoreError, Tx};
 use rapport_core::journeys::plan::Wait;
+use rapport_core::model::Channel;
 use sqlx::Row;
 use std::collections::BTreeMap;
 
@@ -39,6 +40,7 @@ pub async fn save(tx: &mut Tx<'_>, waits: &[Wait<'_>]) -> Result<(), StoreError>
                     w.trigger_at.timestamp_millis().into(),
                     w.event_id.into(),
                     detail.as_str().into(),
+                    w.journey.channel.as_str().into(),
                 ]
             })
             .collect();
@@ -52,7 +54,7 @@ pub async fn save(tx: &mut Tx<'_>, waits: &[Wait<'_>]) -> Result<(), StoreError>
         rows::insert_values(
             &mut tx.inner,
             "INSERT INTO journey_due (journey, profile_id, wait_key, due_at, trigger_at, event_id,
-                                      detail)",
+                                      detail, channel)",
             on_conflict,
             &values,
         )
@@ -127,6 +129,26 @@ pub async fn delete_of_orders(
     )
     .await?
     .len())
+}
+
+/// Deletes the waits of each `(person, channel)` in `refused`, whose journeys would message that
+/// person on that channel; returns how many.
+pub async fn delete_on_channels(
+    tx: &mut Tx<'_>,
+    refused: &[(i64, Channel)],
+) -> Result<usize, StoreError> {
+    let mut deleted = 0;
+    for (channel, people) in rows::by_channel(refused) {
+        deleted += rows::query_ids(
+            &mut tx.inner,
+            "DELETE FROM journey_due WHERE channel = $1 AND profile_id IN {list} RETURNING id",
+            &[channel.as_str().into()],
+            &people,
+        )
+        .await?
+        .len();
+    }
+    Ok(deleted)
 }
 
 impl Store {

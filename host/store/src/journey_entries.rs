@@ -14,6 +14,8 @@ pub enum Outcome {
     Sent,
     /// An experiment held the person out: recorded as "would have received", nothing sent.
     Holdout,
+    /// An exit (a cancellation, a refund, a consent revoked) ended its message before it went.
+    Withdrawn,
 }
 
 impl Outcome {
@@ -21,6 +23,7 @@ impl Outcome {
         match self {
             Outcome::Sent => "sent",
             Outcome::Holdout => "holdout",
+            Outcome::Withdrawn => "withdrawn",
         }
     }
 }
@@ -44,6 +47,21 @@ pub struct NewEntry<'a> {
 pub struct EntryDetail {
     pub arm: Option<String>,
     pub detail: BTreeMap<String, String>,
+}
+
+/// Marks the entries whose messages `outbox_ids` were withdrawn before they went.
+pub async fn withdraw_messages(tx: &mut Tx<'_>, outbox_ids: &[i64]) -> Result<(), StoreError> {
+    rows::query_ids(
+        &mut tx.inner,
+        "UPDATE journey_entries SET outcome = $1 WHERE outcome = $2 AND outbox_id IN {list}",
+        &[
+            Outcome::Withdrawn.as_str().into(),
+            Outcome::Sent.as_str().into(),
+        ],
+        outbox_ids,
+    )
+    .await?;
+    Ok(())
 }
 
 /// Records entries; returns their ids, in order.

@@ -160,6 +160,30 @@ pub async fn waiting_messages_of_orders(
     .collect()
 }
 
+/// The journey messages still waiting for each `(person, channel)` in `refused`, as
+/// `(sink, outbox id)`.
+pub async fn waiting_messages_on_channels(
+    tx: &mut Tx<'_>,
+    refused: &[(i64, Channel)],
+) -> Result<Vec<(String, i64)>, StoreError> {
+    let mut waiting = Vec::new();
+    for (channel, people) in rows::by_channel(refused) {
+        for r in rows::query_ids(
+            &mut tx.inner,
+            "SELECT sink_id, id FROM outbox
+             WHERE kind = 'message' AND status = 'pending' AND channel = $1
+               AND profile_id IN {list}",
+            &[channel.as_str().into()],
+            &people,
+        )
+        .await?
+        {
+            waiting.push((r.try_get("sink_id")?, r.try_get("id")?));
+        }
+    }
+    Ok(waiting)
+}
+
 /// Ends waiting items of `sink` unsent (`suppressed`, never attempted) for `reason`.
 pub async fn withdraw(
     tx: &mut Tx<'_>,

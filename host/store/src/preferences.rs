@@ -29,7 +29,9 @@ impl Store {
         Ok(key)
     }
 
-    /// The quiet hours each of `people` set, for those who set some.
+    /// The quiet hours each of `people` set, for those who set some: a person's latest wish, from
+    /// their own profile or one merged into it (so a merge carries them over and an unmerge gives
+    /// them back without moving a row).
     pub async fn quiet_hours_of(
         &self,
         people: &[i64],
@@ -38,14 +40,16 @@ impl Store {
         let mut found = HashMap::new();
         for row in rows::query_ids(
             &mut conn,
-            "SELECT profile_id, start_minute, end_minute FROM person_quiet_hours
-             WHERE profile_id IN {list}",
+            "SELECT COALESCE(p.merged_into, p.id) AS owner, q.start_minute, q.end_minute
+             FROM person_quiet_hours q JOIN profiles p ON p.id = q.profile_id
+             WHERE COALESCE(p.merged_into, p.id) IN {list}
+             ORDER BY q.updated_at, q.profile_id",
             &[],
             people,
         )
         .await?
         {
-            let profile: i64 = row.try_get("profile_id")?;
+            let profile: i64 = row.try_get("owner")?;
             let (start, end): (i64, i64) =
                 (row.try_get("start_minute")?, row.try_get("end_minute")?);
             let hours = u32::try_from(start)

@@ -4,10 +4,11 @@
 
 use super::dialect::{Backend, Placeholders};
 use super::StoreError;
-use rapport_core::model::{Identity, IdentityKind};
+use rapport_core::model::{Channel, Identity, IdentityKind};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 use sqlx::{AnyConnection, Executor};
+use std::collections::HashMap;
 
 /// Rows (or list entries) per statement: far below SQLite's 32,766 and PostgreSQL's 65,535
 /// parameters for the widest statement here, and large enough that a batch takes few statements.
@@ -159,6 +160,15 @@ pub(super) async fn query_ids(
 ) -> Result<Vec<AnyRow>, sqlx::Error> {
     let list: Vec<Value> = ids.iter().map(|id| Value::Int(*id)).collect();
     query_in(conn, sql, params, &list).await
+}
+
+/// The people of `pairs` grouped by channel, for one statement per channel.
+pub(super) fn by_channel(pairs: &[(i64, Channel)]) -> HashMap<Channel, Vec<i64>> {
+    let mut grouped: HashMap<Channel, Vec<i64>> = HashMap::new();
+    for (person, channel) in pairs {
+        grouped.entry(*channel).or_default().push(*person);
+    }
+    grouped
 }
 
 /// Reads a text column holding one of an enum's serde names.

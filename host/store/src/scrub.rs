@@ -275,6 +275,22 @@ pub async fn clear_absorbed(tx: &mut Tx<'_>, absorbed: &[i64]) -> Result<(), Sto
     Ok(())
 }
 
+/// Deletes what the profiles `people` were waiting for in journeys and the quiet hours they set.
+/// Their journey entries and experiment assignments stay: they hold profile ids and outcomes
+/// only, and the experiments' counts must not change after the fact.
+pub async fn delete_journey_waits_and_wishes(
+    tx: &mut Tx<'_>,
+    people: &[i64],
+) -> Result<(), StoreError> {
+    for statement in [
+        "DELETE FROM journey_due WHERE profile_id IN {list}",
+        "DELETE FROM person_quiet_hours WHERE profile_id IN {list}",
+    ] {
+        rows::query_ids(&mut tx.inner, statement, &[], people).await?;
+    }
+    Ok(())
+}
+
 /// Cancels every undelivered outbox item of the profile (waiting, in flight, dead or rejected) and
 /// blanks the vendor messages kept for the rest. Returns how many items were cancelled.
 pub async fn cancel_outbox(tx: &mut Tx<'_>, profile_id: i64) -> Result<u64, StoreError> {

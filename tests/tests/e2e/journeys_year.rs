@@ -251,6 +251,21 @@ impl Year {
         .get(0)
     }
 
+    /// The journeys a customer is waiting in.
+    async fn waits(&self, customer: &str) -> Vec<String> {
+        sqlx::query(
+            "SELECT d.journey FROM journey_due d JOIN identities i ON i.profile_id = d.profile_id
+             WHERE i.kind = 'email' AND i.value = $1 ORDER BY d.journey",
+        )
+        .bind(format!("{customer}@example.com"))
+        .fetch_all(&self.pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+    }
+
     async fn arms(&self) -> BTreeMap<String, String> {
         sqlx::query(
             "SELECT i.value, a.arm FROM experiment_assignments a
@@ -422,13 +437,25 @@ async fn a_year_of_shop_life_fires_each_journey_for_the_right_people_at_the_righ
     year.upload(&[refund], false).await;
     year.deliver().await;
 
-    // Day 200: eve buys but now refuses marketing: nothing pending for her goes.
+    // Day 200: eve buys cake at 10:00, and her thank-you waits for 11:00; at 10:30 she buys again
+    // and now refuses marketing: the revocation withdraws both waits at once, and nothing goes.
     year.run_until(at(200, 10, 0)).await;
+    year.upload(
+        &[sale("S200-eve", at(200, 10, 0), "eve", "cake", 500)],
+        false,
+    )
+    .await;
+    assert_eq!(year.waits("eve").await, ["thanks"]);
+    year.clock.set(at(200, 10, 30));
     let refusing = Line {
         opt_in: false,
-        ..sale("S200-eve", at(200, 10, 0), "eve", "cake", 500)
+        ..sale("S200b-eve", at(200, 10, 30), "eve", "cake", 500)
     };
     year.upload(&[refusing], false).await;
+    assert!(
+        year.waits("eve").await.is_empty(),
+        "a revocation withdraws the waits on its channel"
+    );
     year.deliver().await;
     year.run_until(at(365, 0, 0)).await;
 

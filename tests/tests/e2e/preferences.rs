@@ -8,11 +8,14 @@
 //! - A form without the page's hidden field is refused and changes nothing.
 //! - A tampered, random or expired link gets one and the same 404 page, naming nobody.
 //! - "Forget me" waits for the operator: nothing is forgotten until the request is confirmed.
-//! - Quiet hours a person sets hold their journey messages back; other people's go.
+//! - Quiet hours a person sets hold their journey messages back; other people's go. After a merge
+//!   the person's latest wish holds, and an unmerge gives each their own; they go when she is
+//!   forgotten. Turning email off withdraws the thank-you they were holding, at once.
 
 use chrono::{Duration as Span, Utc};
 use chrono_tz::America::New_York;
 use rapport_core::clock::ManualClock;
+use rapport_core::identity::Normalizer;
 use rapport_core::model::{Identity, IdentityKind};
 use rapport_e2e::{free_port, plugin, upload_csv, TestShop};
 use rapport_fakes::capture::CaptureServer;
@@ -20,6 +23,8 @@ use rapport_fakes::hubspot::{self, HubSpotSim};
 use rapport_fakes::server::{serve, Running};
 use rapport_fakes::shop::{Customer, SampleShop};
 use rapport_host::config::Config;
+use rapport_host::governance::forget;
+use rapport_host::identity::graph;
 use rapport_host::pipeline::Pipeline;
 use rapport_store::{privacy_requests, PersonRef};
 use sqlx::{AnyPool, Row};
@@ -455,5 +460,100 @@ async fn a_persons_own_quiet_hours_hold_their_journey_messages() {
             .any(|r| r.get::<String, _>("status") == "delivered"),
         "other people's thank-yous went"
     );
+
+    // Another buyer asks for quiet nights a minute later; merged with her, the person's latest
+    // wish (his) holds on the surviving profile, and the unmerge gives each their own again.
+    let other: String = sqlx::query_scalar(
+        "SELECT value FROM identities WHERE kind = 'email' AND value <> $1 ORDER BY id LIMIT 1",
+    )
+    .bind(ana.email.to_lowercase())
+    .fetch_one(&shop.pool)
+    .await
+    .unwrap();
+    shop.clock.advance(Span::minutes(1));
+    let other_link = shop.link(&other).await;
+    let (_, other_page) = get(&other_link).await;
+    let nights = [
+        ("guard", guard(&other_page)),
+        ("action", "save".into()),
+        ("quiet_start", "22:00".to_string()),
+        ("quiet_end", "06:00".to_string()),
+    ];
+    let nights: Vec<(&str, &str)> = nights.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(post(&other_link, &nights).await.0, 200);
+    let store = &shop.pipeline.store;
+    let id_of = |key: String| async move {
+        let found = store
+            .find_profiles(&[PersonRef::ProfileKey(key)])
+            .await
+            .unwrap();
+        found[0].id
+    };
+    let other_key = shop.key_of(&other).await;
+    let (hers_id, other_id) = (id_of(key.clone()).await, id_of(other_key.clone()).await);
+    let quiet_of = |id: i64| async move { store.quiet_hours_of(&[id]).await.unwrap().remove(&id) };
+    let her_hours = quiet_of(hers_id).await.expect("hers are stored");
+    let his_hours = quiet_of(other_id).await.expect("his are stored");
+    assert_ne!(her_hours, his_hours);
+    let config = &shop.pipeline.config;
+    let normalizer = Normalizer::new(config.shop.region, &config.identity);
+    let sinks = ["crm".to_string()];
+    let zone = config.shop.time_zone;
+    let merged = graph::merge(
+        store,
+        &normalizer,
+        &other,
+        &ana.email,
+        "same person",
+        &sinks,
+        zone,
+    )
+    .await
+    .unwrap();
+    let survivor = match merged.survivor_key == key {
+        true => hers_id,
+        false => other_id,
+    };
+    assert_eq!(quiet_of(survivor).await, Some(his_hours), "the latest wish");
+    graph::unmerge(store, &normalizer, merged.merge_id, &sinks, zone)
+        .await
+        .unwrap();
+    assert_eq!(quiet_of(hers_id).await, Some(her_hours));
+    assert_eq!(quiet_of(other_id).await, Some(his_hours));
+
+    // Turning email off withdraws her thank-you still held by her quiet hours, at once: it is
+    // ended unsent, and its journey entry no longer counts as sent.
+    let form = [
+        ("guard", guard(&page)),
+        ("action", "save".into()),
+        ("email", "revoked".into()),
+        ("quiet_start", clock(-2)),
+        ("quiet_end", clock(2)),
+    ];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(post(&link, &form).await.0, 200);
+    let withdrawn = sqlx::query(
+        "SELECT o.status, d.detail, j.outcome FROM outbox o
+         JOIN journey_entries j ON j.id = o.entry_id JOIN events e ON e.id = o.event_id
+         JOIN deliveries d ON d.outbox_id = o.id
+         WHERE o.kind = 'message' AND o.profile_id = $1 AND e.object_id LIKE 'L%'",
+    )
+    .bind(hers_id)
+    .fetch_all(&shop.pool)
+    .await
+    .unwrap();
+    assert!(!withdrawn.is_empty());
+    for row in &withdrawn {
+        let why: String = row.get("detail");
+        assert_eq!(row.get::<String, _>("status"), "suppressed", "{why}");
+        assert!(why.contains("revoked marketing consent"), "{why}");
+        assert_eq!(row.get::<String, _>("outcome"), "withdrawn");
+    }
+
+    // Forgetting her drops her quiet hours with the rest.
+    forget::forget(store, &normalizer, &ana.email, &sinks)
+        .await
+        .unwrap();
+    assert_eq!(quiet_of(hers_id).await, None);
     shop.pipeline.store.close().await;
 }
