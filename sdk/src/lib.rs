@@ -33,6 +33,7 @@
 
 pub mod amount;
 pub mod batch;
+pub mod birthday;
 pub mod bindings;
 pub mod config;
 pub mod feeds;

@@ -180,6 +180,7 @@ impl Columns {
             customer_phone: get("customer_phone"),
             customer_name: get("customer_name"),
             customer_id: get("customer_id"),
+            customer_birthday: get("customer_birthday"),
             marketing_opt_in: get("marketing_opt_in"),
             currency: get("currency"),
             tax: get("tax"),

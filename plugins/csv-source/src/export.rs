@@ -249,6 +249,32 @@ mod tests {
     }
 
     #[test]
+    fn a_birthday_column_is_the_customers_birthday_and_a_bad_one_is_named() {
+        let header = format!("{HEADER},customer_birthday");
+        let body = format!(
+            "{header}\nR5,,,2026-11-02 14:31,,,bo@example.com,,Bo,,yes,,Tea,,1,3.50,,USD,,,3.50,0000-03-04\n\
+             R6,,,2026-11-02 14:31,,,cy@example.com,,Cy,,yes,,Tea,,1,3.50,,USD,,,3.50,1990-02-30\n"
+        );
+        let push = upload(body.as_bytes());
+        let customer = order(&push.events[0]).customer.as_ref().unwrap();
+        assert_eq!(
+            customer.birthday,
+            Some(Birthday {
+                month: 3,
+                day: 4,
+                year: None
+            })
+        );
+        assert_eq!(
+            rejected(&push),
+            [(
+                "line 3",
+                "receipt \"R6\" rejected: customer_birthday \"1990-02-30\": month 2 of 1990 has no day 30"
+            )]
+        );
+    }
+
+    #[test]
     fn a_refund_becomes_a_refund_event() {
         let push = upload(&csv(&[
             "F1,refund,R1,2026-11-02 14:31,,,ada@example.com,,,,,,Tea,,1,3.50,,USD,,,-3.50",

@@ -66,6 +66,7 @@ fn entry(bytes: &[u8], line: u64) -> Option<Entry> {
             receipt.fields.customer_phone = c.text("phone");
             receipt.fields.customer_name = c.text("name");
             receipt.fields.customer_id = c.text("id");
+            receipt.fields.customer_birthday = c.text("birthday");
             receipt.fields.marketing_opt_in = c.flag("marketing_opt_in");
         }
         Some(_) => problems.push("customer must be an object".into()),

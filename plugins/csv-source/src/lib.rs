@@ -1,6 +1,7 @@
 //! A POS source for tills without an API: imports their CSV or JSON Lines export, uploaded by the
-//! operator (as a webhook body) or fetched from `export_url` on every poll. Built for contract 0.3
-//! (an export carries no birthdays, loyalty accounts or order versions, so those stay absent).
+//! operator (as a webhook body) or fetched from `export_url` on every poll. Built for contract 0.3:
+//! an export may carry a customer's birthday; it carries no loyalty accounts or order versions, so
+//! those stay absent.
 
 mod csv_file;
 mod export;

@@ -14,6 +14,7 @@ pub struct Fields {
     pub customer_phone: Option<String>,
     pub customer_name: Option<String>,
     pub customer_id: Option<String>,
+    pub customer_birthday: Option<String>,
     pub marketing_opt_in: Option<String>,
     pub currency: Option<String>,
     pub tax: Option<String>,

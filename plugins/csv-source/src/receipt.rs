@@ -3,6 +3,7 @@
 //! column and the value.
 
 use crate::raw::{Fields, RawLine, RawReceipt};
+use rapport_sdk::birthday;
 use rapport_sdk::money::{exponent, parse_decimal, parse_money, times};
 use rapport_sdk::time::parse_timestamp;
 use rapport_sdk::v0_3::prelude::*;
@@ -45,6 +46,12 @@ pub fn build(raw: &RawReceipt) -> Result<PosEvent, Vec<RejectedInput>> {
     let discount = p.optional_money(first, "discount", &f.discount, cur);
     let channel = p.check(first, "", channel(f.channel.as_deref()));
     let opt_in = p.check(first, "", opt_in(f.marketing_opt_in.as_deref()));
+    let birthday = match f.customer_birthday.as_deref() {
+        None => Some(None),
+        Some(text) => p
+            .check(first, &format!("customer_birthday {text:?}: "), birthday::parse(text))
+            .map(Some),
+    };
     let lines: Option<Vec<LineItem>> = raw
         .lines
         .iter()
@@ -69,10 +76,11 @@ pub fn build(raw: &RawReceipt) -> Result<PosEvent, Vec<RejectedInput>> {
         Some(discount),
         Some(channel),
         Some(opt_in),
+        Some(birthday),
         Some(lines),
         Some(subtotal),
     ) = (
-        kind, date, total, tax, discount, channel, opt_in, lines, subtotal,
+        kind, date, total, tax, discount, channel, opt_in, birthday, lines, subtotal,
     )
     else {
         return Err(p.rejections(raw));
@@ -80,7 +88,7 @@ pub fn build(raw: &RawReceipt) -> Result<PosEvent, Vec<RejectedInput>> {
     if !p.0.is_empty() {
         return Err(p.rejections(raw));
     }
-    let customer = customer(f, opt_in, date);
+    let customer = customer(f, opt_in, birthday, date);
     let id = raw.id.clone();
     Ok(match kind {
         Kind::Sale => PosEvent {
@@ -122,7 +130,12 @@ pub fn build(raw: &RawReceipt) -> Result<PosEvent, Vec<RejectedInput>> {
 }
 
 /// The buyer, if the receipt names one by any means.
-fn customer(f: &Fields, opt_in: Option<ConsentState>, date: Timestamp) -> Option<Customer> {
+fn customer(
+    f: &Fields,
+    opt_in: Option<ConsentState>,
+    birthday: Option<Birthday>,
+    date: Timestamp,
+) -> Option<Customer> {
     let identities: Vec<Identity> = [
         (IdentityKind::Email, &f.customer_email),
         (IdentityKind::Phone, &f.customer_phone),
@@ -158,7 +171,7 @@ fn customer(f: &Fields, opt_in: Option<ConsentState>, date: Timestamp) -> Option
         family_name,
         consents,
         created_at: None,
-        birthday: None,
+        birthday,
         loyalty: None,
     })
 }

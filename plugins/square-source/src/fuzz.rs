@@ -173,7 +173,7 @@ proptest! {
 
     #[test]
     fn any_birthday_text_is_a_birthday_or_a_reason(text in ".{0,24}|[0-9]{4}-[0-9]{2}-[0-9]{2}") {
-        if let Err(reason) = people::birthday(&text) {
+        if let Err(reason) = rapport_sdk::birthday::parse(&text) {
             prop_assert!(!reason.is_empty());
         }
     }
