@@ -33,8 +33,8 @@
 
 pub mod amount;
 pub mod batch;
-pub mod birthday;
 pub mod bindings;
+pub mod birthday;
 pub mod config;
 pub mod feeds;
 #[cfg(feature = "fuzz")]

@@ -59,8 +59,9 @@ pub async fn ingest(
         })
         .collect();
     let mut events = Vec::with_capacity(delivery.events.len());
+    let now = routes.clock.now();
     for raw in delivery.events {
-        match validate::event(raw).and_then(|event| prepare(normalizer, source_id, event)) {
+        match validate::event(raw, now).and_then(|event| prepare(normalizer, source_id, event)) {
             Ok(event) => events.push(event),
             Err(reason) => rejected.push(reason),
         }

@@ -10,16 +10,17 @@ use rapport_sandbox::contract::pos as wit;
 /// Longest accepted id or name, in bytes.
 const MAX_TEXT: usize = 512;
 
-/// Converts and checks one event from a source.
-pub fn event(raw: wit::PosEvent) -> Result<Event, RejectedInput> {
+/// Converts and checks one event from a source; `now` bounds its times (a day ahead, for clock
+/// skew) and a birth year.
+pub fn event(raw: wit::PosEvent, now: DateTime<Utc>) -> Result<Event, RejectedInput> {
     let locator = format!("event {:?}", truncate(&raw.id));
     let reject = |reason: String| RejectedInput {
         locator: locator.clone(),
         reason,
     };
     let source_event_id = text("id", raw.id).map_err(reject)?;
-    let occurred_at = time("occurred-at", raw.occurred_at).map_err(reject)?;
-    let payload = payload(raw.payload).map_err(reject)?;
+    let occurred_at = time("occurred-at", raw.occurred_at, now).map_err(reject)?;
+    let payload = payload(raw.payload, now).map_err(reject)?;
     Ok(Event {
         source_event_id,
         occurred_at,
@@ -27,11 +28,11 @@ pub fn event(raw: wit::PosEvent) -> Result<Event, RejectedInput> {
     })
 }
 
-fn payload(raw: wit::PosPayload) -> Result<Payload, String> {
+fn payload(raw: wit::PosPayload, now: DateTime<Utc>) -> Result<Payload, String> {
     Ok(match raw {
-        wit::PosPayload::Order(o) => Payload::Order(order(o)?),
-        wit::PosPayload::Refund(r) => Payload::Refund(refund(r)?),
-        wit::PosPayload::Customer(c) => Payload::Customer(customer("customer", c)?),
+        wit::PosPayload::Order(o) => Payload::Order(order(o, now)?),
+        wit::PosPayload::Refund(r) => Payload::Refund(refund(r, now)?),
+        wit::PosPayload::Customer(c) => Payload::Customer(customer("customer", c, now)?),
         wit::PosPayload::CustomersMerged(m) => {
             if m.replaced.is_empty() {
                 return Err(
@@ -39,7 +40,7 @@ fn payload(raw: wit::PosPayload) -> Result<Payload, String> {
                 );
             }
             Payload::CustomersMerged {
-                survivor: customer("customers-merged.survivor", m.survivor)?,
+                survivor: customer("customers-merged.survivor", m.survivor, now)?,
                 replaced: (m.replaced.into_iter().enumerate())
                     .map(|(i, id)| text(&format!("customers-merged.replaced[{i}]"), id))
                     .collect::<Result<_, _>>()?,
@@ -78,13 +79,13 @@ fn payload(raw: wit::PosPayload) -> Result<Payload, String> {
                 );
             }
             Payload::LoyaltyChanged {
-                customer: customer("loyalty-changed.customer", l.customer)?,
+                customer: customer("loyalty-changed.customer", l.customer, now)?,
             }
         }
     })
 }
 
-fn order(o: wit::Order) -> Result<Order, String> {
+fn order(o: wit::Order, now: DateTime<Utc>) -> Result<Order, String> {
     let id = text("order.id", o.id)?;
     let total = money("order.total", o.total)?;
     let same_currency = |field: &str, m: Money| -> Result<Money, String> {
@@ -110,7 +111,7 @@ fn order(o: wit::Order) -> Result<Order, String> {
         id,
         customer: o
             .customer
-            .map(|c| customer("order.customer", c))
+            .map(|c| customer("order.customer", c, now))
             .transpose()?,
         location: optional_text("order.location", o.location)?,
         channel: match o.channel {
@@ -127,14 +128,14 @@ fn order(o: wit::Order) -> Result<Order, String> {
         subtotal: same_currency("order.subtotal", money("order.subtotal", o.subtotal)?)?,
         tax: same_currency("order.tax", money("order.tax", o.tax)?)?,
         discount: same_currency("order.discount", money("order.discount", o.discount)?)?,
-        placed_at: time("order.placed-at", o.placed_at)?,
-        updated_at: time("order.updated-at", o.updated_at)?,
+        placed_at: time("order.placed-at", o.placed_at, now)?,
+        updated_at: time("order.updated-at", o.updated_at, now)?,
         version: o.version,
         total,
     })
 }
 
-fn refund(r: wit::Refund) -> Result<Refund, String> {
+fn refund(r: wit::Refund, now: DateTime<Utc>) -> Result<Refund, String> {
     let amount = money("refund.amount", r.amount)?;
     if amount.minor < 0 {
         return Err(format!(
@@ -147,7 +148,7 @@ fn refund(r: wit::Refund) -> Result<Refund, String> {
         order_id: text("refund.order-id", r.order_id)?,
         customer: r
             .customer
-            .map(|c| customer("refund.customer", c))
+            .map(|c| customer("refund.customer", c, now))
             .transpose()?,
         amount,
         reason: optional_text("refund.reason", r.reason)?,
@@ -157,7 +158,7 @@ fn refund(r: wit::Refund) -> Result<Refund, String> {
             .enumerate()
             .map(|(i, l)| line(i, l))
             .collect::<Result<_, _>>()?,
-        created_at: time("refund.created-at", r.created_at)?,
+        created_at: time("refund.created-at", r.created_at, now)?,
     })
 }
 
@@ -212,7 +213,7 @@ pub fn purpose(purpose: wit::Purpose) -> Purpose {
 }
 
 /// A customer found at `field` ("customer", "order.customer", …), which errors name.
-fn customer(field: &str, c: wit::Customer) -> Result<Customer, String> {
+fn customer(field: &str, c: wit::Customer, now: DateTime<Utc>) -> Result<Customer, String> {
     let at = |name: &str| format!("{field}.{name}");
     Ok(Customer {
         identities: identities(field, c.identities)?,
@@ -229,18 +230,18 @@ fn customer(field: &str, c: wit::Customer) -> Result<Customer, String> {
                         wit::ConsentState::Granted => ConsentState::Granted,
                         wit::ConsentState::Revoked => ConsentState::Revoked,
                     },
-                    at: time(&at("consent.at"), k.at)?,
+                    at: time(&at("consent.at"), k.at, now)?,
                     source: text(&at("consent.source"), k.source)?,
                 })
             })
             .collect::<Result<_, String>>()?,
         created_at: c
             .created_at
-            .map(|t| time(&at("created-at"), t))
+            .map(|t| time(&at("created-at"), t, now))
             .transpose()?,
         birthday: c
             .birthday
-            .map(|b| birthday(&at("birthday"), b))
+            .map(|b| birthday(&at("birthday"), b, now))
             .transpose()?,
         loyalty: c.loyalty.map(|l| loyalty(&at("loyalty"), l)).transpose()?,
     })
@@ -260,7 +261,7 @@ fn identities(field: &str, ids: Vec<wit::Identity>) -> Result<Vec<Identity>, Str
 
 /// A birthday whose month and day exist (29 February in any year, and in the year given only if
 /// it is a leap year); a year from 1900 up to this one.
-fn birthday(field: &str, b: wit::Birthday) -> Result<Birthday, String> {
+fn birthday(field: &str, b: wit::Birthday, now: DateTime<Utc>) -> Result<Birthday, String> {
     const DAYS: [u8; 12] = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
     if !(1..=12).contains(&b.month) {
         return Err(format!(
@@ -276,7 +277,7 @@ fn birthday(field: &str, b: wit::Birthday) -> Result<Birthday, String> {
         ));
     }
     if let Some(year) = b.year {
-        let this_year = u16::try_from(Utc::now().year()).unwrap_or(u16::MAX);
+        let this_year = u16::try_from(now.year()).unwrap_or(u16::MAX);
         if !(1900..=this_year).contains(&year) {
             return Err(format!(
                 "{field}.year = {year} is not a birth year (1900 to {this_year})"
@@ -341,10 +342,10 @@ fn optional_text(field: &str, value: Option<String>) -> Result<Option<String>, S
         .transpose()
 }
 
-/// Accepts instants from 2000-01-01 up to a day ahead of now (clock skew).
-fn time(field: &str, ms: i64) -> Result<DateTime<Utc>, String> {
+/// Accepts instants from 2000-01-01 up to a day ahead of `now` (clock skew).
+fn time(field: &str, ms: i64, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
     let earliest = Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap();
-    let latest = Utc::now() + chrono::Duration::days(1);
+    let latest = now + chrono::Duration::days(1);
     match Utc.timestamp_millis_opt(ms).single() {
         Some(t) if t >= earliest && t <= latest => Ok(t),
         _ => Err(format!(
@@ -361,8 +362,16 @@ fn truncate(s: &str) -> String {
 mod tests {
     use super::*;
 
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap()
+    }
+
     fn day(month: u8, day: u8, year: Option<u16>) -> Result<Birthday, String> {
-        birthday("customer.birthday", wit::Birthday { month, day, year })
+        birthday(
+            "customer.birthday",
+            wit::Birthday { month, day, year },
+            now(),
+        )
     }
 
     #[test]
@@ -383,6 +392,10 @@ mod tests {
         );
         assert!(day(1, 0, None).is_err());
         assert!(day(1, 1, Some(1899)).unwrap_err().contains("year = 1899"));
+        assert_eq!(
+            day(1, 1, Some(2027)).unwrap_err(),
+            "customer.birthday.year = 2027 is not a birth year (1900 to 2026)"
+        );
     }
 
     #[test]
@@ -406,29 +419,35 @@ mod tests {
 
     #[test]
     fn the_new_payloads_must_say_whom_and_what_they_are_about() {
-        let merged = payload(wit::PosPayload::CustomersMerged(wit::CustomerMerge {
-            survivor: wit::Customer {
-                identities: Vec::new(),
-                given_name: None,
-                family_name: None,
-                consents: Vec::new(),
-                created_at: None,
-                birthday: None,
-                loyalty: None,
-            },
-            replaced: Vec::new(),
-        }));
+        let merged = payload(
+            wit::PosPayload::CustomersMerged(wit::CustomerMerge {
+                survivor: wit::Customer {
+                    identities: Vec::new(),
+                    given_name: None,
+                    family_name: None,
+                    consents: Vec::new(),
+                    created_at: None,
+                    birthday: None,
+                    loyalty: None,
+                },
+                replaced: Vec::new(),
+            }),
+            now(),
+        );
         assert!(merged
             .unwrap_err()
             .starts_with("customers-merged.replaced is empty"));
-        let deleted = payload(wit::PosPayload::CustomerDeleted(Vec::new()));
+        let deleted = payload(wit::PosPayload::CustomerDeleted(Vec::new()), now());
         assert_eq!(deleted.unwrap_err(), "customer-deleted names no identity");
         let request = |kind| {
-            payload(wit::PosPayload::PrivacyRequest(wit::PrivacyRequest {
-                id: "PR-1".into(),
-                kind,
-                identities: Vec::new(),
-            }))
+            payload(
+                wit::PosPayload::PrivacyRequest(wit::PrivacyRequest {
+                    id: "PR-1".into(),
+                    kind,
+                    identities: Vec::new(),
+                }),
+                now(),
+            )
         };
         assert!(request(wit::PrivacyKind::Redact)
             .unwrap_err()

@@ -49,7 +49,11 @@ pub fn build(raw: &RawReceipt) -> Result<PosEvent, Vec<RejectedInput>> {
     let birthday = match f.customer_birthday.as_deref() {
         None => Some(None),
         Some(text) => p
-            .check(first, &format!("customer_birthday {text:?}: "), birthday::parse(text))
+            .check(
+                first,
+                &format!("customer_birthday {text:?}: "),
+                birthday::parse(text),
+            )
             .map(Some),
     };
     let lines: Option<Vec<LineItem>> = raw

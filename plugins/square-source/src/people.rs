@@ -9,8 +9,8 @@
 //! customer deleted for good (`customer-deleted`).
 
 use crate::map::{decode, identity, Mapped};
-use rapport_sdk::time::parse_field;
 use rapport_sdk::birthday;
+use rapport_sdk::time::parse_field;
 use rapport_sdk::v0_3::prelude::*;
 use serde::Deserialize;
 use serde_json::Value;

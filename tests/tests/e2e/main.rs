@@ -21,6 +21,7 @@ mod governance;
 mod hubspot;
 mod identity;
 mod journeys;
+mod journeys_lapse;
 mod journeys_year;
 mod klaviyo;
 mod mailchimp;

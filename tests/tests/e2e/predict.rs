@@ -27,7 +27,7 @@ const SPEND: GammaGamma = GammaGamma {
 
 /// `customers` customers whose first purchase falls in the year before `as_of`, each simulated up to
 /// 60 days after it, as sales at noon UTC plus the simulated time (whole cents, in EUR).
-fn simulated_sales(customers: usize, as_of: NaiveDate, seed: u64) -> Vec<Sale> {
+pub(crate) fn simulated_sales(customers: usize, as_of: NaiveDate, seed: u64) -> Vec<Sale> {
     let mut rng = StdRng::seed_from_u64(seed);
     let end = Utc
         .from_utc_datetime(&as_of.and_hms_opt(12, 0, 0).unwrap())
@@ -52,7 +52,7 @@ fn simulated_sales(customers: usize, as_of: NaiveDate, seed: u64) -> Vec<Sale> {
 }
 
 /// The sales as a csv-source export: one receipt per sale, the customer named by email.
-fn export(sales: &[Sale]) -> String {
+pub(crate) fn export(sales: &[Sale]) -> String {
     let mut csv =
         String::from("receipt_id,date,customer_email,product,quantity,unit_price,currency,total\n");
     for (n, s) in sales.iter().enumerate() {
