@@ -172,7 +172,10 @@ mod tests {
     #[test]
     fn nothing_finished_burns_nothing() {
         let budget = ErrorBudget::of(&Slo::default(), &Outcomes::default());
-        assert_eq!((budget.failures, budget.burned, budget.remaining), (0, 0.0, 1.0));
+        assert_eq!(
+            (budget.failures, budget.burned, budget.remaining),
+            (0, 0.0, 1.0)
+        );
     }
 
     #[test]
@@ -183,6 +186,9 @@ mod tests {
         assert_eq!(Slo::new(0.99, 0), Err(SloError::Window(0)));
         assert_eq!(Slo::new(0.99, 367), Err(SloError::Window(367)));
         let slo = Slo::default();
-        assert_eq!((slo.target, slo.window), (0.995, Duration::from_secs(28 * 86_400)));
+        assert_eq!(
+            (slo.target, slo.window),
+            (0.995, Duration::from_secs(28 * 86_400))
+        );
     }
 }

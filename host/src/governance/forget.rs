@@ -11,8 +11,8 @@ use crate::lookup::{find_one, LookupError};
 use rapport_core::governance::erasure::{self, Held};
 use rapport_core::governance::suppression;
 use rapport_core::identity::Normalizer;
-use rapport_store::{engagement, profile_issues};
 use rapport_store::scrub::{self, KeptInput};
+use rapport_store::{engagement, profile_issues};
 use rapport_store::{erasures, forgotten, merges, now_ms, Store, StoreError};
 
 /// What the local scrub removed, in numbers (never the values).

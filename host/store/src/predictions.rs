@@ -3,7 +3,7 @@
 //! models, the minimum and what a fit means are `rapport_core::predictions`'.
 
 use super::events::COUNTED_SALES;
-use super::{Store, StoreError};
+use super::{rows, Store, StoreError};
 use chrono::{DateTime, NaiveDate};
 use rapport_core::predictions::{
     BgNbd, BgNbdFit, DataFigures, GammaGamma, GammaGammaFit, Sale, ShopFit, TimeUnit,
@@ -91,6 +91,7 @@ impl Store {
         .bind(gg.map(|g| g.params.v))
         .bind(gg.map(|g| g.log_likelihood))
         .bind(gg.map(|g| count(g.customers)))
+        .persistent(rows::may_persist(gg.is_none()))
         .fetch_one(&self.writer)
         .await?;
         Ok(id)

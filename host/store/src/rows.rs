@@ -92,6 +92,15 @@ fn value_rows(style: Placeholders, rows: usize, columns: usize, first: usize) ->
     sql
 }
 
+/// Whether a statement that binds a NULL real (`None` as `Option<f64>`) may stay prepared on its
+/// connection: it may not. sqlx 0.8.6's Any driver declares such a NULL to PostgreSQL as `float4`
+/// (its `Real` and `Double` kinds are swapped), and the statement kept with that type refuses the
+/// eight-byte `float8` a later execution binds (22P03, "incorrect binary data format"). Prepared
+/// afresh each time, every execution declares its own types.
+pub(super) fn may_persist(binds_null_real: bool) -> bool {
+    !binds_null_real
+}
+
 /// Runs one statement with `values` bound in order.
 async fn fetch<'v>(
     conn: &mut AnyConnection,
@@ -99,10 +108,13 @@ async fn fetch<'v>(
     values: impl Iterator<Item = &'v Value<'v>>,
 ) -> Result<Vec<AnyRow>, sqlx::Error> {
     let mut query = sqlx::query(sql);
+    let mut null_real = false;
     for value in values {
+        null_real |= matches!(value, Value::MaybeReal(None));
         query = bind(query, *value);
     }
-    conn.fetch_all(query).await
+    conn.fetch_all(query.persistent(may_persist(null_real)))
+        .await
 }
 
 /// Runs `{head} VALUES (…), (…) {tail}` for every row of `rows` (each of the same width), in

@@ -4,7 +4,8 @@
 //! two identities of one person merged with `rapport identity merge`. Every figure of March
 //! (beside the 31 days before it) is worked out by hand below and checked through
 //! `GET /api/metrics` over real HTTP and through `rapport metrics --json`, which must agree; the
-//! route refuses a request without a token (401) and names a bad date (400). On SQLite.
+//! route refuses a request without a token (401) and names a bad date (400). On SQLite and on
+//! PostgreSQL.
 //!
 //! The sales (at 12:00 UTC, the shop's time zone, unless said; USD):
 //!
@@ -18,7 +19,9 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use rapport_core::clock::ManualClock;
-use rapport_e2e::{admin_token, free_port, output_text, plugin, ShopDir, TestShop};
+use rapport_e2e::{
+    admin_token, free_port, output_text, plugin, PostgresDatabase, ShopDir, TestShop,
+};
 use rapport_fakes::server::{serve, Running};
 use rapport_fakes::shop::SampleShop;
 use rapport_fakes::shopify::{self, ShopifyServer};
@@ -69,14 +72,19 @@ struct Shop {
     base: String,
     _http: Running,
     _shopify: ShopifyServer,
+    _postgres: Option<PostgresDatabase>,
 }
 
 impl Shop {
-    async fn start() -> Shop {
+    /// A shop on a SQLite file, or on a fresh PostgreSQL database.
+    async fn start(postgres: Option<PostgresDatabase>) -> Shop {
         let port = free_port();
         let shopify = ShopifyServer::start(SHOPIFY_TOKEN).await.unwrap();
-        let dir = TestShop::new()
-            .sqlite()
+        let shop = match &postgres {
+            None => TestShop::new().sqlite(),
+            Some(database) => TestShop::new().database(&database.url()),
+        };
+        let dir = shop
             .listen(port)
             .secrets(&[
                 ("shopify_token", SHOPIFY_TOKEN),
@@ -108,6 +116,7 @@ impl Shop {
             base: format!("http://127.0.0.1:{port}"),
             _http: http,
             _shopify: shopify,
+            _postgres: postgres,
         }
     }
 
@@ -181,8 +190,8 @@ impl Shop {
 }
 
 /// The shop of the table above, the merge made and the clock on 2 April.
-async fn march() -> Shop {
-    let shop = Shop::start().await;
+async fn march(postgres: Option<PostgresDatabase>) -> Shop {
+    let shop = Shop::start(postgres).await;
     shop.upload(
         None,
         &[
@@ -381,7 +390,15 @@ fn check(m: &Value) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_business_metric_matches_the_hand_worked_figures() {
-    let shop = march().await;
+    every_metric(march(None).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_business_metric_matches_the_hand_worked_figures_on_postgres() {
+    every_metric(march(Some(PostgresDatabase::create().await)).await).await;
+}
+
+async fn every_metric(shop: Shop) {
     let token = admin_token(&shop.pipeline.store).await;
     let query = "/api/metrics?from=2026-03-01&to=2026-04-01";
 
