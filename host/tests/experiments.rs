@@ -331,6 +331,8 @@ async fn a_merge_keeps_the_older_assignment_and_moves_the_absorbed_entries() {
     assert_eq!(again, "A");
     tx.commit().await.unwrap();
     let entry = shop.enter(2, day(1), "holdout", "holdout").await;
+    // The older profile, in A, was sent the variant's message the same day.
+    shop.enter(1, day(1), "sent", "A").await;
     shop.ingest(&[sale("o3", 2, day(2))]).await;
     assert_eq!(shop.credited("o3").await, [entry]);
 
@@ -406,11 +408,20 @@ async fn a_merge_keeps_the_older_assignment_and_moves_the_absorbed_entries() {
         .unwrap();
     assert_eq!(owner("journey_entries", "id", entry).await, older);
     assert_eq!(owner("attributions", "event_id", sale_event).await, older);
-    // The merged person's report counts them once, in the arm of their entry.
+    // The merged person's report counts them once, in the arm they are kept in (the holdout),
+    // with the sale credited to the holdout entry; the message A's variant sent still counts as
+    // sent in A.
     let report = experiment_report(&shop.store, shop.experiment())
         .await
         .unwrap();
-    assert_eq!((report.arms[0].people, report.arms[0].conversions), (1, 1));
+    let arm = |name: &str| report.arms.iter().find(|a| a.arm == name).unwrap();
+    let holdout = arm("holdout");
+    assert_eq!(
+        (holdout.people, holdout.sent, holdout.conversions),
+        (1, 0, 1)
+    );
+    let a = arm("A");
+    assert_eq!((a.people, a.sent, a.conversions), (0, 1, 0));
 
     // Undone, the entry and its credited sale go back to the person who entered.
     rapport_host::identity::graph::unmerge(

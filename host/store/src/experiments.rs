@@ -204,33 +204,44 @@ pub async fn withdraw_credits(
 impl Store {
     /// Each arm's counts in `experiment`, by arm name: the distinct people with an entry (sent or
     /// held out), the messages sent, and the distinct people with a sale credited to one of
-    /// their entries.
+    /// their entries. A person counts in the arm they are kept in (after a merge, the survivor's
+    /// older assignment, whatever arm the absorbed profile's entries were in), so nobody counts
+    /// twice; an entry without a kept assignment (an unmerged profile's) counts in its own arm.
+    /// Messages count in the arm whose variant they carried.
     pub async fn experiment_counts(
         &self,
         experiment: &str,
     ) -> Result<BTreeMap<String, ArmCounts>, StoreError> {
+        const KEPT_ARM: &str = "FROM journey_entries e LEFT JOIN experiment_assignments k
+             ON k.experiment = e.experiment AND k.profile_id = e.profile_id";
         let mut conn = self.pool.acquire().await?;
         let mut counts: BTreeMap<String, ArmCounts> = BTreeMap::new();
+        for r in sqlx::query(&format!(
+            "SELECT COALESCE(k.arm, e.arm) AS arm, COUNT(DISTINCT e.profile_id) AS people {KEPT_ARM}
+             WHERE e.experiment = $1 AND e.arm IS NOT NULL AND e.outcome IN ('sent', 'holdout')
+             GROUP BY COALESCE(k.arm, e.arm)"
+        ))
+        .bind(experiment)
+        .fetch_all(&mut *conn)
+        .await?
+        {
+            counts.entry(r.try_get("arm")?).or_default().people = count(&r, "people")?;
+        }
         for r in sqlx::query(
-            "SELECT arm, COUNT(DISTINCT profile_id) AS people,
-                    SUM(CASE WHEN outcome = 'sent' THEN 1 ELSE 0 END) AS sent
-             FROM journey_entries
-             WHERE experiment = $1 AND arm IS NOT NULL AND outcome IN ('sent', 'holdout')
-             GROUP BY arm",
+            "SELECT arm, COUNT(*) AS sent FROM journey_entries
+             WHERE experiment = $1 AND arm IS NOT NULL AND outcome = 'sent' GROUP BY arm",
         )
         .bind(experiment)
         .fetch_all(&mut *conn)
         .await?
         {
-            let arm = counts.entry(r.try_get("arm")?).or_default();
-            arm.people = count(&r, "people")?;
-            arm.sent = count(&r, "sent")?;
+            counts.entry(r.try_get("arm")?).or_default().sent = count(&r, "sent")?;
         }
-        for r in sqlx::query(
-            "SELECT e.arm, COUNT(DISTINCT e.profile_id) AS converted
-             FROM attributions a JOIN journey_entries e ON e.id = a.entry_id
-             WHERE e.experiment = $1 AND e.arm IS NOT NULL GROUP BY e.arm",
-        )
+        for r in sqlx::query(&format!(
+            "SELECT COALESCE(k.arm, e.arm) AS arm, COUNT(DISTINCT e.profile_id) AS converted
+             {KEPT_ARM} JOIN attributions a ON a.entry_id = e.id
+             WHERE e.experiment = $1 AND e.arm IS NOT NULL GROUP BY COALESCE(k.arm, e.arm)"
+        ))
         .bind(experiment)
         .fetch_all(&mut *conn)
         .await?
