@@ -79,7 +79,7 @@ async fn privacy_loop(pipeline: Arc<Pipeline>, mut shutdown: watch::Receiver<boo
 async fn retention_loop(pipeline: Arc<Pipeline>, mut shutdown: watch::Receiver<bool>) {
     let config = &pipeline.config.retention;
     while !*shutdown.borrow() {
-        let run = retention::run(&pipeline.store, config, chrono::Utc::now(), Mode::Apply);
+        let run = retention::run(&pipeline.store, config, pipeline.clock.now(), Mode::Apply);
         tokio::select! {
             result = run => match result {
                 Ok(report) if report.total() > 0 => {
@@ -214,7 +214,13 @@ pub async fn run(pipeline: Arc<Pipeline>, shutdown: watch::Receiver<bool>) -> an
     tasks.spawn(journeys_loop(pipeline.clone(), shutdown.clone()));
     tasks.spawn(privacy_loop(pipeline.clone(), shutdown.clone()));
     let (store, pairs) = (pipeline.store.clone(), pipeline.config.pairs.clone());
-    tasks.spawn(crate::pairs::schedule(store, pairs, shutdown.clone()));
+    let clock = pipeline.clock.clone();
+    tasks.spawn(crate::pairs::schedule(
+        store,
+        pairs,
+        clock,
+        shutdown.clone(),
+    ));
     tasks.spawn(watch_plugins(pipeline.clone(), shutdown.clone()));
     listener
         .serve(admin_router(&pipeline), shutdown.clone())

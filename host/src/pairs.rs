@@ -5,6 +5,7 @@
 
 use crate::config::pairs::PairsConfig;
 use chrono::{DateTime, Utc};
+use rapport_core::clock::SharedClock;
 use rapport_core::model::Payload;
 use rapport_core::pairs::{mine, Basket, Item, PairsBy, Rules, TooFewBaskets};
 use rapport_store::pairs::SaleLines;
@@ -57,9 +58,14 @@ pub async fn recompute(
 
 /// Mines the pairs now and then every `[pairs] interval_hours`, until `shutdown`. A kind below the
 /// minimum is logged with the shortfall, and its stored rules are emptied.
-pub async fn schedule(store: Store, config: PairsConfig, mut shutdown: watch::Receiver<bool>) {
+pub async fn schedule(
+    store: Store,
+    config: PairsConfig,
+    clock: SharedClock,
+    mut shutdown: watch::Receiver<bool>,
+) {
     while !*shutdown.borrow() {
-        match recompute(&store, &config, Utc::now()).await {
+        match recompute(&store, &config, clock.now()).await {
             Ok(mined) => {
                 for by in PairsBy::ALL {
                     match mined.of(by) {
