@@ -209,8 +209,8 @@ pub fn activity(
 }
 
 /// The activity a sink records when it sends a journey's message, at `at` (ms since the epoch):
-/// named `Journey: <name>`, with the journey and what its entry carries (the order or category that
-/// started it, the suggested product, the experiment variant and its properties).
+/// named `Journey: <name>`, with the journey and what its entry carries (its step, the order or
+/// category that started it, the suggested product, the experiment variant and its properties).
 pub fn journey_message(
     key: &str,
     snapshot: &ProfileSnapshot,

@@ -143,6 +143,9 @@ async fn run_batch(
         }
         entered_now.insert((journey.name.as_str(), wait.profile_id));
         let mut detail = wait.detail.clone();
+        // A journey is one message: its step is named by what starts it, so a CRM flow that
+        // serves several journeys can pick the template.
+        detail.insert("step".into(), journey.trigger.as_str().into());
         if journey.trigger == Trigger::Accessory {
             match accessory(store, wait).await? {
                 Some(suggested) => {

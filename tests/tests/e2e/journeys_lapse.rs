@@ -209,6 +209,7 @@ async fn win_back_and_birthday_journeys_fire_at_the_times_the_model_and_the_cale
         .find(|s| s.0 == "lapsed" && s.1 == "wes")
         .unwrap();
     assert_eq!(wes.3["last_visit"], day(-12).date_naive().to_string());
+    assert_eq!(wes.3["step"], "win-back");
     assert_eq!(
         got("birthday", "bea"),
         [day(31) + Duration::hours(8)],
