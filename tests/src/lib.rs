@@ -842,3 +842,13 @@ pub async fn drain_all(pipeline: &rapport_host::pipeline::Pipeline, timeout: Dur
         .unwrap();
     assert_eq!(owed, 0, "every sink caught up");
 }
+
+/// A journey message as a CRM received it: the journey (from the activity's name, `Journey: <name>`)
+/// and the person's email; `None` for any other activity.
+pub fn journey_message(activity: &serde_json::Value) -> Option<(String, String)> {
+    let journey = activity["name"].as_str()?.strip_prefix("Journey: ")?;
+    let email = (activity["identities"].as_array()?.iter())
+        .find(|i| i["kind"] == "email")
+        .and_then(|i| i["value"].as_str())?;
+    Some((journey.to_string(), email.to_string()))
+}

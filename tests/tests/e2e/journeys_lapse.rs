@@ -16,7 +16,7 @@ use crate::predict::{export, simulated_sales};
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Timelike, Utc};
 use rapport_core::clock::{Clock, ManualClock};
 use rapport_core::predictions::BgNbd;
-use rapport_e2e::{plugin, TestShop};
+use rapport_e2e::{journey_message, plugin, TestShop};
 use rapport_fakes::capture::CaptureServer;
 use rapport_host::config::Config;
 use rapport_host::pipeline::Pipeline;
@@ -170,19 +170,11 @@ async fn win_back_and_birthday_journeys_fire_at_the_times_the_model_and_the_cale
             .unwrap();
         let activities = crm.captured().activities;
         for activity in &activities[counted..] {
-            let Some(journey) = activity["name"]
-                .as_str()
-                .and_then(|n| n.strip_prefix("Journey: "))
-            else {
+            let Some((journey, email)) = journey_message(activity) else {
                 continue;
             };
-            let email = (activity["identities"].as_array().unwrap().iter())
-                .find(|i| i["kind"] == "email")
-                .and_then(|i| i["value"].as_str())
-                .unwrap()
-                .trim_end_matches("@example.com")
-                .to_string();
-            seen.push((journey.into(), email, now, activity["properties"].clone()));
+            let who = email.trim_end_matches("@example.com").to_string();
+            seen.push((journey, who, now, activity["properties"].clone()));
         }
         counted = activities.len();
         clock.set(now.with_minute(0).unwrap().with_second(0).unwrap() + Duration::hours(1));

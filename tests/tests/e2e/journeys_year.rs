@@ -17,7 +17,7 @@
 
 use chrono::{DateTime, Duration, TimeZone, Timelike, Utc};
 use rapport_core::clock::{Clock, ManualClock};
-use rapport_e2e::{plugin, TestShop};
+use rapport_e2e::{journey_message, plugin, TestShop};
 use rapport_fakes::capture::CaptureServer;
 use rapport_host::config::Config;
 use rapport_host::pipeline::Pipeline;
@@ -211,20 +211,12 @@ impl Year {
             .unwrap();
         let captured = self.crm.captured();
         for activity in &captured.activities[self.counted..] {
-            let Some(journey) = activity["name"]
-                .as_str()
-                .and_then(|n| n.strip_prefix("Journey: "))
-            else {
+            let Some((journey, email)) = journey_message(activity) else {
                 continue;
             };
-            let email = (activity["identities"].as_array().unwrap().iter())
-                .find(|i| i["kind"] == "email")
-                .and_then(|i| i["value"].as_str())
-                .unwrap()
-                .to_string();
             let now = self.clock.now();
             self.seen
-                .push((journey.into(), email, now, activity["properties"].clone()));
+                .push((journey, email, now, activity["properties"].clone()));
         }
         self.counted = captured.activities.len();
     }
