@@ -13,3 +13,4 @@ pub mod shop;
 pub mod shopify;
 pub mod square;
 pub mod time;
+pub mod year;
