@@ -1,21 +1,47 @@
-//! The README's main job: the demo shop end to end at its default size. The test grades it by what
-//! the HubSpot simulator holds, worked out here from the simulated shop, not by the demo's own
-//! summary.
+//! The README's main job: the demo shop's year end to end, and the daemon it leaves serving. The
+//! test grades it by what the HubSpot simulator and the mailer hold and by what rapport's own API
+//! answers with an admin token, each worked out here from the simulated year (its receipts, its
+//! customers' choices, the twin records, the cancelled order), not from the demo's summary.
 
-use rapport_demo::{DemoOptions, DEFAULT_SALES};
-use rapport_e2e::target_dir;
+use chrono::{DateTime, Duration};
+use rapport_demo::{DemoOptions, DEFAULT_SEED, THANKS, WIN_BACK};
+use rapport_e2e::{journey_message, target_dir};
 use rapport_fakes::hubspot;
 use rapport_fakes::shop::Receipt;
-use std::collections::BTreeMap;
+use rapport_fakes::year::{Habit, YearShop};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+const DAY: i64 = 24 * 3600;
+
+/// The person a receipt's buyer is: the twin's two records are one.
+fn person(year: &YearShop, r: &Receipt) -> Option<usize> {
+    let c = r.customer?;
+    Some(match c == year.twin.phone_record {
+        true => year.twin.email_record,
+        false => c,
+    })
+}
+
+fn refused(year: &YearShop, c: usize) -> bool {
+    year.shop.customers[c].marketing_opt_in == Some(false)
+}
+
+/// Every sale of the year and of the live part.
+fn sales(year: &YearShop) -> impl Iterator<Item = &Receipt> {
+    (year.shop.receipts.iter())
+        .filter(|r| r.refund_of.is_none())
+        .chain(&year.live)
+}
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_demo_shop_runs_end_to_end() {
+async fn the_demo_shop_runs_a_year_end_to_end_and_serves_it() {
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path().join("demo");
     let outcome = rapport_demo::run(DemoOptions {
         plugins: target_dir().join("plugins"),
         dir: work.clone(),
-        sales: DEFAULT_SALES,
+        seed: DEFAULT_SEED,
     })
     .await
     .unwrap();
@@ -25,20 +51,22 @@ async fn the_demo_shop_runs_end_to_end() {
         (outcome.answers.duplicates, outcome.answers.refused),
         (1, 1)
     );
-    assert_eq!(outcome.answers.stored, outcome.fresh_sales.len());
+    // Each live sale, and the merge's creation and its two deletions.
+    assert_eq!(outcome.answers.stored, outcome.year.live.len() + 3);
 
-    let (shop, crm) = (&outcome.history, &outcome.crm);
-    // Per buyer's email: their sales and refunds in the history, and their fresh sales.
+    let (year, crm) = (&outcome.year, &outcome.crm);
+    let customers = &year.shop.customers;
+    let twin = &year.twin;
+
+    // HubSpot: per contact, their sales and refunds; the till record without an email reaches
+    // HubSpot only through the merged person, with the sales made after the merge.
     let mut expected: BTreeMap<&str, usize> = BTreeMap::new();
-    let receipts: Vec<&Receipt> = shop
-        .valid_receipts()
-        .chain(outcome.fresh_sales.iter())
-        .collect();
-    for receipt in &receipts {
-        if let Some(c) = receipt.customer {
-            *expected
-                .entry(shop.customers[c].email.as_str())
-                .or_default() += 1;
+    for r in year.shop.receipts.iter().chain(&year.live) {
+        match r.customer {
+            Some(c) if c != twin.phone_record => {
+                *expected.entry(customers[c].email.as_str()).or_default() += 1
+            }
+            _ => {}
         }
     }
     let mut held: BTreeMap<String, usize> = BTreeMap::new();
@@ -48,7 +76,10 @@ async fn the_demo_shop_runs_end_to_end() {
             .expect("every event names its contact");
         *held.entry(email.to_string()).or_default() += 1;
     }
-    for customer in &shop.customers {
+    for (c, customer) in customers.iter().enumerate() {
+        if c == twin.phone_record {
+            continue;
+        }
         let contact = crm.contact(&customer.email);
         assert!(
             contact.is_some(),
@@ -59,23 +90,129 @@ async fn the_demo_shop_runs_end_to_end() {
             .subscription_status(&customer.email, hubspot::SUBSCRIPTION_ID)
             .is_some_and(|s| s.status == "UNSUBSCRIBED");
         let events = held.get(&customer.email).copied().unwrap_or(0);
-        if customer.marketing_opt_in == Some(false) {
-            assert!(unsubscribed, "{} refused marketing", customer.email);
-            assert_eq!(
-                events, 0,
-                "{} refused: none of their purchases go",
-                customer.email
-            );
-        } else {
-            assert!(!unsubscribed, "{} never refused", customer.email);
-            let want = expected.get(customer.email.as_str()).copied().unwrap_or(0);
-            assert_eq!(events, want, "timeline events of {}", customer.email);
+        assert_eq!(unsubscribed, refused(year, c), "{}", customer.email);
+        let want = match refused(year, c) {
+            true => 0,
+            false => expected.get(customer.email.as_str()).copied().unwrap_or(0),
+        };
+        assert_eq!(events, want, "timeline events of {}", customer.email);
+    }
+    assert_eq!(crm.contact_count(), customers.len() - 1);
+    let twin_email = customers[twin.email_record].email.as_str();
+    let twin_phone = customers[twin.phone_record].phone.clone().unwrap();
+    let merged_contact = crm.contact(twin_email).unwrap();
+    assert!(
+        merged_contact
+            .properties
+            .values()
+            .any(|v| v.replace(' ', "") == twin_phone.replace(' ', "")),
+        "HubSpot has the merged person's phone: {:?}",
+        merged_contact.properties
+    );
+
+    // The mailer: a thank-you per live sale by someone who did not refuse; win-back notes only to
+    // people who did not refuse and had not bought in the last week of the history.
+    let captured = outcome.mailer.captured();
+    let mut messages: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut keys = BTreeSet::new();
+    for a in &captured.activities {
+        if keys.insert(a["idempotency_key"].to_string()) {
+            if let Some(m) = journey_message(a) {
+                assert!(
+                    messages.insert(m),
+                    "one message per person and journey here"
+                );
+            }
         }
     }
-    assert_eq!(crm.contact_count(), shop.customers.len());
-    assert!(
-        held.keys()
-            .all(|email| shop.customers.iter().any(|c| &c.email == email)),
-        "an event names someone who is not the shop's customer"
+    let thanked: BTreeSet<(String, String)> = (year.live.iter())
+        .filter_map(|r| person(year, r))
+        .filter(|&c| !refused(year, c))
+        .map(|c| (THANKS.to_string(), customers[c].email.clone()))
+        .collect();
+    let thanks: BTreeSet<_> = messages
+        .iter()
+        .filter(|(j, _)| j == THANKS)
+        .cloned()
+        .collect();
+    assert_eq!(thanks, thanked);
+    let today = year.now.div_euclid(DAY) * DAY;
+    let mut last_sale: BTreeMap<String, i64> = BTreeMap::new();
+    for r in year.shop.receipts.iter().filter(|r| r.refund_of.is_none()) {
+        if let Some(c) = person(year, r) {
+            let at = last_sale.entry(customers[c].email.clone()).or_default();
+            *at = (*at).max(r.at);
+        }
+    }
+    for (_, email) in messages.iter().filter(|(j, _)| j == WIN_BACK) {
+        let c = customers.iter().position(|c| &c.email == email).unwrap();
+        assert!(!refused(year, c), "{email} refused marketing");
+        assert!(
+            last_sale[email] < today - 7 * DAY,
+            "{email} bought last week"
+        );
+        assert_ne!(year.habits[c], Habit::Weekly, "{email} is a weekly regular");
+    }
+
+    // rapport's own API, as the dashboard reads it, with an admin token.
+    let served = outcome.served;
+    let token = served.admin_token().await.unwrap();
+    let client = reqwest::Client::new();
+    let get = |path: String| {
+        let request = client
+            .get(format!("{}{path}", served.base_url))
+            .bearer_auth(&token);
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 200, "{}", response.url());
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    // The twin is one profile, found by either identity, holding both records' sales.
+    let by_email = get(format!("/api/profiles?email={twin_email}&view=marketer")).await;
+    let by_phone = get(format!(
+        "/api/profiles?phone={}&view=marketer",
+        twin_phone.replace(' ', "").replace('+', "%2B")
+    ))
+    .await;
+    assert_eq!(by_email["key"], by_phone["key"]);
+    let twin_sales = sales(year)
+        .filter(|r| person(year, r) == Some(twin.email_record))
+        .count();
+    assert_eq!(by_email["orders"], twin_sales as i64);
+    // The cancelled order was never a sale.
+    let cancelled_by = year.cancellation.order.customer.unwrap();
+    let cancelled = get(format!(
+        "/api/profiles?email={}&view=marketer",
+        customers[cancelled_by].email
+    ))
+    .await;
+    assert_eq!(cancelled["orders"], 0);
+    assert_eq!(cancelled["rfm"], Value::Null);
+
+    // The year's figures: buyers and repeat buyers (two or more days with a sale), by person.
+    let from = DateTime::from_timestamp(today - 365 * DAY, 0)
+        .unwrap()
+        .date_naive();
+    let to = DateTime::from_timestamp(today, 0).unwrap().date_naive() + Duration::days(1);
+    let metrics = get(format!("/api/metrics?from={from}&to={to}")).await;
+    let mut days: BTreeMap<usize, BTreeSet<i64>> = BTreeMap::new();
+    for r in sales(year) {
+        if let Some(c) = person(year, r) {
+            days.entry(c).or_default().insert(r.at.div_euclid(DAY));
+        }
+    }
+    let repeat = days.values().filter(|d| d.len() >= 2).count();
+    let current = &metrics["sales"]["current"];
+    assert_eq!(current["buyers"], days.len() as u64);
+    assert_eq!(
+        days.len(),
+        customers.len() - 2,
+        "all but the cancelled buyer, the twin once"
     );
+    assert_eq!(current["repeat_buyers"], repeat as u64);
+    assert_eq!(metrics["segments"]["buyers"], days.len() as u64);
+    assert_eq!(metrics["predicted_lifetime_value"]["status"], "available");
+
+    served.shutdown().await.unwrap();
 }
