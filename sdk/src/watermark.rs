@@ -119,6 +119,17 @@ impl Watermark {
         self.page.as_deref()
     }
 
+    /// The next page of the query as a record offset, for vendors that page by `count` and
+    /// `offset` (0 on the first page).
+    pub fn offset(&self) -> Result<usize, ConnectorError> {
+        match self.page() {
+            Some(page) => page.parse().map_err(|_| {
+                ConnectorError::Invalid(format!("stored cursor page {page:?} is not an offset"))
+            }),
+            None => Ok(0),
+        }
+    }
+
     /// Notes a record's `updated_at`; the newest time read moves forward only (times that do not
     /// parse never move it).
     pub fn saw(&mut self, updated_at: &str) {

@@ -12,7 +12,12 @@ const PLACED_ORDER: &str = "Placed Order";
 
 /// Mailchimp's member id: the MD5 of the lower-cased email address, in lower-case hex.
 pub fn subscriber_hash(email: &str) -> String {
-    Md5::digest(email.to_lowercase().as_bytes())
+    md5_hex(&email.to_lowercase())
+}
+
+/// The MD5 of `text` in lower-case hex.
+pub fn md5_hex(text: &str) -> String {
+    Md5::digest(text.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()

@@ -14,7 +14,7 @@ use rapport_sdk::http::Request;
 use rapport_sdk::prelude::*;
 use rapport_sdk::time::{format_timestamp, parse_timestamp};
 use rapport_sdk::watermark::Watermark;
-use rapport_sdk_erasure_consent_feed::{ConsentChange, ConsentPage};
+use rapport_sdk_engagement_consent_feed::{ConsentChange, ConsentPage};
 use serde::Deserialize;
 
 /// Members per page (Mailchimp's maximum `count`).
@@ -40,20 +40,15 @@ struct Member {
 pub fn unsubscribes(api: &Api, cursor: Option<&str>) -> Result<ConsentPage, ConnectorError> {
     let mut mark = Watermark::parse(cursor, "Mailchimp")?;
     let since = mark.since().map(parse_time).transpose()?;
-    let offset = match mark.page() {
-        Some(page) => page.parse::<usize>().map_err(|_| {
-            ConnectorError::Invalid(format!("stored cursor page {page:?} is not an offset"))
-        })?,
-        None => 0,
-    };
+    let offset = mark.offset()?;
     let list = &api.list;
     let mut url = api.url(&format!(
         "/lists/{list}/members?status=unsubscribed&sort_field=last_changed&sort_dir=ASC&count={PAGE}&offset={offset}\
          &fields=members.unique_email_id,members.email_address,members.last_changed"
     ));
-    if let Some(since) = since {
+    if let Some(since) = reread_since(since) {
         url.push_str("&since_last_changed=");
-        url.push_str(&format_timestamp(since - 1000));
+        url.push_str(&since);
     }
     let members: Members = MAILCHIMP.success(Request::get(&url).send()?)?.json()?;
     let mut changes = Vec::with_capacity(members.members.len());
@@ -92,4 +87,10 @@ pub fn unsubscribes(api: &Api, cursor: Option<&str>) -> Result<ConsentPage, Conn
 
 fn parse_time(text: &str) -> Result<Timestamp, ConnectorError> {
     parse_timestamp(text).map_err(|e| ConnectorError::Invalid(format!("Mailchimp member: {e}")))
+}
+
+/// The `since` to send for watermark `since`: a second earlier, since Mailchimp's `since`
+/// parameters are exclusive and its times have whole seconds (the host drops what it holds).
+pub fn reread_since(since: Option<Timestamp>) -> Option<String> {
+    since.map(|since| format_timestamp(since - 1000))
 }

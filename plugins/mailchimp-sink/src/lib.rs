@@ -3,14 +3,17 @@
 //! placed orders become e-commerce store orders when a store is configured, other activities
 //! member events; forgetting permanently deletes the member of each of the person's email
 //! addresses (Mailchimp keys members by email alone, so the profile key names no one there). Built
-//! for contract 0.4 with its consent feed: it also reports the people who unsubscribed at
-//! Mailchimp (`feed`).
+//! for contract 0.5 with its consent feed: it also reports the people who unsubscribed at
+//! Mailchimp (`feed`), and the opens, clicks and bounces of the customer-journey emails its
+//! member events start, read from Mailchimp's campaign reports (`engagement`, which says how
+//! each is tied to the journey message the host sent: by the person and the activity's time).
 //!
 //! The API key never reaches the plugin, so its data-centre suffix cannot be read here: the
 //! operator sets `data_center` to the key's suffix (or `api_base` to a full base URL).
 
 mod answer;
 mod body;
+mod engagement;
 mod feed;
 
 use crate::answer::MAILCHIMP;
@@ -20,7 +23,9 @@ use rapport_sdk::people::first_identity;
 use rapport_sdk::per_item;
 use rapport_sdk::prelude::*;
 use rapport_sdk::url;
-use rapport_sdk_erasure_consent_feed::{ConsentFeed, ConsentPage, Erasure, ErasureSubject};
+use rapport_sdk_engagement_consent_feed::{
+    ConsentFeed, ConsentPage, Engagement, EngagementPage, Erasure, ErasureSubject,
+};
 use serde_json::Value;
 
 /// Mailchimp allows 10 simultaneous connections per account; 50 sequential requests per call
@@ -118,7 +123,13 @@ impl ConsentFeed for MailchimpSink {
     }
 }
 
-rapport_sdk_erasure_consent_feed::export_sink!(MailchimpSink);
+impl Engagement for MailchimpSink {
+    fn engagement_events(cursor: Option<String>) -> Result<EngagementPage, ConnectorError> {
+        engagement::events(&Api::from_config()?, cursor.as_deref())
+    }
+}
+
+rapport_sdk_engagement_consent_feed::export_sink!(MailchimpSink);
 
 /// Where the account's API is and which audience to write to.
 struct Api {

@@ -3,8 +3,15 @@
 //! (`status_if_new` only on create, `status` overwrites, an unsubscribed or cleaned member cannot
 //! be set back to `subscribed` by the API), merge fields, tags, member events, e-commerce orders
 //! and permanent deletion; the audience's member list filtered by status and `since_last_changed`
-//! (exclusive), sorted by `last_changed`, paged by `count` and `offset`. Basic auth with the API key as password (401 otherwise); every error,
-//! injected faults included, is `application/problem+json`; the 429 carries no `Retry-After`.
+//! (exclusive), sorted by `last_changed`, paged by `count` and `offset`; customer journeys started
+//! by a member event, whose emails are reported like campaigns, with the opens, clicks and bounces
+//! a test marks (`engagement`). Basic auth with the API key as password (401 otherwise); every
+//! error, injected faults included, is `application/problem+json`; the 429 carries no
+//! `Retry-After`.
+
+mod engagement;
+
+pub use engagement::{Activity, JourneyEmail, Recipient};
 
 use crate::faults::FaultPlan;
 use crate::server::{serve, Running};
@@ -75,6 +82,8 @@ struct Data {
     /// Orders by store, then by order id.
     stores: BTreeMap<String, BTreeMap<String, Value>>,
     deleted: Vec<String>,
+    /// Customer journeys' emails, in the order they were set up.
+    journeys: Vec<JourneyEmail>,
     seen: Vec<Seen>,
 }
 
@@ -114,6 +123,11 @@ impl MailchimpSim {
             .route(&format!("{member}/actions/delete-permanent"), post(delete))
             .route("/3.0/ecommerce/stores/{store}/orders", post(add_order))
             .route("/3.0/ecommerce/stores/{store}/orders/{id}", get(get_order))
+            .route("/3.0/reports", get(engagement::list_reports))
+            .route(
+                "/3.0/reports/{campaign}/email-activity",
+                get(engagement::email_activity),
+            )
             .fallback(|| async { not_found() })
             .layer(from_fn_with_state(shared.clone(), gate))
             .with_state(shared.clone());
@@ -396,17 +410,7 @@ async fn list_members(
     Path(list): Path<String>,
     Query(params): Query<BTreeMap<String, String>>,
 ) -> Result<Response, Problem> {
-    let number = |name: &'static str, default: usize| -> Result<usize, Problem> {
-        params.get(name).map_or(Ok(default), |v| {
-            v.parse()
-                .map_err(|_| invalid(&[(name, "This value should be a number.")]))
-        })
-    };
-    let count = number("count", 10)?;
-    if count > 1000 {
-        return Err(invalid(&[("count", "count cannot be greater than 1000.")]));
-    }
-    let offset = number("offset", 0)?;
+    let (count, offset) = paging(&params)?;
     let status = params.get("status");
     if status.is_some_and(|s| !STATUSES.contains(&s.as_str())) {
         return Err(invalid(&[(
@@ -456,6 +460,21 @@ async fn list_members(
         .map(|(hash, m)| member_json(&list, hash, m))
         .collect();
     Ok(Json(json!({"members": page, "list_id": list, "total_items": total})).into_response())
+}
+
+/// A collection's `count` (default 10, at most 1000) and `offset` (default 0).
+fn paging(params: &BTreeMap<String, String>) -> Result<(usize, usize), Problem> {
+    let number = |name: &'static str, default: usize| -> Result<usize, Problem> {
+        params.get(name).map_or(Ok(default), |v| {
+            v.parse()
+                .map_err(|_| invalid(&[(name, "This value should be a number.")]))
+        })
+    };
+    let count = number("count", 10)?;
+    if count > 1000 {
+        return Err(invalid(&[("count", "count cannot be greater than 1000.")]));
+    }
+    Ok((count, number("offset", 0)?))
 }
 
 async fn upsert_member(
@@ -631,7 +650,9 @@ async fn event(
     let Some(member) = data.lists.get_mut(&list).and_then(|m| m.get_mut(&hash)) else {
         return Err(not_found());
     };
-    member.events.push(Value::Object(body));
+    let email = member.email_address.clone();
+    member.events.push(Value::Object(body.clone()));
+    engagement::after_event(&mut data, &list, &hash, &email, &body);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
