@@ -2,7 +2,8 @@
 //! [`ManualClock`] and move it forward, so a year of shop life (journeys falling due, quiet hours
 //! passing, caps emptying, predictions refitted) runs in seconds with nothing else faked.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
 
@@ -79,6 +80,21 @@ impl Clock for ManualClock {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// The first instant of `day` in `zone`: its midnight (the earliest, where a clock change repeats
+/// midnight), or the first hour that exists where a clock change skips it.
+pub fn day_start(zone: Tz, day: NaiveDate) -> DateTime<Utc> {
+    (0..24)
+        .find_map(|hour| {
+            let local = day.and_hms_opt(hour, 0, 0)?;
+            Some(
+                zone.from_local_datetime(&local)
+                    .earliest()?
+                    .with_timezone(&Utc),
+            )
+        })
+        .unwrap_or_else(|| day.and_hms_opt(0, 0, 0).expect("midnight").and_utc())
 }
 
 #[cfg(test)]

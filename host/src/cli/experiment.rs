@@ -1,7 +1,8 @@
 //! `rapport experiment report NAME [--json]`: how each arm of a journey's experiment is doing —
 //! people, messages sent, conversions, the conversion rate with its 95% interval, the lift over
-//! the baseline (the holdout, else the first variant) and the test's p-value — and a plain
-//! sentence per arm saying whether its difference is yet distinguishable from chance.
+//! the baseline (the holdout, else the first variant) and the test's p-value, what the CRMs
+//! reported of its messages (opened, clicked…) — and a plain sentence per arm saying whether its
+//! difference is yet distinguishable from chance.
 
 use anyhow::bail;
 use clap::Subcommand;
@@ -62,11 +63,34 @@ pub(crate) fn text(report: &Report) -> String {
     for arm in &report.arms {
         out.push_str(&line(arm));
     }
+    out.push_str("\nwhat the CRMs reported of each arm's messages (share of those sent)\n");
+    for arm in &report.arms {
+        out.push_str(&engagement(arm));
+    }
     for sentence in report.arms.iter().filter_map(|a| a.sentence.as_deref()) {
         out.push_str(&format!("\n{sentence}"));
     }
     out.push('\n');
     out
+}
+
+fn engagement(arm: &ArmReport) -> String {
+    let (counts, rates) = (&arm.engagement, &arm.engagement_rates);
+    let share =
+        |rate: Option<f64>| rate.map_or_else(String::new, |r| format!(" ({:.1}%)", r * 100.0));
+    format!(
+        "{:<16} {} delivered, {} opened{}, {} clicked{}, {} bounced{}, {} unsubscribed{}\n",
+        arm.arm,
+        counts.delivered,
+        counts.opened,
+        share(rates.open_rate),
+        counts.clicked,
+        share(rates.click_rate),
+        counts.bounced,
+        share(rates.bounce_rate),
+        counts.unsubscribed,
+        share(rates.unsubscribe_rate),
+    )
 }
 
 fn line(arm: &ArmReport) -> String {

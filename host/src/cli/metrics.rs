@@ -34,11 +34,11 @@ pub async fn run(
     Ok(())
 }
 
-fn percent(share: Option<f64>) -> String {
+pub(crate) fn percent(share: Option<f64>) -> String {
     share.map_or_else(|| "-".into(), |s| format!("{:.1}%", s * 100.0))
 }
 
-fn amount(m: Option<&Money>) -> String {
+pub(crate) fn amount(m: Option<&Money>) -> String {
     m.map_or_else(|| "-".into(), |m| money(m.minor, m.currency.as_str()))
 }
 
@@ -155,6 +155,26 @@ fn print(m: &BusinessMetrics) {
                 j.held_out,
                 j.converted,
                 percent(j.conversion_rate)
+            );
+        }
+    }
+    println!("\nmessage engagement (journey, arm, channel: delivered, opened, clicked, bounced, unsubscribed)");
+    for (name, lines) in [
+        ("this period", &m.engagement.current),
+        ("previous", &m.engagement.previous),
+    ] {
+        for e in lines {
+            let c = &e.counts;
+            println!(
+                "  {name:<11} {:<20} {:<12} {:<6} {:>6} {:>6} {:>6} {:>6} {:>6}",
+                e.journey,
+                e.arm.as_deref().unwrap_or("-"),
+                e.channel,
+                c.delivered,
+                c.opened,
+                c.clicked,
+                c.bounced,
+                c.unsubscribed
             );
         }
     }

@@ -10,6 +10,7 @@ use crate::connectors::Connector;
 use crate::ingest::poll::{call_plugin, PollError};
 use crate::ingest::validate;
 use crate::lookup;
+use rapport_core::metrics::engagement::EngagementKind as Kind;
 use rapport_sandbox::contract::engagement::{EngagementEvent, EngagementKind};
 use rapport_store::engagement::{self, NewEngagement, SentMessage};
 use rapport_store::{cursors, PersonRef, Store, Tx};
@@ -136,12 +137,14 @@ async fn message(
     Ok(sent.filter(|s| reference.variant.is_none() || s.arm == reference.variant))
 }
 
+/// The contract's kind as the store names it.
 fn kind(kind: EngagementKind) -> &'static str {
-    match kind {
-        EngagementKind::Delivered => "delivered",
-        EngagementKind::Opened => "opened",
-        EngagementKind::Clicked => "clicked",
-        EngagementKind::Bounced => "bounced",
-        EngagementKind::Unsubscribed => "unsubscribed",
-    }
+    let kind = match kind {
+        EngagementKind::Delivered => Kind::Delivered,
+        EngagementKind::Opened => Kind::Opened,
+        EngagementKind::Clicked => Kind::Clicked,
+        EngagementKind::Bounced => Kind::Bounced,
+        EngagementKind::Unsubscribed => Kind::Unsubscribed,
+    };
+    kind.as_str()
 }

@@ -1,7 +1,7 @@
 //! The business metrics of a period: reads every sale, refund and journey entry the figures need,
 //! turns the rows into `rapport_core::metrics`' values and works the figures out for the period
-//! and the one before it; adds the predicted lifetime value, the top product pairs, the segments
-//! and each configured experiment's report.
+//! and the one before it; adds what the CRMs reported of the journey messages, the predicted
+//! lifetime value, the top product pairs, the segments and each configured experiment's report.
 
 use super::predicted::{predicted_value, PredictedValue};
 use crate::experiments::{configured, experiment_report};
@@ -12,6 +12,7 @@ use chrono_tz::Tz;
 use rapport_core::experiments::report::Report;
 use rapport_core::journeys::{Journey, Trigger};
 use rapport_core::metrics::business::{sales_figures, Purchase, Refund, SalesFigures};
+use rapport_core::metrics::engagement::EngagementLine;
 use rapport_core::metrics::journeys::{
     attachment, channel_response, journey_results, Attachment, ChannelResponse, Entry,
     JourneyResult,
@@ -43,6 +44,9 @@ pub struct BusinessMetrics {
     pub segments: Segments,
     pub response_by_channel: Compared<Vec<ChannelResponse>>,
     pub journeys: Compared<Vec<JourneyResult>>,
+    /// What the CRMs reported of the journey messages, per journey, arm and channel, by when it
+    /// happened (sinks built for contract 0.5 report it).
+    pub engagement: Compared<Vec<EngagementLine>>,
     /// Each configured experiment's report, over all its entries.
     pub experiments: Vec<Report>,
 }
@@ -165,10 +169,32 @@ pub async fn business(
         top_pairs,
         segments: segments(store).await?,
         response_by_channel: Compared::of(period, |p| channel_response(&entries, p, zone)),
+        engagement: Compared {
+            current: engagement(store, period, zone).await?,
+            previous: engagement(store, period.previous(), zone).await?,
+        },
         journeys: Compared::of(period, |p| journey_results(&entries, &names, p, zone)),
         sales: sales_compared,
         experiments,
     })
+}
+
+/// What the CRMs reported of the journey messages in `period`.
+async fn engagement(
+    store: &Store,
+    period: Period,
+    zone: Tz,
+) -> Result<Vec<EngagementLine>, StoreError> {
+    let (from, to) = period.bounds(zone);
+    let counts = crate::engagement::per_journey(store, from, to).await?;
+    Ok((counts.into_iter())
+        .map(|((journey, arm, channel), counts)| EngagementLine {
+            journey,
+            arm,
+            channel,
+            counts,
+        })
+        .collect())
 }
 
 /// An entry as the core reads it; an accessory's suggestion from its detail.

@@ -3,7 +3,9 @@
 //! experiment arm and channel.
 
 use super::{Store, StoreError, Tx};
-use serde::Serialize;
+pub use rapport_core::metrics::engagement::EngagementCounts;
+use rapport_core::metrics::engagement::EngagementKind;
+use sqlx::any::AnyRow;
 use sqlx::Row;
 use std::collections::BTreeMap;
 
@@ -28,17 +30,6 @@ pub struct SentMessage {
     pub entry_id: Option<i64>,
     pub journey: Option<String>,
     pub arm: Option<String>,
-}
-
-/// Engagement with one journey's messages in one arm on one channel: the distinct messages each
-/// thing happened to (a message opened twice counts once).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct EngagementCounts {
-    pub delivered: u64,
-    pub opened: u64,
-    pub clicked: u64,
-    pub bounced: u64,
-    pub unsubscribed: u64,
 }
 
 /// Where counts are kept: journey, experiment arm (`None` outside an experiment), channel.
@@ -154,23 +145,7 @@ impl Store {
                 r.try_get("arm")?,
                 r.try_get("channel")?,
             );
-            let entry = counts.entry(key).or_default();
-            let n: i64 = r.try_get("messages")?;
-            let n = u64::try_from(n)
-                .map_err(|_| StoreError::Corrupt(format!("engagement count {n} is negative")))?;
-            let kind: String = r.try_get("kind")?;
-            match kind.as_str() {
-                "delivered" => entry.delivered = n,
-                "opened" => entry.opened = n,
-                "clicked" => entry.clicked = n,
-                "bounced" => entry.bounced = n,
-                "unsubscribed" => entry.unsubscribed = n,
-                other => {
-                    return Err(StoreError::Corrupt(format!(
-                        "message_engagement.kind {other:?} is not an engagement kind"
-                    )))
-                }
-            }
+            tally(counts.entry(key).or_default(), &r)?;
         }
         Ok(counts)
     }
@@ -185,4 +160,19 @@ pub async fn forget_person(tx: &mut Tx<'_>, profile_id: i64) -> Result<u64, Stor
             .await?
             .rows_affected(),
     )
+}
+
+/// Adds a row's `kind` and its count of distinct `messages` to `counts`.
+pub(crate) fn tally(counts: &mut EngagementCounts, row: &AnyRow) -> Result<(), StoreError> {
+    let n: i64 = row.try_get("messages")?;
+    let n = u64::try_from(n)
+        .map_err(|_| StoreError::Corrupt(format!("engagement count {n} is negative")))?;
+    let kind: String = row.try_get("kind")?;
+    let kind = EngagementKind::parse(&kind).ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "message_engagement.kind {kind:?} is not an engagement kind"
+        ))
+    })?;
+    counts.set(kind, n);
+    Ok(())
 }

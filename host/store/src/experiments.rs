@@ -4,6 +4,7 @@
 //! counts for the report. Which entry earns a sale, and what the counts mean, are
 //! `rapport_core::experiments`' rules.
 
+use super::engagement::tally;
 use super::rows::{self, Value};
 use super::{Store, StoreError, Tx};
 use rapport_core::experiments::attribution::{Credit, Touch};
@@ -247,6 +248,22 @@ impl Store {
         .await?
         {
             counts.entry(r.try_get("arm")?).or_default().converted = count(&r, "converted")?;
+        }
+        // Engagement, like messages, in the arm whose variant the message carried.
+        for r in sqlx::query(
+            "SELECT e.arm AS arm, m.kind AS kind, COUNT(DISTINCT m.outbox_id) AS messages
+             FROM message_engagement m JOIN journey_entries e ON e.id = m.entry_id
+             WHERE e.experiment = $1 AND e.arm IS NOT NULL AND m.outbox_id IS NOT NULL
+             GROUP BY e.arm, m.kind",
+        )
+        .bind(experiment)
+        .fetch_all(&mut *conn)
+        .await?
+        {
+            tally(
+                &mut counts.entry(r.try_get("arm")?).or_default().engagement,
+                &r,
+            )?;
         }
         Ok(counts)
     }

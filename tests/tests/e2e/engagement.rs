@@ -2,15 +2,24 @@
 //! 0.5) to the Klaviyo simulator, whose flow emails each person ("Received Email"); the test marks
 //! opens, clicks and a bounce there; the host reads them back through the plugin (`GET
 //! /api/metrics`, `GET /api/events` paged by `links.next`) and counts them per journey, experiment
-//! variant and channel — equal to what was marked, and unchanged by reading again. A sink built
-//! for contract 0.4 still loads and simply reports no engagement.
+//! variant and channel — equal to what was marked, and unchanged by reading again. The same through
+//! the mailchimp-sink plugin to the Mailchimp simulator, whose customer journey starts on the
+//! sink's member event and emails each person; its opens, clicks and bounce are read from the
+//! journey email's campaign report (`GET /reports`, `GET /reports/{id}/email-activity`). Both
+//! times the experiment report gives each arm the same counts with their rates over the messages
+//! sent to it, and the business metrics list them for the week of the sales. A sink built for
+//! contract 0.4 still loads and simply reports no engagement.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use rapport_core::clock::{Clock, ManualClock};
+use rapport_core::metrics::period::Period;
 use rapport_e2e::{plugin, TestShop};
 use rapport_fakes::klaviyo::{self, KlaviyoSim};
+use rapport_fakes::mailchimp::{self, MailchimpSim};
 use rapport_host::config::Config;
 use rapport_host::engagement::{self, feed, EngagementCounts};
+use rapport_host::experiments::{configured, experiment_report};
+use rapport_host::metrics::business;
 use rapport_host::pipeline::Pipeline;
 use sqlx::{AnyPool, Row as _};
 use std::collections::BTreeMap;
@@ -125,6 +134,56 @@ impl Shop {
             .get(0)
     }
 
+    /// The experiment report and the business metrics say what `expected` says: each arm's
+    /// engagement, and its rates over the messages sent to the arm (one per person in it, counted
+    /// here from `arms`); the metrics' lines of the week holding the sales.
+    async fn reports(
+        &self,
+        expected: &BTreeMap<engagement::EngagementKey, EngagementCounts>,
+        arms: &BTreeMap<String, String>,
+    ) {
+        let journeys = &self.pipeline.config.journeys;
+        let experiment = configured(journeys).next().unwrap();
+        let report = experiment_report(&self.pipeline.store, experiment)
+            .await
+            .unwrap();
+        for arm in &report.arms {
+            let key = (
+                "thanks".to_string(),
+                Some(arm.arm.clone()),
+                "email".to_string(),
+            );
+            let counts = expected.get(&key).copied().unwrap_or_default();
+            assert_eq!(arm.engagement, counts, "arm {}", arm.arm);
+            let sent = arms.values().filter(|a| **a == arm.arm).count() as f64;
+            assert_eq!(arm.sent as f64, sent);
+            let share = |n: u64| Some(n as f64 / sent);
+            assert_eq!(arm.engagement_rates.open_rate, share(counts.opened));
+            assert_eq!(arm.engagement_rates.click_rate, share(counts.clicked));
+            assert_eq!(arm.engagement_rates.bounce_rate, share(counts.bounced));
+        }
+        let day = |d: u32| chrono::NaiveDate::from_ymd_opt(2026, 3, d).unwrap();
+        let period = Period::new(day(1), day(8)).unwrap();
+        let zone = chrono_tz::UTC;
+        let metrics = business(&self.pipeline.store, journeys, zone, period, day(2))
+            .await
+            .unwrap();
+        let lines: BTreeMap<engagement::EngagementKey, EngagementCounts> =
+            (metrics.engagement.current.iter())
+                .map(|l| {
+                    (
+                        (l.journey.clone(), l.arm.clone(), l.channel.clone()),
+                        l.counts,
+                    )
+                })
+                .collect();
+        assert_eq!(&lines, expected);
+        assert!(
+            metrics.engagement.previous.is_empty(),
+            "nothing the week before"
+        );
+    }
+
     async fn counts(&self) -> BTreeMap<engagement::EngagementKey, EngagementCounts> {
         let from = morning() - Duration::days(1);
         let to = morning() + Duration::days(1);
@@ -232,6 +291,105 @@ async fn klaviyo_engagement_is_counted_per_journey_variant_and_channel_once() {
     );
     expected.get_mut(&bob).unwrap().clicked += 1;
     assert_eq!(shop.counts().await, expected);
+    shop.reports(&expected, &arms).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mailchimp_engagement_is_counted_per_journey_variant_and_channel_once() {
+    const LIST: &str = "a1b2c3d4e5";
+    let sim = MailchimpSim::start().await.unwrap();
+    sim.add_list(LIST);
+    // The journey message reaches Mailchimp as the member event `journey__thanks`, which starts
+    // the customer journey that emails the person.
+    let campaign = sim.add_journey(LIST, "journey__thanks");
+    let base = sim.api_base();
+    let shop = open(|shop| {
+        shop.secrets(&[("mailchimp_key", mailchimp::API_KEY)]).sink(
+            "crm",
+            &plugin("mailchimp-sink"),
+            [("api_base", base.into()), ("list_id", LIST.into())],
+        )
+    })
+    .await;
+    let loaded = shop.pipeline.connectors.sinks[0].plugin();
+    assert!(loaded.has_engagement() && loaded.has_consent_feed() && loaded.has_erasure());
+    let journeys = sim.journey_emails();
+    assert_eq!(journeys.len(), 1);
+    assert_eq!(
+        journeys[0].recipients.len(),
+        PEOPLE.len(),
+        "the journey emailed every buyer once"
+    );
+
+    // What the test marks: opens by ana, bob (twice) and cat; clicks by ana and cat; dan's
+    // email bounced; eve and fay did nothing with it.
+    let later = |minutes: i64| (morning() + Duration::minutes(minutes)).timestamp_millis();
+    let marks = [
+        ("ana", "open", 30),
+        ("ana", "click", 31),
+        ("bob", "open", 40),
+        ("bob", "open", 90),
+        ("cat", "open", 50),
+        ("cat", "click", 52),
+        ("dan", "bounce", 6),
+    ];
+    for (who, action, minutes) in marks {
+        assert!(sim.mark(&email(who), action, later(minutes)));
+    }
+    shop.clock.set(morning() + Duration::hours(2));
+
+    let first = shop.read().await;
+    assert_eq!(first.recorded, marks.len());
+    assert_eq!(
+        first.linked, first.recorded,
+        "every activity is tied to its message"
+    );
+    let reads: Vec<String> = (sim.seen().into_iter())
+        .filter(|s| s.method == "GET" && s.path.starts_with("/3.0/reports"))
+        .map(|s| s.path)
+        .collect();
+    assert!(reads.contains(&format!("/3.0/reports/{campaign}/email-activity")));
+
+    let arms = shop.arms().await;
+    // Only arms with marks have counts: Mailchimp's email activity reports no deliveries.
+    let mut expected: BTreeMap<engagement::EngagementKey, EngagementCounts> = BTreeMap::new();
+    for who in ["ana", "bob", "cat", "dan"] {
+        let arm = arms[&email(who)].clone();
+        let counts = expected
+            .entry(("thanks".to_string(), Some(arm), "email".to_string()))
+            .or_default();
+        counts.opened += u64::from(["ana", "bob", "cat"].contains(&who));
+        counts.clicked += u64::from(["ana", "cat"].contains(&who));
+        counts.bounced += u64::from(who == "dan");
+    }
+    assert_eq!(shop.counts().await, expected);
+
+    // Reading again (from the start, as after a lost cursor, and from the cursor) adds nothing.
+    let rows = shop.rows().await;
+    sqlx::query("DELETE FROM cursors WHERE stream = 'engagement'")
+        .execute(&shop.pool)
+        .await
+        .unwrap();
+    let again = shop.read().await;
+    assert_eq!(again.recorded, 0);
+    assert_eq!(again.duplicates, first.recorded);
+    let caught_up = shop.read().await;
+    assert_eq!(caught_up.recorded, 0);
+    assert_eq!(shop.rows().await, rows);
+    assert_eq!(shop.counts().await, expected);
+
+    // A click marked now is read from the stored cursor and counted once more.
+    assert!(sim.mark(&email("bob"), "click", later(100)));
+    let next = shop.read().await;
+    assert_eq!(next.recorded, 1);
+    let bob = (
+        "thanks".to_string(),
+        Some(arms[&email("bob")].clone()),
+        "email".to_string(),
+    );
+    expected.get_mut(&bob).unwrap().clicked += 1;
+    assert_eq!(shop.counts().await, expected);
+    shop.reports(&expected, &arms).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -8,6 +8,7 @@
 
 use super::stats::{self, Interval, ALPHA};
 use super::{Experiment, HOLDOUT};
+use crate::metrics::engagement::{EngagementCounts, EngagementRates};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -20,6 +21,8 @@ pub struct ArmCounts {
     pub sent: u64,
     /// Distinct people with a completed sale attributed to one of their entries in the arm.
     pub converted: u64,
+    /// What the CRMs reported of the arm's messages.
+    pub engagement: EngagementCounts,
 }
 
 /// One arm's line of the report.
@@ -41,6 +44,10 @@ pub struct ArmReport {
     /// Whether the difference from the baseline is yet distinguishable from chance; `None` for
     /// the baseline.
     pub sentence: Option<String>,
+    /// What the CRMs reported of the arm's messages (sinks built for contract 0.5 report it).
+    pub engagement: EngagementCounts,
+    /// Those counts over the messages sent.
+    pub engagement_rates: EngagementRates,
 }
 
 /// The report of one experiment.
@@ -102,6 +109,8 @@ pub fn report(experiment: &Experiment, counts: &BTreeMap<String, ArmCounts>) -> 
                 lift,
                 p_value,
                 sentence,
+                engagement: arm.engagement,
+                engagement_rates: arm.engagement.rates(arm.sent),
             }
         })
         .collect();
@@ -187,6 +196,7 @@ mod tests {
                         people,
                         sent,
                         converted,
+                        ..ArmCounts::default()
                     },
                 )
             })

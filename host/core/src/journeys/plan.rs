@@ -6,13 +6,14 @@
 //! scheduler reads the waits by due time, so nothing scans profiles to find who is due.
 
 use super::{Journey, Trigger};
+use crate::clock::day_start;
 use crate::model::Order;
 use crate::pairs::Item;
 use crate::predictions::person::Models;
 use crate::predictions::summary::{self, ShopHistory};
 use crate::profile::facts::Sale;
 use crate::profile::tiers::Tier;
-use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -253,7 +254,7 @@ fn win_back<'j>(
         }),
     ];
     let since_first = lapses.into_iter().flatten().reduce(f64::min)?;
-    let start = local_midnight(context.zone, first_day)?;
+    let start = day_start(context.zone, first_day);
     let trigger_at = start + Duration::seconds((since_first * unit_days * 86_400.0).ceil() as i64);
     let mut planned = wait(journey, person.profile_id, person.key, "lapse", trigger_at);
     planned.replaces = true;
@@ -276,7 +277,7 @@ fn birthday<'j>(
         true => today.year() + 1,
         false => today.year(),
     };
-    let month_start = local_midnight(context.zone, NaiveDate::from_ymd_opt(year, month, 1)?)?;
+    let month_start = day_start(context.zone, NaiveDate::from_ymd_opt(year, month, 1)?);
     let trigger_at = month_start.max(context.now);
     let mut planned = wait(
         journey,
@@ -287,12 +288,6 @@ fn birthday<'j>(
     );
     planned.detail.insert("year".into(), year.to_string());
     Some(planned)
-}
-
-/// The first instant of `day` in `zone` (the earliest, where a clock change repeats midnight).
-fn local_midnight(zone: Tz, day: NaiveDate) -> Option<DateTime<Utc>> {
-    let midnight = zone.from_local_datetime(&day.and_hms_opt(0, 0, 0)?);
-    Some(midnight.earliest()?.with_timezone(&Utc))
 }
 
 /// The tier-change waits of a person whose tier went from `before` to `after` at `at` (a move to a

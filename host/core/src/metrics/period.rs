@@ -2,7 +2,9 @@
 //! is not included, so two adjacent ranges share no day), and the previous range of equal length
 //! that every figure is shown beside.
 
-use chrono::{Duration, NaiveDate};
+use crate::clock::day_start;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono_tz::Tz;
 use serde::Serialize;
 
 /// How many days the metrics cover when no range is given: the last 30, today included.
@@ -59,6 +61,11 @@ impl Period {
         self.from <= day && day < self.to
     }
 
+    /// The instants the range starts and ends (excluded) in `zone`: the starts of `from` and `to`.
+    pub fn bounds(&self, zone: Tz) -> (DateTime<Utc>, DateTime<Utc>) {
+        (day_start(zone, self.from), day_start(zone, self.to))
+    }
+
     /// The last day the range holds.
     pub fn last_day(&self) -> NaiveDate {
         self.to - Duration::days(1)
@@ -88,6 +95,19 @@ mod tests {
 
     fn day(text: &str) -> NaiveDate {
         text.parse().unwrap()
+    }
+
+    #[test]
+    fn bounds_are_the_local_midnights_even_across_a_clock_change() {
+        // New York springs forward on 8 March 2026: the period holds 23 + 24 hours.
+        let period = Period::new(day("2026-03-08"), day("2026-03-10")).unwrap();
+        let (from, to) = period.bounds(chrono_tz::America::New_York);
+        assert_eq!(from.to_rfc3339(), "2026-03-08T05:00:00+00:00");
+        assert_eq!(to.to_rfc3339(), "2026-03-10T04:00:00+00:00");
+        // Santiago's clocks skip midnight (to 01:00) on 6 September 2026: the day starts at 01:00.
+        let skipped = Period::new(day("2026-09-06"), day("2026-09-07")).unwrap();
+        let (from, _) = skipped.bounds(chrono_tz::America::Santiago);
+        assert_eq!(from.to_rfc3339(), "2026-09-06T04:00:00+00:00");
     }
 
     #[test]
