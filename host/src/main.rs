@@ -259,7 +259,10 @@ async fn main() -> anyhow::Result<()> {
                 true => cli::status::json(&pipeline)
                     .await
                     .map(|figures| println!("{figures:#}")),
-                false => cli::oneshot::print_status(&pipeline).await,
+                false => match cli::status::print_north_star(&pipeline).await {
+                    Ok(()) => cli::oneshot::print_status(&pipeline).await,
+                    Err(e) => Err(e),
+                },
             };
             pipeline.store.close().await;
             result

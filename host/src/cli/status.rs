@@ -1,10 +1,113 @@
-//! The operations part of `rapport status`: one line per sink (backlog, dead letters, latency,
-//! error budget, rate-limit waits), and `rapport status --json`, the store's figures and the
-//! operations figures as one JSON document.
+//! The parts of `rapport status` beyond the store's figures: the north-star numbers (the last 30
+//! days beside the 30 before), one operations line per sink (backlog, dead letters, latency, error
+//! budget, rate-limit waits), and `rapport status --json`, the store's figures, the operations
+//! figures and the north-star numbers as one JSON document.
 
+use super::metrics::{amount, percent};
+use rapport_core::metrics::business::SalesFigures;
+use rapport_core::metrics::period::{Compared, Period};
+use rapport_core::model::Money;
+use rapport_host::metrics::predicted::PredictedValue;
+use rapport_host::metrics::{business, BusinessMetrics};
 use rapport_host::operations::{self, OperationsReport, SinkOperations};
 use rapport_host::pipeline::Pipeline;
+use serde::Serialize;
 use std::time::Duration;
+
+/// The numbers everyone can recite, for the default period of `rapport metrics`.
+#[derive(Debug, Serialize)]
+pub struct NorthStar {
+    pub period: Period,
+    pub previous_period: Period,
+    pub repeat_purchase_rate: Compared<Option<f64>>,
+    pub mean_days_between_visits: Compared<Option<f64>>,
+    pub median_days_to_second_order: Compared<Option<f64>>,
+    pub lifetime_value_per_buyer: Compared<Option<Money>>,
+    pub predicted_lifetime_value: PredictedValue,
+}
+
+impl NorthStar {
+    fn of(m: BusinessMetrics) -> NorthStar {
+        let both = |figure: fn(&SalesFigures) -> Option<f64>| Compared {
+            current: figure(&m.sales.current),
+            previous: figure(&m.sales.previous),
+        };
+        NorthStar {
+            period: m.period,
+            previous_period: m.previous_period,
+            repeat_purchase_rate: both(|s| s.repeat_purchase_rate),
+            mean_days_between_visits: both(|s| s.mean_days_between_visits),
+            median_days_to_second_order: both(|s| s.second_order.median_days),
+            lifetime_value_per_buyer: Compared {
+                current: m.sales.current.lifetime_value.mean_per_buyer.clone(),
+                previous: m.sales.previous.lifetime_value.mean_per_buyer.clone(),
+            },
+            predicted_lifetime_value: m.predicted_lifetime_value,
+        }
+    }
+}
+
+/// The north-star numbers of the last 30 days (today included, by the pipeline's clock).
+pub async fn north_star(pipeline: &Pipeline) -> anyhow::Result<NorthStar> {
+    let zone = pipeline.config.shop.time_zone;
+    let today = pipeline.clock.now().with_timezone(&zone).date_naive();
+    let period = Period::or_default(None, None, today)?;
+    let journeys = &pipeline.config.journeys;
+    Ok(NorthStar::of(
+        business(&pipeline.store, journeys, zone, period, today).await?,
+    ))
+}
+
+/// Prints the north-star numbers, each beside the period before.
+pub async fn print_north_star(pipeline: &Pipeline) -> anyhow::Result<()> {
+    let n = north_star(pipeline).await?;
+    let days = |x: Option<f64>| x.map_or("-".into(), |d| format!("{d:.1} days"));
+    println!(
+        "north star, {} to {} (before: {} to {}):",
+        n.period.from,
+        n.period.last_day(),
+        n.previous_period.from,
+        n.previous_period.last_day()
+    );
+    let line =
+        |name: &str, c: (String, String)| println!("  {name:<30} {:>14} (before {})", c.0, c.1);
+    let pair = |c: &Compared<Option<f64>>, show: &dyn Fn(Option<f64>) -> String| {
+        (show(c.current), show(c.previous))
+    };
+    line(
+        "repeat purchase rate",
+        pair(&n.repeat_purchase_rate, &percent),
+    );
+    line(
+        "days between visits (mean)",
+        pair(&n.mean_days_between_visits, &days),
+    );
+    line(
+        "time to second order (median)",
+        pair(&n.median_days_to_second_order, &days),
+    );
+    let ltv = &n.lifetime_value_per_buyer;
+    line(
+        "lifetime value per buyer",
+        (amount(ltv.current.as_ref()), amount(ltv.previous.as_ref())),
+    );
+    match &n.predicted_lifetime_value {
+        PredictedValue::Available {
+            mean_12_months,
+            customers,
+            fit_as_of,
+            ..
+        } => println!(
+            "  {:<30} {:>14} per customer ({customers} customers, fit of {fit_as_of})",
+            "predicted value, next 12 months",
+            amount(Some(mean_12_months))
+        ),
+        PredictedValue::NotAvailable { reason } => {
+            println!("  {:<30} {reason}", "predicted value, next 12 months")
+        }
+    }
+    Ok(())
+}
 
 /// Prints each sink's operations figures, one line a sink.
 pub async fn print_operations(pipeline: &Pipeline) -> anyhow::Result<()> {
@@ -14,12 +117,13 @@ pub async fn print_operations(pipeline: &Pipeline) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The store's figures (`store`) and the operations figures (`operations`) as JSON. The
-/// north-star numbers (the business metrics) join this document under their own key.
+/// The store's figures (`store`), the operations figures (`operations`) and the north-star
+/// numbers (`north_star`) as JSON.
 pub async fn json(pipeline: &Pipeline) -> anyhow::Result<serde_json::Value> {
     let store = pipeline.store.summary().await?;
     let operations = read(pipeline).await?;
-    Ok(serde_json::json!({ "store": store, "operations": operations }))
+    let north_star = north_star(pipeline).await?;
+    Ok(serde_json::json!({ "store": store, "operations": operations, "north_star": north_star }))
 }
 
 async fn read(pipeline: &Pipeline) -> anyhow::Result<OperationsReport> {

@@ -5,11 +5,11 @@
 
 use chrono::{DateTime, Duration};
 use rapport_demo::{DemoOptions, DEFAULT_SEED, THANKS, WIN_BACK};
-use rapport_e2e::{journey_message, target_dir};
+use rapport_e2e::{journey_message, rapport_bin, target_dir};
 use rapport_fakes::hubspot;
 use rapport_fakes::shop::Receipt;
 use rapport_fakes::year::{Habit, YearShop};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
 const DAY: i64 = 24 * 3600;
@@ -213,6 +213,51 @@ async fn the_demo_shop_runs_a_year_end_to_end_and_serves_it() {
     assert_eq!(current["repeat_buyers"], repeat as u64);
     assert_eq!(metrics["segments"]["buyers"], days.len() as u64);
     assert_eq!(metrics["predicted_lifetime_value"]["status"], "available");
+
+    // `rapport status` leads with the north-star numbers of the last 30 days: those of
+    // `/api/metrics` for its default period.
+    let last_30 = get("/api/metrics".to_string()).await;
+    let config = work.join("rapport.toml");
+    let status = |json: bool| {
+        let mut cmd = std::process::Command::new(rapport_bin());
+        cmd.arg("status").arg("--config").arg(&config);
+        if json {
+            cmd.arg("--json");
+        }
+        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+    };
+    let out = status(true).await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let north_star = serde_json::from_slice::<Value>(&out.stdout).unwrap()["north_star"].clone();
+    let (now, before) = (&last_30["sales"]["current"], &last_30["sales"]["previous"]);
+    assert_eq!(north_star["period"], last_30["period"]);
+    assert_eq!(
+        north_star["repeat_purchase_rate"],
+        json!({"current": now["repeat_purchase_rate"], "previous": before["repeat_purchase_rate"]})
+    );
+    assert_eq!(
+        north_star["median_days_to_second_order"]["current"],
+        now["second_order"]["median_days"]
+    );
+    assert_eq!(
+        north_star["lifetime_value_per_buyer"]["current"],
+        now["lifetime_value"]["mean_per_buyer"]
+    );
+    assert_eq!(
+        north_star["predicted_lifetime_value"],
+        last_30["predicted_lifetime_value"]
+    );
+    let out = status(false).await.unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rate = now["repeat_purchase_rate"].as_f64().unwrap();
+    assert!(
+        text.starts_with("north star") && text.contains(&format!("{:.1}%", rate * 100.0)),
+        "{text}"
+    );
 
     served.shutdown().await.unwrap();
 }
