@@ -4,6 +4,7 @@
 
 use super::auth::{self, SESSION_COOKIE};
 use super::html::escape;
+use super::openapi::{ErrorBody, PUBLIC};
 use super::tokens::{self, Role};
 use super::{error, AdminState};
 use axum::extract::{FromRequest as _, Query, Request, State};
@@ -12,6 +13,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
 
 pub fn routes() -> Router<AdminState> {
     Router::new()
@@ -20,12 +22,17 @@ pub fn routes() -> Router<AdminState> {
 }
 
 /// `?next=/path`: where the form goes after logging in (the staff page sends people here so).
-#[derive(Deserialize)]
-struct FormQuery {
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct FormQuery {
+    /// A path on this server to go to after logging in.
     next: Option<String>,
 }
 
-async fn form(Query(query): Query<FormQuery>) -> Html<String> {
+/// The login form.
+#[utoipa::path(get, path = "/login", tag = PUBLIC, params(FormQuery),
+    responses((status = 200, description = "The form", body = String, content_type = "text/html")))]
+pub(super) async fn form(Query(query): Query<FormQuery>) -> Html<String> {
     Html(page("", query.next.as_deref()))
 }
 
@@ -49,8 +56,8 @@ fn page(message: &str, next: Option<&str>) -> String {
     )
 }
 
-#[derive(Deserialize)]
-struct LoginForm {
+#[derive(Deserialize, ToSchema)]
+pub(super) struct LoginForm {
     token: String,
     /// Where to go after logging in: a path on this server.
     next: Option<String>,
@@ -78,7 +85,14 @@ fn cookie(state: &AdminState, value: &str, max_age: u64) -> HeaderValue {
     .expect("a session cookie is a valid header value")
 }
 
-async fn login(State(state): State<AdminState>, request: Request) -> Response {
+/// Logs in with a token: a session cookie, and off to `next`.
+#[utoipa::path(post, path = "/login", tag = PUBLIC,
+    request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Logged in: a session cookie, and a redirect to `next` (by default /api/summary)"),
+        (status = 401, description = "The form again, saying the token is not valid", body = String, content_type = "text/html"),
+        (status = 503, description = "The store cannot be read", body = ErrorBody)))]
+pub(super) async fn login(State(state): State<AdminState>, request: Request) -> Response {
     // A login posted from another site is refused too (login CSRF); the guard already refused a
     // foreign Origin, and a browser that says where it posted from must say this server.
     let cross_site = request
@@ -129,7 +143,12 @@ async fn login(State(state): State<AdminState>, request: Request) -> Response {
     }
 }
 
-async fn logout(State(state): State<AdminState>, request: Request) -> Response {
+/// Ends the session and goes back to the login form.
+#[utoipa::path(post, path = "/logout", tag = PUBLIC,
+    responses(
+        (status = 303, description = "The session is ended; a redirect to /login"),
+        (status = 503, description = "The store cannot be read", body = ErrorBody)))]
+pub(super) async fn logout(State(state): State<AdminState>, request: Request) -> Response {
     if !auth::from_own_pages(&request) {
         return error(
             StatusCode::FORBIDDEN,

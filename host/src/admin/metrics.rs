@@ -3,6 +3,7 @@
 //! (today included, by the injected clock in the shop's time zone), `from` to 30 days before
 //! `to`. A bad parameter is a 400 that names it.
 
+use super::openapi::{ErrorBody, ADMIN};
 use super::{error, AdminState};
 use crate::metrics::business;
 use axum::extract::{Query, State};
@@ -40,7 +41,16 @@ fn period(query: &BTreeMap<String, String>, today: NaiveDate) -> Result<Period, 
     Period::or_default(day(query, "from")?, day(query, "to")?, today).map_err(|e| e.to_string())
 }
 
-async fn metrics(
+/// The business metrics of `[from, to)` beside the period before it.
+#[utoipa::path(get, path = "/api/metrics", tag = ADMIN,
+    params(
+        ("from" = Option<String>, Query, format = Date, description = "The first day, YYYY-MM-DD; by default 30 days before `to`"),
+        ("to" = Option<String>, Query, format = Date, description = "The day after the last, YYYY-MM-DD; by default tomorrow")),
+    responses(
+        (status = 200, description = "The period's metrics and the previous period's", body = Object),
+        (status = 400, description = "A parameter that is not a date, an unknown one, or from not before to", body = ErrorBody),
+        (status = 503, description = "The store cannot be read", body = ErrorBody)))]
+pub(super) async fn metrics(
     State(state): State<AdminState>,
     Query(query): Query<BTreeMap<String, String>>,
 ) -> Response {

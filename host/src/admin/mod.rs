@@ -2,24 +2,27 @@
 //! route bounded in `webhooks`), a health check, a JSON summary for operators, the plugin routes
 //! (`plugins`), the operations figures as JSON (`operations`) and as Prometheus text at `/metrics`
 //! (`prometheus`), the profile and segment routes (`profiles`), the staff cues (`cues`), the
-//! counter's tablet page (`staff`), the login form (`login`) and the customers' preference page
-//! (`preferences`, whose signed link is its credential). Every request passes the Host and Origin
-//! `guard`; every route but `/health`, the login form, the tablet page's stylesheet and script, the
-//! preference page and signed vendor webhooks needs a token (`auth`, `tokens`). `listen` serves
-//! it, over TLS when configured.
+//! counter's tablet page (`staff`), the operator's dashboard at `/` (`dashboard`), the login form
+//! (`login`) and the customers' preference page (`preferences`, whose signed link is its
+//! credential). Every request passes the Host and Origin `guard`; every route but `/health`, the
+//! login form, the tablet page's and the dashboard's stylesheets and scripts, the preference page
+//! and signed vendor webhooks needs a token (`auth`, `tokens`). `listen` serves it, over TLS when
+//! configured.
 
 pub mod auth;
 mod cues;
+mod dashboard;
 pub mod guard;
 mod html;
 pub mod listen;
 mod login;
 mod metrics;
+mod openapi;
 mod operations;
 mod plugins;
 mod preferences;
-mod prometheus;
 pub mod profiles;
+mod prometheus;
 mod staff;
 pub mod tokens;
 mod webhooks;
@@ -32,6 +35,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{middleware, Json, Router};
+use openapi::ErrorBody;
 use rapport_store::Store;
 use serde_json::json;
 use std::sync::Arc;
@@ -67,6 +71,8 @@ pub fn router(state: AdminState) -> Router {
         .merge(metrics::routes())
         .merge(operations::routes())
         .merge(prometheus::routes())
+        .merge(openapi::routes())
+        .merge(dashboard::admin_routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_admin,
@@ -76,10 +82,11 @@ pub fn router(state: AdminState) -> Router {
     );
     let rules = Arc::new(guard::HostRules::new(&state.server));
     Router::new()
-        .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/health", get(health))
         .merge(preferences::routes())
         .merge(login::routes())
         .merge(staff::routes())
+        .merge(dashboard::routes())
         .merge(admin)
         .merge(staff)
         .merge(webhooks::routes(&state))
@@ -87,6 +94,17 @@ pub fn router(state: AdminState) -> Router {
         .with_state(state)
 }
 
+/// `{"status": "ok"}` while the host answers.
+#[utoipa::path(get, path = "/health", tag = openapi::PUBLIC,
+    responses((status = 200, description = "The host answers", body = Object, example = json!({"status": "ok"}))))]
+async fn health() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// What the store holds, in numbers.
+#[utoipa::path(get, path = "/api/summary", tag = openapi::ADMIN,
+    responses((status = 200, description = "Orders, refunds, profiles and each sink's figures", body = Object),
+        (status = 503, description = "The store cannot be read", body = ErrorBody)))]
 async fn summary(State(state): State<AdminState>) -> Response {
     match state.store.summary().await {
         Ok(summary) => Json(summary).into_response(),
@@ -95,6 +113,9 @@ async fn summary(State(state): State<AdminState>) -> Response {
 }
 
 /// Each sink's backfill: profiles queued when it joined, and how many it still owes.
+#[utoipa::path(get, path = "/api/backfills", tag = openapi::ADMIN,
+    responses((status = 200, body = [rapport_store::Backfill]),
+        (status = 503, description = "The store cannot be read", body = ErrorBody)))]
 async fn backfills(State(state): State<AdminState>) -> Response {
     match state.store.backfills().await {
         Ok(backfills) => Json(backfills).into_response(),
@@ -103,5 +124,5 @@ async fn backfills(State(state): State<AdminState>) -> Response {
 }
 
 fn error(status: StatusCode, message: String) -> Response {
-    (status, Json(json!({ "error": message }))).into_response()
+    (status, Json(ErrorBody { error: message })).into_response()
 }

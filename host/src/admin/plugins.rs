@@ -1,32 +1,46 @@
 //! The admin API's plugin routes, which `rapport plugin list | rollback | disable | enable` call:
 //! every connector's generations and health, and the operator's rollback, disable and enable.
 
+use super::openapi::{ErrorBody, ADMIN};
 use super::{error, AdminState};
-use crate::reload::control::{self, ControlError};
+use crate::reload::control::{self, ControlError, RolledBack, Switched};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 pub fn routes() -> Router<AdminState> {
     Router::new()
-        .route(
-            "/api/plugins",
-            get(|State(state): State<AdminState>| async move { Json(state.connectors.reports()) }),
-        )
+        .route("/api/plugins", get(list))
         .route("/api/plugins/{target}/rollback", post(rollback))
         .route("/api/plugins/{target}/disable", post(disable))
         .route("/api/plugins/{target}/enable", post(enable))
 }
 
-#[derive(Deserialize)]
-struct RollbackQuery {
+/// Every connector's generations and health.
+#[utoipa::path(get, path = "/api/plugins", tag = ADMIN,
+    responses((status = 200, description = "Each connector's report", body = [Object])))]
+pub(super) async fn list(State(state): State<AdminState>) -> Response {
+    Json(state.connectors.reports()).into_response()
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct RollbackQuery {
+    /// The generation to go back to; by default each connector's newest kept one older than live.
     to: Option<u64>,
 }
 
-async fn rollback(
+/// Rolls the connector, or every connector running the plugin, back a generation.
+#[utoipa::path(post, path = "/api/plugins/{target}/rollback", tag = ADMIN,
+    params(("target" = String, Path, description = "A connector id, or a plugin name for every connector running it"), RollbackQuery),
+    responses((status = 200, body = [RolledBack]),
+        (status = 404, description = "No connector or plugin of that name", body = ErrorBody),
+        (status = 409, description = "A connector cannot roll back", body = ErrorBody)))]
+pub(super) async fn rollback(
     State(state): State<AdminState>,
     Path(target): Path<String>,
     Query(query): Query<RollbackQuery>,
@@ -34,11 +48,25 @@ async fn rollback(
     answer(control::rollback(&state.connectors, &target, query.to))
 }
 
-async fn disable(State(state): State<AdminState>, Path(target): Path<String>) -> Response {
+/// Disables the connector, or every connector running the plugin.
+#[utoipa::path(post, path = "/api/plugins/{target}/disable", tag = ADMIN, params(("target" = String, Path, description = "A connector id, or a plugin name for every connector running it")),
+    responses((status = 200, body = [Switched]),
+        (status = 404, description = "No connector or plugin of that name", body = ErrorBody)))]
+pub(super) async fn disable(
+    State(state): State<AdminState>,
+    Path(target): Path<String>,
+) -> Response {
     answer(control::set_disabled(&state.connectors, &target, true))
 }
 
-async fn enable(State(state): State<AdminState>, Path(target): Path<String>) -> Response {
+/// Enables the connector, or every connector running the plugin.
+#[utoipa::path(post, path = "/api/plugins/{target}/enable", tag = ADMIN, params(("target" = String, Path, description = "A connector id, or a plugin name for every connector running it")),
+    responses((status = 200, body = [Switched]),
+        (status = 404, description = "No connector or plugin of that name", body = ErrorBody)))]
+pub(super) async fn enable(
+    State(state): State<AdminState>,
+    Path(target): Path<String>,
+) -> Response {
     let result = control::set_disabled(&state.connectors, &target, false);
     // Work that waited while the sink was disabled is due now.
     state.wakers.wake_all();

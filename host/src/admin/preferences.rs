@@ -7,6 +7,7 @@
 //! here, escaped, with no external assets, readable on a phone.
 
 use super::html::escape;
+use super::openapi::PUBLIC;
 use super::AdminState;
 use crate::preferences::{Changes, Page, PageError, Saved};
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -29,14 +30,27 @@ pub fn routes() -> Router<AdminState> {
         .layer(DefaultBodyLimit::max(MAX_BODY))
 }
 
-async fn show(State(state): State<AdminState>, Path(token): Path<String>) -> Response {
+/// A person's preference page; the signed token in the link is the credential.
+#[utoipa::path(get, path = "/preferences/{token}", tag = PUBLIC, params(("token" = String, Path, description = "The signed link's token")),
+    responses(
+        (status = 200, description = "The page", body = String, content_type = "text/html"),
+        (status = 404, description = "A token that opens nothing: one page naming nobody", body = String, content_type = "text/html")))]
+pub(super) async fn show(State(state): State<AdminState>, Path(token): Path<String>) -> Response {
     match state.preferences.open(&token).await {
         Ok(page) => respond(StatusCode::OK, render(&state, &token, &page, None)),
         Err(e) => failed(e),
     }
 }
 
-async fn change(
+/// Saves the page's form: consents per channel, quiet hours, or forgetting.
+#[utoipa::path(post, path = "/preferences/{token}", tag = PUBLIC, params(("token" = String, Path, description = "The signed link's token")),
+    request_body(content = Object, content_type = "application/x-www-form-urlencoded",
+        description = "The page's form, with its hidden `guard` field"),
+    responses(
+        (status = 200, description = "The page, saying what was saved", body = String, content_type = "text/html"),
+        (status = 400, description = "A form that is not the page's", body = String, content_type = "text/html"),
+        (status = 404, description = "A token that opens nothing", body = String, content_type = "text/html")))]
+pub(super) async fn change(
     State(state): State<AdminState>,
     Path(token): Path<String>,
     Form(form): Form<Vec<(String, String)>>,

@@ -2,6 +2,7 @@
 //! phone or loyalty number), their service issues, and the shop's segments. Staff tokens see the
 //! staff view and may open and close issues; everything else needs an admin token.
 
+use super::openapi::{ErrorBody, ADMIN, STAFF};
 use super::{error, AdminState};
 use crate::admin::tokens::Role;
 use crate::lookup::{find_one, LookupError, LOYALTY_PREFIX};
@@ -16,8 +17,8 @@ use chrono_tz::Tz;
 use rapport_core::identity::Normalizer;
 use rapport_core::profile::tiers::Tier;
 use rapport_store::FoundProfile;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 /// The shop's rules the profile routes apply: how people are looked up, the loyalty tiers, and the
 /// shop's time zone.
@@ -40,24 +41,40 @@ pub fn admin_routes() -> Router<AdminState> {
     Router::new().route("/api/segments", get(list_segments))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct ViewQuery {
+#[into_params(parameter_in = Query)]
+pub(super) struct ViewQuery {
+    /// `staff` (the default) or `marketer` (admin only).
     #[serde(default)]
+    #[param(inline)]
     view: ViewKind,
 }
 
-#[derive(Debug, Deserialize)]
+/// Exactly one of `email`, `phone` and `loyalty`.
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct LookupQuery {
+#[into_params(parameter_in = Query)]
+pub(super) struct LookupQuery {
     email: Option<String>,
     phone: Option<String>,
+    /// The loyalty number.
     loyalty: Option<String>,
+    /// `staff` (the default) or `marketer` (admin only).
     #[serde(default)]
+    #[param(inline)]
     view: ViewKind,
 }
 
-async fn by_key(
+/// One person's staff or marketer view, by profile key.
+#[utoipa::path(get, path = "/api/profiles/{key}", tag = STAFF,
+    params(("key" = String, Path, description = "The profile key, p-…"), ViewQuery),
+    responses(
+        (status = 200, description = "The staff view, or the marketer view for an admin", body = Object),
+        (status = 400, description = "Not a profile key", body = ErrorBody),
+        (status = 403, description = "The marketer view on a staff token", body = ErrorBody),
+        (status = 404, description = "No such person", body = ErrorBody)))]
+pub(super) async fn by_key(
     State(state): State<AdminState>,
     Extension(role): Extension<Role>,
     Path(key): Path<String>,
@@ -72,7 +89,14 @@ async fn by_key(
     show(&state, &role, &key, query.view).await
 }
 
-async fn lookup(
+/// One person's staff or marketer view, looked up by email, phone or loyalty number.
+#[utoipa::path(get, path = "/api/profiles", tag = STAFF, params(LookupQuery),
+    responses(
+        (status = 200, description = "The staff view, or the marketer view for an admin", body = Object),
+        (status = 400, description = "Not exactly one of email, phone and loyalty, or one that is malformed", body = ErrorBody),
+        (status = 403, description = "The marketer view on a staff token", body = ErrorBody),
+        (status = 404, description = "No such person", body = ErrorBody)))]
+pub(super) async fn lookup(
     State(state): State<AdminState>,
     Extension(role): Extension<Role>,
     Query(query): Query<LookupQuery>,
@@ -135,14 +159,31 @@ async fn show(state: &AdminState, role: &Role, who: &str, kind: ViewKind) -> Res
 }
 
 /// `{"open": "title"}` opens an issue; `{"close": id}` closes one.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
-enum IssueChange {
+pub(super) enum IssueChange {
     Open(String),
     Close(i64),
 }
 
-async fn issues(
+/// The answer to an issue change.
+#[derive(Serialize, ToSchema)]
+pub(super) struct IssueState {
+    id: i64,
+    /// Whether the issue is open now.
+    open: bool,
+}
+
+/// Opens or closes one of a person's service issues.
+#[utoipa::path(post, path = "/api/profiles/{key}/issues", tag = STAFF,
+    params(("key" = String, Path, description = "The profile key, p-…")),
+    request_body = IssueChange,
+    responses(
+        (status = 201, description = "Opened", body = IssueState),
+        (status = 200, description = "Closed", body = IssueState),
+        (status = 400, description = "Not a profile key, or a body that is neither change", body = ErrorBody),
+        (status = 404, description = "No such person, or no such open issue", body = ErrorBody)))]
+pub(super) async fn issues(
     State(state): State<AdminState>,
     Extension(role): Extension<Role>,
     Path(key): Path<String>,
@@ -179,13 +220,13 @@ async fn issues(
                 .await
             {
                 Ok(id) => {
-                    (StatusCode::CREATED, Json(json!({"id": id, "open": true}))).into_response()
+                    (StatusCode::CREATED, Json(IssueState { id, open: true })).into_response()
                 }
                 Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
             }
         }
         IssueChange::Close(id) => match state.store.close_issue(person.id, id, &by, now).await {
-            Ok(true) => Json(json!({"id": id, "open": false})).into_response(),
+            Ok(true) => Json(IssueState { id, open: false }).into_response(),
             Ok(false) => error(
                 StatusCode::NOT_FOUND,
                 format!("{key} has no open issue {id}"),
@@ -195,7 +236,10 @@ async fn issues(
     }
 }
 
-async fn list_segments(State(state): State<AdminState>) -> Response {
+/// The shop's segments and how many people are in each.
+#[utoipa::path(get, path = "/api/segments", tag = ADMIN,
+    responses((status = 200, body = Object), (status = 503, description = "The store cannot be read", body = ErrorBody)))]
+pub(super) async fn list_segments(State(state): State<AdminState>) -> Response {
     match segments(&state.store).await {
         Ok(found) => Json(found).into_response(),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),

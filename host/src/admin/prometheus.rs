@@ -3,6 +3,7 @@
 //! registry is filled from the store at each scrape, so every host sharing a PostgreSQL database
 //! reports the same numbers.
 
+use super::openapi::{ErrorBody, ADMIN};
 use super::{error, operations, AdminState};
 use crate::operations::{OperationsReport, PluginState};
 use axum::extract::State;
@@ -22,7 +23,13 @@ pub fn routes() -> Router<AdminState> {
     Router::new().route("/metrics", get(scrape))
 }
 
-async fn scrape(State(state): State<AdminState>) -> Response {
+/// The operations figures as Prometheus text.
+#[utoipa::path(get, path = "/metrics", tag = ADMIN,
+    responses(
+        (status = 200, description = "The Prometheus text format 0.0.4", body = String,
+            content_type = "text/plain; version=0.0.4; charset=utf-8"),
+        (status = 503, description = "The store cannot be read", body = ErrorBody)))]
+pub(super) async fn scrape(State(state): State<AdminState>) -> Response {
     let report = match operations::read(&state).await {
         Ok(report) => report,
         Err(unavailable) => return unavailable,

@@ -3,6 +3,7 @@
 //! `max_concurrent` requests at once (more get 503 at once), and a body limit (413) that defaults to
 //! a quarter of the plugin memory limit, which the body has to fit in beside what it parses into.
 
+use super::openapi::{ErrorBody, WEBHOOKS};
 use super::{auth, error, AdminState};
 use crate::ingest::push::{PushError, PushPolicy};
 use axum::body::Bytes;
@@ -117,7 +118,19 @@ pub fn routes(state: &AdminState) -> Router<AdminState> {
     router
 }
 
-async fn receive(
+/// One push into a configured source, taken once it is stored.
+#[utoipa::path(post, path = "/webhooks/{source}", tag = WEBHOOKS,
+    params(("source" = String, Path, description = "The source's id in the config")),
+    request_body(content = String, content_type = "application/octet-stream",
+        description = "What the source's plugin reads: the vendor's webhook, or an export file"),
+    responses(
+        (status = 200, description = "The events are stored", body = Object),
+        (status = 400, description = "A malformed body, kept once in the webhook inbox", body = ErrorBody),
+        (status = 404, description = "No such source", body = ErrorBody),
+        (status = 408, description = "The body did not arrive in time; nothing was kept", body = ErrorBody),
+        (status = 413, description = "The body is larger than the source takes; nothing was kept", body = ErrorBody),
+        (status = 503, description = "Too many pushes at once (with Retry-After)", body = ErrorBody)))]
+pub(super) async fn receive(
     state: AdminState,
     source: &str,
     headers: HeaderMap,

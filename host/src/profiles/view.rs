@@ -19,7 +19,9 @@ use rapport_store::{ProfileSnapshot, SnapshotDepth, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
 /// Which view.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ViewKind {
     #[default]

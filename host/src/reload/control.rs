@@ -20,7 +20,7 @@ pub enum ControlError {
 }
 
 /// One connector's rollback.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RolledBack {
     pub connector: String,
     pub from: u64,
@@ -28,7 +28,7 @@ pub struct RolledBack {
 }
 
 /// One connector's state after a disable or enable.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Switched {
     pub connector: String,
     pub disabled: bool,

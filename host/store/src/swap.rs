@@ -19,13 +19,14 @@ pub enum Retirement {
 }
 
 /// How far a sink's backfill has come.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Backfill {
     pub sink: String,
     /// Profiles queued when the sink joined.
     pub profiles: i64,
     /// Of those, how many are still to be delivered.
     pub owed: i64,
+    /// When it started, in milliseconds since the Unix epoch.
     pub started_at: i64,
 }
 

@@ -6,10 +6,9 @@
 //! token, look Ana up by phone, see her cues. The screenshot is kept in
 //! `target/test-artifacts/staff.png`.
 
-mod browser;
-
+use crate::browser;
 use chrono::{Datelike, Duration, Utc};
-use rapport_e2e::{free_port, plugin, stop_gracefully, target_dir, ShopDir, TestShop};
+use rapport_e2e::{free_port, plugin, stop_gracefully, ShopDir, TestShop};
 use rapport_fakes::square::{self, SquareServer};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -381,12 +380,6 @@ async fn tablet_page(shop: &Shop, staff: &str) {
             .await,
         true
     );
-    let png = page.screenshot().await;
-    let dir = target_dir().join("test-artifacts");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("staff.png");
-    std::fs::write(&path, &png).unwrap();
-    println!("the staff page's screenshot: {}", path.display());
-    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+    page.keep_screenshot("staff.png").await;
     page.close().await;
 }

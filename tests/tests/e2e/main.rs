@@ -2,12 +2,14 @@
 //! each with real plugins, real HTTP on loopback, a real SQLite file and real PostgreSQL.
 
 mod bad_input;
+mod browser;
 mod consent;
 mod contract_v0_3;
 mod crash;
 mod crm_unsubscribes;
 mod csv_import;
 mod cues;
+mod dashboard;
 mod delivery;
 mod demo;
 mod edges_delivery;
@@ -26,6 +28,7 @@ mod journeys_year;
 mod klaviyo;
 mod mailchimp;
 mod metrics;
+mod openapi;
 mod operations;
 mod packages;
 mod pairs;

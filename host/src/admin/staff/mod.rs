@@ -5,6 +5,7 @@
 //! them back here.
 
 use super::auth::session_cookie;
+use super::openapi::{ErrorBody, PUBLIC};
 use super::tokens::{self, Role};
 use super::{error, AdminState};
 use axum::extract::State;
@@ -26,17 +27,25 @@ const POLICY: &str = concat!(
 pub fn routes() -> Router<AdminState> {
     Router::new()
         .route("/staff", get(page))
-        .route(
-            "/staff/staff.css",
-            get(|| async { asset("text/css", STYLE) }),
-        )
-        .route(
-            "/staff/staff.js",
-            get(|| async { asset("text/javascript", SCRIPT) }),
-        )
+        .route("/staff/staff.css", get(style))
+        .route("/staff/staff.js", get(script))
 }
 
-fn asset(content_type: &'static str, body: &'static str) -> Response {
+/// The tablet page's stylesheet.
+#[utoipa::path(get, path = "/staff/staff.css", tag = PUBLIC,
+    responses((status = 200, body = String, content_type = "text/css")))]
+pub(super) async fn style() -> Response {
+    asset("text/css", STYLE)
+}
+
+/// The tablet page's script.
+#[utoipa::path(get, path = "/staff/staff.js", tag = PUBLIC,
+    responses((status = 200, body = String, content_type = "text/javascript")))]
+pub(super) async fn script() -> Response {
+    asset("text/javascript", SCRIPT)
+}
+
+pub(super) fn asset(content_type: &'static str, body: &'static str) -> Response {
     (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
@@ -59,8 +68,33 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
         .into_response()
 }
 
-async fn page(State(state): State<AdminState>, headers: HeaderMap) -> Response {
-    let holder = match session_cookie(&headers) {
+/// The counter's tablet page, on a staff or admin session.
+#[utoipa::path(get, path = "/staff", tag = PUBLIC,
+    responses(
+        (status = 200, description = "The page, on a staff or admin session", body = String, content_type = "text/html"),
+        (status = 303, description = "No session: off to the login form, which comes back here"),
+        (status = 403, description = "A session of another role", body = ErrorBody)))]
+pub(super) async fn page(State(state): State<AdminState>, headers: HeaderMap) -> Response {
+    gated_page(
+        &state,
+        &headers,
+        &[Role::Staff, Role::Admin],
+        PAGE,
+        "/staff",
+    )
+    .await
+}
+
+/// `html` on a session of one of the `roles`; another role is refused, and anyone without a
+/// session is sent to the login form, which brings them back to `path`.
+pub(super) async fn gated_page(
+    state: &AdminState,
+    headers: &HeaderMap,
+    roles: &[Role],
+    html: &'static str,
+    path: &str,
+) -> Response {
+    let holder = match session_cookie(headers) {
         Some(session) => match tokens::check(&state.store, session).await {
             Ok(holder) => holder,
             Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
@@ -68,14 +102,14 @@ async fn page(State(state): State<AdminState>, headers: HeaderMap) -> Response {
         None => None,
     };
     match holder.map(|h| h.role) {
-        Some(Role::Staff | Role::Admin) => asset("text/html; charset=utf-8", PAGE),
+        Some(role) if roles.contains(&role) => asset("text/html; charset=utf-8", html),
         Some(role) => error(
             StatusCode::FORBIDDEN,
-            format!("a token with the role {role} may not use the staff page"),
+            format!("a token with the role {role} may not use the page {path}"),
         ),
         None => (
             StatusCode::SEE_OTHER,
-            [(header::LOCATION, "/login?next=/staff")],
+            [(header::LOCATION, format!("/login?next={path}"))],
         )
             .into_response(),
     }

@@ -1,6 +1,7 @@
 //! A headless Chromium (Debian's `chromium`) driven over the DevTools protocol on a pipe
 //! (`--remote-debugging-pipe`: JSON messages ended by a NUL byte, on the browser's file
-//! descriptors 3 and 4), so the staff page is tested as a browser runs it, with no driver crate.
+//! descriptors 3 and 4), so the host's pages (the staff page, the dashboard) are tested as a browser
+//! runs them, with no driver crate.
 //! Under CI (`CI=true`) a missing Chromium fails the test; elsewhere it is skipped with the reason
 //! printed.
 
@@ -36,7 +37,7 @@ pub fn available() -> bool {
             std::env::var("CI").as_deref() != Ok("true"),
             "`{CHROMIUM}` is not installed: scripts/test installs Debian's chromium package with apt-get"
         );
-        eprintln!("SKIPPED: `{CHROMIUM}` is not installed (scripts/test installs it); the staff page was not tested in a browser");
+        eprintln!("SKIPPED: `{CHROMIUM}` is not installed (scripts/test installs it); the page was not tested in a browser");
     }
     found
 }
@@ -124,10 +125,11 @@ impl Browser {
                     return message;
                 }
             }
-            let mut chunk = [0u8; 65536];
-            let n = self.answers.read(&mut chunk).await.unwrap();
+            // Into the heap buffer: a buffer on the stack would be part of every future awaiting
+            // this one, and the test thread's stack is small.
+            self.pending.reserve(65536);
+            let n = self.answers.read_buf(&mut self.pending).await.unwrap();
             assert!(n > 0, "chromium closed its pipe");
-            self.pending.extend_from_slice(&chunk[..n]);
         }
     }
 
@@ -187,7 +189,7 @@ impl Browser {
     }
 
     /// A PNG of the page as it is shown.
-    pub async fn screenshot(&mut self) -> Vec<u8> {
+    async fn screenshot(&mut self) -> Vec<u8> {
         use base64::Engine;
         let shot = self
             .call("Page.captureScreenshot", json!({"format": "png"}))
@@ -195,6 +197,17 @@ impl Browser {
         base64::engine::general_purpose::STANDARD
             .decode(shot["data"].as_str().unwrap())
             .unwrap()
+    }
+
+    /// Keeps a PNG of the page as it is shown in `target/test-artifacts/{name}`.
+    pub async fn keep_screenshot(&mut self, name: &str) {
+        let png = self.screenshot().await;
+        assert!(png.starts_with(b"\x89PNG"), "a PNG");
+        let dir = rapport_e2e::target_dir().join("test-artifacts");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, &png).unwrap();
+        println!("the page's screenshot: {}", path.display());
     }
 
     /// Closes the browser.
