@@ -674,7 +674,7 @@ async fn a_0_1_manifest_runs_the_same_plugin_without_its_consent_feed() {
     let manifest = std::fs::read_to_string(plugin("mailchimp-sink").join("rapport.toml")).unwrap();
     std::fs::write(
         copy.join("rapport.toml"),
-        manifest.replace("rapport:connector@0.4.0", "rapport:connector@0.1.0"),
+        manifest.replace("rapport:connector@0.5.0", "rapport:connector@0.1.0"),
     )
     .unwrap();
     let base = sim.api_base();
