@@ -271,7 +271,7 @@ pub async fn commit(store: &Store, batch: IngestBatch<'_>) -> Result<IngestRepor
     };
     journeys::plan_batch(&mut tx, batch.routes, planning, now).await?;
     // After planning, so a person who bought and revoked in one batch keeps no wait either.
-    crate::consent::withdraw_refused(&mut tx, &consent_changed, now_ms).await?;
+    journeys::withdraw::withdraw_refused(&mut tx, &consent_changed, now_ms).await?;
     rejected_inputs::insert(&mut tx, source_id, batch.origin, batch.rejected, now_ms).await?;
     if let Some((stream, cursor)) = batch.cursor {
         cursors::save(&mut tx, source_id, stream, cursor, now_ms).await?;

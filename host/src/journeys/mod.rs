@@ -2,10 +2,12 @@
 //! (first order, every order, accessory), the waits of the touched people's facts (replenishment,
 //! win-back, birthday) and of a new loyalty tier; once a day, the fact-triggered waits of everyone
 //! again (a lapse moves with the latest fit; next year's birthday). Withdrawal: a cancelled order's
-//! waits go with it. Entry: the scheduler (`scheduler`) takes waits as they fall due. The rules are
-//! `rapport_core::journeys`; the SQL is the store's.
+//! waits go with it, and a revocation takes back the work on its channel (`withdraw`). Entry: the
+//! scheduler (`scheduler`) takes waits as they fall due. The rules are `rapport_core::journeys`;
+//! the SQL is the store's.
 
 pub mod scheduler;
+pub mod withdraw;
 
 use chrono::{DateTime, Utc};
 use rapport_core::journeys::plan::{self, Context, NewSale, Person, Wait};
