@@ -40,6 +40,7 @@ pub mod feeds;
 #[cfg(feature = "fuzz")]
 pub mod fuzz;
 pub mod http;
+pub mod journey;
 pub mod log;
 pub mod money;
 pub mod outcome;

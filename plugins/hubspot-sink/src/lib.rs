@@ -1,9 +1,10 @@
 //! HubSpot CRM sink: profiles become contacts upserted by email in batches, each person's latest
 //! email marketing choice becomes a subscription status with its legal basis, activities become
-//! custom event occurrences whose `uuid` is the activity's idempotency key, and forgetting is a
-//! GDPR delete of every contact the person's email, phone or profile key names (`erase`). Built
-//! for contract 0.4, so the host hands it the profile key with the identities. The private app
-//! token is injected by the host.
+//! custom event occurrences whose `uuid` is the activity's idempotency key (orders, refunds, and
+//! every journey message as one event whose `journey` property a workflow branches on), and
+//! forgetting is a GDPR delete of every contact the person's email, phone or profile key names
+//! (`erase`). Built for contract 0.4, so the host hands it the profile key with the identities.
+//! The private app token is injected by the host.
 
 mod answer;
 mod consent;
@@ -14,6 +15,7 @@ mod event;
 use rapport_sdk::batch;
 use rapport_sdk::config::{config_str, require, require_url};
 use rapport_sdk::http::Request;
+use rapport_sdk::journey;
 use rapport_sdk::outcome::fail_call;
 use rapport_sdk::people::{first_identity, latest_marketing};
 use rapport_sdk::per_item;
@@ -96,6 +98,7 @@ impl Sink for HubSpotSink {
             let event_name = match a.name.as_str() {
                 "Placed Order" => &api.placed_order_event,
                 "Refunded Order" => &api.refunded_order_event,
+                name if journey::is_message(name) => &api.journey_message_event,
                 other => {
                     return Ok(Outcome::Rejected(format!(
                         "no HubSpot custom event is configured for activity {other:?}"
@@ -147,6 +150,7 @@ struct Api {
     base: String,
     placed_order_event: String,
     refunded_order_event: String,
+    journey_message_event: String,
     subscription_id: Option<i64>,
     legal_basis: String,
 }
@@ -166,6 +170,7 @@ impl Api {
             base: require_url("api_base")?.trim_end_matches('/').to_owned(),
             placed_order_event: require("event_name_placed_order")?,
             refunded_order_event: require("event_name_refunded_order")?,
+            journey_message_event: require("event_name_journey_message")?,
             subscription_id,
             legal_basis: require("legal_basis")?,
         })

@@ -1,6 +1,6 @@
 //! The demo shop's `rapport.toml` and secrets file, written as an operator would keep them: the
-//! Square source, HubSpot as the CRM, and the shop's mailer (an http-sink catch-hook, since
-//! HubSpot's connector records orders and refunds only) for the journeys' messages.
+//! Square source, HubSpot as the CRM, and the shop's mailer (an http-sink catch-hook that sends
+//! the emails, and is given only the address and the first name) for the journeys' messages.
 
 use rapport_fakes::hubspot::{self, HubSpotSim};
 use rapport_fakes::square::{self, SquareServer};

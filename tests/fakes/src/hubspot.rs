@@ -27,7 +27,7 @@ pub const TOKEN: &str = "pat-na1-3c1f0a52-7d4e-4b8a-9e61-2f5d8c0b7a19";
 /// The portal's marketing email subscription type.
 pub const SUBSCRIPTION_ID: i64 = 4_681_243;
 /// The custom events the portal defines.
-pub const EVENT_NAMES: [&str; 2] = ["pe_placed_order", "pe_refunded_order"];
+pub const EVENT_NAMES: [&str; 3] = ["pe_placed_order", "pe_refunded_order", "pe_journey_message"];
 /// Most inputs one CRM batch request may carry.
 pub const BATCH_LIMIT: usize = 100;
 /// The legal bases HubSpot knows.

@@ -1,7 +1,7 @@
 //! The hubspot-sink plugin, run by the real host against the HubSpot simulator on loopback: exact
 //! contact properties (money in major units), subscription statuses with their legal basis, custom
-//! events recorded once per `uuid`, 207 partial failures mapped per contact, HubSpot's error
-//! statuses mapped to outcomes, and GDPR deletion. Request and response shapes are checked against
+//! events (orders, refunds, journey messages) recorded once per `uuid`, 207 partial failures
+//! mapped per contact, HubSpot's error statuses mapped to outcomes, and GDPR deletion. Request and response shapes are checked against
 //! VENDOR-NOTES.md (HubSpot's spec files are not licensed for copying).
 
 use rapport_e2e::plugin;
@@ -182,6 +182,20 @@ fn refunded_order(key: &str) -> Activity {
         name: "Refunded Order".into(),
         value: Some(usd(1999)),
         properties: vec![text("refund_id", "RF-7"), text("order_id", "R-1001")],
+        ..placed_order(key)
+    }
+}
+
+/// The thank-you journey's message to Ada, in the experiment arm "warm".
+fn journey_message(key: &str) -> Activity {
+    Activity {
+        name: "Journey: thanks".into(),
+        value: None,
+        properties: vec![
+            text("journey", "thanks"),
+            text("step", "every-order"),
+            text("variant", "warm"),
+        ],
         ..placed_order(key)
     }
 }
@@ -390,6 +404,23 @@ async fn events_are_recorded_once_per_uuid() {
     let refund = sim.event(refunded).unwrap();
     assert_eq!(refund["eventName"], "pe_refunded_order");
     assert_eq!(refund["properties"]["amount"], "19.99");
+    // Every journey message is the one journey event, which a HubSpot workflow branches on by
+    // its `journey` property.
+    let thanks = "5b7e1c2d-8f3a-4e6b-9c0d-1a2b3c4d5e6f";
+    assert_eq!(
+        record(&sink, vec![journey_message(thanks)]).await.unwrap(),
+        vec![Outcome::Ok]
+    );
+    assert_eq!(
+        sim.event(thanks).unwrap(),
+        json!({
+            "eventName": "pe_journey_message",
+            "email": ADA,
+            "occurredAt": "2026-10-03T12:00:00Z",
+            "uuid": thanks,
+            "properties": {"journey": "thanks", "step": "every-order", "variant": "warm"},
+        })
+    );
     for sent in exchanges(&sim, "/events/v3/send") {
         assert_eq!(sent.status, 204);
         assert!(sent.response.is_none(), "204 has no body");
@@ -398,7 +429,7 @@ async fn events_are_recorded_once_per_uuid() {
     let again = record(&sink, vec![placed_order(placed)]).await.unwrap();
     assert_eq!(again, vec![Outcome::Ok], "already recorded is delivered");
     assert_eq!(sim.event_arrivals(placed), 2);
-    assert_eq!(sim.event_count(), 2, "recorded once");
+    assert_eq!(sim.event_count(), 3, "recorded once");
     let repeat = exchanges(&sim, "/events/v3/send").pop().unwrap();
     assert_eq!(repeat.status, 409);
     assert_eq!(repeat.response.as_ref().unwrap()["category"], "CONFLICT");
@@ -426,7 +457,7 @@ async fn events_are_recorded_once_per_uuid() {
             ),
         ]
     );
-    assert_eq!(sim.event_count(), 2);
+    assert_eq!(sim.event_count(), 3);
 }
 
 #[tokio::test]
