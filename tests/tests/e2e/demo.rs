@@ -2,7 +2,12 @@
 //! test grades it by what the HubSpot simulator and the mailer hold and by what rapport's own API
 //! answers with an admin token, each worked out here from the simulated year (its receipts, its
 //! customers' choices, the twin records, the cancelled order), not from the demo's summary.
+//! `rapport status` leads with the API's north star, and the dashboard, logged in to in headless
+//! Chromium, shows it and drills from a segment to its people (screenshot:
+//! `target/test-artifacts/demo-dashboard.png`).
 
+use crate::browser::{self, Browser};
+use crate::dashboard::{click, expected_cards, log_in, shown_cards};
 use chrono::{DateTime, Duration};
 use rapport_demo::{DemoOptions, DEFAULT_SEED, THANKS, WIN_BACK};
 use rapport_e2e::{journey_message, rapport_bin, target_dir};
@@ -259,5 +264,46 @@ async fn the_demo_shop_runs_a_year_end_to_end_and_serves_it() {
         "{text}"
     );
 
+    // The dashboard on the served demo, in headless Chromium: its north star is the API's, and a
+    // segment drills down to the API's people.
+    if browser::available() {
+        let segment = (last_30["segments"]["segments"].as_array().unwrap().iter())
+            .find(|s| s["people"] != 0)
+            .unwrap()["segment"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let people = get(format!("/api/segments/{segment}/people")).await;
+        let keys: Vec<Value> = (people["people"].as_array().unwrap().iter())
+            .map(|p| p["key"].clone())
+            .collect();
+        Box::pin(on_the_dashboard(
+            &served.base_url,
+            &token,
+            &last_30,
+            &segment,
+            &keys,
+        ))
+        .await;
+    }
+
     served.shutdown().await.unwrap();
+}
+
+/// Logs in to the served demo's dashboard, checks its north star against `metrics` (the API's
+/// default period) and the `segment`'s people against `keys`, and keeps a screenshot.
+async fn on_the_dashboard(base: &str, token: &str, metrics: &Value, segment: &str, keys: &[Value]) {
+    let mut page = Browser::start(1280, 800).await;
+    log_in(&mut page, base, token).await;
+    assert_eq!(shown_cards(&mut page).await, expected_cards(metrics));
+    click(&mut page, &format!("button[data-segment={segment}]")).await;
+    page.wait_for("document.querySelector('#people tbody tr')")
+        .await;
+    let rows = page
+        .eval("[...document.querySelectorAll('#people tbody tr')].map(tr => tr.dataset.key)")
+        .await;
+    assert_eq!(rows, json!(keys));
+    page.eval("window.scrollTo(0, 0)").await;
+    page.keep_screenshot("demo-dashboard.png").await;
+    page.close().await;
 }
