@@ -39,6 +39,7 @@ pub struct Summary {
     pub customer_updates: i64,
     pub anonymous_events: i64,
     pub rejected_inputs: i64,
+    /// People: profiles not merged into another.
     pub profiles: i64,
     pub sinks: Vec<SinkFigures>,
 }
@@ -92,9 +93,10 @@ impl Store {
         summary.rejected_inputs = sqlx::query_scalar("SELECT COUNT(*) FROM rejected_inputs")
             .fetch_one(&self.pool)
             .await?;
-        summary.profiles = sqlx::query_scalar("SELECT COUNT(*) FROM profiles")
-            .fetch_one(&self.pool)
-            .await?;
+        summary.profiles =
+            sqlx::query_scalar("SELECT COUNT(*) FROM profiles WHERE merged_into IS NULL")
+                .fetch_one(&self.pool)
+                .await?;
         let rows = sqlx::query(
             "SELECT sink_id, kind, status, COUNT(*) AS n FROM outbox GROUP BY sink_id, kind, status ORDER BY sink_id",
         )

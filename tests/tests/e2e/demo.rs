@@ -218,6 +218,9 @@ async fn the_demo_shop_runs_a_year_end_to_end_and_serves_it() {
     assert_eq!(current["repeat_buyers"], repeat as u64);
     assert_eq!(metrics["segments"]["buyers"], days.len() as u64);
     assert_eq!(metrics["predicted_lifetime_value"]["status"], "available");
+    // The store's people: every customer record, the twin's two as one.
+    let summary = get("/api/summary".to_string()).await;
+    assert_eq!(summary["profiles"], customers.len() as u64 - 1);
 
     // `rapport status` leads with the north-star numbers of the last 30 days: those of
     // `/api/metrics` for its default period.
