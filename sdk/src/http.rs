@@ -106,8 +106,11 @@ pub fn put<T: Serialize + ?Sized>(url: &str, body: &T) -> Result<Response, Conne
 /// A vendor's answer, whatever its status.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Response {
+    /// The HTTP status code.
     pub status: u16,
+    /// The response headers, in the order the vendor sent them.
     pub headers: Vec<Header>,
+    /// The body as received.
     pub body: Vec<u8>,
 }
 

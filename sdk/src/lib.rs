@@ -31,8 +31,12 @@
 //! `rapport-sdk-engagement` (or `rapport-sdk-engagement-consent-feed`); a 0.5 source that reports
 //! service issues uses `rapport-sdk-service-issues`.
 
+#![warn(missing_docs)]
+
 pub mod amount;
 pub mod batch;
+// Generated from the WIT, whose own comments are its documentation; a few WIT items carry none.
+#[allow(missing_docs)]
 pub mod bindings;
 pub mod birthday;
 pub mod config;

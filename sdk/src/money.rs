@@ -8,22 +8,42 @@ use thiserror::Error;
 /// Why an amount could not become [`Money`].
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum MoneyError {
+    /// The currency code is not one ISO 4217 knows.
     #[error("currency {0:?} is not an ISO 4217 code")]
     Currency(String),
+    /// The amount is not a decimal number.
     #[error("amount {0:?} is not a decimal number")]
     NotDecimal(String),
+    /// The amount has more decimal places than the currency's minor unit.
     #[error("amount {amount:?} has more decimal places than {currency} allows ({exponent})")]
     TooPrecise {
+        /// The amount as given.
         amount: String,
+        /// Its currency.
         currency: String,
+        /// The decimal places the currency allows.
         exponent: u8,
     },
+    /// The amount does not fit in minor units.
     #[error("amount {0:?} is too large")]
     Overflow(String),
+    /// A unit price times a quantity does not fit in minor units.
     #[error("{quantity} × {minor} minor units is too large")]
-    ProductOverflow { minor: i64, quantity: String },
+    ProductOverflow {
+        /// The unit price in minor units.
+        minor: i64,
+        /// The quantity as given.
+        quantity: String,
+    },
+    /// Amounts of different currencies were added.
     #[error("an amount in {found} cannot be added to amounts in {expected}")]
-    CurrencyMismatch { expected: String, found: String },
+    CurrencyMismatch {
+        /// The currency of the amounts before.
+        expected: String,
+        /// The currency of the one that differs.
+        found: String,
+    },
+    /// A sum does not fit in minor units.
     #[error("the sum of the amounts in {0} is too large")]
     SumOverflow(String),
 }
@@ -31,8 +51,10 @@ pub enum MoneyError {
 /// Why a quantity could not become a [`Decimal`].
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum DecimalError {
+    /// The quantity is not a number.
     #[error("quantity {0:?} is not a number")]
     NotDecimal(String),
+    /// The quantity has more digits than a decimal holds.
     #[error("quantity {0:?} has too many digits")]
     Overflow(String),
 }

@@ -8,7 +8,9 @@ use thiserror::Error;
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("timestamp {value:?} is not valid: {reason}")]
 pub struct TimeError {
+    /// The string as given.
     pub value: String,
+    /// What is wrong with it.
     pub reason: String,
 }
 

@@ -24,7 +24,7 @@ pub struct Vendor {
 
 impl Vendor {
     /// The outcome of one item answered by `response`: 401/403 fail the call (`Auth`), another
-    /// 4xx but 408 and 429 with an explanation is rejected as "<name> HTTP <status>: <detail>",
+    /// 4xx but 408 and 429 with an explanation is rejected as "`<name>` HTTP `<status>`: `<detail>`",
     /// and everything else reads as [`Response::outcome`].
     pub fn outcome(&self, response: &Response) -> Result<Outcome, ConnectorError> {
         let status = response.status;
@@ -45,7 +45,7 @@ impl Vendor {
         Ok(response)
     }
 
-    /// A rejection's reason in the vendor's words: "<name> HTTP <status>: <detail>".
+    /// A rejection's reason in the vendor's words: "`<name>` HTTP `<status>`: `<detail>`".
     pub fn rejection(&self, status: u16, detail: &str) -> String {
         format!("{} HTTP {status}: {detail}", self.name)
     }

@@ -25,7 +25,10 @@ use serde_json::Value;
 
 /// An event of a contract version, which knows the poll step (`batch`) of that version.
 pub trait SourceEvent: Sized {
+    /// The contract version's poll step.
     type Batch;
+    /// The poll step holding `events`, the `rejected` inputs, the `cursor` to resume from and
+    /// whether `more` pages remain.
     fn batch(
         events: Vec<Self>,
         rejected: Vec<RejectedInput>,
@@ -72,7 +75,9 @@ impl SourceEvent for crate::v0_3::types::PosEvent {
 /// (`None` on the last page of the query).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page {
+    /// The page's records, as the vendor sent them.
     pub items: Vec<Value>,
+    /// The vendor's token for the next page.
     pub next: Option<String>,
 }
 
@@ -159,7 +164,7 @@ impl Watermark {
 
     /// The poll's batch from one `page` of `stream`: every item's `updated_at` is noted (see
     /// [`Watermark::saw`]), `map` turns each item into its events (none for an item to skip) or
-    /// the reason it is rejected, located as "<stream> page item <index> (id <id>)", and the
+    /// the reason it is rejected, located as "`<stream>` page item `<index>` (id `<id>`)", and the
     /// cursor moves on past the page (see [`Watermark::advance`]); `more` while pages remain.
     pub fn batch<P: SourceEvent, E: IntoIterator<Item = P>>(
         mut self,
