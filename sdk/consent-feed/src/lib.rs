@@ -15,7 +15,10 @@
 //! ```
 //! and `contract = "rapport:connector@0.2.0"` in `rapport.toml`.
 
+#![warn(missing_docs)]
+
 /// Bindings of 0.2's `crm-sink` world, sharing `rapport-sdk`'s types and host interface.
+#[allow(missing_docs)] // generated from the WIT, whose comments are its documentation
 pub mod bindings {
     wit_bindgen::generate!({
         world: "rapport:connector/crm-sink@0.2.0",

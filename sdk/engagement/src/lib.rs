@@ -18,8 +18,11 @@
 //! ```
 //! and `contract = "rapport:connector@0.5.0"` in `rapport.toml`.
 
+#![warn(missing_docs)]
+
 /// Bindings of 0.5's `crm-sink-engagement` world, sharing `rapport-sdk`'s types and host
 /// interface.
+#[allow(missing_docs)] // generated from the WIT, whose comments are its documentation
 pub mod bindings {
     wit_bindgen::generate!({
         world: "rapport:connector/crm-sink-engagement@0.5.0",

@@ -18,8 +18,11 @@
 //! ```
 //! and `contract = "rapport:connector@0.4.0"` in `rapport.toml`.
 
+#![warn(missing_docs)]
+
 /// Bindings of 0.4's `crm-sink-consent-feed` world, sharing `rapport-sdk`'s types and host
 /// interface.
+#[allow(missing_docs)] // generated from the WIT, whose comments are its documentation
 pub mod bindings {
     wit_bindgen::generate!({
         world: "rapport:connector/crm-sink-consent-feed@0.4.0",

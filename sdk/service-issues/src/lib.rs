@@ -17,8 +17,11 @@
 //! ```
 //! and `contract = "rapport:connector@0.5.0"` in `rapport.toml`.
 
+#![warn(missing_docs)]
+
 /// Bindings of 0.5's `pos-source-service-issues` world, sharing `rapport-sdk`'s 0.1 and 0.3
 /// types and its host interface.
+#[allow(missing_docs)] // generated from the WIT, whose comments are its documentation
 pub mod bindings {
     wit_bindgen::generate!({
         world: "rapport:connector/pos-source-service-issues@0.5.0",
