@@ -5,7 +5,8 @@
 //! tiers (`profile`), product pairs (association rules over baskets: `pairs`), staff cues and the
 //! receipt footer (`cues`), business metrics (repeat purchases, lifetime value, attachment:
 //! `metrics`), retry backoff and idempotency keys, and the operations figures (SLOs,
-//! error budgets, latency percentiles: `operations`).
+//! error budgets, latency percentiles: `operations`), and the verdicts of the go-live check
+//! (`readiness`).
 //!
 //! No SQL, no wasmtime, no I/O: every rule here is tested with plain values. The store persists
 //! what these types describe; the host's services call these rules between reads and writes.
@@ -25,4 +26,5 @@ pub mod operations;
 pub mod pairs;
 pub mod predictions;
 pub mod profile;
+pub mod readiness;
 pub mod sales;
