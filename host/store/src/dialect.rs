@@ -3,7 +3,7 @@
 //! claim locks the rows it takes, and how statement parameters are written. The rest of the store
 //! writes one SQL for both and asks here where they part.
 
-use sqlx::migrate::MigrateError;
+use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::{AnyConnection, AnyPool, Executor};
 
 /// Which database is behind the pool.
@@ -65,11 +65,43 @@ impl Backend {
         self == Backend::Sqlite
     }
 
+    /// This backend's migration set.
+    pub(crate) fn migrator(self) -> Migrator {
+        match self {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+        }
+    }
+
     /// Applies this backend's migration set.
     pub(crate) async fn migrate(self, pool: &AnyPool) -> Result<(), MigrateError> {
+        self.migrator().run(pool).await
+    }
+
+    /// A query with one `$1` parameter, a table name, answering one row if that table exists.
+    pub(crate) fn table_exists_sql(self) -> &'static str {
         match self {
-            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(pool).await,
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(pool).await,
+            Backend::Sqlite => "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1",
+            Backend::Postgres => {
+                "SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1"
+            }
+        }
+    }
+
+    /// The statements that ask the database to check itself, each answering rows of text that
+    /// describe a problem (SQLite's `ok` aside), at most `limit` of them: SQLite's
+    /// `integrity_check` and `foreign_key_check`; PostgreSQL checks its pages itself, so a round
+    /// trip is all there is to ask.
+    pub(crate) fn integrity_sql(self, limit: usize) -> Vec<String> {
+        match self {
+            Backend::Sqlite => vec![
+                format!("PRAGMA integrity_check({limit})"),
+                format!(
+                    "SELECT 'foreign key: ' || f.\"table\" || ' row ' || COALESCE(f.rowid, '?') \
+                     || ' names a missing ' || f.parent FROM pragma_foreign_key_check AS f LIMIT {limit}"
+                ),
+            ],
+            Backend::Postgres => vec!["SELECT 'ok'".into()],
         }
     }
 

@@ -14,6 +14,7 @@ pub mod erasures;
 pub mod events;
 pub mod experiments;
 pub mod forgotten;
+pub mod health;
 mod inbox;
 pub mod journey_due;
 pub mod journey_entries;
