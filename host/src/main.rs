@@ -1,4 +1,4 @@
-//! The `rapport` command line: the daemon, one-shot sync, file import, status, plugin
+//! The `rapport` command line: the daemon, one-shot sync, file import, status, the go-live check, plugin
 //! packages (`rapport plugin …`), the retention job, the data policy, forgetting a person and the
 //! identity graph (`rapport identity …`).
 
@@ -66,6 +66,15 @@ enum Command {
         #[command(flatten)]
         host: HostArgs,
         /// Print the store's and the operations figures as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The go-live check: config, secrets, database, each plugin against its vendor, clock and
+    /// disk, one line each with a verdict; exits non-zero if a line fails.
+    Check {
+        #[command(flatten)]
+        host: HostArgs,
+        /// Print the lines as a JSON array.
         #[arg(long)]
         json: bool,
     },
@@ -266,6 +275,18 @@ async fn main() -> anyhow::Result<()> {
             };
             pipeline.store.close().await;
             result
+        }
+        Command::Check { host, json } => {
+            init_logging("error");
+            let lines = rapport_host::check::run(&host.config, host.dev).await;
+            match json {
+                true => println!("{:#}", cli::check::json(&lines)),
+                false => print!("{}", cli::check::table(&lines)),
+            }
+            if rapport_core::readiness::failed(lines.iter().map(|l| l.verdict)) {
+                std::process::exit(1);
+            }
+            Ok(())
         }
         Command::Swap { config, follow } => {
             init_logging("warn");

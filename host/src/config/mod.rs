@@ -64,6 +64,9 @@ pub struct Config {
     /// `[journeys]`: settings every journey shares (how old a sale may be and still start one).
     #[serde(default, rename = "journeys")]
     pub journey_horizon: rapport_core::sales::JourneyHorizon,
+    /// `[check]`: the free disk space under which `rapport check` warns and fails.
+    #[serde(default)]
+    pub check: rapport_core::readiness::DiskThresholds,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -619,6 +622,7 @@ impl Config {
         }
         self.server.validate(&self.sources)?;
         self.pairs.validate()?;
+        self.check.validate()?;
         journeys::validate(self)
     }
 
