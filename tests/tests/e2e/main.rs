@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod browser;
+mod check;
 mod consent;
 mod contract_v0_3;
 mod crash;
