@@ -128,6 +128,7 @@ async fn run_batch(
             true => Admission::Skip("entered already in this pass, and re-entry waits".into()),
             false => admit(
                 journey,
+                &snapshot.key,
                 routes.horizon.max_age,
                 trigger_at,
                 &person_standing,

@@ -25,6 +25,7 @@ mod hubspot;
 mod identity;
 mod journeys;
 mod journeys_lapse;
+mod journeys_rollout;
 mod journeys_year;
 mod klaviyo;
 mod mailchimp;

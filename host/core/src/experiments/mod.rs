@@ -138,7 +138,7 @@ impl Experiment {
 }
 
 /// A uniform point in [0, 1) from the first 8 bytes of sha256(experiment \n person).
-fn unit_hash(experiment: &str, person: &str) -> f64 {
+pub(crate) fn unit_hash(experiment: &str, person: &str) -> f64 {
     let digest = Sha256::digest(format!("{experiment}\n{person}").as_bytes());
     let bits = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
     (bits >> 11) as f64 / (1u64 << 53) as f64

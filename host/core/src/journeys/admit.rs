@@ -1,5 +1,6 @@
-//! Whether a person whose wait fell due enters the journey now: the fact that started it is not
-//! too old, they agree to marketing on its channel, re-entry allows it, and — for a win-back — they
+//! Whether a person whose wait fell due enters the journey now: the journey runs and its rollout
+//! share holds them, the fact that started it is not too old, they agree to marketing on its
+//! channel, re-entry allows it, and — for a win-back — they
 //! bought since the last attempt (or there was none); a win-back or replenishment also ends when
 //! they bought after the lapse or the interval began. Caps, quiet hours and a consent withdrawn
 //! after entry are delivery's to judge.
@@ -27,16 +28,26 @@ pub enum Admission {
     Skip(String),
 }
 
-/// Decides a due wait of `journey` whose fact happened at `trigger_at`; `max_age` is the shop's
-/// default (`[journeys] max_age`).
+/// Decides a due wait of `journey` for the person whose profile key is `person`, whose fact
+/// happened at `trigger_at`; `max_age` is the shop's default (`[journeys] max_age`).
 pub fn admit(
     journey: &Journey,
+    person: &str,
     max_age: Duration,
     trigger_at: DateTime<Utc>,
     standing: &Standing,
     now: DateTime<Utc>,
     zone: Tz,
 ) -> Admission {
+    if !journey.enabled {
+        return Admission::Skip("the journey is paused (enabled = false)".into());
+    }
+    if !journey.rolled_out_to(person) {
+        return Admission::Skip(format!(
+            "outside the journey's rollout ({:.0}% of people)",
+            journey.rollout * 100.0
+        ));
+    }
     let max_age = journey
         .max_age_days
         .map_or(max_age, |d| Duration::days(i64::from(d)));

@@ -17,7 +17,7 @@ pub mod plan;
 use crate::clock::{SharedClock, SystemClock};
 use crate::consent::contact::ContactRules;
 use crate::consent::gate::{MarketingGate, WithoutChoice};
-use crate::experiments::{Arm, Experiment};
+use crate::experiments::{unit_hash, Arm, Experiment};
 use crate::model::Channel;
 use chrono::Duration;
 use serde::Deserialize;
@@ -125,6 +125,22 @@ pub struct Journey {
     /// Win-back: enter this many days after the expected date of the next order.
     pub days_past_expected: Option<u32>,
     pub experiment: Option<Experiment>,
+    /// Whether it lets people in: a paused journey (`false`) drops its waits as they fall due.
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+    /// The share of people it runs for, 0 to 1, for a progressive go-live: a person is in when a
+    /// point hashed from the journey's name and their profile key falls below it, so the same
+    /// people stay in across restarts and as the share grows.
+    #[serde(default = "everyone")]
+    pub rollout: f64,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+fn everyone() -> f64 {
+    1.0
 }
 
 fn default_window_days() -> u32 {
@@ -158,6 +174,11 @@ impl Journey {
         self.experiment.as_ref().map(|e| e.assign(person))
     }
 
+    /// Whether the person whose profile key is `person` is in the journey's rollout share.
+    pub fn rolled_out_to(&self, person: &str) -> bool {
+        self.rollout >= 1.0 || unit_hash(&format!("rollout {}", self.name), person) < self.rollout
+    }
+
     pub fn window(&self) -> Duration {
         Duration::days(i64::from(self.window_days))
     }
@@ -166,6 +187,12 @@ impl Journey {
     /// wait. `tiers`: whether the shop defines loyalty tiers. The error names the key.
     pub fn check(&self, tiers: bool) -> Result<(), String> {
         let name = &self.name;
+        if !(0.0..=1.0).contains(&self.rollout) {
+            return Err(format!(
+                "[[journey]] {name:?}: rollout must be a share from 0 to 1, not {}",
+                self.rollout
+            ));
+        }
         let trigger = self.trigger;
         let only = |key: &str, set: bool, for_trigger: Trigger| match set && trigger != for_trigger
         {

@@ -37,6 +37,8 @@ fn journey(name: &str, trigger: Trigger) -> Journey {
         p_alive_below: None,
         days_past_expected: None,
         experiment: None,
+        enabled: true,
+        rollout: 1.0,
     }
 }
 
@@ -338,8 +340,9 @@ fn admission_checks_age_consent_reentry_and_a_purchase_since_the_last_win_back()
     let zone = chrono_tz::UTC;
     let thanks = journey("thanks", Trigger::EveryOrder);
     let three_days = Duration::days(3);
-    let check =
-        |j: &Journey, trigger: &str, s: &Standing| admit(j, three_days, at(trigger), s, now, zone);
+    let check = |j: &Journey, trigger: &str, s: &Standing| {
+        admit(j, "p-ana", three_days, at(trigger), s, now, zone)
+    };
     assert_eq!(
         check(&thanks, "2026-06-08T12:00:00Z", &standing),
         Admission::Enter
@@ -392,4 +395,54 @@ fn admission_checks_age_consent_reentry_and_a_purchase_since_the_last_win_back()
     assert!(
         matches!(check(&win_back, "2026-06-09T00:00:00Z", &no_purchase_since), Admission::Skip(why) if why.contains("no purchase since"))
     );
+}
+
+#[test]
+fn a_rollout_holds_a_stable_share_that_only_grows_and_a_paused_journey_admits_nobody() {
+    let people: Vec<String> = (0..10_000).map(|n| format!("p-{n:05}")).collect();
+    let mut fifth = journey("thanks", Trigger::EveryOrder);
+    fifth.rollout = 0.2;
+    let mut half = journey("thanks", Trigger::EveryOrder);
+    half.rollout = 0.5;
+    let inside: Vec<&String> = people.iter().filter(|p| fifth.rolled_out_to(p)).collect();
+    // Binomial(10 000, 0.2): mean 2 000, standard deviation 40; within four of them.
+    assert!((1_840..=2_160).contains(&inside.len()), "{}", inside.len());
+    assert!(
+        inside.iter().all(|p| half.rolled_out_to(p)),
+        "growing keeps everyone in"
+    );
+    assert!(people
+        .iter()
+        .all(|p| journey("thanks", Trigger::EveryOrder).rolled_out_to(p)));
+    let mut other = journey("win-back", Trigger::WinBack);
+    other.rollout = 0.2;
+    let both = inside.iter().filter(|p| other.rolled_out_to(p)).count();
+    // Each journey draws its own people: about a fifth of this fifth (400 ± 4 × 18).
+    assert!((328..=472).contains(&both), "{both}");
+
+    let now = at("2026-06-10T12:00:00Z");
+    let standing = Standing {
+        consented: true,
+        last_purchase: None,
+        last_entry: None,
+    };
+    let outside = people.iter().find(|p| !fifth.rolled_out_to(p)).unwrap();
+    let admitted = |j: &Journey, who: &str| {
+        admit(
+            j,
+            who,
+            Duration::days(3),
+            now,
+            &standing,
+            now,
+            chrono_tz::UTC,
+        )
+    };
+    assert_eq!(admitted(&fifth, inside[0]), Admission::Enter);
+    assert!(matches!(admitted(&fifth, outside), Admission::Skip(why) if why.contains("rollout")));
+    let mut paused = journey("thanks", Trigger::EveryOrder);
+    paused.enabled = false;
+    assert!(matches!(admitted(&paused, inside[0]), Admission::Skip(why) if why.contains("paused")));
+    fifth.rollout = 1.5;
+    assert!(fifth.check(false).unwrap_err().contains("rollout"));
 }
