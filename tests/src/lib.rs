@@ -843,6 +843,33 @@ pub async fn drain_all(pipeline: &rapport_host::pipeline::Pipeline, timeout: Dur
     assert_eq!(owed, 0, "every sink caught up");
 }
 
+/// The csv-source's columns, as the tests' receipts fill them.
+pub const CSV_HEADER: &str = "receipt_id,kind,refund_of,date,location,channel,customer_id,customer_email,customer_phone,customer_name,marketing_opt_in,sku,product,category,quantity,unit_price,line_total,currency,tax,discount,total";
+
+/// Uploads `receipts` (rows under [`CSV_HEADER`]) through the csv-source `shop` of `pipeline`: as
+/// history when `at` is `None`, else live with `clock` set to `at`; none may be rejected. Then
+/// lets in the journey waits that fell due.
+pub async fn upload_receipts(
+    pipeline: &rapport_host::pipeline::Pipeline,
+    clock: &rapport_core::clock::ManualClock,
+    at: Option<chrono::DateTime<chrono::Utc>>,
+    receipts: &[String],
+) {
+    let body = format!("{CSV_HEADER}\n{}\n", receipts.join("\n")).into_bytes();
+    let headers = vec![("content-type".to_string(), "text/csv".to_string())];
+    let intake = &pipeline.intake;
+    let report = match at {
+        None => intake.receive_history("shop", headers, body).await,
+        Some(at) => {
+            clock.set(at);
+            intake.receive_push("shop", headers, body).await
+        }
+    }
+    .unwrap();
+    assert_eq!(report.rejected, 0, "{report:?}");
+    pipeline.run_journeys().await.unwrap();
+}
+
 /// A journey message as a CRM received it: the journey (from the activity's name, `Journey: <name>`)
 /// and the person's email; `None` for any other activity.
 pub fn journey_message(activity: &serde_json::Value) -> Option<(String, String)> {

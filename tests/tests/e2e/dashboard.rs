@@ -14,7 +14,7 @@
 use crate::browser::{self, Browser};
 use chrono::{DateTime, TimeZone, Utc};
 use rapport_core::clock::ManualClock;
-use rapport_e2e::{admin_token, free_port, ShopDir, TestShop};
+use rapport_e2e::{admin_token, free_port, upload_receipts, ShopDir, TestShop};
 use rapport_fakes::capture::CaptureServer;
 use rapport_fakes::faults::Fault;
 use rapport_fakes::server::{serve, Running};
@@ -24,7 +24,6 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-const HEADER: &str = "receipt_id,kind,refund_of,date,location,channel,customer_id,customer_email,customer_phone,customer_name,marketing_opt_in,sku,product,category,quantity,unit_price,line_total,currency,tax,discount,total";
 const PERIOD: &str = "from=2026-03-01&to=2026-04-01";
 
 /// Noon UTC on a day of 2026.
@@ -119,19 +118,7 @@ impl Shop {
 
     /// Uploads `receipts` through the csv-source, as history or live at `at`.
     async fn upload(&self, at: Option<DateTime<Utc>>, receipts: &[String]) {
-        let body = format!("{HEADER}\n{}\n", receipts.join("\n")).into_bytes();
-        let headers = vec![("content-type".to_string(), "text/csv".to_string())];
-        let intake = &self.pipeline.intake;
-        let report = match at {
-            None => intake.receive_history("shop", headers, body).await,
-            Some(at) => {
-                self.clock.set(at);
-                intake.receive_push("shop", headers, body).await
-            }
-        }
-        .unwrap();
-        assert_eq!(report.rejected, 0, "{report:?}");
-        self.pipeline.run_journeys().await.unwrap();
+        upload_receipts(&self.pipeline, &self.clock, at, receipts).await;
     }
 
     async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {

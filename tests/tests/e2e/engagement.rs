@@ -13,7 +13,7 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use rapport_core::clock::{Clock, ManualClock};
 use rapport_core::metrics::period::Period;
-use rapport_e2e::{plugin, TestShop};
+use rapport_e2e::{plugin, TestShop, CSV_HEADER};
 use rapport_fakes::klaviyo::{self, KlaviyoSim};
 use rapport_fakes::mailchimp::{self, MailchimpSim};
 use rapport_host::config::Config;
@@ -25,7 +25,6 @@ use sqlx::{AnyPool, Row as _};
 use std::collections::BTreeMap;
 use std::time::Duration as Wait;
 
-const HEADER: &str = "receipt_id,kind,refund_of,date,location,channel,customer_id,customer_email,customer_phone,customer_name,marketing_opt_in,sku,product,category,quantity,unit_price,line_total,currency,tax,discount,total";
 /// The people who buy, one sale each, all opted in to email marketing.
 const PEOPLE: [&str; 6] = ["ana", "bob", "cat", "dan", "eve", "fay"];
 
@@ -36,7 +35,7 @@ fn morning() -> DateTime<Utc> {
 
 /// One sale of 5.00 to each of `PEOPLE`, at `at`.
 fn sales(at: DateTime<Utc>) -> Vec<u8> {
-    let mut out = format!("{HEADER}\n");
+    let mut out = format!("{CSV_HEADER}\n");
     let date = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     for (n, who) in PEOPLE.iter().enumerate() {
         out.push_str(&format!(
@@ -193,6 +192,28 @@ impl Shop {
     }
 
     /// Reads the sink's engagement once, as the daemon's poll does.
+    /// Reading again, from the start (as after a lost cursor) and then from the cursor, records
+    /// nothing new: the `recorded` events of the first read come back as duplicates, and the
+    /// rows and the counts (`expected`) stay as they were.
+    async fn reading_again_adds_nothing(
+        &self,
+        recorded: usize,
+        expected: &BTreeMap<engagement::EngagementKey, EngagementCounts>,
+    ) {
+        let rows = self.rows().await;
+        sqlx::query("DELETE FROM cursors WHERE stream = 'engagement'")
+            .execute(&self.pool)
+            .await
+            .unwrap();
+        let again = self.read().await;
+        assert_eq!(again.recorded, 0);
+        assert_eq!(again.duplicates, recorded);
+        let caught_up = self.read().await;
+        assert_eq!(caught_up.recorded, 0);
+        assert_eq!(self.rows().await, rows);
+        assert_eq!(&self.counts().await, expected);
+    }
+
     async fn read(&self) -> feed::EngagementReport {
         let sink = self.pipeline.connectors.sinks[0].clone();
         let now = self.clock.now().timestamp_millis();
@@ -264,19 +285,8 @@ async fn klaviyo_engagement_is_counted_per_journey_variant_and_channel_once() {
     }
     assert_eq!(shop.counts().await, expected);
 
-    // Reading again (from the start, as after a lost cursor, and from the cursor) adds nothing.
-    let rows = shop.rows().await;
-    sqlx::query("DELETE FROM cursors WHERE stream = 'engagement'")
-        .execute(&shop.pool)
-        .await
-        .unwrap();
-    let again = shop.read().await;
-    assert_eq!(again.recorded, 0);
-    assert_eq!(again.duplicates, first.recorded);
-    let caught_up = shop.read().await;
-    assert_eq!(caught_up.recorded, 0);
-    assert_eq!(shop.rows().await, rows);
-    assert_eq!(shop.counts().await, expected);
+    shop.reading_again_adds_nothing(first.recorded, &expected)
+        .await;
 
     // A click marked now is read from the stored cursor and counted once more.
     assert!(sim
@@ -364,19 +374,8 @@ async fn mailchimp_engagement_is_counted_per_journey_variant_and_channel_once() 
     }
     assert_eq!(shop.counts().await, expected);
 
-    // Reading again (from the start, as after a lost cursor, and from the cursor) adds nothing.
-    let rows = shop.rows().await;
-    sqlx::query("DELETE FROM cursors WHERE stream = 'engagement'")
-        .execute(&shop.pool)
-        .await
-        .unwrap();
-    let again = shop.read().await;
-    assert_eq!(again.recorded, 0);
-    assert_eq!(again.duplicates, first.recorded);
-    let caught_up = shop.read().await;
-    assert_eq!(caught_up.recorded, 0);
-    assert_eq!(shop.rows().await, rows);
-    assert_eq!(shop.counts().await, expected);
+    shop.reading_again_adds_nothing(first.recorded, &expected)
+        .await;
 
     // A click marked now is read from the stored cursor and counted once more.
     assert!(sim.mark(&email("bob"), "click", later(100)));

@@ -6,13 +6,11 @@
 //! again. Refusals: a merge another was built on, one already undone, an unknown one. On SQLite and
 //! PostgreSQL. And a merge moves the absorbed person's pending work but never work in flight.
 
-use rapport_e2e::{output_text, PostgresDatabase, ShopDir, TestShop};
+use rapport_e2e::{output_text, PostgresDatabase, ShopDir, TestShop, CSV_HEADER};
 use rapport_fakes::capture::CaptureServer;
 use rapport_store::Store;
 use serde_json::Value;
 use sqlx::Connection;
-
-const HEADER: &str = "receipt_id,kind,refund_of,date,location,channel,customer_id,customer_email,customer_phone,customer_name,marketing_opt_in,sku,product,category,quantity,unit_price,line_total,currency,tax,discount,total";
 
 const ANA: &str = "ana@example.com";
 const BOB_PHONE: &str = "020 7946 0123";
@@ -27,7 +25,7 @@ fn sale(id: &str, day: u32, customer: [&str; 5]) -> String {
 }
 
 fn export(sales: &[String]) -> String {
-    format!("{HEADER}\n{}\n", sales.join("\n"))
+    format!("{CSV_HEADER}\n{}\n", sales.join("\n"))
 }
 
 /// The shop: its store at `store`, the csv-source `shop` (in Britain) and the http-sink `hook`.

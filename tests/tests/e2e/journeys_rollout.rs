@@ -6,14 +6,13 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use rapport_core::clock::ManualClock;
-use rapport_e2e::{journey_message, TestShop};
+use rapport_e2e::{journey_message, TestShop, CSV_HEADER};
 use rapport_fakes::capture::CaptureServer;
 use rapport_host::config::Config;
 use rapport_host::pipeline::Pipeline;
 use std::collections::BTreeSet;
 use std::time::Duration as Wait;
 
-const HEADER: &str = "receipt_id,kind,refund_of,date,location,channel,customer_id,customer_email,customer_phone,customer_name,marketing_opt_in,sku,product,category,quantity,unit_price,line_total,currency,tax,discount,total";
 const PEOPLE: usize = 200;
 
 /// Noon UTC on `day` March 2026.
@@ -24,7 +23,7 @@ fn noon(day: u32) -> DateTime<Utc> {
 /// One sale of 4.00 to each of the buyers, at `at`, receipts named after `round`.
 fn sales(round: &str, at: DateTime<Utc>) -> Vec<u8> {
     let date = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let mut out = format!("{HEADER}\n");
+    let mut out = format!("{CSV_HEADER}\n");
     for n in 0..PEOPLE {
         out.push_str(&format!(
             "{round}-{n},sale,,{date},High Street,in-store,C-{n},buyer{n}@example.com,,Buyer {n},yes,TEA-1,Tea,drinks,1,4.00,4.00,GBP,0.00,0.00,4.00\n"

@@ -17,7 +17,7 @@
 
 use chrono::{DateTime, Duration, TimeZone, Timelike, Utc};
 use rapport_core::clock::{Clock, ManualClock};
-use rapport_e2e::{journey_message, plugin, TestShop};
+use rapport_e2e::{journey_message, plugin, TestShop, CSV_HEADER};
 use rapport_fakes::capture::CaptureServer;
 use rapport_host::config::Config;
 use rapport_host::pipeline::Pipeline;
@@ -26,8 +26,6 @@ use sha2::{Digest, Sha256};
 use sqlx::{AnyPool, Row as _};
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration as Wait;
-
-const HEADER: &str = "receipt_id,kind,refund_of,date,location,channel,customer_id,customer_email,customer_phone,customer_name,marketing_opt_in,sku,product,category,quantity,unit_price,line_total,currency,tax,discount,total";
 
 /// The first day of the simulated year, 00:00 UTC (a Monday).
 fn day(n: i64) -> DateTime<Utc> {
@@ -54,7 +52,7 @@ fn money(cents: i64) -> String {
 }
 
 fn csv(rows: &[Line]) -> Vec<u8> {
-    let mut out = format!("{HEADER}\n");
+    let mut out = format!("{CSV_HEADER}\n");
     let mut totals: BTreeMap<&str, i64> = BTreeMap::new();
     for r in rows {
         *totals.entry(r.id).or_default() += r.cents;

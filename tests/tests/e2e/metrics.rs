@@ -20,7 +20,8 @@
 use chrono::{DateTime, TimeZone, Utc};
 use rapport_core::clock::ManualClock;
 use rapport_e2e::{
-    admin_token, free_port, output_text, plugin, PostgresDatabase, ShopDir, TestShop,
+    admin_token, free_port, output_text, plugin, upload_receipts, PostgresDatabase, ShopDir,
+    TestShop,
 };
 use rapport_fakes::server::{serve, Running};
 use rapport_fakes::shop::SampleShop;
@@ -30,7 +31,6 @@ use rapport_host::pipeline::Pipeline;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-const HEADER: &str = "receipt_id,kind,refund_of,date,location,channel,customer_id,customer_email,customer_phone,customer_name,marketing_opt_in,sku,product,category,quantity,unit_price,line_total,currency,tax,discount,total";
 const SHOPIFY_TOKEN: &str = "shpat_test_token";
 const SHOPIFY_SECRET: &str = "test-client-secret";
 
@@ -123,19 +123,7 @@ impl Shop {
     /// Uploads `receipts` through the csv-source, as history or live at `at` (and lets in the
     /// journey waits that fell due).
     async fn upload(&self, at: Option<DateTime<Utc>>, receipts: &[String]) {
-        let body = format!("{HEADER}\n{}\n", receipts.join("\n")).into_bytes();
-        let headers = vec![("content-type".to_string(), "text/csv".to_string())];
-        let intake = &self.pipeline.intake;
-        let report = match at {
-            None => intake.receive_history("shop", headers, body).await,
-            Some(at) => {
-                self.clock.set(at);
-                intake.receive_push("shop", headers, body).await
-            }
-        }
-        .unwrap();
-        assert_eq!(report.rejected, 0, "{report:?}");
-        self.pipeline.run_journeys().await.unwrap();
+        upload_receipts(&self.pipeline, &self.clock, at, receipts).await;
     }
 
     /// Dan's Shopify order, placed at 13:00 on 9 March: paid, then cancelled half an hour later.
