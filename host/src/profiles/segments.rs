@@ -1,8 +1,8 @@
 //! The shop's buyers per RFM segment, and what each segment is worth: how many people, their net
 //! spend together and on average (in the shop's main currency: the one most buyers spend in).
 
-use super::view::rfm_input;
-use rapport_core::profile::rfm::{self, Segment};
+use super::view::scored_buyers;
+use rapport_core::profile::rfm::Segment;
 use rapport_store::{Store, StoreError};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -27,11 +27,9 @@ pub struct Segments {
 
 /// Scores every buyer and sums each segment.
 pub async fn segments(store: &Store) -> Result<Segments, StoreError> {
-    let buyers = store.buyer_standings().await?;
-    let inputs: Vec<_> = buyers.iter().map(rfm_input).collect();
-    let scores = rfm::score(&inputs);
+    let buyers = scored_buyers(store).await?;
     let mut currencies: BTreeMap<&str, usize> = BTreeMap::new();
-    for buyer in &buyers {
+    for (buyer, _) in &buyers {
         if let Some(c) = &buyer.currency {
             *currencies.entry(c.as_str()).or_default() += 1;
         }
@@ -48,7 +46,7 @@ pub async fn segments(store: &Store) -> Result<Segments, StoreError> {
             average_minor: 0,
         })
         .collect();
-    for (buyer, score) in buyers.iter().zip(&scores) {
+    for (buyer, score) in &buyers {
         let line = (lines.iter_mut())
             .find(|l| l.segment == score.segment())
             .expect("every segment has a line");

@@ -70,11 +70,9 @@ pub async fn load(
     let (rfm, predictions) = match kind {
         ViewKind::Staff => (None, None),
         ViewKind::Marketer => {
-            let buyers = store.buyer_standings().await?;
-            let inputs: Vec<RfmInput> = buyers.iter().map(rfm_input).collect();
-            let rfm = (buyers.iter())
-                .position(|b| b.profile_id == profile_id)
-                .map(|i| rfm::score(&inputs)[i]);
+            let rfm = (scored_buyers(store).await?.into_iter())
+                .find(|(buyer, _)| buyer.profile_id == profile_id)
+                .map(|(_, score)| score);
             let today = predictions::today(rules.now, rules.zone);
             (
                 rfm,
@@ -91,8 +89,15 @@ pub async fn load(
     })
 }
 
+/// The shop's buyers, each with their RFM score among all of them.
+pub async fn scored_buyers(store: &Store) -> Result<Vec<(BuyerStanding, RfmScore)>, StoreError> {
+    let buyers = store.buyer_standings().await?;
+    let scores = rfm::score(&buyers.iter().map(rfm_input).collect::<Vec<_>>());
+    Ok(buyers.into_iter().zip(scores).collect())
+}
+
 /// What RFM scores a buyer on.
-pub fn rfm_input(buyer: &BuyerStanding) -> RfmInput {
+fn rfm_input(buyer: &BuyerStanding) -> RfmInput {
     RfmInput {
         last_visit: buyer.last_visit_at.unwrap_or(0),
         visits: buyer.visits,

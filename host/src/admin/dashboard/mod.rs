@@ -11,14 +11,14 @@ use super::openapi::{ErrorBody, ADMIN, PUBLIC};
 use super::staff::{asset, gated_page};
 use super::tokens::Role;
 use super::{error, AdminState};
-use crate::profiles::view::rfm_input;
+use crate::profiles::view::scored_buyers;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use rapport_core::model::Channel;
-use rapport_core::profile::rfm::{self, Segment};
+use rapport_core::profile::rfm::Segment;
 use rapport_store::{LetterStatus, SnapshotDepth};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -104,12 +104,11 @@ pub(super) async fn segment_people(
             format!("no segment {name:?}: /api/segments lists them"),
         );
     };
-    let buyers = match state.store.buyer_standings().await {
+    let buyers = match scored_buyers(&state.store).await {
         Ok(buyers) => buyers,
         Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     };
-    let scores = rfm::score(&buyers.iter().map(rfm_input).collect::<Vec<_>>());
-    let mut members: Vec<_> = (buyers.into_iter().zip(scores))
+    let mut members: Vec<_> = (buyers.into_iter())
         .filter(|(_, score)| score.segment() == segment)
         .map(|(buyer, _)| buyer)
         .collect();
