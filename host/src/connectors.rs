@@ -73,6 +73,12 @@ pub struct ConnectorReport {
 }
 
 impl Connector {
+    /// Whether a sink's rollout share holds the person whose profile key is `person`.
+    pub fn rolled_out_to(&self, person: &str) -> bool {
+        let feature = format!("sink rollout {}", self.id);
+        rapport_core::rollout::includes(&feature, self.config.rollout, person)
+    }
+
     fn report(&self) -> ConnectorReport {
         let live = self.live();
         ConnectorReport {

@@ -39,6 +39,7 @@ pub fn admin_router(pipeline: &Pipeline) -> axum::Router {
         clock: pipeline.clock.clone(),
         preferences: pipeline.preferences.clone(),
         journeys: pipeline.config.journeys.clone().into(),
+        requests: pipeline.requests.clone(),
     })
 }
 
@@ -55,6 +56,23 @@ async fn watch_plugins(pipeline: Arc<Pipeline>, shutdown: watch::Receiver<bool>)
         async move { pipeline.reload_dir(&dir).await }
     })
     .await;
+}
+
+/// Answers the admin API's requests to load a connector's plugin files now, until `shutdown`.
+async fn plugin_requests(pipeline: Arc<Pipeline>, mut shutdown: watch::Receiver<bool>) {
+    let Some(mut requests) = pipeline.requests.take_plugins().await else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            request = requests.recv() => {
+                let Some(request) = request else { return };
+                let done = pipeline.reload_target(&request.target, request.force).await;
+                let _ = request.reply.send(done.map_err(|e| e.to_string()));
+            }
+            _ = shutdown.changed() => return,
+        }
+    }
 }
 
 /// How often the daemon looks for privacy requests to carry out.
@@ -222,6 +240,7 @@ pub async fn run(pipeline: Arc<Pipeline>, shutdown: watch::Receiver<bool>) -> an
         shutdown.clone(),
     ));
     tasks.spawn(watch_plugins(pipeline.clone(), shutdown.clone()));
+    tasks.spawn(plugin_requests(pipeline.clone(), shutdown.clone()));
     listener
         .serve(admin_router(&pipeline), shutdown.clone())
         .await?;
@@ -267,8 +286,12 @@ pub async fn serve(
         let (restart, restarted) = watch::channel(false);
         let text = std::fs::read_to_string(config_path).unwrap_or_default();
         let (path, stopping) = (config_path.to_path_buf(), shutdown.clone());
+        let requests = pipeline.requests.take_config().await;
+        let frozen = pipeline.clone();
+        let freeze_now = move || frozen.freeze_in_force().cloned();
         let next = tokio::spawn(async move {
-            let next = reload::config::next_config(&path, &text, stopping).await;
+            let next =
+                reload::config::next_config(&path, &text, freeze_now, requests, stopping).await;
             let _ = restart.send(true);
             next
         });

@@ -35,6 +35,18 @@ struct HostArgs {
 }
 
 #[derive(Subcommand)]
+enum ConfigCommand {
+    /// Apply the config file in the running daemon now (it also applies an edit by itself, unless
+    /// a `[[freeze]]` is in force); --force goes through a freeze.
+    Apply {
+        #[arg(long, default_value = "rapport.toml")]
+        config: PathBuf,
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Run the daemon: poll sources, receive webhooks, deliver to sinks until SIGTERM or Ctrl-C.
     Run {
@@ -108,6 +120,17 @@ enum Command {
     Plugin {
         #[command(subcommand)]
         command: cli::plugin::PluginCommand,
+    },
+    /// The running daemon's config: `apply` it now (a `[[freeze]]` in force refuses unless --force).
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// The go-live playbook, one page from the config: what runs where, who to call, the freezes,
+    /// and the exact rollback commands.
+    Playbook {
+        #[arg(long, default_value = "rapport.toml")]
+        config: PathBuf,
     },
     /// The dead-letter queue: work a vendor refused or that ran out of attempts.
     Dlq {
@@ -269,7 +292,10 @@ async fn main() -> anyhow::Result<()> {
                     .await
                     .map(|figures| println!("{figures:#}")),
                 false => match cli::status::print_north_star(&pipeline).await {
-                    Ok(()) => cli::oneshot::print_status(&pipeline).await,
+                    Ok(()) => {
+                        cli::status::print_go_live(&pipeline);
+                        cli::oneshot::print_status(&pipeline).await
+                    }
                     Err(e) => Err(e),
                 },
             };
@@ -421,6 +447,20 @@ async fn main() -> anyhow::Result<()> {
                 "{}",
                 rapport_host::governance::policy::render(&config, &path)
             );
+            Ok(())
+        }
+        Command::Config {
+            command: ConfigCommand::Apply { config, force },
+        } => {
+            init_logging("warn");
+            cli::generations::apply_config(&config, force).await
+        }
+        Command::Playbook { config } => {
+            init_logging("warn");
+            let path = std::path::absolute(&config)?;
+            let config = Config::load(&path)?;
+            let now = chrono::Utc::now();
+            print!("{}", rapport_host::playbook::render(&config, &path, now));
             Ok(())
         }
         Command::Plugin { command } => {

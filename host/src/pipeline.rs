@@ -16,8 +16,11 @@ use crate::ingest::poll::{poll_source, PollError};
 use crate::ingest::push::{Intake, Wakers};
 use crate::ingest::IngestReport;
 use crate::journeys::scheduler;
+use crate::reload::control::{self, ControlError};
+use crate::reload::requests::{PluginReloaded, Requests};
 use crate::reload::{self, Reloaded};
 use rapport_core::clock::{SharedClock, SystemClock};
+use rapport_core::freeze::{self, Freeze};
 use rapport_core::journeys::{Messaging, Routes};
 use rapport_sandbox::packages::PluginKind;
 use rapport_store::{Store, StoreError};
@@ -42,6 +45,8 @@ pub struct Pipeline {
     pub clock: SharedClock,
     /// The preference page: its links (`Preferences::link`) and the changes people make on it.
     pub preferences: Arc<crate::preferences::Preferences>,
+    /// What the admin API asks the daemon to change now (apply the config, reload a plugin).
+    pub requests: Arc<Requests>,
 }
 
 /// What a one-shot sync did.
@@ -131,7 +136,14 @@ impl Pipeline {
             wakers,
             clock,
             preferences,
+            requests: Arc::default(),
         })
+    }
+
+    /// The `[[freeze]]` in force now, by the pipeline's clock in the shop's time zone.
+    pub fn freeze_in_force(&self) -> Option<&Freeze> {
+        let zone = self.config.shop.time_zone;
+        freeze::in_force(&self.config.freezes, self.clock.now(), zone)
     }
 
     /// One delivery worker per sink.
@@ -164,11 +176,13 @@ impl Pipeline {
     }
 
     /// Loads the plugin files in `dir` as the next generation of every connector running them (see
-    /// `reload::reload`), logging what each did. Returns whether a version is held for approval.
+    /// `reload::reload`), logging what each did. Returns whether a version is held (for approval,
+    /// or by a freeze in force).
     pub async fn reload_dir(&self, dir: &std::path::Path) -> bool {
         let mut held = false;
+        let freeze = self.freeze_in_force();
         for (connector, result) in
-            reload::reload_dir(&self.connectors, dir, &self.host, &self.store).await
+            reload::reload_dir(&self.connectors, dir, &self.host, &self.store, freeze).await
         {
             match result {
                 Ok(Reloaded::Unchanged) => {
@@ -185,6 +199,33 @@ impl Pipeline {
             }
         }
         held
+    }
+
+    /// Loads the plugin files of `target`'s connectors now (see `reload::reload`), through a freeze
+    /// in force if `force`; what each did.
+    pub async fn reload_target(
+        &self,
+        target: &str,
+        force: bool,
+    ) -> Result<Vec<PluginReloaded>, ControlError> {
+        let freeze = self.freeze_in_force().filter(|_| !force);
+        let mut done = Vec::new();
+        for connector in control::resolve(&self.connectors, target)? {
+            let result = reload::reload(connector, &self.host, &self.store, freeze).await;
+            let (outcome, detail) = match result {
+                Ok(Reloaded::Unchanged) => ("unchanged", connector.live().version.clone()),
+                Ok(Reloaded::Promoted { version, .. }) => ("promoted", version),
+                Ok(Reloaded::Held { reason, .. }) => ("held", reason),
+                Err(refused) => ("refused", refused.reason),
+            };
+            tracing::info!(connector = %connector.id, force, outcome, %detail, "plugin reload asked for");
+            done.push(PluginReloaded {
+                connector: connector.id.clone(),
+                outcome: outcome.into(),
+                detail,
+            });
+        }
+        Ok(done)
     }
 
     /// Polls every source, and every sink's consent feed, once (each until caught up).
@@ -229,7 +270,8 @@ impl Pipeline {
     /// Delivers until no work is due within `horizon`, or `timeout` passes. Returns what is still owed.
     pub async fn drain(&self, horizon: Duration, timeout: Duration) -> Result<i64, StoreError> {
         let started = Instant::now();
-        let workers = self.workers();
+        // A sink held with `enabled = false` owes its work, but none of it is due to go.
+        let workers: Vec<_> = self.workers().into_iter().filter(|w| w.enabled()).collect();
         loop {
             self.run_journeys().await?;
             let mut claimed = 0;
@@ -272,8 +314,10 @@ impl Pipeline {
     /// their messages, and wakes the sinks that were given some.
     pub async fn run_journeys(&self) -> Result<scheduler::Pass, StoreError> {
         let now = self.clock.now();
+        let zone = self.config.shop.time_zone;
+        let paused = freeze::pausing_journeys(&self.config.freezes, now, zone);
         let (pass, sinks) =
-            scheduler::run_due(&self.store, &self.routes, &self.messaging, now).await?;
+            scheduler::run_due(&self.store, &self.routes, &self.messaging, now, paused).await?;
         for (index, sink) in self.connectors.sinks.iter().enumerate() {
             if sinks.contains(&sink.id) {
                 self.wakers.get(index).notify_one();

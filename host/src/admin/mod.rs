@@ -60,6 +60,8 @@ pub struct AdminState {
     pub preferences: Arc<crate::preferences::Preferences>,
     /// The configured journeys, whose entries, windows and experiments the metrics read.
     pub journeys: Arc<[rapport_core::journeys::Journey]>,
+    /// Changes asked of the daemon now: apply the config file, reload a plugin.
+    pub requests: Arc<crate::reload::requests::Requests>,
 }
 
 pub fn router(state: AdminState) -> Router {

@@ -48,6 +48,8 @@ pub struct ErrorBody {
         super::plugins::rollback,
         super::plugins::disable,
         super::plugins::enable,
+        super::plugins::reload,
+        super::plugins::apply_config,
         super::profiles::lookup,
         super::profiles::by_key,
         super::profiles::issues,

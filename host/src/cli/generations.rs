@@ -1,5 +1,6 @@
-//! `rapport plugin list | rollback | disable | enable`: the running daemon's plugins, their kept
-//! generations and health, and the operator's controls over them, through the daemon's admin API.
+//! `rapport plugin list | rollback | disable | enable | reload` and `rapport config apply`: the
+//! running daemon's plugins, their kept generations and health, and the operator's controls over
+//! them and over its config, through the daemon's admin API.
 
 use super::daemon::Daemon;
 use serde_json::Value;
@@ -52,6 +53,40 @@ pub async fn set_disabled(config: &Path, target: &str, disabled: bool) -> anyhow
         };
         println!("{}: {state}{already}", text(&switched["connector"]));
     }
+    Ok(())
+}
+
+/// Loads a connector's (or every connector of a plugin's) plugin files now, through a freeze if
+/// `force`; prints what each connector did, and fails if a version was held or refused.
+pub async fn reload(config: &Path, target: &str, force: bool) -> anyhow::Result<()> {
+    let done = Daemon::from_config(config)?
+        .post(&format!("/api/plugins/{target}/reload?force={force}"))
+        .await?;
+    let mut stopped = 0;
+    for reloaded in done.as_array().into_iter().flatten() {
+        let (connector, detail) = (text(&reloaded["connector"]), text(&reloaded["detail"]));
+        match text(&reloaded["outcome"]) {
+            "promoted" => println!("{connector}: version {detail} is live, on probation"),
+            "unchanged" => println!("{connector}: the files hold the live version ({detail})"),
+            outcome => {
+                stopped += 1;
+                println!("{connector}: {outcome}: {detail}");
+            }
+        }
+    }
+    anyhow::ensure!(
+        stopped == 0,
+        "{stopped} connector(s) kept their live version"
+    );
+    Ok(())
+}
+
+/// Asks the daemon to apply its config file now, through a freeze if `force`.
+pub async fn apply_config(config: &Path, force: bool) -> anyhow::Result<()> {
+    let done = Daemon::from_config(config)?
+        .post(&format!("/api/config/apply?force={force}"))
+        .await?;
+    println!("{}", text(&done["done"]));
     Ok(())
 }
 

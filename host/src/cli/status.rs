@@ -1,12 +1,16 @@
 //! The parts of `rapport status` beyond the store's figures: the north-star numbers (the last 30
-//! days beside the 30 before), one operations line per sink (backlog, dead letters, latency, error
+//! days beside the 30 before), the go-live state (a freeze in force, what is held or rolled out to
+//! a share), one operations line per sink (backlog, dead letters, latency, error
 //! budget, rate-limit waits), and `rapport status --json`, the store's figures, the operations
 //! figures and the north-star numbers as one JSON document.
 
 use super::metrics::{amount, percent};
+use chrono::{DateTime, Utc};
+use rapport_core::freeze::Freeze;
 use rapport_core::metrics::business::SalesFigures;
 use rapport_core::metrics::period::{Compared, Period};
 use rapport_core::model::Money;
+use rapport_core::rollout;
 use rapport_host::metrics::predicted::PredictedValue;
 use rapport_host::metrics::{business, BusinessMetrics};
 use rapport_host::operations::{self, OperationsReport, SinkOperations};
@@ -109,6 +113,82 @@ pub async fn print_north_star(pipeline: &Pipeline) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The go-live state: the freeze in force, and each sink and journey that is held or rolled out to
+/// a share of people only.
+#[derive(Debug, Serialize)]
+pub struct GoLive {
+    pub freeze: Option<FreezeInForce>,
+    pub sinks: Vec<Share>,
+    pub journeys: Vec<Share>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FreezeInForce {
+    #[serde(flatten)]
+    pub freeze: Freeze,
+    pub ends_at: DateTime<Utc>,
+}
+
+/// A sink or journey not yet live for everyone.
+#[derive(Debug, Serialize)]
+pub struct Share {
+    pub name: String,
+    pub enabled: bool,
+    pub rollout: f64,
+}
+
+pub fn go_live(pipeline: &Pipeline) -> GoLive {
+    let zone = pipeline.config.shop.time_zone;
+    let partial = |name: &str, enabled: bool, rollout: f64| {
+        (!enabled || rollout < 1.0).then(|| Share {
+            name: name.to_string(),
+            enabled,
+            rollout,
+        })
+    };
+    GoLive {
+        freeze: pipeline.freeze_in_force().map(|f| FreezeInForce {
+            freeze: f.clone(),
+            ends_at: f.ends_at(zone),
+        }),
+        sinks: (pipeline.config.sinks.iter())
+            .filter_map(|s| partial(&s.id, s.enabled, s.rollout))
+            .collect(),
+        journeys: (pipeline.config.journeys.iter())
+            .filter_map(|j| partial(&j.name, j.enabled, j.rollout))
+            .collect(),
+    }
+}
+
+/// Prints the freeze in force and what is held or rolled out to a share, a line each.
+pub fn print_go_live(pipeline: &Pipeline) {
+    let g = go_live(pipeline);
+    if let Some(f) = &g.freeze {
+        let zone = pipeline.config.shop.time_zone;
+        println!(
+            "FREEZE in force: {}, until {}: config edits and new plugin versions wait{}",
+            f.freeze.describe(),
+            f.ends_at.with_timezone(&zone).format("%Y-%m-%d %H:%M %Z"),
+            match f.freeze.pause_journeys {
+                true => "; journeys paused",
+                false => "",
+            }
+        );
+    }
+    for (kind, shares) in [("sink", &g.sinks), ("journey", &g.journeys)] {
+        for share in shares {
+            match share.enabled {
+                false => println!("{kind} {}: held (enabled = false)", share.name),
+                true => println!(
+                    "{kind} {}: rolled out to {}",
+                    share.name,
+                    rollout::describe(share.rollout)
+                ),
+            }
+        }
+    }
+}
+
 /// Prints each sink's operations figures, one line a sink.
 pub async fn print_operations(pipeline: &Pipeline) -> anyhow::Result<()> {
     for sink in &read(pipeline).await?.sinks {
@@ -123,7 +203,10 @@ pub async fn json(pipeline: &Pipeline) -> anyhow::Result<serde_json::Value> {
     let store = pipeline.store.summary().await?;
     let operations = read(pipeline).await?;
     let north_star = north_star(pipeline).await?;
-    Ok(serde_json::json!({ "store": store, "operations": operations, "north_star": north_star }))
+    let go_live = go_live(pipeline);
+    Ok(
+        serde_json::json!({ "store": store, "operations": operations, "north_star": north_star, "go_live": go_live }),
+    )
 }
 
 async fn read(pipeline: &Pipeline) -> anyhow::Result<OperationsReport> {

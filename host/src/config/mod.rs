@@ -7,6 +7,7 @@ mod fuzz;
 mod journeys;
 pub mod pairs;
 mod preferences;
+pub mod support;
 
 use rapport_core::consent::contact::ContactRules;
 use rapport_core::identity::{IdentityRules, Region};
@@ -67,6 +68,13 @@ pub struct Config {
     /// `[check]`: the free disk space under which `rapport check` warns and fails.
     #[serde(default)]
     pub check: rapport_core::readiness::DiskThresholds,
+    /// `[[freeze]]`: windows in which config edits and new plugin versions are refused unless
+    /// forced, and the journeys may be paused.
+    #[serde(default, rename = "freeze")]
+    pub freezes: Vec<rapport_core::freeze::Freeze>,
+    /// `[support]`: who to call when something goes wrong, for the go-live playbook.
+    #[serde(default)]
+    pub support: support::SupportConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -449,6 +457,21 @@ pub struct ConnectorConfig {
     /// unset), measured over the last `slo_window_days` days (28 when unset).
     pub slo: Option<f64>,
     pub slo_window_days: Option<u32>,
+    /// A sink that sends nothing while false: its work waits in the outbox (true when unset).
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+    /// A sink's progressive go-live: the share of people (0 to 1, chosen by a stable hash of
+    /// their profile key) whose data it is sent; the others' work waits until the share grows.
+    #[serde(default = "whole_share")]
+    pub rollout: f64,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+fn whole_share() -> f64 {
+    1.0
 }
 
 fn default_poll_interval() -> u64 {
@@ -574,6 +597,16 @@ impl Config {
             connector
                 .slo()
                 .map_err(|e| format!("[[{section}]] {:?}: {e}", connector.id))?;
+            if section == "source" && (!connector.enabled || connector.rollout != 1.0) {
+                return Err(format!(
+                    "[[source]] {:?}: enabled and rollout apply to sinks only (remove a source from the config to stop it)",
+                    connector.id
+                ));
+            }
+            rapport_core::rollout::check_share(
+                &format!("[[{section}]] {:?}", connector.id),
+                connector.rollout,
+            )?;
             if section == "source" && connector.retire {
                 return Err(format!(
                     "[[source]] {:?}: retire applies to sinks only (remove a source from the config to stop it)",
@@ -623,6 +656,10 @@ impl Config {
         self.server.validate(&self.sources)?;
         self.pairs.validate()?;
         self.check.validate()?;
+        for freeze in &self.freezes {
+            freeze.check()?;
+        }
+        self.support.validate()?;
         journeys::validate(self)
     }
 

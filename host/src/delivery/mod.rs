@@ -32,6 +32,9 @@ use tracing::Instrument;
 /// Longest a worker sleeps before looking at its outbox again.
 const IDLE_WAIT: Duration = Duration::from_millis(500);
 
+/// How long the work of a person outside a sink's rollout waits before it is looked at again.
+pub const ROLLOUT_RECHECK: Duration = Duration::from_secs(10 * 60);
+
 /// Drains one sink's outbox.
 pub struct SinkWorker {
     store: Store,
@@ -77,6 +80,11 @@ impl SinkWorker {
 
     pub fn sink_id(&self) -> &str {
         &self.sink.id
+    }
+
+    /// Whether the sink sends at all: with `enabled = false` its work waits in the outbox.
+    pub fn enabled(&self) -> bool {
+        self.sink.config.enabled
     }
 
     /// Runs the sink's delivery lanes (`delivery.concurrency` batches in flight) until `shutdown`
@@ -149,7 +157,7 @@ impl SinkWorker {
     /// another; an activity whose person's update must be retried waits behind it, unattempted. A
     /// disabled or paused sink claims nothing: its work waits in the outbox.
     pub async fn step(&self) -> Result<StepReport, StoreError> {
-        if self.sink.generations.is_disabled() {
+        if self.sink.generations.is_disabled() || !self.sink.config.enabled {
             return Ok(StepReport::default());
         }
         let paused = self.store.sink_pause(&self.sink.id).await?;
@@ -324,6 +332,7 @@ impl SinkWorker {
                 .profile_snapshots(&basic, SnapshotDepth::Basic)
                 .await?,
         );
+        let (rows, outside) = self.within_rollout(rows, &snapshots);
         let event_ids: Vec<i64> = rows
             .iter()
             .filter(|r| matches!(r.kind, WorkKind::Activity | WorkKind::Message))
@@ -334,6 +343,7 @@ impl SinkWorker {
             .into_iter()
             .partition(|row| row.kind == WorkKind::Message);
         let (mut sendable, mut unsent) = self.judge_messages(messages, &snapshots, &events).await?;
+        unsent.extend(outside);
         for row in rows {
             let snapshot = &snapshots[&row.profile_id];
             let admission = self.sink.marketing.admit(&snapshot.consents);
@@ -367,6 +377,33 @@ impl SinkWorker {
         }
         sendable.sort_by_key(|(row, _)| row.id);
         Ok((sendable, unsent))
+    }
+
+    /// Splits off the rows of people outside the sink's rollout share: their work waits, unattempted,
+    /// and is looked at again after `ROLLOUT_RECHECK` (the share may have grown meanwhile).
+    fn within_rollout(
+        &self,
+        rows: Vec<OutboxRow>,
+        snapshots: &HashMap<i64, ProfileSnapshot>,
+    ) -> (Vec<OutboxRow>, Vec<(OutboxRow, Completion)>) {
+        let (within, outside): (Vec<_>, Vec<_>) = rows.into_iter().partition(|row| {
+            snapshots
+                .get(&row.profile_id)
+                .is_none_or(|person| self.sink.rolled_out_to(&person.key))
+        });
+        let at = self.clock.now_ms() + ROLLOUT_RECHECK.as_millis() as i64;
+        let reason = format!(
+            "outside the sink's rollout ({})",
+            rapport_core::rollout::describe(self.sink.config.rollout)
+        );
+        let waiting = outside
+            .into_iter()
+            .map(|row| {
+                let reason = reason.clone();
+                (row, Completion::Deferred { at, reason })
+            })
+            .collect();
+        (within, waiting)
     }
 
     /// Judges journey messages in order: first the person's consent on the message's channel

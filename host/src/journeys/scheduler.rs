@@ -8,6 +8,7 @@ use crate::pairs::baskets;
 use chrono::{DateTime, Utc};
 use rapport_core::consent::gate::Admission as Gate;
 use rapport_core::experiments::Arm;
+use rapport_core::freeze::{self, Freeze};
 use rapport_core::journeys::admit::{admit, Admission, Standing};
 use rapport_core::journeys::{Journey, Messaging, Reentry, Routes, Trigger};
 use rapport_core::keys::activity_key;
@@ -45,22 +46,48 @@ impl std::ops::AddAssign for Pass {
 }
 
 /// Takes every wait due at `now`, batch by batch, until none is left; returns what it did and the
-/// sinks that were given messages.
+/// sinks that were given messages. While a freeze `paused` the journeys, due waits are let go,
+/// so nothing piles up to be sent when it ends.
 pub async fn run_due(
     store: &Store,
     routes: &Routes,
     messaging: &Messaging,
     now: DateTime<Utc>,
+    paused: Option<&Freeze>,
 ) -> Result<(Pass, HashSet<String>), StoreError> {
     let mut total = Pass::default();
     let mut sinks = HashSet::new();
     loop {
-        let pass = run_batch(store, routes, messaging, now, &mut sinks).await?;
+        let pass = match paused {
+            Some(freeze) => let_go(store, now, freeze).await?,
+            None => run_batch(store, routes, messaging, now, &mut sinks).await?,
+        };
         total += pass;
         if pass.due < BATCH as usize {
             return Ok((total, sinks));
         }
     }
+}
+
+/// One transaction's batch of due waits, let go because `freeze` pauses the journeys.
+async fn let_go(store: &Store, now: DateTime<Utc>, freeze: &Freeze) -> Result<Pass, StoreError> {
+    let mut tx = store.begin().await?;
+    let due = journey_due::take_due(&mut tx, now.timestamp_millis(), BATCH).await?;
+    let ids: Vec<i64> = due.iter().map(|w| w.id).collect();
+    journey_due::delete(&mut tx, &ids).await?;
+    tx.commit().await?;
+    if !due.is_empty() {
+        tracing::info!(
+            waits = due.len(),
+            "journey waits let go: {}",
+            freeze::journeys_paused(freeze)
+        );
+    }
+    Ok(Pass {
+        due: due.len(),
+        skipped: due.len(),
+        ..Pass::default()
+    })
 }
 
 /// One transaction's batch of due waits.

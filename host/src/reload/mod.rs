@@ -5,15 +5,19 @@
 //! destinations never approved for the connector is held before any of it runs, until `rapport
 //! plugin approve` records the approval in the store, where the daemon's watch finds it on its next
 //! look at held directories. Operators roll back, disable and enable connectors by connector id or
-//! plugin id (`control`); the daemon watches the plugins directories (`watch`).
+//! plugin id (`control`); the daemon watches the plugins directories (`watch`). While a
+//! `[[freeze]]` is in force a new version is held until it ends, unless an operator forces it
+//! through (`rapport plugin reload ID --force`; the requests of the admin API: `requests`).
 
 pub mod config;
 pub mod control;
+pub mod requests;
 pub mod watch;
 
 use crate::connectors::{
     held_reason, load_generation, not_approved, open_package, Connector, Connectors, HostServices,
 };
+use rapport_core::freeze::{self, Freeze};
 use rapport_sandbox::contract::wit::ConnectorError;
 use rapport_sandbox::packages::permissions::{permissions, Permission};
 use rapport_store::Store;
@@ -46,11 +50,13 @@ pub struct Refused {
 }
 
 /// Loads the plugin files `connector` points at as its next generation and makes it live, unless
-/// they hold the live version already.
+/// they hold the live version already. During `freeze` a new version is held, like one waiting for
+/// approval, until the freeze ends (or a forced reload passes no freeze).
 pub async fn reload(
     connector: &Connector,
     host: &HostServices,
     store: &Store,
+    freeze: Option<&Freeze>,
 ) -> Result<Reloaded, Refused> {
     let live = connector.live();
     let refuse = |generation: Option<u64>, reason: String| {
@@ -81,29 +87,29 @@ pub async fn reload(
     {
         return Ok(Reloaded::Unchanged);
     }
+    let version = package.manifest.version.clone();
+    if let Some(freeze) = freeze {
+        let change = format!("version {version} of `{}`", package.manifest.id);
+        let force = format!("rapport plugin reload {} --force", connector.id);
+        let reason = format!(
+            "held, generation {} keeps running: {}",
+            live.number(),
+            freeze::refusal(freeze, &change, &force)
+        );
+        return Ok(hold(connector, version, Vec::new(), reason));
+    }
     let approved = store
         .approved_permissions(&connector.id)
         .await
         .map_err(|e| refuse(None, format!("cannot read what was approved for it: {e}")))?;
     let unapproved = not_approved(&permissions(&package.manifest), &approved);
     if !unapproved.is_empty() {
-        let version = package.manifest.version.clone();
         let reason = format!(
             "held, generation {} keeps running: {}",
             live.number(),
             held_reason(&package.manifest.id, &version, &unapproved, &connector.id)
         );
-        let last = connector.generations.report().last_refusal;
-        let again = last.is_some_and(|refusal| refusal.reason == reason);
-        if !again {
-            connector.generations.refused(None, reason.clone());
-        }
-        return Ok(Reloaded::Held {
-            version,
-            unapproved,
-            reason,
-            again,
-        });
+        return Ok(hold(connector, version, unapproved, reason));
     }
     let number = connector.generations.next_number();
     let refused = |reason: String| refuse(Some(number), reason);
@@ -146,16 +152,38 @@ pub async fn reload(
     })
 }
 
+/// Holds version `version` back, saying why once (not again on each later look).
+fn hold(
+    connector: &Connector,
+    version: String,
+    unapproved: Vec<Permission>,
+    reason: String,
+) -> Reloaded {
+    let last = connector.generations.report().last_refusal;
+    let again = last.is_some_and(|refusal| refusal.reason == reason);
+    if !again {
+        connector.generations.refused(None, reason.clone());
+    }
+    Reloaded::Held {
+        version,
+        unapproved,
+        reason,
+        again,
+    }
+}
+
 /// Reloads every connector whose plugin directory is `dir`; returns each one's result.
 pub async fn reload_dir(
     connectors: &Connectors,
     dir: &std::path::Path,
     host: &HostServices,
     store: &Store,
+    freeze: Option<&Freeze>,
 ) -> Vec<(String, Result<Reloaded, Refused>)> {
     let mut results = Vec::new();
     for connector in connectors.all().filter(|c| c.config.plugin == dir) {
-        results.push((connector.id.clone(), reload(connector, host, store).await));
+        let result = reload(connector, host, store, freeze).await;
+        results.push((connector.id.clone(), result));
     }
     results
 }

@@ -31,6 +31,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/plugins/{target}/rollback"),
     ("POST", "/api/plugins/{target}/disable"),
     ("POST", "/api/plugins/{target}/enable"),
+    ("POST", "/api/plugins/{target}/reload"),
+    ("POST", "/api/config/apply"),
     ("GET", "/api/segments"),
     ("GET", "/api/metrics"),
     ("GET", "/api/profiles"),

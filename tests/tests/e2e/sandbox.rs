@@ -57,6 +57,8 @@ async fn load_sink(host: &HostServices, name: &str, settings: &[(&str, &str)]) -
             .collect(),
         slo: None,
         slo_window_days: None,
+        enabled: true,
+        rollout: 1.0,
     };
     Connector::load(&config, PluginKind::CrmSink, host)
         .await

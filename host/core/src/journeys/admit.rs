@@ -44,8 +44,8 @@ pub fn admit(
     }
     if !journey.rolled_out_to(person) {
         return Admission::Skip(format!(
-            "outside the journey's rollout ({:.0}% of people)",
-            journey.rollout * 100.0
+            "outside the journey's rollout ({})",
+            crate::rollout::describe(journey.rollout)
         ));
     }
     let max_age = journey

@@ -17,7 +17,7 @@ pub mod plan;
 use crate::clock::{SharedClock, SystemClock};
 use crate::consent::contact::ContactRules;
 use crate::consent::gate::{MarketingGate, WithoutChoice};
-use crate::experiments::{unit_hash, Arm, Experiment};
+use crate::experiments::{Arm, Experiment};
 use crate::model::Channel;
 use chrono::Duration;
 use serde::Deserialize;
@@ -176,7 +176,7 @@ impl Journey {
 
     /// Whether the person whose profile key is `person` is in the journey's rollout share.
     pub fn rolled_out_to(&self, person: &str) -> bool {
-        self.rollout >= 1.0 || unit_hash(&format!("rollout {}", self.name), person) < self.rollout
+        crate::rollout::includes(&format!("rollout {}", self.name), self.rollout, person)
     }
 
     pub fn window(&self) -> Duration {
@@ -187,12 +187,7 @@ impl Journey {
     /// wait. `tiers`: whether the shop defines loyalty tiers. The error names the key.
     pub fn check(&self, tiers: bool) -> Result<(), String> {
         let name = &self.name;
-        if !(0.0..=1.0).contains(&self.rollout) {
-            return Err(format!(
-                "[[journey]] {name:?}: rollout must be a share from 0 to 1, not {}",
-                self.rollout
-            ));
-        }
+        crate::rollout::check_share(&format!("[[journey]] {name:?}"), self.rollout)?;
         let trigger = self.trigger;
         let only = |key: &str, set: bool, for_trigger: Trigger| match set && trigger != for_trigger
         {
