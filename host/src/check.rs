@@ -5,12 +5,13 @@
 //! loaded without being registered or approved. The verdicts are `rapport_core::readiness`'s.
 
 use crate::config::{Config, ConnectorConfig};
-use crate::connectors::{check_grants, Connector, HostServices};
+use crate::connectors::{check_grants, held_reason, not_approved, Connector, HostServices};
 use chrono::{DateTime, Utc};
 use rapport_core::readiness::{self, MigrationReport, Verdict};
 use rapport_sandbox::capabilities::secrets::{env_var_for, SecretStore};
 use rapport_sandbox::contract::wit::ConnectorError;
-use rapport_sandbox::packages::{Manifest, PluginKind};
+use rapport_sandbox::packages::permissions::permissions;
+use rapport_sandbox::packages::{Manifest, PluginKind, Provenance};
 use rapport_store::health::{Health, Location};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -67,7 +68,7 @@ pub async fn run(config_path: &Path, dev: bool) -> Vec<Line> {
     lines.push(secrets.line.clone());
     let (database, mut health) = database(&config).await;
     lines.push(database);
-    lines.extend(plugins(&config, &secrets).await);
+    lines.extend(plugins(&config, &secrets, health.as_mut()).await);
     lines.push(clock(&config, health.as_mut()).await);
     if let Some(health) = health {
         health.close().await;
@@ -255,9 +256,15 @@ async fn database(config: &Config) -> (Line, Option<Health>) {
 }
 
 /// One line per connector: its plugin loads with every check the host makes at startup (manifest,
-/// contract, signature and trust, settings, egress, secrets, the component's world), and its
-/// `check` export answers ok against the vendor.
-async fn plugins(config: &Config, secrets: &SecretsFound) -> Vec<Line> {
+/// contract, signature and trust, settings, egress, secrets, the component's world), asks for
+/// nothing beyond what was approved for the connector (in `health`'s database, once it has run),
+/// and its `check` export answers ok against the vendor. An unsigned plugin is a warning: fine for
+/// a trial, not for going live.
+async fn plugins(
+    config: &Config,
+    secrets: &SecretsFound,
+    mut health: Option<&mut Health>,
+) -> Vec<Line> {
     let name = |c: &ConnectorConfig| format!("plugin {}", c.id);
     if secrets.unusable {
         return connectors(config)
@@ -288,14 +295,34 @@ async fn plugins(config: &Config, secrets: &SecretsFound) -> Vec<Line> {
                 continue;
             }
         };
+        let approved = match health.as_deref_mut() {
+            Some(health) => health.approved_permissions(&c.id).await.ok().flatten(),
+            None => None,
+        };
         lines.push(match Connector::load(c, kind, host).await {
             Err(e) => line(Verdict::Fail, e.message),
             Ok(connector) => {
                 let live = connector.live();
                 let what = format!("{} {}, {}", live.plugin.id(), live.version, live.provenance);
+                let unapproved = match (approved, manifest(c)) {
+                    (Some(approved), Some(m)) => not_approved(&permissions(&m), &approved),
+                    _ => Vec::new(),
+                };
+                if !unapproved.is_empty() {
+                    let why = held_reason(live.plugin.id(), &live.version, &unapproved, &c.id);
+                    lines.push(line(Verdict::Fail, format!("{what}: {why}")));
+                    continue;
+                }
+                let ok = match live.provenance {
+                    Provenance::DevUnsigned => (
+                        Verdict::Warn,
+                        format!("{what}: check ok, but unsigned plugins are for trials: install a signed package before going live"),
+                    ),
+                    Provenance::Signed { .. } => (Verdict::Ok, format!("{what}: check ok")),
+                };
                 let plugin = live.plugin.clone();
                 match tokio::task::spawn_blocking(move || plugin.check()).await {
-                    Ok(Ok(Ok(()))) => line(Verdict::Ok, format!("{what}: check ok")),
+                    Ok(Ok(Ok(()))) => line(ok.0, ok.1),
                     Ok(Ok(Err(e))) => line(
                         Verdict::Fail,
                         format!("{what}: its check answered {}", describe(&e)),

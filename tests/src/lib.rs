@@ -34,6 +34,67 @@ pub fn rapport_bin() -> PathBuf {
     profile_bin("rapport-host", "rapport")
 }
 
+/// Signed packages of the built plugins `names`, installed into `dir/plugins/<name>` through the
+/// real `rapport plugin keygen | pack | sign | install`, signed by publisher `rapport` (named in
+/// each manifest, added where a manifest names none); returns the plugins directory and a trust
+/// store (`dir/trust.toml`) that trusts that publisher.
+pub fn install_signed(dir: &Path, names: &[&str]) -> (PathBuf, PathBuf) {
+    let run = |args: &[&std::ffi::OsStr]| {
+        let output = Command::new(rapport_bin())
+            .arg("plugin")
+            .args(args)
+            .output()
+            .expect("run rapport plugin");
+        assert!(output.status.success(), "{}", output_text(&output));
+    };
+    let keys = dir.join("keys");
+    run(&[
+        "keygen".as_ref(),
+        "--key-id".as_ref(),
+        "rapport".as_ref(),
+        "--out".as_ref(),
+        keys.as_os_str(),
+    ]);
+    let trust = dir.join("trust.toml");
+    std::fs::copy(keys.join("rapport.pub"), &trust).expect("the trust store");
+    let plugins = dir.join("plugins");
+    for name in names {
+        let text = std::fs::read_to_string(plugin(name).join("rapport.toml")).expect("manifest");
+        let text = match text.contains("\npublisher = ") {
+            true => text,
+            false => text.replacen("contract = ", "publisher = \"rapport\"\ncontract = ", 1),
+        };
+        let manifest = dir.join(format!("{name}.rapport.toml"));
+        std::fs::write(&manifest, text).expect("write the manifest");
+        let package = dir.join(format!("{name}.rpk"));
+        let wasm = plugin(name).join("plugin.wasm");
+        run(&[
+            "pack".as_ref(),
+            "--manifest".as_ref(),
+            manifest.as_os_str(),
+            "--wasm".as_ref(),
+            wasm.as_os_str(),
+            "--out".as_ref(),
+            package.as_os_str(),
+        ]);
+        run(&[
+            "sign".as_ref(),
+            "--key".as_ref(),
+            keys.join("rapport.key").as_os_str(),
+            package.as_os_str(),
+        ]);
+        run(&[
+            "install".as_ref(),
+            "--trust".as_ref(),
+            trust.as_os_str(),
+            "--plugins".as_ref(),
+            plugins.as_os_str(),
+            package.as_os_str(),
+        ]);
+    }
+    (plugins, trust)
+}
+
 /// The `rapport-fakes` simulator binary of this build profile.
 pub fn fakes_bin() -> PathBuf {
     profile_bin("rapport-fakes", "rapport-fakes")
@@ -444,6 +505,25 @@ impl TestShop {
             .as_table_mut()
             .expect("[consent] is a section");
         push(consent, "cap", cap);
+        self
+    }
+
+    /// A `[[freeze]]` window `name` over the shop days `from` to `to` (both included), pausing the
+    /// journeys if `pause_journeys`.
+    pub fn freeze(
+        mut self,
+        name: &str,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+        pause_journeys: bool,
+    ) -> TestShop {
+        let freeze = toml::Table::from_iter([
+            ("name".to_owned(), name.into()),
+            ("from".to_owned(), from.to_string().into()),
+            ("to".to_owned(), to.to_string().into()),
+            ("pause_journeys".to_owned(), pause_journeys.into()),
+        ]);
+        push(&mut self.document, "freeze", freeze);
         self
     }
 

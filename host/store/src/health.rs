@@ -8,6 +8,7 @@ use crate::{redact, sqlite_file, StoreError};
 use rapport_core::readiness::{Applied, Migration};
 use sqlx::any::AnyConnectOptions;
 use sqlx::{AnyConnection, ConnectOptions, Connection, Row};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -154,6 +155,24 @@ impl Health {
         .fetch_one(&mut self.conn)
         .await?;
         Ok(row.try_get::<Option<i64>, _>("newest")?)
+    }
+
+    /// What has been approved for `connector`'s plugin (see `connector_permissions`); `None` in a
+    /// database that never started it (or was never migrated).
+    pub async fn approved_permissions(
+        &mut self,
+        connector: &str,
+    ) -> Result<Option<BTreeSet<String>>, StoreError> {
+        if !self.has_table("connector_permissions").await? {
+            return Ok(None);
+        }
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT permission FROM connector_permissions WHERE connector_id = $1",
+        )
+        .bind(connector)
+        .fetch_all(&mut self.conn)
+        .await?;
+        Ok((!rows.is_empty()).then(|| rows.into_iter().collect()))
     }
 
     pub async fn close(self) {

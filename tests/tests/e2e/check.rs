@@ -1,25 +1,39 @@
-//! `rapport check`, the go-live check, run as the real binary: a healthy shop (csv-source and the
-//! hubspot-sink against the HubSpot simulator) passes with every line ok, and each broken part
-//! fails its own line clearly while the other lines still run.
+//! `rapport check`, the go-live check, run as the real binary: a healthy shop (signed csv-source and
+//! hubspot-sink packages, the sink against the HubSpot simulator) passes with every line ok, and
+//! each broken part fails its own line clearly while the other lines still run; an unsigned plugin
+//! warns, and one asking for more than was approved fails.
 
-use rapport_e2e::{output_text, plugin, secrets_file, PostgresDatabase, ShopDir, TestShop};
+use rapport_e2e::{
+    install_signed, output_text, plugin, secrets_file, PostgresDatabase, ShopDir, TestShop,
+};
 use rapport_fakes::hubspot::{self, HubSpotSim};
 use rapport_fakes::shop::SampleShop;
 use serde_json::Value;
 use std::process::Output;
 
-/// A shop whose sink talks to `sim` with `token`, its store in `database` (a URL).
+/// A shop whose sink talks to `sim` with `token`, its store in `database` (a URL), running signed
+/// packages of csv-source and hubspot-sink that its trust store trusts (no development mode).
 fn shop(sim: &HubSpotSim, token: &str, database: &str) -> ShopDir {
+    let dir = ShopDir::new("");
+    let (plugins, trust) = install_signed(dir.path(), &["csv-source", "hubspot-sink"]);
     TestShop::new()
+        .section(
+            "trust",
+            [
+                ("dev", false.into()),
+                ("store", trust.display().to_string().into()),
+            ],
+        )
         .database(database)
-        .csv_source("shop")
+        .source("shop", &plugins.join("csv-source"), [])
         .sink(
             "crm",
-            &plugin("hubspot-sink"),
+            &plugins.join("hubspot-sink"),
             [("api_base", sim.base_url().into())],
         )
         .secrets(&[("hubspot_token", token)])
-        .write()
+        .write_in(&dir);
+    dir
 }
 
 /// A healthy shop on SQLite with a few sales taken in (so the database exists and holds times).
@@ -274,4 +288,63 @@ async fn a_healthy_shop_on_postgres_passes_with_its_disk_not_applicable() {
     );
     let (_, disk) = line(&lines, "disk");
     assert!(disk.contains("n/a") && disk.contains("server"), "{disk}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unsigned_plugin_warns_and_one_asking_for_more_than_approved_fails() {
+    let sim = HubSpotSim::start().await.unwrap();
+    let dir = ShopDir::new("");
+    let crm = dir.path().join("plugins/hubspot-sink");
+    std::fs::create_dir_all(&crm).unwrap();
+    for file in ["plugin.wasm", "rapport.toml"] {
+        std::fs::copy(plugin("hubspot-sink").join(file), crm.join(file)).unwrap();
+    }
+    TestShop::new()
+        .sqlite()
+        .csv_source("shop")
+        .sink("crm", &crm, [("api_base", sim.base_url().into())])
+        .secrets(&[("hubspot_token", hubspot::TOKEN)])
+        .write_in(&dir);
+    // The first start (this import) approves what each plugin asks for.
+    dir.import("shop", &SampleShop::generate(7, 6, 0).to_csv(), &[])
+        .await;
+    let (output, lines) = check(&dir).await;
+    assert!(
+        output.status.success(),
+        "a warning is no failure: {}",
+        output_text(&output)
+    );
+    for name in ["plugin shop", "plugin crm"] {
+        let (verdict, detail) = line(&lines, name);
+        assert_eq!(verdict, "warn", "{name}: {detail}");
+        assert!(
+            detail.contains("DEV-UNSIGNED") && detail.contains("check ok"),
+            "{detail}"
+        );
+    }
+
+    // A new version asks for a destination never approved: the go-live check fails it, by name.
+    let manifest = crm.join("rapport.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text + "\n[[egress]]\nurl = \"https://collector.example.com\"\n",
+    )
+    .unwrap();
+    let (output, lines) = check(&dir).await;
+    assert_fails(
+        &output,
+        &lines,
+        "plugin crm",
+        &[
+            "https://collector.example.com",
+            "rapport plugin approve",
+            "crm",
+        ],
+    );
+    assert_eq!(
+        line(&lines, "plugin shop").0,
+        "warn",
+        "the other lines still run"
+    );
 }
