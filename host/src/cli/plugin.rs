@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use clap::Subcommand;
 use rapport_host::config::Config;
 use rapport_host::connectors::{check_grants, not_approved};
+use rapport_host::scaffold::{self, Kind, Spec};
 use rapport_sandbox::install::{check_world, verify_archive};
 use rapport_sandbox::install::{install, InstallError};
 use rapport_sandbox::packages::archive::{self, PackageFiles};
@@ -31,6 +32,27 @@ pub enum PluginCommand {
         #[arg(long)]
         key_id: String,
         /// Directory to write both files into (never overwrites).
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
+    /// Write a new connector crate, NAME/, that builds as it is: Cargo.toml on rapport-sdk, the
+    /// manifest, src/lib.rs with the vendor's calls left to write, a README and the conformance
+    /// suite's config.
+    New {
+        /// The plugin id and crate name (lowercase letters, digits, '-').
+        name: String,
+        #[arg(long, value_enum)]
+        kind: Kind,
+        /// The contract version (source: 0.3 or 0.1; sink: 0.4 or 0.1); the newest by default.
+        #[arg(long)]
+        contract: Option<String>,
+        /// The publisher key id its packages will be signed with (default: NAME).
+        #[arg(long)]
+        publisher: Option<String>,
+        /// Where rapport's sdk/ directory is (default: the one this rapport was built from).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+        /// The directory to write NAME/ into.
         #[arg(long, default_value = ".")]
         out: PathBuf,
     },
@@ -104,6 +126,17 @@ pub enum PluginCommand {
         /// A connector id, or a plugin id for every connector running it.
         target: String,
     },
+    /// Load a connector's (or every connector of a plugin's) plugin files in the running daemon now,
+    /// as its watch does when they change; a `[[freeze]]` in force holds a new version unless --force.
+    Reload {
+        #[arg(long, default_value = "rapport.toml")]
+        config: PathBuf,
+        /// A connector id, or a plugin id for every connector running it.
+        target: String,
+        /// Go through a freeze in force.
+        #[arg(long)]
+        force: bool,
+    },
     /// Show what the plugin installed for a connector asks for (secrets, egress) beyond what was
     /// approved for it, and approve it: a running daemon then takes a version it held.
     Approve {
@@ -167,6 +200,28 @@ impl From<TrustStoreError> for Failure {
 pub async fn run(command: PluginCommand) -> Result<(), Failure> {
     match command {
         PluginCommand::List { config } => Ok(generations::list(&config).await?),
+        PluginCommand::New {
+            name,
+            kind,
+            contract,
+            publisher,
+            sdk,
+            out,
+        } => {
+            let spec = Spec {
+                publisher: publisher.unwrap_or_else(|| name.clone()),
+                name,
+                kind,
+                contract,
+                sdk: sdk.unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk")),
+            };
+            let dir = scaffold::write(&out, &spec).map_err(anyhow::Error::from)?;
+            println!(
+                "wrote {}: build it with `cargo build --release --target wasm32-wasip2` there (its README says what next)",
+                dir.display()
+            );
+            Ok(())
+        }
         PluginCommand::Rollback { config, target, to } => {
             Ok(generations::rollback(&config, &target, to).await?)
         }
@@ -176,6 +231,11 @@ pub async fn run(command: PluginCommand) -> Result<(), Failure> {
         PluginCommand::Enable { config, target } => {
             Ok(generations::set_disabled(&config, &target, false).await?)
         }
+        PluginCommand::Reload {
+            config,
+            target,
+            force,
+        } => Ok(generations::reload(&config, &target, force).await?),
         PluginCommand::Approve {
             config,
             connector,
