@@ -5,6 +5,7 @@
 #[cfg(test)]
 mod fuzz;
 mod journeys;
+pub mod mode;
 pub mod pairs;
 mod preferences;
 
@@ -449,6 +450,8 @@ pub struct ConnectorConfig {
     /// unset), measured over the last `slo_window_days` days (28 when unset).
     pub slo: Option<f64>,
     pub slo_window_days: Option<u32>,
+    /// A sink's mode, `live` (the default) or `shadow` (see `mode.rs`).
+    pub mode: Option<mode::ModeSetting>,
 }
 
 fn default_poll_interval() -> u64 {
@@ -458,6 +461,11 @@ fn default_poll_interval() -> u64 {
 impl ConnectorConfig {
     pub fn poll_interval(&self) -> Duration {
         Duration::from_secs(self.poll_interval_secs)
+    }
+
+    /// A sink's mode in force.
+    pub fn mode(&self) -> mode::SinkMode {
+        mode::resolve(self.mode.as_ref())
     }
 
     /// A sink's objective, defaults filled in.
@@ -574,6 +582,7 @@ impl Config {
             connector
                 .slo()
                 .map_err(|e| format!("[[{section}]] {:?}: {e}", connector.id))?;
+            mode::validate(section, &connector.id, connector.mode.as_ref())?;
             if section == "source" && connector.retire {
                 return Err(format!(
                     "[[source]] {:?}: retire applies to sinks only (remove a source from the config to stop it)",

@@ -704,6 +704,7 @@ async fn the_host_loads_only_trusted_plugins_unless_in_development_mode() {
                 .collect(),
                 slo: None,
                 slo_window_days: None,
+                mode: None,
             };
             Connector::load(&config, PluginKind::CrmSink, &host)
                 .await

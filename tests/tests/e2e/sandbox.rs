@@ -57,6 +57,7 @@ async fn load_sink(host: &HostServices, name: &str, settings: &[(&str, &str)]) -
             .collect(),
         slo: None,
         slo_window_days: None,
+        mode: None,
     };
     Connector::load(&config, PluginKind::CrmSink, host)
         .await
