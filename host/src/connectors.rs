@@ -3,12 +3,14 @@
 //! connector uses only the secrets its config entry grants, and each must be set; what its plugin
 //! asks for (secrets, egress) is approved once per connector in the store, at its first start.
 
+use crate::config::mode::SinkMode;
 use crate::config::{Config, ConnectorConfig, RuntimeConfig};
 use rapport_core::consent::gate::{MarketingGate, WithoutChoice};
 use rapport_core::governance::fields::Allowlist;
 use rapport_core::identity::Normalizer;
 use rapport_core::model::Channel;
 use rapport_sandbox::capabilities::accounting::{RequestCounts, RequestLimits, RequestStats};
+use rapport_sandbox::capabilities::capture::SendMode;
 use rapport_sandbox::capabilities::http::{HttpEgress, HttpLimits};
 use rapport_sandbox::capabilities::secrets::SecretStore;
 use rapport_sandbox::capabilities::PluginContext;
@@ -46,6 +48,8 @@ pub struct Connector {
     pub marketing: MarketingGate,
     /// A sink being replaced: it takes no new work and is retired once it owes nothing.
     pub retiring: bool,
+    /// A shadow sink's plugin runs with its requests captured, never sent.
+    pub mode: SinkMode,
 }
 
 /// Every connector of a configuration.
@@ -348,6 +352,7 @@ impl Connector {
             ),
             normalizer: host.normalizer.clone(),
             retiring: c.retire,
+            mode: c.mode(),
         })
     }
 
@@ -459,6 +464,10 @@ pub async fn load_generation(
         requests,
         stats,
         runtime: tokio::runtime::Handle::current(),
+        sends: match c.mode() {
+            SinkMode::Live => SendMode::Network,
+            SinkMode::Shadow => SendMode::Capture,
+        },
     };
     let version = manifest.version.clone();
     let runtime = host.runtime.clone();

@@ -13,6 +13,7 @@ pub mod connectors;
 pub mod consent;
 pub mod daemon;
 pub mod delivery;
+pub mod dry_run;
 pub mod engagement;
 pub mod experiments;
 pub mod governance;

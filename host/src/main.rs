@@ -60,6 +60,13 @@ enum Command {
         /// Give up waiting for retries after this many seconds.
         #[arg(long, default_value_t = 300)]
         timeout_secs: u64,
+        /// Say what would be sent, changed, withheld and refused per sink, sending and recording
+        /// nothing (polls no source: covers the work already queued and due).
+        #[arg(long)]
+        dry_run: bool,
+        /// With --dry-run: print it as JSON.
+        #[arg(long, requires = "dry_run")]
+        json: bool,
     },
     /// Push an exported file (CSV, JSONL) through a source, as an upload.
     Import {
@@ -233,6 +240,13 @@ enum Command {
         #[arg(long, default_value = "rapport.toml")]
         config: PathBuf,
     },
+    /// Shadow sinks: `requests --sink ID` lists the requests a shadow sink's plugin made.
+    Pilot {
+        #[arg(long, global = true, default_value = "rapport.toml")]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: cli::pilot::PilotCommand,
+    },
 }
 
 /// Logs to stderr at `RAPPORT_LOG` (or `default`): JSON lines with `RAPPORT_LOG_FORMAT=json`,
@@ -263,7 +277,18 @@ async fn main() -> anyhow::Result<()> {
             });
             rapport_host::daemon::serve(&host.config, host.dev, shutdown).await
         }
-        Command::Sync { host, timeout_secs } => {
+        Command::Sync {
+            host,
+            dry_run: true,
+            json,
+            ..
+        } => {
+            init_logging("warn");
+            cli::oneshot::dry_run(load(&host)?, json).await
+        }
+        Command::Sync {
+            host, timeout_secs, ..
+        } => {
             init_logging("warn");
             let pipeline = start(&host).await?;
             let result = cli::oneshot::sync(&pipeline, Duration::from_secs(timeout_secs)).await;
@@ -463,6 +488,14 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", rapport_host::playbook::render(&config, &path, now));
             Ok(())
         }
+        Command::Pilot { config, command } => {
+            init_logging("warn");
+            let config = Config::load(&config)?;
+            let store = rapport_store::Store::open(&config.store.database_url).await?;
+            let result = cli::pilot::run(&config, &store, command).await;
+            store.close().await;
+            result
+        }
         Command::Plugin { command } => {
             init_logging("warn");
             if let Err(failure) = cli::plugin::run(command).await {
@@ -475,9 +508,14 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn start(host: &HostArgs) -> anyhow::Result<Pipeline> {
+    Pipeline::start(load(host)?).await
+}
+
+/// The config `host` names, with `--dev` applied.
+fn load(host: &HostArgs) -> anyhow::Result<Config> {
     let mut config = Config::load(&host.config)?;
     config.trust.dev |= host.dev;
-    Pipeline::start(config).await
+    Ok(config)
 }
 
 async fn wait_for_signal() {

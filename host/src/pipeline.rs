@@ -4,6 +4,7 @@
 //! due (privacy requests and erasures included), for one-shot jobs and the demo; the daemon runs it
 //! continuously.
 
+use crate::config::mode::SinkMode;
 use crate::config::Config;
 use crate::connectors::{Connector, Connectors, HostServices};
 use crate::consent::feed::read_consent_feed;
@@ -92,6 +93,7 @@ impl Pipeline {
         crate::profiles::rebuild_if_missing(&store, config.shop.time_zone).await?;
         let connectors = Connectors::load(&config, &host, &store).await?;
         for sink in connectors.sinks.iter().filter(|s| !s.retiring) {
+            shadow_or_live(&store, sink, clock.now_ms()).await?;
             if let Some(queued @ 1..) = store.start_backfill(&sink.id).await? {
                 tracing::info!(sink = %sink.id, profiles = queued,
                     "backfill started: the new sink is sent every person the shop knows");
@@ -402,5 +404,20 @@ impl Pipeline {
             erasures_pending,
             privacy_requests,
         })
+    }
+}
+
+/// Records that `sink` runs in shadow, or, for a live sink that ran in shadow until now, queues
+/// again what it delivered in shadow (the vendor never got it), journey messages aside.
+async fn shadow_or_live(store: &Store, sink: &Connector, now: i64) -> Result<(), StoreError> {
+    match sink.mode {
+        SinkMode::Shadow => store.begin_shadow(&sink.id, now).await,
+        SinkMode::Live => {
+            if let Some(queued) = store.end_shadow(&sink.id, now).await? {
+                tracing::info!(sink = %sink.id, queued,
+                    "the shadow sink is live: what it delivered in shadow is queued to be sent for real");
+            }
+            Ok(())
+        }
     }
 }

@@ -1,6 +1,11 @@
 //! The one-shot commands over a started pipeline: `rapport sync` (poll every source once and
-//! deliver what is due), `rapport import` (upload a file through a source) and `rapport status`.
+//! deliver what is due), `rapport import` (upload a file through a source) and `rapport status`;
+//! and `rapport sync --dry-run`, which starts no pipeline (see `rapport_host::dry_run`).
 
+use rapport_core::clock::SystemClock;
+use rapport_host::config::Config;
+use rapport_host::delivery::dry_run::Verdict;
+use rapport_host::dry_run::DryRun;
 use rapport_host::ingest::push::PushPolicy;
 use rapport_host::pipeline::Pipeline;
 use std::path::Path;
@@ -27,6 +32,62 @@ pub async fn sync(pipeline: &Pipeline, timeout: Duration) -> anyhow::Result<()> 
         "some sources could not be polled"
     );
     Ok(())
+}
+
+/// Prints what a sync of `config` would send, change, withhold and refuse per sink, as a table and
+/// item lines, or as JSON; sends and records nothing.
+pub async fn dry_run(config: Config, json: bool) -> anyhow::Result<()> {
+    let report = rapport_host::dry_run::run(config, SystemClock::shared()).await?;
+    match json {
+        true => println!("{}", serde_json::to_string_pretty(&report)?),
+        false => print!("{}", dry_run_text(&report)),
+    }
+    Ok(())
+}
+
+/// The dry run for people: what it covers, then per sink a small table and one line per item not
+/// simply sent (withheld or refused, with the person and the reason).
+fn dry_run_text(report: &DryRun) -> String {
+    let mut out = format!(
+        "dry run: {}
+",
+        report.scope
+    );
+    for sink in &report.sinks {
+        let p = &sink.preview;
+        out += &format!("\nsink {} ({})\n", p.sink, sink.mode.as_str());
+        for first in &sink.first {
+            out += &format!("  first: {first}\n");
+        }
+        out += &format!(
+            "  {:<20} {:>6}  ({} requests; {} people's records created or updated)\n",
+            "would send",
+            p.send,
+            p.requests.len(),
+            p.changed
+        );
+        out += &format!("  {:<20} {:>6}\n", "withheld", p.withheld);
+        out += &format!(
+            "  {:<20} {:>6}\n",
+            "refused by rapport", p.refused_by_rapport
+        );
+        out += &format!("  {:<20} {:>6}\n", "refused by plugin", p.refused_by_plugin);
+        for item in p.items.iter().filter(|i| i.verdict != Verdict::Send) {
+            let verdict = match item.verdict {
+                Verdict::Send => "send",
+                Verdict::Withheld => "withheld",
+                Verdict::RefusedByRapport => "refused by rapport",
+                Verdict::RefusedByPlugin => "refused by plugin",
+            };
+            out += &format!(
+                "  {verdict:<20} {:<8} {}: {}\n",
+                item.kind,
+                item.person,
+                item.reason.as_deref().unwrap_or("")
+            );
+        }
+    }
+    out
 }
 
 /// Uploads `body` (the file at `file`) through `source`'s plugin, as history if `history` says so

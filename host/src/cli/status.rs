@@ -11,6 +11,7 @@ use rapport_core::metrics::business::SalesFigures;
 use rapport_core::metrics::period::{Compared, Period};
 use rapport_core::model::Money;
 use rapport_core::rollout;
+use rapport_host::config::mode::SinkMode;
 use rapport_host::metrics::predicted::PredictedValue;
 use rapport_host::metrics::{business, BusinessMetrics};
 use rapport_host::operations::{self, OperationsReport, SinkOperations};
@@ -228,8 +229,12 @@ fn operations_line(s: &SinkOperations) -> String {
         _ => "no latency yet".to_string(),
     };
     let days = s.slo.window.as_secs() / 86_400;
+    let shadow = match s.mode {
+        SinkMode::Shadow => " (SHADOW: requests captured, nothing sent; rapport pilot requests)",
+        SinkMode::Live => "",
+    };
     format!(
-        "sink {} operations: backlog {}{oldest}, {} dead letters, {latency}, error budget \
+        "sink {}{shadow} operations: backlog {}{oldest}, {} dead letters, {latency}, error budget \
          {:.1} % burned of a {} % objective over {days} days ({:.1} % left), {} held by rate limits",
         s.sink,
         s.backlog,

@@ -5,6 +5,7 @@
 #[cfg(test)]
 mod fuzz;
 mod journeys;
+pub mod mode;
 pub mod pairs;
 mod preferences;
 pub mod support;
@@ -457,6 +458,8 @@ pub struct ConnectorConfig {
     /// unset), measured over the last `slo_window_days` days (28 when unset).
     pub slo: Option<f64>,
     pub slo_window_days: Option<u32>,
+    /// A sink's mode, `live` (the default) or `shadow` (see `mode.rs`).
+    pub mode: Option<mode::ModeSetting>,
     /// A sink that sends nothing while false: its work waits in the outbox (true when unset).
     #[serde(default = "enabled_by_default")]
     pub enabled: bool,
@@ -481,6 +484,11 @@ fn default_poll_interval() -> u64 {
 impl ConnectorConfig {
     pub fn poll_interval(&self) -> Duration {
         Duration::from_secs(self.poll_interval_secs)
+    }
+
+    /// A sink's mode in force.
+    pub fn mode(&self) -> mode::SinkMode {
+        mode::resolve(self.mode.as_ref())
     }
 
     /// A sink's objective, defaults filled in.
@@ -607,6 +615,7 @@ impl Config {
                 &format!("[[{section}]] {:?}", connector.id),
                 connector.rollout,
             )?;
+            mode::validate(section, &connector.id, connector.mode.as_ref())?;
             if section == "source" && connector.retire {
                 return Err(format!(
                     "[[source]] {:?}: retire applies to sinks only (remove a source from the config to stop it)",

@@ -5,9 +5,11 @@
 //! (429, rate limits) or refuses the sink's credentials (401/403) pauses the whole sink, and its work
 //! waits without using attempts: neither is the items' fault.
 
+pub mod dry_run;
 pub mod minimise;
 pub mod rate;
 pub mod render;
+mod shadow;
 
 use crate::config::DeliveryConfig;
 use crate::connectors::Connector;
@@ -17,6 +19,7 @@ use rapport_core::consent::contact::Verdict;
 use rapport_core::consent::gate::Admission;
 use rapport_core::journeys::Messaging;
 use rapport_core::model::{Channel, Payload};
+use rapport_sandbox::capabilities::capture::{self, CapturedRequest, SendMode};
 use rapport_sandbox::contract::wit::{ConnectorError, Outcome};
 use rapport_sandbox::runtime::plugin::{Fault, PluginError};
 use rapport_store::journey_entries::EntryDetail;
@@ -171,12 +174,11 @@ impl SinkWorker {
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
-        let limit = self.sink.live().descriptor.max_batch.clamp(1, 1000) as usize;
         let rows = self
             .store
             .claim(
                 &self.sink.id,
-                limit,
+                self.batch_size(),
                 self.config.lease_ms,
                 self.clock.now_ms(),
             )
@@ -184,57 +186,12 @@ impl SinkWorker {
         if rows.is_empty() {
             return Ok(StepReport::default());
         }
-        let (sendable, mut results) = self.render(rows).await?;
-        let (profiles, activities): (Vec<_>, Vec<_>) = sendable
-            .into_iter()
-            .partition(|(_, item)| matches!(item, Item::Profile(_)));
-        // Why each person's profile update is still pending, and until when.
-        let mut still_pending: HashMap<i64, (i64, String)> = HashMap::new();
-        let mut pause = None;
-        if !profiles.is_empty() {
-            let (completions, stopped) = self.call(WorkKind::Profile, profiles).await;
-            pause = stopped;
-            for (row, completion) in completions {
-                match &completion {
-                    Completion::Retry { at, error, .. } => {
-                        still_pending.insert(row.profile_id, (*at, error.clone()));
-                    }
-                    Completion::Deferred { at, reason } => {
-                        still_pending.insert(row.profile_id, (*at, reason.clone()));
-                    }
-                    _ => {}
-                }
-                results.push((row, completion));
-            }
-        }
-        let (activities, held): (Vec<_>, Vec<_>) = activities
-            .into_iter()
-            .partition(|(row, _)| !still_pending.contains_key(&row.profile_id));
-        results.extend(held.into_iter().map(|(row, _)| {
-            let (at, why) = &still_pending[&row.profile_id];
-            let waiting = Completion::Deferred {
-                at: *at,
-                reason: format!("waiting for this person's profile update ({why})"),
-            };
-            (row, waiting)
-        }));
-        if !activities.is_empty() {
-            // After a pause, the activities wait for its end unattempted, like a paused sink's work.
-            match &pause {
-                Some(p) => results.extend(activities.into_iter().map(|(row, _)| {
-                    let waiting = Completion::Deferred {
-                        at: p.until,
-                        reason: p.reason.clone(),
-                    };
-                    (row, waiting)
-                })),
-                None => {
-                    let (completions, stopped) = self.call(WorkKind::Activity, activities).await;
-                    pause = stopped;
-                    results.extend(completions);
-                }
-            }
-        }
+        let Processed {
+            results,
+            pause,
+            captured,
+        } = self.process(rows).await?;
+        self.store_captured(captured).await?;
         let results: Vec<_> = results
             .into_iter()
             .map(|(row, completion)| {
@@ -287,18 +244,126 @@ impl SinkWorker {
         Ok(report)
     }
 
-    /// One plugin call for items of one kind, paced by the sink's rate gate; returns each item's
-    /// completion, and the pause of the whole sink the answer calls for, if any.
+    /// Renders claimed (or, for a dry run, peeked) rows and sends them: the profile updates first,
+    /// in calls of at most the sink's batch size, then the activities; an activity whose person's
+    /// update must be retried waits behind it, unattempted. Returns each row's completion, the
+    /// pause of the sink the answers call for, and what a capturing plugin asked to send.
+    async fn process(&self, rows: Vec<OutboxRow>) -> Result<Processed, StoreError> {
+        let (sendable, mut results) = self.render(rows).await?;
+        let (profiles, activities): (Vec<_>, Vec<_>) = sendable
+            .into_iter()
+            .partition(|(_, item)| matches!(item, Item::Profile(_)));
+        // Why each person's profile update is still pending, and until when.
+        let mut still_pending: HashMap<i64, (i64, String)> = HashMap::new();
+        let mut pause = None;
+        let mut captured = Vec::new();
+        if !profiles.is_empty() {
+            let (completions, stopped) =
+                self.call(WorkKind::Profile, profiles, &mut captured).await;
+            pause = stopped;
+            for (row, completion) in completions {
+                match &completion {
+                    Completion::Retry { at, error, .. } => {
+                        still_pending.insert(row.profile_id, (*at, error.clone()));
+                    }
+                    Completion::Deferred { at, reason } => {
+                        still_pending.insert(row.profile_id, (*at, reason.clone()));
+                    }
+                    _ => {}
+                }
+                results.push((row, completion));
+            }
+        }
+        let (activities, held): (Vec<_>, Vec<_>) = activities
+            .into_iter()
+            .partition(|(row, _)| !still_pending.contains_key(&row.profile_id));
+        results.extend(held.into_iter().map(|(row, _)| {
+            let (at, why) = &still_pending[&row.profile_id];
+            let waiting = Completion::Deferred {
+                at: *at,
+                reason: format!("waiting for this person's profile update ({why})"),
+            };
+            (row, waiting)
+        }));
+        if !activities.is_empty() {
+            // After a pause, the activities wait for its end unattempted, like a paused sink's work.
+            match &pause {
+                Some(p) => results.extend(activities.into_iter().map(|(row, _)| {
+                    let waiting = Completion::Deferred {
+                        at: p.until,
+                        reason: p.reason.clone(),
+                    };
+                    (row, waiting)
+                })),
+                None => {
+                    let (completions, stopped) = self
+                        .call(WorkKind::Activity, activities, &mut captured)
+                        .await;
+                    pause = stopped;
+                    results.extend(completions);
+                }
+            }
+        }
+        Ok(Processed {
+            results,
+            pause,
+            captured,
+        })
+    }
+
+    /// Stores the requests a shadow sink's plugin asked to send, captured now.
+    async fn store_captured(&self, captured: Vec<Captured>) -> Result<(), StoreError> {
+        let now = self.clock.now_ms();
+        for (call, requests) in captured {
+            let requests: Vec<_> = requests.into_iter().map(shadow::stored).collect();
+            self.store
+                .record_shadow_requests(&self.sink.id, &call, &requests, now)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Plugin calls for items of one kind, at most the sink's batch size each, paced by the sink's
+    /// rate gate; returns each item's completion, and the pause of the whole sink the answers call
+    /// for, if any (the items of later calls then wait for its end, unattempted). The requests of a
+    /// capturing plugin's calls are added to `captured`.
     async fn call(
         &self,
         kind: WorkKind,
         items: Vec<(OutboxRow, Item)>,
+        captured: &mut Vec<Captured>,
     ) -> (Vec<(OutboxRow, Completion)>, Option<Pause>) {
-        self.gate.lock().expect("rate gate").sent();
-        let (rows, items): (Vec<OutboxRow>, Vec<Item>) = items.into_iter().unzip();
-        let (outcomes, pause) = self.send(kind, &rows, items).await;
-        self.pace(&outcomes);
-        (rows.into_iter().zip(outcomes).collect(), pause)
+        let size = self.batch_size();
+        let mut results = Vec::with_capacity(items.len());
+        let mut pause: Option<Pause> = None;
+        let mut items = items.into_iter().peekable();
+        while items.peek().is_some() {
+            let (rows, batch): (Vec<OutboxRow>, Vec<Item>) = items.by_ref().take(size).unzip();
+            if let Some(p) = &pause {
+                results.extend(rows.into_iter().map(|row| {
+                    let waiting = Completion::Deferred {
+                        at: p.until,
+                        reason: p.reason.clone(),
+                    };
+                    (row, waiting)
+                }));
+                continue;
+            }
+            self.gate.lock().expect("rate gate").sent();
+            let (outcomes, stopped, requests) = self.send(kind, &rows, batch).await;
+            if let Some(requests) = requests {
+                captured.push(shadow::captured(kind, &rows, requests));
+            }
+            self.pace(&outcomes);
+            pause = stopped;
+            results.extend(rows.into_iter().zip(outcomes));
+        }
+        (results, pause)
+    }
+
+    /// How many items one call carries: the plugin's `max_batch`, within 1 to 1000.
+    fn batch_size(&self) -> usize {
+        self.sink.live().descriptor.max_batch.clamp(1, 1000) as usize
     }
 
     /// Renders rows into contract records, reading every person and event of the batch at once
@@ -498,14 +563,28 @@ impl SinkWorker {
         kind: WorkKind,
         rows: &[OutboxRow],
         batch: Vec<Item>,
-    ) -> (Vec<Completion>, Option<Pause>) {
+    ) -> (Vec<Completion>, Option<Pause>, Option<Vec<CapturedRequest>>) {
         let plugin = self.sink.plugin();
+        let capturing = plugin.context().sends == SendMode::Capture;
         let count = batch.len();
-        let answer = tokio::task::spawn_blocking(move || match kind {
-            WorkKind::Activity | WorkKind::Message => plugin.record_activities(&activities(batch)),
-            WorkKind::Profile | WorkKind::Consent => plugin.upsert_profiles(&profiles(batch)),
+        let (answer, requests) = match tokio::task::spawn_blocking(move || {
+            capture::collect(|| match kind {
+                WorkKind::Activity | WorkKind::Message => {
+                    plugin.record_activities(&activities(batch))
+                }
+                WorkKind::Profile | WorkKind::Consent => plugin.upsert_profiles(&profiles(batch)),
+            })
         })
-        .await;
+        .await
+        {
+            Ok((answer, requests)) => (Ok(answer), capturing.then_some(requests)),
+            Err(join) => (Err(join), None),
+        };
+        if requests.is_some() {
+            if let Some(completions) = shadow::completions(&answer, count) {
+                return (completions, None, requests);
+            }
+        }
         let now = self.clock.now_ms();
         let retry = |attempts: i64, error: String| Completion::Retry {
             at: now + self.backoff(attempts),
@@ -549,7 +628,7 @@ impl SinkWorker {
                         at: pause.until,
                         reason: pause.reason.clone(),
                     });
-                    return (deferred, Some(pause));
+                    return (deferred, Some(pause), requests);
                 }
                 whole_call(&|row| match &error {
                     ConnectorError::RateLimited(ms) => throttled(*ms),
@@ -593,7 +672,7 @@ impl SinkWorker {
                 _ => None,
             })
             .max_by_key(|p| p.until);
-        (completions, pause)
+        (completions, pause, requests)
     }
 
     /// Slows the sink when the vendor throttled any item of the batch, speeds it up when it took them.
@@ -644,6 +723,17 @@ impl SinkWorker {
         }
     }
 }
+
+/// What [`SinkWorker::process`] did with a batch.
+struct Processed {
+    results: Vec<(OutboxRow, Completion)>,
+    pause: Option<Pause>,
+    /// The requests of each capturing call, with the call they came from.
+    captured: Vec<Captured>,
+}
+
+/// One capturing call and the requests it made.
+pub(crate) type Captured = (rapport_store::shadow::ShadowCall, Vec<CapturedRequest>);
 
 /// A pause of the whole sink an answer calls for.
 #[derive(Debug, Clone)]

@@ -10,6 +10,7 @@
 //! updates, activities and consent changes confirmed within the sink's SLO window; journey
 //! messages, which wait for their time by design, are left out.
 
+use crate::config::mode::SinkMode;
 use crate::connectors::{Connector, Connectors};
 use chrono::{DateTime, Utc};
 use rapport_core::operations::{nearest_rank, ErrorBudget, Outcomes, Slo};
@@ -56,6 +57,8 @@ pub struct SinkOperations {
     /// Time the vendor's rate limits (429, Retry-After) held the sink's work, in all.
     #[serde(serialize_with = "seconds::exact")]
     pub rate_limit_wait_seconds: Duration,
+    /// `live`, or `shadow`: its plugin's requests are captured, never sent.
+    pub mode: SinkMode,
 }
 
 /// Sync latency percentiles, by the nearest-rank method.
@@ -108,6 +111,7 @@ pub async fn read(
                 .map(|at| millis(now.timestamp_millis() - at)),
             dead_letters: dead_letters.get(&sink.id).copied().unwrap_or(0),
             rate_limit_wait_seconds: millis(waits.get(&sink.id).copied().unwrap_or(0)),
+            mode: sink.mode,
         });
     }
     let events = store.events_by_source().await?;

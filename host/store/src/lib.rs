@@ -34,6 +34,7 @@ pub mod rejected_inputs;
 mod retention;
 mod rows;
 pub mod scrub;
+pub mod shadow;
 mod sink_pauses;
 mod sqlite_file;
 mod summary;

@@ -23,7 +23,7 @@ pub enum WorkKind {
 }
 
 impl WorkKind {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             WorkKind::Profile => "profile",
             WorkKind::Activity => "activity",
@@ -101,6 +101,27 @@ const OUTBOX: Queue = Queue {
     done_at: None,
     keeps_last_error: true,
 };
+
+/// The columns of an outbox row that [`outbox_row`] reads.
+const ROW_COLUMNS: &str =
+    "id, kind, profile_id, event_id, idempotency_key, attempts, journey, channel, entry_id";
+
+/// An outbox row read with [`ROW_COLUMNS`].
+fn outbox_row(row: &sqlx::any::AnyRow) -> Result<OutboxRow, StoreError> {
+    Ok(OutboxRow {
+        id: row.try_get("id")?,
+        kind: WorkKind::parse(&row.try_get::<String, _>("kind")?)?,
+        profile_id: row.try_get("profile_id")?,
+        event_id: row.try_get("event_id")?,
+        idempotency_key: row.try_get("idempotency_key")?,
+        attempts: row.try_get("attempts")?,
+        message: message_route(
+            row.try_get("journey")?,
+            row.try_get::<Option<String>, _>("channel")?.as_deref(),
+            row.try_get("entry_id")?,
+        )?,
+    })
+}
 
 /// Work one new event creates for every sink: an update of its person's profile, and the activity
 /// it records if it is the first sighting of its vendor object.
@@ -492,9 +513,7 @@ impl Store {
             let selection = Selection {
                 select,
                 params: &[((limit - rows.len()) as i64).into()],
-                returning:
-                    "id, kind, profile_id, event_id, idempotency_key, attempts, journey, channel,
-                     entry_id",
+                returning: ROW_COLUMNS,
             };
             rows.extend(
                 queue::lease(&mut tx, &OUTBOX, sink, selection, now, now + lease_ms).await?,
@@ -502,25 +521,43 @@ impl Store {
         }
         tx.commit().await?;
         let mut claimed = rows
-            .into_iter()
-            .map(|row| {
-                Ok(OutboxRow {
-                    id: row.try_get("id")?,
-                    kind: WorkKind::parse(&row.try_get::<String, _>("kind")?)?,
-                    profile_id: row.try_get("profile_id")?,
-                    event_id: row.try_get("event_id")?,
-                    idempotency_key: row.try_get("idempotency_key")?,
-                    attempts: row.try_get("attempts")?,
-                    message: message_route(
-                        row.try_get("journey")?,
-                        row.try_get::<Option<String>, _>("channel")?.as_deref(),
-                        row.try_get("entry_id")?,
-                    )?,
-                })
-            })
+            .iter()
+            .map(outbox_row)
             .collect::<Result<Vec<_>, StoreError>>()?;
         claimed.sort_by_key(|item| item.id);
         Ok(claimed)
+    }
+
+    /// `sink`'s items a drain would take at `now`, in order, read without claiming anything (for
+    /// `rapport sync --dry-run`): pending and due, or in flight on a lease that ran out, and not
+    /// behind an item of the person's still in flight or waiting for a retry (a consent change
+    /// is held up only by one in flight; a journey message waiting for its time holds up nothing).
+    pub async fn peek_due(&self, sink: &str, now: i64) -> Result<Vec<OutboxRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "WITH blocked AS (
+                 SELECT profile_id,
+                        MIN(CASE WHEN status = 'inflight' THEN 0 ELSE id END) AS from_id,
+                        MAX(CASE WHEN status = 'inflight' THEN 1 ELSE 0 END) AS in_flight
+                 FROM outbox
+                 WHERE sink_id = $1
+                   AND ((status = 'inflight' AND lease_until > $2)
+                        OR (status = 'pending' AND next_attempt_at > $2 AND kind <> 'message'))
+                 GROUP BY profile_id)
+             SELECT {ROW_COLUMNS} FROM outbox
+             WHERE sink_id = $1
+               AND ((status = 'pending' AND next_attempt_at <= $2)
+                    OR (status = 'inflight' AND lease_until <= $2))
+               AND NOT EXISTS (
+                   SELECT 1 FROM blocked b WHERE b.profile_id = outbox.profile_id
+                     AND CASE WHEN outbox.kind = 'consent' THEN b.in_flight = 1
+                              ELSE outbox.id > b.from_id END)
+             ORDER BY id"
+        ))
+        .bind(sink)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(outbox_row).collect()
     }
 
     /// Records how each claimed item ended. Items that finish the same way (delivered, the common

@@ -291,8 +291,9 @@ pub async fn delete_journey_waits_and_wishes(
     Ok(())
 }
 
-/// Cancels every undelivered outbox item of the profile (waiting, in flight, dead or rejected) and
-/// blanks the vendor messages kept for the rest. Returns how many items were cancelled.
+/// Cancels every undelivered outbox item of the profile (waiting, in flight, dead or rejected),
+/// blanks the vendor messages kept for the rest and deletes the shadow requests that concerned it.
+/// Returns how many items were cancelled.
 pub async fn cancel_outbox(tx: &mut Tx<'_>, profile_id: i64) -> Result<u64, StoreError> {
     sqlx::query(
         "UPDATE deliveries SET detail = NULL
@@ -305,6 +306,17 @@ pub async fn cancel_outbox(tx: &mut Tx<'_>, profile_id: i64) -> Result<u64, Stor
         .bind(profile_id)
         .execute(&mut *tx.inner)
         .await?;
+    for statement in [
+        "DELETE FROM shadow_requests WHERE id IN
+             (SELECT request_id FROM shadow_request_people WHERE profile_id = $1)",
+        "DELETE FROM shadow_request_people
+         WHERE profile_id = $1 OR request_id NOT IN (SELECT id FROM shadow_requests)",
+    ] {
+        sqlx::query(statement)
+            .bind(profile_id)
+            .execute(&mut *tx.inner)
+            .await?;
+    }
     Ok(
         sqlx::query("DELETE FROM outbox WHERE profile_id = $1 AND status <> 'delivered'")
             .bind(profile_id)

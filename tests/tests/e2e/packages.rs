@@ -706,6 +706,7 @@ async fn the_host_loads_only_trusted_plugins_unless_in_development_mode() {
                 slo_window_days: None,
                 enabled: true,
                 rollout: 1.0,
+                mode: None,
             };
             Connector::load(&config, PluginKind::CrmSink, &host)
                 .await

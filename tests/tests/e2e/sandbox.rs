@@ -59,6 +59,7 @@ async fn load_sink(host: &HostServices, name: &str, settings: &[(&str, &str)]) -
         slo_window_days: None,
         enabled: true,
         rollout: 1.0,
+        mode: None,
     };
     Connector::load(&config, PluginKind::CrmSink, host)
         .await

@@ -101,13 +101,13 @@ impl HttpEgress {
         self.limits.total_timeout
     }
 
-    /// Checks `request` against the plugin's egress `policy` and the operator's address policy, adds
-    /// the credentials the policy injects for its destination, then sends it.
-    pub async fn send(
+    /// Whether `request` may go out under the plugin's egress `policy` and the operator's address
+    /// policy, checked without any network: its parsed URL and the credentials its destination gets.
+    pub fn admit<'p>(
         &self,
-        policy: &EgressPolicy,
-        request: OutgoingRequest,
-    ) -> Result<IncomingResponse, SendError> {
+        policy: &'p EgressPolicy,
+        request: &OutgoingRequest,
+    ) -> Result<(Url, &'p [InjectedHeader]), SendError> {
         let url = Url::parse(&request.url)
             .map_err(|e| SendError::InvalidRequest(format!("url {:?}: {e}", request.url)))?;
         let inject = policy.check(&url).map_err(SendError::Denied)?;
@@ -126,6 +126,17 @@ impl HttpEgress {
                 self.limits.max_request_bytes
             )));
         }
+        Ok((url, inject))
+    }
+
+    /// Checks `request` against the plugin's egress `policy` and the operator's address policy, adds
+    /// the credentials the policy injects for its destination, then sends it.
+    pub async fn send(
+        &self,
+        policy: &EgressPolicy,
+        request: OutgoingRequest,
+    ) -> Result<IncomingResponse, SendError> {
+        let (url, inject) = self.admit(policy, &request)?;
         let headers = header_map(&request.headers, inject)?;
         let mut response = self
             .client
@@ -162,6 +173,25 @@ impl HttpEgress {
             body,
         })
     }
+}
+
+/// The plugin's own headers, checked as [`header_map`] checks them, minus any it set under a name
+/// the host injects: what a captured request keeps (never a credential the host adds).
+pub fn plugin_headers(
+    headers: &[(String, String)],
+    inject: &[InjectedHeader],
+) -> Result<Vec<(String, String)>, SendError> {
+    let map = header_map(headers, &[])?;
+    Ok(map
+        .iter()
+        .filter(|(name, _)| !inject.iter().any(|i| i.name == *name))
+        .map(|(name, value)| {
+            (
+                name.as_str().to_string(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect())
 }
 
 /// The plugin's headers, minus any it set under a name the host injects, plus the injected ones.

@@ -4,6 +4,7 @@
 //! this module never names the store's data type; `add_to_linker` registers `host` for any such type.
 
 pub mod accounting;
+pub mod capture;
 pub mod egress;
 pub mod http;
 pub mod network;
@@ -12,6 +13,7 @@ pub mod secrets;
 use crate::contract::wit;
 use crate::contract::wit_host::{self, HttpError, HttpRequest, HttpResponse, LogLevel};
 use accounting::{RequestLimits, RequestStats};
+use capture::{CapturedRequest, SendMode};
 use egress::EgressPolicy;
 use http::{HttpEgress, OutgoingRequest, SendError};
 use secrets::Secrets;
@@ -31,6 +33,8 @@ pub struct PluginContext {
     pub requests: RequestLimits,
     pub stats: Arc<RequestStats>,
     pub runtime: tokio::runtime::Handle,
+    /// Whether `send` reaches the vendor or is captured (a shadow sink, a dry run).
+    pub sends: SendMode,
 }
 
 /// The capability state of one store: the plugin's context and what the current call has used.
@@ -161,6 +165,22 @@ impl wit_host::Host for Capabilities {
     }
 }
 
+/// Checks `request` as the network path would (egress policy, address literals, size, headers),
+/// records it without the injected credentials, and answers the synthetic response.
+fn capture(
+    ctx: &PluginContext,
+    request: OutgoingRequest,
+) -> Result<http::IncomingResponse, SendError> {
+    let (_, inject) = ctx.http.admit(&ctx.egress, &request)?;
+    capture::record(CapturedRequest {
+        method: request.method.to_string(),
+        url: request.url,
+        headers: http::plugin_headers(&request.headers, inject)?,
+        body: request.body,
+    });
+    Ok(capture::synthetic_response())
+}
+
 /// Sends once a slot among the plugin's concurrent requests is free (or refuses after the request
 /// timeout), and counts what went out and came back.
 async fn send_within_limits(
@@ -194,7 +214,10 @@ async fn send_within_limits(
             ))
         })?
         .map_err(|_| SendError::Denied("the plugin is shutting down".into()))?;
-    let response = ctx.http.send(&ctx.egress, outgoing).await;
+    let response = match ctx.sends {
+        SendMode::Network => ctx.http.send(&ctx.egress, outgoing).await,
+        SendMode::Capture => capture(ctx, outgoing),
+    };
     drop(permit);
     if let Ok(r) = &response {
         ctx.stats.record_sent(bytes_out, r.body.len());
