@@ -1,6 +1,6 @@
 //! The `rapport` command line: the daemon, one-shot sync, file import, status, the go-live check, plugin
 //! packages (`rapport plugin …`), the retention job, the data policy, forgetting a person and the
-//! identity graph (`rapport identity …`).
+//! identity graph (`rapport identity …`), backups (`rapport export`, `rapport restore`).
 
 mod cli;
 
@@ -209,6 +209,19 @@ enum Command {
     Policy {
         #[arg(long, default_value = "rapport.toml")]
         config: PathBuf,
+    },
+    /// Write a backup of the store (JSONL: a header, then every row) to FILE (`-`: standard
+    /// output); safe beside a running daemon.
+    Export {
+        #[arg(long, default_value = "rapport.toml")]
+        config: PathBuf,
+        file: PathBuf,
+    },
+    /// Load a backup into an empty store (a new database), all of it or nothing.
+    Restore {
+        #[arg(long, default_value = "rapport.toml")]
+        config: PathBuf,
+        file: PathBuf,
     },
 }
 
@@ -422,6 +435,22 @@ async fn main() -> anyhow::Result<()> {
                 rapport_host::governance::policy::render(&config, &path)
             );
             Ok(())
+        }
+        Command::Export { config, file } => {
+            init_logging("warn");
+            let config = Config::load(&config)?;
+            let store = rapport_store::Store::open(&config.store.database_url).await?;
+            let result = cli::backup::export(&store, &file).await;
+            store.close().await;
+            result
+        }
+        Command::Restore { config, file } => {
+            init_logging("warn");
+            let config = Config::load(&config)?;
+            let store = rapport_store::Store::open(&config.store.database_url).await?;
+            let result = cli::backup::restore(&store, &file).await;
+            store.close().await;
+            result
         }
         Command::Plugin { command } => {
             init_logging("warn");

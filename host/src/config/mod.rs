@@ -6,6 +6,7 @@
 mod fuzz;
 mod journeys;
 pub mod pairs;
+pub mod backup;
 mod preferences;
 
 use rapport_core::consent::contact::ContactRules;
@@ -67,6 +68,9 @@ pub struct Config {
     /// `[check]`: the free disk space under which `rapport check` warns and fails.
     #[serde(default)]
     pub check: rapport_core::readiness::DiskThresholds,
+    /// `[backup]`: scheduled backups (how often, how many kept, where); none without it.
+    #[serde(default)]
+    pub backup: Option<backup::BackupConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -637,6 +641,7 @@ impl Config {
             self.secrets.file.as_mut(),
             self.trust.store.as_mut(),
             Some(&mut self.privacy.data_requests),
+            self.backup.as_mut().map(|backup| &mut backup.dir),
         ]
         .into_iter()
         .flatten()
