@@ -95,9 +95,7 @@ pub async fn export_to_file(
         let file = std::fs::File::create(&partial)?;
         let mut out = std::io::BufWriter::new(file);
         let summary = export(store, created_at, &mut out).await?;
-        out.into_inner()
-            .map_err(|e| e.into_error())?
-            .sync_all()?;
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
         std::fs::rename(&partial, path)?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::File::open(dir)?.sync_all()?;
@@ -225,7 +223,13 @@ fn names_in(dir: &Path) -> Result<Vec<String>, ScheduleError> {
     std::fs::create_dir_all(dir).map_err(error)?;
     let mut names = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(error)? {
-        names.push(entry.map_err(error)?.file_name().to_string_lossy().into_owned());
+        names.push(
+            entry
+                .map_err(error)?
+                .file_name()
+                .to_string_lossy()
+                .into_owned(),
+        );
     }
     Ok(names)
 }

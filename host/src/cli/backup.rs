@@ -29,8 +29,8 @@ pub async fn restore(store: &Store, file: &Path) -> anyhow::Result<()> {
     let restored = match file.as_os_str() == "-" {
         true => backup::restore(store, std::io::stdin().lock()).await,
         false => {
-            let input = std::fs::File::open(file)
-                .with_context(|| format!("opening {}", file.display()))?;
+            let input =
+                std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
             backup::restore(store, std::io::BufReader::new(input)).await
         }
     };

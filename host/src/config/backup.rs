@@ -67,14 +67,20 @@ mod tests {
 
     #[test]
     fn nothing_is_scheduled_without_the_section_and_defaults_fill_it() {
-        assert!(Config::parse("", Path::new("/shop")).unwrap().backup.is_none());
+        assert!(Config::parse("", Path::new("/shop"))
+            .unwrap()
+            .backup
+            .is_none());
         let config = Config::parse("[backup]\n", Path::new("/shop")).unwrap();
         let backup = config.backup.unwrap();
         assert_eq!(backup.every, chrono::Duration::days(1));
         assert_eq!(backup.keep, 7);
         assert_eq!(backup.dir, Path::new("/shop/backups"));
         let text = "[backup]\nevery = \"6h\"\nkeep = 3\ndir = \"/var/backups/rapport\"\n";
-        let backup = Config::parse(text, Path::new("/shop")).unwrap().backup.unwrap();
+        let backup = Config::parse(text, Path::new("/shop"))
+            .unwrap()
+            .backup
+            .unwrap();
         assert_eq!(backup.every, chrono::Duration::hours(6));
         assert_eq!(backup.keep, 3);
         assert_eq!(backup.dir, Path::new("/var/backups/rapport"));

@@ -2,11 +2,11 @@
 //! run with which plugin and settings, and the limits the host enforces. Errors name the file, the
 //! field and, for syntax errors, the line.
 
+pub mod backup;
 #[cfg(test)]
 mod fuzz;
 mod journeys;
 pub mod pairs;
-pub mod backup;
 mod preferences;
 
 use rapport_core::consent::contact::ContactRules;

@@ -178,9 +178,18 @@ impl Shape {
         let list = |columns: Vec<String>| columns.join(", ");
         format!(
             "SELECT {} FROM \"{}\" ORDER BY {}",
-            list(self.by_name().iter().map(|c| format!("\"{}\"", c.name)).collect()),
+            list(
+                self.by_name()
+                    .iter()
+                    .map(|c| format!("\"{}\"", c.name))
+                    .collect()
+            ),
             self.table,
-            list(keys.iter().map(|c| backend.order_term(&c.name, c.kind)).collect())
+            list(
+                keys.iter()
+                    .map(|c| backend.order_term(&c.name, c.kind))
+                    .collect()
+            )
         )
     }
 
@@ -192,7 +201,11 @@ impl Shape {
             }
             backend.placeholders().push(&mut values, n);
         }
-        let names: Vec<String> = self.columns.iter().map(|c| format!("\"{}\"", c.name)).collect();
+        let names: Vec<String> = self
+            .columns
+            .iter()
+            .map(|c| format!("\"{}\"", c.name))
+            .collect();
         format!(
             "INSERT INTO \"{}\" ({}) VALUES ({values})",
             self.table,
@@ -262,11 +275,13 @@ impl Shape {
             query = match (column.kind, value) {
                 (ColumnKind::Integer, Value::Null) => query.bind(None::<i64>),
                 (ColumnKind::Integer, v) => query.bind(Some(
-                    v.as_i64().ok_or_else(|| problem(&format!("{v} is not an integer")))?,
+                    v.as_i64()
+                        .ok_or_else(|| problem(&format!("{v} is not an integer")))?,
                 )),
                 (ColumnKind::Real, Value::Null) => query.bind(None::<f64>),
                 (ColumnKind::Real, v) => query.bind(Some(
-                    v.as_f64().ok_or_else(|| problem(&format!("{v} is not a number")))?,
+                    v.as_f64()
+                        .ok_or_else(|| problem(&format!("{v} is not a number")))?,
                 )),
                 (ColumnKind::Text, Value::Null) => query.bind(None::<String>),
                 (ColumnKind::Text, Value::String(text)) => query.bind(Some(text.clone())),
@@ -363,9 +378,10 @@ impl Store {
 impl Snapshot {
     /// The versions of the migrations applied to the store, ascending.
     pub async fn migrations(&mut self) -> Result<Vec<i64>, BackupError> {
-        let rows = sqlx::query("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
-            .fetch_all(&mut *self.tx)
-            .await?;
+        let rows =
+            sqlx::query("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+                .fetch_all(&mut *self.tx)
+                .await?;
         Ok(rows
             .iter()
             .map(|row| row.try_get("version"))

@@ -83,13 +83,18 @@ async fn fill(dir: &ShopDir) {
     ];
     upload_receipts(&pipeline, &clock, None, &history).await;
     for (day, customers) in [
-        (2, vec![("C-1", "ana"), ("C-3", "ben.work"), ("C-4", "cara")]),
+        (
+            2,
+            vec![("C-1", "ana"), ("C-3", "ben.work"), ("C-4", "cara")],
+        ),
         (5, vec![("C-4", "cara"), ("C-6", "eve"), ("C-7", "fay")]),
         (8, vec![("C-2", "ben"), ("C-8", "gus"), ("C-9", "hal")]),
         (10, vec![("C-6", "eve")]),
     ] {
         let receipts: Vec<String> = (customers.iter().enumerate())
-            .map(|(n, (id, email))| receipt(&format!("S{day}-{n}"), None, noon(3, day), id, email, "yes"))
+            .map(|(n, (id, email))| {
+                receipt(&format!("S{day}-{n}"), None, noon(3, day), id, email, "yes")
+            })
             .collect();
         upload_receipts(&pipeline, &clock, Some(noon(3, day)), &receipts).await;
         if day == 8 {
@@ -193,7 +198,10 @@ fn assert_whole(backup: &str) {
     let merges = rows(backup, "identity_merges");
     assert_eq!(merges.len(), 1);
     let revoked = rows(backup, "consent_ledger");
-    assert!(revoked.iter().any(|c| c["state"] == "revoked"), "{revoked:?}");
+    assert!(
+        revoked.iter().any(|c| c["state"] == "revoked"),
+        "{revoked:?}"
+    );
     let events = rows(backup, "events");
     let ids: Vec<i64> = events.iter().map(|e| e["id"].as_i64().unwrap()).collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "rows in id order");
@@ -206,9 +214,7 @@ fn stderr(output: &std::process::Output) -> String {
 
 /// `rapport restore` of `file` into `dir`, which must fail; what it said.
 async fn refused(dir: &ShopDir, file: &Path) -> String {
-    let output = dir
-        .rapport(&["restore", file.to_str().unwrap()])
-        .await;
+    let output = dir.rapport(&["restore", file.to_str().unwrap()]).await;
     assert!(!output.status.success(), "{}", output_text(&output));
     stderr(&output)
 }
@@ -245,7 +251,10 @@ async fn assert_new_ids_are_new(dir: &ShopDir, backup: &str, scratch: &Path) {
             .filter_map(|row| row["id"].as_i64())
             .collect();
         assert!(!new.is_empty(), "{table} has a new row");
-        assert!(new.iter().all(|id| *id > counter), "{table}: {new:?} after {counter}");
+        assert!(
+            new.iter().all(|id| *id > counter),
+            "{table}: {new:?} after {counter}"
+        );
     }
     assert!(
         header["sequences"]["journey_due"].as_i64().unwrap()
@@ -270,19 +279,27 @@ async fn export_restore_export_is_identical_on_sqlite_and_into_postgres() {
     let postgres = PostgresDatabase::create().await;
     let on_postgres = shop(Some(&postgres.url()));
     rapport_file(&on_postgres, "restore", &file("original.jsonl")).await;
-    assert_same(&backup, &export(&on_postgres, &file("postgres.jsonl")).await);
+    assert_same(
+        &backup,
+        &export(&on_postgres, &file("postgres.jsonl")).await,
+    );
 
     let again = refused(&restored, &file("original.jsonl")).await;
     assert!(
-        again.contains("table sources already holds data") && again.contains("nothing was restored"),
+        again.contains("table sources already holds data")
+            && again.contains("nothing was restored"),
         "{again}"
     );
 
     let fresh = shop(None);
     let lines: Vec<&str> = backup.lines().collect();
-    let events = 1 + lines.iter().position(|l| l.contains(r#"{"table":"events""#)).unwrap();
+    let events = 1 + lines
+        .iter()
+        .position(|l| l.contains(r#"{"table":"events""#))
+        .unwrap();
     let mut damaged = lines.clone();
-    let broken = damaged[events - 1].replacen(r#""amount_minor":"#, r#""amount_minor":"lots","x":"#, 1);
+    let broken =
+        damaged[events - 1].replacen(r#""amount_minor":"#, r#""amount_minor":"lots","x":"#, 1);
     damaged[events - 1] = &broken;
     std::fs::write(file("damaged.jsonl"), damaged.join("\n")).unwrap();
     let said = refused(&fresh, &file("damaged.jsonl")).await;
@@ -322,12 +339,18 @@ async fn export_restore_export_is_identical_on_postgres_and_into_sqlite() {
     assert_same(&backup, &export(&on_sqlite, &file("sqlite.jsonl")).await);
 
     let mut newer: Value = serde_json::from_str(backup.lines().next().unwrap()).unwrap();
-    newer["migrations"].as_array_mut().unwrap().push(9999.into());
+    newer["migrations"]
+        .as_array_mut()
+        .unwrap()
+        .push(9999.into());
     let text = format!("{newer}\n{}", backup.split_once('\n').unwrap().1);
     std::fs::write(file("newer.jsonl"), text).unwrap();
     let fresh = PostgresDatabase::create().await;
     let said = refused(&shop(Some(&fresh.url())), &file("newer.jsonl")).await;
-    assert!(said.contains("newer rapport") && said.contains("migration 9999"), "{said}");
+    assert!(
+        said.contains("newer rapport") && said.contains("migration 9999"),
+        "{said}"
+    );
 
     assert_new_ids_are_new(&restored, &backup, &file("after.jsonl")).await;
 }
@@ -347,7 +370,9 @@ fn backups_in(dir: &Path) -> Vec<String> {
 async fn scheduled_backups_are_taken_on_the_clock_and_the_newest_kept() {
     let dir = shop(None);
     fill(&dir).await;
-    let store = rapport_store::Store::open(&dir.database_url()).await.unwrap();
+    let store = rapport_store::Store::open(&dir.database_url())
+        .await
+        .unwrap();
     let backups: PathBuf = dir.path().join("backups");
     std::fs::create_dir_all(&backups).unwrap();
     std::fs::write(backups.join("notes.txt"), "not a backup").unwrap();
@@ -412,6 +437,7 @@ async fn scheduled_backups_are_taken_on_the_clock_and_the_newest_kept() {
     .await;
     assert!(stop_gracefully(&mut running), "rapport run stops");
     assert!(appeared, "rapport run takes a backup at once");
-    let text = std::fs::read_to_string(daemon_backups.join(&backups_in(&daemon_backups)[0])).unwrap();
+    let text =
+        std::fs::read_to_string(daemon_backups.join(&backups_in(&daemon_backups)[0])).unwrap();
     assert_whole(&text);
 }
