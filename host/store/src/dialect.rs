@@ -344,7 +344,7 @@ impl Backend {
                 ),
             ],
             Backend::Postgres => vec![format!(
-                "SELECT setval(pg_get_serial_sequence('{table}', '{col}'), GREATEST(t, 1), t > 0) FROM \
+                "SELECT setval(pg_get_serial_sequence('{table}', '{col}')::regclass, GREATEST(t, 1), t > 0) FROM \
                  (SELECT GREATEST($1, COALESCE((SELECT MAX(\"{col}\") FROM \"{table}\"), 0)) AS t) AS target"
             )],
         }
