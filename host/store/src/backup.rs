@@ -53,6 +53,9 @@ pub const TABLES: &[&str] = &[
     "message_engagement",
     "prediction_fits",
     "pair_rules",
+    "shadow_periods",
+    "shadow_requests",
+    "shadow_request_people",
 ];
 
 /// The tables a backup leaves out, and why.
