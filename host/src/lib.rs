@@ -15,6 +15,7 @@ pub mod daemon;
 pub mod delivery;
 pub mod engagement;
 pub mod experiments;
+pub mod explain;
 pub mod governance;
 pub mod identity;
 pub mod ingest;

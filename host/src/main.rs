@@ -210,6 +210,18 @@ enum Command {
         #[arg(long, default_value = "rapport.toml")]
         config: PathBuf,
     },
+    /// Say for one person what each sink has received and would receive, and why: the consents
+    /// in force, fields held back, caps and quiet hours, journey eligibility, merges.
+    Explain {
+        #[command(flatten)]
+        host: HostArgs,
+        /// The person: an email address, a phone number, a vendor customer id (source:id), a
+        /// loyalty number (loyalty:NUMBER), or a profile key (p-…) or id.
+        who: String,
+        /// Print the explanation as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Logs to stderr at `RAPPORT_LOG` (or `default`): JSON lines with `RAPPORT_LOG_FORMAT=json`,
@@ -422,6 +434,13 @@ async fn main() -> anyhow::Result<()> {
                 rapport_host::governance::policy::render(&config, &path)
             );
             Ok(())
+        }
+        Command::Explain { host, who, json } => {
+            init_logging("warn");
+            let pipeline = start(&host).await?;
+            let result = cli::explain::run(&pipeline, &who, json).await;
+            pipeline.store.close().await;
+            result
         }
         Command::Plugin { command } => {
             init_logging("warn");

@@ -51,6 +51,7 @@ pub use scrub::{FoundProfile, PersonRef};
 pub use sink_pauses::SinkPause;
 pub use summary::{OrderStates, Summary};
 pub use swap::{Backfill, Retirement};
+pub use outbox::{ItemStatus, ItemsOf, StoredItem};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::AnyPool;

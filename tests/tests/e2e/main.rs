@@ -17,6 +17,7 @@ mod edges_delivery;
 mod edges_http;
 mod edges_secrets;
 mod engagement;
+mod explain;
 mod facts;
 mod forget;
 mod forget_everywhere;
