@@ -24,6 +24,7 @@ pub mod lookup;
 pub mod metrics;
 pub mod operations;
 pub mod pairs;
+pub mod pilot;
 pub mod pipeline;
 pub mod predictions;
 pub mod preferences;

@@ -222,6 +222,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// A pilot beside the current integration: `report` compares what a (shadow) sink was given
+    /// with an export of the current tool.
+    Pilot {
+        #[arg(long, global = true, default_value = "rapport.toml")]
+        config: PathBuf,
+        /// Development mode: load unsigned local plugins too.
+        #[arg(long, global = true)]
+        dev: bool,
+        #[command(subcommand)]
+        command: cli::pilot::PilotCommand,
+    },
 }
 
 /// Logs to stderr at `RAPPORT_LOG` (or `default`): JSON lines with `RAPPORT_LOG_FORMAT=json`,
@@ -439,6 +450,17 @@ async fn main() -> anyhow::Result<()> {
             init_logging("warn");
             let pipeline = start(&host).await?;
             let result = cli::explain::run(&pipeline, &who, json).await;
+            pipeline.store.close().await;
+            result
+        }
+        Command::Pilot {
+            config,
+            dev,
+            command,
+        } => {
+            init_logging("warn");
+            let pipeline = start(&HostArgs { config, dev }).await?;
+            let result = cli::pilot::run(&pipeline, command).await;
             pipeline.store.close().await;
             result
         }

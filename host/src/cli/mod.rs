@@ -11,6 +11,7 @@ pub mod identity;
 pub mod metrics;
 pub mod oneshot;
 pub mod pairs;
+pub mod pilot;
 pub mod plugin;
 pub mod predict;
 pub mod privacy;

@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use rapport_core::clock::ManualClock;
-use rapport_e2e::{output_text, upload_receipts, ShopDir, TestShop};
+use rapport_e2e::{output_text, tea_sale, upload_receipts, ShopDir, TestShop};
 use rapport_fakes::capture::{Arrival, CaptureServer};
 use rapport_host::config::Config;
 use rapport_host::explain::{explain, Explanation, SinkExplained, Verdict};
@@ -33,8 +33,7 @@ fn sale(
     name: &str,
     opt_in: &str,
 ) -> String {
-    let date = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    format!("{id},sale,,{date},High Street,in-store,{customer},{email},{phone},{name},{opt_in},TEA-1,Tea,drinks,1,4.00,4.00,GBP,0.00,0.00,4.00")
+    tea_sale(id, at, customer, email, phone, name, opt_in, "4.00")
 }
 
 fn crm(e: &Explanation) -> &SinkExplained {

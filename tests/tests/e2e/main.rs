@@ -36,6 +36,7 @@ mod operations;
 mod packages;
 mod pairs;
 mod people_facts;
+mod pilot;
 mod policy;
 mod postgres;
 mod predict;
