@@ -46,12 +46,12 @@ pub use erasures::{ErasureItem, ErasureRecord, ErasureStatus, SinkErasure};
 pub use inbox::{Kept, KeptWebhook};
 pub use merges::{MergeRecord, NewMerge, SinceMerge};
 pub use outbox::{Completion, MessageRoute, OutboxRow, WorkKind};
+pub use outbox::{ItemStatus, ItemsOf, StoredItem};
 pub use profiles::{ProfileSnapshot, SnapshotDepth};
 pub use scrub::{FoundProfile, PersonRef};
 pub use sink_pauses::SinkPause;
 pub use summary::{OrderStates, Summary};
 pub use swap::{Backfill, Retirement};
-pub use outbox::{ItemStatus, ItemsOf, StoredItem};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::AnyPool;
