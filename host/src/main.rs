@@ -240,10 +240,26 @@ enum Command {
         #[arg(long, default_value = "rapport.toml")]
         config: PathBuf,
     },
-    /// Shadow sinks: `requests --sink ID` lists the requests a shadow sink's plugin made.
+    /// Say for one person what each sink has received and would receive, and why: the consents
+    /// in force, fields held back, caps and quiet hours, journey eligibility, merges.
+    Explain {
+        #[command(flatten)]
+        host: HostArgs,
+        /// The person: an email address, a phone number, a vendor customer id (source:id), a
+        /// loyalty number (loyalty:NUMBER), or a profile key (p-…) or id.
+        who: String,
+        /// Print the explanation as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A pilot beside the current integration: `report` compares what a (shadow) sink was given
+    /// with an export of the current tool.
     Pilot {
         #[arg(long, global = true, default_value = "rapport.toml")]
         config: PathBuf,
+        /// Development mode: load unsigned local plugins too.
+        #[arg(long, global = true)]
+        dev: bool,
         #[command(subcommand)]
         command: cli::pilot::PilotCommand,
     },
@@ -501,12 +517,11 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", rapport_host::playbook::render(&config, &path, now));
             Ok(())
         }
-        Command::Pilot { config, command } => {
+        Command::Explain { host, who, json } => {
             init_logging("warn");
-            let config = Config::load(&config)?;
-            let store = rapport_store::Store::open(&config.store.database_url).await?;
-            let result = cli::pilot::run(&config, &store, command).await;
-            store.close().await;
+            let pipeline = start(&host).await?;
+            let result = cli::explain::run(&pipeline, &who, json).await;
+            pipeline.store.close().await;
             result
         }
         Command::Export { config, file } => {
@@ -523,6 +538,17 @@ async fn main() -> anyhow::Result<()> {
             let store = rapport_store::Store::open(&config.store.database_url).await?;
             let result = cli::backup::restore(&store, &file).await;
             store.close().await;
+            result
+        }
+        Command::Pilot {
+            config,
+            dev,
+            command,
+        } => {
+            init_logging("warn");
+            let pipeline = start(&HostArgs { config, dev }).await?;
+            let result = cli::pilot::run(&pipeline, command).await;
+            pipeline.store.close().await;
             result
         }
         Command::Plugin { command } => {

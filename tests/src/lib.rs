@@ -959,3 +959,21 @@ pub fn journey_message(activity: &serde_json::Value) -> Option<(String, String)>
         .and_then(|i| i["value"].as_str())?;
     Some((journey.to_string(), email.to_string()))
 }
+
+/// A receipt under [`CSV_HEADER`]: one sale of a tea at `total` (e.g. `"4.00"`, GBP) at `at`, to
+/// the customer `customer` with the given email, phone, name and marketing opt-in (`yes`, `no` or
+/// empty), any of which may be empty.
+#[allow(clippy::too_many_arguments)]
+pub fn tea_sale(
+    id: &str,
+    at: chrono::DateTime<chrono::Utc>,
+    customer: &str,
+    email: &str,
+    phone: &str,
+    name: &str,
+    opt_in: &str,
+    total: &str,
+) -> String {
+    let date = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    format!("{id},sale,,{date},High Street,in-store,{customer},{email},{phone},{name},{opt_in},TEA-1,Tea,drinks,1,{total},{total},GBP,0.00,0.00,{total}")
+}

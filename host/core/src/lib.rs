@@ -6,7 +6,7 @@
 //! receipt footer (`cues`), business metrics (repeat purchases, lifetime value, attachment:
 //! `metrics`), retry backoff and idempotency keys, and the operations figures (SLOs,
 //! error budgets, latency percentiles: `operations`), and the verdicts of the go-live check
-//! (`readiness`), and backups' header and schedule (`backup`).
+//! (`readiness`), backups' header and schedule (`backup`), and the pilot report's comparison of rapport with a vendor's export (`pilot`).
 //!
 //! No SQL, no wasmtime, no I/O: every rule here is tested with plain values. The store persists
 //! what these types describe; the host's services call these rules between reads and writes.
@@ -26,6 +26,7 @@ pub mod metrics;
 pub mod model;
 pub mod operations;
 pub mod pairs;
+pub mod pilot;
 pub mod predictions;
 pub mod profile;
 pub mod readiness;

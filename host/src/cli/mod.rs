@@ -5,6 +5,7 @@ pub mod check;
 pub mod daemon;
 pub mod dlq;
 pub mod experiment;
+pub mod explain;
 pub mod forget;
 pub mod generations;
 pub mod identity;

@@ -471,6 +471,29 @@ impl SinkWorker {
         (within, waiting)
     }
 
+    /// What delivery would do with `rows` if it claimed them now, without sending or recording
+    /// anything: each row's rendered item, or how it would end, by the same rendering, consent
+    /// gate, minimisation and contact rules as [`SinkWorker::step`] (for `rapport explain`).
+    pub async fn preview(
+        &self,
+        rows: Vec<OutboxRow>,
+    ) -> Result<Vec<(OutboxRow, Preview)>, StoreError> {
+        let (sendable, unsent) = self.render(rows).await?;
+        let mut previews: Vec<(OutboxRow, Preview)> = (sendable.into_iter())
+            .map(|(row, item)| match item {
+                Item::Profile(profile) => (row, Preview::Profile(profile)),
+                Item::Activity(activity) => (row, Preview::Activity(activity)),
+            })
+            .chain(
+                unsent
+                    .into_iter()
+                    .map(|(row, end)| (row, Preview::Held(end))),
+            )
+            .collect();
+        previews.sort_by_key(|(row, _)| row.id);
+        Ok(previews)
+    }
+
     /// Judges journey messages in order: first the person's consent on the message's channel
     /// (without it, the message is withheld), then the contact rules with the person's own quiet
     /// hours, counting the person's earlier sends on the channel (to any sink) and those approved
@@ -862,6 +885,17 @@ fn render_message(
         &detail,
         now.timestamp_millis(),
     ))
+}
+
+/// What delivery would do with one work item now ([`SinkWorker::preview`]).
+#[derive(Debug)]
+pub enum Preview {
+    /// Send this profile, as the sink would receive it.
+    Profile(rapport_sandbox::contract::wit::Profile),
+    /// Send this activity (a sale, a refund, a journey message), as the sink would receive it.
+    Activity(rapport_sandbox::contract::wit::Activity),
+    /// Not send it now: suppressed, delayed or dead-lettered, with why.
+    Held(Completion),
 }
 
 /// A rendered work item.

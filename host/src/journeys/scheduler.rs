@@ -7,6 +7,7 @@
 use crate::pairs::baskets;
 use chrono::{DateTime, Utc};
 use rapport_core::consent::gate::Admission as Gate;
+use rapport_core::consent::StoredConsent;
 use rapport_core::experiments::Arm;
 use rapport_core::freeze::{self, Freeze};
 use rapport_core::journeys::admit::{admit, Admission, Standing};
@@ -137,19 +138,14 @@ async fn run_batch(
             pass.skipped += 1;
             continue;
         };
-        let at = |ms: i64| DateTime::<Utc>::from_timestamp_millis(ms);
-        let person_standing = Standing {
-            consented: matches!(
-                messaging.gate(journey.channel).admit(&snapshot.consents),
-                Gate::Full
-            ),
-            last_purchase: person.last_visit_at.and_then(at),
-            last_entry: last_entries[wait.journey.as_str()]
-                .get(&wait.profile_id)
-                .copied()
-                .and_then(at),
-        };
-        let trigger_at = at(wait.trigger_at).unwrap_or(now);
+        let person_standing = standing_of(
+            messaging,
+            journey,
+            &snapshot.consents,
+            person.last_visit_at,
+            (last_entries[wait.journey.as_str()].get(&wait.profile_id)).copied(),
+        );
+        let trigger_at = DateTime::<Utc>::from_timestamp_millis(wait.trigger_at).unwrap_or(now);
         let again = entered_now.contains(&(journey.name.as_str(), wait.profile_id));
         let decision = match again && journey.reentry() != Reentry::Always {
             true => Admission::Skip("entered already in this pass, and re-entry waits".into()),
@@ -261,6 +257,24 @@ async fn run_batch(
     journey_due::delete(&mut tx, &taken).await?;
     tx.commit().await?;
     Ok(pass)
+}
+
+/// What the scheduler knows of a person when their wait in `journey` falls due: whether its
+/// message's consent gate lets them in (`consents` in force), their last counted sale and when they
+/// last entered the journey (ms since the epoch). `rapport explain` reads a wait the same way.
+pub fn standing_of(
+    messaging: &Messaging,
+    journey: &Journey,
+    consents: &[StoredConsent],
+    last_purchase: Option<i64>,
+    last_entry: Option<i64>,
+) -> Standing {
+    let at = |ms: i64| DateTime::<Utc>::from_timestamp_millis(ms);
+    Standing {
+        consented: matches!(messaging.gate(journey.channel).admit(consents), Gate::Full),
+        last_purchase: last_purchase.and_then(at),
+        last_entry: last_entry.and_then(at),
+    }
 }
 
 /// A message's idempotency key: stable for the wait and the fact that started it, so the CRM never

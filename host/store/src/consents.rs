@@ -175,6 +175,56 @@ impl Store {
     }
 }
 
+/// A choice in force with the ledger entry that records it: its legal basis and the record that
+/// proves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentRecord {
+    pub consent: rapport_core::consent::StoredConsent,
+    pub legal_basis: Option<String>,
+    /// `<source>:<source event id>`, `operator`, …: where the choice was read.
+    pub evidence: Option<String>,
+}
+
+impl Store {
+    /// The choices in force of `profile_id`, each with its ledger entry.
+    pub async fn consent_records(&self, profile_id: i64) -> Result<Vec<ConsentRecord>, StoreError> {
+        sqlx::query(
+            "SELECT c.channel, c.purpose, c.state, c.at, c.source,
+                    MAX(l.legal_basis) AS legal_basis, MAX(l.evidence) AS evidence
+             FROM consents c LEFT JOIN consent_ledger l
+               ON l.profile_id = c.profile_id AND l.channel = c.channel
+              AND l.purpose = c.purpose AND l.state = c.state AND l.at = c.at
+              AND l.source = c.source
+             WHERE c.profile_id = $1
+             GROUP BY c.channel, c.purpose, c.state, c.at, c.source
+             ORDER BY c.channel, c.purpose",
+        )
+        .bind(profile_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            let (channel, purpose, state): (String, String, String) = (
+                row.try_get("channel")?,
+                row.try_get("purpose")?,
+                row.try_get("state")?,
+            );
+            Ok(ConsentRecord {
+                consent: rapport_core::consent::StoredConsent {
+                    channel: rows::parse_enum("consents.channel", &channel)?,
+                    purpose: rows::parse_enum("consents.purpose", &purpose)?,
+                    state: rows::parse_enum("consents.state", &state)?,
+                    at: row.try_get("at")?,
+                    source: row.try_get("source")?,
+                },
+                legal_basis: row.try_get("legal_basis")?,
+                evidence: row.try_get("evidence")?,
+            })
+        })
+        .collect()
+    }
+}
+
 /// The channels on which each of `people` has a choice in force of `state` for `purpose`, read in a
 /// service's transaction (so it sees the choices that transaction just recorded).
 pub async fn in_force_with_state(

@@ -40,6 +40,22 @@ pub async fn assignment(
     .await?)
 }
 
+impl Store {
+    /// The arm `profile_id` is kept in for each experiment it was assigned in.
+    pub async fn assignments_of(
+        &self,
+        profile_id: i64,
+    ) -> Result<BTreeMap<String, String>, StoreError> {
+        sqlx::query("SELECT experiment, arm FROM experiment_assignments WHERE profile_id = $1")
+            .bind(profile_id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| Ok((row.try_get("experiment")?, row.try_get("arm")?)))
+            .collect()
+    }
+}
+
 /// The item under which a merge records the journey entries it moved.
 const ENTRY_ITEM: &str = "journey-entry";
 

@@ -76,26 +76,26 @@ pub async fn take_due(tx: &mut Tx<'_>, now: i64, limit: i64) -> Result<Vec<DueWa
         .bind(limit)
         .fetch_all(&mut *tx.inner)
         .await?;
-    found
-        .iter()
-        .map(|row| {
-            let detail: Option<String> = row.try_get("detail")?;
-            let id: i64 = row.try_get("id")?;
-            Ok(DueWait {
-                id,
-                journey: row.try_get("journey")?,
-                profile_id: row.try_get("profile_id")?,
-                due_at: row.try_get("due_at")?,
-                trigger_at: row.try_get("trigger_at")?,
-                event_id: row.try_get("event_id")?,
-                detail: match detail {
-                    Some(text) => serde_json::from_str(&text)
-                        .map_err(|e| StoreError::Corrupt(format!("journey_due {id}: {e}")))?,
-                    None => BTreeMap::new(),
-                },
-            })
-        })
-        .collect()
+    found.iter().map(due_wait).collect()
+}
+
+/// Reads a stored wait.
+fn due_wait(row: &sqlx::any::AnyRow) -> Result<DueWait, StoreError> {
+    let detail: Option<String> = row.try_get("detail")?;
+    let id: i64 = row.try_get("id")?;
+    Ok(DueWait {
+        id,
+        journey: row.try_get("journey")?,
+        profile_id: row.try_get("profile_id")?,
+        due_at: row.try_get("due_at")?,
+        trigger_at: row.try_get("trigger_at")?,
+        event_id: row.try_get("event_id")?,
+        detail: match detail {
+            Some(text) => serde_json::from_str(&text)
+                .map_err(|e| StoreError::Corrupt(format!("journey_due {id}: {e}")))?,
+            None => BTreeMap::new(),
+        },
+    })
 }
 
 /// Deletes the waits `ids`.
@@ -164,5 +164,19 @@ impl Store {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM journey_due")
             .fetch_one(&self.pool)
             .await?)
+    }
+
+    /// The waits of `profile_id` in any journey, earliest due first.
+    pub async fn waits_of(&self, profile_id: i64) -> Result<Vec<DueWait>, StoreError> {
+        sqlx::query(
+            "SELECT id, journey, profile_id, due_at, trigger_at, event_id, detail FROM journey_due
+             WHERE profile_id = $1 ORDER BY due_at, id",
+        )
+        .bind(profile_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(due_wait)
+        .collect()
     }
 }

@@ -26,6 +26,13 @@ impl Outcome {
             Outcome::Withdrawn => "withdrawn",
         }
     }
+
+    fn parse(text: &str) -> Result<Outcome, StoreError> {
+        [Outcome::Sent, Outcome::Holdout, Outcome::Withdrawn]
+            .into_iter()
+            .find(|o| o.as_str() == text)
+            .ok_or_else(|| StoreError::Corrupt(format!("journey_entries.outcome {text:?}")))
+    }
 }
 
 /// An entry to record.
@@ -178,4 +185,40 @@ impl Store {
         .map(|row| Ok((row.try_get("outcome")?, row.try_get("n")?)))
         .collect()
     }
+
+    /// Every entry of `profile_id` into any journey, oldest first.
+    pub async fn entries_of(&self, profile_id: i64) -> Result<Vec<StoredEntry>, StoreError> {
+        sqlx::query(
+            "SELECT journey, entered_at, outcome, experiment, arm, outbox_id FROM journey_entries
+             WHERE profile_id = $1 ORDER BY entered_at, id",
+        )
+        .bind(profile_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            let outcome: String = row.try_get("outcome")?;
+            Ok(StoredEntry {
+                journey: row.try_get("journey")?,
+                entered_at: row.try_get("entered_at")?,
+                outcome: Outcome::parse(&outcome)?,
+                experiment: row.try_get("experiment")?,
+                arm: row.try_get("arm")?,
+                outbox_id: row.try_get("outbox_id")?,
+            })
+        })
+        .collect()
+    }
+}
+
+/// One recorded entry of a person into a journey.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEntry {
+    pub journey: String,
+    pub entered_at: i64,
+    pub outcome: Outcome,
+    pub experiment: Option<String>,
+    pub arm: Option<String>,
+    /// The outbox item that carries its message, if one was queued.
+    pub outbox_id: Option<i64>,
 }

@@ -48,6 +48,7 @@ pub use erasures::{ErasureItem, ErasureRecord, ErasureStatus, SinkErasure};
 pub use inbox::{Kept, KeptWebhook};
 pub use merges::{MergeRecord, NewMerge, SinceMerge};
 pub use outbox::{Completion, MessageRoute, OutboxRow, WorkKind};
+pub use outbox::{ItemStatus, ItemsOf, StoredItem};
 pub use profiles::{ProfileSnapshot, SnapshotDepth};
 pub use scrub::{FoundProfile, PersonRef};
 pub use sink_pauses::SinkPause;

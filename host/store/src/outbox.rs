@@ -709,3 +709,124 @@ impl Store {
         .collect()
     }
 }
+
+/// Where a work item stands: waiting (`pending`), leased to a worker (`inflight`), or finished:
+/// delivered, suppressed (the person's consents or the contact rules kept it back), rejected by
+/// the vendor, or dead-lettered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ItemStatus {
+    Pending,
+    Inflight,
+    Delivered,
+    Suppressed,
+    Rejected,
+    Dead,
+}
+
+impl ItemStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemStatus::Pending => "pending",
+            ItemStatus::Inflight => "inflight",
+            ItemStatus::Delivered => "delivered",
+            ItemStatus::Suppressed => "suppressed",
+            ItemStatus::Rejected => "rejected",
+            ItemStatus::Dead => "dead",
+        }
+    }
+
+    /// Whether the item is finished, for good.
+    pub fn finished(self) -> bool {
+        !matches!(self, ItemStatus::Pending | ItemStatus::Inflight)
+    }
+}
+
+/// A work item as a read-out shows it (`rapport explain`, the pilot report): the row delivery
+/// claims, and where it stands.
+#[derive(Debug, Clone)]
+pub struct StoredItem {
+    pub sink: String,
+    pub row: OutboxRow,
+    pub status: ItemStatus,
+    /// When a pending item may next be tried.
+    pub next_attempt_at: i64,
+    /// Why it was not delivered (yet): the last error, or the reason it ended.
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    /// When it finished (its latest recorded outcome), if it did.
+    pub finished_at: Option<i64>,
+    /// The kind and vendor object id (an order's id) of the stored event it carries.
+    pub event: Option<(String, String)>,
+}
+
+/// Which items a read-out takes.
+#[derive(Debug, Clone, Copy)]
+pub enum ItemsOf<'a> {
+    /// Every item of the person and of the profiles merged into them, for every sink.
+    Person(i64),
+    /// The items `sink` delivered.
+    Delivered(&'a str),
+}
+
+impl Store {
+    /// The work items `of` names, oldest first, with where each stands.
+    pub async fn work_items(&self, of: ItemsOf<'_>) -> Result<Vec<StoredItem>, StoreError> {
+        const ITEMS: &str =
+            "SELECT o.id, o.sink_id, o.kind, o.profile_id, o.event_id, o.idempotency_key,
+                    o.attempts, o.journey, o.channel, o.entry_id, o.status, o.next_attempt_at,
+                    o.last_error, o.created_at, e.kind AS event_kind, e.object_id AS event_object,
+                    (SELECT MAX(d.at) FROM deliveries d WHERE d.outbox_id = o.id) AS finished_at
+             FROM outbox o LEFT JOIN events e ON e.id = o.event_id";
+        let found = match of {
+            ItemsOf::Person(profile) => {
+                let sql = format!(
+                    "{ITEMS} WHERE o.profile_id = $1
+                        OR o.profile_id IN (SELECT id FROM profiles WHERE merged_into = $2)
+                     ORDER BY o.id"
+                );
+                sqlx::query(&sql)
+                    .bind(profile)
+                    .bind(profile)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            ItemsOf::Delivered(sink) => {
+                let sql = format!(
+                    "{ITEMS} WHERE o.sink_id = $1 AND o.status = 'delivered' ORDER BY o.id"
+                );
+                sqlx::query(&sql).bind(sink).fetch_all(&self.pool).await?
+            }
+        };
+        found
+            .iter()
+            .map(|row| {
+                let status: String = row.try_get("status")?;
+                let event_kind: Option<String> = row.try_get("event_kind")?;
+                let event_object: Option<String> = row.try_get("event_object")?;
+                Ok(StoredItem {
+                    sink: row.try_get("sink_id")?,
+                    row: OutboxRow {
+                        id: row.try_get("id")?,
+                        kind: WorkKind::parse(&row.try_get::<String, _>("kind")?)?,
+                        profile_id: row.try_get("profile_id")?,
+                        event_id: row.try_get("event_id")?,
+                        idempotency_key: row.try_get("idempotency_key")?,
+                        attempts: row.try_get("attempts")?,
+                        message: message_route(
+                            row.try_get("journey")?,
+                            row.try_get::<Option<String>, _>("channel")?.as_deref(),
+                            row.try_get("entry_id")?,
+                        )?,
+                    },
+                    status: rows::parse_enum("outbox.status", &status)?,
+                    next_attempt_at: row.try_get("next_attempt_at")?,
+                    last_error: row.try_get("last_error")?,
+                    created_at: row.try_get("created_at")?,
+                    finished_at: row.try_get("finished_at")?,
+                    event: event_kind.zip(event_object),
+                })
+            })
+            .collect()
+    }
+}
