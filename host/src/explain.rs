@@ -236,7 +236,7 @@ pub async fn explain(pipeline: &Pipeline, who: &str) -> Result<Explanation, Expl
             .filter(|i| !i.status.finished())
             .collect();
         let rows = owed.iter().map(|i| i.row.clone()).collect();
-        let mut previews: BTreeMap<i64, Preview> = (worker.preview(rows).await?.into_iter())
+        let mut previews: BTreeMap<i64, Preview> = (worker.rendered(rows).await?.into_iter())
             .map(|(row, preview)| (row.id, preview))
             .collect();
         let keys = profile_keys(store, &mine).await?;

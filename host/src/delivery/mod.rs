@@ -474,7 +474,7 @@ impl SinkWorker {
     /// What delivery would do with `rows` if it claimed them now, without sending or recording
     /// anything: each row's rendered item, or how it would end, by the same rendering, consent
     /// gate, minimisation and contact rules as [`SinkWorker::step`] (for `rapport explain`).
-    pub async fn preview(
+    pub async fn rendered(
         &self,
         rows: Vec<OutboxRow>,
     ) -> Result<Vec<(OutboxRow, Preview)>, StoreError> {
