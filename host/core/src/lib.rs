@@ -13,6 +13,7 @@
 
 pub mod backoff;
 pub mod clock;
+pub mod conformance;
 pub mod consent;
 pub mod cues;
 pub mod experiments;
