@@ -4,6 +4,7 @@
 mod bad_input;
 mod browser;
 mod check;
+mod conformance;
 mod consent;
 mod contract_v0_3;
 mod crash;
