@@ -137,7 +137,10 @@ pub fn restart_gaps(full: &[String], before: &[String], after: &[String]) -> Res
             .filter(|id| !before.contains(*id) && !after.contains(*id))
             .map(|id| id.to_string())
             .collect(),
-        repeated: before.intersection(&after).map(|id| id.to_string()).collect(),
+        repeated: before
+            .intersection(&after)
+            .map(|id| id.to_string())
+            .collect(),
     }
 }
 
@@ -187,9 +190,9 @@ impl VendorFault {
             VendorFault::Unauthorized | VendorFault::Forbidden => {
                 "the call fails as auth".to_string()
             }
-            VendorFault::RateLimitedFor(secs) => format!(
-                "rate-limited (the call) or retry-after (every item) for at least {secs} s"
-            ),
+            VendorFault::RateLimitedFor(secs) => {
+                format!("rate-limited (the call) or retry-after (every item) for at least {secs} s")
+            }
             VendorFault::RateLimited => {
                 "rate-limited (the call) or retry-after (every item), with a wait".to_string()
             }
@@ -277,14 +280,23 @@ mod tests {
 
     #[test]
     fn phones_in_log_lines_are_found() {
-        assert_eq!(contact_in("sms to +14155550100", &[]), Some("a phone number"));
-        assert_eq!(contact_in("sms to +44 7700 900123", &[]), Some("a phone number"));
+        assert_eq!(
+            contact_in("sms to +14155550100", &[]),
+            Some("a phone number")
+        );
+        assert_eq!(
+            contact_in("sms to +44 7700 900123", &[]),
+            Some("a phone number")
+        );
         let known = vec!["+14155550100".to_string()];
         assert_eq!(
             contact_in("calling (415) 555-0100 now", &known),
             Some("a phone number")
         );
-        assert_eq!(contact_in("calling 415.555.0100", &known), Some("a phone number"));
+        assert_eq!(
+            contact_in("calling 415.555.0100", &known),
+            Some("a phone number")
+        );
         assert_eq!(
             contact_in("polled 1700000000000 to 1700086400000, +3 more", &known),
             None

@@ -234,7 +234,9 @@ impl Probe {
 /// No customer contact detail in the plugin's log lines.
 fn logs_line(lines: &[String], phones: &[String]) -> Line {
     let leaks: Vec<String> = (lines.iter().enumerate())
-        .filter_map(|(i, line)| contact_in(line, phones).map(|what| format!("line {} shows {what}", i + 1)))
+        .filter_map(|(i, line)| {
+            contact_in(line, phones).map(|what| format!("line {} shows {what}", i + 1))
+        })
         .collect();
     match leaks.is_empty() {
         true => Line::new(
@@ -262,7 +264,10 @@ fn egress_line(probe: &Probe) -> Line {
         0 => Line::new(
             "egress",
             Verdict::Ok,
-            format!("{} request(s), all to the manifest's destinations", counts.sent),
+            format!(
+                "{} request(s), all to the manifest's destinations",
+                counts.sent
+            ),
         ),
         n => Line::new(
             "egress",

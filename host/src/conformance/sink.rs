@@ -20,8 +20,18 @@ const CONSENTED: i64 = 1_790_847_000_000;
 const ORDERED: i64 = CONSENTED + 86_400_000;
 /// The test people: profile key, email, phone, given name.
 const PEOPLE: [(&str, &str, &str, &str); 2] = [
-    ("conformance-ada", "ada.conformance@example.com", "+14155550142", "Ada"),
-    ("conformance-bo", "bo.conformance@example.com", "+447700900417", "Bo"),
+    (
+        "conformance-ada",
+        "ada.conformance@example.com",
+        "+14155550142",
+        "Ada",
+    ),
+    (
+        "conformance-bo",
+        "bo.conformance@example.com",
+        "+447700900417",
+        "Bo",
+    ),
 ];
 
 /// The phone numbers the sink is given, for the log check.
@@ -99,7 +109,9 @@ async fn upsert(probe: &Probe) -> Answer {
 
 async fn record(probe: &Probe, activities: Vec<Activity>) -> Answer {
     probe
-        .call("record-activities", move |p| p.record_activities(&activities))
+        .call("record-activities", move |p| {
+            p.record_activities(&activities)
+        })
         .await
 }
 
@@ -143,7 +155,10 @@ pub async fn checks(probe: &Probe, vendor: &LoopbackVendor) -> Vec<Line> {
         chrono::Utc::now().timestamp_millis()
     );
     let activities = activities(&run);
-    let keys: Vec<String> = activities.iter().map(|a| a.idempotency_key.clone()).collect();
+    let keys: Vec<String> = activities
+        .iter()
+        .map(|a| a.idempotency_key.clone())
+        .collect();
     let mut lines = vec![match probe.call("check", |p| p.check()).await {
         Ok(Ok(())) => Line::new("check", Verdict::Ok, "answered ok"),
         Ok(Err(e)) => Line::new("check", Verdict::Fail, format!("answered {}", describe(&e))),
@@ -229,7 +244,10 @@ fn per_item_line(upserted: &Answer, recorded: &Answer) -> Line {
         true => Line::new(
             "per-item outcomes",
             Verdict::Ok,
-            format!("{n} profiles and {n} activities, each answered ok", n = PEOPLE.len()),
+            format!(
+                "{n} profiles and {n} activities, each answered ok",
+                n = PEOPLE.len()
+            ),
         ),
         false => Line::new("per-item outcomes", Verdict::Fail, problems.join("; ")),
     }
@@ -255,7 +273,11 @@ async fn forget_line(probe: &Probe) -> Line {
         })
         .collect();
     match answers.iter().all(|a| matches!(a, Ok(Ok(())))) {
-        true => Line::new("forget idempotent", Verdict::Ok, "the same person forgotten twice: ok both times"),
+        true => Line::new(
+            "forget idempotent",
+            Verdict::Ok,
+            "the same person forgotten twice: ok both times",
+        ),
         false => Line::new(
             "forget idempotent",
             Verdict::Fail,

@@ -38,10 +38,9 @@ impl Read {
 
     /// The cursor stored after step `k` (1-based).
     fn cursor_after(&self, start: Option<&str>, k: usize) -> Option<String> {
-        (self.steps[..k].iter())
-            .fold(start.map(str::to_owned), |cursor, step| {
-                step.cursor.clone().or(cursor)
-            })
+        (self.steps[..k].iter()).fold(start.map(str::to_owned), |cursor, step| {
+            step.cursor.clone().or(cursor)
+        })
     }
 }
 
@@ -63,7 +62,11 @@ async fn read(probe: &Probe, stream: &str, cursor: Option<String>, bounds: PollB
         let batch = match answer {
             Ok(Ok(batch)) => batch,
             Ok(Err(e)) => {
-                read.end = End::Failed(format!("step {} answered {}", read.steps.len() + 1, describe(&e)));
+                read.end = End::Failed(format!(
+                    "step {} answered {}",
+                    read.steps.len() + 1,
+                    describe(&e)
+                ));
                 return read;
             }
             Err(fault) => {
@@ -71,7 +74,8 @@ async fn read(probe: &Probe, stream: &str, cursor: Option<String>, bounds: PollB
                 return read;
             }
         };
-        read.ids.push(batch.events.iter().map(|e| e.id.clone()).collect());
+        read.ids
+            .push(batch.events.iter().map(|e| e.id.clone()).collect());
         read.events.extend(batch.events);
         read.steps.push(PollStep {
             cursor: batch.cursor.clone(),
@@ -180,7 +184,8 @@ async fn restart_line(probe: &Probe, reads: &[(&str, Read)], bounds: PollBounds)
             true => notes.push(format!("{at}: nothing lost or repeated")),
             false => {
                 verdict = Verdict::Fail;
-                let some = |ids: &[String]| ids.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+                let some =
+                    |ids: &[String]| ids.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
                 notes.push(format!(
                     "{at}: {} record(s) lost ({}), {} repeated ({})",
                     gaps.lost.len(),
@@ -227,7 +232,12 @@ fn events_line(reads: &[(&str, Read)]) -> (Line, Vec<String>) {
             Verdict::Fail,
             format!(
                 "{k} of {n} events refused at the host's edge: {}",
-                refused.iter().take(3).cloned().collect::<Vec<_>>().join("; ")
+                refused
+                    .iter()
+                    .take(3)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("; ")
             ),
         ),
     };
@@ -254,10 +264,16 @@ async fn webhook_line(probe: &Probe, conformance: &ConformanceConfig) -> Line {
         ("wrongly signed", vec![content, forged]),
     ] {
         let body = webhook.body.clone().into_bytes();
-        match probe.call("webhook", move |p| p.webhook(&headers, &body)).await {
+        match probe
+            .call("webhook", move |p| p.webhook(&headers, &body))
+            .await
+        {
             Ok(Err(ConnectorError::Auth(_))) => {}
             Ok(Err(e)) => wrong.push(format!("{what}: answered {}", describe(&e))),
-            Ok(Ok(push)) => wrong.push(format!("{what}: accepted, with {} event(s)", push.events.len())),
+            Ok(Ok(push)) => wrong.push(format!(
+                "{what}: accepted, with {} event(s)",
+                push.events.len()
+            )),
             Err(fault) => wrong.push(format!("{what}: {fault}")),
         }
     }
@@ -265,7 +281,10 @@ async fn webhook_line(probe: &Probe, conformance: &ConformanceConfig) -> Line {
         true => Line::new(
             "webhook signature",
             Verdict::Ok,
-            format!("unsigned and wrongly signed deliveries ({}) fail as auth", webhook.signature_header),
+            format!(
+                "unsigned and wrongly signed deliveries ({}) fail as auth",
+                webhook.signature_header
+            ),
         ),
         false => Line::new(
             "webhook signature",

@@ -103,7 +103,10 @@ async fn answer(
     let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
     let mut text = format!("{method} {path}\n");
     for (name, value) in &headers {
-        text.push_str(&format!("{name}: {}\n", String::from_utf8_lossy(value.as_bytes())));
+        text.push_str(&format!(
+            "{name}: {}\n",
+            String::from_utf8_lossy(value.as_bytes())
+        ));
     }
     text.push_str(&String::from_utf8_lossy(&body));
     shared.requests.lock().expect("requests lock").push(text);
@@ -133,7 +136,11 @@ async fn answer(
 }
 
 /// The recorded answer for a request, if any.
-fn recorded<'a>(answers: &'a [RecordedAnswer], method: &Method, uri: &Uri) -> Option<&'a RecordedAnswer> {
+fn recorded<'a>(
+    answers: &'a [RecordedAnswer],
+    method: &Method,
+    uri: &Uri,
+) -> Option<&'a RecordedAnswer> {
     answers.iter().find(|r| {
         r.method.eq_ignore_ascii_case(method.as_str())
             && match r.path.contains('?') {
@@ -170,9 +177,7 @@ async fn forward(
         "{}://{}{}",
         upstream.scheme(),
         upstream.host_str().unwrap_or_default(),
-        upstream
-            .port()
-            .map_or(String::new(), |p| format!(":{p}"))
+        upstream.port().map_or(String::new(), |p| format!(":{p}"))
     ) + path;
     let mut request = shared.client.request(method, &url).body(body);
     for (name, value) in &headers {

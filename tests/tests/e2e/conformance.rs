@@ -158,13 +158,20 @@ async fn csv_source_passes() {
     let exports = ExportServer::start().await.unwrap();
     let url = exports.publish("sales.csv", shop.to_csv());
     let config = conformance_config(
-        &format!("base_url_key = \"export_url\"\n[settings]\nexport_url = {url:?}\nbatch_size = 7\n"),
+        &format!(
+            "base_url_key = \"export_url\"\n[settings]\nexport_url = {url:?}\nbatch_size = 7\n"
+        ),
         &[],
     );
     let run = suite("csv-source", &config, true).await;
     run.assert_passes(&SOURCE_CHECKS);
     // csv-source takes uploads, unsigned: no webhook signature to check.
-    assert_eq!(run.check("webhook signature").verdict, "skip", "{}", run.text);
+    assert_eq!(
+        run.check("webhook signature").verdict,
+        "skip",
+        "{}",
+        run.text
+    );
     let steps = run.check("poll terminates").detail.clone();
     assert!(steps.contains("step(s)"), "{steps}");
 }
@@ -184,7 +191,10 @@ async fn square_source_passes() {
             square::location_id("Market Hall"),
             square::SIGNATURE_HEADER
         ),
-        &[("square_token", TOKEN), ("square_signature_key", "conformance-key")],
+        &[
+            ("square_token", TOKEN),
+            ("square_signature_key", "conformance-key"),
+        ],
     );
     let run = suite("square-source", &config, true).await;
     run.assert_passes(&SOURCE_CHECKS);
@@ -264,7 +274,10 @@ async fn mailchimp_sink_passes() {
 async fn http_sink_passes() {
     let crm = CaptureServer::start().await.unwrap();
     let config = conformance_config(
-        &format!("base_url_key = \"url\"\n[settings]\nurl = {:?}\n", crm.url()),
+        &format!(
+            "base_url_key = \"url\"\n[settings]\nurl = {:?}\n",
+            crm.url()
+        ),
         &[],
     );
     suite("http-sink", &config, true)
@@ -272,7 +285,10 @@ async fn http_sink_passes() {
         .assert_passes(&SINK_CHECKS);
     // Both sends of the same activities reached the catch-hook with the same keys.
     let captured = crm.captured();
-    assert!(captured.activity_arrivals.values().all(|n| *n == 2), "{captured:?}");
+    assert!(
+        captured.activity_arrivals.values().all(|n| *n == 2),
+        "{captured:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -326,6 +342,14 @@ async fn a_sink_that_rejects_rate_limits_fails_both_429_checks() {
         .filter(|l| l.contains(" FAIL "))
         .collect();
     assert_eq!(failing.len(), 2, "{}", table.text);
-    assert!(failing[0].starts_with("http 429 with retry-after"), "{}", table.text);
-    assert!(failing[1].starts_with("http 429 without retry-after"), "{}", table.text);
+    assert!(
+        failing[0].starts_with("http 429 with retry-after"),
+        "{}",
+        table.text
+    );
+    assert!(
+        failing[1].starts_with("http 429 without retry-after"),
+        "{}",
+        table.text
+    );
 }

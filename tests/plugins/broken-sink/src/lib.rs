@@ -36,21 +36,30 @@ impl Sink for BrokenSink {
             }
         }
         let items: Vec<_> = profiles.iter().map(|p| json!({ "key": p.key })).collect();
-        deliver(json!({ "type": "profiles", "items": items }), profiles.len())
+        deliver(
+            json!({ "type": "profiles", "items": items }),
+            profiles.len(),
+        )
     }
 
     fn record_activities(activities: Vec<Activity>) -> Result<Vec<Outcome>, ConnectorError> {
         let items: Vec<_> = (activities.iter())
             .map(|a| json!({ "idempotency_key": a.idempotency_key }))
             .collect();
-        deliver(json!({ "type": "activities", "items": items }), activities.len())
+        deliver(
+            json!({ "type": "activities", "items": items }),
+            activities.len(),
+        )
     }
 
     fn forget(identities: Vec<Identity>) -> Result<(), ConnectorError> {
         let count = identities.len();
-        Request::post(&require_url("url")?, &json!({ "type": "forget", "count": count }))?
-            .send()?
-            .success()?;
+        Request::post(
+            &require_url("url")?,
+            &json!({ "type": "forget", "count": count }),
+        )?
+        .send()?
+        .success()?;
         Ok(())
     }
 }
