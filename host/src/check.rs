@@ -26,7 +26,7 @@ pub struct Line {
 }
 
 impl Line {
-    fn new(check: impl Into<String>, verdict: Verdict, detail: impl Into<String>) -> Line {
+    pub fn new(check: impl Into<String>, verdict: Verdict, detail: impl Into<String>) -> Line {
         Line {
             check: check.into(),
             verdict,
@@ -342,7 +342,7 @@ async fn plugins(
 }
 
 /// A plugin's error, as its kind and its text.
-fn describe(error: &ConnectorError) -> String {
+pub fn describe(error: &ConnectorError) -> String {
     match error {
         ConnectorError::Config(m) => format!("config: {m}"),
         ConnectorError::Auth(m) => format!("auth: {m}"),

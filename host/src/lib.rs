@@ -10,6 +10,7 @@ pub mod admin;
 pub mod backup;
 pub mod check;
 pub mod config;
+pub mod conformance;
 pub mod connectors;
 pub mod consent;
 pub mod daemon;

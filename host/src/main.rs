@@ -551,6 +551,12 @@ async fn main() -> anyhow::Result<()> {
             pipeline.store.close().await;
             result
         }
+        Command::Plugin {
+            command: cli::plugin::PluginCommand::Test(test),
+        } => {
+            let logs = rapport_host::conformance::logs::install("warn");
+            cli::plugin::test(test, &logs).await
+        }
         Command::Plugin { command } => {
             init_logging("warn");
             if let Err(failure) = cli::plugin::run(command).await {

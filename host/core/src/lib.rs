@@ -14,6 +14,7 @@
 pub mod backoff;
 pub mod backup;
 pub mod clock;
+pub mod conformance;
 pub mod consent;
 pub mod cues;
 pub mod experiments;

@@ -1,12 +1,14 @@
 //! `rapport plugin …`: publisher keys, packing and signing `.rpk` packages, verifying and
 //! installing them against the operator's trust store, the running daemon's plugin generations
 //! (list, rollback, disable, enable; see `generations`), and approving what a new version asks for
-//! (`approve`, through the store, where the daemon's reload watch reads it).
+//! (`approve`, through the store, where the daemon's reload watch reads it), and the connector
+//! conformance suite (`test`, `rapport_host::conformance`).
 
-use super::generations;
+use super::{check, generations};
 use anyhow::Context as _;
 use clap::Subcommand;
 use rapport_host::config::Config;
+use rapport_host::conformance::{self, logs::PluginLogs};
 use rapport_host::connectors::{check_grants, not_approved};
 use rapport_host::scaffold::{self, Kind, Spec};
 use rapport_sandbox::install::{check_world, verify_archive};
@@ -151,6 +153,37 @@ pub enum PluginCommand {
         #[arg(long)]
         dev: bool,
     },
+    /// Run the connector conformance suite against the plugin in DIR: a table of checks with a
+    /// verdict each; non-zero exit on a FAIL.
+    Test(TestArgs),
+}
+
+/// `rapport plugin test DIR [--config FILE] [--json]`.
+#[derive(clap::Args)]
+pub struct TestArgs {
+    /// The plugin's directory (plugin.wasm and rapport.toml).
+    pub dir: PathBuf,
+    /// The conformance config (default: DIR/conformance.toml, which may be absent for a source
+    /// that needs no settings).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Print the checks as a JSON array.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs the conformance suite and prints its checks, as `rapport check` prints its lines; exits
+/// non-zero on a FAIL. `logs` must be catching the plugin's log lines (see `conformance::logs`).
+pub async fn test(args: TestArgs, logs: &PluginLogs) -> anyhow::Result<()> {
+    let lines = conformance::run(&args.dir, args.config.as_deref(), logs).await;
+    match args.json {
+        true => println!("{:#}", check::json(&lines)),
+        false => print!("{}", check::table(&lines)),
+    }
+    if rapport_core::readiness::failed(lines.iter().map(|l| l.verdict)) {
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 /// Why a `rapport plugin` command failed: a package refused by a check, or anything else. Both
@@ -242,6 +275,7 @@ pub async fn run(command: PluginCommand) -> Result<(), Failure> {
             dry_run,
             dev,
         } => Ok(approve(&config, &connector, dry_run, dev).await?),
+        PluginCommand::Test(_) => unreachable!("main runs `plugin test` with its log catcher"),
         PluginCommand::Keygen { key_id, out } => keygen(&key_id, &out),
         PluginCommand::Pack {
             manifest,

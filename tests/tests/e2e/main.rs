@@ -5,6 +5,7 @@ mod backup;
 mod bad_input;
 mod browser;
 mod check;
+mod conformance;
 mod consent;
 mod contract_v0_3;
 mod crash;
