@@ -68,7 +68,10 @@ async fn requests(pipeline: &Pipeline, sink: &str, limit: u32, json: bool) -> an
             known.join(", ")
         );
     };
-    let requests = pipeline.store.shadow_requests(sink, i64::from(limit)).await?;
+    let requests = pipeline
+        .store
+        .shadow_requests(sink, i64::from(limit))
+        .await?;
     match json {
         true => println!("{}", serde_json::to_string_pretty(&requests)?),
         false => {

@@ -486,6 +486,27 @@ fn default_poll_interval() -> u64 {
 }
 
 impl ConnectorConfig {
+    /// A connector `id` running the plugin in `plugin`, every other key as a config file that
+    /// names only these two would have it.
+    pub fn new(id: impl Into<String>, plugin: PathBuf) -> ConnectorConfig {
+        ConnectorConfig {
+            id: id.into(),
+            plugin,
+            poll_interval_secs: default_poll_interval(),
+            max_requests_per_second: None,
+            fields: None,
+            channels: None,
+            retire: false,
+            secrets: Vec::new(),
+            config: RawSettings::default(),
+            slo: None,
+            slo_window_days: None,
+            mode: None,
+            enabled: enabled_by_default(),
+            rollout: whole_share(),
+        }
+    }
+
     pub fn poll_interval(&self) -> Duration {
         Duration::from_secs(self.poll_interval_secs)
     }

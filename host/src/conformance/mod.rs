@@ -140,17 +140,9 @@ async fn load(
     let host = HostServices::from_config(&config).map_err(|e| format!("{e:#}"))?;
     let dir = std::path::absolute(dir).unwrap_or_else(|_| PathBuf::from(dir));
     let connector = ConnectorConfig {
-        id: manifest.id.clone(),
-        plugin: dir,
-        poll_interval_secs: 60,
-        max_requests_per_second: None,
-        fields: None,
-        channels: None,
-        retire: false,
         secrets: manifest.secrets.clone(),
         config: conformance.settings.clone(),
-        slo: None,
-        slo_window_days: None,
+        ..ConnectorConfig::new(manifest.id.clone(), dir)
     };
     Connector::load(&connector, manifest.kind, &host)
         .await

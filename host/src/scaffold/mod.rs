@@ -98,19 +98,22 @@ pub fn files(spec: &Spec) -> Result<Vec<(PathBuf, String)>, ScaffoldError> {
         (Kind::Source, "0.3.0") => ("rapport_sdk::export_source_v0_3!(Connector);", "", ""),
         (Kind::Source, _) => ("rapport_sdk::export_source!(Connector);", "", ""),
     };
-    let (template, secrets, prelude) = match (spec.kind, contract) {
+    let (template, conformance, secrets, prelude) = match (spec.kind, contract) {
         (Kind::Sink, _) => (
             include_str!("templates/sink.rs.tmpl"),
+            include_str!("templates/conformance-sink.toml.tmpl"),
             format!("{token:?}"),
             "rapport_sdk::prelude::*",
         ),
         (Kind::Source, "0.3.0") => (
             include_str!("templates/source.rs.tmpl"),
+            include_str!("templates/conformance-source.toml.tmpl"),
             format!("{token:?}, {webhook_secret:?}"),
             "rapport_sdk::v0_3::prelude::*",
         ),
         (Kind::Source, _) => (
             include_str!("templates/source.rs.tmpl"),
+            include_str!("templates/conformance-source.toml.tmpl"),
             format!("{token:?}, {webhook_secret:?}"),
             "rapport_sdk::prelude::*",
         ),
@@ -133,6 +136,7 @@ pub fn files(spec: &Spec) -> Result<Vec<(PathBuf, String)>, ScaffoldError> {
             .replace("{{publisher}}", &spec.publisher)
             .replace("{{secrets}}", &secrets)
             .replace("{{token}}", &token)
+            .replace("{{token_env}}", &token.to_uppercase())
             .replace("{{webhook_secret}}", &webhook_secret)
             .replace("{{sdk_dependencies}}", &dependencies)
             .replace("{{prelude}}", prelude)
@@ -154,6 +158,7 @@ pub fn files(spec: &Spec) -> Result<Vec<(PathBuf, String)>, ScaffoldError> {
             "README.md".into(),
             fill(include_str!("templates/README.md.tmpl")),
         ),
+        ("conformance.toml".into(), fill(conformance)),
         (".gitignore".into(), "/target\n/dist\n/keys\n*.rpk\n".into()),
     ])
 }
@@ -259,6 +264,15 @@ mod tests {
         assert!(lib.contains("impl Erasure for Connector"), "{lib}");
         assert!(lib.contains("rapport_sdk_erasure::export_sink!(Connector);"));
         assert!(!lib.contains("{{"), "every placeholder filled: {lib}");
+        let conformance = file(&files, "conformance.toml");
+        assert!(
+            conformance.contains("RAPPORT_SECRET_ACME_CRM_TOKEN"),
+            "{conformance}"
+        );
+        assert!(
+            conformance.contains("path = \"/contacts/batch\""),
+            "{conformance}"
+        );
         let cargo = file(&files, "Cargo.toml");
         assert!(
             cargo.contains("rapport-sdk-erasure = { path = \"/src/rapport/sdk/erasure\" }"),

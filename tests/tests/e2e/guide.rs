@@ -1,8 +1,9 @@
 //! The connector author's guide (`sdk/README.md`) works as written: its worked example — `rapport
-//! plugin new` for a sink, the wasm build, keygen, pack, sign, verify and install — runs as one
-//! shell script, and the package it installs loads in the host (`rapport check`, with the trust
-//! store it made) and answers its vendor's `check`. A source written by `plugin new` builds and
-//! loads too, and refuses a webhook delivery whose signature does not match.
+//! plugin new` for a sink, the wasm build, the conformance suite, keygen, pack, sign, verify and
+//! install — runs as one shell script, and the package it installs loads in the host (`rapport
+//! check`, with the trust store it made) and answers its vendor's `check`. A source written by `plugin new` builds and
+//! loads too, passes the conformance suite as written, and refuses a webhook delivery whose
+//! signature does not match.
 
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -106,7 +107,9 @@ async fn the_guides_worked_example_runs_as_written_and_its_connectors_load() {
              cargo build --release --target wasm32-wasip2\n\
              mkdir -p dist/till\n\
              cp \"$CARGO_TARGET_DIR/wasm32-wasip2/release/till.wasm\" dist/till/plugin.wasm\n\
-             cp rapport.toml dist/till/rapport.toml\n",
+             cp rapport.toml dist/till/rapport.toml\n\
+             RAPPORT_SECRET_TILL_TOKEN=t0ken RAPPORT_SECRET_TILL_WEBHOOK_SECRET=s3cret \
+             rapport plugin test dist/till --config conformance.toml\n",
             work.path(),
             &[("CARGO_TARGET_DIR", &target)],
         )

@@ -688,25 +688,13 @@ async fn the_host_loads_only_trusted_plugins_unless_in_development_mode() {
             let host =
                 HostServices::from_config(&Config::parse(&text, Path::new(".")).unwrap()).unwrap();
             let config = ConnectorConfig {
-                id: "crm".into(),
-                plugin: dir,
-                poll_interval_secs: 60,
-                max_requests_per_second: None,
-                fields: None,
-                channels: None,
-                retire: false,
-                secrets: Vec::new(),
                 config: [(
                     "url".to_string(),
                     toml::Value::String("https://hooks.example.com/x".into()),
                 )]
                 .into_iter()
                 .collect(),
-                slo: None,
-                slo_window_days: None,
-                enabled: true,
-                rollout: 1.0,
-                mode: None,
+                ..ConnectorConfig::new("crm", dir)
             };
             Connector::load(&config, PluginKind::CrmSink, &host)
                 .await

@@ -39,13 +39,6 @@ const LOOPBACK_ONLY: &str = "[network]\nallow_private = [\"127.0.0.1/32\"]\n";
 
 async fn load_sink(host: &HostServices, name: &str, settings: &[(&str, &str)]) -> Connector {
     let config = ConnectorConfig {
-        id: format!("{name}-under-test"),
-        plugin: plugin(name),
-        poll_interval_secs: 60,
-        max_requests_per_second: None,
-        fields: None,
-        channels: None,
-        retire: false,
         // The secret the hostile sink's manifest names, granted to it (http-sink names none).
         secrets: match name {
             "hostile-sink" => vec!["hubspot_token".into()],
@@ -55,11 +48,7 @@ async fn load_sink(host: &HostServices, name: &str, settings: &[(&str, &str)]) -
             .iter()
             .map(|(k, v)| (k.to_string(), toml::Value::String(v.to_string())))
             .collect(),
-        slo: None,
-        slo_window_days: None,
-        enabled: true,
-        rollout: 1.0,
-        mode: None,
+        ..ConnectorConfig::new(format!("{name}-under-test"), plugin(name))
     };
     Connector::load(&config, PluginKind::CrmSink, host)
         .await
