@@ -161,12 +161,13 @@ async fn a_shadow_pilot_sends_nothing_stores_what_it_would_send_and_goes_live_wi
         .collect();
     assert_eq!(consents, BTreeSet::from([ANA, BEN, CARA]));
 
-    // Dee, known by phone only, was refused by the plugin with its reason (profile and sale).
+    // Dee, known by phone only, was refused by the plugin with its reason (profile, consent and
+    // sale).
     let rejected = (pipeline.store)
         .dead_letters(Some("crm"), LetterStatus::Rejected, 100)
         .await
         .unwrap();
-    assert_eq!(rejected.len(), 2, "{rejected:?}");
+    assert_eq!(rejected.len(), 3, "{rejected:?}");
     assert!(rejected
         .iter()
         .any(|r| r.error.as_deref() == Some(NO_EMAIL)));
