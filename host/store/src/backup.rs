@@ -53,9 +53,6 @@ pub const TABLES: &[&str] = &[
     "message_engagement",
     "prediction_fits",
     "pair_rules",
-    "shadow_periods",
-    "shadow_requests",
-    "shadow_request_people",
 ];
 
 /// The tables a backup leaves out, and why.
