@@ -153,8 +153,13 @@ mod tests {
                 Outcome::Rejected("HubSpot HTTP 207: bad (VALIDATION_ERROR)".into())
             ]
         );
+        assert_eq!(
+            outcomes(&response(200, json!({})), &["a@b.c"]).unwrap(),
+            vec![Outcome::Ok],
+            "an answer without errors takes every input"
+        );
         assert!(matches!(
-            outcomes(&response(200, json!({"results": []})), &["a@b.c"]),
+            outcomes(&response(200, json!({"errors": "none"})), &["a@b.c"]),
             Err(ConnectorError::Invalid(_))
         ));
     }
