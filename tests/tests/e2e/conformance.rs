@@ -13,7 +13,7 @@ use rapport_fakes::shopify::ShopifyServer;
 use rapport_fakes::square::{self, SquareServer};
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// One check of the suite's JSON output.
 struct Check {
@@ -113,7 +113,7 @@ fn conformance_config(text: &str, secrets: &[(&str, &str)]) -> PathBuf {
 }
 
 /// Runs `rapport plugin test` on built plugin `name` with the config at `config`.
-async fn suite(name: &str, config: &PathBuf, json: bool) -> Run {
+async fn suite(name: &str, config: &Path, json: bool) -> Run {
     let dir = plugin(name);
     let mut args = vec![
         "plugin".to_string(),
