@@ -61,11 +61,7 @@ pub fn render(config: &Config, path: &Path, now: DateTime<Utc>) -> String {
         );
     }
     for journey in &config.journeys {
-        let state = match (journey.enabled, journey.rollout) {
-            (false, _) => "PAUSED (enabled = false)".to_string(),
-            (true, share) if share < 1.0 => format!("live for {}", rollout::describe(share)),
-            (true, _) => "live for everyone".to_string(),
-        };
+        let state = share(journey.enabled, journey.rollout, "PAUSED (enabled = false)");
         let _ = writeln!(
             out,
             "- Journey `{}` ({}) by {} through sink `{}`: {state}.",
@@ -218,15 +214,24 @@ fn plugin(connector: &ConnectorConfig) -> String {
 }
 
 fn sink_state(sink: &ConnectorConfig) -> String {
-    let mut state = match (sink.enabled, sink.rollout) {
-        (false, _) => "HELD (enabled = false): its work waits".to_string(),
-        (true, share) if share < 1.0 => format!("live for {}", rollout::describe(share)),
-        (true, _) => "live for everyone".to_string(),
-    };
+    let mut state = share(
+        sink.enabled,
+        sink.rollout,
+        "HELD (enabled = false): its work waits",
+    );
     if sink.retire {
         state.push_str(", retiring (it delivers what it owes, then stops)");
     }
     state
+}
+
+/// Who a sink or journey runs for: `off` when not enabled, else its share of people.
+fn share(enabled: bool, rollout: f64, off: &str) -> String {
+    match (enabled, rollout) {
+        (false, _) => off.to_string(),
+        (true, share) if share < 1.0 => format!("live for {}", rollout::describe(share)),
+        (true, _) => "live for everyone".to_string(),
+    }
 }
 
 fn quoted(ids: &[&str]) -> String {

@@ -806,19 +806,7 @@ impl Store {
                 let event_object: Option<String> = row.try_get("event_object")?;
                 Ok(StoredItem {
                     sink: row.try_get("sink_id")?,
-                    row: OutboxRow {
-                        id: row.try_get("id")?,
-                        kind: WorkKind::parse(&row.try_get::<String, _>("kind")?)?,
-                        profile_id: row.try_get("profile_id")?,
-                        event_id: row.try_get("event_id")?,
-                        idempotency_key: row.try_get("idempotency_key")?,
-                        attempts: row.try_get("attempts")?,
-                        message: message_route(
-                            row.try_get("journey")?,
-                            row.try_get::<Option<String>, _>("channel")?.as_deref(),
-                            row.try_get("entry_id")?,
-                        )?,
-                    },
+                    row: outbox_row(row)?,
                     status: rows::parse_enum("outbox.status", &status)?,
                     next_attempt_at: row.try_get("next_attempt_at")?,
                     last_error: row.try_get("last_error")?,
