@@ -1,8 +1,8 @@
 //! The one wiring point of the daemon: a pipeline's pollers, delivery and erasure workers, the
 //! privacy requests, the retention job, the daily refit of the predictions, the product pairs
-//! worked out on their schedule, the plugin-directory watch and the HTTP server, run until
-//! shutdown; and the config-reload loop of `rapport run`, which starts the pipeline again whenever
-//! its config file changes and loads.
+//! worked out on their schedule, the scheduled backups, the plugin-directory watch and the HTTP
+//! server, run until shutdown; and the config-reload loop of `rapport run`, which starts the
+//! pipeline again whenever its config file changes and loads.
 
 use crate::admin::{self, AdminState};
 use crate::config::Config;
@@ -241,6 +241,15 @@ pub async fn run(pipeline: Arc<Pipeline>, shutdown: watch::Receiver<bool>) -> an
     ));
     tasks.spawn(watch_plugins(pipeline.clone(), shutdown.clone()));
     tasks.spawn(plugin_requests(pipeline.clone(), shutdown.clone()));
+    if let Some(backup) = pipeline.config.backup.clone() {
+        let (store, clock) = (pipeline.store.clone(), pipeline.clock.clone());
+        tasks.spawn(crate::backup::schedule(
+            store,
+            backup,
+            clock,
+            shutdown.clone(),
+        ));
+    }
     listener
         .serve(admin_router(&pipeline), shutdown.clone())
         .await?;

@@ -7,6 +7,7 @@
 //! narrow state; `main.rs` and `cli/` are the command line. Nothing below this crate depends on it.
 
 pub mod admin;
+pub mod backup;
 pub mod check;
 pub mod config;
 pub mod conformance;

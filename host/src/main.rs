@@ -1,6 +1,6 @@
 //! The `rapport` command line: the daemon, one-shot sync, file import, status, the go-live check, plugin
 //! packages (`rapport plugin …`), the retention job, the data policy, forgetting a person and the
-//! identity graph (`rapport identity …`).
+//! identity graph (`rapport identity …`), backups (`rapport export`, `rapport restore`).
 
 mod cli;
 
@@ -263,6 +263,19 @@ enum Command {
         #[command(subcommand)]
         command: cli::pilot::PilotCommand,
     },
+    /// Write a backup of the store (JSONL: a header, then every row) to FILE (`-`: standard
+    /// output); safe beside a running daemon.
+    Export {
+        #[arg(long, default_value = "rapport.toml")]
+        config: PathBuf,
+        file: PathBuf,
+    },
+    /// Load a backup into an empty store (a new database), all of it or nothing.
+    Restore {
+        #[arg(long, default_value = "rapport.toml")]
+        config: PathBuf,
+        file: PathBuf,
+    },
 }
 
 /// Logs to stderr at `RAPPORT_LOG` (or `default`): JSON lines with `RAPPORT_LOG_FORMAT=json`,
@@ -509,6 +522,22 @@ async fn main() -> anyhow::Result<()> {
             let pipeline = start(&host).await?;
             let result = cli::explain::run(&pipeline, &who, json).await;
             pipeline.store.close().await;
+            result
+        }
+        Command::Export { config, file } => {
+            init_logging("warn");
+            let config = Config::load(&config)?;
+            let store = rapport_store::Store::open(&config.store.database_url).await?;
+            let result = cli::backup::export(&store, &file).await;
+            store.close().await;
+            result
+        }
+        Command::Restore { config, file } => {
+            init_logging("warn");
+            let config = Config::load(&config)?;
+            let store = rapport_store::Store::open(&config.store.database_url).await?;
+            let result = cli::backup::restore(&store, &file).await;
+            store.close().await;
             result
         }
         Command::Pilot {

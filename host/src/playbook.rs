@@ -1,12 +1,13 @@
 //! `rapport playbook`: the go-live playbook, one page generated from the config so it is never out
 //! of date: what runs where, who to call, the freeze windows, and the exact commands that undo
-//! each kind of change (a plugin version, a sink swap, a sink or journey going live). It reads
-//! the config and the plugins' manifests only, so it prints even when the daemon or the database
-//! is down — which is when it is needed.
+//! each kind of change (a plugin version, a sink swap, a sink or journey going live, the data
+//! itself from a backup). It reads the config and the plugins' manifests only, so it prints even
+//! when the daemon or the database is down — which is when it is needed.
 
 use crate::config::{Config, ConnectorConfig};
 use chrono::{DateTime, Utc};
 use rapport_core::freeze;
+use rapport_core::governance::retention::format_duration;
 use rapport_core::rollout;
 use rapport_sandbox::packages::Manifest;
 use rapport_store::health::Location;
@@ -172,6 +173,7 @@ pub fn render(config: &Config, path: &Path, now: DateTime<Utc>) -> String {
         }
     }
     let _ = writeln!(out, "\n**A journey misbehaves.** Set `enabled = false` on its `[[journey]]` (or lower its `rollout`), then `{}`.", at("rapport config apply"));
+    let _ = writeln!(out, "\n**The data itself is damaged.** Stop the daemon; set the damaged database aside ({}); restore the newest backup into an empty database: `{}`; start the daemon again. {}", set_aside(&config.store.database_url), at("rapport restore <newest backup file>"), backups(config));
     out
 }
 
@@ -190,6 +192,30 @@ fn database(url: &str) -> String {
         Ok(Location::Memory) => "SQLite in memory: NOTHING IS KEPT across restarts".into(),
         Ok(Location::Server(url)) => format!("PostgreSQL at {url}"),
         Err(e) => format!("unreadable database URL ({e})"),
+    }
+}
+
+/// Where the backups to restore are: `[backup]`'s directory, or a warning that none are taken.
+fn backups(config: &Config) -> String {
+    match &config.backup {
+        Some(backup) => format!(
+            "Backups are taken every {} into {} (the newest {} kept; the newest file name sorts last).",
+            backup.every.to_std().map(format_duration).unwrap_or_default(),
+            backup.dir.display(),
+            backup.keep
+        ),
+        None => "**No `[backup]` is configured**: the database is the only copy until you add one (or run `rapport export FILE` yourself).".into(),
+    }
+}
+
+/// How to set a damaged database aside so the restore starts from an empty one.
+fn set_aside(url: &str) -> String {
+    match Location::of(url) {
+        Ok(Location::File(path)) => format!(
+            "`mv {0} {0}.damaged` and its -wal and -shm files",
+            path.display()
+        ),
+        _ => "create a new, empty database and point `[store] database_url` at it".into(),
     }
 }
 
@@ -258,7 +284,8 @@ mod tests {
     #[test]
     fn the_playbook_names_every_connector_rollback_and_the_freeze_in_force() {
         let c = config(
-            "[[freeze]]\nname = \"holidays\"\nfrom = \"2026-11-20\"\nto = \"2027-01-05\"\npause_journeys = true\n\
+            "[backup]\nevery = \"6h\"\nkeep = 4\ndir = \"/var/backups/shop\"\n\
+             [[freeze]]\nname = \"holidays\"\nfrom = \"2026-11-20\"\nto = \"2027-01-05\"\npause_journeys = true\n\
              [[support.contacts]]\nname = \"Ana\"\nrole = \"shop owner\"\nphone = \"+44 20 7946 0000\"\n",
         );
         let now = Utc.with_ymd_and_hms(2026, 12, 6, 10, 0, 0).unwrap();
@@ -268,12 +295,15 @@ mod tests {
             format!("rapport plugin rollback crm {cfg}"),
             format!("rapport plugin rollback old-crm {cfg}"),
             format!("rapport plugin disable crm {cfg}"),
+            format!("rapport restore <newest backup file> {cfg}"),
             format!("rapport config apply --force {cfg}"),
             "Ana, shop owner: +44 20 7946 0000".to_string(),
             "\"holidays\": 2026-11-20 to 2027-01-05 (shop days, both included), journeys paused — IN FORCE NOW".to_string(),
             "live for 25% of people".to_string(),
             "take `retire = true` off `old-crm`, put it on `crm`".to_string(),
             "the SQLite file /srv/shop/rapport.db".to_string(),
+            "`mv /srv/shop/rapport.db /srv/shop/rapport.db.damaged`".to_string(),
+            "Backups are taken every 6h into /var/backups/shop (the newest 4 kept".to_string(),
         ] {
             assert!(page.contains(&line), "missing {line:?} in:\n{page}");
         }
@@ -289,5 +319,9 @@ mod tests {
             "{page}"
         );
         assert!(page.contains("None configured: add `[[freeze]]`"), "{page}");
+        assert!(
+            page.contains("**No `[backup]` is configured**: the database is the only copy"),
+            "{page}"
+        );
     }
 }

@@ -6,12 +6,13 @@
 //! receipt footer (`cues`), business metrics (repeat purchases, lifetime value, attachment:
 //! `metrics`), retry backoff and idempotency keys, and the operations figures (SLOs,
 //! error budgets, latency percentiles: `operations`), and the verdicts of the go-live check
-//! (`readiness`), and the pilot report's comparison of rapport with a vendor's export (`pilot`).
+//! (`readiness`), backups' header and schedule (`backup`), and the pilot report's comparison of rapport with a vendor's export (`pilot`).
 //!
 //! No SQL, no wasmtime, no I/O: every rule here is tested with plain values. The store persists
 //! what these types describe; the host's services call these rules between reads and writes.
 
 pub mod backoff;
+pub mod backup;
 pub mod clock;
 pub mod conformance;
 pub mod consent;

@@ -1,5 +1,6 @@
 //! Subcommands of the `rapport` command line that are large enough to live outside `main.rs`.
 
+pub mod backup;
 pub mod check;
 pub mod daemon;
 pub mod dlq;

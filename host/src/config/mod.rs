@@ -2,6 +2,7 @@
 //! run with which plugin and settings, and the limits the host enforces. Errors name the file, the
 //! field and, for syntax errors, the line.
 
+pub mod backup;
 #[cfg(test)]
 mod fuzz;
 mod journeys;
@@ -76,6 +77,9 @@ pub struct Config {
     /// `[support]`: who to call when something goes wrong, for the go-live playbook.
     #[serde(default)]
     pub support: support::SupportConfig,
+    /// `[backup]`: scheduled backups (how often, how many kept, where); none without it.
+    #[serde(default)]
+    pub backup: Option<backup::BackupConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -704,6 +708,7 @@ impl Config {
             self.secrets.file.as_mut(),
             self.trust.store.as_mut(),
             Some(&mut self.privacy.data_requests),
+            self.backup.as_mut().map(|backup| &mut backup.dir),
         ]
         .into_iter()
         .flatten()

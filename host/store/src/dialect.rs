@@ -217,6 +217,140 @@ impl Placeholders {
     }
 }
 
+/// What a column holds, as backups carry it: the same on both databases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ColumnKind {
+    Integer,
+    Real,
+    Text,
+    Blob,
+}
+
+/// Where the two databases part for backups: their catalogs, a consistent read, row order and id
+/// counters.
+impl Backend {
+    /// The tables of the store (not the database's own), one `name` each.
+    pub(crate) fn tables_sql(self) -> &'static str {
+        match self {
+            Backend::Sqlite => {
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            }
+            Backend::Postgres => {
+                "SELECT table_name::text AS name FROM information_schema.tables
+                 WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
+            }
+        }
+    }
+
+    /// The columns of the table named by `$1`, in the table's order: `name`, its declared `type`,
+    /// and `pk`, its place in the primary key (from 1; 0 if not in it).
+    pub(crate) fn columns_sql(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "SELECT name, type, pk FROM pragma_table_info($1) ORDER BY cid",
+            Backend::Postgres => {
+                "SELECT c.column_name::text AS name, c.data_type::text AS type,
+                        COALESCE((SELECT k.ordinal_position::bigint
+                                  FROM information_schema.table_constraints t
+                                  JOIN information_schema.key_column_usage k
+                                    ON k.constraint_name = t.constraint_name
+                                   AND k.table_schema = t.table_schema
+                                   AND k.table_name = t.table_name
+                                  WHERE t.constraint_type = 'PRIMARY KEY'
+                                    AND t.table_schema = c.table_schema
+                                    AND t.table_name = c.table_name
+                                    AND k.column_name = c.column_name), 0) AS pk
+                 FROM information_schema.columns c
+                 WHERE c.table_schema = current_schema() AND c.table_name = $1
+                 ORDER BY c.ordinal_position"
+            }
+        }
+    }
+
+    /// What a column of declared type `declared` holds (SQLite by its type affinity rules), if
+    /// backups can carry it.
+    pub(crate) fn column_kind(self, declared: &str) -> Option<ColumnKind> {
+        let declared = declared.to_ascii_uppercase();
+        let has = |part: &str| declared.contains(part);
+        match self {
+            Backend::Sqlite if has("INT") => Some(ColumnKind::Integer),
+            Backend::Sqlite if has("CHAR") || has("CLOB") || has("TEXT") => Some(ColumnKind::Text),
+            Backend::Sqlite if has("BLOB") || declared.is_empty() => Some(ColumnKind::Blob),
+            Backend::Sqlite if has("REAL") || has("FLOA") || has("DOUB") => Some(ColumnKind::Real),
+            Backend::Sqlite => None,
+            Backend::Postgres => match declared.as_str() {
+                "BIGINT" | "INTEGER" | "SMALLINT" => Some(ColumnKind::Integer),
+                "DOUBLE PRECISION" | "REAL" => Some(ColumnKind::Real),
+                "TEXT" | "CHARACTER VARYING" | "CHARACTER" => Some(ColumnKind::Text),
+                "BYTEA" => Some(ColumnKind::Blob),
+                _ => None,
+            },
+        }
+    }
+
+    /// What a read transaction runs first so that all its reads see one moment of the store. A
+    /// SQLite read transaction already reads one snapshot from its first statement on.
+    pub(crate) fn snapshot_sql(self) -> Option<&'static str> {
+        match self {
+            Backend::Postgres => Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"),
+            Backend::Sqlite => None,
+        }
+    }
+
+    /// A term of an `ORDER BY` on `column`: text in byte order on both (SQLite's default; on
+    /// PostgreSQL the "C" collation, not the server's locale), so both give the same order.
+    pub(crate) fn order_term(self, column: &str, kind: ColumnKind) -> String {
+        match (self, kind) {
+            (Backend::Postgres, ColumnKind::Text) => format!("\"{column}\" COLLATE \"C\""),
+            _ => format!("\"{column}\""),
+        }
+    }
+
+    /// The id counters of the store's tables: `name` (the table), `col` (its counted column) and
+    /// `seq`, the highest id handed out (0 if none).
+    pub(crate) fn sequences_sql(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "SELECT name, 'rowid' AS col, seq FROM sqlite_sequence",
+            Backend::Postgres => {
+                "SELECT c.table_name::text AS name, c.column_name::text AS col,
+                        COALESCE(s.last_value, 0) AS seq
+                 FROM information_schema.columns c
+                 JOIN pg_sequences s
+                   ON s.schemaname || '.' || s.sequencename
+                      = pg_get_serial_sequence(quote_ident(c.table_name), c.column_name)
+                 WHERE c.table_schema = current_schema() AND c.column_default LIKE 'nextval(%'"
+            }
+        }
+    }
+
+    /// The column a table's counter counts when the catalog does not list it yet: SQLite lists a
+    /// table's counter once a row was inserted, and it always counts the rowid.
+    pub(crate) fn unlisted_sequence_column(self) -> Option<&'static str> {
+        match self {
+            Backend::Sqlite => Some("rowid"),
+            Backend::Postgres => None,
+        }
+    }
+
+    /// Statements that set the counter of table `table` (counting column `col`) to `$1`, or to the
+    /// highest id in the table if that is higher; each statement binds `$1` once.
+    pub(crate) fn set_sequence_sql(self, table: &str, col: &str) -> Vec<String> {
+        match self {
+            Backend::Sqlite => vec![
+                format!("UPDATE sqlite_sequence SET seq = MAX(seq, $1) WHERE name = '{table}'"),
+                format!(
+                    "INSERT INTO sqlite_sequence (name, seq) \
+                     SELECT '{table}', MAX($1, COALESCE((SELECT MAX(\"{col}\") FROM \"{table}\"), 0)) \
+                     WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = '{table}')"
+                ),
+            ],
+            Backend::Postgres => vec![format!(
+                "SELECT setval(pg_get_serial_sequence('{table}', '{col}')::regclass, GREATEST(t, 1), t > 0) FROM \
+                 (SELECT GREATEST($1, COALESCE((SELECT MAX(\"{col}\") FROM \"{table}\"), 0)) AS t) AS target"
+            )],
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{Backend, Placeholders};

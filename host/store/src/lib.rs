@@ -4,6 +4,7 @@
 //! services open a [`Tx`], call the table functions of the public modules with it, and commit; the
 //! decisions between those calls are `rapport_core`'s rules.
 
+pub mod backup;
 mod connector_permissions;
 pub mod consents;
 pub mod cursors;

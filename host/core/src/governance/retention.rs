@@ -65,6 +65,17 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         .flatten()
 }
 
+/// Writes a duration as [`parse_duration`] reads it, in the largest whole unit (`"2w"`, `"1d"`,
+/// `"6h"`); a duration of no whole hours is rounded down to them.
+pub fn format_duration(duration: Duration) -> String {
+    let secs = duration.as_secs();
+    match secs {
+        s if s >= 7 * DAY && s % (7 * DAY) == 0 => format!("{}w", s / (7 * DAY)),
+        s if s >= DAY && s % DAY == 0 => format!("{}d", s / DAY),
+        s => format!("{}h", s / HOUR),
+    }
+}
+
 impl Keep {
     /// Reads `"forever"` or a duration like `"400d"`; `key` names the setting in the error.
     pub fn parse(key: &str, text: &str) -> Result<Keep, String> {
@@ -340,6 +351,19 @@ mod tests {
         assert_eq!(secs(" 2w "), Some(14 * 86_400));
         for bad in ["", "d", "0d", "ten days", "90", "1.5d", "-3d", "90 d", "3m"] {
             assert_eq!(secs(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn durations_are_written_in_their_largest_whole_unit() {
+        let hours = |h: u64| Duration::from_secs(h * 3600);
+        assert_eq!(format_duration(hours(6)), "6h");
+        assert_eq!(format_duration(hours(36)), "36h");
+        assert_eq!(format_duration(hours(48)), "2d");
+        assert_eq!(format_duration(hours(24 * 14)), "2w");
+        assert_eq!(format_duration(hours(24 * 10)), "10d");
+        for text in ["12h", "90d", "2w", "1d"] {
+            assert_eq!(format_duration(parse_duration(text).unwrap()), text);
         }
     }
 
