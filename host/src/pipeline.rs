@@ -273,12 +273,19 @@ impl Pipeline {
     pub async fn drain(&self, horizon: Duration, timeout: Duration) -> Result<i64, StoreError> {
         let started = Instant::now();
         // A sink held with `enabled = false` owes its work, but none of it is due to go.
-        let workers: Vec<_> = self.workers().into_iter().filter(|w| w.enabled()).collect();
+        let workers: Vec<_> = (self.workers().into_iter())
+            .filter(|w| w.enabled())
+            .map(Arc::new)
+            .collect();
         loop {
             self.run_journeys().await?;
-            let mut claimed = 0;
+            let mut sinks = tokio::task::JoinSet::new();
             for worker in &workers {
-                claimed += worker.step().await?.claimed;
+                sinks.spawn(worker.clone().deliver_due());
+            }
+            let mut claimed = 0;
+            while let Some(sink) = sinks.join_next().await {
+                claimed += sink.expect("a sink's delivery panicked")?;
             }
             if claimed > 0 {
                 continue;

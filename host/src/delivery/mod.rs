@@ -104,6 +104,33 @@ impl SinkWorker {
         while lanes.join_next().await.is_some() {}
     }
 
+    /// Delivers what is due now with the same lanes as [`SinkWorker::run`], each until a step
+    /// claims nothing, and returns how many items they claimed: the one-shot `rapport sync`
+    /// delivers as fast as the daemon.
+    pub async fn deliver_due(self: Arc<Self>) -> Result<usize, StoreError> {
+        let span =
+            tracing::info_span!("sink", sink = %self.sink.id, plugin = self.sink.plugin().id());
+        let mut lanes = tokio::task::JoinSet::new();
+        for _ in 0..self.config.concurrency {
+            let worker = self.clone();
+            let lane = async move {
+                let mut claimed = 0;
+                loop {
+                    match worker.step().await?.claimed {
+                        0 => return Ok::<_, StoreError>(claimed),
+                        n => claimed += n,
+                    }
+                }
+            };
+            lanes.spawn(lane.instrument(span.clone()));
+        }
+        let mut claimed = 0;
+        while let Some(lane) = lanes.join_next().await {
+            claimed += lane.expect("a delivery lane panicked")?;
+        }
+        Ok(claimed)
+    }
+
     async fn lane(&self, mut shutdown: watch::Receiver<bool>) {
         while !*shutdown.borrow() {
             match self.step().await {

@@ -1,5 +1,6 @@
 //! Durable delivery under vendor trouble: a storm of 5xx and 429 bursts still delivers everything once
-//! and honours Retry-After; a sink whose vendor hangs does not hold up the others.
+//! and honours Retry-After; a sink whose vendor hangs does not hold up the others; a one-shot sync
+//! delivers with as many batches in flight as the daemon.
 
 use rapport_e2e::{assert_in_till_order, stop_gracefully, wait_until, TestShop};
 use rapport_fakes::capture::CaptureServer;
@@ -35,6 +36,9 @@ async fn a_vendor_storm_still_delivers_everything_once_and_honours_retry_after()
             retry_after: Some(1),
         },
     );
+    // One lane, so every request after a 429 is one sent after it was answered: with several
+    // lanes, a batch already on its way when the 429 came still arrives after it (the pause
+    // stops what has not started).
     let dir = TestShop::new()
         .sqlite()
         .section(
@@ -42,6 +46,7 @@ async fn a_vendor_storm_still_delivers_everything_once_and_honours_retry_after()
             [
                 ("backoff_base_ms", 100.into()),
                 ("backoff_max_ms", 400.into()),
+                ("concurrency", 1.into()),
             ],
         )
         .csv_source("shop")
@@ -121,6 +126,56 @@ async fn a_vendor_storm_still_delivers_everything_once_and_honours_retry_after()
         ),
         (0, 0, 0)
     );
+}
+
+/// The most requests the CRM was answering at one moment.
+fn most_in_flight(crm: &CaptureServer) -> usize {
+    let seen = crm.captured().seen;
+    (seen.iter())
+        .map(|r| {
+            (seen.iter())
+                .filter(|o| o.arrived <= r.arrived && r.arrived < o.answered)
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_one_shot_sync_delivers_with_the_daemons_lanes() {
+    for lanes in [1, 3] {
+        let crm = CaptureServer::start().await.unwrap();
+        crm.faults().set_latency(Duration::from_millis(40));
+        let dir = TestShop::new()
+            .sqlite()
+            .section("delivery", [("concurrency", lanes.into())])
+            .csv_source("shop")
+            .http_sink("hook", &crm.url(), [("batch_size", 10.into())])
+            .write();
+        let pipeline = Pipeline::start(Config::load(&dir.config()).unwrap())
+            .await
+            .unwrap();
+        let shop = SampleShop::generate(4, 200, 0);
+        pipeline
+            .intake
+            .receive_push("shop", vec![], shop.to_csv().into_bytes())
+            .await
+            .unwrap();
+        let owed = pipeline
+            .drain(Duration::from_secs(5), Duration::from_secs(120))
+            .await
+            .unwrap();
+        assert_eq!(owed, 0);
+        let captured = crm.captured();
+        assert_eq!(captured.activities.len(), expected_activities(&shop));
+        assert_in_till_order(&shop, &captured.activities);
+        assert_eq!(
+            most_in_flight(&crm),
+            lanes as usize,
+            "delivery.concurrency = {lanes}"
+        );
+        pipeline.store.close().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
