@@ -3,17 +3,18 @@
 //! - throughput: sales uploaded through the csv-source plugin, stored, resolved to people and
 //!   delivered by the http-sink plugin to a loopback CRM; events/s from the first upload to the last
 //!   CRM request, on SQLite and (when reachable) PostgreSQL;
-//! - latency: the daemon fed 1,000 events/s in small uploads; p50/p99 from upload to the CRM
-//!   receiving the sale's activity;
+//! - latency: the daemon fed 1,000 and then 5,000 events/s in small uploads; p50/p99 from upload
+//!   to the CRM receiving the sale's activity;
 //! - predictions: the time to fit the customer-base models (BG/NBD and Gamma-Gamma) for 100,000
-//!   customers simulated over two years, on one core (target: 2 s), and to summarise their sales.
-//!
+//!   customers simulated over two years, on one core (target: 2 s), and to summarise their sales;
 //! - journeys: 20,000 sales each start a thank-you an hour later; the clock (injected) moves past
 //!   the hour and the scheduler lets everyone in: its cost per due profile, on SQLite.
 //!
 //! `RAPPORT_BENCH_EVENTS` sets the throughput run's size (default 20,000). Words after `--` pick
-//! runs by name (`throughput`, `latency`, `predictions`, `sqlite`, `postgresql`): all of them must match.
+//! runs by name (`throughput`, `latency`, `predictions`, `journeys`, `sqlite`, `postgresql`): all
+//! of them must match. The figures also go to BENCHMARKS.md when `scripts/bench` runs it.
 
+use rapport_e2e::bench::{cpu_seconds, Section};
 use rapport_e2e::{plugin, PostgresDatabase, LOOPBACK_DEV};
 use rapport_fakes::capture::CaptureServer;
 use rapport_fakes::shop::SampleShop;
@@ -79,11 +80,14 @@ fn expected_activities(batches: &[(SampleShop, Vec<u8>)]) -> usize {
         .sum()
 }
 
+/// The steady rates the latency runs feed, in sales per second.
+const LATENCY_RATES: [usize; 2] = [1_000, 5_000];
+
 /// Uploads the throughput run keeps in flight at once, as a till's webhooks and a CSV drop arrive
 /// side by side.
 const UPLOADS_IN_FLIGHT: usize = 4;
 
-async fn throughput(backend: &str, database_url: &str, events: usize) {
+async fn throughput(report: &mut Section, backend: &str, database_url: &str, events: usize) {
     let dir = tempfile::tempdir().unwrap();
     let crm = CaptureServer::start().await.unwrap();
     let pipeline = Arc::new(start(database_url, dir.path(), &crm).await);
@@ -126,8 +130,8 @@ async fn throughput(backend: &str, database_url: &str, events: usize) {
     daemon.await.unwrap().unwrap();
     let delivered = crm.captured().activity_arrivals.len();
     assert_eq!(delivered, expected, "{backend}: incomplete run");
-    println!(
-        "throughput {backend:>10}: {events} sales in {:.1} s (stored in {:.1} s, by when {delivered_while_storing} activities had arrived) -> {delivered} activities: {:.0} sales/s end to end, {:.0} sales/s ingest, {}",
+    report.line(format!(
+        "- throughput {backend}: {events} sales in {:.1} s (stored in {:.1} s, by when {delivered_while_storing} activities had arrived) -> {delivered} activities: {:.0} sales/s end to end, {:.0} sales/s ingest, {}",
         elapsed.as_secs_f64(),
         ingested.as_secs_f64(),
         events as f64 / elapsed.as_secs_f64(),
@@ -136,12 +140,11 @@ async fn throughput(backend: &str, database_url: &str, events: usize) {
             "{:.0} µs of CPU per sale (this process: host, plugins and the loopback CRM)",
             s * 1e6 / events as f64
         )),
-    );
+    ));
     pipeline.store.close().await;
 }
 
-async fn latency(backend: &str, database_url: &str) {
-    const RATE: usize = 1000;
+async fn latency(report: &mut Section, backend: &str, database_url: &str, rate: usize) {
     const SECONDS: usize = 10;
     const PER_UPLOAD: usize = 10;
     let dir = tempfile::tempdir().unwrap();
@@ -149,10 +152,10 @@ async fn latency(backend: &str, database_url: &str) {
     let pipeline = Arc::new(start(database_url, dir.path(), &crm).await);
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let daemon = tokio::spawn(rapport_host::daemon::run(pipeline.clone(), shutdown));
-    let batches = uploads(RATE * SECONDS, PER_UPLOAD);
+    let batches = uploads(rate * SECONDS, PER_UPLOAD);
     let expected = expected_activities(&batches);
     let mut submitted: HashMap<String, Instant> = HashMap::new();
-    let interval = Duration::from_secs_f64(PER_UPLOAD as f64 / RATE as f64);
+    let interval = Duration::from_secs_f64(PER_UPLOAD as f64 / rate as f64);
     let mut tick = tokio::time::interval(interval);
     for (shop, csv) in batches {
         tick.tick().await;
@@ -185,19 +188,19 @@ async fn latency(backend: &str, database_url: &str) {
         .collect();
     latencies.sort();
     let pick = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
-    println!(
-        "latency    {backend:>10}: {RATE} sales/s for {SECONDS} s, {} of {} measured: p50 {:.0} ms, p99 {:.0} ms",
+    report.line(format!(
+        "- latency {backend}: {rate} sales/s for {SECONDS} s, {} of {} measured: p50 {:.0} ms, p99 {:.0} ms",
         latencies.len(),
         submitted.len(),
         pick(0.50).as_secs_f64() * 1000.0,
         pick(0.99).as_secs_f64() * 1000.0,
-    );
+    ));
 }
 
 /// Fits the customer-base models to 100,000 customers whose first purchases spread over two years
 /// before the fit's date, simulated from CDNOW's published parameters (spend from the Gamma-Gamma
 /// paper's), with purchase times on whole days as a shop's history has them.
-fn predictions() {
+fn predictions(report: &mut Section) {
     use chrono::{Duration as Days, NaiveDate, TimeZone, Utc};
     use rand::{Rng, SeedableRng};
     use rapport_core::predictions::{self as models, simulate, BgNbd, GammaGamma, Sale};
@@ -236,8 +239,8 @@ fn predictions() {
     let started = Instant::now();
     let fit = models::fit_shop(&history).expect("the simulated shop is fitted");
     let fitted = started.elapsed();
-    println!(
-        "predictions: {} customers ({} sales): summarised in {:.2} s, both models fitted in {:.2} s \
+    report.line(format!(
+        "- predictions: {} customers ({} sales): summarised in {:.2} s, both models fitted in {:.2} s \
          (target 2 s); r {:.3} alpha {:.3} a {:.3} b {:.3}",
         history.customers.len(),
         sales.len(),
@@ -247,15 +250,13 @@ fn predictions() {
         fit.bgnbd.params.alpha,
         fit.bgnbd.params.a,
         fit.bgnbd.params.b,
-    );
+    ));
 }
 
-/// User and system CPU time this process has used, in seconds (Linux: `/proc/self/stat`, in clock
-/// ticks of 1/100 s).
 /// The journey scheduler's cost per due profile: `sales` sales uploaded on a manual clock, each
 /// starting a thank-you an hour later; then the clock moves two hours on and one scheduler run
 /// lets every due person in (a message queued for each).
-async fn journeys(sales: usize) {
+async fn journeys(report: &mut Section, sales: usize) {
     let crm = CaptureServer::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
@@ -286,22 +287,14 @@ async fn journeys(sales: usize) {
     let started = Instant::now();
     let pass = pipeline.run_journeys().await.unwrap();
     let elapsed = started.elapsed();
-    println!(
-        "journeys sqlite: {waits} waits stored, {} due, {} messages queued in {:.2} s: {:.0} µs per due profile",
+    report.line(format!(
+        "- journeys sqlite: {waits} waits stored, {} due, {} messages queued in {:.2} s: {:.0} µs per due profile",
         pass.due,
         pass.sent,
         elapsed.as_secs_f64(),
         elapsed.as_secs_f64() * 1e6 / pass.due.max(1) as f64
-    );
+    ));
     pipeline.store.close().await;
-}
-
-fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let after_name = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    Some(ticks as f64 / 100.0)
 }
 
 fn main() {
@@ -314,27 +307,43 @@ fn main() {
         .filter(|a| !a.starts_with("--"))
         .collect();
     let wanted = |run: &str, backend: &str| words.iter().all(|w| w == run || w == backend);
+    let mut report = Section::new(
+        "pipeline",
+        "End to end: a sale in, the CRM request out",
+        &format!(
+            "A sale uploaded through the csv-source plugin, stored, resolved to a person and \
+             delivered by the http-sink plugin to a loopback CRM, in one process (`cargo bench -p \
+             rapport-e2e --bench pipeline`). Throughput: {events} sales in uploads of 1,000, \
+             {UPLOADS_IN_FLIGHT} in flight; CPU time is the whole process's (host, plugins and the \
+             loopback CRM). Latency: sales fed into the running daemon at a steady rate in uploads \
+             of 10, from upload to the CRM receiving the sale's activity."
+        ),
+    );
     if wanted("predictions", "cpu") {
-        predictions();
+        predictions(&mut report);
     }
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         if wanted("throughput", "sqlite") {
-            throughput("sqlite", "sqlite://bench.db", events).await;
+            throughput(&mut report, "sqlite", "sqlite://bench.db", events).await;
         }
-        if wanted("latency", "sqlite") {
-            latency("sqlite", "sqlite://bench.db").await;
+        for rate in LATENCY_RATES {
+            if wanted("latency", "sqlite") {
+                latency(&mut report, "sqlite", "sqlite://bench.db", rate).await;
+            }
         }
         if wanted("journeys", "sqlite") {
-            journeys(events).await;
+            journeys(&mut report, events).await;
         }
         if wanted("throughput", "postgresql") {
             let postgres = PostgresDatabase::create().await;
-            throughput("postgresql", &postgres.url(), events).await;
+            throughput(&mut report, "postgresql", &postgres.url(), events).await;
         }
-        if wanted("latency", "postgresql") {
-            let postgres = PostgresDatabase::create().await;
-            latency("postgresql", &postgres.url()).await;
+        for rate in LATENCY_RATES {
+            if wanted("latency", "postgresql") {
+                let postgres = PostgresDatabase::create().await;
+                latency(&mut report, "postgresql", &postgres.url(), rate).await;
+            }
         }
     });
 }

@@ -6,9 +6,14 @@
 //! of the first call on the new generation. With a warm compile cache the component was compiled
 //! before; with a cold one its digest is new, so it is compiled.
 //!
+//! Then the memory a shop's daemon holds while idle: the release `rapport run`, with six plugins
+//! (the three sources and three vendor sinks) loaded and their vendors unreachable, its resident
+//! set read from `/proc` once it has settled.
+//!
 //! `RAPPORT_BENCH_RELOADS` sets the drops per mode (default 10).
 
-use rapport_e2e::{plugin, with_custom_section, LOOPBACK_DEV};
+use rapport_e2e::bench::{mb, status_kb, Section};
+use rapport_e2e::{plugin, rapport_bin, secrets_file, with_custom_section, LOOPBACK_DEV};
 use rapport_host::config::Config;
 use rapport_host::pipeline::Pipeline;
 use std::path::Path;
@@ -69,15 +74,94 @@ async fn first_call(pipeline: &Pipeline, number: u64) {
         .unwrap();
 }
 
-fn summary(label: &str, mut ms: Vec<f64>) {
+fn summary(report: &mut Section, label: &str, mut ms: Vec<f64>) {
     ms.sort_by(f64::total_cmp);
-    println!(
-        "{label}: median {:.1} ms, min {:.1} ms, max {:.1} ms over {} drops",
+    report.line(format!(
+        "- {label}: median {:.1} ms, min {:.1} ms, max {:.1} ms over {} drops",
         ms[ms.len() / 2],
         ms[0],
         ms[ms.len() - 1],
         ms.len()
+    ));
+}
+
+/// The six plugins' config: every vendor at a closed loopback port, polled once an hour.
+fn six_plugins(dir: &Path) -> String {
+    let secrets = secrets_file(
+        dir,
+        &[
+            ("square_token", "t"),
+            ("square_signature_key", "k"),
+            ("shopify_token", "t"),
+            ("shopify_webhook_secret", "k"),
+            ("hubspot_token", "t"),
+            ("mailchimp_key", "k-us1"),
+            ("klaviyo_key", "k"),
+        ],
     );
+    let closed = "http://127.0.0.1:9";
+    let source = |id: &str, secrets: &str, config: &str| {
+        format!(
+            "[[source]]\nid = \"{id}\"\nplugin = \"{}\"\npoll_interval_secs = 3600\nsecrets = [{secrets}]\n[source.config]\n{config}\n",
+            plugin(&format!("{id}-source")).display()
+        )
+    };
+    let sink = |id: &str, secret: &str, config: &str| {
+        format!(
+            "[[sink]]\nid = \"{id}\"\nplugin = \"{}\"\nchannels = [\"email\"]\nsecrets = [\"{secret}\"]\n[sink.config]\napi_base = \"{closed}\"\n{config}\n",
+            plugin(&format!("{id}-sink")).display()
+        )
+    };
+    [
+        format!(
+            "[store]\ndatabase_url = \"sqlite://rapport.db\"\n[server]\nlisten = \"127.0.0.1:0\"\n{LOOPBACK_DEV}[secrets]\nfile = \"{}\"\n",
+            secrets.display()
+        ),
+        source(
+            "square",
+            "\"square_token\", \"square_signature_key\"",
+            &format!("api_base = \"{closed}\"\nlocation_ids = \"L1\""),
+        ),
+        source(
+            "shopify",
+            "\"shopify_token\", \"shopify_webhook_secret\"",
+            &format!("api_base = \"{closed}/admin/api/2025-01\""),
+        ),
+        source("csv", "", ""),
+        sink("hubspot", "hubspot_token", ""),
+        sink("mailchimp", "mailchimp_key", "list_id = \"L1\""),
+        sink("klaviyo", "klaviyo_key", ""),
+    ]
+    .concat()
+}
+
+/// The resident set of `rapport run` with six plugins, idle: read after `settle`, and the peak.
+fn idle_memory(report: &mut Section, settle: Duration) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rapport.toml"), six_plugins(dir.path())).unwrap();
+    let mut daemon = std::process::Command::new(rapport_bin())
+        .args(["run", "--config"])
+        .arg(dir.path().join("rapport.toml"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(settle);
+    let pid = daemon.id().to_string();
+    let running = daemon.try_wait().unwrap().is_none();
+    let rss = status_kb(&pid, "VmRSS");
+    let peak = status_kb(&pid, "VmHWM");
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    match (running, rss, peak) {
+        (true, Some(rss), Some(peak)) => report.line(format!(
+            "- idle `rapport run` with six plugins (square, shopify and csv sources; hubspot, mailchimp and klaviyo sinks), after {} s: resident {} (peak {}); target 48 MB",
+            settle.as_secs(),
+            mb(rss),
+            mb(peak)
+        )),
+        _ => report.line("- idle `rapport run` with six plugins: the daemon did not keep running; no figure"),
+    }
 }
 
 #[tokio::main]
@@ -131,12 +215,20 @@ url = "http://127.0.0.1:9/hook"
         first_call(&pipeline, version + 1).await;
         cold.push(dropped.elapsed().as_secs_f64() * 1000.0);
     }
-    println!(
-        "reload, file drop to first call on the new generation, {} KiB plugin, debounce {debounce} ms:",
-        build("size").len() >> 10
+    let mut report = Section::new(
+        "reload",
+        "Hot swap and idle memory",
+        &format!(
+            "A new version of a {} KiB sink plugin renamed into the watched plugins directory, as \
+             `rapport plugin install` does; from the rename to the end of the first call on the \
+             new generation (debounce {debounce} ms). Warm: the component was compiled before; \
+             cold: its digest is new (`cargo bench -p rapport-e2e --bench reload`).\n",
+            build("size").len() >> 10
+        ),
     );
-    summary("  warm compile cache", warm);
-    summary("  cold compile cache", cold);
+    summary(&mut report, "warm compile cache", warm);
+    summary(&mut report, "cold compile cache", cold);
     let _ = stop.send(true);
     daemon.await.unwrap().unwrap();
+    idle_memory(&mut report, Duration::from_secs(10));
 }

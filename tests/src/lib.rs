@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod bench;
+
 /// The cargo target directory this test binary was built into.
 pub fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
