@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use rapport_fakes::hubspot::{self, HubSpotSim};
 use rapport_fakes::klaviyo::{self, KlaviyoSim};
 use rapport_fakes::mailchimp::{self, MailchimpSim};
-use rapport_fakes::shop::SampleShop;
+use rapport_fakes::shop::{SampleShop, Shape};
 use rapport_fakes::shopify::ShopifyServer;
 use rapport_fakes::square::{self, SquareServer};
 use std::any::Any;
@@ -33,7 +33,8 @@ enum Command {
 
 #[derive(Subcommand)]
 enum Vendor {
-    /// Square's Orders, Customers and Refunds APIs, holding a sample shop.
+    /// Square's Orders, Customers, Refunds and Locations APIs, holding a sample shop (it prints
+    /// how many orders, customers and refunds it holds).
     Square {
         #[command(flatten)]
         shop: ShopArgs,
@@ -77,18 +78,55 @@ enum Vendor {
 /// The sample shop a source simulator holds.
 #[derive(Args)]
 struct ShopArgs {
-    /// Sales in the shop's four weeks of history: each is one order (about one in 15 is later
-    /// partly refunded).
+    /// Sales in the shop's history: each is one order.
     #[arg(long)]
     orders: usize,
-    /// Seed of the generated shop: the same seed and count give the same shop.
+    /// Seed of the generated shop: the same seed and options give the same shop.
     #[arg(long, default_value_t = 2026)]
     seed: u64,
+    /// The day of the first sale (YYYY-MM-DD, at 09:00 UTC); default 2026-10-01.
+    #[arg(long, value_parser = first_day)]
+    from: Option<i64>,
+    /// Days the sales are spread over.
+    #[arg(long, default_value_t = 28)]
+    days: i64,
+    /// Locations the sales are taken at in turn: 1 (High Street) or 2 (and Market Hall).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=2))]
+    locations: u8,
+    /// Customers (default: one per three orders).
+    #[arg(long)]
+    customers: Option<usize>,
+    /// About one sale with a known customer in this many is later partly refunded.
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..))]
+    refund_one_in: u32,
 }
 
 impl ShopArgs {
     fn generate(&self) -> SampleShop {
-        SampleShop::generate(self.seed, self.orders, 0)
+        let four_weeks = Shape::four_weeks(self.orders);
+        let shape = Shape {
+            start: self.from.unwrap_or(four_weeks.start),
+            days: self.days,
+            locations: usize::from(self.locations),
+            customers: self.customers.unwrap_or(four_weeks.customers).max(1),
+            refund_one_in: self.refund_one_in,
+            ..four_weeks
+        };
+        SampleShop::generate_shaped(self.seed, &shape, 0)
+    }
+}
+
+/// `YYYY-MM-DD` as 09:00 UTC that day, in seconds since the Unix epoch.
+fn first_day(text: &str) -> Result<i64, String> {
+    let parts: Vec<&str> = text.split('-').collect();
+    let numbers: Option<Vec<i64>> = parts.iter().map(|p| p.parse().ok()).collect();
+    match numbers.as_deref() {
+        Some(&[y, m, d])
+            if parts[0].len() == 4 && (1..=12).contains(&m) && (1..=31).contains(&d) =>
+        {
+            Ok(rapport_fakes::time::days_from_civil(y, m, d) * 86_400 + 9 * 3600)
+        }
+        _ => Err(format!("{text:?} is not a date like 2025-12-01")),
     }
 }
 
@@ -120,11 +158,16 @@ async fn start(vendor: Vendor) -> std::io::Result<Started> {
                 .map(|r| square::location_id(&r.location))
                 .collect();
             let locations = locations.into_iter().collect::<Vec<_>>().join(",");
+            let (refunds, orders): (Vec<_>, Vec<_>) =
+                shop.valid_receipts().partition(|r| r.refund_of.is_some());
             Started {
                 lines: vec![
                     ("base_url", sim.base_url()),
                     ("token", token),
                     ("location_ids", locations),
+                    ("orders", orders.len().to_string()),
+                    ("customers", shop.customers.len().to_string()),
+                    ("refunds", refunds.len().to_string()),
                 ],
                 simulator: Box::new(sim),
             }

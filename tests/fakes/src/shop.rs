@@ -93,13 +93,61 @@ fn drama_phone(i: usize) -> String {
     format!("{range}{:04}", i % 1000)
 }
 
+/// How a generated shop is laid out: how many sales over how long, at how many locations, to how
+/// many customers, and how often a sale is later partly refunded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    pub sales: usize,
+    /// At least one.
+    pub customers: usize,
+    /// When the first sale is, in seconds since the Unix epoch.
+    pub start: i64,
+    /// The span the sales are spread evenly over.
+    pub days: i64,
+    /// The first `locations` of the shop's two (High Street, Market Hall), taken in turn.
+    pub locations: usize,
+    /// About one sale with a known customer in `refund_one_in` is partly refunded three days
+    /// later.
+    pub refund_one_in: u32,
+}
+
+impl Shape {
+    /// The shop many tests rely on: `sales` sales over four weeks from 2026-10-01 at both
+    /// locations, a customer per three sales, about one refund per 15 sales with a known customer.
+    pub fn four_weeks(sales: usize) -> Shape {
+        Shape {
+            sales,
+            customers: (sales / 3).max(1),
+            start: 1_790_845_200, // 2026-10-01T09:00:00Z
+            days: 28,
+            locations: LOCATIONS.len(),
+            refund_one_in: 15,
+        }
+    }
+}
+
 impl SampleShop {
-    /// `sales` sales over four weeks from 2026-10-01, about one refund per 15 sales, a fifth of sales
+    /// `sales` sales over four weeks from 2026-10-01 (see [`Shape::four_weeks`]), a fifth of them
     /// anonymous, and every `malformed_every`-th receipt broken in one field (0: none).
     pub fn generate(seed: u64, sales: usize, malformed_every: usize) -> SampleShop {
+        SampleShop::generate_shaped(seed, &Shape::four_weeks(sales), malformed_every)
+    }
+
+    /// A shop laid out as `shape` says, a fifth of its sales anonymous, and every
+    /// `malformed_every`-th receipt broken in one field (0: none). The same seed and shape give
+    /// the same shop.
+    pub fn generate_shaped(seed: u64, shape: &Shape, malformed_every: usize) -> SampleShop {
+        assert!(
+            shape.customers > 0 && shape.refund_one_in > 0,
+            "a shop has customers, and refunds one sale in at least one"
+        );
+        assert!(
+            (1..=LOCATIONS.len()).contains(&shape.locations),
+            "the sample shop has one or two locations"
+        );
+        let sales = shape.sales;
         let mut rng = StdRng::seed_from_u64(seed);
-        let customer_count = (sales / 3).max(1);
-        let customers = (0..customer_count)
+        let customers = (0..shape.customers)
             .map(|i| {
                 let first = FIRST[rng.gen_range(0..FIRST.len())];
                 let last = LAST[rng.gen_range(0..LAST.len())];
@@ -120,8 +168,8 @@ impl SampleShop {
                 }
             })
             .collect::<Vec<_>>();
-        let start = 1_790_845_200_i64; // 2026-10-01T09:00:00Z
-        let span = 28 * 24 * 3600;
+        let start = shape.start;
+        let span = shape.days * 24 * 3600;
         let mut receipts: Vec<Receipt> = Vec::new();
         let mut next_line = 2;
         for i in 0..sales {
@@ -156,7 +204,7 @@ impl SampleShop {
                 refund_of: None,
                 at,
                 date: rfc3339_utc(at),
-                location: LOCATIONS[i % LOCATIONS.len()].into(),
+                location: LOCATIONS[i % shape.locations].into(),
                 online: rng.gen_bool(0.25),
                 customer: (!rng.gen_bool(0.2)).then(|| rng.gen_range(0..customers.len())),
                 file_lines: (next_line..next_line + lines.len()).collect(),
@@ -169,7 +217,7 @@ impl SampleShop {
             next_line += receipt.lines.len();
             let refundable = receipt.customer.is_some() && receipt.malformed.is_none();
             receipts.push(receipt);
-            if refundable && rng.gen_range(0..15) == 0 {
+            if refundable && rng.gen_range(0..shape.refund_one_in) == 0 {
                 let sale = receipts.last().expect("just pushed").clone();
                 let line = sale.lines[0].clone();
                 let amount = line.unit_cents * i64::from(line.quantity);
@@ -331,6 +379,32 @@ fn csv_field(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shaped_shop_spreads_its_sales_over_its_days_at_its_locations() {
+        let shape = Shape {
+            customers: 40,
+            start: 1_764_579_600, // 2025-12-01T09:00:00Z
+            days: 365,
+            locations: 1,
+            refund_one_in: 4,
+            ..Shape::four_weeks(2000)
+        };
+        let shop = SampleShop::generate_shaped(9, &shape, 0);
+        let sales: Vec<&Receipt> = shop
+            .receipts
+            .iter()
+            .filter(|r| r.refund_of.is_none())
+            .collect();
+        assert_eq!((sales.len(), shop.customers.len()), (2000, 40));
+        assert_eq!(sales[0].date, "2025-12-01T09:00:00Z");
+        assert!(sales.last().unwrap().at > shape.start + 364 * 24 * 3600);
+        assert!(shop.receipts.iter().all(|r| r.location == "High Street"));
+        let refunds = shop.receipts.len() - sales.len();
+        assert!((300..500).contains(&refunds), "{refunds} refunds");
+        let again = SampleShop::generate_shaped(9, &shape, 0);
+        assert_eq!(again.to_csv(), shop.to_csv());
+    }
 
     #[test]
     fn export_lines_match_recorded_positions() {

@@ -7,14 +7,17 @@
 //!
 //! Also, each in its own module: the catalogue (items, variations and categories, every change a
 //! new catalogue version, read by batch retrieve: `catalog`), customers merged and deleted as
-//! Square does it, with their notifications (`people`), and loyalty accounts with their points,
-//! search and notifications (`loyalty`).
+//! Square does it, with their notifications (`people`), loyalty accounts with their points,
+//! search and notifications (`loyalty`), and the list endpoints a generic client reads: locations
+//! and customers by `GET` (`listing`).
 
 mod catalog;
+mod listing;
 mod loyalty;
 mod people;
 
 pub use catalog::catalog_item;
+pub use listing::square_location;
 pub use loyalty::LOYALTY_PROGRAM_ID;
 pub use people::Merge;
 
@@ -34,7 +37,6 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
-use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -60,6 +62,7 @@ struct Data {
     orders: BTreeMap<String, Value>,
     customers: BTreeMap<String, Value>,
     refunds: BTreeMap<String, Value>,
+    locations: BTreeMap<String, Value>,
     requests: Vec<SquareRequest>,
     /// Every version of each catalogue object, oldest first.
     catalog: BTreeMap<String, Vec<Value>>,
@@ -79,8 +82,8 @@ struct Shared {
 }
 
 /// The simulator: `POST /v2/orders/search`, `GET /v2/orders/{id}`, `POST /v2/orders/batch-retrieve`,
-/// `POST /v2/customers/search`, `GET /v2/refunds`, `POST /v2/catalog/batch-retrieve`,
-/// `POST /v2/loyalty/accounts/search`.
+/// `POST /v2/customers/search`, `GET /v2/customers`, `GET /v2/locations`, `GET /v2/refunds`,
+/// `POST /v2/catalog/batch-retrieve`, `POST /v2/loyalty/accounts/search`.
 pub struct SquareServer {
     running: Running,
     shared: Arc<Shared>,
@@ -99,6 +102,8 @@ impl SquareServer {
             .route("/v2/orders/batch-retrieve", post(batch_retrieve_orders))
             .route("/v2/orders/{id}", get(retrieve_order))
             .route("/v2/customers/search", post(search_customers))
+            .route("/v2/customers", get(listing::list_customers))
+            .route("/v2/locations", get(listing::list_locations))
             .route("/v2/refunds", get(list_refunds))
             .route("/v2/catalog/batch-retrieve", post(catalog::batch_retrieve))
             .route("/v2/loyalty/accounts/search", post(loyalty::search))
@@ -379,9 +384,19 @@ impl SquareServer {
         data.refunds.insert(text(&refund, "id"), refund);
     }
 
-    /// Loads `shop` in Square's shapes: its customers, each intact sale as a completed order and
-    /// each refund receipt as a completed `PaymentRefund` of its sale (see [`square_order`]).
+    /// Loads `shop` in Square's shapes: its locations, its customers, each intact sale as a
+    /// completed order and each refund receipt as a completed `PaymentRefund` of its sale (see
+    /// [`square_order`]).
     pub fn load_shop(&self, shop: &SampleShop) {
+        for r in &shop.receipts {
+            if !self
+                .data()
+                .locations
+                .contains_key(&location_id(&r.location))
+            {
+                self.put_location(square_location(&r.location, shop.currency));
+            }
+        }
         for (i, c) in shop.customers.iter().enumerate() {
             self.put_customer(square_customer(c, i));
         }
@@ -880,27 +895,23 @@ fn in_range(object: &Value, field: &str, range: &Value) -> Result<bool, BadReque
     Ok(at.is_some_and(|t| start.is_none_or(|s| t >= s) && end.is_none_or(|e| t < e)))
 }
 
-/// Sorts by the time in `field` (then id), ascending unless `descending`.
-fn sort_by_time(items: &mut [Value], field: &str, descending: bool) {
-    items.sort_by(|a, b| {
-        let key = |v: &Value| {
-            (
-                v[field].as_str().and_then(rfc3339_millis),
-                v["id"].as_str().map(str::to_owned),
-            )
-        };
-        let order: Ordering = key(a).cmp(&key(b));
-        if descending {
-            order.reverse()
-        } else {
-            order
-        }
+/// Sorts by the time in `field` (then id), ascending unless `descending`. Each key is read once,
+/// so a search over a year of orders stays quick.
+fn sort_by_time(items: &mut [&Value], field: &str, descending: bool) {
+    items.sort_by_cached_key(|v| {
+        (
+            v[field].as_str().and_then(rfc3339_millis),
+            v["id"].as_str().map(str::to_owned),
+        )
     });
+    if descending {
+        items.reverse();
+    }
 }
 
-/// One page of `items` from `offset`, with the next cursor if more remain.
+/// One page of `items` from `offset` (copied out), with the next cursor if more remain.
 fn paginate(
-    items: Vec<Value>,
+    items: &[&Value],
     offset: usize,
     limit: usize,
     query: &Value,
@@ -908,7 +919,7 @@ fn paginate(
     let end = (offset + limit).min(items.len());
     let page = items
         .get(offset..end)
-        .map(<[Value]>::to_vec)
+        .map(|page| page.iter().map(|v| (*v).clone()).collect())
         .unwrap_or_default();
     let next = (end < items.len()).then(|| make_cursor(end, query));
     (page, next)
@@ -1006,8 +1017,9 @@ fn search_orders_in(shared: &Shared, bytes: &[u8]) -> Result<Response, BadReques
         .map(|s| s.iter().filter_map(Value::as_str).collect());
     let fingerprinted = json!({"location_ids": locations, "query": query, "return_entries": body.get("return_entries")});
     let offset = read_cursor(body.get("cursor").and_then(Value::as_str), &fingerprinted)?;
+    let data = shared.data.lock().expect("square data");
     let mut matching = Vec::new();
-    for order in shared.data.lock().expect("square data").orders.values() {
+    for order in data.orders.values() {
         let located = order["location_id"]
             .as_str()
             .is_some_and(|l| locations.iter().any(|x| x == l));
@@ -1019,11 +1031,12 @@ fn search_orders_in(shared: &Shared, bytes: &[u8]) -> Result<Response, BadReques
             None => true,
         };
         if located && stated && dated {
-            matching.push(order.clone());
+            matching.push(order);
         }
     }
     sort_by_time(&mut matching, &sort_key, descending);
-    let (page, next) = paginate(matching, offset, limit, &fingerprinted);
+    let (page, next) = paginate(&matching, offset, limit, &fingerprinted);
+    drop(data);
     let mut answer = Map::new();
     if !page.is_empty() {
         if body.get("return_entries") == Some(&Value::Bool(true)) {
@@ -1110,20 +1123,50 @@ fn search_customers_in(shared: &Shared, bytes: &[u8]) -> Result<Response, BadReq
     let descending = query["sort"]["order"].as_str() == Some("DESC");
     let fingerprinted = json!({"query": query});
     let offset = read_cursor(body.get("cursor").and_then(Value::as_str), &fingerprinted)?;
-    let mut matching = Vec::new();
-    for customer in shared.data.lock().expect("square data").customers.values() {
+    let keep = |customer: &Value| {
         let mut keep = true;
         for time in ["created_at", "updated_at"] {
             if let Some(range) = query["filter"].get(time).filter(|r| !r.is_null()) {
                 keep &= in_range(customer, time, range)?;
             }
         }
-        if keep {
-            matching.push(customer.clone());
+        Ok(keep)
+    };
+    let order = CustomerOrder {
+        by_creation: field == "CREATED_AT",
+        descending,
+    };
+    let (answer, _) = customers_page(shared, keep, order, (offset, limit), &fingerprinted)?;
+    Ok(Json(Value::Object(answer)).into_response())
+}
+
+/// How customers are listed: by creation time, or by name (Square's `DEFAULT`); ascending unless
+/// `descending`.
+#[derive(Debug, Clone, Copy)]
+struct CustomerOrder {
+    by_creation: bool,
+    descending: bool,
+}
+
+/// The customers `keep` lets through, in `order`, as Square answers a search or a list: one
+/// page of `limit` from `offset` = `(offset, limit)`, and the cursor of the next (bound to
+/// `fingerprinted`); and how many there are in all.
+fn customers_page(
+    shared: &Shared,
+    mut keep: impl FnMut(&Value) -> Result<bool, BadRequest>,
+    order: CustomerOrder,
+    (offset, limit): (usize, usize),
+    fingerprinted: &Value,
+) -> Result<(Map<String, Value>, usize), BadRequest> {
+    let data = shared.data.lock().expect("square data");
+    let mut matching = Vec::new();
+    for customer in data.customers.values() {
+        if keep(customer)? {
+            matching.push(customer);
         }
     }
-    if field == "CREATED_AT" {
-        sort_by_time(&mut matching, "created_at", descending);
+    if order.by_creation {
+        sort_by_time(&mut matching, "created_at", order.descending);
     } else {
         let name = |c: &Value| {
             format!(
@@ -1132,12 +1175,14 @@ fn search_customers_in(shared: &Shared, bytes: &[u8]) -> Result<Response, BadReq
                 c["family_name"].as_str().unwrap_or("")
             )
         };
-        matching.sort_by_key(|c| (name(c), c["id"].as_str().map(str::to_owned)));
-        if descending {
+        matching.sort_by_cached_key(|c| (name(c), c["id"].as_str().map(str::to_owned)));
+        if order.descending {
             matching.reverse();
         }
     }
-    let (page, next) = paginate(matching, offset, limit, &fingerprinted);
+    let (page, next) = paginate(&matching, offset, limit, fingerprinted);
+    let total = matching.len();
+    drop(data);
     let mut answer = Map::new();
     if !page.is_empty() {
         answer.insert("customers".into(), json!(page));
@@ -1145,7 +1190,7 @@ fn search_customers_in(shared: &Shared, bytes: &[u8]) -> Result<Response, BadReq
     if let Some(next) = next {
         answer.insert("cursor".into(), json!(next));
     }
-    Ok(Json(Value::Object(answer)).into_response())
+    Ok((answer, total))
 }
 
 const REFUND_PARAMETERS: &[&str] = &[
@@ -1164,9 +1209,41 @@ const REFUND_PARAMETERS: &[&str] = &[
 
 async fn list_refunds(
     State(shared): State<Arc<Shared>>,
-    Query(params): Query<Vec<(String, String)>>,
+    Query(mut params): Query<Vec<(String, String)>>,
+    bytes: axum::body::Bytes,
 ) -> Response {
-    list_refunds_in(&shared, params).unwrap_or_else(IntoResponse::into_response)
+    body_parameters(&bytes)
+        .and_then(|body| {
+            params.extend(body);
+            list_refunds_in(&shared, params)
+        })
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// The fields of a GET's JSON body, read as query parameters after those of the URL (which win
+/// where both name one): some clients (Airbyte's Square connector) send a list's parameters so.
+/// No body, no parameters; scalars are taken as their text, nulls left out.
+fn body_parameters(bytes: &[u8]) -> Result<Vec<(String, String)>, BadRequest> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Vec::new());
+    }
+    let mut params = Vec::new();
+    for (name, value) in object_body(bytes)? {
+        let text = match value {
+            Value::Null => continue,
+            Value::String(text) => text,
+            Value::Number(_) | Value::Bool(_) => value.to_string(),
+            _ => {
+                return Err(bad_request(
+                    "INVALID_VALUE",
+                    &format!("{name} must be a string, a number or a boolean."),
+                    &name,
+                ))
+            }
+        };
+        params.push((name, text));
+    }
+    Ok(params)
 }
 
 fn list_refunds_in(shared: &Shared, params: Vec<(String, String)>) -> Result<Response, BadRequest> {
@@ -1212,8 +1289,9 @@ fn list_refunds_in(shared: &Shared, params: Vec<(String, String)>) -> Result<Res
     fingerprinted.sort();
     let fingerprinted = json!(fingerprinted);
     let offset = read_cursor(param("cursor"), &fingerprinted)?;
+    let data = shared.data.lock().expect("square data");
     let mut matching = Vec::new();
-    for refund in shared.data.lock().expect("square data").refunds.values() {
+    for refund in data.refunds.values() {
         let located = param("location_id").is_none_or(|l| refund["location_id"] == l);
         let stated = param("status").is_none_or(|s| refund["status"] == s);
         if located
@@ -1221,11 +1299,12 @@ fn list_refunds_in(shared: &Shared, params: Vec<(String, String)>) -> Result<Res
             && in_range(refund, "created_at", &created)?
             && in_range(refund, "updated_at", &updated)?
         {
-            matching.push(refund.clone());
+            matching.push(refund);
         }
     }
     sort_by_time(&mut matching, &sort_field.to_ascii_lowercase(), descending);
-    let (page, next) = paginate(matching, offset, limit, &fingerprinted);
+    let (page, next) = paginate(&matching, offset, limit, &fingerprinted);
+    drop(data);
     let mut answer = Map::new();
     if !page.is_empty() {
         answer.insert("refunds".into(), json!(page));
@@ -1355,6 +1434,38 @@ mod tests {
         );
         assert_eq!(refund["amount_money"]["amount"], 1800);
         assert_eq!(back["refunds"][0]["id"], "RF1");
+    }
+
+    #[tokio::test]
+    async fn filter_and_sort_outside_query_are_ignored_as_square_ignores_them() {
+        let square = server().await;
+        let shop = SampleShop::generate(3, 40, 0);
+        square.load_shop(&shop);
+        let body = json!({
+            "location_ids": ["LHIGHSTREET"], "limit": 5,
+            "filter": {"date_time_filter": {"updated_at": {"start_at": "2030-01-01T00:00:00Z"}}},
+            "sort": {"sort_field": "UPDATED_AT", "sort_order": "ASC"},
+        });
+        let response = search_orders_in(&square.shared, body.to_string().as_bytes()).unwrap();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let answer: Value = serde_json::from_slice(&bytes).unwrap();
+        let got: Vec<&str> = answer["orders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["id"].as_str().unwrap())
+            .collect();
+        let mut newest: Vec<(&str, &str)> = shop
+            .valid_receipts()
+            .filter(|r| r.refund_of.is_none() && r.location == "High Street")
+            .map(|r| (r.date.as_str(), r.id.as_str()))
+            .collect();
+        newest.sort_unstable();
+        let newest: Vec<&str> = newest.iter().rev().take(5).map(|(_, id)| *id).collect();
+        assert_eq!(got, newest, "the newest by creation, as with no query");
+        assert!(answer["cursor"].is_string());
     }
 
     #[test]

@@ -85,8 +85,16 @@ async fn answer(request: reqwest::RequestBuilder) -> (u16, Value) {
 async fn square_serves_the_seeded_shop_orders_to_the_printed_token() {
     let served = Served::start(
         &["square", "--orders", "25", "--seed", "7"],
-        &["base_url", "token", "location_ids"],
+        &[
+            "base_url",
+            "token",
+            "location_ids",
+            "orders",
+            "customers",
+            "refunds",
+        ],
     );
+    assert_eq!(served.get("orders"), "25");
     let base = served.get("base_url");
     assert!(
         base.starts_with("http://127.0.0.1:"),

@@ -147,10 +147,8 @@ fn search_in(shared: &Shared, bytes: &[u8]) -> Result<Response, BadRequest> {
     }
     let fingerprinted = json!({"query": query});
     let offset = read_cursor(body.get("cursor").and_then(Value::as_str), &fingerprinted)?;
-    let mut matching: Vec<Value> = shared
-        .data
-        .lock()
-        .expect("square data")
+    let data = shared.data.lock().expect("square data");
+    let mut matching: Vec<&Value> = data
         .loyalty_accounts
         .values()
         .filter(|a| {
@@ -164,10 +162,10 @@ fn search_in(shared: &Shared, bytes: &[u8]) -> Result<Response, BadRequest> {
                     .is_some_and(|id| c.iter().any(|x| x == id))
             })
         })
-        .cloned()
         .collect();
     sort_by_time(&mut matching, "created_at", false);
-    let (page, next) = paginate(matching, offset, limit, &fingerprinted);
+    let (page, next) = paginate(&matching, offset, limit, &fingerprinted);
+    drop(data);
     let mut answer = Map::new();
     if !page.is_empty() {
         answer.insert("loyalty_accounts".into(), json!(page));
