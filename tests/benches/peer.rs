@@ -10,8 +10,8 @@
 //! (the same with the http-sink delivering to a loopback CRM).
 //!
 //! `RAPPORT_BENCH_ORDERS` sets the order count (default 100,000; a customer per ten orders, a
-//! refund per forty). The section is printed, and written to `$RAPPORT_BENCH_REPORT/peer.md` when
-//! that variable names a directory. If the connector cannot be installed (no PyPI, a failed
+//! refund per forty). The section is printed, and kept for BENCHMARKS.md when `scripts/bench`
+//! runs it. If the connector cannot be installed (no PyPI, a failed
 //! install), the section says why and rapport's side still runs.
 //!
 //! Needs the release `rapport` and `rapport-fakes` binaries and the plugins:
@@ -29,6 +29,7 @@ mod report;
 #[path = "peer/simulator.rs"]
 mod simulator;
 
+use rapport_e2e::bench::Section;
 use rapport_e2e::target_dir;
 use rapport_fakes::capture::CaptureServer;
 use rapport_fakes::time::civil_from_days;
@@ -109,15 +110,7 @@ fn main() {
             outcome: job,
         },
     ];
-    let section = report::section(&intro, held, &rows, PULL, AIRBYTE);
-    println!("{section}");
-    if let Some(dir) = std::env::var_os("RAPPORT_BENCH_REPORT") {
-        let path = Path::new(&dir).join("peer.md");
-        let written = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, &section));
-        if let Err(e) = written {
-            eprintln!("could not write {}: {e}", path.display());
-        }
-    }
+    Section::whole("peer", report::section(&intro, held, &rows, PULL, AIRBYTE));
 }
 
 /// Installs (or reuses) the connector under the target directory and runs its `read`: the

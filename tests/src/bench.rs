@@ -24,6 +24,13 @@ impl Section {
         section
     }
 
+    /// A section written whole by its benchmark (`text` starts with its `## ` heading), printed
+    /// now and kept as `<RAPPORT_BENCH_REPORT>/<file>.md`.
+    pub fn whole(file: &'static str, text: String) -> Section {
+        println!("{text}");
+        Section { file, text }
+    }
+
     /// Adds a line (markdown), and prints it.
     pub fn line(&mut self, line: impl AsRef<str>) {
         let line = line.as_ref();

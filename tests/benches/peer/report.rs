@@ -1,6 +1,6 @@
 //! The comparison as a markdown section: what the simulator held, what each run cost and
-//! received, and rapport's figures as multiples of Airbyte's. The same text is printed and, when
-//! `RAPPORT_BENCH_REPORT` names a directory, written there as `peer.md` for BENCHMARKS.md.
+//! received, and rapport's figures as multiples of Airbyte's (kept for BENCHMARKS.md by
+//! `rapport_e2e::bench::Section`).
 
 use crate::measure::Cost;
 use std::fmt::Write;
