@@ -1,5 +1,5 @@
-//! `[backup]`: the daemon's scheduled backups (see `crate::backup`). Without the section nothing
-//! is scheduled; with it, every value has a default:
+//! `[backup]`: the daemon's scheduled backups (taken by `host/src/backup.rs`). Without the
+//! section nothing is scheduled; with it, every value has a default:
 //!
 //! - `every = "1d"`: how often, a duration as `[retention]` writes them (hours `h`, days `d` or
 //!   weeks `w`); a day's sales lost is the most a shop should risk.
