@@ -737,6 +737,27 @@ impl IntoResponse for BadRequest {
     }
 }
 
+/// Refuses a parameter outside `known` as Square does, naming it; else a lookup of a parameter's
+/// value by name.
+fn known_parameters<'a>(
+    params: &'a [(String, String)],
+    known: &[&str],
+) -> Result<impl Fn(&str) -> Option<&'a str>, BadRequest> {
+    if let Some((name, _)) = params.iter().find(|(n, _)| !known.contains(&n.as_str())) {
+        return Err(bad_request(
+            "UNKNOWN_QUERY_PARAMETER",
+            &format!("Unknown query parameter `{name}`."),
+            name,
+        ));
+    }
+    Ok(move |name: &str| {
+        params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    })
+}
+
 fn bad_request(code: &str, detail: &str, field: &str) -> BadRequest {
     BadRequest(
         json!({"errors": [{"category": "INVALID_REQUEST_ERROR", "code": code, "detail": detail, "field": field}]}),
@@ -1247,22 +1268,7 @@ fn body_parameters(bytes: &[u8]) -> Result<Vec<(String, String)>, BadRequest> {
 }
 
 fn list_refunds_in(shared: &Shared, params: Vec<(String, String)>) -> Result<Response, BadRequest> {
-    if let Some((name, _)) = params
-        .iter()
-        .find(|(n, _)| !REFUND_PARAMETERS.contains(&n.as_str()))
-    {
-        return Err(bad_request(
-            "UNKNOWN_QUERY_PARAMETER",
-            &format!("Unknown query parameter `{name}`."),
-            name,
-        ));
-    }
-    let param = |name: &str| {
-        params
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let param = known_parameters(&params, REFUND_PARAMETERS)?;
     let limit = match param("limit") {
         None => 100,
         Some(v) => v

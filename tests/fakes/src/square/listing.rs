@@ -5,8 +5,8 @@
 //! for orders.
 
 use super::{
-    bad_request, customers_page, read_cursor, BadRequest, CustomerOrder, Shared, SquareServer,
-    MERCHANT_ID,
+    bad_request, customers_page, known_parameters, read_cursor, BadRequest, CustomerOrder, Shared,
+    SquareServer, MERCHANT_ID,
 };
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
@@ -56,22 +56,7 @@ pub(super) async fn list_customers(
 }
 
 fn list_customers_in(shared: &Shared, params: &[(String, String)]) -> Result<Response, BadRequest> {
-    if let Some((name, _)) = params
-        .iter()
-        .find(|(n, _)| !CUSTOMER_PARAMETERS.contains(&n.as_str()))
-    {
-        return Err(bad_request(
-            "UNKNOWN_QUERY_PARAMETER",
-            &format!("Unknown query parameter `{name}`."),
-            name,
-        ));
-    }
-    let param = |name: &str| {
-        params
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let param = known_parameters(params, CUSTOMER_PARAMETERS)?;
     let limit = match param("limit").map(str::parse::<i64>) {
         None => 100,
         Some(Ok(n)) if n < 1 => {
