@@ -14,6 +14,7 @@
 mod catalog;
 mod listing;
 mod loyalty;
+mod orders;
 mod people;
 
 pub use catalog::catalog_item;
@@ -59,7 +60,7 @@ pub struct SquareRequest {
 
 #[derive(Default)]
 struct Data {
-    orders: BTreeMap<String, Value>,
+    orders: orders::Orders,
     customers: BTreeMap<String, Value>,
     refunds: BTreeMap<String, Value>,
     locations: BTreeMap<String, Value>,
@@ -1038,25 +1039,32 @@ fn search_orders_in(shared: &Shared, bytes: &[u8]) -> Result<Response, BadReques
         .map(|s| s.iter().filter_map(Value::as_str).collect());
     let fingerprinted = json!({"location_ids": locations, "query": query, "return_entries": body.get("return_entries")});
     let offset = read_cursor(body.get("cursor").and_then(Value::as_str), &fingerprinted)?;
-    let data = shared.data.lock().expect("square data");
-    let mut matching = Vec::new();
-    for order in data.orders.values() {
-        let located = order["location_id"]
-            .as_str()
-            .is_some_and(|l| locations.iter().any(|x| x == l));
-        let stated = states
-            .as_ref()
-            .is_none_or(|s| order["state"].as_str().is_some_and(|o| s.contains(&o)));
-        let dated = match filters.first() {
-            Some((field, range)) => in_range(order, field, range)?,
-            None => true,
-        };
-        if located && stated && dated {
-            matching.push(order);
+    let mut data = shared.data.lock().expect("square data");
+    let ids = data.orders.matching(&fingerprinted.to_string(), |orders| {
+        let mut matching = Vec::new();
+        for order in orders.values() {
+            let located = order["location_id"]
+                .as_str()
+                .is_some_and(|l| locations.iter().any(|x| x == l));
+            let stated = states
+                .as_ref()
+                .is_none_or(|s| order["state"].as_str().is_some_and(|o| s.contains(&o)));
+            let dated = match filters.first() {
+                Some((field, range)) => in_range(order, field, range)?,
+                None => true,
+            };
+            if located && stated && dated {
+                matching.push(order);
+            }
         }
-    }
-    sort_by_time(&mut matching, &sort_key, descending);
-    let (page, next) = paginate(&matching, offset, limit, &fingerprinted);
+        sort_by_time(&mut matching, &sort_key, descending);
+        Ok(matching.iter().map(|o| text(o, "id")).collect())
+    })?;
+    let end = (offset + limit).min(ids.len());
+    let page: Vec<Value> = (ids.get(offset..end).unwrap_or_default().iter())
+        .filter_map(|id| data.orders.get(id).cloned())
+        .collect();
+    let next = (end < ids.len()).then(|| make_cursor(end, &fingerprinted));
     drop(data);
     let mut answer = Map::new();
     if !page.is_empty() {
@@ -1452,17 +1460,7 @@ mod tests {
             "filter": {"date_time_filter": {"updated_at": {"start_at": "2030-01-01T00:00:00Z"}}},
             "sort": {"sort_field": "UPDATED_AT", "sort_order": "ASC"},
         });
-        let response = search_orders_in(&square.shared, body.to_string().as_bytes()).unwrap();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        let answer: Value = serde_json::from_slice(&bytes).unwrap();
-        let got: Vec<&str> = answer["orders"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|o| o["id"].as_str().unwrap())
-            .collect();
+        let (got, cursor) = search_page(&square, &body).await;
         let mut newest: Vec<(&str, &str)> = shop
             .valid_receipts()
             .filter(|r| r.refund_of.is_none() && r.location == "High Street")
@@ -1471,7 +1469,55 @@ mod tests {
         newest.sort_unstable();
         let newest: Vec<&str> = newest.iter().rev().take(5).map(|(_, id)| *id).collect();
         assert_eq!(got, newest, "the newest by creation, as with no query");
-        assert!(answer["cursor"].is_string());
+        assert!(cursor.is_some());
+    }
+
+    /// The ids of one search page and its cursor.
+    async fn search_page(square: &SquareServer, body: &Value) -> (Vec<String>, Option<String>) {
+        let response = search_orders_in(&square.shared, body.to_string().as_bytes()).unwrap();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let answer: Value = serde_json::from_slice(&bytes).unwrap();
+        let ids = (answer["orders"].as_array().into_iter().flatten())
+            .map(|o| o["id"].as_str().unwrap().to_owned())
+            .collect();
+        (ids, answer["cursor"].as_str().map(str::to_owned))
+    }
+
+    #[tokio::test]
+    async fn a_search_pages_in_order_and_sees_orders_changed_between_its_pages() {
+        let square = server().await;
+        let shop = SampleShop::generate(4, 30, 0);
+        square.load_shop(&shop);
+        let mut by_update: Vec<(String, String)> = (square.orders().iter())
+            .filter(|o| o["location_id"] == "LHIGHSTREET")
+            .map(|o| (text(o, "updated_at"), text(o, "id")))
+            .collect();
+        by_update.sort_unstable();
+        assert!(by_update.len() > 6, "enough orders to page through");
+        let query = json!({"sort": {"sort_field": "UPDATED_AT", "sort_order": "ASC"}});
+        let first = json!({"location_ids": ["LHIGHSTREET"], "limit": 3, "query": query});
+        let (page, cursor) = search_page(&square, &first).await;
+        let oldest: Vec<&str> = by_update
+            .iter()
+            .take(3)
+            .map(|(_, id)| id.as_str())
+            .collect();
+        assert_eq!(page, oldest);
+        let (again, _) = search_page(&square, &first).await;
+        assert_eq!(again, oldest, "the same search answers the same page");
+        // The fourth-oldest order changes: it becomes the newest, so the next page skips it.
+        let moved = by_update[3].1.clone();
+        square.update_order(&moved, "2030-01-01T00:00:00.000Z", |_| {});
+        let mut next = first.clone();
+        next["cursor"] = json!(cursor.expect("more pages"));
+        let (page, _) = search_page(&square, &next).await;
+        let expected: Vec<&str> = by_update[4..7].iter().map(|(_, id)| id.as_str()).collect();
+        assert_eq!(page, expected);
+        let newest = json!({"location_ids": ["LHIGHSTREET"], "limit": 1,
+            "query": {"sort": {"sort_field": "UPDATED_AT", "sort_order": "DESC"}}});
+        assert_eq!(search_page(&square, &newest).await.0, vec![moved]);
     }
 
     #[test]
