@@ -53,7 +53,7 @@ struct Run {
 
 async fn run(report: &mut Section, sales: usize) -> (Vec<String>, Run) {
     let dir = tempfile::tempdir().unwrap();
-    let crm = CaptureServer::start().await.unwrap();
+    let crm = CaptureServer::counting().await.unwrap();
     let port = free_port();
     let pipeline = Arc::new(
         Pipeline::start(config(dir.path(), port, &crm.url()))
@@ -207,7 +207,7 @@ async fn main() {
         "Each size on a new SQLite store, with the daemon running: sales uploaded through \
          csv-source in uploads of 1,000 (four in flight) until the loopback CRM (http-sink) has \
          every activity (`cargo bench -p rapport-e2e --bench growth`). Memory is this process's \
-         (host, plugins, the sales generator and the loopback CRM, which keeps what it receives): \
+         (host, plugins, the sales generator and the loopback CRM, which only counts the activities that arrive): \
          resident after the run and its high-water mark so far.\n",
     );
     let mut rows = Vec::new();

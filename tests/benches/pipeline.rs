@@ -89,7 +89,7 @@ const UPLOADS_IN_FLIGHT: usize = 4;
 
 async fn throughput(report: &mut Section, backend: &str, database_url: &str, events: usize) {
     let dir = tempfile::tempdir().unwrap();
-    let crm = CaptureServer::start().await.unwrap();
+    let crm = CaptureServer::counting().await.unwrap();
     let pipeline = Arc::new(start(database_url, dir.path(), &crm).await);
     let batches = uploads(events, 1000);
     let expected = expected_activities(&batches);
@@ -128,7 +128,7 @@ async fn throughput(report: &mut Section, backend: &str, database_url: &str, eve
         .map(|(after, before)| after - before);
     stop.send(true).unwrap();
     daemon.await.unwrap().unwrap();
-    let delivered = crm.captured().activity_arrivals.len();
+    let delivered = crm.distinct_activities();
     assert_eq!(delivered, expected, "{backend}: incomplete run");
     report.line(format!(
         "- throughput {backend}: {events} sales in {:.1} s (stored in {:.1} s, by when {delivered_while_storing} activities had arrived) -> {delivered} activities: {:.0} sales/s end to end, {:.0} sales/s ingest, {}",

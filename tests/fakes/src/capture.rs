@@ -1,5 +1,7 @@
 //! A catch-hook: the generic HTTP endpoint rapport's http-sink posts to. It keeps every profile and
 //! activity it accepted, counts how often each activity arrived, and can be made slow or failing.
+//! A counting catch-hook (for benchmarks of a million sales) keeps only which activities arrived,
+//! so that the memory measured is rapport's rather than the catch-hook's.
 
 use crate::faults::FaultPlan;
 use crate::server::{serve, Running};
@@ -8,7 +10,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
 /// What the catch-hook holds.
@@ -67,6 +70,9 @@ impl SeenRequest {
 struct Shared {
     captured: Mutex<Captured>,
     faults: FaultPlan,
+    /// For a counting catch-hook, a digest of each distinct activity key that arrived (and
+    /// `captured` holds only the request count).
+    counted: Option<Mutex<HashSet<u64>>>,
 }
 
 /// The catch-hook server: `POST /hook`.
@@ -77,7 +83,21 @@ pub struct CaptureServer {
 
 impl CaptureServer {
     pub async fn start() -> std::io::Result<CaptureServer> {
-        let shared = Arc::new(Shared::default());
+        CaptureServer::serve(Shared::default()).await
+    }
+
+    /// A catch-hook that keeps no item and no request, only which activities arrived: see
+    /// [`CaptureServer::distinct_activities`].
+    pub async fn counting() -> std::io::Result<CaptureServer> {
+        CaptureServer::serve(Shared {
+            counted: Some(Mutex::default()),
+            ..Shared::default()
+        })
+        .await
+    }
+
+    async fn serve(shared: Shared) -> std::io::Result<CaptureServer> {
+        let shared = Arc::new(shared);
         let app = Router::new()
             .route("/hook", post(receive))
             .layer(axum::middleware::from_fn_with_state(shared.clone(), record))
@@ -99,8 +119,12 @@ impl CaptureServer {
 
     /// How many distinct activities arrived, without copying what was captured.
     pub fn distinct_activities(&self) -> usize {
-        let captured = self.shared.captured.lock().expect("capture lock");
-        captured.activity_arrivals.len()
+        match &self.shared.counted {
+            Some(counted) => counted.lock().expect("count lock").len(),
+            None => (self.shared.captured.lock().expect("capture lock"))
+                .activity_arrivals
+                .len(),
+        }
     }
 
     /// Faults for the next requests and the latency of every answer; a faulty answer stores nothing.
@@ -131,6 +155,9 @@ async fn record(
     let response = next.run(request).await;
     let mut captured = shared.captured.lock().expect("capture lock");
     captured.requests += 1;
+    if shared.counted.is_some() {
+        return response;
+    }
     captured.seen.push(SeenRequest {
         method,
         path,
@@ -195,6 +222,18 @@ fn accept(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> (StatusCode, Jso
                 return bad_request(&format!("items[{bad}] has no `{key_field}`"));
             }
             let accepted = items.len();
+            if let Some(counted) = &shared.counted {
+                let mut counted = counted.lock().expect("count lock");
+                for item in items.iter().filter(|_| kind == "activities") {
+                    let mut digest = DefaultHasher::new();
+                    item[key_field].as_str().hash(&mut digest);
+                    counted.insert(digest.finish());
+                }
+                return (
+                    StatusCode::OK,
+                    Json(serde_json::json!({ "accepted": accepted })),
+                );
+            }
             for item in items {
                 let key = item[key_field].as_str().expect("checked above").to_string();
                 if kind == "profiles" {
@@ -226,4 +265,53 @@ fn bad_request(message: &str) -> (StatusCode, Json<Value>) {
         StatusCode::BAD_REQUEST,
         Json(serde_json::json!({"error": message})),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn post(hook: &CaptureServer, kind: &str, keys: &[&str]) -> u16 {
+        let field = if kind == "profiles" {
+            "key"
+        } else {
+            "idempotency_key"
+        };
+        let items: Vec<Value> = keys
+            .iter()
+            .map(|k| serde_json::json!({ field: k }))
+            .collect();
+        reqwest::Client::new()
+            .post(hook.url())
+            .json(&serde_json::json!({"type": kind, "items": items}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    #[tokio::test]
+    async fn a_counting_hook_counts_distinct_activities_and_keeps_nothing_else() {
+        let hook = CaptureServer::counting().await.unwrap();
+        assert_eq!(post(&hook, "activities", &["a", "b"]).await, 200);
+        assert_eq!(post(&hook, "activities", &["b", "c"]).await, 200);
+        assert_eq!(post(&hook, "profiles", &["p"]).await, 200);
+        assert_eq!(hook.distinct_activities(), 3);
+        let captured = hook.captured();
+        assert_eq!(captured.requests, 3);
+        assert!(captured.activities.is_empty() && captured.seen.is_empty());
+        assert!(captured.profiles.is_empty() && captured.arrivals.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_keeping_hook_keeps_every_arrival() {
+        let hook = CaptureServer::start().await.unwrap();
+        post(&hook, "activities", &["a", "b"]).await;
+        post(&hook, "activities", &["b"]).await;
+        assert_eq!(hook.distinct_activities(), 2);
+        let captured = hook.captured();
+        assert_eq!((captured.activities.len(), captured.seen.len()), (3, 2));
+        assert_eq!(captured.activity_arrivals["b"], 2);
+    }
 }
