@@ -47,14 +47,24 @@ impl Backend {
 
     /// Sets up a new connection: on SQLite, waiting for the lock, write-ahead logging, durable
     /// commits, foreign keys, and secure deletion (deleted content is overwritten with zeros, so
-    /// a forgotten person's details do not survive in free pages).
+    /// a forgotten person's details do not survive in free pages). On PostgreSQL, every execution
+    /// of a prepared statement is planned for its values: a generic plan, chosen after a
+    /// statement's fifth run while a new shop's tables were nearly empty, stays on the
+    /// connection as they grow (a claim scanning the whole outbox, 2 s at the 99th percentile at
+    /// 1,000 sales/s), where planning costs a fraction of a millisecond.
     pub(crate) async fn prepare(self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
-        if self == Backend::Sqlite {
-            conn.execute("PRAGMA busy_timeout = 10000").await?;
-            conn.execute("PRAGMA journal_mode = WAL").await?;
-            conn.execute("PRAGMA synchronous = FULL").await?;
-            conn.execute("PRAGMA foreign_keys = ON").await?;
-            conn.execute("PRAGMA secure_delete = ON").await?;
+        match self {
+            Backend::Sqlite => {
+                conn.execute("PRAGMA busy_timeout = 10000").await?;
+                conn.execute("PRAGMA journal_mode = WAL").await?;
+                conn.execute("PRAGMA synchronous = FULL").await?;
+                conn.execute("PRAGMA foreign_keys = ON").await?;
+                conn.execute("PRAGMA secure_delete = ON").await?;
+            }
+            Backend::Postgres => {
+                conn.execute("SET plan_cache_mode = force_custom_plan")
+                    .await?;
+            }
         }
         Ok(())
     }

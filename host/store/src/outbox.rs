@@ -478,31 +478,35 @@ impl Store {
         // while another host sends an earlier one; rows locked by other writers are skipped.
         self.backend.take_claim_turn(&mut tx, sink).await?;
         queue::release_expired_leases(&mut tx, &OUTBOX, sink, now).await?;
+        // Each candidate is looked up among the person's own items (`outbox_person`), one
+        // indexed probe each, whatever the planner believes of the outbox's size: a queue's
+        // statistics are always out of date, and PostgreSQL, joining on estimates taken while the
+        // outbox was nearly empty, compared every candidate with every item in flight instead.
         // Consent changes go first: a person's is taken whenever none of their items is in flight
         // (one in flight may carry older consents, and must land first).
         let consent_first = "SELECT o.id FROM outbox o
              WHERE o.sink_id = $1 AND o.kind = 'consent' AND o.status = 'pending'
                AND o.next_attempt_at <= $2
-               AND NOT EXISTS (SELECT 1 FROM outbox i
-                               WHERE i.sink_id = $1 AND i.profile_id = o.profile_id
-                                 AND i.status = 'inflight')
+               AND (SELECT 1 FROM outbox i
+                    WHERE i.sink_id = $1 AND i.status = 'inflight'
+                      AND i.profile_id = o.profile_id
+                    LIMIT 1) IS NULL
              ORDER BY o.id
              LIMIT $4";
         // Then a person's items in order, several in one batch when they are all ready, but none
         // while one of theirs is in flight, nor at or after one waiting to be retried. A journey
         // message waiting for its time holds up nothing: it stands apart from the person's updates.
-        let in_order = "WITH blocked AS (
-                 SELECT profile_id, MIN(from_id) AS from_id FROM (
-                     SELECT profile_id, 0 AS from_id FROM outbox
-                     WHERE sink_id = $1 AND status = 'inflight'
-                     UNION ALL
-                     SELECT profile_id, id AS from_id FROM outbox
-                     WHERE sink_id = $1 AND status = 'pending' AND next_attempt_at > $2
-                       AND kind <> 'message') AS waiting
-                 GROUP BY profile_id)
-             SELECT o.id FROM outbox o LEFT JOIN blocked b ON b.profile_id = o.profile_id
+        let in_order = "SELECT o.id FROM outbox o
              WHERE o.sink_id = $1 AND o.status = 'pending' AND o.next_attempt_at <= $2
-               AND (b.from_id IS NULL OR o.id < b.from_id)
+               AND (SELECT 1 FROM outbox i
+                    WHERE i.sink_id = $1 AND i.status = 'inflight'
+                      AND i.profile_id = o.profile_id
+                    LIMIT 1) IS NULL
+               AND (SELECT 1 FROM outbox w
+                    WHERE w.sink_id = $1 AND w.status = 'pending'
+                      AND w.profile_id = o.profile_id AND w.id < o.id
+                      AND w.next_attempt_at > $2 AND w.kind <> 'message'
+                    LIMIT 1) IS NULL
              ORDER BY o.id
              LIMIT $4";
         let mut rows = Vec::new();
