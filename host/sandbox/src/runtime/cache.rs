@@ -39,6 +39,7 @@ impl ComponentCache {
             None => {
                 let component = Component::new(engine, wasm)?;
                 self.store_on_disk(&key, &component);
+                release_compiler_scratch();
                 component
             }
         };
@@ -84,5 +85,16 @@ impl ComponentCache {
         if let Err(e) = write() {
             tracing::warn!(path = %path.display(), error = %e, "could not cache compiled component");
         }
+    }
+}
+
+/// Hands the memory compilation freed back to the operating system. Cranelift compiles on
+/// several threads, and glibc keeps what each thread freed in that thread's arena: about 15 MiB
+/// for six plugins, which a daemon otherwise holds while idle.
+fn release_compiler_scratch() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free pages of the allocator's own arenas to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
