@@ -484,33 +484,34 @@ impl Store {
         // outbox was nearly empty, compared every candidate with every item in flight instead.
         // Consent changes go first: a person's is taken whenever none of their items is in flight
         // (one in flight may carry older consents, and must land first).
-        let consent_first = "SELECT o.id FROM outbox o
-             WHERE o.sink_id = $1 AND o.kind = 'consent' AND o.status = 'pending'
-               AND o.next_attempt_at <= $2
-               AND (SELECT 1 FROM outbox i
+        let none_in_flight = "(SELECT 1 FROM outbox i
                     WHERE i.sink_id = $1 AND i.status = 'inflight'
                       AND i.profile_id = o.profile_id
-                    LIMIT 1) IS NULL
+                    LIMIT 1) IS NULL";
+        let consent_first = format!(
+            "SELECT o.id FROM outbox o
+             WHERE o.sink_id = $1 AND o.kind = 'consent' AND o.status = 'pending'
+               AND o.next_attempt_at <= $2 AND {none_in_flight}
              ORDER BY o.id
-             LIMIT $4";
+             LIMIT $4"
+        );
         // Then a person's items in order, several in one batch when they are all ready, but none
         // while one of theirs is in flight, nor at or after one waiting to be retried. A journey
         // message waiting for its time holds up nothing: it stands apart from the person's updates.
-        let in_order = "SELECT o.id FROM outbox o
+        let in_order = format!(
+            "SELECT o.id FROM outbox o
              WHERE o.sink_id = $1 AND o.status = 'pending' AND o.next_attempt_at <= $2
-               AND (SELECT 1 FROM outbox i
-                    WHERE i.sink_id = $1 AND i.status = 'inflight'
-                      AND i.profile_id = o.profile_id
-                    LIMIT 1) IS NULL
+               AND {none_in_flight}
                AND (SELECT 1 FROM outbox w
                     WHERE w.sink_id = $1 AND w.status = 'pending'
                       AND w.profile_id = o.profile_id AND w.id < o.id
                       AND w.next_attempt_at > $2 AND w.kind <> 'message'
                     LIMIT 1) IS NULL
              ORDER BY o.id
-             LIMIT $4";
+             LIMIT $4"
+        );
         let mut rows = Vec::new();
-        for select in [consent_first, in_order] {
+        for select in [&consent_first, &in_order] {
             if rows.len() >= limit {
                 break;
             }

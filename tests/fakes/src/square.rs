@@ -938,13 +938,21 @@ fn paginate(
     limit: usize,
     query: &Value,
 ) -> (Vec<Value>, Option<String>) {
-    let end = (offset + limit).min(items.len());
-    let page = items
-        .get(offset..end)
-        .map(|page| page.iter().map(|v| (*v).clone()).collect())
-        .unwrap_or_default();
-    let next = (end < items.len()).then(|| make_cursor(end, query));
-    (page, next)
+    let (page, next) = page_of(items.len(), offset, limit, query);
+    (items[page].iter().map(|v| (*v).clone()).collect(), next)
+}
+
+/// Which of `len` items one page from `offset` holds (none past the end), and the next cursor
+/// if more remain.
+fn page_of(
+    len: usize,
+    offset: usize,
+    limit: usize,
+    query: &Value,
+) -> (std::ops::Range<usize>, Option<String>) {
+    let end = (offset + limit).min(len);
+    let next = (end < len).then(|| make_cursor(end, query));
+    (offset.min(end)..end, next)
 }
 
 fn limit(body: &Map<String, Value>, default: u64, max: u64) -> Result<usize, BadRequest> {
@@ -1060,11 +1068,10 @@ fn search_orders_in(shared: &Shared, bytes: &[u8]) -> Result<Response, BadReques
         sort_by_time(&mut matching, &sort_key, descending);
         Ok(matching.iter().map(|o| text(o, "id")).collect())
     })?;
-    let end = (offset + limit).min(ids.len());
-    let page: Vec<Value> = (ids.get(offset..end).unwrap_or_default().iter())
+    let (page, next) = page_of(ids.len(), offset, limit, &fingerprinted);
+    let page: Vec<Value> = (ids[page].iter())
         .filter_map(|id| data.orders.get(id).cloned())
         .collect();
-    let next = (end < ids.len()).then(|| make_cursor(end, &fingerprinted));
     drop(data);
     let mut answer = Map::new();
     if !page.is_empty() {
