@@ -61,8 +61,7 @@ pub async fn predicted_value(
         ShopHistory::summarise_in(sales, zone, as_of, fit.time_unit, Some(currency.clone()));
     let models = fit.models();
     let values: Vec<f64> = (history.customers.values())
-        .filter_map(|summary| person::predict(&models, summary, as_of)?.value_12_months)
-        .map(|value| value.expected)
+        .filter_map(|summary| person::expected_value(&models, summary))
         .collect();
     let scale = 10f64.powi(minor_unit_exponent(currency.as_str()));
     let total = (values.iter().sum::<f64>() * scale).round() as i64;

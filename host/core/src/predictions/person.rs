@@ -105,17 +105,13 @@ pub fn predict(
             ))
         })
         .collect::<Option<Vec<_>>>()?;
-    let value_12_months = match (models.gamma_gamma, &draws.values) {
-        (Some(g), Some(values)) => {
-            let spend = g.expected_spend(summary.x, summary.mean_spend);
-            let in_year = bgnbd.expected_purchases(summary, in_units(VALUE_DAYS))?;
-            spend.map(|spend| {
-                let (low, high) = interval(values);
-                Estimate {
-                    expected: in_year * spend,
-                    low,
-                    high,
-                }
+    let value_12_months = match (expected_value(models, summary), &draws.values) {
+        (Some(expected), Some(values)) => {
+            let (low, high) = interval(values);
+            Some(Estimate {
+                expected,
+                low,
+                high,
             })
         }
         _ => None,
@@ -130,6 +126,18 @@ pub fn predict(
         next_order,
         value_12_months,
     })
+}
+
+/// The expected value of the person's next [`VALUE_DAYS`] (fit's currency, major units), without
+/// the interval that takes [`predict`]'s posterior draws: `None` without a spend model, a spend to
+/// expect, or expected purchases (the ₂F₁ series does not converge).
+pub fn expected_value(models: &Models, summary: &CustomerSummary) -> Option<f64> {
+    let spend = models
+        .gamma_gamma?
+        .expected_spend(summary.x, summary.mean_spend)?;
+    let in_year = (models.bgnbd)
+        .expected_purchases(summary, models.time_unit.of_days(f64::from(VALUE_DAYS)))?;
+    Some(in_year * spend)
 }
 
 /// The 10th and 90th percentiles of `draws` (sorted).

@@ -272,6 +272,58 @@ fn a_persons_predictions_agree_with_the_closed_forms() {
     assert_eq!(CDNOW.median_next_purchase(&gone), None);
 }
 
+/// The value alone (what the shop's predicted lifetime value sums, with no draws) is the year's
+/// expected purchases (eq. 10) times the Gamma-Gamma's expected spend, worked by hand, as
+/// `predict` has it; none without a spend model; a one-time buyer is expected to spend the
+/// population's mean, p·v/(q−1).
+#[test]
+fn the_expected_value_alone_is_the_years_purchases_times_the_expected_spend() {
+    let spend_model = GammaGamma {
+        p: 6.25,
+        q: 3.74,
+        v: 15.44,
+    };
+    let models = Models {
+        time_unit: TimeUnit::Week,
+        bgnbd: CDNOW,
+        gamma_gamma: Some(spend_model),
+    };
+    let c = CustomerSummary {
+        x: 3,
+        t_x: 20.0,
+        t: 30.0,
+        mean_spend: Some(25.0),
+    };
+    let year = CDNOW.expected_purchases(&c, 365.0 / 7.0).unwrap();
+    let spend = (15.44 + 3.0 * 25.0) * 6.25 / (6.25 * 3.0 + 3.74 - 1.0);
+    let value = person::expected_value(&models, &c).unwrap();
+    assert!((value - year * spend).abs() < 1e-9, "{value}");
+    assert_eq!(
+        Some(value),
+        (person::predict(&models, &c, "2026-01-01".parse().unwrap()))
+            .and_then(|p| p.value_12_months)
+            .map(|v| v.expected)
+    );
+    let no_spend_model = Models {
+        gamma_gamma: None,
+        ..models
+    };
+    assert_eq!(person::expected_value(&no_spend_model, &c), None);
+    let first_timer = CustomerSummary {
+        x: 0,
+        t_x: 0.0,
+        t: 30.0,
+        mean_spend: None,
+    };
+    let population_mean = 15.44 * 6.25 / (3.74 - 1.0);
+    let expected = CDNOW.expected_purchases(&first_timer, 365.0 / 7.0).unwrap();
+    let value = person::expected_value(&models, &first_timer);
+    assert!(
+        value.is_some_and(|v| (v - expected * population_mean).abs() < 1e-9),
+        "{value:?}"
+    );
+}
+
 /// Over 1,000 customers simulated from known parameters and observed for a year, the 80%
 /// intervals of the purchases in the following 90 days hold the purchases each actually made at
 /// least 80% of the time (counts are discrete, so an interval holds at least its share; 78%
