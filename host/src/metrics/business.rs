@@ -125,8 +125,14 @@ pub async fn business(
     let entries = (store.entries_between(since, until).await?.into_iter())
         .map(entry)
         .collect::<Result<Vec<_>, _>>()?;
+    let accessories: Vec<&str> = windows.keys().copied().collect();
     let orders: Vec<(i64, Order)> = (store
-        .buyer_orders(since, until + widest.num_milliseconds())
+        .orders_after_entries(
+            &accessories,
+            since,
+            until,
+            until + widest.num_milliseconds(),
+        )
         .await?
         .into_iter())
     .filter_map(|(person, payload)| match serde_json::from_str(&payload) {

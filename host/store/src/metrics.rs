@@ -1,5 +1,6 @@
-//! The reads business metrics make: every current refund with its buyer, the counted sales of
-//! known buyers with their lines (payloads), and the journey entries of a span of time with
+//! The reads business metrics make: every current refund with its buyer, the counted sales (with
+//! their lines, from payloads) of the people an accessory suggestion was meant for, and the
+//! journey entries of a span of time with
 //! whether a sale was credited to them. Read from `events`, `journey_entries` and
 //! `attributions`; what the figures mean is `rapport_core::metrics`'. The sales themselves are
 //! read as the predictions read them (`Store::sales_before`).
@@ -36,13 +37,13 @@ pub struct EntryRow {
 }
 
 impl Store {
-    /// Every current refund of a known person made before `before` (ms).
+    /// Every current refund of a known person made before `before` (ms), by time.
     pub async fn refunds_before(&self, before: i64) -> Result<Vec<RefundRow>, StoreError> {
         sqlx::query(
             "SELECT profile_id, occurred_at, amount_minor, currency FROM events
              WHERE kind = 'refund' AND superseded = 0 AND profile_id IS NOT NULL
                AND amount_minor IS NOT NULL AND currency IS NOT NULL AND occurred_at < $1
-             ORDER BY id",
+             ORDER BY occurred_at, id",
         )
         .bind(before)
         .fetch_all(&self.pool)
@@ -59,25 +60,47 @@ impl Store {
         .collect()
     }
 
-    /// The counted sales of known buyers placed from `since` to before `until` (ms), each with
-    /// its buyer and payload, by event id.
-    pub async fn buyer_orders(
+    /// The counted sales placed from `since` to before `until` (ms) of the people sent (or held
+    /// out from) an entry of one of `journeys` from `since` to before `entered_until`: what an
+    /// accessory suggestion can have been bought in. Each with its buyer and payload, by event
+    /// id; none without journeys. Only those people's orders are read, through their index, so
+    /// the read grows with the suggestions, not with the shop's sales.
+    pub async fn orders_after_entries(
         &self,
+        journeys: &[&str],
         since: i64,
+        entered_until: i64,
         until: i64,
     ) -> Result<Vec<(i64, String)>, StoreError> {
-        sqlx::query(&format!(
+        if journeys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let names = (5..5 + journeys.len())
+            .map(|n| format!("${n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
             "SELECT profile_id, payload FROM events
-             WHERE {COUNTED_SALES} AND profile_id IS NOT NULL AND placed_at >= $1
-               AND placed_at < $2 ORDER BY id"
-        ))
-        .bind(since)
-        .bind(until)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|row| Ok((row.try_get("profile_id")?, row.try_get("payload")?)))
-        .collect()
+             WHERE {COUNTED_SALES} AND placed_at >= $1 AND placed_at < $2
+               AND profile_id IN (SELECT profile_id FROM journey_entries
+                   WHERE outcome IN ('sent', 'holdout') AND entered_at >= $3
+                     AND entered_at < $4 AND journey IN ({names}))
+             ORDER BY id"
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(since)
+            .bind(until)
+            .bind(since)
+            .bind(entered_until);
+        for journey in journeys {
+            query = query.bind(*journey);
+        }
+        query
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| Ok((row.try_get("profile_id")?, row.try_get("payload")?)))
+            .collect()
     }
 
     /// The entries sent or held out from `since` to before `until` (ms), with the sales credited

@@ -169,3 +169,28 @@ impl Drop for PostgresDatabase {
         .join();
     }
 }
+
+/// Stores an order or refund event `id` of profile `profile` (12.50 EUR, occurred and placed at
+/// `at` ms), superseded if its id ends in `-old`; its payload names it (`{"id": id}`).
+pub async fn event(db: &Db, id: &str, kind: &str, profile: Option<i64>, state: &str, at: i64) {
+    let superseded = i64::from(id.ends_with("-old"));
+    sqlx::query(
+        "INSERT INTO events (source_id, source_event_id, kind, object_id, profile_id, amount_minor,
+                             currency, occurred_at, ingested_at, payload, state, placed_at,
+                             superseded)
+         VALUES ('pos', $1, $2, $3, $4, 1250, 'EUR', $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(id)
+    .bind(kind)
+    .bind(id)
+    .bind(profile)
+    .bind(at)
+    .bind(at)
+    .bind(serde_json::json!({ "id": id }).to_string())
+    .bind(state)
+    .bind(at)
+    .bind(superseded)
+    .execute(&db.sql)
+    .await
+    .unwrap();
+}

@@ -4,6 +4,7 @@ mod common;
 mod erasure;
 mod events;
 mod merges;
+mod metrics;
 mod outbox;
 mod pairs;
 mod predictions;

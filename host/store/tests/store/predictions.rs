@@ -1,31 +1,11 @@
 //! The sales the customer-base models read (completed orders' current versions with a buyer, before
 //! a time) and the fits table: a fit reads back as it was recorded, and the latest is the last made.
 
-use crate::common::{on_both, Db};
+use crate::common::{event, on_both};
 use chrono::NaiveDate;
 use rapport_core::predictions::{
     BgNbd, BgNbdFit, DataFigures, GammaGamma, GammaGammaFit, ShopFit, TimeUnit,
 };
-
-/// Stores an order or refund event of profile `profile`.
-async fn event(db: &Db, id: &str, kind: &str, profile: Option<i64>, state: &str, at: i64) {
-    let superseded = i64::from(id.ends_with("-old"));
-    sqlx::query(
-        "INSERT INTO events (source_id, source_event_id, kind, object_id, profile_id, amount_minor,
-                             currency, occurred_at, ingested_at, payload, state, placed_at,
-                             superseded)
-         VALUES ('pos', $1, $2, $1, $3, 1250, 'EUR', $4, $4, '{}', $5, $4, $6)",
-    )
-    .bind(id)
-    .bind(kind)
-    .bind(profile)
-    .bind(at)
-    .bind(state)
-    .bind(superseded)
-    .execute(&db.sql)
-    .await
-    .unwrap();
-}
 
 #[tokio::test]
 async fn the_sales_read_are_completed_current_orders_of_known_buyers_before_the_time() {
