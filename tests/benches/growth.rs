@@ -4,13 +4,15 @@
 //! others, comma-separated), a new SQLite store and a running daemon take the sales through
 //! csv-source in uploads of 1,000 (four in flight) until the loopback CRM has every activity: the
 //! throughput, CPU time per sale (it must stay flat as the store grows) and this process's memory.
-//! Then, on the largest store: fitting the prediction models, mining product pairs, and the
-//! metrics and dashboard API's answers over real HTTP with an admin token.
+//! Each upload is a year of a hundred customers of its own (so 1,000,000 sales are 100,000
+//! customers with about eight visits a year each). Then, on the largest store: fitting the
+//! prediction models, mining product pairs, and the metrics (of the year's last month) and
+//! dashboard API's answers over real HTTP with an admin token.
 
 use rapport_e2e::bench::{cpu_seconds, mb, status_kb, Section};
 use rapport_e2e::{admin_token, free_port, plugin, LOOPBACK_DEV};
 use rapport_fakes::capture::CaptureServer;
-use rapport_fakes::shop::SampleShop;
+use rapport_fakes::shop::{SampleShop, Shape};
 use rapport_host::config::Config;
 use rapport_host::pipeline::Pipeline;
 use std::sync::Arc;
@@ -18,6 +20,13 @@ use std::time::{Duration, Instant};
 
 const PER_UPLOAD: usize = 1_000;
 const UPLOADS_IN_FLIGHT: usize = 4;
+/// Each upload's customers, whose sales it holds all of.
+const CUSTOMERS_PER_UPLOAD: usize = 100;
+/// The shop's year: 2025-11-01 to 2026-11-01 (UTC), the day the models are fitted on.
+const YEAR_START: i64 = 1_761_955_200;
+const FIT_AS_OF: &str = "2026-11-01";
+/// The month the metrics are asked for: the year's last.
+const METRICS_MONTH: &str = "from=2026-10-01&to=2026-11-01";
 
 fn config(dir: &std::path::Path, port: u16, hook: &str) -> Config {
     let text = format!(
@@ -33,7 +42,15 @@ fn config(dir: &std::path::Path, port: u16, hook: &str) -> Config {
 /// Upload `n` of a run: its CSV, and the activities the CRM should get from it (one per sale
 /// with a known customer, one per refund). Made as it is sent, so the run's memory is rapport's.
 fn upload(n: usize) -> (Vec<u8>, usize) {
-    let shop = SampleShop::generate(n as u64, PER_UPLOAD, 0).as_export(n, &format!("G{n:05}-"));
+    let shape = Shape {
+        sales: PER_UPLOAD,
+        customers: CUSTOMERS_PER_UPLOAD,
+        start: YEAR_START,
+        days: 365,
+        locations: 2,
+        refund_one_in: 15,
+    };
+    let shop = SampleShop::generate_shaped(n as u64, &shape, 0).as_export(n, &format!("G{n:05}-"));
     let expected = shop.attributed_sales().count()
         + shop
             .valid_receipts()
@@ -144,7 +161,7 @@ async fn upkeep(report: &mut Section, sales: usize, run: &Run) {
     let pipeline = &run.pipeline;
     let store = &pipeline.store;
     let now = chrono::Utc::now();
-    let as_of = "2026-11-01".parse().unwrap();
+    let as_of = FIT_AS_OF.parse().unwrap();
     let zone = pipeline.config.shop.time_zone;
     let started = Instant::now();
     let fitted = rapport_host::predictions::refit(store, zone, as_of, now)
@@ -168,8 +185,9 @@ async fn upkeep(report: &mut Section, sales: usize, run: &Run) {
     let token = admin_token(store).await;
     let client = reqwest::Client::new();
     let mut rows = Vec::new();
+    let metrics = format!("/api/metrics?{METRICS_MONTH}");
     for path in [
-        "/api/metrics",
+        metrics.as_str(),
         "/api/summary",
         "/api/segments",
         "/api/operations",
@@ -206,7 +224,9 @@ async fn main() {
         "As the work grows",
         "Each size on a new SQLite store, with the daemon running: sales uploaded through \
          csv-source in uploads of 1,000 (four in flight) until the loopback CRM (http-sink) has \
-         every activity (`cargo bench -p rapport-e2e --bench growth`). Memory is this process's \
+         every activity (`cargo bench -p rapport-e2e --bench growth`); each upload is a year \
+         (2025-11-01 to 2026-11-01) of a hundred customers of its own, so 1,000,000 sales are \
+         100,000 customers. Memory is this process's \
          (host, plugins, the sales generator and the loopback CRM, which only counts the activities that arrive): \
          resident after the run and its high-water mark so far.\n",
     );
