@@ -1,12 +1,13 @@
 //! The reads business metrics make: every current refund with its buyer, the counted sales (with
 //! their lines, from payloads) of the people an accessory suggestion was meant for, and the
-//! journey entries of a span of time with
-//! whether a sale was credited to them. Read from `events`, `journey_entries` and
-//! `attributions`; what the figures mean is `rapport_core::metrics`'. The sales themselves are
-//! read as the predictions read them (`Store::sales_before`).
+//! journey entries of a span of time with whether a sale was credited to them. Read from
+//! `events`, `journey_entries` and `attributions`; what the figures mean is
+//! `rapport_core::metrics`'. The sales themselves are read as the predictions read them
+//! (`Store::sales_before`).
 
 use super::events::COUNTED_SALES;
 use super::journey_entries::Outcome;
+use super::rows::{self, Value};
 use super::{Store, StoreError};
 use sqlx::Row;
 use std::collections::BTreeMap;
@@ -72,31 +73,18 @@ impl Store {
         entered_until: i64,
         until: i64,
     ) -> Result<Vec<(i64, String)>, StoreError> {
-        if journeys.is_empty() {
-            return Ok(Vec::new());
-        }
-        let names = (5..5 + journeys.len())
-            .map(|n| format!("${n}"))
-            .collect::<Vec<_>>()
-            .join(", ");
         let sql = format!(
             "SELECT profile_id, payload FROM events
              WHERE {COUNTED_SALES} AND placed_at >= $1 AND placed_at < $2
                AND profile_id IN (SELECT profile_id FROM journey_entries
                    WHERE outcome IN ('sent', 'holdout') AND entered_at >= $3
-                     AND entered_at < $4 AND journey IN ({names}))
+                     AND entered_at < $4 AND journey IN {{list}})
              ORDER BY id"
         );
-        let mut query = sqlx::query(&sql)
-            .bind(since)
-            .bind(until)
-            .bind(since)
-            .bind(entered_until);
-        for journey in journeys {
-            query = query.bind(*journey);
-        }
-        query
-            .fetch_all(&self.pool)
+        let params = [since, until, since, entered_until].map(Value::from);
+        let journeys: Vec<Value> = journeys.iter().copied().map(Value::from).collect();
+        let mut conn = self.pool.acquire().await?;
+        rows::query_in(&mut conn, &sql, &params, &journeys)
             .await?
             .iter()
             .map(|row| Ok((row.try_get("profile_id")?, row.try_get("payload")?)))

@@ -158,7 +158,8 @@ fn is_item(line: &LineItem, item: &Item) -> bool {
 
 /// The attachment of the accessory suggestions entered in `period`. `windows`: each accessory
 /// journey's window (entries of other journeys are left out); `orders`: counted sales with their
-/// buyers (every one of the entries' people's, at least: no one else's are looked at); `currency`: the shop's, that revenue is counted in.
+/// buyers (every one of the entries' people's, at least: no one else's are looked at);
+/// `currency`: the shop's, that revenue is counted in.
 pub fn attachment(
     entries: &[Entry],
     windows: &HashMap<&str, Duration>,
