@@ -194,3 +194,19 @@ pub async fn event(db: &Db, id: &str, kind: &str, profile: Option<i64>, state: &
     .await
     .unwrap();
 }
+
+/// `N` new profiles (keys `p-1`, `p-2`, …), their ids in that order.
+pub async fn profiles<const N: usize>(db: &Db) -> [i64; N] {
+    let mut ids = [0; N];
+    for (n, id) in ids.iter_mut().enumerate() {
+        let key = format!("p-{}", n + 1);
+        let row = db
+            .rows(
+                "INSERT INTO profiles (key, created_at, updated_at) VALUES ($1, 0, 0) RETURNING id",
+                &[Param::Text(&key)],
+            )
+            .await;
+        *id = sqlx::Row::get(&row[0], "id");
+    }
+    ids
+}

@@ -2,24 +2,7 @@
 //! and the orders an accessory suggestion can have been bought in, which are only those of the
 //! people entered into one of the named journeys in the entries' span.
 
-use crate::common::{event, on_both, Db, Param};
-
-/// Two people, `ana` and `ben`, and a third, `cy`, with no entry.
-async fn people(db: &Db) -> (i64, i64, i64) {
-    db.run(
-        "INSERT INTO profiles (key, created_at, updated_at)
-         VALUES ('p-1', 0, 0), ('p-2', 0, 0), ('p-3', 0, 0)",
-        &[],
-    )
-    .await;
-    let ids: Vec<i64> = (db
-        .rows("SELECT id FROM profiles ORDER BY key", &[])
-        .await
-        .iter())
-    .map(|r| sqlx::Row::get(r, "id"))
-    .collect();
-    (ids[0], ids[1], ids[2])
-}
+use crate::common::{event, on_both, profiles, Db, Param};
 
 async fn entry(db: &Db, journey: &str, profile: i64, at: i64, outcome: &str) {
     db.run(
@@ -48,7 +31,7 @@ fn ids(orders: &[(i64, String)]) -> Vec<(i64, String)> {
 #[tokio::test]
 async fn only_the_orders_of_people_entered_into_the_named_journeys_are_read() {
     on_both(|db| async move {
-        let (ana, ben, cy) = people(&db).await;
+        let [ana, ben, cy] = profiles(&db).await;
         // Entries: ana sent the accessory suggestion, ben held out of it; ana also in another
         // journey; cy was skipped (no message, no holdout); and an entry after the span.
         entry(&db, "accessory", ana, 1_000, "sent").await;
@@ -107,7 +90,7 @@ async fn only_the_orders_of_people_entered_into_the_named_journeys_are_read() {
 #[tokio::test]
 async fn the_refunds_read_are_current_ones_of_known_people_before_the_time_by_time() {
     on_both(|db| async move {
-        let (ana, ben, _) = people(&db).await;
+        let [ana, ben] = profiles(&db).await;
         event(&db, "r3", "refund", Some(ana), "completed", 3_000).await;
         event(&db, "r1", "refund", Some(ben), "completed", 1_000).await;
         event(&db, "r2-old", "refund", Some(ana), "completed", 1_500).await;

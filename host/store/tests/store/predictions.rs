@@ -1,7 +1,7 @@
 //! The sales the customer-base models read (completed orders' current versions with a buyer, before
 //! a time) and the fits table: a fit reads back as it was recorded, and the latest is the last made.
 
-use crate::common::{event, on_both};
+use crate::common::{event, on_both, profiles};
 use chrono::NaiveDate;
 use rapport_core::predictions::{
     BgNbd, BgNbdFit, DataFigures, GammaGamma, GammaGammaFit, ShopFit, TimeUnit,
@@ -10,18 +10,7 @@ use rapport_core::predictions::{
 #[tokio::test]
 async fn the_sales_read_are_completed_current_orders_of_known_buyers_before_the_time() {
     on_both(|db| async move {
-        db.run(
-            "INSERT INTO profiles (key, created_at, updated_at) VALUES ('p-1', 0, 0), ('p-2', 0, 0)",
-            &[],
-        )
-        .await;
-        let ids: Vec<i64> = db
-            .rows("SELECT id FROM profiles ORDER BY key", &[])
-            .await
-            .iter()
-            .map(|r| sqlx::Row::get(r, "id"))
-            .collect();
-        let (ana, ben) = (ids[0], ids[1]);
+        let [ana, ben] = profiles(&db).await;
         event(&db, "o1", "order", Some(ana), "completed", 1_000).await;
         event(&db, "o2", "order", Some(ben), "completed", 2_000).await;
         event(&db, "o3", "order", Some(ana), "completed", 3_000).await;
