@@ -20,10 +20,16 @@ use std::time::{Duration, Instant};
 
 const PER_UPLOAD: usize = 1_000;
 const UPLOADS_IN_FLIGHT: usize = 4;
-/// Each upload's customers, whose sales it holds all of.
-const CUSTOMERS_PER_UPLOAD: usize = 100;
-/// The shop's year: 2025-11-01 to 2026-11-01 (UTC), the day the models are fitted on.
-const YEAR_START: i64 = 1_761_955_200;
+/// Each upload: a year, 2025-11-01 to 2026-11-01 (UTC), of a hundred customers of its own.
+const UPLOAD: Shape = Shape {
+    sales: PER_UPLOAD,
+    customers: 100,
+    start: 1_761_955_200,
+    days: 365,
+    locations: 2,
+    refund_one_in: 15,
+};
+/// The day the models are fitted on: the end of the uploads' year.
 const FIT_AS_OF: &str = "2026-11-01";
 /// The month the metrics are asked for: the year's last.
 const METRICS_MONTH: &str = "from=2026-10-01&to=2026-11-01";
@@ -42,15 +48,7 @@ fn config(dir: &std::path::Path, port: u16, hook: &str) -> Config {
 /// Upload `n` of a run: its CSV, and the activities the CRM should get from it (one per sale
 /// with a known customer, one per refund). Made as it is sent, so the run's memory is rapport's.
 fn upload(n: usize) -> (Vec<u8>, usize) {
-    let shape = Shape {
-        sales: PER_UPLOAD,
-        customers: CUSTOMERS_PER_UPLOAD,
-        start: YEAR_START,
-        days: 365,
-        locations: 2,
-        refund_one_in: 15,
-    };
-    let shop = SampleShop::generate_shaped(n as u64, &shape, 0).as_export(n, &format!("G{n:05}-"));
+    let shop = SampleShop::generate_shaped(n as u64, &UPLOAD, 0).as_export(n, &format!("G{n:05}-"));
     let expected = shop.attributed_sales().count()
         + shop
             .valid_receipts()
@@ -226,9 +224,9 @@ async fn main() {
          csv-source in uploads of 1,000 (four in flight) until the loopback CRM (http-sink) has \
          every activity (`cargo bench -p rapport-e2e --bench growth`); each upload is a year \
          (2025-11-01 to 2026-11-01) of a hundred customers of its own, so 1,000,000 sales are \
-         100,000 customers. Memory is this process's \
-         (host, plugins, the sales generator and the loopback CRM, which only counts the activities that arrive): \
-         resident after the run and its high-water mark so far.\n",
+         100,000 customers. Memory is this process's (host, plugins, the sales generator and the \
+         loopback CRM, which only counts the activities that arrive): resident after the run and \
+         its high-water mark so far.\n",
     );
     let mut rows = Vec::new();
     let mut last: Option<(usize, Run)> = None;
