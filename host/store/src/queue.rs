@@ -124,10 +124,11 @@ pub(crate) async fn lease(
     let backend = Backend::of(conn);
     let lock = backend.skip_locked(alias);
     let named = backend.claim_selection();
+    let partition_column = backend.not_by_index(column);
     let sql = format!(
         "WITH picked {named} ({select} {lock})
          UPDATE {table} SET status = '{INFLIGHT}', lease_until = $3
-         WHERE {column} = $1 AND {key} IN (SELECT {key} FROM picked)
+         WHERE {partition_column} = $1 AND {key} IN (SELECT {key} FROM picked)
          RETURNING {returning}"
     );
     let mut query = sqlx::query(&sql)
