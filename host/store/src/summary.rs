@@ -144,17 +144,21 @@ impl Store {
                 _ => figures.activities_delivered += finished,
             }
         }
-        for row in sqlx::query(
+        // Journey messages alone, through their own index: grouped by a sink column any index
+        // could order, the planner walked every item of the outbox instead (1.9 s at 1M items).
+        let messages = format!(
             "SELECT sink_id,
                     SUM(CASE WHEN status = 'pending' AND next_attempt_at > $1 THEN 1 ELSE 0 END)
                         AS delayed,
                     SUM(CASE WHEN status = 'suppressed' AND last_error LIKE 'frequency cap%'
                              THEN 1 ELSE 0 END) AS dropped
-             FROM outbox WHERE kind = 'message' GROUP BY sink_id",
-        )
-        .bind(now_ms())
-        .fetch_all(&self.pool)
-        .await?
+             FROM outbox WHERE kind = 'message' GROUP BY {}",
+            self.backend.not_by_index("sink_id")
+        );
+        for row in sqlx::query(&messages)
+            .bind(now_ms())
+            .fetch_all(&self.pool)
+            .await?
         {
             let sink: String = row.try_get("sink_id")?;
             if let Some(figures) = summary.sinks.iter_mut().find(|s| s.sink == sink) {
