@@ -7,7 +7,8 @@
 //! wall time, CPU time and peak memory; and what it received is counted per stream (Airbyte's
 //! RECORD messages, rapport's stored events), since completeness is part of the result. rapport
 //! runs twice: the pull alone (`rapport sync` with the source and no sink), and the whole job
-//! (the same with the http-sink delivering to a loopback CRM).
+//! (the same with the http-sink delivering to a loopback CRM); and both again on 20,000 orders,
+//! the size at which the hot path's target (the whole job within about 1.5× its pull) is set.
 //!
 //! `RAPPORT_BENCH_ORDERS` sets the order count (default 100,000; a customer per ten orders, a
 //! refund per forty). The section is printed, and kept for BENCHMARKS.md when `scripts/bench`
@@ -41,6 +42,8 @@ const SEED: u64 = 2026;
 const AIRBYTE: &str = "Airbyte `read`";
 const PULL: &str = "rapport pull (`sync`, no sink)";
 const JOB: &str = "rapport whole job (`sync` + http-sink)";
+/// The orders of the job the hot path's target names (the whole job within about 1.5× its pull).
+const HOT_PATH_ORDERS: usize = 20_000;
 
 fn main() {
     let orders: usize = std::env::var("RAPPORT_BENCH_ORDERS")
@@ -66,6 +69,19 @@ fn main() {
     let pull = runtime.block_on(run_rapport(&dir("pull"), &sim, false));
     let job = runtime.block_on(run_rapport(&dir("job"), &sim, true));
     drop(sim);
+    // The hot path's own size too, on a simulator of its own.
+    let small = (orders != HOT_PATH_ORDERS).then(|| {
+        let size = ShopSize::year(HOT_PATH_ORDERS);
+        let sim = Simulator::start(size, &first_day, SEED).expect("the Square simulator starts");
+        let pull = runtime.block_on(run_rapport(&dir("small-pull"), &sim, false));
+        let job = runtime.block_on(run_rapport(&dir("small-job"), &sim, true));
+        (pull, job)
+    });
+    let mut hot_path = vec![(orders, &pull, &job)];
+    if let Some((pull, job)) = &small {
+        hot_path.insert(0, (HOT_PATH_ORDERS, pull, job));
+    }
+    let hot_path = report::hot_path(&hot_path);
 
     let intro = [
         format!(
@@ -110,7 +126,8 @@ fn main() {
             outcome: job,
         },
     ];
-    Section::whole("peer", report::section(&intro, held, &rows, PULL, AIRBYTE));
+    let section = report::section(&intro, held, &rows, PULL, AIRBYTE);
+    Section::whole("peer", section + &hot_path);
 }
 
 /// Installs (or reuses) the connector under the target directory and runs its `read`: the

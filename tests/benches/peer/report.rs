@@ -10,8 +10,11 @@ use std::time::Duration;
 /// refunds), or why it did not run.
 pub struct Row {
     pub name: String,
-    pub outcome: Result<Measured, String>,
+    pub outcome: Outcome,
 }
+
+/// A run's figures, or why it did not run.
+pub type Outcome = Result<Measured, String>;
 
 /// A run that ran.
 pub struct Measured {
@@ -127,6 +130,35 @@ fn ratios(us: &Measured, them: &Measured, held: [usize; 3], ours: &str, peer: &s
         per_record(us),
         per_record(them)
     );
+    out
+}
+
+/// The hot path: for each size (orders, then the pull and the whole job, where both ran), the
+/// whole job's wall time as a multiple of the pull's.
+pub fn hot_path(sizes: &[(usize, &Outcome, &Outcome)]) -> String {
+    let mut out = String::from(
+        "\nThe whole job (pull, store, deliver) as a multiple of the pull alone, wall time (target: \
+         about 1.5× on 20,000 orders):",
+    );
+    let ran = sizes.iter().filter_map(|(orders, pull, job)| {
+        Some((
+            orders,
+            pull.as_ref().ok()?.cost.wall,
+            job.as_ref().ok()?.cost.wall,
+        ))
+    });
+    for (orders, pull, job) in ran {
+        let _ = write!(
+            out,
+            " {} orders {:.1} s vs {:.1} s, {:.2}×;",
+            count(*orders),
+            job.as_secs_f64(),
+            pull.as_secs_f64(),
+            job.as_secs_f64() / pull.as_secs_f64()
+        );
+    }
+    out.pop();
+    out += ".\n";
     out
 }
 
