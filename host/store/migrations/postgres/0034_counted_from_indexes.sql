@@ -1,15 +1,17 @@
 -- The store's summary and the operations figures count rows of the whole events table, the whole
--- outbox and a window of deliveries. Each count of events and deliveries now reads an index that
--- holds every column it needs, never the rows themselves (measured on SQLite, whose migration
--- says by how much). The deliveries index keeps its leading columns, so every read that used it
--- still does.
---
--- Unlike SQLite's, `outbox_ready` is left as it was: recreated with a trailing `kind`, it took
--- the place of `outbox_person` in the planner's choice for a claim's probe of a person's items in
--- flight (estimated alike on a young outbox's statistics), which then filtered every item in
--- flight by person: claims of 60 to 200 ms holding the sink's claim turn, and end-to-end
--- throughput fell from 3,800 to 2,200 sales/s.
+-- outbox and a window of deliveries. Each count now reads an index that holds every column it
+-- needs, never the rows themselves (on a store of a million sales, in the sqlite3 shell: the
+-- events by kind and state 0.66 s to 0.11 s, the sync latencies counted in a sink's window
+-- 0.18 s to 0.07 s, each latency rank 0.74 s to 0.43 s, and the outbox by sink, kind and status
+-- from a full walk with a row read per item to a walk of `outbox_person`).
+-- `outbox_person` and `deliveries_finished` keep their leading columns, so every read that used
+-- them still does. `outbox_ready` is left alone: recreated wider, PostgreSQL's planner (on a
+-- young outbox's statistics) took it over `outbox_person` for a claim's probe of a person's items
+-- in flight and filtered every item in flight per candidate (claims of 60 to 200 ms).
 CREATE INDEX events_states ON events (kind, state, superseded);
+
+DROP INDEX outbox_person;
+CREATE INDEX outbox_person ON outbox (sink_id, status, profile_id, id, kind);
 
 DROP INDEX deliveries_finished;
 CREATE INDEX deliveries_finished ON deliveries (sink_id, at, outcome, kind, queued_at);
