@@ -77,11 +77,11 @@ fn main() {
         let job = runtime.block_on(run_rapport(&dir("small-job"), &sim, true));
         (pull, job)
     });
-    let mut hot_path = vec![(orders, &pull, &job)];
-    if let Some((pull, job)) = &small {
-        hot_path.insert(0, (HOT_PATH_ORDERS, pull, job));
-    }
-    let hot_path = report::hot_path(&hot_path);
+    let sizes: Vec<_> = (small.iter())
+        .map(|(pull, job)| (HOT_PATH_ORDERS, pull, job))
+        .chain([(orders, &pull, &job)])
+        .collect();
+    let hot_path = report::hot_path(HOT_PATH_ORDERS, &sizes);
 
     let intro = [
         format!(

@@ -134,32 +134,28 @@ fn ratios(us: &Measured, them: &Measured, held: [usize; 3], ours: &str, peer: &s
 }
 
 /// The hot path: for each size (orders, then the pull and the whole job, where both ran), the
-/// whole job's wall time as a multiple of the pull's.
-pub fn hot_path(sizes: &[(usize, &Outcome, &Outcome)]) -> String {
-    let mut out = String::from(
+/// whole job's wall time as a multiple of the pull's; the target is set at `target_orders`.
+pub fn hot_path(target_orders: usize, sizes: &[(usize, &Outcome, &Outcome)]) -> String {
+    let ran: Vec<String> = (sizes.iter())
+        .filter_map(|(orders, pull, job)| {
+            let pull = pull.as_ref().ok()?.cost.wall.as_secs_f64();
+            let job = job.as_ref().ok()?.cost.wall.as_secs_f64();
+            Some(format!(
+                "{} orders {job:.1} s vs {pull:.1} s, {:.2}×",
+                count(*orders),
+                job / pull
+            ))
+        })
+        .collect();
+    format!(
         "\nThe whole job (pull, store, deliver) as a multiple of the pull alone, wall time (target: \
-         about 1.5× on 20,000 orders):",
-    );
-    let ran = sizes.iter().filter_map(|(orders, pull, job)| {
-        Some((
-            orders,
-            pull.as_ref().ok()?.cost.wall,
-            job.as_ref().ok()?.cost.wall,
-        ))
-    });
-    for (orders, pull, job) in ran {
-        let _ = write!(
-            out,
-            " {} orders {:.1} s vs {:.1} s, {:.2}×;",
-            count(*orders),
-            job.as_secs_f64(),
-            pull.as_secs_f64(),
-            job.as_secs_f64() / pull.as_secs_f64()
-        );
-    }
-    out.pop();
-    out += ".\n";
-    out
+         about 1.5× on {} orders): {}.\n",
+        count(target_orders),
+        match ran.is_empty() {
+            true => "not run".to_owned(),
+            false => ran.join("; "),
+        }
+    )
 }
 
 /// `1234567` as `1,234,567`.
