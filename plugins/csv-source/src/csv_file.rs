@@ -3,6 +3,7 @@
 
 use crate::raw::{non_blank, Entry, Fields, RawLine, RawReceipt};
 use rapport_sdk::types::ConnectorError;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// Columns the header must name.
@@ -16,11 +17,12 @@ const REQUIRED: [&str; 7] = [
     "total",
 ];
 
-/// One CSV record: where it starts and its cells.
+/// One CSV record: where it starts and its cells, as read (a cell becomes text only when a
+/// column the reader uses asks for it).
 struct Row {
     line: u64,
     end_line: u64,
-    cells: Vec<String>,
+    cells: csv::ByteRecord,
     problems: Vec<String>,
 }
 
@@ -42,7 +44,7 @@ pub fn read(body: &[u8]) -> Result<Vec<Entry>, ConnectorError> {
                 columns.width
             ));
         }
-        let Some(id) = columns.get(&row, "receipt_id") else {
+        let Some(id) = columns.get(&row, columns.receipt_id) else {
             entries.extend(current.take().map(|r| Entry::Receipt(Box::new(r))));
             row.problems
                 .insert(0, "missing required column value: receipt_id".into());
@@ -65,6 +67,14 @@ pub fn read(body: &[u8]) -> Result<Vec<Entry>, ConnectorError> {
     Ok(entries)
 }
 
+/// A cell as text: invalid UTF-8 replaced (the row reports it), surrounding space trimmed.
+fn text(cell: &[u8]) -> Cow<'_, str> {
+    match String::from_utf8_lossy(cell) {
+        Cow::Borrowed(s) => Cow::Borrowed(s.trim()),
+        Cow::Owned(s) => Cow::Owned(s.trim().to_owned()),
+    }
+}
+
 /// Every non-blank record, with its first and last physical line.
 fn records(body: &[u8]) -> Result<Vec<Row>, ConnectorError> {
     let mut reader = csv::ReaderBuilder::new()
@@ -77,21 +87,16 @@ fn records(body: &[u8]) -> Result<Vec<Row>, ConnectorError> {
         .read_byte_record(&mut record)
         .map_err(|e| ConnectorError::Invalid(format!("the CSV file cannot be read: {e}")))?
     {
+        if record.iter().all(|cell| text(cell).is_empty()) {
+            continue;
+        }
         let line = record
             .position()
             .map_or(1, |p| first_content_line(body, p.byte(), p.line()));
-        let utf8 = record.iter().all(|cell| std::str::from_utf8(cell).is_ok());
-        let cells: Vec<String> = record
-            .iter()
-            .map(|cell| String::from_utf8_lossy(cell).trim().to_owned())
-            .collect();
-        if cells.iter().all(String::is_empty) {
-            continue;
-        }
         if let Some(previous) = rows.last_mut() {
             previous.end_line = line - 1;
         }
-        let problems = if utf8 {
+        let problems = if record.iter().all(|cell| std::str::from_utf8(cell).is_ok()) {
             Vec::new()
         } else {
             vec!["the row is not valid UTF-8 text".to_owned()]
@@ -99,7 +104,7 @@ fn records(body: &[u8]) -> Result<Vec<Row>, ConnectorError> {
         rows.push(Row {
             line,
             end_line: line,
-            cells,
+            cells: record.clone(),
             problems,
         });
     }
@@ -125,17 +130,40 @@ fn physical_lines(body: &[u8]) -> u64 {
     newlines + u64::from(!body.is_empty() && !body.ends_with(b"\n"))
 }
 
-/// Where each named column is.
+/// Where each column the reader uses is (`None`: the header does not name it), found once per
+/// file so that a row's values are picked by position.
 struct Columns {
-    index: BTreeMap<String, usize>,
     width: usize,
+    receipt_id: Option<usize>,
+    kind: Option<usize>,
+    refund_of: Option<usize>,
+    date: Option<usize>,
+    location: Option<usize>,
+    channel: Option<usize>,
+    reason: Option<usize>,
+    customer_email: Option<usize>,
+    customer_phone: Option<usize>,
+    customer_name: Option<usize>,
+    customer_id: Option<usize>,
+    customer_birthday: Option<usize>,
+    marketing_opt_in: Option<usize>,
+    currency: Option<usize>,
+    tax: Option<usize>,
+    discount: Option<usize>,
+    total: Option<usize>,
+    sku: Option<usize>,
+    product: Option<usize>,
+    category: Option<usize>,
+    quantity: Option<usize>,
+    unit_price: Option<usize>,
+    line_total: Option<usize>,
 }
 
 impl Columns {
-    fn new(header: &[String]) -> Result<Self, ConnectorError> {
+    fn new(header: &csv::ByteRecord) -> Result<Self, ConnectorError> {
         let mut index = BTreeMap::new();
-        for (i, name) in header.iter().enumerate() {
-            let name = name
+        for (i, cell) in header.iter().enumerate() {
+            let name = text(cell)
                 .trim_start_matches('\u{feff}')
                 .trim()
                 .to_ascii_lowercase();
@@ -146,10 +174,33 @@ impl Columns {
             .filter(|name| !index.contains_key(**name))
             .map(|name| format!("`{name}`"))
             .collect();
+        let at = |name: &str| index.get(name).copied();
         match missing.as_slice() {
             [] => Ok(Self {
-                index,
                 width: header.len(),
+                receipt_id: at("receipt_id"),
+                kind: at("kind"),
+                refund_of: at("refund_of"),
+                date: at("date"),
+                location: at("location"),
+                channel: at("channel"),
+                reason: at("reason"),
+                customer_email: at("customer_email"),
+                customer_phone: at("customer_phone"),
+                customer_name: at("customer_name"),
+                customer_id: at("customer_id"),
+                customer_birthday: at("customer_birthday"),
+                marketing_opt_in: at("marketing_opt_in"),
+                currency: at("currency"),
+                tax: at("tax"),
+                discount: at("discount"),
+                total: at("total"),
+                sku: at("sku"),
+                product: at("product"),
+                category: at("category"),
+                quantity: at("quantity"),
+                unit_price: at("unit_price"),
+                line_total: at("line_total"),
             }),
             [one] => Err(ConnectorError::Invalid(format!(
                 "missing column {one} in header"
@@ -161,31 +212,30 @@ impl Columns {
         }
     }
 
-    /// The non-blank value of column `name` in `row`.
-    fn get(&self, row: &Row, name: &str) -> Option<String> {
-        let i = *self.index.get(name)?;
-        non_blank(row.cells.get(i)?)
+    /// The non-blank value in `row` of the column at `column`.
+    fn get(&self, row: &Row, column: Option<usize>) -> Option<String> {
+        non_blank(&text(row.cells.get(column?)?))
     }
 
     fn start_receipt(&self, id: String, row: Row) -> RawReceipt {
-        let get = |name| self.get(&row, name);
+        let get = |column| self.get(&row, column);
         let fields = Fields {
-            kind: get("kind"),
-            refund_of: get("refund_of"),
-            date: get("date"),
-            location: get("location"),
-            channel: get("channel"),
-            reason: get("reason"),
-            customer_email: get("customer_email"),
-            customer_phone: get("customer_phone"),
-            customer_name: get("customer_name"),
-            customer_id: get("customer_id"),
-            customer_birthday: get("customer_birthday"),
-            marketing_opt_in: get("marketing_opt_in"),
-            currency: get("currency"),
-            tax: get("tax"),
-            discount: get("discount"),
-            total: get("total"),
+            kind: get(self.kind),
+            refund_of: get(self.refund_of),
+            date: get(self.date),
+            location: get(self.location),
+            channel: get(self.channel),
+            reason: get(self.reason),
+            customer_email: get(self.customer_email),
+            customer_phone: get(self.customer_phone),
+            customer_name: get(self.customer_name),
+            customer_id: get(self.customer_id),
+            customer_birthday: get(self.customer_birthday),
+            marketing_opt_in: get(self.marketing_opt_in),
+            currency: get(self.currency),
+            tax: get(self.tax),
+            discount: get(self.discount),
+            total: get(self.total),
         };
         let mut receipt = RawReceipt {
             id,
@@ -200,7 +250,7 @@ impl Columns {
 
     fn continue_receipt(&self, receipt: &mut RawReceipt, mut row: Row) {
         if let (Some(currency), Some(first)) =
-            (self.get(&row, "currency"), &receipt.fields.currency)
+            (self.get(&row, self.currency), &receipt.fields.currency)
         {
             if !currency.eq_ignore_ascii_case(first) {
                 row.problems.push(format!(
@@ -214,16 +264,16 @@ impl Columns {
     }
 
     fn add_line(&self, receipt: &mut RawReceipt, row: Row) {
-        let get = |name| self.get(&row, name);
+        let get = |column| self.get(&row, column);
         receipt.lines.push(RawLine {
             line: row.line,
             label: None,
-            sku: get("sku"),
-            product: get("product"),
-            category: get("category"),
-            quantity: get("quantity"),
-            unit_price: get("unit_price"),
-            line_total: get("line_total"),
+            sku: get(self.sku),
+            product: get(self.product),
+            category: get(self.category),
+            quantity: get(self.quantity),
+            unit_price: get(self.unit_price),
+            line_total: get(self.line_total),
         });
         receipt
             .problems

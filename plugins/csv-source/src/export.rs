@@ -55,20 +55,26 @@ pub fn read(body: &[u8], format: Format) -> Result<Vec<Entry>, ConnectorError> {
 /// A receipt id seen twice in one file would become two events with one id, and the host would
 /// drop the second silently: reject it instead.
 fn reject_repeats(entries: &mut [Entry]) {
-    let mut seen: BTreeMap<String, u64> = BTreeMap::new();
-    for entry in entries {
+    let mut seen: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut repeats = Vec::new();
+    for (at, entry) in entries.iter().enumerate() {
         if let Entry::Receipt(r) = entry {
-            match seen.get(&r.id) {
-                Some(first) => r.problems.push((
-                    r.first_line,
-                    format!(
-                        "the receipt already appeared at line {first} (a receipt's rows must be consecutive and each receipt listed once)"
-                    ),
-                )),
+            match seen.get(r.id.as_str()) {
+                Some(&first) => repeats.push((at, first)),
                 None => {
-                    seen.insert(r.id.clone(), r.first_line);
+                    seen.insert(&r.id, r.first_line);
                 }
             }
+        }
+    }
+    for (at, first) in repeats {
+        if let Entry::Receipt(r) = &mut entries[at] {
+            r.problems.push((
+                r.first_line,
+                format!(
+                    "the receipt already appeared at line {first} (a receipt's rows must be consecutive and each receipt listed once)"
+                ),
+            ));
         }
     }
 }
