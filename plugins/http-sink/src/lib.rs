@@ -7,7 +7,7 @@ use rapport_sdk::batch;
 use rapport_sdk::config::{config_u32, require_url};
 use rapport_sdk::http::Request;
 use rapport_sdk::prelude::*;
-use serde_json::Value;
+use serde::Serialize;
 
 const DEFAULT_BATCH_SIZE: u32 = 100;
 
@@ -55,7 +55,7 @@ rapport_sdk::export_sink!(HttpSink);
 
 /// Posts one batch; the vendor's answer (or a lost connection) applies to every item.
 fn deliver<'a>(
-    body: Value,
+    body: impl Serialize,
     keys: impl ExactSizeIterator<Item = &'a str> + Clone,
 ) -> Result<Vec<Outcome>, ConnectorError> {
     let count = keys.len();

@@ -1,23 +1,44 @@
-//! The JSON bodies this sink posts, built from the contract's types. Pure, so the wire format is
-//! tested natively.
+//! The JSON bodies this sink posts, written straight from the contract's types: no intermediate
+//! `serde_json::Value`, so a batch of 1,000 activities is serialized without building a map per
+//! item. Pure, so the wire format is tested natively.
 
 use rapport_sdk::prelude::*;
 use rapport_sdk::time::format_timestamp;
-use serde_json::{json, Map, Value};
+use serde::ser::{SerializeMap, SerializeSeq, SerializeStruct};
+use serde::{Serialize, Serializer};
+
+/// A body: `{"type":…,"items":[…]}` (or `"identities"` for `forget`).
+pub struct Body<'a, T> {
+    kind: &'static str,
+    field: &'static str,
+    items: &'a [T],
+}
 
 /// `{"type":"profiles","items":[…]}`.
-pub fn profiles(items: &[Profile]) -> Value {
-    json!({"type": "profiles", "items": items.iter().map(profile).collect::<Vec<_>>()})
+pub fn profiles(items: &[Profile]) -> Body<'_, Profile> {
+    Body {
+        kind: "profiles",
+        field: "items",
+        items,
+    }
 }
 
 /// `{"type":"activities","items":[…]}`.
-pub fn activities(items: &[Activity]) -> Value {
-    json!({"type": "activities", "items": items.iter().map(activity).collect::<Vec<_>>()})
+pub fn activities(items: &[Activity]) -> Body<'_, Activity> {
+    Body {
+        kind: "activities",
+        field: "items",
+        items,
+    }
 }
 
 /// `{"type":"forget","identities":[…]}`.
-pub fn forget(identities: &[Identity]) -> Value {
-    json!({"type": "forget", "identities": list(identities)})
+pub fn forget(identities: &[Identity]) -> Body<'_, Identity> {
+    Body {
+        kind: "forget",
+        field: "identities",
+        items: identities,
+    }
 }
 
 /// An informational batch label, `first..last#count` (e.g. `p-1..p-9#9`).
@@ -28,90 +49,160 @@ pub fn batch_key<'a>(keys: impl ExactSizeIterator<Item = &'a str> + Clone) -> St
     format!("{first}..{last}#{count}")
 }
 
-fn profile(p: &Profile) -> Value {
-    json!({
-        "key": p.key,
-        "identities": list(&p.identities),
-        "given_name": p.given_name,
-        "family_name": p.family_name,
-        "consents": p.consents.iter().map(consent).collect::<Vec<_>>(),
-        "traits": named(p.traits.iter().map(|t| (&t.name, &t.value))),
-    })
-}
+/// A contract value as this sink's wire format writes it (the contract's types are the SDK's, so
+/// they are serialized through this wrapper).
+struct Wire<'a, T: ?Sized>(&'a T);
 
-fn activity(a: &Activity) -> Value {
-    json!({
-        "idempotency_key": a.idempotency_key,
-        "profile_key": a.profile_key,
-        "identities": list(&a.identities),
-        "name": a.name,
-        "occurred_at": format_timestamp(a.occurred_at),
-        "value": a.value.as_ref().map(money),
-        "properties": named(a.properties.iter().map(|p| (&p.name, &p.value))),
-    })
-}
-
-fn list(identities: &[Identity]) -> Vec<Value> {
-    identities.iter().map(identity).collect()
-}
-
-fn identity(i: &Identity) -> Value {
-    let kind = match i.kind {
-        IdentityKind::Email => "email",
-        IdentityKind::Phone => "phone",
-        IdentityKind::LoyaltyId => "loyalty_id",
-        IdentityKind::VendorCustomer => "vendor_customer",
-    };
-    json!({"kind": kind, "value": i.value})
-}
-
-fn consent(c: &Consent) -> Value {
-    let channel = match c.channel {
-        Channel::Email => "email",
-        Channel::Sms => "sms",
-        Channel::Push => "push",
-        Channel::Postal => "postal",
-    };
-    let purpose = match c.purpose {
-        Purpose::Marketing => "marketing",
-        Purpose::Transactional => "transactional",
-    };
-    let state = match c.state {
-        ConsentState::Granted => "granted",
-        ConsentState::Revoked => "revoked",
-    };
-    json!({
-        "channel": channel,
-        "purpose": purpose,
-        "state": state,
-        "at": format_timestamp(c.at),
-        "source": c.source,
-    })
-}
-
-fn named<'a>(pairs: impl Iterator<Item = (&'a String, &'a TraitValue)>) -> Map<String, Value> {
-    pairs
-        .map(|(name, value)| (name.clone(), trait_value(value)))
-        .collect()
-}
-
-fn trait_value(v: &TraitValue) -> Value {
-    match v {
-        TraitValue::Text(s) => json!(s),
-        TraitValue::Integer(n) => json!(n),
-        TraitValue::Boolean(b) => json!(b),
-        TraitValue::Money(m) => money(m),
-        TraitValue::Time(t) => json!(format_timestamp(*t)),
+impl<'a, T> Serialize for Body<'a, T>
+where
+    Wire<'a, [T]>: Serialize,
+{
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut body = serializer.serialize_map(Some(2))?;
+        body.serialize_entry("type", self.kind)?;
+        body.serialize_entry(self.field, &Wire(self.items))?;
+        body.end()
     }
 }
 
-fn money(m: &Money) -> Value {
-    json!({"amount_minor": m.minor, "currency": m.currency})
+impl<'a, T> Serialize for Wire<'a, [T]>
+where
+    Wire<'a, T>: Serialize,
+{
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for item in self.0 {
+            seq.serialize_element(&Wire(item))?;
+        }
+        seq.end()
+    }
+}
+
+impl Serialize for Wire<'_, Profile> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let p = self.0;
+        let mut out = serializer.serialize_struct("Profile", 6)?;
+        out.serialize_field("key", &p.key)?;
+        out.serialize_field("identities", &Wire(p.identities.as_slice()))?;
+        out.serialize_field("given_name", &p.given_name)?;
+        out.serialize_field("family_name", &p.family_name)?;
+        out.serialize_field("consents", &Wire(p.consents.as_slice()))?;
+        out.serialize_field("traits", &Wire(p.traits.as_slice()))?;
+        out.end()
+    }
+}
+
+impl Serialize for Wire<'_, Activity> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let a = self.0;
+        let mut out = serializer.serialize_struct("Activity", 7)?;
+        out.serialize_field("idempotency_key", &a.idempotency_key)?;
+        out.serialize_field("profile_key", &a.profile_key)?;
+        out.serialize_field("identities", &Wire(a.identities.as_slice()))?;
+        out.serialize_field("name", &a.name)?;
+        out.serialize_field("occurred_at", &format_timestamp(a.occurred_at))?;
+        out.serialize_field("value", &a.value.as_ref().map(Wire))?;
+        out.serialize_field("properties", &Wire(a.properties.as_slice()))?;
+        out.end()
+    }
+}
+
+impl Serialize for Wire<'_, Identity> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let kind = match self.0.kind {
+            IdentityKind::Email => "email",
+            IdentityKind::Phone => "phone",
+            IdentityKind::LoyaltyId => "loyalty_id",
+            IdentityKind::VendorCustomer => "vendor_customer",
+        };
+        let mut out = serializer.serialize_struct("Identity", 2)?;
+        out.serialize_field("kind", kind)?;
+        out.serialize_field("value", &self.0.value)?;
+        out.end()
+    }
+}
+
+impl Serialize for Wire<'_, Consent> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let c = self.0;
+        let channel = match c.channel {
+            Channel::Email => "email",
+            Channel::Sms => "sms",
+            Channel::Push => "push",
+            Channel::Postal => "postal",
+        };
+        let purpose = match c.purpose {
+            Purpose::Marketing => "marketing",
+            Purpose::Transactional => "transactional",
+        };
+        let state = match c.state {
+            ConsentState::Granted => "granted",
+            ConsentState::Revoked => "revoked",
+        };
+        let mut out = serializer.serialize_struct("Consent", 5)?;
+        out.serialize_field("channel", channel)?;
+        out.serialize_field("purpose", purpose)?;
+        out.serialize_field("state", state)?;
+        out.serialize_field("at", &format_timestamp(c.at))?;
+        out.serialize_field("source", &c.source)?;
+        out.end()
+    }
+}
+
+/// Traits as one object, by name.
+impl Serialize for Wire<'_, [ProfileTrait]> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        named(serializer, self.0.iter().map(|t| (&t.name, &t.value)))
+    }
+}
+
+/// Properties as one object, by name.
+impl Serialize for Wire<'_, [Property]> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        named(serializer, self.0.iter().map(|p| (&p.name, &p.value)))
+    }
+}
+
+fn named<'a, S: Serializer>(
+    serializer: S,
+    pairs: impl ExactSizeIterator<Item = (&'a String, &'a TraitValue)>,
+) -> Result<S::Ok, S::Error> {
+    let mut out = serializer.serialize_map(Some(pairs.len()))?;
+    for (name, value) in pairs {
+        out.serialize_entry(name, &Wire(value))?;
+    }
+    out.end()
+}
+
+impl Serialize for Wire<'_, TraitValue> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            TraitValue::Text(s) => serializer.serialize_str(s),
+            TraitValue::Integer(n) => serializer.serialize_i64(*n),
+            TraitValue::Boolean(b) => serializer.serialize_bool(*b),
+            TraitValue::Money(m) => Wire(m).serialize(serializer),
+            TraitValue::Time(t) => serializer.serialize_str(&format_timestamp(*t)),
+        }
+    }
+}
+
+impl Serialize for Wire<'_, Money> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut out = serializer.serialize_struct("Money", 2)?;
+        out.serialize_field("amount_minor", &self.0.minor)?;
+        out.serialize_field("currency", &self.0.currency)?;
+        out.end()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{json, Value};
+
+    fn value<T: Serialize>(body: T) -> Value {
+        serde_json::to_value(body).unwrap()
+    }
 
     const AT: i64 = 1_793_629_860_000;
 
@@ -173,7 +264,7 @@ mod tests {
             ],
         };
         assert_eq!(
-            profiles(&[p]),
+            value(profiles(&[p])),
             json!({"type": "profiles", "items": [{
                 "key": "p-1",
                 "identities": [
@@ -219,7 +310,7 @@ mod tests {
             properties: vec![],
             ..a.clone()
         };
-        let body = activities(&[a, without_value]);
+        let body = value(activities(&[a, without_value]));
         assert_eq!(
             body["items"][0],
             json!({
@@ -240,7 +331,7 @@ mod tests {
     #[test]
     fn forget_lists_identities() {
         assert_eq!(
-            forget(&[email("ada@example.com")]),
+            value(forget(&[email("ada@example.com")])),
             json!({"type": "forget", "identities": [{"kind": "email", "value": "ada@example.com"}]})
         );
     }
