@@ -143,17 +143,19 @@ fn plugin_state(connector: &Connector) -> PluginState {
 /// `sink`'s p50 and p99 sync latency over deliveries confirmed since `since`.
 async fn latency(store: &Store, sink: &str, since: i64) -> Result<Latency, StoreError> {
     let samples = store.synced_count(sink, since).await?;
-    let at = |quantile| async move {
-        let Some(rank) = nearest_rank(samples, quantile) else {
-            return Ok::<_, StoreError>(None);
-        };
-        let latency = store.sync_latency_at_rank(sink, since, rank).await?;
-        Ok(latency.map(millis))
+    let (Some(p50), Some(p99)) = (nearest_rank(samples, 0.5), nearest_rank(samples, 0.99)) else {
+        return Ok(Latency {
+            samples,
+            ..Latency::default()
+        });
     };
+    let at = store
+        .sync_latencies_at_ranks(sink, since, &[p50, p99])
+        .await?;
     Ok(Latency {
         samples,
-        p50_seconds: at(0.5).await?,
-        p99_seconds: at(0.99).await?,
+        p50_seconds: at[0].map(millis),
+        p99_seconds: at[1].map(millis),
     })
 }
 

@@ -24,27 +24,29 @@ const SYNCED: &str = "FROM deliveries
        AND queued_at IS NOT NULL";
 
 impl Store {
-    /// How `sink`'s work items finished at or after `since` (ms since the epoch).
+    /// How `sink`'s work items finished at or after `since` (ms since the epoch). Counted side by
+    /// side in one walk of `deliveries_finished` rather than grouped by outcome, which sorted
+    /// every delivery of the window (0.33 s of CPU at two million in the `sqlite3` shell, 0.17 s
+    /// this way).
     pub async fn outcomes_since(&self, sink: &str, since: i64) -> Result<Outcomes, StoreError> {
-        let mut outcomes = Outcomes::default();
-        for row in sqlx::query(
-            "SELECT outcome, COUNT(*) AS n FROM deliveries
-             WHERE sink_id = $1 AND at >= $2 GROUP BY outcome",
+        let row = sqlx::query(
+            "SELECT COALESCE(SUM(CASE WHEN outcome = 'ok' THEN 1 ELSE 0 END), 0) AS delivered,
+                    COALESCE(SUM(CASE WHEN outcome = 'rejected' THEN 1 ELSE 0 END), 0) AS rejected,
+                    COALESCE(SUM(CASE WHEN outcome = 'dead' THEN 1 ELSE 0 END), 0) AS dead
+             FROM deliveries WHERE sink_id = $1 AND at >= $2",
         )
         .bind(sink)
         .bind(since)
-        .fetch_all(&self.pool)
-        .await?
-        {
-            let n = u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0);
-            match row.try_get::<String, _>("outcome")?.as_str() {
-                "ok" => outcomes.delivered += n,
-                "rejected" => outcomes.rejected += n,
-                "dead" => outcomes.dead += n,
-                _ => {}
-            }
-        }
-        Ok(outcomes)
+        .fetch_one(&self.pool)
+        .await?;
+        let count = |column| -> Result<u64, StoreError> {
+            Ok(u64::try_from(row.try_get::<i64, _>(column)?).unwrap_or(0))
+        };
+        Ok(Outcomes {
+            delivered: count("delivered")?,
+            rejected: count("rejected")?,
+            dead: count("dead")?,
+        })
     }
 
     /// How many of `sink`'s deliveries confirmed at or after `since` have a sync latency.
@@ -57,22 +59,44 @@ impl Store {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    /// The sync latency (ms from queued to confirmed) at 1-based `rank` among those counted by
-    /// [`Store::synced_count`], shortest first.
-    pub async fn sync_latency_at_rank(
+    /// The sync latency (ms from queued to confirmed) at each 1-based rank of `ranks` among those
+    /// counted by [`Store::synced_count`], shortest first (`None` past the last). One statement
+    /// for every rank: the latencies are counted by value and the counts run up in order, so the
+    /// deliveries are grouped once rather than sorted once per rank (on two million deliveries in
+    /// the `sqlite3` shell, 0.8 s of CPU for p50 and p99 together instead of 3.4 s).
+    pub async fn sync_latencies_at_ranks(
         &self,
         sink: &str,
         since: i64,
-        rank: u64,
-    ) -> Result<Option<i64>, StoreError> {
-        Ok(sqlx::query_scalar(&format!(
-            "SELECT at - queued_at AS latency {SYNCED} ORDER BY latency LIMIT 1 OFFSET $3"
-        ))
-        .bind(sink)
-        .bind(since)
-        .bind(i64::try_from(rank.saturating_sub(1)).unwrap_or(i64::MAX))
-        .fetch_optional(&self.pool)
-        .await?)
+        ranks: &[u64],
+    ) -> Result<Vec<Option<i64>>, StoreError> {
+        if ranks.is_empty() {
+            return Ok(Vec::new());
+        }
+        let columns: Vec<String> = (0..ranks.len())
+            .map(|i| {
+                format!(
+                    "MIN(CASE WHEN upto >= ${} THEN latency END) AS at_{i}",
+                    i + 3
+                )
+            })
+            .collect();
+        let sql = format!(
+            "WITH counts AS (SELECT at - queued_at AS latency, COUNT(*) AS n {SYNCED}
+                             GROUP BY at - queued_at),
+                  running AS (SELECT latency, CAST(SUM(n) OVER (ORDER BY latency) AS BIGINT) AS upto
+                              FROM counts)
+             SELECT {} FROM running",
+            columns.join(", ")
+        );
+        let mut query = sqlx::query(&sql).bind(sink).bind(since);
+        for rank in ranks {
+            query = query.bind(i64::try_from(*rank).unwrap_or(i64::MAX));
+        }
+        let row = query.fetch_one(&self.pool).await?;
+        (0..ranks.len())
+            .map(|i| Ok(row.try_get::<Option<i64>, _>(i)?))
+            .collect()
     }
 
     /// `sink`'s backlog at `now`.

@@ -5,6 +5,7 @@ mod erasure;
 mod events;
 mod merges;
 mod metrics;
+mod operations;
 mod outbox;
 mod pairs;
 mod predictions;
