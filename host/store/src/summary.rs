@@ -97,14 +97,20 @@ impl Store {
             sqlx::query_scalar("SELECT COUNT(*) FROM profiles WHERE merged_into IS NULL")
                 .fetch_one(&self.pool)
                 .await?;
+        // Grouped by sink and status, which `outbox_person` is ordered by, with the kinds counted
+        // alongside: grouped by kind too, every item was sorted (0.84 s of CPU at 1.5M items in
+        // the `sqlite3` shell; 0.22 s this way).
         let rows = sqlx::query(
-            "SELECT sink_id, kind, status, COUNT(*) AS n FROM outbox GROUP BY sink_id, kind, status ORDER BY sink_id",
+            "SELECT sink_id, status, COUNT(*) AS n,
+                    SUM(CASE WHEN kind = 'profile' THEN 1 ELSE 0 END) AS profiles,
+                    SUM(CASE WHEN kind = 'consent' THEN 1 ELSE 0 END) AS consents,
+                    SUM(CASE WHEN kind = 'message' THEN 1 ELSE 0 END) AS messages
+             FROM outbox GROUP BY sink_id, status ORDER BY sink_id",
         )
         .fetch_all(&self.pool)
         .await?;
         for row in rows {
             let sink: String = row.try_get("sink_id")?;
-            let kind: String = row.try_get("kind")?;
             let status: String = row.try_get("status")?;
             let n: i64 = row.try_get("n")?;
             if summary.sinks.last().is_none_or(|s| s.sink != sink) {
@@ -114,14 +120,19 @@ impl Store {
                 });
             }
             let figures = summary.sinks.last_mut().expect("pushed above");
-            match (status.as_str(), kind.as_str()) {
-                ("delivered", "profile") => figures.profiles_delivered += n,
-                ("delivered", "consent") => figures.consents_delivered += n,
-                ("delivered", "message") => figures.messages_delivered += n,
-                ("delivered", _) => figures.activities_delivered += n,
-                ("suppressed", _) => figures.withheld += n,
-                ("rejected", _) => figures.rejected += n,
-                ("dead", _) => figures.dead += n,
+            match status.as_str() {
+                "delivered" => {
+                    let profiles: i64 = row.try_get("profiles")?;
+                    let consents: i64 = row.try_get("consents")?;
+                    let messages: i64 = row.try_get("messages")?;
+                    figures.profiles_delivered += profiles;
+                    figures.consents_delivered += consents;
+                    figures.messages_delivered += messages;
+                    figures.activities_delivered += n - profiles - consents - messages;
+                }
+                "suppressed" => figures.withheld += n,
+                "rejected" => figures.rejected += n,
+                "dead" => figures.dead += n,
                 _ => figures.waiting += n,
             }
         }
