@@ -114,14 +114,16 @@ pub async fn read(
             mode: sink.mode,
         });
     }
-    let events = store.events_by_source().await?;
+    let ids: Vec<&str> = connectors.sources.iter().map(|s| s.id.as_str()).collect();
+    let events = store.events_by_source(&ids).await?;
     let sources = connectors
         .sources
         .iter()
-        .map(|source| SourceOperations {
+        .zip(events)
+        .map(|(source, events_ingested)| SourceOperations {
             source: source.id.clone(),
             plugin: plugin_state(source),
-            events_ingested: events.get(&source.id).copied().unwrap_or(0),
+            events_ingested,
         })
         .collect();
     Ok(OperationsReport {

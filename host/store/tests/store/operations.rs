@@ -1,8 +1,8 @@
 //! Sync latency ranks: the deliveries that count (a sink's sales and people confirmed since the
 //! window began, from work queued since latency was kept; never journey messages), ranked
-//! shortest first, at several ranks from one statement.
+//! shortest first, at several ranks from one statement; and the events each source brought in.
 
-use crate::common::{on_both, Db, Param};
+use crate::common::{event, on_both, Db, Param};
 
 async fn delivery(db: &Db, sink: &str, kind: &str, outcome: &str, at: i64, queued_at: Option<i64>) {
     let queued = queued_at.map_or_else(|| "NULL".to_string(), |q| q.to_string());
@@ -99,6 +99,25 @@ async fn latencies_at_ranks_follow_the_counted_deliveries_in_order() {
             .await
             .unwrap()
             .is_empty());
+        db
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn events_are_counted_for_each_source_asked_for() {
+    on_both(|db| async move {
+        for (i, id) in ["a", "b", "c", "d", "e"].into_iter().enumerate() {
+            event(&db, id, "order", None, "completed", 1_000 + i as i64).await;
+        }
+        db.run(
+            "UPDATE events SET source_id = 'web' WHERE source_event_id IN ('b', 'd')",
+            &[],
+        )
+        .await;
+        let counts = db.store.events_by_source(&["web", "pos", "gone"]).await;
+        assert_eq!(counts.unwrap(), vec![2, 3, 0]);
+        assert!(db.store.events_by_source(&[]).await.unwrap().is_empty());
         db
     })
     .await;
