@@ -5,39 +5,46 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// An ISO 4217 currency code: three upper-case ASCII letters.
+/// An ISO 4217 currency code: three upper-case ASCII letters, held inline (a sale's money needs
+/// no allocation of its own).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct Currency(String);
+pub struct Currency([u8; 3]);
 
 impl Currency {
     pub fn as_str(&self) -> &str {
-        &self.0
+        std::str::from_utf8(&self.0).expect("a currency code is ASCII")
+    }
+}
+
+impl TryFrom<&str> for Currency {
+    type Error = String;
+    fn try_from(code: &str) -> Result<Self, String> {
+        match <[u8; 3]>::try_from(code.as_bytes()) {
+            Ok(bytes) if bytes.iter().all(u8::is_ascii_uppercase) => Ok(Currency(bytes)),
+            _ => Err(format!(
+                "currency {code:?} is not an ISO 4217 code (three upper-case letters)"
+            )),
+        }
     }
 }
 
 impl TryFrom<String> for Currency {
     type Error = String;
     fn try_from(code: String) -> Result<Self, String> {
-        if code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase()) {
-            Ok(Currency(code))
-        } else {
-            Err(format!(
-                "currency {code:?} is not an ISO 4217 code (three upper-case letters)"
-            ))
-        }
+        Currency::try_from(code.as_str())
     }
 }
 
 impl From<Currency> for String {
     fn from(c: Currency) -> String {
-        c.0
+        c.as_str().to_owned()
     }
 }
 
 impl fmt::Display for Currency {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
