@@ -183,6 +183,17 @@ impl Backend {
         }
     }
 
+    /// Names the index a read of `table` takes, where the planner would not choose it: SQLite,
+    /// with no statistics, ranks three equalities on a narrow index above a partial index whose
+    /// condition the read repeats, and looks every row up in the table; PostgreSQL plans by its
+    /// statistics and has no such clause.
+    pub(crate) fn table_by_index(self, table: &str, index: &str) -> String {
+        match self {
+            Backend::Sqlite => format!("{table} INDEXED BY {index}"),
+            Backend::Postgres => table.to_owned(),
+        }
+    }
+
     /// How statements built at run time number their parameters. SQLite gets anonymous `?`: sqlx
     /// looks up the name of every named parameter it binds, which SQLite finds by a linear scan, so
     /// `$N` costs time quadratic in the parameters of a statement; PostgreSQL requires `$N`.

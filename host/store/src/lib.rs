@@ -23,6 +23,7 @@ pub mod merges;
 pub mod metrics;
 pub mod operations;
 pub mod outbox;
+mod packed;
 pub mod pairs;
 pub mod predictions;
 pub mod preferences;

@@ -8,7 +8,7 @@
 use super::events::COUNTED_SALES;
 use super::journey_entries::Outcome;
 use super::rows::{self, Value};
-use super::{Store, StoreError};
+use super::{packed, Store, StoreError};
 use sqlx::Row;
 use std::collections::BTreeMap;
 
@@ -38,27 +38,32 @@ pub struct EntryRow {
 }
 
 impl Store {
-    /// Every current refund of a known person made before `before` (ms), by time.
+    /// Every current refund of a known person made before `before` (ms), in no particular order:
+    /// read packed (see `packed`) from the index that holds them.
     pub async fn refunds_before(&self, before: i64) -> Result<Vec<RefundRow>, StoreError> {
-        sqlx::query(
-            "SELECT profile_id, occurred_at, amount_minor, currency FROM events
-             WHERE kind = 'refund' AND superseded = 0 AND profile_id IS NOT NULL
-               AND amount_minor IS NOT NULL AND currency IS NOT NULL AND occurred_at < $1
-             ORDER BY occurred_at, id",
+        let events = (self.backend).table_by_index("events", "events_current_refunds");
+        let packed = packed::read(
+            &self.pool,
+            &["profile_id", "occurred_at", "amount_minor", "currency"],
+            &format!(
+                "FROM {events} WHERE kind = 'refund' AND superseded = 0
+                   AND profile_id IS NOT NULL AND amount_minor IS NOT NULL
+                   AND currency IS NOT NULL AND occurred_at < $1"
+            ),
+            &[before],
         )
-        .bind(before)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|row| {
-            Ok(RefundRow {
-                profile_id: row.try_get("profile_id")?,
-                at: row.try_get("occurred_at")?,
-                amount_minor: row.try_get("amount_minor")?,
-                currency: row.try_get("currency")?,
+        .await?;
+        (packed.rows())
+            .map(|row| {
+                let row = row?;
+                Ok(RefundRow {
+                    profile_id: row.int("profile_id")?,
+                    at: row.int("occurred_at")?,
+                    amount_minor: row.int("amount_minor")?,
+                    currency: row.maybe_text("currency").unwrap_or_default().to_owned(),
+                })
             })
-        })
-        .collect()
+            .collect()
     }
 
     /// The counted sales placed from `since` to before `until` (ms) of the people sent (or held

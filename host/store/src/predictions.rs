@@ -3,8 +3,9 @@
 //! models, the minimum and what a fit means are `rapport_core::predictions`'.
 
 use super::events::COUNTED_SALES;
-use super::{rows, Store, StoreError};
-use chrono::{DateTime, NaiveDate};
+use super::{packed, rows, Store, StoreError};
+use chrono::{DateTime, NaiveDate, Utc};
+use rapport_core::model::Currency;
 use rapport_core::predictions::{
     BgNbd, BgNbdFit, DataFigures, GammaGamma, GammaGammaFit, Sale, ShopFit, TimeUnit,
 };
@@ -20,24 +21,38 @@ pub struct StoredFit {
 }
 
 /// The sales the models read (completed orders' current versions with a buyer) that also meet
-/// `and`, a condition and its ordering.
-fn sales(and: &str) -> String {
+/// `and`: a condition, and the ordering if any.
+fn sales_where(and: &str) -> String {
     format!(
-        "SELECT profile_id, placed_at, amount_minor, currency FROM events
-         WHERE {COUNTED_SALES} AND profile_id IS NOT NULL AND placed_at IS NOT NULL
+        "WHERE {COUNTED_SALES} AND profile_id IS NOT NULL AND placed_at IS NOT NULL
            AND amount_minor IS NOT NULL AND currency IS NOT NULL AND {and}"
     )
 }
 
 impl Store {
-    /// Every buyer's sales placed before `before` (ms), by buyer and time.
+    /// Every buyer's sales placed before `before` (ms), in no particular order: every sale of the
+    /// shop, so read packed (see `packed`) from the index that holds them.
     pub async fn sales_before(&self, before: i64) -> Result<Vec<Sale>, StoreError> {
-        sqlx::query(&sales("placed_at < $1 ORDER BY profile_id, placed_at"))
-            .bind(before)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(sale)
+        let events = self
+            .backend
+            .table_by_index("events", "events_counted_sales");
+        let packed = packed::read(
+            &self.pool,
+            &["profile_id", "placed_at", "amount_minor", "currency"],
+            &format!("FROM {events} {}", sales_where("placed_at < $1")),
+            &[before],
+        )
+        .await?;
+        (packed.rows())
+            .map(|row| {
+                let row = row?;
+                Ok(Sale {
+                    profile_id: row.int("profile_id")?,
+                    placed_at: time(row.int("placed_at")?)?,
+                    amount_minor: row.int("amount_minor")?,
+                    currency: currency(row.maybe_text("currency").unwrap_or_default())?,
+                })
+            })
             .collect()
     }
 
@@ -47,8 +62,9 @@ impl Store {
         profile_id: i64,
         before: i64,
     ) -> Result<Vec<Sale>, StoreError> {
-        sqlx::query(&sales(
-            "profile_id = $1 AND placed_at < $2 ORDER BY placed_at",
+        sqlx::query(&format!(
+            "SELECT profile_id, placed_at, amount_minor, currency FROM events {}",
+            sales_where("profile_id = $1 AND placed_at < $2 ORDER BY placed_at")
         ))
         .bind(profile_id)
         .bind(before)
@@ -114,18 +130,22 @@ impl Store {
 }
 
 fn sale(row: &AnyRow) -> Result<Sale, StoreError> {
-    let placed_at: i64 = row.try_get("placed_at")?;
     Ok(Sale {
         profile_id: row.try_get("profile_id")?,
-        placed_at: DateTime::from_timestamp_millis(placed_at).ok_or_else(|| {
-            StoreError::Corrupt(format!("events.placed_at {placed_at} is out of range"))
-        })?,
+        placed_at: time(row.try_get("placed_at")?)?,
         amount_minor: row.try_get("amount_minor")?,
-        currency: row
-            .try_get::<String, _>("currency")?
-            .try_into()
-            .map_err(|e| StoreError::Corrupt(format!("events.currency: {e}")))?,
+        currency: currency(&row.try_get::<String, _>("currency")?)?,
     })
+}
+
+fn time(placed_at: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_millis(placed_at)
+        .ok_or_else(|| StoreError::Corrupt(format!("events.placed_at {placed_at} is out of range")))
+}
+
+fn currency(code: &str) -> Result<Currency, StoreError> {
+    code.try_into()
+        .map_err(|e| StoreError::Corrupt(format!("events.currency: {e}")))
 }
 
 fn stored_fit(row: &AnyRow) -> Result<StoredFit, StoreError> {

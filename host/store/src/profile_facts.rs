@@ -5,7 +5,7 @@
 
 use super::events::SALES_AND_REFUNDS;
 use super::rows::{self, Value};
-use super::{Store, StoreError, Tx};
+use super::{packed, Store, StoreError, Tx};
 use rapport_core::model::{Money, SalesChannel};
 use rapport_core::profile::facts::{CategoryMonth, ProfileFacts, Sale};
 use sqlx::any::AnyRow;
@@ -265,25 +265,32 @@ impl Store {
     }
 
     /// What ranks every buyer among the others (profiles with at least one counted sale that
-    /// were not merged into another), by profile id: the figures RFM and the segments read, and
-    /// none of the rest.
+    /// were not merged into another), in no particular order: the figures RFM and the segments
+    /// read, and none of the rest. A row per buyer of the shop, so read packed (see `packed`).
     pub async fn buyer_standings(&self) -> Result<Vec<BuyerStanding>, StoreError> {
-        let found = sqlx::query(
-            "SELECT f.profile_id, f.last_visit_at, f.visits, f.net_spend_minor, f.currency
-             FROM profile_facts f JOIN profiles p ON p.id = f.profile_id
-             WHERE f.orders > 0 AND p.merged_into IS NULL ORDER BY f.profile_id",
+        let packed = packed::read(
+            &self.pool,
+            &[
+                "f.profile_id",
+                "f.last_visit_at",
+                "f.visits",
+                "f.net_spend_minor",
+                "f.currency",
+            ],
+            "FROM profile_facts f JOIN profiles p ON p.id = f.profile_id
+             WHERE f.orders > 0 AND p.merged_into IS NULL",
+            &[],
         )
-        .fetch_all(&self.pool)
         .await?;
-        found
-            .iter()
+        (packed.rows())
             .map(|row| {
+                let row = row?;
                 Ok(BuyerStanding {
-                    profile_id: row.try_get("profile_id")?,
-                    last_visit_at: row.try_get("last_visit_at")?,
-                    visits: row.try_get("visits")?,
-                    net_spend_minor: row.try_get("net_spend_minor")?,
-                    currency: row.try_get("currency")?,
+                    profile_id: row.int("f.profile_id")?,
+                    last_visit_at: row.maybe_int("f.last_visit_at")?,
+                    visits: row.int("f.visits")?,
+                    net_spend_minor: row.int("f.net_spend_minor")?,
+                    currency: row.maybe_text("f.currency").map(str::to_owned),
                 })
             })
             .collect()

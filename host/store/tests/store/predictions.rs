@@ -22,10 +22,11 @@ async fn the_sales_read_are_completed_current_orders_of_known_buyers_before_the_
         event(&db, "o8", "order", Some(ben), "completed", 9_000).await;
 
         let sales = db.store.sales_before(9_000).await.unwrap();
-        let seen: Vec<(i64, i64)> = sales
+        let mut seen: Vec<(i64, i64)> = sales
             .iter()
             .map(|s| (s.profile_id, s.placed_at.timestamp_millis()))
             .collect();
+        seen.sort();
         assert_eq!(seen, vec![(ana, 1_000), (ana, 3_000), (ben, 2_000)]);
         assert!(sales
             .iter()
