@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 use rapport_core::experiments::report::Report;
 use rapport_core::journeys::{Journey, Trigger};
-use rapport_core::metrics::business::{sales_figures, Purchase, Refund, SalesFigures};
+use rapport_core::metrics::business::{Purchase, Refund, SalesFigures, SalesHistory};
 use rapport_core::metrics::engagement::EngagementLine;
 use rapport_core::metrics::journeys::{
     attachment, channel_response, journey_results, Attachment, ChannelResponse, Entry,
@@ -88,7 +88,27 @@ pub async fn business(
     today: NaiveDate,
 ) -> Result<BusinessMetrics, StoreError> {
     let until = before(period.last_day());
-    let sales = store.sales_before(until).await?;
+    let windows: HashMap<&str, Duration> = (journeys.iter())
+        .filter(|j| j.trigger == Trigger::Accessory)
+        .map(|j| (j.name.as_str(), j.window()))
+        .collect();
+    let widest = windows.values().copied().max().unwrap_or(Duration::zero());
+    let since = midnight_ms(period.previous().from - Duration::days(1));
+    let accessories: Vec<&str> = windows.keys().copied().collect();
+    // The reads are independent, each on a connection of its own: the database works on them
+    // side by side while this task decodes what arrives.
+    let (sales, refunds, entries, orders, segments) = tokio::try_join!(
+        store.sales_before(until),
+        store.refunds_before(until),
+        store.entries_between(since, until),
+        store.orders_after_entries(
+            &accessories,
+            since,
+            until,
+            until + widest.num_milliseconds()
+        ),
+        segments(store),
+    )?;
     let purchases: Vec<Purchase> = (sales.iter())
         .map(|s| Purchase {
             person: s.profile_id,
@@ -99,7 +119,7 @@ pub async fn business(
             },
         })
         .collect();
-    let refunds = (store.refunds_before(until).await?.into_iter())
+    let refunds = (refunds.into_iter())
         .map(|r| {
             Ok(Refund {
                 person: r.profile_id,
@@ -108,39 +128,24 @@ pub async fn business(
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
-    let sales_compared = Compared::of(period, |p| sales_figures(&purchases, &refunds, p, zone));
+    let history = SalesHistory::new(&purchases, &refunds, zone);
+    let sales_compared = Compared::of(period, |p| history.figures(p));
     let currency = sales_compared
         .current
         .lifetime_value
         .net_spend
         .clone()
         .map(|m| m.currency);
-
-    let windows: HashMap<&str, Duration> = (journeys.iter())
-        .filter(|j| j.trigger == Trigger::Accessory)
-        .map(|j| (j.name.as_str(), j.window()))
-        .collect();
-    let widest = windows.values().copied().max().unwrap_or(Duration::zero());
-    let since = midnight_ms(period.previous().from - Duration::days(1));
-    let entries = (store.entries_between(since, until).await?.into_iter())
+    let entries = (entries.into_iter())
         .map(entry)
         .collect::<Result<Vec<_>, _>>()?;
-    let accessories: Vec<&str> = windows.keys().copied().collect();
-    let orders: Vec<(i64, Order)> = (store
-        .orders_after_entries(
-            &accessories,
-            since,
-            until,
-            until + widest.num_milliseconds(),
-        )
-        .await?
-        .into_iter())
-    .filter_map(|(person, payload)| match serde_json::from_str(&payload) {
-        Ok(Payload::Order(order)) => Some((person, order)),
-        // A sale the retention job summarised keeps no lines: nothing bought to match.
-        _ => None,
-    })
-    .collect();
+    let orders: Vec<(i64, Order)> = (orders.into_iter())
+        .filter_map(|(person, payload)| match serde_json::from_str(&payload) {
+            Ok(Payload::Order(order)) => Some((person, order)),
+            // A sale the retention job summarised keeps no lines: nothing bought to match.
+            _ => None,
+        })
+        .collect();
     let names: Vec<&str> = journeys.iter().map(|j| j.name.as_str()).collect();
 
     let mut experiments = Vec::new();
@@ -173,7 +178,7 @@ pub async fn business(
             attachment(&entries, &windows, &orders, currency.as_ref(), p, zone)
         }),
         top_pairs,
-        segments: segments(store).await?,
+        segments,
         response_by_channel: Compared::of(period, |p| channel_response(&entries, p, zone)),
         engagement: Compared {
             current: engagement(store, period, zone).await?,

@@ -26,7 +26,6 @@ use crate::profile::facts::median_f64;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
 
 /// A counted sale of a known person.
 #[derive(Debug, Clone, PartialEq)]
@@ -95,59 +94,132 @@ pub struct LifetimeValue {
     pub mean_per_buyer: Option<Money>,
 }
 
-/// One person's visit days, up to a period's end.
-type Visits = BTreeMap<i64, BTreeSet<NaiveDate>>;
+/// Every sale and refund of the shop on its calendar, each person's sales by day: what the
+/// figures of any period are worked out from. Built once for a period and the one before it, so
+/// each sale's day is worked out once.
+#[derive(Debug, Clone)]
+pub struct SalesHistory {
+    /// Every sale, by buyer and day.
+    sales: Vec<OnDay>,
+    refunds: Vec<OnDay>,
+}
 
-/// The figures of `period` from every sale and refund the shop holds (any order; those after the
-/// period are left out).
-pub fn sales_figures(
-    purchases: &[Purchase],
-    refunds: &[Refund],
-    period: Period,
-    zone: Tz,
-) -> SalesFigures {
-    let day = |at: &DateTime<Utc>| at.with_timezone(&zone).date_naive();
-    let purchases: Vec<(&Purchase, NaiveDate)> = (purchases.iter())
-        .map(|p| (p, day(&p.placed_at)))
-        .filter(|(_, d)| *d < period.to)
-        .collect();
-    let mut visits: Visits = BTreeMap::new();
-    for (purchase, day) in &purchases {
-        visits.entry(purchase.person).or_default().insert(*day);
+/// A sale's total or a refund's amount, with whose it is and the day of the shop it fell on.
+#[derive(Debug, Clone)]
+struct OnDay {
+    person: i64,
+    day: NaiveDate,
+    money: Money,
+}
+
+impl SalesHistory {
+    /// The history of every sale and refund the shop holds (any order), in time zone `zone`.
+    pub fn new(purchases: &[Purchase], refunds: &[Refund], zone: Tz) -> SalesHistory {
+        let day = |at: &DateTime<Utc>| at.with_timezone(&zone).date_naive();
+        let mut sales: Vec<OnDay> = (purchases.iter())
+            .map(|p| OnDay {
+                person: p.person,
+                day: day(&p.placed_at),
+                money: p.total.clone(),
+            })
+            .collect();
+        sales.sort_unstable_by_key(|sale| (sale.person, sale.day));
+        SalesHistory {
+            sales,
+            refunds: (refunds.iter())
+                .map(|r| OnDay {
+                    person: r.person,
+                    day: day(&r.at),
+                    money: r.amount.clone(),
+                })
+                .collect(),
+        }
     }
-    let buyers: Vec<i64> = (visits.iter())
-        .filter(|(_, days)| days.iter().any(|d| period.contains(*d)))
-        .map(|(person, _)| *person)
-        .collect();
-    let repeat_buyers = (buyers.iter())
-        .filter(|p| visits[p].iter().filter(|d| period.contains(**d)).count() >= 2)
-        .count() as u64;
-    let gaps: Vec<i64> = (visits.values())
-        .flat_map(|days| days.iter().zip(days.iter().skip(1)))
-        .filter(|(_, later)| period.contains(**later))
-        .map(|(earlier, later)| (*later - *earlier).num_days())
-        .collect();
-    let seconds: Vec<i64> = (visits.values())
-        .filter_map(|days| {
-            let mut days = days.iter();
-            let (first, second) = (days.next()?, days.next()?);
-            period
-                .contains(*second)
-                .then(|| (*second - *first).num_days())
-        })
-        .collect();
-    let refunds: Vec<&Refund> = (refunds.iter())
-        .filter(|r| day(&r.at) < period.to)
-        .collect();
-    SalesFigures {
-        buyers: buyers.len() as u64,
-        repeat_buyers,
-        repeat_purchase_rate: share(repeat_buyers, buyers.len() as u64),
-        return_visits: gaps.len() as u64,
-        mean_days_between_visits: (!gaps.is_empty())
-            .then(|| gaps.iter().sum::<i64>() as f64 / gaps.len() as f64),
-        second_order: second_orders(&seconds),
-        lifetime_value: lifetime_value(&purchases, &refunds, &buyers),
+
+    /// The figures of `period`: only what happened before its end counts.
+    pub fn figures(&self, period: Period) -> SalesFigures {
+        // Each buyer's sales before the period's end, by buyer (people are in id order).
+        let mut buyers: Vec<&[OnDay]> = Vec::new();
+        let mut repeat_buyers = 0;
+        let (mut return_visits, mut days_between) = (0u64, 0i64);
+        let mut seconds: Vec<i64> = Vec::new();
+        for sales in self.sales.chunk_by(|a, b| a.person == b.person) {
+            let sales = &sales[..sales.partition_point(|sale| sale.day < period.to)];
+            if sales.last().is_none_or(|last| last.day < period.from) {
+                continue;
+            }
+            let (mut first, mut previous): (Option<NaiveDate>, Option<NaiveDate>) = (None, None);
+            let (mut visits, mut in_period) = (0, 0);
+            for OnDay { day, .. } in sales {
+                if previous == Some(*day) {
+                    continue;
+                }
+                if period.contains(*day) {
+                    in_period += 1;
+                    if let Some(previous) = previous {
+                        return_visits += 1;
+                        days_between += (*day - previous).num_days();
+                    }
+                    if let (1, Some(first)) = (visits, first) {
+                        seconds.push((*day - first).num_days());
+                    }
+                }
+                first = first.or(Some(*day));
+                previous = Some(*day);
+                visits += 1;
+            }
+            buyers.push(sales);
+            if in_period >= 2 {
+                repeat_buyers += 1;
+            }
+        }
+        SalesFigures {
+            buyers: buyers.len() as u64,
+            repeat_buyers,
+            repeat_purchase_rate: share(repeat_buyers, buyers.len() as u64),
+            return_visits,
+            mean_days_between_visits: (return_visits > 0)
+                .then(|| days_between as f64 / return_visits as f64),
+            second_order: second_orders(&seconds),
+            lifetime_value: self.lifetime_value(&buyers, period.to),
+        }
+    }
+
+    /// What `buyers` (each one's sales before `end`, by buyer) spent before `end`, net of what was
+    /// refunded before then.
+    fn lifetime_value(&self, buyers: &[&[OnDay]], end: NaiveDate) -> LifetimeValue {
+        let before_end = (self.sales.iter()).filter(|sale| sale.day < end);
+        let Some(currency) = main_currency(before_end.map(|sale| &sale.money)) else {
+            return LifetimeValue {
+                net_spend: None,
+                mean_per_buyer: None,
+            };
+        };
+        let in_currency = |money: &&Money| money.currency == currency;
+        let sold: i64 = (buyers.iter())
+            .flat_map(|sales| sales.iter().map(|sale| &sale.money))
+            .filter(in_currency)
+            .map(|total| total.minor)
+            .sum();
+        let is_buyer =
+            |person| (buyers.binary_search_by_key(&person, |sales| sales[0].person)).is_ok();
+        let refunded: i64 = (self.refunds.iter())
+            .filter(|refund| refund.day < end && is_buyer(refund.person))
+            .map(|refund| &refund.money)
+            .filter(in_currency)
+            .map(|amount| amount.minor)
+            .sum();
+        let net = sold - refunded;
+        LifetimeValue {
+            mean_per_buyer: (!buyers.is_empty()).then(|| Money {
+                minor: divide_rounded(net, buyers.len() as i64),
+                currency: currency.clone(),
+            }),
+            net_spend: Some(Money {
+                minor: net,
+                currency,
+            }),
+        }
     }
 }
 
@@ -179,52 +251,17 @@ fn second_orders(days: &[i64]) -> SecondOrders {
 
 /// The currency most of `money` is in; ties go to the first by name.
 pub fn main_currency<'m>(money: impl Iterator<Item = &'m Money>) -> Option<Currency> {
-    let mut counts: BTreeMap<&str, (u64, &Currency)> = BTreeMap::new();
+    // A shop takes one currency or a few: a list searched in turn, not a map, for every sale.
+    let mut counts: Vec<(&Currency, u64)> = Vec::new();
     for m in money {
-        counts
-            .entry(m.currency.as_str())
-            .or_insert((0, &m.currency))
-            .0 += 1;
+        match counts.iter_mut().find(|(c, _)| **c == m.currency) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((&m.currency, 1)),
+        }
     }
-    // Iterated by name; `max_by_key` keeps the last of equals, so reverse to keep the first.
-    (counts.into_values().rev())
-        .max_by_key(|(n, _)| *n)
-        .map(|(_, c)| c.clone())
-}
-
-fn lifetime_value(
-    purchases: &[(&Purchase, NaiveDate)],
-    refunds: &[&Refund],
-    buyers: &[i64],
-) -> LifetimeValue {
-    let Some(currency) = main_currency(purchases.iter().map(|(p, _)| &p.total)) else {
-        return LifetimeValue {
-            net_spend: None,
-            mean_per_buyer: None,
-        };
-    };
-    let buyers: BTreeSet<i64> = buyers.iter().copied().collect();
-    let of_buyers =
-        |person: i64, money: &Money| buyers.contains(&person) && money.currency == currency;
-    let sold: i64 = (purchases.iter())
-        .filter(|(p, _)| of_buyers(p.person, &p.total))
-        .map(|(p, _)| p.total.minor)
-        .sum();
-    let refunded: i64 = (refunds.iter())
-        .filter(|r| of_buyers(r.person, &r.amount))
-        .map(|r| r.amount.minor)
-        .sum();
-    let net = sold - refunded;
-    LifetimeValue {
-        mean_per_buyer: (!buyers.is_empty()).then(|| Money {
-            minor: divide_rounded(net, buyers.len() as i64),
-            currency: currency.clone(),
-        }),
-        net_spend: Some(Money {
-            minor: net,
-            currency,
-        }),
-    }
+    (counts.into_iter())
+        .max_by(|(a, n), (b, m)| n.cmp(m).then_with(|| b.as_str().cmp(a.as_str())))
+        .map(|(c, _)| c.clone())
 }
 
 /// `n / d` rounded half away from zero (`d` > 0).
@@ -299,7 +336,7 @@ mod tests {
     #[test]
     fn a_month_worked_out_by_hand() {
         let (purchases, refunds) = shop();
-        let f = sales_figures(&purchases, &refunds, march(), chrono_tz::UTC);
+        let f = SalesHistory::new(&purchases, &refunds, chrono_tz::UTC).figures(march());
         // Buyers in March: 1, 2, 3, 5 (4 came in April). Two March visits: 1 only (5 and 20 Mar).
         assert_eq!((f.buyers, f.repeat_buyers), (4, 1));
         assert_eq!(f.repeat_purchase_rate, Some(0.25));
@@ -337,7 +374,7 @@ mod tests {
     fn the_period_before_sees_nothing_after_its_end() {
         let (purchases, refunds) = shop();
         let february = march().previous();
-        let f = sales_figures(&purchases, &refunds, february, chrono_tz::UTC);
+        let f = SalesHistory::new(&purchases, &refunds, chrono_tz::UTC).figures(february);
         // 29 Jan – 28 Feb: only 3 (15 Feb, a first visit). No return visit, no second order.
         assert_eq!((f.buyers, f.repeat_buyers), (1, 0));
         assert_eq!(f.repeat_purchase_rate, Some(0.0));
@@ -364,15 +401,16 @@ mod tests {
                 ..sale(1, "2026-01-01", 100)
             },
         ];
-        let new_york = sales_figures(&purchases, &[], march(), chrono_tz::America::New_York);
+        let new_york =
+            SalesHistory::new(&purchases, &[], chrono_tz::America::New_York).figures(march());
         assert_eq!(new_york.buyers, 0);
-        let utc = sales_figures(&purchases, &[], march(), chrono_tz::UTC);
+        let utc = SalesHistory::new(&purchases, &[], chrono_tz::UTC).figures(march());
         assert_eq!((utc.buyers, utc.second_order.median_days), (1, Some(1.0)));
     }
 
     #[test]
     fn nobody_bought_so_nothing_is_a_rate() {
-        let f = sales_figures(&[], &[], march(), chrono_tz::UTC);
+        let f = SalesHistory::new(&[], &[], chrono_tz::UTC).figures(march());
         assert_eq!((f.buyers, f.repeat_purchase_rate), (0, None));
         assert_eq!(f.lifetime_value.net_spend, None);
         assert!(f.second_order.distribution.iter().all(|b| b.people == 0));
@@ -386,11 +424,25 @@ mod tests {
             ..sale(person, "2026-03-02", 0)
         };
         let purchases = [usd(1, 1001), usd(1, 1000), sale(2, "2026-03-03", 5000)];
-        let f = sales_figures(&purchases, &[], march(), chrono_tz::UTC);
+        let f = SalesHistory::new(&purchases, &[], chrono_tz::UTC).figures(march());
         assert_eq!(f.buyers, 2);
         assert_eq!(f.lifetime_value.net_spend, Some(money(2001, "USD")));
         // 20.01 / 2 = 10.005 → 10.01, half away from zero.
         assert_eq!(f.lifetime_value.mean_per_buyer, Some(money(1001, "USD")));
+    }
+
+    #[test]
+    fn a_tie_of_currencies_goes_to_the_first_by_name() {
+        let money = [
+            money(1, "USD"),
+            money(2, "EUR"),
+            money(3, "GBP"),
+            money(4, "USD"),
+        ];
+        assert_eq!(main_currency(money.iter()), Some(money[3].currency.clone()));
+        let tied = [money[0].clone(), money[2].clone(), money[1].clone()];
+        assert_eq!(main_currency(tied.iter()), Some(money[1].currency.clone()));
+        assert_eq!(main_currency([].iter()), None);
     }
 
     #[test]

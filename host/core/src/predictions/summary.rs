@@ -16,7 +16,7 @@ use super::TimeUnit;
 use crate::model::Currency;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// One completed order of a person, as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -98,33 +98,38 @@ impl ShopHistory {
         let exponent = currency
             .as_ref()
             .map_or(2, |c| minor_unit_exponent(c.as_str()));
-        let mut days: HashMap<i64, BTreeMap<NaiveDate, i64>> = HashMap::new();
         let mut other_currency_sales = 0;
+        let mut sold: Vec<(i64, NaiveDate, i64)> = Vec::new();
         for (sale, day) in in_history {
             if Some(&sale.currency) != currency.as_ref() {
                 other_currency_sales += 1;
                 continue;
             }
-            *days
-                .entry(sale.profile_id)
-                .or_default()
-                .entry(day)
-                .or_default() += sale.amount_minor;
+            sold.push((sale.profile_id, day, sale.amount_minor));
         }
+        // By customer and day, then each customer's days with their spend (sorted, where a map
+        // per customer cost a node per sale).
+        sold.sort_unstable_by_key(|(profile, day, _)| (*profile, *day));
         let mut customers = BTreeMap::new();
         let mut first_days = BTreeMap::new();
-        for (profile, days) in days {
-            let days: Vec<PurchaseDay> = days
-                .into_iter()
-                .map(|(day, minor)| PurchaseDay {
-                    day,
-                    spend: minor as f64 / 10f64.powi(exponent),
-                })
-                .collect();
-            if let Some(summary) = summarise_days(&days, as_of, time_unit) {
-                customers.insert(profile, summary);
-                first_days.insert(profile, days[0].day);
+        let (mut spent, mut days): (Vec<(NaiveDate, i64)>, Vec<PurchaseDay>) = Default::default();
+        for (i, (profile, day, minor)) in sold.iter().enumerate() {
+            match spent.last_mut() {
+                Some((last, sum)) if last == day => *sum += minor,
+                _ => spent.push((*day, *minor)),
             }
+            if sold.get(i + 1).is_some_and(|(next, _, _)| next == profile) {
+                continue;
+            }
+            days.extend(spent.drain(..).map(|(day, minor)| PurchaseDay {
+                day,
+                spend: minor as f64 / 10f64.powi(exponent),
+            }));
+            if let Some(summary) = summarise_days(&days, as_of, time_unit) {
+                customers.insert(*profile, summary);
+                first_days.insert(*profile, days[0].day);
+            }
+            days.clear();
         }
         ShopHistory {
             as_of,
