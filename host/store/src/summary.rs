@@ -53,14 +53,76 @@ pub struct OrderStates {
 }
 
 impl Store {
+    /// Each count walks an index of its own on a connection of its own, so they run side by
+    /// side; what they found is put together after.
     pub async fn summary(&self) -> Result<Summary, StoreError> {
-        let mut summary = Summary::default();
-        for row in sqlx::query(
-            "SELECT kind, state, COUNT(*) AS n FROM events WHERE superseded = 0 GROUP BY kind, state",
-        )
-        .fetch_all(&self.pool)
-        .await?
-        {
+        let count = |sql: &'static str| async move {
+            Ok::<i64, StoreError>(sqlx::query_scalar(sql).fetch_one(&self.pool).await?)
+        };
+        let rows = |sql: String, bind: Option<i64>| async move {
+            let query = sqlx::query(&sql);
+            let query = match bind {
+                Some(value) => query.bind(value),
+                None => query,
+            };
+            Ok::<_, StoreError>(query.fetch_all(&self.pool).await?)
+        };
+        // Journey messages alone, through their own index: grouped by a sink column any index
+        // could order, the planner walked every item of the outbox instead (1.9 s at 1M items).
+        let messages = format!(
+            "SELECT sink_id,
+                    SUM(CASE WHEN status = 'pending' AND next_attempt_at > $1 THEN 1 ELSE 0 END)
+                        AS delayed,
+                    SUM(CASE WHEN status = 'suppressed' AND last_error LIKE 'frequency cap%'
+                             THEN 1 ELSE 0 END) AS dropped
+             FROM outbox WHERE kind = 'message' GROUP BY {}",
+            self.backend.not_by_index("sink_id")
+        );
+        let (
+            states,
+            customer_updates,
+            anonymous_events,
+            rejected_inputs,
+            profiles,
+            outbox,
+            retired,
+            messages,
+            pauses,
+        ) = tokio::try_join!(
+            rows(
+                "SELECT kind, state, COUNT(*) AS n FROM events WHERE superseded = 0
+                 GROUP BY kind, state"
+                    .to_owned(),
+                None
+            ),
+            count("SELECT COUNT(*) FROM events WHERE kind = 'customer'"),
+            count("SELECT COUNT(*) FROM events WHERE profile_id IS NULL"),
+            count("SELECT COUNT(*) FROM rejected_inputs"),
+            count("SELECT COUNT(*) FROM profiles WHERE merged_into IS NULL"),
+            // Grouped by sink and status, which `outbox_person` is ordered by, with the kinds
+            // counted alongside: grouped by kind too, every item was sorted (0.84 s of CPU at
+            // 1.5M items in the `sqlite3` shell; 0.22 s this way).
+            rows(
+                "SELECT sink_id, status, COUNT(*) AS n,
+                        SUM(CASE WHEN kind = 'profile' THEN 1 ELSE 0 END) AS profiles,
+                        SUM(CASE WHEN kind = 'consent' THEN 1 ELSE 0 END) AS consents,
+                        SUM(CASE WHEN kind = 'message' THEN 1 ELSE 0 END) AS messages
+                 FROM outbox GROUP BY sink_id, status ORDER BY sink_id"
+                    .to_owned(),
+                None
+            ),
+            self.retired_work(),
+            rows(messages, Some(now_ms())),
+            self.sink_pauses(),
+        )?;
+        let mut summary = Summary {
+            customer_updates,
+            anonymous_events,
+            rejected_inputs,
+            profiles,
+            ..Summary::default()
+        };
+        for row in states {
             let n: i64 = row.try_get("n")?;
             let state: Option<String> = row.try_get("state")?;
             match (row.try_get::<String, _>("kind")?.as_str(), state.as_deref()) {
@@ -82,34 +144,7 @@ impl Store {
                 _ => {}
             }
         }
-        summary.customer_updates =
-            sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE kind = 'customer'")
-                .fetch_one(&self.pool)
-                .await?;
-        summary.anonymous_events =
-            sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE profile_id IS NULL")
-                .fetch_one(&self.pool)
-                .await?;
-        summary.rejected_inputs = sqlx::query_scalar("SELECT COUNT(*) FROM rejected_inputs")
-            .fetch_one(&self.pool)
-            .await?;
-        summary.profiles =
-            sqlx::query_scalar("SELECT COUNT(*) FROM profiles WHERE merged_into IS NULL")
-                .fetch_one(&self.pool)
-                .await?;
-        // Grouped by sink and status, which `outbox_person` is ordered by, with the kinds counted
-        // alongside: grouped by kind too, every item was sorted (0.84 s of CPU at 1.5M items in
-        // the `sqlite3` shell; 0.22 s this way).
-        let rows = sqlx::query(
-            "SELECT sink_id, status, COUNT(*) AS n,
-                    SUM(CASE WHEN kind = 'profile' THEN 1 ELSE 0 END) AS profiles,
-                    SUM(CASE WHEN kind = 'consent' THEN 1 ELSE 0 END) AS consents,
-                    SUM(CASE WHEN kind = 'message' THEN 1 ELSE 0 END) AS messages
-             FROM outbox GROUP BY sink_id, status ORDER BY sink_id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        for row in rows {
+        for row in outbox {
             let sink: String = row.try_get("sink_id")?;
             let status: String = row.try_get("status")?;
             let n: i64 = row.try_get("n")?;
@@ -136,7 +171,7 @@ impl Store {
                 _ => figures.waiting += n,
             }
         }
-        for (sink, kind, finished) in self.retired_work().await? {
+        for (sink, kind, finished) in retired {
             let figures = match summary.sinks.iter().position(|s| s.sink == sink) {
                 Some(at) => &mut summary.sinks[at],
                 None => {
@@ -155,22 +190,7 @@ impl Store {
                 _ => figures.activities_delivered += finished,
             }
         }
-        // Journey messages alone, through their own index: grouped by a sink column any index
-        // could order, the planner walked every item of the outbox instead (1.9 s at 1M items).
-        let messages = format!(
-            "SELECT sink_id,
-                    SUM(CASE WHEN status = 'pending' AND next_attempt_at > $1 THEN 1 ELSE 0 END)
-                        AS delayed,
-                    SUM(CASE WHEN status = 'suppressed' AND last_error LIKE 'frequency cap%'
-                             THEN 1 ELSE 0 END) AS dropped
-             FROM outbox WHERE kind = 'message' GROUP BY {}",
-            self.backend.not_by_index("sink_id")
-        );
-        for row in sqlx::query(&messages)
-            .bind(now_ms())
-            .fetch_all(&self.pool)
-            .await?
-        {
+        for row in messages {
             let sink: String = row.try_get("sink_id")?;
             if let Some(figures) = summary.sinks.iter_mut().find(|s| s.sink == sink) {
                 figures.messages_delayed = row.try_get("delayed")?;
@@ -178,7 +198,7 @@ impl Store {
                 figures.withheld -= figures.messages_dropped;
             }
         }
-        for pause in self.sink_pauses().await? {
+        for pause in pauses {
             match summary.sinks.iter_mut().find(|s| s.sink == pause.sink) {
                 Some(figures) => figures.pause = Some(pause),
                 None => summary.sinks.push(SinkFigures {
