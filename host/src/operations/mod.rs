@@ -14,7 +14,7 @@ use crate::config::mode::SinkMode;
 use crate::connectors::{Connector, Connectors};
 use chrono::{DateTime, Utc};
 use futures_util::future::try_join_all;
-use rapport_core::operations::{nearest_rank, ErrorBudget, Outcomes, Slo};
+use rapport_core::operations::{CountedValues, ErrorBudget, Outcomes, Slo};
 use rapport_sandbox::runtime::health::HealthState;
 use rapport_store::operations::Backlog;
 use rapport_store::{Store, StoreError};
@@ -160,22 +160,14 @@ fn plugin_state(connector: &Connector) -> PluginState {
     }
 }
 
-/// `sink`'s p50 and p99 sync latency over deliveries confirmed since `since`.
+/// `sink`'s p50 and p99 sync latency over deliveries confirmed since `since`, from the window's
+/// latencies counted by value.
 async fn latency(store: &Store, sink: &str, since: i64) -> Result<Latency, StoreError> {
-    let samples = store.synced_count(sink, since).await?;
-    let (Some(p50), Some(p99)) = (nearest_rank(samples, 0.5), nearest_rank(samples, 0.99)) else {
-        return Ok(Latency {
-            samples,
-            ..Latency::default()
-        });
-    };
-    let at = store
-        .sync_latencies_at_ranks(sink, since, &[p50, p99])
-        .await?;
+    let latencies = CountedValues::new(store.sync_latency_counts(sink, since).await?);
     Ok(Latency {
-        samples,
-        p50_seconds: at[0].map(millis),
-        p99_seconds: at[1].map(millis),
+        samples: latencies.total(),
+        p50_seconds: latencies.at_quantile(0.5).map(millis),
+        p99_seconds: latencies.at_quantile(0.99).map(millis),
     })
 }
 

@@ -50,7 +50,7 @@ impl Store {
                    AND profile_id IS NOT NULL AND amount_minor IS NOT NULL
                    AND currency IS NOT NULL AND occurred_at < $1"
             ),
-            &[before],
+            &[Value::from(before)],
         )
         .await?;
         (packed.rows())

@@ -5,6 +5,7 @@
 //! SQLite 3.44+ both have) and the store splits the text. Only for integer columns and codes that
 //! hold neither separator; a row with another count of fields is reported as corrupt.
 
+use super::rows::{self, Value};
 use super::StoreError;
 use sqlx::{AnyPool, Row};
 
@@ -25,7 +26,7 @@ pub(crate) async fn read(
     pool: &AnyPool,
     columns: &'static [&'static str],
     from_where: &str,
-    binds: &[i64],
+    binds: &[Value<'_>],
 ) -> Result<Packed, StoreError> {
     assert!(
         columns.len() <= MAX_COLUMNS,
@@ -37,7 +38,7 @@ pub(crate) async fn read(
     );
     let mut query = sqlx::query(&sql);
     for value in binds {
-        query = query.bind(*value);
+        query = rows::bind(query, *value);
     }
     let text: Option<String> = query.fetch_one(pool).await?.try_get("packed")?;
     Ok(Packed {

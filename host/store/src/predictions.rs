@@ -3,7 +3,8 @@
 //! models, the minimum and what a fit means are `rapport_core::predictions`'.
 
 use super::events::COUNTED_SALES;
-use super::{packed, rows, Store, StoreError};
+use super::rows::{self, Value};
+use super::{packed, Store, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
 use rapport_core::model::Currency;
 use rapport_core::predictions::{
@@ -40,7 +41,7 @@ impl Store {
             &self.pool,
             &["profile_id", "placed_at", "amount_minor", "currency"],
             &format!("FROM {events} {}", sales_where("placed_at < $1")),
-            &[before],
+            &[Value::from(before)],
         )
         .await?;
         (packed.rows())

@@ -1,6 +1,6 @@
-//! Sync latency ranks: the deliveries that count (a sink's sales and people confirmed since the
-//! window began, from work queued since latency was kept; never journey messages), ranked
-//! shortest first, at several ranks from one statement; and the events each source brought in.
+//! Sync latencies counted by value: the deliveries that count (a sink's sales and people confirmed
+//! since the window began, from work queued since latency was kept; never journey messages); and
+//! the events each source brought in.
 
 use crate::common::{event, on_both, Db, Param};
 
@@ -23,11 +23,11 @@ async fn delivery(db: &Db, sink: &str, kind: &str, outcome: &str, at: i64, queue
 }
 
 #[tokio::test]
-async fn latencies_at_ranks_follow_the_counted_deliveries_in_order() {
+async fn latencies_are_counted_by_value_over_the_deliveries_that_count() {
     on_both(|db| async move {
         let since = 1_000_000;
         // 150 counted latencies with repeats, in no order: 7 × i mod 61, times 10 ms.
-        let mut counted: Vec<i64> = (0..150).map(|i| (7 * i % 61) * 10).collect();
+        let counted: Vec<i64> = (0..150).map(|i| (7 * i % 61) * 10).collect();
         for (i, latency) in counted.iter().enumerate() {
             let at = since + 500 + i as i64;
             let kind = if i % 2 == 0 { "activity" } else { "profile" };
@@ -72,30 +72,21 @@ async fn latencies_at_ranks_follow_the_counted_deliveries_in_order() {
         )
         .await;
 
-        counted.sort_unstable();
-        assert_eq!(db.store.synced_count("crm", since).await.unwrap(), 150);
-        let ranks = [1, 2, 75, 76, 149, 150, 151];
-        let expected: Vec<Option<i64>> = ranks
-            .iter()
-            .map(|&r| counted.get(r as usize - 1).copied())
-            .collect();
-        assert_eq!(
-            db.store
-                .sync_latencies_at_ranks("crm", since, &ranks)
-                .await
-                .unwrap(),
-            expected
-        );
-        assert_eq!(
-            db.store
-                .sync_latencies_at_ranks("nobody", since, &[1, 2])
-                .await
-                .unwrap(),
-            vec![None, None]
-        );
+        let mut expected: Vec<(i64, u64)> = Vec::new();
+        for latency in counted {
+            match expected.iter_mut().find(|(value, _)| *value == latency) {
+                Some((_, n)) => *n += 1,
+                None => expected.push((latency, 1)),
+            }
+        }
+        expected.sort_unstable();
+        let mut seen = db.store.sync_latency_counts("crm", since).await.unwrap();
+        seen.sort_unstable();
+        assert_eq!(seen, expected);
+        assert_eq!(seen.iter().map(|(_, n)| n).sum::<u64>(), 150);
         assert!(db
             .store
-            .sync_latencies_at_ranks("crm", since, &[])
+            .sync_latency_counts("nobody", since)
             .await
             .unwrap()
             .is_empty());
