@@ -60,7 +60,7 @@ impl Store {
                     profile_id: row.int("profile_id")?,
                     at: row.int("occurred_at")?,
                     amount_minor: row.int("amount_minor")?,
-                    currency: row.maybe_text("currency").unwrap_or_default().to_owned(),
+                    currency: row.text("currency")?.to_owned(),
                 })
             })
             .collect()

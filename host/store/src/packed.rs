@@ -116,6 +116,12 @@ impl<'t> Fields<'t> {
             .ok_or_else(|| StoreError::Corrupt(format!("{column} is NULL")))
     }
 
+    /// A text column.
+    pub(crate) fn text(&self, column: &str) -> Result<&'t str, StoreError> {
+        self.maybe_text(column)
+            .ok_or_else(|| StoreError::Corrupt(format!("{column} is NULL")))
+    }
+
     /// A text column that may be NULL (an empty text reads as NULL).
     pub(crate) fn maybe_text(&self, column: &str) -> Option<&'t str> {
         Some(self.value(column)).filter(|t| !t.is_empty())
@@ -175,6 +181,8 @@ mod tests {
             "{error}"
         );
         let error = null.rows().next().unwrap().unwrap().int("id").unwrap_err();
+        assert!(error.to_string().contains("id is NULL"), "{error}");
+        let error = null.rows().next().unwrap().unwrap().text("id").unwrap_err();
         assert!(error.to_string().contains("id is NULL"), "{error}");
     }
 }

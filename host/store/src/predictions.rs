@@ -51,7 +51,7 @@ impl Store {
                     profile_id: row.int("profile_id")?,
                     placed_at: time(row.int("placed_at")?)?,
                     amount_minor: row.int("amount_minor")?,
-                    currency: currency(row.maybe_text("currency").unwrap_or_default())?,
+                    currency: currency(row.text("currency")?)?,
                 })
             })
             .collect()
