@@ -1,6 +1,6 @@
 //! Read-outs for the operations figures, per sink: how its work items finished within a window, its
-//! sync latencies ranked, its backlog and dead letters, the time its vendor's rate limits held its
-//! work, and the events each source brought in. Counts and ranks only: which rank is a percentile
+//! sync latencies counted by value, its backlog and dead letters, the time its vendor's rate limits
+//! held its work, and the events each source brought in. Counts only: which value is a percentile
 //! and what a window's failures burn are `rapport_core::operations`'s rules.
 
 use super::rows::Value;
