@@ -53,17 +53,14 @@ impl Store {
             &[Value::from(before)],
         )
         .await?;
-        (packed.rows())
-            .map(|row| {
-                let row = row?;
-                Ok(RefundRow {
-                    profile_id: row.int("profile_id")?,
-                    at: row.int("occurred_at")?,
-                    amount_minor: row.int("amount_minor")?,
-                    currency: row.text("currency")?.to_owned(),
-                })
+        packed.decode(|row| {
+            Ok(RefundRow {
+                profile_id: row.int("profile_id")?,
+                at: row.int("occurred_at")?,
+                amount_minor: row.int("amount_minor")?,
+                currency: row.text("currency")?.to_owned(),
             })
-            .collect()
+        })
     }
 
     /// The counted sales placed from `since` to before `until` (ms) of the people sent (or held

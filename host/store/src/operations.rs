@@ -69,15 +69,12 @@ impl Store {
             &[Value::from(sink), Value::from(since)],
         )
         .await?;
-        (packed.rows())
-            .map(|row| {
-                let row = row?;
-                Ok((
-                    row.int("latency")?,
-                    u64::try_from(row.int("n")?).unwrap_or(0),
-                ))
-            })
-            .collect()
+        packed.decode(|row| {
+            Ok((
+                row.int("latency")?,
+                u64::try_from(row.int("n")?).unwrap_or(0),
+            ))
+        })
     }
 
     /// `sink`'s backlog at `now`.

@@ -54,8 +54,16 @@ pub(crate) struct Packed {
 }
 
 impl Packed {
+    /// Every row, each turned into a `T` by `decode`; the first error ends the read.
+    pub(crate) fn decode<T>(
+        &self,
+        mut decode: impl FnMut(Fields<'_>) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        self.rows().map(|row| decode(row?)).collect()
+    }
+
     /// Each row's fields.
-    pub(crate) fn rows(&self) -> impl Iterator<Item = Result<Fields<'_>, StoreError>> {
+    fn rows(&self) -> impl Iterator<Item = Result<Fields<'_>, StoreError>> {
         (self.text.lines()).map(|line| {
             let mut fields = Fields {
                 columns: self.columns,

@@ -44,17 +44,14 @@ impl Store {
             &[Value::from(before)],
         )
         .await?;
-        (packed.rows())
-            .map(|row| {
-                let row = row?;
-                Ok(Sale {
-                    profile_id: row.int("profile_id")?,
-                    placed_at: time(row.int("placed_at")?)?,
-                    amount_minor: row.int("amount_minor")?,
-                    currency: currency(row.text("currency")?)?,
-                })
+        packed.decode(|row| {
+            Ok(Sale {
+                profile_id: row.int("profile_id")?,
+                placed_at: time(row.int("placed_at")?)?,
+                amount_minor: row.int("amount_minor")?,
+                currency: currency(row.text("currency")?)?,
             })
-            .collect()
+        })
     }
 
     /// One buyer's sales placed before `before` (ms), by time.

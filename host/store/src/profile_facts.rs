@@ -282,18 +282,15 @@ impl Store {
             &[],
         )
         .await?;
-        (packed.rows())
-            .map(|row| {
-                let row = row?;
-                Ok(BuyerStanding {
-                    profile_id: row.int("f.profile_id")?,
-                    last_visit_at: row.maybe_int("f.last_visit_at")?,
-                    visits: row.int("f.visits")?,
-                    net_spend_minor: row.int("f.net_spend_minor")?,
-                    currency: row.maybe_text("f.currency").map(str::to_owned),
-                })
+        packed.decode(|row| {
+            Ok(BuyerStanding {
+                profile_id: row.int("f.profile_id")?,
+                last_visit_at: row.maybe_int("f.last_visit_at")?,
+                visits: row.int("f.visits")?,
+                net_spend_minor: row.int("f.net_spend_minor")?,
+                currency: row.maybe_text("f.currency").map(str::to_owned),
             })
-            .collect()
+        })
     }
 
     /// Whether orders were stored before facts were kept (their category column is empty): the

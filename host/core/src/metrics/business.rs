@@ -148,7 +148,8 @@ impl SalesHistory {
             if sales.last().is_none_or(|last| last.day < period.from) {
                 continue;
             }
-            let (mut first, mut previous): (Option<NaiveDate>, Option<NaiveDate>) = (None, None);
+            // The visit before this one; at the second visit, that is the first.
+            let mut previous: Option<NaiveDate> = None;
             let (mut visits, mut in_period) = (0, 0);
             for OnDay { day, .. } in sales {
                 if previous == Some(*day) {
@@ -159,12 +160,11 @@ impl SalesHistory {
                     if let Some(previous) = previous {
                         return_visits += 1;
                         days_between += (*day - previous).num_days();
-                    }
-                    if let (1, Some(first)) = (visits, first) {
-                        seconds.push((*day - first).num_days());
+                        if visits == 1 {
+                            seconds.push((*day - previous).num_days());
+                        }
                     }
                 }
-                first = first.or(Some(*day));
                 previous = Some(*day);
                 visits += 1;
             }
