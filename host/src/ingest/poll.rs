@@ -117,6 +117,13 @@ pub async fn poll_source(
 /// Reads `stream` of `connector` from its stored cursor until a step says nothing more is
 /// available, storing each step's events in one transaction with its cursor; `on_commit` runs after
 /// each. `step` reads the next step from a cursor.
+///
+/// The next step is read while the one before is stored: a step names its own next cursor, so
+/// the vendor's pages and the store's transactions overlap instead of taking turns (a first
+/// backfill is mostly this loop). The transactions still commit one after the other, each with its
+/// cursor, and a step read ahead is only stored after the one before it: if storing fails, what
+/// was read ahead is dropped and read again from the stored cursor next time; if reading ahead
+/// fails, the step before it is stored first, then the read's error ends the poll.
 pub async fn read_stream<'a>(
     store: &Store,
     connector: &Connector,
@@ -127,16 +134,21 @@ pub async fn read_stream<'a>(
 ) -> Result<IngestReport, PollError> {
     let origin = format!("poll:{stream}");
     let mut total = IngestReport::default();
+    let mut resume = store.cursor(&connector.id, stream).await?;
     // A stream read for the first time is history: it fills profiles and starts no journey.
-    let history = store.cursor(&connector.id, stream).await?.is_none();
+    let history = resume.is_none();
+    let mut read = step(resume.clone()).await;
     loop {
-        let cursor = store.cursor(&connector.id, stream).await?;
         let Step {
             delivery,
             cursor,
             more,
-        } = step(cursor).await?;
-        let report = ingest(
+        } = read?;
+        // A step without a cursor keeps the one before.
+        if cursor.is_some() {
+            resume.clone_from(&cursor);
+        }
+        let storing = ingest(
             store,
             &connector.normalizer,
             &connector.id,
@@ -147,14 +159,22 @@ pub async fn read_stream<'a>(
                 history,
             },
             delivery,
-        )
-        .await?;
+        );
+        let (stored, ahead) = match more {
+            true => {
+                let (stored, ahead) = tokio::join!(storing, step(resume.clone()));
+                (stored, Some(ahead))
+            }
+            false => (storing.await, None),
+        };
+        let report = stored?;
         on_commit();
         tracing::info!(connector = %connector.id, stream, accepted = report.accepted,
             duplicates = report.duplicates, rejected = report.rejected, "poll step stored");
         total += report;
-        if !more {
-            return Ok(total);
+        match ahead {
+            Some(ahead) => read = ahead,
+            None => return Ok(total),
         }
     }
 }

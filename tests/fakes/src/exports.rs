@@ -1,8 +1,11 @@
-//! A file host for POS exports: serves named files over HTTP, as a shop's export link would.
+//! A file host for POS exports: serves named files over HTTP, as a shop's export link would, with
+//! the simulators' switchable faults.
 
+use crate::faults::FaultPlan;
 use crate::server::{serve, Running};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use std::collections::HashMap;
@@ -13,6 +16,7 @@ use std::sync::{Arc, Mutex};
 struct Files {
     files: Mutex<HashMap<String, Vec<u8>>>,
     requests: AtomicUsize,
+    faults: FaultPlan,
 }
 
 /// Serves `GET /exports/{name}`.
@@ -46,18 +50,21 @@ impl ExportServer {
     pub fn requests(&self) -> usize {
         self.files.requests.load(Ordering::SeqCst)
     }
+
+    /// Faults to inject into the next downloads (a status answers with a plain-text body).
+    pub fn faults(&self) -> &FaultPlan {
+        &self.files.faults
+    }
 }
 
-async fn fetch(
-    State(files): State<Arc<Files>>,
-    Path(name): Path<String>,
-) -> Result<Vec<u8>, StatusCode> {
+async fn fetch(State(files): State<Arc<Files>>, Path(name): Path<String>) -> Response {
     files.requests.fetch_add(1, Ordering::SeqCst);
-    files
-        .files
-        .lock()
-        .expect("files lock")
-        .get(&name)
-        .cloned()
-        .ok_or(StatusCode::NOT_FOUND)
+    let injected = (files.faults)
+        .intercept(|status| ("text/plain", format!("injected failure ({status})")))
+        .await;
+    if let Some(response) = injected {
+        return response;
+    }
+    let file = files.files.lock().expect("files lock").get(&name).cloned();
+    file.ok_or(StatusCode::NOT_FOUND).into_response()
 }

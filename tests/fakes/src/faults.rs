@@ -1,6 +1,7 @@
 //! Switchable faults for every simulator: the next N requests can be answered with a status (with or
-//! without `Retry-After`), a malformed body or no answer at all, and every answer can be slowed. Each
-//! simulator renders injected statuses in its own vendor's error shape.
+//! without `Retry-After`), a malformed body or no answer at all, after letting some requests pass if
+//! asked, and every answer can be slowed. Each simulator renders injected statuses in its own
+//! vendor's error shape.
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -24,11 +25,11 @@ pub enum Fault {
     Hang,
 }
 
-/// The faults waiting for the next requests, a fault striking requests at random, and the latency of
-/// every answer.
+/// The faults waiting for the next requests (`None`: a request let pass), a fault striking requests
+/// at random, and the latency of every answer.
 #[derive(Debug, Default)]
 pub struct FaultPlan {
-    queue: Mutex<VecDeque<Fault>>,
+    queue: Mutex<VecDeque<Option<Fault>>>,
     random: Mutex<Option<(f64, Fault, StdRng)>>,
     latency: Mutex<Duration>,
 }
@@ -37,7 +38,14 @@ impl FaultPlan {
     /// Injects `fault` into each of the next `count` requests (after faults already queued).
     pub fn fail_next(&self, count: usize, fault: Fault) {
         let mut queue = self.queue.lock().expect("fault queue");
-        queue.extend(std::iter::repeat_n(fault, count));
+        queue.extend(std::iter::repeat_n(Some(fault), count));
+    }
+
+    /// Lets each of the next `count` requests through untouched (after faults already queued), so
+    /// that a fault queued after them strikes a request further on.
+    pub fn pass_next(&self, count: usize) {
+        let mut queue = self.queue.lock().expect("fault queue");
+        queue.extend(std::iter::repeat_n(None, count));
     }
 
     /// Injects `fault` into each request with `probability` (reproducibly, from `seed`), after queued
@@ -52,7 +60,7 @@ impl FaultPlan {
         *self.latency.lock().expect("latency") = latency;
     }
 
-    /// Faults still queued.
+    /// Faults still queued (requests to let pass included).
     pub fn pending(&self) -> usize {
         self.queue.lock().expect("fault queue").len()
     }
@@ -68,7 +76,7 @@ impl FaultPlan {
             tokio::time::sleep(latency).await;
         }
         let queued = self.queue.lock().expect("fault queue").pop_front();
-        let fault = queued.or_else(|| {
+        let fault = queued.unwrap_or_else(|| {
             let mut random = self.random.lock().expect("random fault");
             let (probability, fault, rng) = random.as_mut()?;
             rng.gen_bool(*probability).then(|| fault.clone())

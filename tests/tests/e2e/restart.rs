@@ -1,10 +1,14 @@
 //! Stopping the daemon in the middle of a sync and starting it again loses nothing and sends nothing
-//! twice: the source resumes from its stored cursor, the outbox from what was recorded.
+//! twice: the source resumes from its stored cursor, the outbox from what was recorded. A poll the
+//! vendor breaks off keeps every page it stored before the break.
 
-use rapport_e2e::{plugin, stop_gracefully, wait_until, TestShop};
+use rapport_e2e::{plugin, stop_gracefully, wait_until, TestShop, CSV_HEADER};
 use rapport_fakes::capture::CaptureServer;
 use rapport_fakes::exports::ExportServer;
+use rapport_fakes::faults::Fault;
 use rapport_fakes::shop::SampleShop;
+use rapport_host::config::Config;
+use rapport_host::pipeline::Pipeline;
 use rapport_store::Store;
 use std::time::Duration;
 
@@ -85,4 +89,58 @@ async fn a_restart_mid_sync_loses_nothing_and_repeats_nothing() {
         store.cursor("shop", "sales").await.unwrap().as_deref(),
         Some(&*(shop.to_csv().lines().count()).to_string())
     );
+}
+
+/// Each poll reads a page while storing the one before (`ingest::poll::read_stream`); a vendor
+/// error on the page read ahead must not cost the page being stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_poll_the_vendor_breaks_off_keeps_every_page_stored_before_the_break() {
+    // Thirty one-line sales, read five at a time: a step per download of the export.
+    let sales: Vec<String> = (1..=30)
+        .map(|n| {
+            format!(
+                "R{n},sale,,2026-11-02T10:{n:02}:00Z,Main St,in-store,,,,,,T-1,Tea,drinks,1,3.00,3.00,GBP,0.00,0.00,3.00"
+            )
+        })
+        .collect();
+    let exports = ExportServer::start().await.unwrap();
+    let export_url = exports.publish("sales.csv", format!("{CSV_HEADER}\n{}\n", sales.join("\n")));
+    // The first three downloads are answered; the fourth, read while the third step is stored,
+    // is refused.
+    exports.faults().pass_next(3);
+    exports.faults().fail_next(
+        1,
+        Fault::Status {
+            status: 500,
+            retry_after: None,
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = TestShop::new().sqlite().source(
+        "shop",
+        &plugin("csv-source"),
+        [
+            ("export_url", export_url.as_str().into()),
+            ("batch_size", 5.into()),
+        ],
+    );
+    let pipeline = Pipeline::start(Config::parse(&config.text(dir.path()), dir.path()).unwrap())
+        .await
+        .unwrap();
+    let sync = || pipeline.sync_once(Duration::from_secs(5), Duration::from_secs(60));
+    let cursor = || pipeline.store.cursor("shop", "sales");
+
+    let broken = sync().await.unwrap();
+    assert_eq!(broken.poll_errors.len(), 1, "{broken:?}");
+    assert!(broken.poll_errors[0].contains("500"), "{broken:?}");
+    assert_eq!(exports.requests(), 4);
+    assert_eq!(pipeline.store.summary().await.unwrap().orders, 15);
+    // The header is line 1, so the fifteenth sale ends on line 16.
+    assert_eq!(cursor().await.unwrap().as_deref(), Some("16"));
+
+    let whole = sync().await.unwrap();
+    assert!(whole.poll_errors.is_empty(), "{whole:?}");
+    assert_eq!(whole.ingested.accepted, 15);
+    assert_eq!(pipeline.store.summary().await.unwrap().orders, 30);
+    assert_eq!(cursor().await.unwrap().as_deref(), Some("31"));
 }
