@@ -928,6 +928,11 @@ pub async fn drain_all(pipeline: &rapport_host::pipeline::Pipeline, timeout: Dur
 /// The csv-source's columns, as the tests' receipts fill them.
 pub const CSV_HEADER: &str = "receipt_id,kind,refund_of,date,location,channel,customer_id,customer_email,customer_phone,customer_name,marketing_opt_in,sku,product,category,quantity,unit_price,line_total,currency,tax,discount,total";
 
+/// An export of `receipts` (rows under [`CSV_HEADER`]): the header, then one receipt per line.
+pub fn csv_export(receipts: &[String]) -> String {
+    format!("{CSV_HEADER}\n{}\n", receipts.join("\n"))
+}
+
 /// Uploads `receipts` (rows under [`CSV_HEADER`]) through the csv-source `shop` of `pipeline`: as
 /// history when `at` is `None`, else live with `clock` set to `at`; none may be rejected. Then
 /// lets in the journey waits that fell due.
@@ -937,7 +942,7 @@ pub async fn upload_receipts(
     at: Option<chrono::DateTime<chrono::Utc>>,
     receipts: &[String],
 ) {
-    let body = format!("{CSV_HEADER}\n{}\n", receipts.join("\n")).into_bytes();
+    let body = csv_export(receipts).into_bytes();
     let headers = vec![("content-type".to_string(), "text/csv".to_string())];
     let intake = &pipeline.intake;
     let report = match at {

@@ -6,7 +6,7 @@
 //! again. Refusals: a merge another was built on, one already undone, an unknown one. On SQLite and
 //! PostgreSQL. And a merge moves the absorbed person's pending work but never work in flight.
 
-use rapport_e2e::{output_text, PostgresDatabase, ShopDir, TestShop, CSV_HEADER};
+use rapport_e2e::{csv_export, output_text, PostgresDatabase, ShopDir, TestShop};
 use rapport_fakes::capture::CaptureServer;
 use rapport_store::Store;
 use serde_json::Value;
@@ -22,10 +22,6 @@ fn sale(id: &str, day: u32, customer: [&str; 5]) -> String {
     format!(
         "{id},sale,,2026-11-{day:02}T10:00:00Z,Main St,in-store,{customer_id},{email},{phone},{name},{opt_in},T-1,Tea,drinks,1,3.00,3.00,GBP,0.00,0.00,3.00"
     )
-}
-
-fn export(sales: &[String]) -> String {
-    format!("{CSV_HEADER}\n{}\n", sales.join("\n"))
 }
 
 /// The shop: its store at `store`, the csv-source `shop` (in Britain) and the http-sink `hook`.
@@ -55,7 +51,7 @@ async fn refused(dir: &ShopDir, args: &[&str]) -> String {
 /// Uploads `sales` through the csv source, without delivering.
 async fn upload(dir: &ShopDir, name: &str, sales: &[String]) {
     let file = dir.path().join(name);
-    std::fs::write(&file, export(sales)).unwrap();
+    std::fs::write(&file, csv_export(sales)).unwrap();
     let out = ok(dir, &["import", "--source", "shop", file.to_str().unwrap()]).await;
     assert!(
         out.contains(&format!("accepted {} events", sales.len())),

@@ -2,7 +2,8 @@
 //! twice: the source resumes from its stored cursor, the outbox from what was recorded. A poll the
 //! vendor breaks off keeps every page it stored before the break.
 
-use rapport_e2e::{plugin, stop_gracefully, wait_until, TestShop, CSV_HEADER};
+use chrono::{TimeZone, Utc};
+use rapport_e2e::{csv_export, plugin, stop_gracefully, tea_sale, wait_until, TestShop};
 use rapport_fakes::capture::CaptureServer;
 use rapport_fakes::exports::ExportServer;
 use rapport_fakes::faults::Fault;
@@ -96,15 +97,15 @@ async fn a_restart_mid_sync_loses_nothing_and_repeats_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_poll_the_vendor_breaks_off_keeps_every_page_stored_before_the_break() {
     // Thirty one-line sales, read five at a time: a step per download of the export.
+    let first = Utc.with_ymd_and_hms(2026, 11, 2, 10, 0, 0).unwrap();
     let sales: Vec<String> = (1..=30)
         .map(|n| {
-            format!(
-                "R{n},sale,,2026-11-02T10:{n:02}:00Z,Main St,in-store,,,,,,T-1,Tea,drinks,1,3.00,3.00,GBP,0.00,0.00,3.00"
-            )
+            let at = first + chrono::Duration::minutes(n);
+            tea_sale(&format!("R{n}"), at, "", "", "", "", "", "3.00")
         })
         .collect();
     let exports = ExportServer::start().await.unwrap();
-    let export_url = exports.publish("sales.csv", format!("{CSV_HEADER}\n{}\n", sales.join("\n")));
+    let export_url = exports.publish("sales.csv", csv_export(&sales));
     // The first three downloads are answered; the fourth, read while the third step is stored,
     // is refused.
     exports.faults().pass_next(3);

@@ -5,7 +5,7 @@
 //! the phone-only person is refused with the plugin's own reason. Switched to live, the sink is
 //! sent everything it had only pretended to send.
 
-use rapport_e2e::{drain_all, plugin, ShopDir, TestShop, CSV_HEADER};
+use rapport_e2e::{csv_export, drain_all, plugin, ShopDir, TestShop};
 use rapport_fakes::hubspot::{self, HubSpotSim};
 use rapport_host::config::Config;
 use rapport_host::pipeline::Pipeline;
@@ -34,7 +34,7 @@ pub(crate) fn export() -> String {
         format!("S4,sale,,{at},Main,in-store,C-3,{CARA},,Cara Diaz,no,T-1,Tea,tea,1,2.00,2.00,GBP,0,0,2.00"),
         format!("S5,sale,,{at},Main,in-store,C-4,,+447700900123,Dee Evans,yes,T-1,Tea,tea,1,6.00,6.00,GBP,0,0,6.00"),
     ];
-    format!("{CSV_HEADER}\n{}\n", rows.join("\n"))
+    csv_export(&rows)
 }
 
 /// The shop: a csv-source `shop` and the hubspot-sink `crm` in front of `sim`, in `mode`.
