@@ -17,8 +17,8 @@ use rapport_core::journeys::admit::{admit, Admission as Entry};
 use rapport_core::journeys::Journey;
 use rapport_sandbox::contract::wit;
 use rapport_store::{
-    journey_entries, profile_facts, Completion, ItemStatus, ItemsOf, MergeRecord, ProfileSnapshot,
-    SnapshotDepth, StoreError, StoredItem, WorkKind,
+    journey_entries, outbox, profile_facts, Completion, ItemStatus, ItemsOf, MergeRecord,
+    ProfileSnapshot, SnapshotDepth, StoreError, StoredItem, WorkKind,
 };
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -202,6 +202,10 @@ pub struct EntryRecord {
     pub arm: Option<String>,
 }
 
+/// Why a held profile update waits.
+const HELD_REASON: &str = "held while its source is polled: it goes when the poll ends, with the \
+                           person's figures as they are then";
+
 fn time(ms: i64) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp_millis(ms)
 }
@@ -266,7 +270,10 @@ pub async fn explain(pipeline: &Pipeline, who: &str) -> Result<Explanation, Expl
                     Some(Owed {
                         item: item(i, found.id, &keys),
                         due_at: time(i.next_attempt_at),
-                        waiting_because: i.last_error.clone(),
+                        waiting_because: match i.next_attempt_at == outbox::HELD {
+                            true => Some(HELD_REASON.into()),
+                            false => i.last_error.clone(),
+                        },
                         in_flight: i.status == ItemStatus::Inflight,
                         verdict: verdict(previews.remove(&i.row.id)?),
                     })

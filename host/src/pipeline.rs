@@ -99,6 +99,16 @@ impl Pipeline {
                     "backfill started: the new sink is sent every person the shop knows");
             }
         }
+        let sink_ids: Vec<String> = connectors.sinks.iter().map(|s| s.id.clone()).collect();
+        if let released @ 1.. = store
+            .release_held_profiles(&sink_ids, clock.now_ms())
+            .await?
+        {
+            tracing::info!(
+                released,
+                "profile updates held by a poll the last process did not finish are due"
+            );
+        }
         let wakers = Wakers::new(connectors.sinks.len());
         let routes = Routes {
             sinks: connectors.working_sink_ids(),

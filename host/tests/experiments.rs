@@ -151,6 +151,7 @@ impl Shop {
                 routes: &self.routes,
                 merge_rules: self.normalizer.merge_rules(),
                 history: true,
+                profile_updates: rapport_store::outbox::ProfileUpdates::Due,
             },
         )
         .await

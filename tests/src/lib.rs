@@ -428,6 +428,18 @@ impl TestShop {
         self.source(id, &plugin("csv-source"), [])
     }
 
+    /// A csv-source `id` that polls the export at `export_url`, `batch_size` receipts a step.
+    pub fn csv_export_source(self, id: &str, export_url: &str, batch_size: i64) -> TestShop {
+        self.source(
+            id,
+            &plugin("csv-source"),
+            [
+                ("export_url", export_url.into()),
+                ("batch_size", batch_size.into()),
+            ],
+        )
+    }
+
     /// An http-sink `id` posting to `url` (a catch-hook), marketing on no channel so it receives
     /// everyone's data, with `config` as further settings.
     pub fn http_sink<const N: usize>(
@@ -659,6 +671,44 @@ pub fn stop_gracefully(child: &mut Child) -> bool {
         .expect("kill -TERM");
     assert!(status.success(), "could not signal rapport");
     child.wait().expect("wait for rapport").success()
+}
+
+/// The daemon (`rapport_host::daemon::run`) in the test's own process, on a pipeline started
+/// from the config `text` (its relative paths under `dir`): the test reads and drives the
+/// pipeline while the daemon polls, delivers and serves.
+pub struct InProcessDaemon {
+    pub pipeline: std::sync::Arc<rapport_host::pipeline::Pipeline>,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl InProcessDaemon {
+    pub async fn start(text: &str, dir: &Path) -> InProcessDaemon {
+        let config = Config::parse(text, dir).unwrap();
+        let pipeline = std::sync::Arc::new(
+            rapport_host::pipeline::Pipeline::start(config)
+                .await
+                .unwrap(),
+        );
+        let (stop, shutdown) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(rapport_host::daemon::run(pipeline.clone(), shutdown));
+        InProcessDaemon {
+            pipeline,
+            stop,
+            task,
+        }
+    }
+
+    /// Stops the daemon and waits for it to finish; a daemon that failed fails the test.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        self.task.await.unwrap().unwrap();
+    }
+
+    /// Asks the daemon to stop, without waiting for it (for a `Drop`).
+    pub fn signal_stop(&self) {
+        let _ = self.stop.send(true);
+    }
 }
 
 /// Polls `done` every 20 ms until it holds or `limit` passes; returns whether it held.

@@ -148,7 +148,10 @@ fn finished(f: &Finished) -> String {
 fn owed(o: &Owed) -> String {
     let waiting = match (&o.waiting_because, o.in_flight) {
         (_, true) => " [in flight]".to_string(),
-        (Some(why), false) => format!(" [waiting until {}: {why}]", when(&o.due_at)),
+        (Some(why), false) => match &o.due_at {
+            Some(_) => format!(" [waiting until {}: {why}]", when(&o.due_at)),
+            None => format!(" [waiting: {why}]"),
+        },
         (None, false) => String::new(),
     };
     format!(

@@ -15,7 +15,7 @@
 //! resubscribe them is not heard through the feed.
 
 use crate::connectors::Connector;
-use crate::ingest::poll::{call_plugin, read_stream, PollError, Step};
+use crate::ingest::poll::{call_plugin, read_stream, releasing, PollError, Step};
 use crate::ingest::IngestReport;
 use crate::ingest::{validate, Delivery};
 use rapport_core::journeys::Routes;
@@ -38,15 +38,16 @@ pub async fn read_consent_feed(
     if sink.generations.is_disabled() || !sink.plugin().has_consent_feed() {
         return Ok(IngestReport::default());
     }
-    read_stream(store, sink, STREAM, routes, on_commit, |cursor| {
+    let read = read_stream(store, sink, STREAM, routes, on_commit, |cursor| {
         Box::pin(async move {
-        let page = call_plugin(sink, STREAM, move |p| p.consent_changes(cursor.as_deref())).await?;
-        let mut delivery = Delivery {
-            events: Vec::new(),
-            rejected: Vec::new(),
-        };
-        for change in page.changes {
-            match change.consent.state {
+            let page =
+                call_plugin(sink, STREAM, move |p| p.consent_changes(cursor.as_deref())).await?;
+            let mut delivery = Delivery {
+                events: Vec::new(),
+                rejected: Vec::new(),
+            };
+            for change in page.changes {
+                match change.consent.state {
                 ConsentState::Revoked if is_new(store, sink, &change).await? => {
                     delivery.events.push(customer_event(change));
                 }
@@ -56,15 +57,15 @@ pub async fn read_consent_feed(
                     reason: "a consent feed reports refusals only; a grant read back from a CRM may be the echo of one the host sent, so it is not recorded".into(),
                 }),
             }
-        }
-        Ok(Step {
-            delivery,
-            cursor: page.cursor,
-            more: page.more,
+            }
+            Ok(Step {
+                delivery,
+                cursor: page.cursor,
+                more: page.more,
+            })
         })
-        })
-    })
-    .await
+    });
+    releasing(store, sink, routes, on_commit, read).await
 }
 
 /// Whether the change is about someone the host knows, and is the first refusal `sink` reports for

@@ -16,7 +16,7 @@ use rapport_core::model::{Event, Identity, Money, Payload, RejectedInput};
 use rapport_core::profile::facts::sale_categories;
 use rapport_core::sales::{self, Change, ObjectVersion};
 use rapport_store::events::{self, NewEvent};
-use rapport_store::outbox::{self, NewWork};
+use rapport_store::outbox::{self, NewWork, ProfileUpdates};
 use rapport_store::privacy_requests::{self, NewRequest};
 use rapport_store::profiles::{self, Named, Resolved};
 use rapport_store::{
@@ -60,6 +60,8 @@ pub struct IngestBatch<'a> {
     /// Whether the batch is history (a first sync, an import of old exports): it fills profiles
     /// and the sinks, and starts no journey.
     pub history: bool,
+    /// When the profile updates it owes go: held while a read has more to come.
+    pub profile_updates: ProfileUpdates,
 }
 
 /// What an ingest stored.
@@ -243,7 +245,7 @@ pub async fn commit(store: &Store, batch: IngestBatch<'_>) -> Result<IngestRepor
         rejected: batch.rejected.len(),
         work_items: outbox::enqueue_consent_changes(&mut tx, sinks, &consent_changed, now_ms)
             .await?
-            + outbox::enqueue(&mut tx, sinks, &work, now_ms).await?,
+            + outbox::enqueue(&mut tx, sinks, &work, batch.profile_updates, now_ms).await?,
     };
     let requests: Vec<NewRequest> = (fresh.iter())
         .filter_map(|p| match &p.event.payload {

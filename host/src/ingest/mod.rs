@@ -17,6 +17,7 @@ use rapport_core::journeys::Routes;
 use rapport_core::model::{Event, IdentityKind, Payload, RejectedInput};
 use rapport_core::sales::ObjectVersion;
 use rapport_sandbox::contract::pos;
+use rapport_store::outbox::ProfileUpdates;
 use rapport_store::{Store, StoreError};
 
 /// Activity names recorded at sinks.
@@ -38,6 +39,8 @@ pub struct Origin<'a> {
     pub cursor: Option<(&'a str, &'a str)>,
     /// History (a first sync, an import of old exports): it starts no journey.
     pub history: bool,
+    /// When the profile updates it owes go (held during a read with more to come).
+    pub profile_updates: ProfileUpdates,
 }
 
 /// Validates, prepares and stores one delivery from `source_id`, whose customer identifiers
@@ -80,6 +83,7 @@ pub async fn ingest(
             routes,
             merge_rules: normalizer.merge_rules(),
             history: origin.history,
+            profile_updates: origin.profile_updates,
         },
     )
     .await

@@ -6,6 +6,7 @@ use crate::connectors::Connector;
 use rapport_core::journeys::Routes;
 use rapport_sandbox::contract::wit::ConnectorError;
 use rapport_sandbox::runtime::plugin::{Plugin, PluginError};
+use rapport_store::outbox::ProfileUpdates;
 use rapport_store::{Store, StoreError};
 use std::future::Future;
 use std::pin::Pin;
@@ -74,8 +75,43 @@ pub struct Step {
     pub more: bool,
 }
 
+/// Runs `poll` (a poll's reads of `connector`), then releases the profile updates they held, so
+/// a backfill sends each person's once when the poll ends rather than after each of their sales;
+/// released whether the poll caught up or stopped on an error (a poll that queued no work held
+/// nothing). `on_commit` runs if any were.
+pub async fn releasing(
+    store: &Store,
+    connector: &Connector,
+    routes: &Routes,
+    on_commit: &(dyn Fn() + Send + Sync),
+    poll: impl Future<Output = Result<IngestReport, PollError>>,
+) -> Result<IngestReport, PollError> {
+    let polled = poll.await;
+    if polled.as_ref().is_ok_and(|report| report.work_items == 0) {
+        return polled;
+    }
+    let released = store
+        .release_held_profiles(&routes.sinks, routes.clock.now_ms())
+        .await;
+    match released {
+        Ok(0) => {}
+        Ok(released) => {
+            tracing::info!(connector = %connector.id, released,
+                "poll ended: the profile updates it held are due");
+            on_commit();
+        }
+        // The poll's own error comes first; what stays held is released when the next one ends.
+        Err(e) if polled.is_err() => {
+            tracing::error!(connector = %connector.id, error = %e,
+                "the profile updates held during the poll could not be released");
+        }
+        Err(e) => return Err(e.into()),
+    }
+    polled
+}
+
 /// Polls every stream of `source` until each is caught up; `on_commit` runs after each stored step.
-/// A disabled source is not polled.
+/// A disabled source is not polled. What the streams hold is released once all are read.
 pub async fn poll_source(
     store: &Store,
     source: &Connector,
@@ -83,40 +119,44 @@ pub async fn poll_source(
     grants_consent: bool,
     on_commit: &(dyn Fn() + Send + Sync),
 ) -> Result<IngestReport, PollError> {
-    let mut total = IngestReport::default();
     if source.generations.is_disabled() {
-        return Ok(total);
+        return Ok(IngestReport::default());
     }
-    for stream in &source.live().descriptor.streams {
-        total += read_stream(store, source, stream, routes, on_commit, |cursor| {
-            Box::pin(async move {
-                let stream_name = stream.clone();
-                let mut batch = call_plugin(source, stream, move |p| {
-                    p.poll(&stream_name, cursor.as_deref())
-                })
-                .await?;
-                if !grants_consent {
-                    let dropped = grants::drop_grants(&source.id, &mut batch.events);
-                    batch.rejected.extend(dropped);
-                }
-                Ok(Step {
-                    delivery: Delivery {
-                        events: batch.events,
-                        rejected: batch.rejected,
-                    },
-                    cursor: batch.cursor,
-                    more: batch.more,
+    let streams = async {
+        let mut total = IngestReport::default();
+        for stream in &source.live().descriptor.streams {
+            total += read_stream(store, source, stream, routes, on_commit, |cursor| {
+                Box::pin(async move {
+                    let stream_name = stream.clone();
+                    let mut batch = call_plugin(source, stream, move |p| {
+                        p.poll(&stream_name, cursor.as_deref())
+                    })
+                    .await?;
+                    if !grants_consent {
+                        let dropped = grants::drop_grants(&source.id, &mut batch.events);
+                        batch.rejected.extend(dropped);
+                    }
+                    Ok(Step {
+                        delivery: Delivery {
+                            events: batch.events,
+                            rejected: batch.rejected,
+                        },
+                        cursor: batch.cursor,
+                        more: batch.more,
+                    })
                 })
             })
-        })
-        .await?;
-    }
-    Ok(total)
+            .await?;
+        }
+        Ok(total)
+    };
+    releasing(store, source, routes, on_commit, streams).await
 }
 
 /// Reads `stream` of `connector` from its stored cursor until a step says nothing more is
 /// available, storing each step's events in one transaction with its cursor; `on_commit` runs after
-/// each. `step` reads the next step from a cursor.
+/// each. `step` reads the next step from a cursor. The profile updates the steps owe are held
+/// ([`ProfileUpdates::Held`]): the caller releases them when its poll ends ([`releasing`]).
 ///
 /// The next step is read while the one before is stored: a step names its own next cursor, so
 /// the vendor's pages and the store's transactions overlap instead of taking turns (a first
@@ -157,6 +197,7 @@ pub async fn read_stream<'a>(
                 name: &origin,
                 cursor: cursor.as_deref().map(|c| (stream, c)),
                 history,
+                profile_updates: ProfileUpdates::Held,
             },
             delivery,
         );

@@ -9,6 +9,7 @@ use crate::connectors::Connectors;
 use rapport_core::journeys::Routes;
 use rapport_sandbox::contract::wit::ConnectorError;
 use rapport_sandbox::runtime::plugin::Fault;
+use rapport_store::outbox::ProfileUpdates;
 use rapport_store::{Kept, Store, StoreError};
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -212,6 +213,7 @@ impl Intake {
                 name: "webhook",
                 cursor: None,
                 history,
+                profile_updates: ProfileUpdates::Due,
             },
             Delivery {
                 events: push.events,

@@ -3,6 +3,8 @@
 //! claimed in order, and none while an earlier one is in flight or waiting for a retry, so a
 //! person's updates reach a sink in order. Journey messages are the exception: one waiting for its
 //! time (a journey's wait, quiet hours, a frequency cap) holds up nothing else of the person's.
+//! Nor does a profile update held while a source is polled ([`ProfileUpdates::Held`]): it waits
+//! for the poll to end, then goes once with the person's latest figures.
 
 use super::queue::{self, Finish, Queue, Selection};
 use super::rows::{self, Value};
@@ -121,6 +123,25 @@ fn outbox_row(row: &sqlx::any::AnyRow) -> Result<OutboxRow, StoreError> {
             row.try_get("entry_id")?,
         )?,
     })
+}
+
+/// When a held profile update is due: not until [`Store::release_held_profiles`] makes it due. A
+/// time that never comes rather than a status of its own, so a held item is owed like any other
+/// (counted, forgotten with its person, standing in for later updates of the person); only
+/// claims and the rules of who waits behind whom tell it apart.
+pub const HELD: i64 = i64::MAX;
+
+/// When the profile updates of a batch of new events go to the sinks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProfileUpdates {
+    /// As soon as the sink can take them (the events came live: a webhook, an upload).
+    Due,
+    /// The events are one step of a poll, which may bring many more (a first backfill, a source
+    /// catching up after downtime): a person the sink has never been sent gets their update now,
+    /// so the vendor knows them before their activities; anyone else's waits, held, until the poll
+    /// ends ([`Store::release_held_profiles`]), however many of their sales it brings meanwhile.
+    /// Their activities go on being delivered: a held update holds up nothing.
+    Held,
 }
 
 /// Work one new event creates for every sink: an update of its person's profile, and the activity
@@ -290,11 +311,12 @@ pub async fn enqueue_messages(
 /// Queues the work of a batch of new events for every sink; returns the number of items queued.
 /// Each person gets one profile update per sink ahead of their activities, unless one is already
 /// waiting unattempted: that one renders the latest snapshot when it is sent, so a second would
-/// say nothing new.
+/// say nothing new. `updates` says when the new profile updates are due.
 pub async fn enqueue(
     tx: &mut Tx<'_>,
     sinks: &[String],
     work: &[NewWork],
+    updates: ProfileUpdates,
     now: i64,
 ) -> Result<usize, StoreError> {
     let mut people: Vec<(i64, i64)> = Vec::new();
@@ -311,14 +333,23 @@ pub async fn enqueue(
         .collect();
     let mut queued = 0;
     for sink in sinks {
-        let waiting =
-            waiting_unattempted(&mut tx.inner, sink, WorkKind::Profile, &profile_ids).await?;
+        let (waiting, queued_before) = match updates {
+            ProfileUpdates::Due => (
+                waiting_unattempted(&mut tx.inner, sink, WorkKind::Profile, &profile_ids).await?,
+                HashSet::new(),
+            ),
+            ProfileUpdates::Held => profile_updates_of(&mut tx.inner, sink, &profile_ids).await?,
+        };
         let mut items: Vec<Vec<Value>> = people
             .iter()
             .zip(&profile_keys)
             .filter(|((profile, _), _)| !waiting.contains(profile))
             .map(|((profile, event), key)| {
-                work_row(sink, WorkKind::Profile, *profile, Some(*event), key, now)
+                let mut row = work_row(sink, WorkKind::Profile, *profile, Some(*event), key, now);
+                if queued_before.contains(profile) {
+                    row[7] = HELD.into();
+                }
+                row
             })
             .collect();
         items.extend(work.iter().filter_map(|w| {
@@ -418,6 +449,39 @@ async fn waiting_unattempted(
     .collect()
 }
 
+/// Of `people`, those with a profile update for `sink` waiting unattempted, and those with one
+/// queued for it ever (waiting, in flight or finished), in one read.
+async fn profile_updates_of(
+    tx: &mut AnyConnection,
+    sink: &str,
+    people: &[i64],
+) -> Result<(HashSet<i64>, HashSet<i64>), StoreError> {
+    // Every status named, so the read goes through `outbox_person` (sink, status, person).
+    let rows = rows::query_ids(
+        tx,
+        "SELECT profile_id,
+                MAX(CASE WHEN status = 'pending' AND attempts = 0 THEN 1 ELSE 0 END) AS waiting
+         FROM outbox
+         WHERE sink_id = $1 AND kind = 'profile'
+           AND status IN ('pending', 'inflight', 'delivered', 'rejected', 'dead', 'suppressed',
+                          'discarded')
+           AND profile_id IN {list}
+         GROUP BY profile_id",
+        &[sink.into()],
+        people,
+    )
+    .await?;
+    let (mut waiting, mut queued) = (HashSet::new(), HashSet::new());
+    for row in rows {
+        let profile: i64 = row.try_get("profile_id")?;
+        if row.try_get::<i64, _>("waiting")? == 1 {
+            waiting.insert(profile);
+        }
+        queued.insert(profile);
+    }
+    Ok((waiting, queued))
+}
+
 /// One new, pending outbox row, due now: sink, kind, profile, event, key, status, attempts,
 /// next attempt, creation, journey, channel.
 fn work_row<'a>(
@@ -497,7 +561,8 @@ impl Store {
         );
         // Then a person's items in order, several in one batch when they are all ready, but none
         // while one of theirs is in flight, nor at or after one waiting to be retried. A journey
-        // message waiting for its time holds up nothing: it stands apart from the person's updates.
+        // message waiting for its time holds up nothing: it stands apart from the person's updates;
+        // nor does a held profile update, which goes when its poll ends with the latest figures.
         let in_order = format!(
             "SELECT o.id FROM outbox o
              WHERE o.sink_id = $1 AND o.status = 'pending' AND o.next_attempt_at <= $2
@@ -505,7 +570,8 @@ impl Store {
                AND (SELECT 1 FROM outbox w
                     WHERE w.sink_id = $1 AND w.status = 'pending'
                       AND w.profile_id = o.profile_id AND w.id < o.id
-                      AND w.next_attempt_at > $2 AND w.kind <> 'message'
+                      AND w.next_attempt_at > $2 AND w.next_attempt_at <> {HELD}
+                      AND w.kind <> 'message'
                     LIMIT 1) IS NULL
              ORDER BY o.id
              LIMIT $4"
@@ -536,7 +602,8 @@ impl Store {
     /// `sink`'s items a drain would take at `now`, in order, read without claiming anything (for
     /// `rapport sync --dry-run`): pending and due, or in flight on a lease that ran out, and not
     /// behind an item of the person's still in flight or waiting for a retry (a consent change
-    /// is held up only by one in flight; a journey message waiting for its time holds up nothing).
+    /// is held up only by one in flight; a journey message waiting for its time, or a held profile
+    /// update, holds up nothing).
     pub async fn peek_due(&self, sink: &str, now: i64) -> Result<Vec<OutboxRow>, StoreError> {
         let rows = sqlx::query(&format!(
             "WITH blocked AS (
@@ -546,7 +613,8 @@ impl Store {
                  FROM outbox
                  WHERE sink_id = $1
                    AND ((status = 'inflight' AND lease_until > $2)
-                        OR (status = 'pending' AND next_attempt_at > $2 AND kind <> 'message'))
+                        OR (status = 'pending' AND next_attempt_at > $2
+                            AND next_attempt_at <> {HELD} AND kind <> 'message'))
                  GROUP BY profile_id)
              SELECT {ROW_COLUMNS} FROM outbox
              WHERE sink_id = $1
@@ -609,6 +677,32 @@ impl Store {
         Ok(())
     }
 
+    /// Makes every held profile update of `sinks` due at `now`: the poll that held them ended
+    /// (caught up or stopped), or a process that stopped during one starts again. Returns how many.
+    pub async fn release_held_profiles(
+        &self,
+        sinks: &[String],
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let mut released = 0;
+        for sink in sinks {
+            // Worded as `outbox_waiting`'s condition, so the update finds them through it.
+            released += sqlx::query(&format!(
+                "UPDATE outbox SET next_attempt_at = $2
+                 WHERE sink_id = $1 AND status = 'pending' AND kind <> 'message'
+                   AND next_attempt_at = {HELD}"
+            ))
+            .bind(sink)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(released)
+    }
+
     /// How many items `sink` still owes: pending (whatever their due time) or in flight.
     pub async fn owed(&self, sink: &str) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar(
@@ -624,16 +718,17 @@ impl Store {
     /// count towards that time: they wait for the item ahead of them. Consent changes, which jump
     /// the queue, count unless one of their person's items is in flight; journey messages, which
     /// stand apart from the queue, count at their own time unless a person's update is ahead.
+    /// Held profile updates are owed, but never due until released.
     pub async fn backlog(&self, sink: &str) -> Result<(i64, Option<i64>), StoreError> {
         let owed = self.owed(sink).await?;
-        let next_at: Option<i64> = sqlx::query_scalar(
+        let next_at: Option<i64> = sqlx::query_scalar(&format!(
             "SELECT MIN(due) FROM (
                  SELECT CASE WHEN o.status = 'pending' THEN o.next_attempt_at
                              ELSE o.lease_until END AS due
                  FROM outbox o
                  JOIN (SELECT MIN(id) AS id FROM outbox
                        WHERE sink_id = $1 AND status IN ('pending', 'inflight')
-                         AND kind <> 'message'
+                         AND kind <> 'message' AND next_attempt_at <> {HELD}
                        GROUP BY profile_id) head ON head.id = o.id
                  UNION ALL
                  SELECT CASE WHEN m.status = 'pending' THEN m.next_attempt_at
@@ -649,8 +744,8 @@ impl Store {
                  WHERE c.sink_id = $1 AND c.kind = 'consent' AND c.status = 'pending'
                    AND NOT EXISTS (SELECT 1 FROM outbox i
                                    WHERE i.sink_id = $1 AND i.profile_id = c.profile_id
-                                     AND i.status = 'inflight')) AS owed",
-        )
+                                     AND i.status = 'inflight')) AS owed"
+        ))
         .bind(sink)
         .fetch_one(&self.pool)
         .await?;

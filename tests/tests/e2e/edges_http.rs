@@ -5,7 +5,8 @@
 //! per body, slow clients, a non-loopback listen without TLS, and HTTPS.
 
 use rapport_e2e::{
-    admin_token, free_port, output_text, plugin, upload_token, wait_until, ShopDir, TestShop,
+    admin_token, free_port, output_text, plugin, upload_token, wait_until, InProcessDaemon,
+    ShopDir, TestShop,
 };
 use rapport_fakes::capture::CaptureServer;
 use rapport_host::config::Config;
@@ -15,14 +16,13 @@ use serde_json::Value;
 use std::io::{Read as _, Write as _};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::watch;
 
 /// A pipeline's daemon serving on loopback, stopped on drop.
 struct Daemon {
     pipeline: Arc<Pipeline>,
     base: String,
     port: u16,
-    stop: watch::Sender<bool>,
+    daemon: InProcessDaemon,
     _dir: tempfile::TempDir,
     _crm: CaptureServer,
 }
@@ -49,10 +49,7 @@ impl Daemon {
         port: u16,
         scheme: &str,
     ) -> Daemon {
-        let config = Config::parse(text, dir.path()).unwrap();
-        let pipeline = Arc::new(Pipeline::start(config).await.unwrap());
-        let (stop, shutdown) = watch::channel(false);
-        tokio::spawn(rapport_host::daemon::run(pipeline.clone(), shutdown));
+        let daemon = InProcessDaemon::start(text, dir.path()).await;
         assert!(
             wait_until(Duration::from_secs(10), || std::net::TcpStream::connect((
                 "127.0.0.1",
@@ -63,10 +60,10 @@ impl Daemon {
             "the daemon listens"
         );
         Daemon {
-            pipeline,
+            pipeline: daemon.pipeline.clone(),
             base: format!("{scheme}://127.0.0.1:{port}"),
             port,
-            stop,
+            daemon,
             _dir: dir,
             _crm: crm,
         }
@@ -111,7 +108,7 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        let _ = self.stop.send(true);
+        self.daemon.signal_stop();
     }
 }
 

@@ -1,6 +1,7 @@
 //! The end-to-end tests, one test binary (it links wasmtime and the host once): a module per area,
 //! each with real plugins, real HTTP on loopback, a real SQLite file and real PostgreSQL.
 
+mod backfill;
 mod backup;
 mod bad_input;
 mod browser;

@@ -3,7 +3,7 @@
 //! vendor breaks off keeps every page it stored before the break.
 
 use chrono::{TimeZone, Utc};
-use rapport_e2e::{csv_export, plugin, stop_gracefully, tea_sale, wait_until, TestShop};
+use rapport_e2e::{csv_export, stop_gracefully, tea_sale, wait_until, TestShop};
 use rapport_fakes::capture::CaptureServer;
 use rapport_fakes::exports::ExportServer;
 use rapport_fakes::faults::Fault;
@@ -23,14 +23,7 @@ async fn a_restart_mid_sync_loses_nothing_and_repeats_nothing() {
     let dir = TestShop::new()
         .sqlite()
         .section("server", [("listen", "127.0.0.1:0".into())])
-        .source(
-            "shop",
-            &plugin("csv-source"),
-            [
-                ("export_url", export_url.as_str().into()),
-                ("batch_size", 50.into()),
-            ],
-        )
+        .csv_export_source("shop", &export_url, 50)
         .set("poll_interval_secs", 1.into())
         .http_sink("hook", &crm.url(), [("batch_size", 10.into())])
         .write();
@@ -117,14 +110,9 @@ async fn a_poll_the_vendor_breaks_off_keeps_every_page_stored_before_the_break()
         },
     );
     let dir = tempfile::tempdir().unwrap();
-    let config = TestShop::new().sqlite().source(
-        "shop",
-        &plugin("csv-source"),
-        [
-            ("export_url", export_url.as_str().into()),
-            ("batch_size", 5.into()),
-        ],
-    );
+    let config = TestShop::new()
+        .sqlite()
+        .csv_export_source("shop", &export_url, 5);
     let pipeline = Pipeline::start(Config::parse(&config.text(dir.path()), dir.path()).unwrap())
         .await
         .unwrap();

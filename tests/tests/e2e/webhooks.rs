@@ -2,13 +2,10 @@
 //! before it is acknowledged, a replay stores nothing new, a bad signature gets 401 and nothing is
 //! kept, and a malformed delivery gets 400 and is kept for inspection.
 
-use rapport_e2e::{free_port, plugin, TestShop};
+use rapport_e2e::{free_port, plugin, InProcessDaemon, TestShop};
 use rapport_fakes::capture::CaptureServer;
 use rapport_fakes::shop::SampleShop;
 use rapport_fakes::square::{self, SquareServer};
-use rapport_host::config::Config;
-use rapport_host::pipeline::Pipeline;
-use std::sync::Arc;
 use std::time::Duration;
 
 const TOKEN: &str = "square-test-token";
@@ -48,13 +45,8 @@ async fn signed_webhooks_are_stored_once_and_bad_ones_are_refused_or_kept() {
         .vendor_signed("square")
         .http_sink("hook", &crm.url(), [])
         .text(dir.path());
-    let pipeline = Arc::new(
-        Pipeline::start(Config::parse(&text, dir.path()).unwrap())
-            .await
-            .unwrap(),
-    );
-    let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let daemon = tokio::spawn(rapport_host::daemon::run(pipeline.clone(), shutdown));
+    let daemon = InProcessDaemon::start(&text, dir.path()).await;
+    let pipeline = daemon.pipeline.clone();
     let endpoint = format!("http://127.0.0.1:{port}/webhooks/square");
     rapport_e2e::wait_until(Duration::from_secs(10), || {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
@@ -120,6 +112,5 @@ async fn signed_webhooks_are_stored_once_and_bad_ones_are_refused_or_kept() {
     assert_eq!(kept[0].body.as_bytes(), garbage.as_slice());
 
     assert_eq!(store.summary().await.unwrap().orders, before.orders);
-    stop.send(true).unwrap();
-    daemon.await.unwrap().unwrap();
+    daemon.stop().await;
 }

@@ -6,7 +6,7 @@ use chrono::{TimeZone, Utc};
 use rapport_core::identity::MergeRules;
 use rapport_core::model::{Customer, Identity, IdentityKind, OrderState, Payload, SalesChannel};
 use rapport_store::events::{self, CurrentVersion, NewEvent};
-use rapport_store::outbox::{self, NewWork};
+use rapport_store::outbox::{self, NewWork, ProfileUpdates};
 use rapport_store::profiles::{self, Named};
 use sqlx::Row;
 
@@ -71,7 +71,7 @@ pub async fn store_customer(db: &Db, id: &str, email: &str) -> Option<i64> {
             event_id,
             activity_key: None,
         }];
-        outbox::enqueue(&mut tx, &["crm".into()], &work, 2)
+        outbox::enqueue(&mut tx, &["crm".into()], &work, ProfileUpdates::Due, 2)
             .await
             .unwrap();
     }

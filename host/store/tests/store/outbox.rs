@@ -1,7 +1,8 @@
-//! The queue mechanics through the outbox: leases, expired leases, retries, dead letters, and the
-//! order in which a person's items are claimed.
+//! The queue mechanics through the outbox: leases, expired leases, retries, dead letters, the
+//! order in which a person's items are claimed, and profile updates held while a poll runs.
 
 use crate::common::{on_both, Db, Param};
+use rapport_store::outbox::{self, NewWork, ProfileUpdates, HELD};
 use rapport_store::{now_ms, Completion, OutboxRow};
 
 const LEASE_MS: i64 = 60_000;
@@ -239,6 +240,102 @@ async fn a_persons_items_are_claimed_in_order_and_consent_changes_first() {
         // Once it is through, the second goes.
         make_due(&db, first).await;
         assert_eq!(ids(&claim(&db, 10).await), [first, second]);
+        db
+    })
+    .await;
+}
+
+/// Queues, in one transaction, the work of new events `(person, event)` for the `crm` sink: each
+/// person's profile update, and an activity per event.
+async fn queue_work(db: &Db, events: &[(i64, i64)], updates: ProfileUpdates) {
+    let work: Vec<NewWork> = (events.iter())
+        .map(|&(profile_id, event_id)| NewWork {
+            profile_id,
+            event_id,
+            activity_key: Some(format!("activity:{event_id}")),
+        })
+        .collect();
+    let mut tx = db.store.begin().await.unwrap();
+    outbox::enqueue(&mut tx, &["crm".to_string()], &work, updates, now_ms())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// The `crm` sink's items as (kind, person, event), in order.
+fn items(claimed: &[OutboxRow]) -> Vec<(&'static str, i64, Option<i64>)> {
+    (claimed.iter())
+        .map(|c| (c.kind.as_str(), c.profile_id, c.event_id))
+        .collect()
+}
+
+/// Delivers everything claimed.
+async fn deliver(db: &Db, claimed: &[OutboxRow]) {
+    let done: Vec<_> = (claimed.iter())
+        .map(|c| (c.clone(), Completion::Delivered))
+        .collect();
+    db.store.complete("crm", &done, now_ms()).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_poll_holds_the_profile_updates_of_people_already_sent_and_holds_up_nothing() {
+    on_both(|db| async move {
+        let (ada, bob) = (1, 2);
+        // A poll's first page: neither was ever sent, so both profile updates go now.
+        queue_work(&db, &[(ada, 10), (bob, 11)], ProfileUpdates::Held).await;
+        let first = claim(&db, 10).await;
+        assert_eq!(
+            items(&first),
+            [
+                ("profile", ada, Some(10)),
+                ("profile", bob, Some(11)),
+                ("activity", ada, Some(10)),
+                ("activity", bob, Some(11)),
+            ]
+        );
+        deliver(&db, &first).await;
+
+        // Later pages bring two more of Ada's sales: her update is held (one, for both), her
+        // activities go.
+        queue_work(&db, &[(ada, 12)], ProfileUpdates::Held).await;
+        queue_work(&db, &[(ada, 13)], ProfileUpdates::Held).await;
+        let held = db
+            .rows(
+                "SELECT id, next_attempt_at FROM outbox WHERE kind = 'profile' AND status = 'pending'",
+                &[],
+            )
+            .await;
+        assert_eq!(held.len(), 1);
+        assert_eq!(sqlx::Row::get::<i64, _>(&held[0], "next_attempt_at"), HELD);
+        let held_id: i64 = sqlx::Row::get(&held[0], "id");
+        let pages = claim(&db, 10).await;
+        assert_eq!(
+            items(&pages),
+            [("activity", ada, Some(12)), ("activity", ada, Some(13))]
+        );
+        deliver(&db, &pages).await;
+        // Owed, but not due: nothing for a drain or a dry run to take.
+        assert_eq!(db.store.backlog("crm").await.unwrap(), (1, None));
+        assert!(db.store.peek_due("crm", now_ms()).await.unwrap().is_empty());
+
+        // A live sale of Bob's is not held.
+        queue_work(&db, &[(bob, 14)], ProfileUpdates::Due).await;
+        let live = claim(&db, 10).await;
+        assert_eq!(
+            items(&live),
+            [("profile", bob, Some(14)), ("activity", bob, Some(14))]
+        );
+        deliver(&db, &live).await;
+
+        // The poll ends: Ada's one held update is due, and goes.
+        let sinks = ["crm".to_string(), "mail".to_string()];
+        assert_eq!(db.store.release_held_profiles(&sinks, now_ms()).await.unwrap(), 1);
+        let released = claim(&db, 10).await;
+        assert_eq!(ids(&released), [held_id]);
+        assert_eq!(items(&released), [("profile", ada, Some(12))]);
+        deliver(&db, &released).await;
+        assert_eq!(db.store.owed("crm").await.unwrap(), 0);
+        assert_eq!(db.store.release_held_profiles(&sinks, now_ms()).await.unwrap(), 0);
         db
     })
     .await;
