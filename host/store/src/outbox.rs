@@ -137,10 +137,12 @@ pub enum ProfileUpdates {
     /// As soon as the sink can take them (the events came live: a webhook, an upload).
     Due,
     /// The events are one step of a poll, which may bring many more (a first backfill, a source
-    /// catching up after downtime): a person the sink has never been sent gets their update now,
-    /// so the vendor knows them before their activities; anyone else's waits, held, until the poll
-    /// ends ([`Store::release_held_profiles`]), however many of their sales it brings meanwhile.
-    /// Their activities go on being delivered: a held update holds up nothing.
+    /// catching up after downtime): the update of a person the sink already knows (it took their
+    /// latest profile update it was sent) waits, held, until the poll ends
+    /// ([`Store::release_held_profiles`]), however many of their sales the poll brings meanwhile;
+    /// their activities go on being delivered, since a held update holds up nothing. Anyone else's
+    /// (never sent, or refused last time) goes now, so the vendor knows them before their
+    /// activities.
     Held,
 }
 
@@ -333,7 +335,7 @@ pub async fn enqueue(
         .collect();
     let mut queued = 0;
     for sink in sinks {
-        let (waiting, queued_before) = match updates {
+        let (waiting, known) = match updates {
             ProfileUpdates::Due => (
                 waiting_unattempted(&mut tx.inner, sink, WorkKind::Profile, &profile_ids).await?,
                 HashSet::new(),
@@ -346,7 +348,7 @@ pub async fn enqueue(
             .filter(|((profile, _), _)| !waiting.contains(profile))
             .map(|((profile, event), key)| {
                 let mut row = work_row(sink, WorkKind::Profile, *profile, Some(*event), key, now);
-                if queued_before.contains(profile) {
+                if known.contains(profile) {
                     row[7] = HELD.into();
                 }
                 row
@@ -449,8 +451,8 @@ async fn waiting_unattempted(
     .collect()
 }
 
-/// Of `people`, those with a profile update for `sink` waiting unattempted, and those with one
-/// queued for it ever (waiting, in flight or finished), in one read.
+/// Of `people`, those with a profile update for `sink` waiting unattempted, and those the sink
+/// took the latest profile update of that it was sent (delivered, or in flight now), in one read.
 async fn profile_updates_of(
     tx: &mut AnyConnection,
     sink: &str,
@@ -460,7 +462,10 @@ async fn profile_updates_of(
     let rows = rows::query_ids(
         tx,
         "SELECT profile_id,
-                MAX(CASE WHEN status = 'pending' AND attempts = 0 THEN 1 ELSE 0 END) AS waiting
+                MAX(CASE WHEN status = 'pending' AND attempts = 0 THEN 1 ELSE 0 END) AS waiting,
+                MAX(CASE WHEN status IN ('delivered', 'inflight') THEN id END) AS taken,
+                MAX(CASE WHEN status IN ('rejected', 'dead', 'suppressed', 'discarded')
+                         THEN id END) AS refused
          FROM outbox
          WHERE sink_id = $1 AND kind = 'profile'
            AND status IN ('pending', 'inflight', 'delivered', 'rejected', 'dead', 'suppressed',
@@ -471,15 +476,19 @@ async fn profile_updates_of(
         people,
     )
     .await?;
-    let (mut waiting, mut queued) = (HashSet::new(), HashSet::new());
+    let (mut waiting, mut known) = (HashSet::new(), HashSet::new());
     for row in rows {
         let profile: i64 = row.try_get("profile_id")?;
         if row.try_get::<i64, _>("waiting")? == 1 {
             waiting.insert(profile);
         }
-        queued.insert(profile);
+        let taken: Option<i64> = row.try_get("taken")?;
+        let refused: Option<i64> = row.try_get("refused")?;
+        if taken.is_some() && taken > refused {
+            known.insert(profile);
+        }
     }
-    Ok((waiting, queued))
+    Ok((waiting, known))
 }
 
 /// One new, pending outbox row, due now: sink, kind, profile, event, key, status, attempts,

@@ -278,7 +278,7 @@ async fn deliver(db: &Db, claimed: &[OutboxRow]) {
 }
 
 #[tokio::test]
-async fn a_poll_holds_the_profile_updates_of_people_already_sent_and_holds_up_nothing() {
+async fn a_poll_holds_the_profile_updates_of_people_the_sink_knows_and_holds_up_nothing() {
     on_both(|db| async move {
         let (ada, bob) = (1, 2);
         // A poll's first page: neither was ever sent, so both profile updates go now.
@@ -318,14 +318,27 @@ async fn a_poll_holds_the_profile_updates_of_people_already_sent_and_holds_up_no
         assert_eq!(db.store.backlog("crm").await.unwrap(), (1, None));
         assert!(db.store.peek_due("crm", now_ms()).await.unwrap().is_empty());
 
-        // A live sale of Bob's is not held.
+        // A live sale of Bob's is not held. The vendor refuses his update this time.
         queue_work(&db, &[(bob, 14)], ProfileUpdates::Due).await;
         let live = claim(&db, 10).await;
         assert_eq!(
             items(&live),
             [("profile", bob, Some(14)), ("activity", bob, Some(14))]
         );
-        deliver(&db, &live).await;
+        let refused = Completion::Rejected("no email".into());
+        let outcomes = vec![
+            (live[0].clone(), refused),
+            (live[1].clone(), Completion::Delivered),
+        ];
+        db.store.complete("crm", &outcomes, now_ms()).await.unwrap();
+        // So a poll does not hold his next one: the vendor may not know him.
+        queue_work(&db, &[(bob, 15)], ProfileUpdates::Held).await;
+        let retold = claim(&db, 10).await;
+        assert_eq!(
+            items(&retold),
+            [("profile", bob, Some(15)), ("activity", bob, Some(15))]
+        );
+        deliver(&db, &retold).await;
 
         // The poll ends: Ada's one held update is due, and goes.
         let sinks = ["crm".to_string(), "mail".to_string()];
