@@ -48,15 +48,15 @@ pub async fn read_consent_feed(
             };
             for change in page.changes {
                 match change.consent.state {
-                ConsentState::Revoked if is_new(store, sink, &change).await? => {
-                    delivery.events.push(customer_event(change));
+                    ConsentState::Revoked if is_new(store, sink, &change).await? => {
+                        delivery.events.push(customer_event(change));
+                    }
+                    ConsentState::Revoked => {}
+                    ConsentState::Granted => delivery.rejected.push(RejectedInput {
+                        locator: format!("consent change {}", change.id),
+                        reason: GRANT_NOT_RECORDED.into(),
+                    }),
                 }
-                ConsentState::Revoked => {}
-                ConsentState::Granted => delivery.rejected.push(RejectedInput {
-                    locator: format!("consent change {}", change.id),
-                    reason: "a consent feed reports refusals only; a grant read back from a CRM may be the echo of one the host sent, so it is not recorded".into(),
-                }),
-            }
             }
             Ok(Step {
                 delivery,
@@ -67,6 +67,10 @@ pub async fn read_consent_feed(
     });
     releasing(store, sink, routes, on_commit, read).await
 }
+
+/// Why a grant read from a consent feed is refused.
+const GRANT_NOT_RECORDED: &str = "a consent feed reports refusals only; a grant read back from a \
+                                  CRM may be the echo of one the host sent, so it is not recorded";
 
 /// Whether the change is about someone the host knows, and is the first refusal `sink` reports for
 /// them on that channel and purpose.

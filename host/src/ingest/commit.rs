@@ -60,7 +60,7 @@ pub struct IngestBatch<'a> {
     /// Whether the batch is history (a first sync, an import of old exports): it fills profiles
     /// and the sinks, and starts no journey.
     pub history: bool,
-    /// When the profile updates it owes go: held while a read has more to come.
+    /// When the profile updates it owes go: held during a poll, due for a webhook or an upload.
     pub profile_updates: ProfileUpdates,
 }
 

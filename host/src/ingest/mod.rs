@@ -39,7 +39,7 @@ pub struct Origin<'a> {
     pub cursor: Option<(&'a str, &'a str)>,
     /// History (a first sync, an import of old exports): it starts no journey.
     pub history: bool,
-    /// When the profile updates it owes go (held during a read with more to come).
+    /// When the profile updates it owes go: held during a poll, due for a webhook or an upload.
     pub profile_updates: ProfileUpdates,
 }
 
