@@ -17,8 +17,8 @@ use rapport_core::journeys::admit::{admit, Admission as Entry};
 use rapport_core::journeys::Journey;
 use rapport_sandbox::contract::wit;
 use rapport_store::{
-    journey_entries, outbox, profile_facts, Completion, ItemStatus, ItemsOf, MergeRecord,
-    ProfileSnapshot, SnapshotDepth, StoreError, StoredItem, WorkKind,
+    journey_entries, profile_facts, Completion, ItemStatus, ItemsOf, MergeRecord, ProfileSnapshot,
+    SnapshotDepth, StoreError, StoredItem, WorkKind,
 };
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -270,7 +270,7 @@ pub async fn explain(pipeline: &Pipeline, who: &str) -> Result<Explanation, Expl
                     Some(Owed {
                         item: item(i, found.id, &keys),
                         due_at: time(i.next_attempt_at),
-                        waiting_because: match i.next_attempt_at == outbox::HELD {
+                        waiting_because: match i.held() {
                             true => Some(HELD_REASON.into()),
                             false => i.last_error.clone(),
                         },

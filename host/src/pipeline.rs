@@ -99,9 +99,8 @@ impl Pipeline {
                     "backfill started: the new sink is sent every person the shop knows");
             }
         }
-        let sink_ids: Vec<String> = connectors.sinks.iter().map(|s| s.id.clone()).collect();
         if let released @ 1.. = store
-            .release_held_profiles(&sink_ids, clock.now_ms())
+            .release_held_profiles(&connectors.sink_ids(), clock.now_ms())
             .await?
         {
             tracing::info!(

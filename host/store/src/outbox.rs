@@ -484,7 +484,8 @@ async fn profile_updates_of(
         }
         let taken: Option<i64> = row.try_get("taken")?;
         let refused: Option<i64> = row.try_get("refused")?;
-        if taken.is_some() && taken > refused {
+        // `None` orders first: taken, and not refused since (or never refused).
+        if taken > refused {
             known.insert(profile);
         }
     }
@@ -867,6 +868,13 @@ pub struct StoredItem {
     pub finished_at: Option<i64>,
     /// The kind and vendor object id (an order's id) of the stored event it carries.
     pub event: Option<(String, String)>,
+}
+
+impl StoredItem {
+    /// Whether it is a profile update held until its poll ends ([`ProfileUpdates::Held`]).
+    pub fn held(&self) -> bool {
+        self.status == ItemStatus::Pending && self.next_attempt_at == HELD
+    }
 }
 
 /// Which items a read-out takes.
