@@ -17,6 +17,10 @@
 //! ```
 //!
 //! The batch is of the contract the events are: 0.1's for 0.1 events, 0.3's for 0.3 events.
+//!
+//! A page's items are JSON values by default; a busy stream reads them straight into its own
+//! types instead (see [`crate::items`]), any type that says its id and `updated_at`
+//! ([`PageItem`]).
 
 use crate::time::parse_timestamp;
 use crate::types::{ConnectorError, RejectedInput};
@@ -71,12 +75,35 @@ impl SourceEvent for crate::v0_3::types::PosEvent {
     }
 }
 
-/// One page of a vendor's list: its records as JSON, and the vendor's token for the next page
-/// (`None` on the last page of the query).
+/// What the page loop reads of an item before mapping it.
+pub trait PageItem {
+    /// The item's id as text, to locate a rejection: `?` when it has none.
+    fn id(&self) -> String;
+    /// The item's `updated_at` as the vendor wrote it, if it has one.
+    fn updated_at(&self) -> Option<&str>;
+}
+
+impl PageItem for Value {
+    /// A string id as it is, any other in JSON (a number in digits).
+    fn id(&self) -> String {
+        match self.get("id") {
+            Some(Value::String(id)) => id.clone(),
+            Some(other) => other.to_string(),
+            None => "?".to_owned(),
+        }
+    }
+
+    fn updated_at(&self) -> Option<&str> {
+        self.get("updated_at").and_then(Value::as_str)
+    }
+}
+
+/// One page of a vendor's list: its records (as JSON, or as the types a stream reads them into),
+/// and the vendor's token for the next page (`None` on the last page of the query).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Page {
-    /// The page's records, as the vendor sent them.
-    pub items: Vec<Value>,
+pub struct Page<T = Value> {
+    /// The page's records, in the vendor's order.
+    pub items: Vec<T>,
     /// The vendor's token for the next page.
     pub next: Option<String>,
 }
@@ -166,17 +193,17 @@ impl Watermark {
     /// [`Watermark::saw`]), `map` turns each item into its events (none for an item to skip) or
     /// the reason it is rejected, located as "`<stream>` page item `<index>` (id `<id>`)", and the
     /// cursor moves on past the page (see [`Watermark::advance`]); `more` while pages remain.
-    pub fn batch<P: SourceEvent, E: IntoIterator<Item = P>>(
+    pub fn batch<T: PageItem, P: SourceEvent, E: IntoIterator<Item = P>>(
         mut self,
         stream: &str,
-        page: Page,
-        mut map: impl FnMut(Value) -> Result<E, String>,
+        page: Page<T>,
+        mut map: impl FnMut(T) -> Result<E, String>,
     ) -> P::Batch {
         let mut events = Vec::new();
         let mut rejected = Vec::new();
         for (index, item) in page.items.into_iter().enumerate() {
-            let id = item_id(&item);
-            if let Some(updated) = item.get("updated_at").and_then(Value::as_str) {
+            let id = item.id();
+            if let Some(updated) = item.updated_at() {
                 self.saw(updated);
             }
             match map(item) {
@@ -194,15 +221,6 @@ impl Watermark {
             Some(self.advance(page.next).encode()),
             more,
         )
-    }
-}
-
-/// An item's `id` as text: a string as it is, a number in digits, `?` when there is none.
-fn item_id(item: &Value) -> String {
-    match item.get("id") {
-        Some(Value::String(id)) => id.clone(),
-        Some(other) => other.to_string(),
-        None => "?".to_owned(),
     }
 }
 
@@ -380,6 +398,7 @@ mod tests {
             batch.cursor.as_deref(),
             Some(r#"{"since":"2024-01-05T00:00:00Z"}"#)
         );
-        assert_eq!(item_id(&serde_json::json!({"id": null})), "null");
+        assert_eq!(serde_json::json!({"id": null}).id(), "null");
+        assert_eq!(serde_json::json!({"name": "x"}).id(), "?");
     }
 }

@@ -8,6 +8,7 @@ use rapport_sdk::http::{Request, Response};
 use rapport_sdk::log;
 use rapport_sdk::types::ConnectorError;
 use rapport_sdk::url;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 const DEFAULT_BASE: &str = "https://connect.squareup.com";
@@ -17,15 +18,19 @@ const SQUARE_VERSION: &str = "2025-01-23";
 pub const RATE_LIMIT_BACKOFF_MS: u32 = 2000;
 pub const RATE_LIMIT_JITTER_MS: u32 = 1000;
 
-/// `POST {api_base}{path}` with a JSON body; the decoded JSON answer of a 2xx.
-pub fn post(path: &str, body: &Value) -> Result<Value, ConnectorError> {
+/// `POST {api_base}{path}` with a JSON body; the answer of a 2xx, decoded as `T` (a `Value`, or a
+/// page whose records stay JSON text until read).
+pub fn post<T: DeserializeOwned>(path: &str, body: &Value) -> Result<T, ConnectorError> {
     let request = Request::post(&api_url(path)?, body)?;
     answer(request.header("square-version", SQUARE_VERSION).send()?)
 }
 
 /// [`post`], except that a 403 or a 404 (the token lacks the scope, or the seller has not set
 /// the feature up, e.g. no loyalty programme) is `None`, with Square's answer logged.
-pub fn post_if_enabled(path: &str, body: &Value) -> Result<Option<Value>, ConnectorError> {
+pub fn post_if_enabled<T: DeserializeOwned>(
+    path: &str,
+    body: &Value,
+) -> Result<Option<T>, ConnectorError> {
     let request = Request::post(&api_url(path)?, body)?;
     let response = request.header("square-version", SQUARE_VERSION).send()?;
     if matches!(response.status, 403 | 404) {
@@ -39,8 +44,8 @@ pub fn post_if_enabled(path: &str, body: &Value) -> Result<Option<Value>, Connec
     answer(response).map(Some)
 }
 
-/// `GET {api_base}{path}?{query}` (query pairs are percent-encoded here); the decoded JSON answer.
-pub fn get(path: &str, query: &[(&str, String)]) -> Result<Value, ConnectorError> {
+/// `GET {api_base}{path}?{query}` (query pairs are percent-encoded here); the answer decoded as `T`.
+pub fn get<T: DeserializeOwned>(path: &str, query: &[(&str, String)]) -> Result<T, ConnectorError> {
     let mut target = api_url(path)?;
     if !query.is_empty() {
         target.push('?');
@@ -55,7 +60,7 @@ fn api_url(path: &str) -> Result<String, ConnectorError> {
     Ok(format!("{}{path}", base.trim_end_matches('/')))
 }
 
-fn answer(response: Response) -> Result<Value, ConnectorError> {
+fn answer<T: DeserializeOwned>(response: Response) -> Result<T, ConnectorError> {
     if response.status == 429 && response.header("retry-after").is_none() {
         let jitter = host::now().rem_euclid(i64::from(RATE_LIMIT_JITTER_MS)) as u32;
         return Err(ConnectorError::RateLimited(RATE_LIMIT_BACKOFF_MS + jitter));

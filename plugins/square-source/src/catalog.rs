@@ -27,6 +27,7 @@
 //! warning is logged, and nothing is remembered, so a later read asks again.
 
 use crate::api;
+use crate::map::SquareOrder;
 use rapport_sdk::log;
 use rapport_sdk::v0_3::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -117,21 +118,13 @@ impl Categories {
     }
 }
 
-/// The catalogue keys of the lines `orders` (Square orders as JSON) sold or took back.
-pub fn line_keys<'a>(orders: impl IntoIterator<Item = &'a Value>) -> BTreeSet<Key> {
-    let mut keys = BTreeSet::new();
-    for order in orders {
-        let returned = list(order, "returns").flat_map(|r| list(r, "return_line_items"));
-        for line in list(order, "line_items").chain(returned) {
-            if let Some(id) = line["catalog_object_id"]
-                .as_str()
-                .filter(|id| !id.is_empty())
-            {
-                keys.insert((id.to_owned(), line["catalog_version"].as_i64()));
-            }
-        }
-    }
-    keys
+/// The catalogue keys of the lines `orders` sold or took back.
+pub fn line_keys<'a>(orders: impl IntoIterator<Item = &'a SquareOrder>) -> BTreeSet<Key> {
+    (orders.into_iter())
+        .flat_map(SquareOrder::catalog_objects)
+        .filter(|(id, _)| !id.is_empty())
+        .map(|(id, version)| (id.to_owned(), version))
+        .collect()
 }
 
 /// The categories of the lines with `keys`, asking Square's catalogue only for what `cache` does
@@ -297,15 +290,34 @@ mod tests {
 
     #[test]
     fn the_keys_of_sold_and_returned_lines() {
-        let sale = json!({"line_items": [
-            {"catalog_object_id": "V1", "catalog_version": 7},
-            {"name": "Custom amount"},
-            {"catalog_object_id": "V2"},
-        ]});
-        let back = json!({"returns": [{"return_line_items": [
-            {"catalog_object_id": "V1", "catalog_version": 7},
-            {"catalog_object_id": "V3", "catalog_version": 9},
-        ]}]});
+        let order = |id: &str, lines: Value| -> SquareOrder {
+            let mut order = json!({
+                "id": id, "created_at": "2026-10-05T10:00:00Z",
+                "updated_at": "2026-10-05T10:00:00Z",
+                "total_money": {"amount": 0, "currency": "GBP"},
+            });
+            order
+                .as_object_mut()
+                .unwrap()
+                .extend(lines.as_object().unwrap().clone());
+            crate::map::decode("order", order).unwrap()
+        };
+        let sale = order(
+            "O1",
+            json!({"line_items": [
+                {"catalog_object_id": "V1", "catalog_version": 7, "quantity": "1"},
+                {"name": "Custom amount", "quantity": "1"},
+                {"catalog_object_id": "V2", "quantity": "1"},
+                {"catalog_object_id": "", "quantity": "1"},
+            ]}),
+        );
+        let back = order(
+            "O2",
+            json!({"returns": [{"return_line_items": [
+                {"catalog_object_id": "V1", "catalog_version": 7, "quantity": "1"},
+                {"catalog_object_id": "V3", "catalog_version": 9, "quantity": "1"},
+            ]}]}),
+        );
         assert_eq!(
             line_keys([&sale, &back]),
             BTreeSet::from([key("V1", 7), ("V2".to_owned(), None), key("V3", 9)])

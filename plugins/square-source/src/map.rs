@@ -19,32 +19,33 @@ use crate::catalog::Categories;
 use rapport_sdk::money::{from_minor, parse_decimal, sum, times};
 use rapport_sdk::time::parse_field;
 use rapport_sdk::v0_3::prelude::*;
+use rapport_sdk::watermark::PageItem;
 use serde::Deserialize;
 use serde_json::Value;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 struct SquareMoney {
     amount: Option<i64>,
     currency: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Clone)]
 struct Named {
     name: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 struct Fulfillment {
     #[serde(rename = "type")]
     kind: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 struct Tender {
     customer_id: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 struct SquareLine {
     name: Option<String>,
     variation_name: Option<String>,
@@ -56,7 +57,7 @@ struct SquareLine {
 }
 
 /// One return of a return order: the sale it refers to and the lines given back.
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 struct SquareReturn {
     uid: Option<String>,
     source_order_id: Option<String>,
@@ -64,19 +65,21 @@ struct SquareReturn {
     return_amounts: Option<Amounts>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 struct Amounts {
     total_money: Option<SquareMoney>,
 }
 
 /// A refund as an order lists it (its `reason` is the return's).
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 struct OrderRefund {
     reason: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct SquareOrder {
+/// A Square `Order` as this connector reads it (the orders stream decodes its pages straight into
+/// these; see `rapport_sdk::items`).
+#[derive(Deserialize, Clone)]
+pub struct SquareOrder {
     id: String,
     location_id: Option<String>,
     source: Option<Named>,
@@ -106,6 +109,33 @@ struct PaymentRefund {
     order_id: Option<String>,
     reason: Option<String>,
     created_at: String,
+}
+
+impl SquareOrder {
+    /// The location the order belongs to, if it names one.
+    pub fn location(&self) -> Option<&str> {
+        self.location_id.as_deref()
+    }
+
+    /// The catalogue objects (item variation id, catalogue version) of the lines the order sold
+    /// or took back.
+    pub fn catalog_objects(&self) -> impl Iterator<Item = (&str, Option<i64>)> {
+        let returned =
+            (self.returns.iter().flatten()).flat_map(|r| r.return_line_items.iter().flatten());
+        (self.line_items.iter().flatten())
+            .chain(returned)
+            .filter_map(|l| Some((l.catalog_object_id.as_deref()?, l.catalog_version)))
+    }
+}
+
+impl PageItem for SquareOrder {
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+
+    fn updated_at(&self) -> Option<&str> {
+        Some(&self.updated_at)
+    }
 }
 
 /// The location a Square object belongs to, if it names one.
@@ -149,8 +179,7 @@ impl IntoIterator for Mapped {
 /// is a new event, unless it is a pure return order (returns and no line items of its own: no
 /// sale happened); then one refund for each return it carries, once the return order is
 /// completed. Lines take their category from `categories`.
-pub fn order(value: Value, categories: &Categories) -> Result<Mapped, String> {
-    let o: SquareOrder = decode("order", value)?;
+pub fn order(o: SquareOrder, categories: &Categories) -> Result<Mapped, String> {
     let pure_return = o.returns.as_ref().is_some_and(|r| !r.is_empty())
         && o.line_items.as_ref().is_none_or(Vec::is_empty);
     Ok(Mapped {
@@ -290,14 +319,14 @@ pub fn refund_order_id(refund: &Value) -> Option<&str> {
         .flatten()
 }
 
-/// A `PaymentRefund` with the order it names (`order`: as Square returned it, `None` if Square has
-/// no such order). Pending, rejected and failed refunds give no money back and report nothing (a
+/// A `PaymentRefund` with the order it names (`order`: as Square returned it, or why that is not
+/// an order; `None` if Square has no such order). Pending, rejected and failed refunds give no money back and report nothing (a
 /// later poll or notification sees them complete). A completed refund of a return order reports
 /// that order's returns (see the module notes); one recorded against an order without returns is
 /// its own refund, `refund:<id>`.
 pub fn payment_refund(
     value: Value,
-    order: Option<Value>,
+    order: Option<Result<SquareOrder, String>>,
     categories: &Categories,
 ) -> Result<Mapped, String> {
     let r: PaymentRefund = decode("refund", value)?;
@@ -308,8 +337,7 @@ pub fn payment_refund(
         .order_id
         .ok_or("the refund is not linked to an order (no order_id)")?;
     let order = order.ok_or_else(|| format!("Square has no order {order_id}, which it names"))?;
-    let o: SquareOrder =
-        decode("order", order).map_err(|e| format!("its order {order_id}: {e}"))?;
+    let o = order.map_err(|e| format!("its order {order_id}: {e}"))?;
     if o.returns.as_ref().is_some_and(|r| !r.is_empty()) {
         return Ok(Mapped {
             own: None,
@@ -455,6 +483,11 @@ pub(crate) fn identity(kind: IdentityKind, value: String) -> Identity {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// [`super::order`] of an order as Square writes it.
+    fn order(value: Value, categories: &Categories) -> Result<Mapped, String> {
+        super::order(decode("order", value)?, categories)
+    }
 
     fn usd(amount: i64) -> Value {
         json!({"amount": amount, "currency": "USD"})

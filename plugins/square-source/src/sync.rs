@@ -17,14 +17,31 @@
 //! watermark; the newest `updated_at` read becomes the next watermark as for the other streams.
 
 use crate::catalog::{self, Cache};
+use crate::map::SquareOrder;
 use crate::{api, location_ids, map, page_limit, people};
+use rapport_sdk::items::{self, Decoded};
 use rapport_sdk::log;
 use rapport_sdk::time::parse_timestamp;
 use rapport_sdk::v0_3::prelude::*;
-use rapport_sdk::watermark::{Page, Watermark};
+use rapport_sdk::watermark::{Page, PageItem, Watermark};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use std::collections::HashMap;
+
+/// A list answer of Square's: the page's records (under the name of what is listed; none when
+/// absent or `null`) and the cursor of the next page. A busy stream reads its records as JSON text
+/// (`RawValue`) to decode each straight into the type it maps (see `rapport_sdk::items`).
+#[derive(Deserialize)]
+struct Listing<T> {
+    #[serde(alias = "orders", alias = "customers", alias = "refunds")]
+    #[serde(alias = "loyalty_accounts")]
+    records: Option<Vec<T>>,
+    cursor: Option<String>,
+}
+
+/// What an order that does not decode is called in its rejection.
+const ORDER: &str = "Square order";
 
 /// Square's largest page of loyalty accounts.
 const MAX_LOYALTY_PAGE: u32 = 200;
@@ -46,12 +63,13 @@ pub fn poll(stream: &str, cursor: Option<&str>) -> Result<Batch, ConnectorError>
             let locations = location_ids()?;
             let page = fetch_orders(&locations, limit, since, page)?;
             let mut cache = stored_catalog(cursor)?;
-            let here = |item: &Value| at(&locations, item);
-            let keys = catalog::line_keys(page.items.iter().filter(|item| here(item)));
+            let here = |order: &SquareOrder| at(&locations, order.location());
+            let keys = catalog::line_keys(page.items.iter().flatten().filter(|o| here(o)));
             let categories = catalog::resolve(&keys, &mut cache)?;
-            let batch = batch(mark, stream, page, |item| {
-                if here(&item) {
-                    map::order(item, &categories)
+            let batch = batch(mark, stream, page, |order| {
+                let order = order?;
+                if here(&order) {
+                    map::order(order, &categories)
                 } else {
                     Ok(map::Mapped::default())
                 }
@@ -61,15 +79,17 @@ pub fn poll(stream: &str, cursor: Option<&str>) -> Result<Batch, ConnectorError>
         "refunds" => {
             let locations = location_ids()?;
             let page = fetch_refunds(limit, since, page)?;
-            let here = |item: &Value| at(&locations, item);
+            let here = |item: &Value| at(&locations, map::location(item));
             let orders = refund_orders(page.items.iter().filter(|item| here(item)))?;
             let mut cache = stored_catalog(cursor)?;
-            let categories = catalog::resolve(&catalog::line_keys(orders.values()), &mut cache)?;
+            let keys = catalog::line_keys(orders.values().flatten());
+            let categories = catalog::resolve(&keys, &mut cache)?;
             let batch = batch(mark, stream, page, |item| {
                 if !here(&item) {
                     return Ok(map::Mapped::default());
                 }
-                let order = map::refund_order_id(&item).and_then(|id| orders.get(id).cloned());
+                let order = (map::refund_order_id(&item).and_then(|id| orders.get(id)))
+                    .map(|order| order.clone().map_err(String::from));
                 map::payment_refund(item, order, &categories)
             });
             Ok(with_catalog(batch, &cache))
@@ -108,9 +128,9 @@ pub fn poll(stream: &str, cursor: Option<&str>) -> Result<Batch, ConnectorError>
     }
 }
 
-/// Whether `item` belongs to one of `locations` (or to none in particular).
-fn at(locations: &[String], item: &Value) -> bool {
-    map::location(item).is_none_or(|l| locations.iter().any(|x| x == l))
+/// Whether an object of `location` belongs to one of `locations` (or to none in particular).
+fn at(locations: &[String], location: Option<&str>) -> bool {
+    location.is_none_or(|l| locations.iter().any(|x| x == l))
 }
 
 /// Whether a loyalty account changed at or after the watermark (`None`: the first read, all
@@ -123,21 +143,19 @@ fn updated_since(item: &Value, since_ms: Option<i64>) -> bool {
 }
 
 /// An object's `updated_at` in ms, if it has one that parses.
-fn updated_ms(item: &Value) -> Option<i64> {
-    item.get("updated_at")
-        .and_then(Value::as_str)
-        .and_then(|t| parse_timestamp(t).ok())
+fn updated_ms(item: &impl PageItem) -> Option<i64> {
+    item.updated_at().and_then(|t| parse_timestamp(t).ok())
 }
 
 /// The poll's batch from a page (see [`Watermark::batch`]), with the rejected inputs the mapped
 /// objects carried beside their events (a customer's malformed birthday). An object updated
 /// exactly at the watermark was read by the query before, which reported what was wrong in it:
 /// its events are sent again (the host drops them by id), its rejected inputs are not.
-fn batch(
+fn batch<T: PageItem>(
     mark: Watermark,
     stream: &str,
-    page: Page,
-    mut map: impl FnMut(Value) -> Result<map::Mapped, String>,
+    page: Page<T>,
+    mut map: impl FnMut(T) -> Result<map::Mapped, String>,
 ) -> Batch {
     let since = mark.since().and_then(|s| parse_timestamp(s).ok());
     let mut noted = Vec::new();
@@ -184,19 +202,17 @@ fn with_catalog(mut batch: Batch, cache: &Cache) -> Batch {
 /// `POST /v2/orders/batch-retrieve` (a refunds page holds at most 100, Square's limit for it).
 fn refund_orders<'a>(
     refunds: impl Iterator<Item = &'a Value>,
-) -> Result<HashMap<String, Value>, ConnectorError> {
+) -> Result<HashMap<String, Decoded<SquareOrder>>, ConnectorError> {
     let mut ids: Vec<&str> = refunds.filter_map(map::refund_order_id).collect();
     ids.sort_unstable();
     ids.dedup();
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let answer = api::post("/v2/orders/batch-retrieve", &json!({ "order_ids": ids }))?;
-    Ok(page_of(answer, "orders")?
-        .items
-        .into_iter()
-        .filter_map(|o| Some((o.get("id")?.as_str()?.to_owned(), o)))
-        .collect())
+    let body = json!({ "order_ids": ids });
+    let answer: Listing<Box<RawValue>> = api::post("/v2/orders/batch-retrieve", &body)?;
+    let orders = items::decode_page(answer.into(), ORDER);
+    Ok(orders.items.into_iter().map(|o| (o.id(), o)).collect())
 }
 
 /// `POST /v2/orders/search` for orders updated since `since`, oldest first.
@@ -205,7 +221,7 @@ pub fn fetch_orders(
     limit: u32,
     since: Option<&str>,
     page: Option<&str>,
-) -> Result<Page, ConnectorError> {
+) -> Result<Page<Decoded<SquareOrder>>, ConnectorError> {
     let mut query = json!({"sort": {"sort_field": "UPDATED_AT", "sort_order": "ASC"}});
     if let Some(since) = since {
         query["filter"] = json!({"date_time_filter": {"updated_at": {"start_at": since}}});
@@ -214,7 +230,8 @@ pub fn fetch_orders(
     if let Some(page) = page {
         body["cursor"] = json!(page);
     }
-    page_of(api::post("/v2/orders/search", &body)?, "orders")
+    let answer: Listing<Box<RawValue>> = api::post("/v2/orders/search", &body)?;
+    Ok(items::decode_page(answer.into(), ORDER))
 }
 
 /// `POST /v2/customers/search` for customers updated since `since`. Square sorts customers only by
@@ -232,7 +249,7 @@ fn fetch_customers(
     if let Some(page) = page {
         body["cursor"] = json!(page);
     }
-    page_of(api::post("/v2/customers/search", &body)?, "customers")
+    api::post("/v2/customers/search", &body).map(Listing::into)
 }
 
 /// `GET /v2/refunds` for refunds updated since `since`, oldest first. The endpoint takes one
@@ -249,7 +266,7 @@ fn fetch_refunds(
     ];
     query.extend(since.map(|s| ("updated_at_begin_time", s.to_owned())));
     query.extend(page.map(|p| ("cursor", p.to_owned())));
-    page_of(api::get("/v2/refunds", &query)?, "refunds")
+    api::get("/v2/refunds", &query).map(Listing::into)
 }
 
 /// `POST /v2/loyalty/accounts/search` for every account (no query), by creation time: Square
@@ -260,27 +277,18 @@ fn fetch_loyalty_accounts(limit: u32, page: Option<&str>) -> Result<Option<Page>
     if let Some(page) = page {
         body["cursor"] = json!(page);
     }
-    api::post_if_enabled("/v2/loyalty/accounts/search", &body)?
-        .map(|answer| page_of(answer, "loyalty_accounts"))
-        .transpose()
+    let answer: Option<Listing<Value>> =
+        api::post_if_enabled("/v2/loyalty/accounts/search", &body)?;
+    Ok(answer.map(Listing::into))
 }
 
-fn page_of(mut answer: Value, field: &str) -> Result<Page, ConnectorError> {
-    let items = match answer.get_mut(field).map(Value::take) {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) => items,
-        Some(other) => {
-            return Err(ConnectorError::Invalid(format!(
-                "Square's `{field}` is not a list: {other}"
-            )))
+impl<T> From<Listing<T>> for Page<T> {
+    fn from(listing: Listing<T>) -> Page<T> {
+        Page {
+            items: listing.records.unwrap_or_default(),
+            next: listing.cursor.filter(|c| !c.is_empty()),
         }
-    };
-    let next = answer
-        .get("cursor")
-        .and_then(Value::as_str)
-        .filter(|c| !c.is_empty())
-        .map(str::to_owned);
-    Ok(Page { items, next })
+    }
 }
 
 #[cfg(test)]
@@ -353,5 +361,56 @@ mod tests {
         assert_eq!(batch.events.len(), 2, "both customers are kept");
         let located: Vec<&str> = batch.rejected.iter().map(|r| r.locator.as_str()).collect();
         assert_eq!(located, ["customer C2"]);
+    }
+
+    #[test]
+    fn a_page_of_orders_is_read_straight_into_orders_and_a_malformed_one_is_rejected_alone() {
+        let order = |id: &str, at: &str| {
+            json!({"id": id, "location_id": "L1", "state": "COMPLETED",
+                   "created_at": at, "updated_at": at, "closed_at": at,
+                   "total_money": {"amount": 300, "currency": "GBP"}})
+        };
+        let mut malformed = order("O2", "2026-10-05T11:00:00Z");
+        malformed["total_money"] = json!("three pounds");
+        let text = json!({
+            "orders": [order("O1", "2026-10-05T10:00:00Z"), malformed,
+                       order("O3", "2026-10-05T09:00:00Z")],
+            "cursor": "next-page",
+        })
+        .to_string();
+        let listing: Listing<Box<RawValue>> = serde_json::from_str(&text).unwrap();
+        let page = items::decode_page::<SquareOrder>(listing.into(), ORDER);
+        assert_eq!(page.next.as_deref(), Some("next-page"));
+        let batch = batch(Watermark::default(), "orders", page, |order| {
+            map::order(order?, &catalog::Categories::none())
+        });
+        let ids: Vec<&str> = batch.events.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "order:O1:2026-10-05T10:00:00Z",
+                "order:O3:2026-10-05T09:00:00Z"
+            ]
+        );
+        assert_eq!(batch.rejected.len(), 1);
+        assert_eq!(batch.rejected[0].locator, "orders page item 1 (id O2)");
+        assert!(
+            (batch.rejected[0].reason).starts_with("not a Square order: invalid type: string"),
+            "{}",
+            batch.rejected[0].reason
+        );
+        let cursor: Value = serde_json::from_str(batch.cursor.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            cursor,
+            json!({"newest": "2026-10-05T11:00:00Z", "page": "next-page"}),
+            "the malformed order's time counts, as it did when pages were values"
+        );
+
+        let empty: Listing<Value> = serde_json::from_str(r#"{"cursor": ""}"#).unwrap();
+        let empty = Page::from(empty);
+        assert!(empty.items.is_empty() && empty.next.is_none());
+        let customers: Listing<Value> =
+            serde_json::from_str(r#"{"customers": [{"id": "C1"}], "cursor": "c2"}"#).unwrap();
+        assert_eq!(Page::from(customers).items, vec![json!({"id": "C1"})]);
     }
 }

@@ -13,6 +13,7 @@
 //! the account as it is now.
 
 use crate::catalog::{self, Cache};
+use crate::map::SquareOrder;
 use crate::{api, location_ids, map, people};
 use rapport_sdk::config::require_url;
 use rapport_sdk::log;
@@ -121,6 +122,10 @@ fn order(order: Option<Value>) -> Result<Result<map::Mapped, String>, ConnectorE
     let Some(order) = order else {
         return Ok(Ok(map::Mapped::default()));
     };
+    let order: SquareOrder = match map::decode("order", order) {
+        Ok(order) => order,
+        Err(reason) => return Ok(Err(reason)),
+    };
     let categories = catalog::resolve(&catalog::line_keys([&order]), &mut Cache::default())?;
     Ok(map::order(order, &categories))
 }
@@ -167,7 +172,7 @@ fn fetch_order(id: &str) -> Result<Option<Value>, ConnectorError> {
 
 /// `GET /v2/orders/{id}`: the order.
 fn retrieve_order(id: &str) -> Result<Value, ConnectorError> {
-    let mut answer = api::get(&format!("/v2/orders/{}", path_segment(id)?), &[])?;
+    let mut answer: Value = api::get(&format!("/v2/orders/{}", path_segment(id)?), &[])?;
     answer.get_mut("order").map(Value::take).ok_or_else(|| {
         ConnectorError::Invalid(format!("Square's answer for order {id} has no `order`"))
     })
@@ -180,10 +185,11 @@ fn refund(refund: Value) -> Result<Result<map::Mapped, String>, ConnectorError> 
         return Ok(Ok(map::Mapped::default()));
     }
     let order = match map::refund_order_id(&refund) {
-        Some(id) => Some(retrieve_order(id)?),
+        Some(id) => Some(map::decode::<SquareOrder>("order", retrieve_order(id)?)),
         None => None,
     };
-    let categories = catalog::resolve(&catalog::line_keys(order.iter()), &mut Cache::default())?;
+    let orders = order.iter().flatten();
+    let categories = catalog::resolve(&catalog::line_keys(orders), &mut Cache::default())?;
     Ok(map::payment_refund(refund, order, &categories))
 }
 
