@@ -8,11 +8,18 @@ use rapport_sdk::http::{self, Response};
 use rapport_sdk::types::ConnectorError;
 use rapport_sdk::url;
 use rapport_sdk::watermark::Page;
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// The first page of `resource` ("orders" or "customers") updated at or after `since`. Orders are
 /// asked for in every status: by default Shopify lists only open ones.
-pub fn first_page(resource: &str, limit: u32, since: Option<&str>) -> Result<Page, ConnectorError> {
+pub fn first_page<T: DeserializeOwned>(
+    resource: &str,
+    limit: u32,
+    since: Option<&str>,
+) -> Result<Page<T>, ConnectorError> {
     let mut query = vec![("limit", limit.to_string())];
     if resource == "orders" {
         query.push(("status", "any".to_owned()));
@@ -23,7 +30,11 @@ pub fn first_page(resource: &str, limit: u32, since: Option<&str>) -> Result<Pag
 
 /// The page of `resource` that `page_info` (as found in the Link header, already URL-encoded)
 /// points at: only `limit` may accompany it.
-pub fn next_page(resource: &str, limit: u32, page_info: &str) -> Result<Page, ConnectorError> {
+pub fn next_page<T: DeserializeOwned>(
+    resource: &str,
+    limit: u32,
+    page_info: &str,
+) -> Result<Page<T>, ConnectorError> {
     list(resource, &format!("limit={limit}&page_info={page_info}"))
 }
 
@@ -40,22 +51,26 @@ pub fn products(ids: &[u64]) -> Result<Vec<Value>, ConnectorError> {
     Ok(list("products", &query)?.items)
 }
 
-/// `GET {api_base}/{resource}.json?{query}` (`query` already encoded).
-fn list(resource: &str, query: &str) -> Result<Page, ConnectorError> {
+/// `GET {api_base}/{resource}.json?{query}` (`query` already encoded): the page of `resource`,
+/// each record read as `T` (a `Value`, or JSON text that the orders stream decodes one by one).
+fn list<T: DeserializeOwned>(resource: &str, query: &str) -> Result<Page<T>, ConnectorError> {
     let base = require_url("api_base")?;
     let url = format!("{}/{resource}.json?{query}", base.trim_end_matches('/'));
     let response = http::get(&url)?.success()?;
     let next = next_page_info(&response);
-    let mut body: Value = response.json()?;
-    let items = match body.get_mut(resource).map(Value::take) {
-        Some(Value::Array(items)) => items,
-        other => {
-            return Err(ConnectorError::Invalid(format!(
-                "Shopify's answer to {resource}.json has no `{resource}` list (found {other:?})"
-            )))
-        }
-    };
-    Ok(Page { items, next })
+    let mut body: BTreeMap<String, Box<RawValue>> = response.json()?;
+    let listed = body
+        .remove(resource)
+        .map(|list| serde_json::from_str(list.get()));
+    match listed {
+        Some(Ok(items)) => Ok(Page { items, next }),
+        Some(Err(e)) => Err(ConnectorError::Invalid(format!(
+            "Shopify's answer to {resource}.json has no `{resource}` list ({e})"
+        ))),
+        None => Err(ConnectorError::Invalid(format!(
+            "Shopify's answer to {resource}.json has no `{resource}` list"
+        ))),
+    }
 }
 
 /// The `page_info` of the `rel="next"` link, if the answer has one.

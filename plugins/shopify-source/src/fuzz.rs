@@ -2,10 +2,11 @@
 //! customers, privacy and deletion webhooks), the mappers answer with events or a reason, never a
 //! panic. Run with `cargo test -p shopify-source fuzz` (`PROPTEST_CASES=100000` for a longer run).
 
-use crate::map::{self, Categories};
+use crate::map::{self, Categories, ShopifyOrder, ShopifyRefund};
 use crate::privacy::{self, Delivery};
 use proptest::prelude::*;
 use rapport_sdk::fuzz::{mutated, vendor_json};
+use rapport_sdk::v0_3::types::PosEvent;
 use serde_json::Value;
 
 const FIELDS: &[&str] = &[
@@ -114,11 +115,24 @@ fn customer_example() -> Value {
     )
 }
 
+/// An order as Shopify writes it, read, looked up and mapped as the orders stream does.
+fn order(order: Value) -> Result<Vec<PosEvent>, String> {
+    let order: ShopifyOrder = map::decode("order", order)?;
+    order.products_wanted();
+    map::order_with_refunds(order, &Categories::default())
+}
+
+/// A refund as a `refunds/create` webhook carries it, read, looked up and mapped.
+fn refund(refund: Value) -> Result<PosEvent, String> {
+    let refund: ShopifyRefund = map::decode("refund", refund)?;
+    refund.products_wanted();
+    map::refund(&refund, &Categories::default())
+}
+
 #[test]
 fn the_examples_the_changes_start_from_map() {
-    let categories = Categories::default();
-    map::order_with_refunds(order_example(), &categories).expect("the order fixture maps");
-    map::refund(refund_example(), &categories).expect("the refund fixture maps");
+    order(order_example()).expect("the order fixture maps");
+    refund(refund_example()).expect("the refund fixture maps");
     map::customer_event(customer_example()).expect("the customer fixture maps");
 }
 
@@ -129,18 +143,15 @@ proptest! {
         refund in mutated(refund_example(), json().boxed()),
         customer in mutated(customer_example(), json().boxed()),
     ) {
-        let categories = Categories::default();
-        let _ = map::order_with_refunds(order, &categories);
-        let _ = map::refund(refund, &categories);
+        let _ = self::order(order);
+        let _ = self::refund(refund);
         let _ = map::customer_event(customer);
     }
 
     #[test]
     fn any_order_or_refund_maps_or_says_why(value in json()) {
-        let categories = Categories::default();
-        let _ = map::order_with_refunds(value.clone(), &categories);
-        let _ = map::refund(value.clone(), &categories);
-        let _ = map::products_wanted(&value);
+        let _ = order(value.clone());
+        let _ = refund(value);
     }
 
     #[test]

@@ -39,7 +39,7 @@ impl Source for ShopifySource {
 
     fn check() -> Result<(), ConnectorError> {
         page_limit()?;
-        api::first_page("orders", 1, None)?;
+        api::first_page::<serde::de::IgnoredAny>("orders", 1, None)?;
         Ok(())
     }
 

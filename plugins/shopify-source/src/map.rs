@@ -2,11 +2,12 @@
 //! Money is a decimal string in major units, converted by the order's currency exponent; marketing
 //! consent comes from `email_marketing_consent` and `sms_marketing_consent`; a line's category is
 //! its product's `product_type`, which order lines do not carry: the caller reads it from
-//! `products.json` for the ids [`products_wanted`] names and passes it in as [`Categories`].
+//! `products.json` for the ids [`ShopifyOrder::products_wanted`] names and passes it in as [`Categories`].
 
 use rapport_sdk::money::{parse_money, sum, times};
 use rapport_sdk::time::parse_field;
 use rapport_sdk::v0_3::prelude::*;
+use rapport_sdk::watermark::PageItem;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,8 +16,10 @@ use std::collections::{BTreeMap, BTreeSet};
 /// (unknown, or with an empty `product_type`) gives its lines no category.
 pub type Categories = BTreeMap<u64, String>;
 
+/// A Shopify order as this connector reads it (the orders stream decodes its pages straight into
+/// these; see `rapport_sdk::items`).
 #[derive(Deserialize)]
-struct ShopifyOrder {
+pub struct ShopifyOrder {
     id: u64,
     currency: String,
     created_at: String,
@@ -52,8 +55,9 @@ struct ShopifyLine {
     total_discount: Option<String>,
 }
 
+/// A Shopify refund: embedded in its order, or the body of a `refunds/create` webhook.
 #[derive(Deserialize)]
-struct ShopifyRefund {
+pub struct ShopifyRefund {
     id: u64,
     order_id: u64,
     created_at: String,
@@ -99,32 +103,52 @@ struct MarketingConsent {
     consent_updated_at: Option<String>,
 }
 
-/// The products whose type the lines of `resource` (an order with its embedded refunds, or a bare
-/// refund) need: the `product_id` of every line, sold or returned, that carries no
-/// `product_type` of its own. Read leniently: a line that is not what a line should be is left to
-/// the mapping to refuse.
-pub fn products_wanted(resource: &Value) -> BTreeSet<u64> {
-    let sold = resource["line_items"].as_array().into_iter().flatten();
-    let embedded = resource["refunds"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|r| r["refund_line_items"].as_array().into_iter().flatten());
-    let bare = resource["refund_line_items"]
-        .as_array()
-        .into_iter()
-        .flatten();
-    let returned = embedded.chain(bare).map(|l| &l["line_item"]);
-    sold.chain(returned)
-        .filter(|l| nonblank(l["product_type"].as_str()).is_none())
-        .filter_map(|l| l["product_id"].as_u64())
+impl ShopifyOrder {
+    /// The products whose type the order's lines need, sold or returned in its embedded refunds
+    /// (see [`products_wanted`]).
+    pub fn products_wanted(&self) -> BTreeSet<u64> {
+        let returned = self.refunds.iter().flat_map(ShopifyRefund::lines);
+        products_wanted(self.line_items.iter().chain(returned))
+    }
+}
+
+impl PageItem for ShopifyOrder {
+    fn id(&self) -> String {
+        self.id.to_string()
+    }
+
+    fn updated_at(&self) -> Option<&str> {
+        Some(&self.updated_at)
+    }
+}
+
+impl ShopifyRefund {
+    /// The products whose type the refund's lines need (see [`products_wanted`]).
+    pub fn products_wanted(&self) -> BTreeSet<u64> {
+        products_wanted(self.lines())
+    }
+
+    /// The lines given back, as their order sold them.
+    fn lines(&self) -> impl Iterator<Item = &ShopifyLine> {
+        self.refund_line_items.iter().map(|l| &l.line_item)
+    }
+}
+
+/// The products whose type `lines` need: the `product_id` of every line that carries no
+/// `product_type` of its own.
+fn products_wanted<'a>(lines: impl Iterator<Item = &'a ShopifyLine>) -> BTreeSet<u64> {
+    lines
+        .filter(|l| nonblank(l.product_type.as_deref()).is_none())
+        .filter_map(|l| l.product_id)
         .collect()
 }
 
 /// An order as an event with id `order:<id>:<updated_at>`, followed by one `refund:<id>` event for
 /// each refund embedded in it.
-pub fn order_with_refunds(value: Value, categories: &Categories) -> Result<Vec<PosEvent>, String> {
-    let o: ShopifyOrder = decode("order", value)?;
+pub fn order_with_refunds(
+    o: ShopifyOrder,
+    categories: &Categories,
+) -> Result<Vec<PosEvent>, String> {
     let mut events = Vec::with_capacity(1 + o.refunds.len());
     events.push(order_event(&o, categories)?);
     for (i, r) in o.refunds.iter().enumerate() {
@@ -138,8 +162,8 @@ pub fn order_with_refunds(value: Value, categories: &Categories) -> Result<Vec<P
 }
 
 /// A bare refund (a `refunds/create` webhook body) as a refund event linked to its order.
-pub fn refund(value: Value, categories: &Categories) -> Result<PosEvent, String> {
-    refund_event(&decode("refund", value)?, None, None, categories)
+pub fn refund(refund: &ShopifyRefund, categories: &Categories) -> Result<PosEvent, String> {
+    refund_event(refund, None, None, categories)
 }
 
 /// A customer as an event with id `customer:<id>:<updated_at>`.
@@ -458,7 +482,8 @@ fn money(amount: Option<&str>, currency: &str, field: &str) -> Result<Money, Str
     parse_money(amount.unwrap_or("0"), currency).map_err(|e| format!("{field}: {e}"))
 }
 
-fn decode<T: for<'de> Deserialize<'de>>(what: &str, value: Value) -> Result<T, String> {
+/// `value` as Shopify's `what` ("order"), or why it is not one.
+pub fn decode<T: for<'de> Deserialize<'de>>(what: &str, value: Value) -> Result<T, String> {
     serde_json::from_value(value).map_err(|e| format!("not a Shopify {what}: {e}"))
 }
 
@@ -473,6 +498,11 @@ fn nonblank(value: Option<&str>) -> Option<String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// [`super::order_with_refunds`] of an order as Shopify writes it.
+    fn order_with_refunds(value: Value, categories: &Categories) -> Result<Vec<PosEvent>, String> {
+        super::order_with_refunds(decode("order", value)?, categories)
+    }
 
     fn line(product_id: Option<u64>, product_type: Option<&str>, sku: &str) -> Value {
         json!({
@@ -512,10 +542,11 @@ mod tests {
             ],
             vec![refund_of(line(Some(12), None, "MUG"))],
         );
-        assert_eq!(products_wanted(&o), BTreeSet::from([8, 12]));
-        let bare = refund_of(line(Some(13), None, "GRINDER"));
-        assert_eq!(products_wanted(&bare), BTreeSet::from([13]));
-        assert!(products_wanted(&json!({"line_items": "not a list"})).is_empty());
+        let o: ShopifyOrder = decode("order", o).unwrap();
+        assert_eq!(o.products_wanted(), BTreeSet::from([8, 12]));
+        let bare: ShopifyRefund =
+            decode("refund", refund_of(line(Some(13), None, "GRINDER"))).unwrap();
+        assert_eq!(bare.products_wanted(), BTreeSet::from([13]));
     }
 
     #[test]
@@ -582,5 +613,35 @@ mod tests {
         for no_choice in ["not_subscribed", "pending", "invalid"] {
             assert!(consents(no_choice).is_empty(), "{no_choice}");
         }
+    }
+
+    #[test]
+    fn a_page_of_orders_is_read_order_by_order_and_a_malformed_one_is_rejected_by_its_id() {
+        use rapport_sdk::items;
+        use rapport_sdk::watermark::{Page, Watermark};
+        use serde_json::value::RawValue;
+        let good = order(vec![line(Some(8), None, "BEAN")], Vec::new());
+        let mut bad = good.clone();
+        bad["id"] = json!(1002);
+        bad["total_price"] = json!(20);
+        let raw = |v: &Value| RawValue::from_string(v.to_string()).unwrap();
+        let page = Page {
+            items: vec![raw(&good), raw(&bad)],
+            next: None,
+        };
+        let page = items::decode_page::<ShopifyOrder>(page, "Shopify order");
+        let batch: Batch = Watermark::default().batch("orders", page, |order| {
+            super::order_with_refunds(order?, &Categories::new())
+        });
+        let ids: Vec<&str> = batch.events.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["order:1001:2026-10-05T06:10:00-04:00"]);
+        assert_eq!(batch.rejected.len(), 1);
+        assert_eq!(batch.rejected[0].locator, "orders page item 1 (id 1002)");
+        assert!(
+            (batch.rejected[0].reason)
+                .starts_with("not a Shopify order: invalid type: integer `20`, expected a string"),
+            "{}",
+            batch.rejected[0].reason
+        );
     }
 }

@@ -6,6 +6,7 @@
 //! webhook is the same event; refunds embedded in an order keep their `refund:<id>`. Deleted
 //! customers and privacy requests have ids of their own (see [`crate::privacy`]).
 
+use crate::map::{ShopifyOrder, ShopifyRefund};
 use crate::products::{self, Known};
 use crate::{map, privacy};
 use rapport_sdk::host;
@@ -14,6 +15,7 @@ use rapport_sdk::time::parse_timestamp;
 use rapport_sdk::v0_3::prelude::*;
 use rapport_sdk::webhook::{self, signature_matches};
 use serde_json::Value;
+use std::collections::BTreeSet;
 
 const SIGNATURE_HEADER: &str = "x-shopify-hmac-sha256";
 const TOPIC_HEADER: &str = "x-shopify-topic";
@@ -41,13 +43,21 @@ pub fn receive(headers: &[Header], body: &[u8]) -> Result<Push, ConnectorError> 
     // Orders, refunds and customers are keyed by the delivery; the rest carry their own ids.
     let (mapped, keyed_by_delivery) = match topic {
         "orders/create" | "orders/updated" | "orders/paid" | "orders/cancelled" => {
-            let categories = categories(&resource)?;
-            (map::order_with_refunds(resource, &categories), true)
+            match map::decode::<ShopifyOrder>("order", resource) {
+                Ok(order) => {
+                    let categories = categories(&order.products_wanted())?;
+                    (map::order_with_refunds(order, &categories), true)
+                }
+                Err(reason) => (Err(reason), true),
+            }
         }
-        "refunds/create" => {
-            let categories = categories(&resource)?;
-            (map::refund(resource, &categories).map(|e| vec![e]), true)
-        }
+        "refunds/create" => match map::decode::<ShopifyRefund>("refund", resource) {
+            Ok(refund) => {
+                let categories = categories(&refund.products_wanted())?;
+                (map::refund(&refund, &categories).map(|e| vec![e]), true)
+            }
+            Err(reason) => (Err(reason), true),
+        },
         "customers/create" | "customers/update" => (map::customer_event(resource), true),
         "customers/delete" => (
             privacy::customer_deleted(&resource, delivery).map(|e| vec![e]),
@@ -86,12 +96,11 @@ pub fn receive(headers: &[Header], body: &[u8]) -> Result<Push, ConnectorError> 
     Ok(push)
 }
 
-/// The categories of the lines of an order or refund: one products.json request for all their
-/// products (a webhook has no cursor to remember them in). A transient failure fails the delivery,
-/// which Shopify then sends again; see [`crate::products`].
-fn categories(resource: &Value) -> Result<map::Categories, ConnectorError> {
-    let wanted = map::products_wanted(resource);
-    products::categories(&mut Known::default(), &wanted, host::now())
+/// The categories of the lines of an order or refund (the `wanted` products): one products.json
+/// request for all of them (a webhook has no cursor to remember them in). A transient failure
+/// fails the delivery, which Shopify then sends again; see [`crate::products`].
+fn categories(wanted: &BTreeSet<u64>) -> Result<map::Categories, ConnectorError> {
+    products::categories(&mut Known::default(), wanted, host::now())
 }
 
 /// When Shopify raised the delivery (`X-Shopify-Triggered-At`), else now: the time of a deletion
