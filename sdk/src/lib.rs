@@ -1,7 +1,8 @@
 //! Everything a rapport connector author needs: the guest bindings of the `rapport:connector`
 //! contract, the `export_source!`/`export_sink!` entry points, and small helpers for the jobs every
 //! connector repeats (HTTP through the host, status mapping and vendor error reading, URL
-//! encoding, the page loop of polling sources and pages read straight into a source's types, webhook signatures, money, time, config, logging).
+//! encoding, the page loop of polling sources and pages read straight into a source's types,
+//! webhook signatures, money, time, config, logging).
 //!
 //! ```ignore
 //! use rapport_sdk::prelude::*;

@@ -23,29 +23,29 @@ use rapport_sdk::watermark::PageItem;
 use serde::Deserialize;
 use serde_json::Value;
 
-#[derive(Deserialize, Clone)]
+#[derive(Deserialize)]
 struct SquareMoney {
     amount: Option<i64>,
     currency: Option<String>,
 }
 
-#[derive(Deserialize, Default, Clone)]
+#[derive(Deserialize, Default)]
 struct Named {
     name: Option<String>,
 }
 
-#[derive(Deserialize, Clone)]
+#[derive(Deserialize)]
 struct Fulfillment {
     #[serde(rename = "type")]
     kind: Option<String>,
 }
 
-#[derive(Deserialize, Clone)]
+#[derive(Deserialize)]
 struct Tender {
     customer_id: Option<String>,
 }
 
-#[derive(Deserialize, Clone)]
+#[derive(Deserialize)]
 struct SquareLine {
     name: Option<String>,
     variation_name: Option<String>,
@@ -57,7 +57,7 @@ struct SquareLine {
 }
 
 /// One return of a return order: the sale it refers to and the lines given back.
-#[derive(Deserialize, Clone)]
+#[derive(Deserialize)]
 struct SquareReturn {
     uid: Option<String>,
     source_order_id: Option<String>,
@@ -65,20 +65,20 @@ struct SquareReturn {
     return_amounts: Option<Amounts>,
 }
 
-#[derive(Deserialize, Clone)]
+#[derive(Deserialize)]
 struct Amounts {
     total_money: Option<SquareMoney>,
 }
 
 /// A refund as an order lists it (its `reason` is the return's).
-#[derive(Deserialize, Clone)]
+#[derive(Deserialize)]
 struct OrderRefund {
     reason: Option<String>,
 }
 
 /// A Square `Order` as this connector reads it (the orders stream decodes its pages straight into
 /// these; see `rapport_sdk::items`).
-#[derive(Deserialize, Clone)]
+#[derive(Deserialize)]
 pub struct SquareOrder {
     id: String,
     location_id: Option<String>,
@@ -320,13 +320,13 @@ pub fn refund_order_id(refund: &Value) -> Option<&str> {
 }
 
 /// A `PaymentRefund` with the order it names (`order`: as Square returned it, or why that is not
-/// an order; `None` if Square has no such order). Pending, rejected and failed refunds give no money back and report nothing (a
-/// later poll or notification sees them complete). A completed refund of a return order reports
+/// an order; `None` if Square has no such order). Pending, rejected and failed refunds give no
+/// money back and report nothing (a later poll or notification sees them complete). A completed refund of a return order reports
 /// that order's returns (see the module notes); one recorded against an order without returns is
 /// its own refund, `refund:<id>`.
 pub fn payment_refund(
     value: Value,
-    order: Option<Result<SquareOrder, String>>,
+    order: Option<Result<&SquareOrder, &str>>,
     categories: &Categories,
 ) -> Result<Mapped, String> {
     let r: PaymentRefund = decode("refund", value)?;
@@ -341,7 +341,7 @@ pub fn payment_refund(
     if o.returns.as_ref().is_some_and(|r| !r.is_empty()) {
         return Ok(Mapped {
             own: None,
-            derived: returns(&o, categories).map_err(|e| format!("its order {order_id}: {e}"))?,
+            derived: returns(o, categories).map_err(|e| format!("its order {order_id}: {e}"))?,
             rejected: Vec::new(),
         });
     }

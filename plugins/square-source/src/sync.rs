@@ -89,7 +89,7 @@ pub fn poll(stream: &str, cursor: Option<&str>) -> Result<Batch, ConnectorError>
                     return Ok(map::Mapped::default());
                 }
                 let order = (map::refund_order_id(&item).and_then(|id| orders.get(id)))
-                    .map(|order| order.clone().map_err(String::from));
+                    .map(|order| order.as_ref().map_err(|e| e.reason.as_str()));
                 map::payment_refund(item, order, &categories)
             });
             Ok(with_catalog(batch, &cache))
@@ -209,9 +209,7 @@ fn refund_orders<'a>(
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let body = json!({ "order_ids": ids });
-    let answer: Listing<Box<RawValue>> = api::post("/v2/orders/batch-retrieve", &body)?;
-    let orders = items::decode_page(answer.into(), ORDER);
+    let orders = post_orders("/v2/orders/batch-retrieve", &json!({ "order_ids": ids }))?;
     Ok(orders.items.into_iter().map(|o| (o.id(), o)).collect())
 }
 
@@ -230,7 +228,12 @@ pub fn fetch_orders(
     if let Some(page) = page {
         body["cursor"] = json!(page);
     }
-    let answer: Listing<Box<RawValue>> = api::post("/v2/orders/search", &body)?;
+    post_orders("/v2/orders/search", &body)
+}
+
+/// The orders Square answers a `POST` to `path` with, each decoded on its own.
+fn post_orders(path: &str, body: &Value) -> Result<Page<Decoded<SquareOrder>>, ConnectorError> {
+    let answer: Listing<Box<RawValue>> = api::post(path, body)?;
     Ok(items::decode_page(answer.into(), ORDER))
 }
 

@@ -188,7 +188,8 @@ fn refund(refund: Value) -> Result<Result<map::Mapped, String>, ConnectorError> 
         Some(id) => Some(map::decode::<SquareOrder>("order", retrieve_order(id)?)),
         None => None,
     };
-    let orders = order.iter().flatten();
+    let order = order.as_ref().map(|o| o.as_ref().map_err(String::as_str));
+    let orders = order.iter().flatten().copied();
     let categories = catalog::resolve(&catalog::line_keys(orders), &mut Cache::default())?;
     Ok(map::payment_refund(refund, order, &categories))
 }
