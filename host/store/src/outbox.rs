@@ -6,6 +6,7 @@
 //! Nor does a profile update held while a source is polled ([`ProfileUpdates::Held`]): it waits
 //! for the poll to end, then goes once with the person's latest figures.
 
+use super::dialect::Backend;
 use super::queue::{self, Finish, Queue, Selection};
 use super::rows::{self, Value};
 use super::{Store, StoreError, Tx};
@@ -437,11 +438,16 @@ async fn waiting_unattempted(
     kind: WorkKind,
     people: &[i64],
 ) -> Result<HashSet<i64>, StoreError> {
+    // Through the people's own items: with no statistics SQLite would walk every pending item
+    // of the sink (`outbox_ready`), the whole backlog for each batch ingested.
+    let outbox = Backend::of(tx).table_by_index("outbox", "outbox_person");
     rows::query_ids(
         tx,
-        "SELECT profile_id FROM outbox
-         WHERE sink_id = $1 AND kind = $2 AND status = 'pending' AND attempts = 0
-           AND profile_id IN {list}",
+        &format!(
+            "SELECT profile_id FROM {outbox}
+             WHERE sink_id = $1 AND kind = $2 AND status = 'pending' AND attempts = 0
+               AND profile_id IN {{list}}"
+        ),
         &[sink.into(), kind.as_str().into()],
         people,
     )
@@ -458,20 +464,19 @@ async fn profile_updates_of(
     sink: &str,
     people: &[i64],
 ) -> Result<(HashSet<i64>, HashSet<i64>), StoreError> {
-    // Every status named, so the read goes through `outbox_person` (sink, status, person).
+    let outbox = Backend::of(tx).table_by_index("outbox", "outbox_person");
     let rows = rows::query_ids(
         tx,
-        "SELECT profile_id,
-                MAX(CASE WHEN status = 'pending' AND attempts = 0 THEN 1 ELSE 0 END) AS waiting,
-                MAX(CASE WHEN status IN ('delivered', 'inflight') THEN id END) AS taken,
-                MAX(CASE WHEN status IN ('rejected', 'dead', 'suppressed', 'discarded')
-                         THEN id END) AS refused
-         FROM outbox
-         WHERE sink_id = $1 AND kind = 'profile'
-           AND status IN ('pending', 'inflight', 'delivered', 'rejected', 'dead', 'suppressed',
-                          'discarded')
-           AND profile_id IN {list}
-         GROUP BY profile_id",
+        &format!(
+            "SELECT profile_id,
+                    MAX(CASE WHEN status = 'pending' AND attempts = 0 THEN 1 ELSE 0 END) AS waiting,
+                    MAX(CASE WHEN status IN ('delivered', 'inflight') THEN id END) AS taken,
+                    MAX(CASE WHEN status IN ('rejected', 'dead', 'suppressed', 'discarded')
+                             THEN id END) AS refused
+             FROM {outbox}
+             WHERE sink_id = $1 AND kind = 'profile' AND profile_id IN {{list}}
+             GROUP BY profile_id"
+        ),
         &[sink.into()],
         people,
     )
@@ -552,8 +557,9 @@ impl Store {
         // while another host sends an earlier one; rows locked by other writers are skipped.
         self.backend.take_claim_turn(&mut tx, sink).await?;
         queue::release_expired_leases(&mut tx, &OUTBOX, sink, now).await?;
-        // Each candidate is looked up among the person's own items (`outbox_person`), one
-        // indexed probe each, whatever the planner believes of the outbox's size: a queue's
+        // Each candidate is looked up among the few items that can hold a person's later work up
+        // (those in flight, `outbox_in_flight`, and those put back to wait, `outbox_put_back`),
+        // one indexed probe each, whatever the planner believes of the outbox's size: a queue's
         // statistics are always out of date, and PostgreSQL, joining on estimates taken while the
         // outbox was nearly empty, compared every candidate with every item in flight instead.
         // Consent changes go first: a person's is taken whenever none of their items is in flight
@@ -573,6 +579,8 @@ impl Store {
         // while one of theirs is in flight, nor at or after one waiting to be retried. A journey
         // message waiting for its time holds up nothing: it stands apart from the person's updates;
         // nor does a held profile update, which goes when its poll ends with the latest figures.
+        // An item queued is due at once, so one not yet due was put back for later
+        // (`next_attempt_at > created_at`: said here too, so the planner takes `outbox_put_back`).
         let in_order = format!(
             "SELECT o.id FROM outbox o
              WHERE o.sink_id = $1 AND o.status = 'pending' AND o.next_attempt_at <= $2
@@ -581,7 +589,7 @@ impl Store {
                     WHERE w.sink_id = $1 AND w.status = 'pending'
                       AND w.profile_id = o.profile_id AND w.id < o.id
                       AND w.next_attempt_at > $2 AND w.next_attempt_at <> {HELD}
-                      AND w.kind <> 'message'
+                      AND w.kind <> 'message' AND w.next_attempt_at > w.created_at
                     LIMIT 1) IS NULL
              ORDER BY o.id
              LIMIT $4"
@@ -731,6 +739,9 @@ impl Store {
     /// Held profile updates are owed, but never due until released.
     pub async fn backlog(&self, sink: &str) -> Result<(i64, Option<i64>), StoreError> {
         let owed = self.owed(sink).await?;
+        // A message's person's items are looked up by person: with no statistics SQLite would
+        // walk every unfinished item of the sink older than the message, for each message.
+        let earlier = self.backend.table_by_index("outbox e", "outbox_person");
         let next_at: Option<i64> = sqlx::query_scalar(&format!(
             "SELECT MIN(due) FROM (
                  SELECT CASE WHEN o.status = 'pending' THEN o.next_attempt_at
@@ -745,7 +756,7 @@ impl Store {
                              ELSE m.lease_until END AS due
                  FROM outbox m
                  WHERE m.sink_id = $1 AND m.kind = 'message' AND m.status IN ('pending', 'inflight')
-                   AND NOT EXISTS (SELECT 1 FROM outbox e
+                   AND NOT EXISTS (SELECT 1 FROM {earlier}
                                    WHERE e.sink_id = $1 AND e.profile_id = m.profile_id
                                      AND e.kind <> 'message' AND e.id < m.id
                                      AND e.status IN ('pending', 'inflight'))
