@@ -77,17 +77,29 @@ fn family(declared: &str) -> String {
 }
 
 /// A partial index's condition without what only one backend writes: PostgreSQL's parentheses
-/// and casts (`((status = 'pending'::text) AND …)`), the case of keywords and names (string
-/// literals keep theirs) and spacing.
+/// and casts (`((status = 'pending'::text) AND …)`, and a bigint written as a cast text,
+/// `'9223372036854775807'::bigint`), the case of keywords and names (string literals keep
+/// theirs) and spacing.
 fn normalise_predicate(text: &str) -> String {
     let mut out = String::new();
     let mut chars = text.chars().peekable();
     let mut quoted = false;
+    let mut literal_at = 0;
     while let Some(c) = chars.next() {
         match c {
-            '\'' => {
-                quoted = !quoted;
+            '\'' if !quoted => {
+                quoted = true;
+                literal_at = out.len();
                 out.push(c);
+            }
+            '\'' => {
+                quoted = false;
+                let digits = &out[literal_at + 1..];
+                if chars.peek() == Some(&':') && digits.parse::<i64>().is_ok() {
+                    out.remove(literal_at);
+                } else {
+                    out.push(c);
+                }
             }
             _ if quoted => out.push(c),
             '(' | ')' => {}
