@@ -194,6 +194,23 @@ impl Backend {
         }
     }
 
+    /// An aggregate writing every row's `columns` (SQL expressions, comma-separated) as one JSON
+    /// text: an array holding an array per row, in `order` (an `ORDER BY` list, or empty for
+    /// any), `[]` for no rows. PostgreSQL's `json_agg` gives NULL for none, and a `json` value the
+    /// `Any` driver cannot read, so it is cast to text.
+    pub(crate) fn json_rows(self, columns: &str, order: &str) -> String {
+        let order = match order {
+            "" => String::new(),
+            order => format!(" ORDER BY {order}"),
+        };
+        match self {
+            Backend::Sqlite => format!("json_group_array(json_array({columns}){order})"),
+            Backend::Postgres => format!(
+                "CAST(COALESCE(json_agg(json_build_array({columns}){order}), '[]') AS TEXT)"
+            ),
+        }
+    }
+
     /// How statements built at run time number their parameters. SQLite gets anonymous `?`: sqlx
     /// looks up the name of every named parameter it binds, which SQLite finds by a linear scan, so
     /// `$N` costs time quadratic in the parameters of a statement; PostgreSQL requires `$N`.

@@ -7,6 +7,7 @@
 //! for the poll to end, then goes once with the person's latest figures.
 
 use super::dialect::Backend;
+use super::packed;
 use super::queue::{self, Finish, Queue, Selection};
 use super::rows::{self, Value};
 use super::{Store, StoreError, Tx};
@@ -803,31 +804,26 @@ impl Store {
         Ok(sent)
     }
 
-    /// The stored source, time and JSON payload of each of the given events.
+    /// The stored source, time and JSON payload of each of the given events (read packed: a
+    /// delivery batch renders hundreds).
     pub async fn event_payloads(
         &self,
         event_ids: &[i64],
     ) -> Result<HashMap<i64, (String, i64, String)>, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        rows::query_ids(
+        let events: Vec<(i64, String, i64, String)> = packed::json_rows(
             &mut conn,
-            "SELECT id, source_id, occurred_at, payload FROM events WHERE id IN {list}",
+            "id, source_id, occurred_at, payload",
+            "FROM events WHERE id IN {list}",
+            "",
             &[],
             event_ids,
         )
-        .await?
-        .iter()
-        .map(|row| {
-            Ok((
-                row.try_get("id")?,
-                (
-                    row.try_get("source_id")?,
-                    row.try_get("occurred_at")?,
-                    row.try_get("payload")?,
-                ),
-            ))
-        })
-        .collect()
+        .await?;
+        Ok(events
+            .into_iter()
+            .map(|(id, source, at, payload)| (id, (source, at, payload)))
+            .collect())
     }
 }
 

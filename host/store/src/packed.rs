@@ -1,13 +1,18 @@
-//! Reads of many narrow rows as one text value. sqlx hands rows over one at a time (every value
-//! copied, a channel hop from SQLite's worker thread, a conversion to `Any`): about 2 µs a row,
-//! which made reading every sale of a large shop most of an answer's time. Here the database joins
-//! each row's fields with commas and the rows with new lines (`string_agg`, which PostgreSQL and
-//! SQLite 3.44+ both have) and the store splits the text. Only for integer columns and codes that
-//! hold neither separator; a row with another count of fields is reported as corrupt.
+//! Reads of many rows as one text value. sqlx hands rows over one at a time (every value copied, a
+//! channel hop from SQLite's worker thread, a conversion to `Any`): about 2 µs a row, which made
+//! reading every sale of a large shop most of an answer's time, and the people and payloads of
+//! every delivery batch most of the delivery's. Here the database packs the rows and the store
+//! unpacks them: narrow rows of integers and codes as text, each row's fields joined with commas
+//! and the rows with new lines (`string_agg`, which PostgreSQL and SQLite 3.44+ both have; a row
+//! with another count of fields is reported as corrupt), and rows holding free text (names,
+//! identities, payloads) as JSON, an array per row, decoded straight into a tuple of the columns'
+//! types.
 
+use super::dialect::Backend;
 use super::rows::{self, Value};
 use super::StoreError;
-use sqlx::{AnyPool, Row};
+use serde::de::DeserializeOwned;
+use sqlx::{AnyConnection, AnyPool, Row};
 
 /// One SQL expression joining `columns` into a row's text; a NULL is an empty field. `format`
 /// (PostgreSQL, and SQLite 3.38+) writes a row in one call, where `||` and casts built a string
@@ -45,6 +50,30 @@ pub(crate) async fn read(
         columns,
         text: text.unwrap_or_default(),
     })
+}
+
+/// The rows `from_where` (a `FROM … WHERE …` clause whose `{list}` stands for `ids`, as in
+/// [`rows::query_ids`], and whose parameters are `params`) gives, each row's `columns` (SQL
+/// expressions) decoded as a `T`, a tuple of their types (NULL as `None`), in `order` (an
+/// `ORDER BY` list, or empty for any).
+pub(crate) async fn json_rows<T: DeserializeOwned>(
+    conn: &mut AnyConnection,
+    columns: &str,
+    from_where: &str,
+    order: &str,
+    params: &[Value<'_>],
+    ids: &[i64],
+) -> Result<Vec<T>, StoreError> {
+    let packed = Backend::of(conn).json_rows(columns, order);
+    let sql = format!("SELECT {packed} AS packed {from_where}");
+    let mut decoded = Vec::new();
+    for row in rows::query_ids(conn, &sql, params, ids).await? {
+        let text: String = row.try_get("packed")?;
+        let rows: Vec<T> = serde_json::from_str(&text)
+            .map_err(|e| StoreError::Corrupt(format!("rows of ({columns}) read as JSON: {e}")))?;
+        decoded.extend(rows);
+    }
+    Ok(decoded)
 }
 
 /// The rows read, as text.

@@ -4,12 +4,13 @@
 use super::consents::{self, NewChoice};
 use super::events::SALES_AND_REFUNDS;
 use super::merges::{self, NewMerge};
+use super::packed;
 use super::rows::{self, Value};
 use super::{Store, StoreError, Tx};
 use rapport_core::consent::StoredConsent;
 use rapport_core::identity::batch::{plan_batch, BatchGraph, Slot};
 use rapport_core::identity::MergeRules;
-use rapport_core::model::{Birthday, Customer, Identity, LoyaltyAccount, Money};
+use rapport_core::model::{Birthday, Customer, Identity, IdentityKind, LoyaltyAccount, Money};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use std::collections::{HashMap, HashSet};
@@ -478,41 +479,43 @@ impl Store {
                 "work refers to profile {missing}, which does not exist"
             )));
         }
-        for row in rows::query_ids(
+        // A person has a few identities and consents, a batch thousands: read packed.
+        let identities: Vec<(i64, String, String)> = packed::json_rows(
             &mut conn,
-            "SELECT profile_id, kind, value FROM identities WHERE profile_id IN {list}
-             ORDER BY created_at, kind, value",
+            "profile_id, kind, value",
+            "FROM identities WHERE profile_id IN {list}",
+            "created_at, kind, value",
             &[],
             profile_ids,
         )
-        .await?
-        {
-            let snapshot = snapshot_of(&mut snapshots, &row)?;
-            snapshot.identities.push(rows::identity(&row)?);
+        .await?;
+        for (profile, kind, value) in identities {
+            let kind = IdentityKind::parse(&kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("identity kind {kind:?}")))?;
+            snapshot_with_id(&mut snapshots, profile)?
+                .identities
+                .push(Identity { kind, value });
         }
-        for row in rows::query_ids(
+        let consents: Vec<(i64, String, String, String, i64, String)> = packed::json_rows(
             &mut conn,
-            "SELECT profile_id, channel, purpose, state, at, source FROM consents
-             WHERE profile_id IN {list} ORDER BY channel, purpose",
+            "profile_id, channel, purpose, state, at, source",
+            "FROM consents WHERE profile_id IN {list}",
+            "channel, purpose",
             &[],
             profile_ids,
         )
-        .await?
-        {
+        .await?;
+        for (profile, channel, purpose, state, at, source) in consents {
             let consent = StoredConsent {
-                channel: rows::parse_enum(
-                    "consents.channel",
-                    &row.try_get::<String, _>("channel")?,
-                )?,
-                purpose: rows::parse_enum(
-                    "consents.purpose",
-                    &row.try_get::<String, _>("purpose")?,
-                )?,
-                state: rows::parse_enum("consents.state", &row.try_get::<String, _>("state")?)?,
-                at: row.try_get("at")?,
-                source: row.try_get("source")?,
+                channel: rows::parse_enum("consents.channel", &channel)?,
+                purpose: rows::parse_enum("consents.purpose", &purpose)?,
+                state: rows::parse_enum("consents.state", &state)?,
+                at,
+                source,
             };
-            snapshot_of(&mut snapshots, &row)?.consents.push(consent);
+            snapshot_with_id(&mut snapshots, profile)?
+                .consents
+                .push(consent);
         }
         if depth == SnapshotDepth::Basic {
             return Ok(snapshots);
@@ -579,7 +582,14 @@ fn snapshot_of<'s>(
     snapshots: &'s mut HashMap<i64, ProfileSnapshot>,
     row: &AnyRow,
 ) -> Result<&'s mut ProfileSnapshot, StoreError> {
-    let id: i64 = row.try_get("profile_id")?;
+    snapshot_with_id(snapshots, row.try_get("profile_id")?)
+}
+
+/// The snapshot of profile `id`, which the read asked for.
+fn snapshot_with_id(
+    snapshots: &mut HashMap<i64, ProfileSnapshot>,
+    id: i64,
+) -> Result<&mut ProfileSnapshot, StoreError> {
     snapshots
         .get_mut(&id)
         .ok_or_else(|| StoreError::Corrupt(format!("row for unrequested profile {id}")))
