@@ -363,10 +363,36 @@ struct PersonFacts {
     loyalty: Option<LoyaltyAccount>,
 }
 
+/// The [`FACTS`] columns' values, in their order.
+type FactValues = (
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+);
+
 /// The [`FACTS`] of a profile row.
 fn facts(row: &AnyRow) -> Result<PersonFacts, StoreError> {
-    let small = |column: &str| -> Result<Option<u16>, StoreError> {
-        let value: Option<i64> = row.try_get(column)?;
+    facts_of((
+        row.try_get("given_name")?,
+        row.try_get("family_name")?,
+        row.try_get("birthday_month")?,
+        row.try_get("birthday_day")?,
+        row.try_get("birthday_year")?,
+        row.try_get("loyalty_account")?,
+        row.try_get("loyalty_balance")?,
+        row.try_get("loyalty_lifetime")?,
+    ))
+}
+
+/// What the [`FACTS`] columns' values say.
+fn facts_of(values: FactValues) -> Result<PersonFacts, StoreError> {
+    let (given_name, family_name, month, day, year, account, balance, lifetime) = values;
+    let small = |column: &str, value: Option<i64>| -> Result<Option<u16>, StoreError> {
         value
             .map(|v| {
                 u16::try_from(v)
@@ -374,32 +400,24 @@ fn facts(row: &AnyRow) -> Result<PersonFacts, StoreError> {
             })
             .transpose()
     };
-    let birthday = match (small("birthday_month")?, small("birthday_day")?) {
+    let birthday = match (small("birthday_month", month)?, small("birthday_day", day)?) {
         (Some(month), Some(day)) => Some(Birthday {
             month: u8::try_from(month)
                 .map_err(|_| StoreError::Corrupt(format!("profiles.birthday_month = {month}")))?,
             day: u8::try_from(day)
                 .map_err(|_| StoreError::Corrupt(format!("profiles.birthday_day = {day}")))?,
-            year: small("birthday_year")?,
+            year: small("birthday_year", year)?,
         }),
         _ => None,
     };
-    let account: Option<String> = row.try_get("loyalty_account")?;
-    let loyalty = match account {
-        Some(id) => Some(LoyaltyAccount {
-            id,
-            balance: row
-                .try_get::<Option<i64>, _>("loyalty_balance")?
-                .unwrap_or(0),
-            lifetime: row
-                .try_get::<Option<i64>, _>("loyalty_lifetime")?
-                .unwrap_or(0),
-        }),
-        None => None,
-    };
+    let loyalty = account.map(|id| LoyaltyAccount {
+        id,
+        balance: balance.unwrap_or(0),
+        lifetime: lifetime.unwrap_or(0),
+    });
     Ok(PersonFacts {
-        given_name: row.try_get("given_name")?,
-        family_name: row.try_get("family_name")?,
+        given_name,
+        family_name,
         birthday,
         loyalty,
     })
@@ -445,21 +463,35 @@ impl Store {
     ) -> Result<HashMap<i64, ProfileSnapshot>, StoreError> {
         let mut conn = self.pool.acquire().await?;
         let mut snapshots = HashMap::with_capacity(profile_ids.len());
-        for row in rows::query_ids(
+        // A delivery batch reads hundreds of people: their rows come packed (`packed.rs`).
+        type Row = (
+            i64,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+            Option<String>,
+            Option<i64>,
+            Option<i64>,
+        );
+        let people: Vec<Row> = packed::json_rows(
             &mut conn,
-            &format!("SELECT id, key, {FACTS} FROM profiles WHERE id IN {{list}}"),
+            &format!("id, key, {FACTS}"),
+            "FROM profiles WHERE id IN {list}",
+            "",
             &[],
             profile_ids,
         )
-        .await?
-        {
-            let id: i64 = row.try_get("id")?;
-            let facts = facts(&row)?;
+        .await?;
+        for (id, key, given, family, month, day, year, account, balance, lifetime) in people {
+            let facts = facts_of((given, family, month, day, year, account, balance, lifetime))?;
             snapshots.insert(
                 id,
                 ProfileSnapshot {
                     id,
-                    key: row.try_get("key")?,
+                    key,
                     identities: Vec::new(),
                     given_name: facts.given_name,
                     family_name: facts.family_name,
