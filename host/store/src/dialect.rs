@@ -203,11 +203,21 @@ impl Backend {
             "" => String::new(),
             order => format!(" ORDER BY {order}"),
         };
+        let row = self.json_array(columns);
         match self {
-            Backend::Sqlite => format!("json_group_array(json_array({columns}){order})"),
-            Backend::Postgres => format!(
-                "CAST(COALESCE(json_agg(json_build_array({columns}){order}), '[]') AS TEXT)"
-            ),
+            Backend::Sqlite => format!("json_group_array({row}{order})"),
+            Backend::Postgres => {
+                format!("CAST(COALESCE(json_agg({row}{order}), '[]') AS TEXT)")
+            }
+        }
+    }
+
+    /// A JSON array of `columns` (SQL expressions, comma-separated); one nested in another is an
+    /// array within it.
+    pub(crate) fn json_array(self, columns: &str) -> String {
+        match self {
+            Backend::Sqlite => format!("json_array({columns})"),
+            Backend::Postgres => format!("json_build_array({columns})"),
         }
     }
 

@@ -10,7 +10,7 @@ use super::{Store, StoreError, Tx};
 use rapport_core::consent::StoredConsent;
 use rapport_core::identity::batch::{plan_batch, BatchGraph, Slot};
 use rapport_core::identity::MergeRules;
-use rapport_core::model::{Birthday, Customer, Identity, IdentityKind, LoyaltyAccount, Money};
+use rapport_core::model::{Birthday, Customer, Identity, LoyaltyAccount, Money};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use std::collections::{HashMap, HashSet};
@@ -464,29 +464,17 @@ impl Store {
         let mut conn = self.pool.acquire().await?;
         let mut snapshots = HashMap::with_capacity(profile_ids.len());
         // A delivery batch reads hundreds of people: their rows come packed (`packed.rs`).
-        type Row = (
-            i64,
-            String,
-            Option<String>,
-            Option<String>,
-            Option<i64>,
-            Option<i64>,
-            Option<i64>,
-            Option<String>,
-            Option<i64>,
-            Option<i64>,
-        );
-        let people: Vec<Row> = packed::json_rows(
+        let people: Vec<(i64, String, FactValues)> = packed::json_rows(
             &mut conn,
-            &format!("id, key, {FACTS}"),
+            &format!("id, key, {}", self.backend.json_array(FACTS)),
             "FROM profiles WHERE id IN {list}",
             "",
             &[],
             profile_ids,
         )
         .await?;
-        for (id, key, given, family, month, day, year, account, balance, lifetime) in people {
-            let facts = facts_of((given, family, month, day, year, account, balance, lifetime))?;
+        for (id, key, facts) in people {
+            let facts = facts_of(facts)?;
             snapshots.insert(
                 id,
                 ProfileSnapshot {
@@ -522,11 +510,9 @@ impl Store {
         )
         .await?;
         for (profile, kind, value) in identities {
-            let kind = IdentityKind::parse(&kind)
-                .ok_or_else(|| StoreError::Corrupt(format!("identity kind {kind:?}")))?;
             snapshot_with_id(&mut snapshots, profile)?
                 .identities
-                .push(Identity { kind, value });
+                .push(rows::identity_of(&kind, value)?);
         }
         let consents: Vec<(i64, String, String, String, i64, String)> = packed::json_rows(
             &mut conn,

@@ -194,11 +194,15 @@ pub(crate) fn parse_enum<T: serde::de::DeserializeOwned>(
 
 /// Reads an identity from a row's `kind` and `value` columns.
 pub(crate) fn identity(row: &sqlx::any::AnyRow) -> Result<Identity, StoreError> {
-    let kind: String = row.try_get("kind")?;
+    identity_of(&row.try_get::<String, _>("kind")?, row.try_get("value")?)
+}
+
+/// The identity a stored `kind` and `value` make.
+pub(crate) fn identity_of(kind: &str, value: String) -> Result<Identity, StoreError> {
     Ok(Identity {
-        kind: IdentityKind::parse(&kind)
+        kind: IdentityKind::parse(kind)
             .ok_or_else(|| StoreError::Corrupt(format!("identity kind {kind:?}")))?,
-        value: row.try_get("value")?,
+        value,
     })
 }
 
